@@ -1,0 +1,180 @@
+import Configuration
+import FerryTLS
+public import Foundation
+import NIOSSL
+import SystemPackage
+import Yams
+
+/// Reads Ferry's configuration: flags override `FERRY_*` environment variables, which override the YAML file,
+/// which overrides the defaults.
+///
+/// Unknown keys in the file are errors with a suggestion. Relative paths in the file are relative to the file's
+/// folder; relative paths from flags and the environment are relative to the working directory.
+public enum ConfigLoader {
+    /// Loads the configuration.
+    ///
+    /// - Parameters:
+    ///   - file: the YAML file, or `nil` for none (then `FERRY_CONFIG` names it, if set).
+    ///   - overrides: values from command-line flags, by dotted key (`listen`, `server.tls.certificate`, ...).
+    ///   - environment: the process environment (tests pass their own).
+    public static func load(
+        file: String?,
+        overrides: [String: String] = [:],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> FerryConfiguration {
+        let file = file ?? environment["FERRY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        var names: [String: [String]] = [:]
+        var providers: [any ConfigProvider] = []
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in overrides {
+            values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.string(value), isSecret: false)
+        }
+        providers.append(InMemoryProvider(name: "flags", values: values))
+        let ferryEnvironment = environment.filter { $0.key.hasPrefix("FERRY_") }
+        providers.append(EnvironmentVariablesProvider(environmentVariables: ferryEnvironment).prefixKeys(with: "ferry"))
+        var baseDirectory = FileManager.default.currentDirectoryPath
+        if let file {
+            let text: String
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                throw ConfigError("cannot read the configuration file \(file): \(FileManager.default.fileExists(atPath: file) ? "not readable" : "no such file"). Pass an existing file with --config, or start without one to use the dev PKI.")
+            }
+            let document: Yams.Node?
+            do {
+                document = try Yams.compose(yaml: text)
+            } catch {
+                throw ConfigError("\(file) is not valid YAML: \(error)")
+            }
+            if let document {
+                names = try ConfigSchema.validate(document, file: file)
+                do {
+                    providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
+                } catch {
+                    throw ConfigError("\(file): \(error)")
+                }
+            }
+            baseDirectory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        }
+        let reader = ConfigReader(providers: providers)
+        return try build(reader: reader, names: names, file: file, overrides: overrides, environment: ferryEnvironment, baseDirectory: baseDirectory)
+    }
+
+    private static func build(
+        reader: ConfigReader,
+        names: [String: [String]],
+        file: String?,
+        overrides: [String: String],
+        environment: [String: String],
+        baseDirectory: String
+    ) throws -> FerryConfiguration {
+        var configuration = FerryConfiguration()
+        configuration.source = file
+        // A value given by a flag or variable is relative to the working directory, one from the file to the file.
+        func path(_ key: String) -> String? {
+            guard let value = reader.string(forKey: ConfigKey(key)), !value.isEmpty else { return nil }
+            let fromOutside = overrides[key] != nil || environment[environmentName(key)] != nil
+            return resolve(value, against: fromOutside ? FileManager.default.currentDirectoryPath : baseDirectory)
+        }
+        func paths(_ key: String) -> [String]? {
+            if overrides[key] == nil, environment[environmentName(key)] == nil, let list = reader.stringArray(forKey: ConfigKey(key)) {
+                return list.map { resolve($0, against: baseDirectory) }
+            }
+            return path(key).map { [$0] }
+        }
+        func string(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
+
+        if let listen = string("listen") { configuration.listen = listen }
+        if let root = path("root") { configuration.root = root }
+        configuration.serverLedger = path("server.ledger")
+        configuration.clientLedger = path("client.ledger")
+
+        let serverCertificate = path("server.tls.certificate")
+        let serverKey = path("server.tls.key")
+        let serverCA = paths("server.tls.ca")
+        if serverCertificate != nil || serverKey != nil || serverCA != nil {
+            guard let serverCertificate, let serverKey else {
+                throw ConfigError("\(file ?? "configuration"): server.tls needs both 'certificate' and 'key' (have \(serverCertificate == nil ? "no certificate" : "no key"))")
+            }
+            var profile = ServerTLSProfile(certificate: serverCertificate, privateKey: serverKey, trustedCAs: serverCA ?? [])
+            if let value = string("server.tls.min-version") { profile.minimumVersion = try TLSVersionSetting.parse(value, setting: "server.tls.min-version") }
+            if let value = string("server.tls.max-version") { profile.maximumVersion = try TLSVersionSetting.parse(value, setting: "server.tls.max-version") }
+            if let value = string("server.tls.client-auth") {
+                guard let mode = ClientAuthentication(rawValue: value.lowercased()) else {
+                    throw ConfigError("server.tls.client-auth: '\(value)' is not one of required, optional, none")
+                }
+                profile.clientAuthentication = mode
+            }
+            if let value = string("server.tls.send-ca-names") { profile.sendCANames = try bool(value, key: "server.tls.send-ca-names") }
+            configuration.serverTLS = profile
+        }
+
+        configuration.clientTLS = ClientTLSProfile(
+            certificate: path("client.tls.certificate"),
+            privateKey: path("client.tls.key"),
+            trustedCAs: paths("client.tls.ca") ?? []
+        )
+        if let value = string("client.tls.min-version") { configuration.clientTLS.minimumVersion = try TLSVersionSetting.parse(value, setting: "client.tls.min-version") }
+        if let value = string("client.tls.max-version") { configuration.clientTLS.maximumVersion = try TLSVersionSetting.parse(value, setting: "client.tls.max-version") }
+
+        for name in names["partners"] ?? [] {
+            var partner = FerryConfiguration.Partner(name: name)
+            let prefix = "partners.\(name)."
+            partner.url = string(prefix + "url")
+            partner.certificate = path(prefix + "tls.certificate")
+            partner.privateKey = path(prefix + "tls.key")
+            partner.trustedCAs = paths(prefix + "tls.ca")
+            partner.subject = string(prefix + "subject")
+            partner.alternativeName = string(prefix + "san")
+            if let url = partner.url, !(url.hasPrefix("https://")) {
+                throw ConfigError("partners.\(name).url: '\(url)' must start with https://")
+            }
+            configuration.partners[name] = partner
+        }
+
+        for name in names["access"] ?? [] {
+            let prefix = "access.\(name)."
+            guard let area = string(prefix + "area"), !area.isEmpty else {
+                throw ConfigError("access.\(name): 'area' is required (a folder under the root, e.g. shared/outbound)")
+            }
+            let partners = reader.stringArray(forKey: ConfigKey(prefix + "partners")) ?? string(prefix + "partners").map { [$0] } ?? []
+            if partners.isEmpty {
+                throw ConfigError("access.\(name): 'partners' is required (partner names, or '*' for all)")
+            }
+            let rightNames = reader.stringArray(forKey: ConfigKey(prefix + "rights")) ?? string(prefix + "rights").map { [$0] } ?? ["read"]
+            var rights: Set<FerryConfiguration.Right> = []
+            for right in rightNames {
+                guard let value = FerryConfiguration.Right(rawValue: right.lowercased()) else {
+                    throw ConfigError("access.\(name).rights: '\(right)' is not one of read, write, delete")
+                }
+                rights.insert(value)
+            }
+            let trimmedArea = area.split(separator: "/").joined(separator: "/")
+            let mount = string(prefix + "mount") ?? String(trimmedArea.split(separator: "/").last ?? "")
+            configuration.accessRules.append(
+                FerryConfiguration.AccessRule(name: name, partners: partners, area: trimmedArea, mount: mount, rights: rights)
+            )
+        }
+        return configuration
+    }
+
+    static func environmentName(_ key: String) -> String {
+        "FERRY_" + key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+    }
+
+    static func resolve(_ path: String, against base: String) -> String {
+        if path.hasPrefix("/") { return path }
+        if path.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"] {
+            return home + path.dropFirst(1)
+        }
+        return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: base, isDirectory: true)).standardizedFileURL.path
+    }
+
+    static func bool(_ value: String, key: String) throws -> Bool {
+        switch value.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw ConfigError("\(key): '\(value)' is not true or false")
+        }
+    }
+}

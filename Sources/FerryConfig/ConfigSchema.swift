@@ -1,0 +1,87 @@
+import Yams
+
+/// The keys Ferry knows, used to reject misspelt keys with a suggestion instead of silently ignoring them.
+enum ConfigSchema {
+    indirect enum Node: Sendable {
+        case leaf
+        case map([String: Node])
+        /// A mapping whose keys are names chosen by the user (partners, access rules).
+        case named(Node)
+    }
+
+    static let tlsClientKeys: [String: Node] = [
+        "certificate": .leaf, "key": .leaf, "ca": .leaf, "min-version": .leaf, "max-version": .leaf,
+    ]
+
+    static let root: Node = .map([
+        "listen": .leaf,
+        "root": .leaf,
+        "server": .map([
+            "ledger": .leaf,
+            "tls": .map([
+                "certificate": .leaf, "key": .leaf, "ca": .leaf, "min-version": .leaf, "max-version": .leaf,
+                "client-auth": .leaf, "send-ca-names": .leaf,
+            ]),
+        ]),
+        "client": .map(["ledger": .leaf, "tls": .map(tlsClientKeys)]),
+        "partners": .named(.map(["url": .leaf, "tls": .map(tlsClientKeys), "subject": .leaf, "san": .leaf])),
+        "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
+    ])
+
+    /// Checks every key of the document; returns the names under each `.named` section.
+    static func validate(_ document: Yams.Node, file: String) throws(ConfigError) -> [String: [String]] {
+        var names: [String: [String]] = [:]
+        try walk(document, schema: root, path: [], file: file, names: &names)
+        return names
+    }
+
+    private static func walk(_ node: Yams.Node, schema: Node, path: [String], file: String, names: inout [String: [String]]) throws(ConfigError) {
+        switch schema {
+        case .leaf:
+            return
+        case .map(let children):
+            guard let mapping = node.mapping else {
+                throw ConfigError("\(file): '\(path.joined(separator: "."))' must be a mapping of keys")
+            }
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    throw ConfigError("\(file): a key under '\(path.joined(separator: "."))' is not a string")
+                }
+                guard let child = children[name] else {
+                    let full = (path + [name]).joined(separator: ".")
+                    let suggestion = children.keys.min { distance($0, name) < distance($1, name) }
+                    let hint = suggestion.flatMap { distance($0, name) <= 3 ? " Did you mean '\((path + [$0]).joined(separator: "."))'?" : nil } ?? ""
+                    throw ConfigError("\(file): unknown key '\(full)'.\(hint) Known keys here: \(children.keys.sorted().joined(separator: ", ")). See docs/configuration.md.")
+                }
+                try walk(value, schema: child, path: path + [name], file: file, names: &names)
+            }
+        case .named(let child):
+            guard let mapping = node.mapping else {
+                throw ConfigError("\(file): '\(path.joined(separator: "."))' must map names to settings")
+            }
+            var found: [String] = []
+            for (key, value) in mapping {
+                guard let name = key.string, !name.isEmpty, !name.contains(".") else {
+                    throw ConfigError("\(file): names under '\(path.joined(separator: "."))' must be non-empty strings without '.'")
+                }
+                found.append(name)
+                try walk(value, schema: child, path: path + [name], file: file, names: &names)
+            }
+            names[path.joined(separator: "."), default: []] += found
+        }
+    }
+
+    /// Levenshtein distance, for suggestions.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}

@@ -1,0 +1,79 @@
+public import FerryTLS
+public import Foundation
+public import NIOSSL
+
+/// Everything `ferry` reads from its YAML file, `FERRY_*` variables and flags, with safe defaults.
+public struct FerryConfiguration: Sendable {
+    /// `HOST:PORT` the server listens on.
+    public var listen = "127.0.0.1:8443"
+    /// The served tree.
+    public var root = "./ferry-data"
+    /// The server's ledger; default `<root>/.ferry/ledger.sqlite`.
+    public var serverLedger: String?
+    /// The receive side; `nil` until certificate, key and CA are known (the dev PKI fills it in).
+    public var serverTLS: ServerTLSProfile?
+    /// The initiate side.
+    public var clientTLS = ClientTLSProfile(certificate: nil, privateKey: nil, trustedCAs: [])
+    /// The client's ledger; default `$XDG_STATE_HOME/ferry/ledger.sqlite` (or `~/.local/state/...`).
+    public var clientLedger: String?
+    public var partners: [String: Partner] = [:]
+    public var accessRules: [AccessRule] = []
+    /// The file the configuration came from, if any.
+    public var source: String?
+
+    public init() {}
+
+    /// A partner: where to reach it (client side) and how to recognise it (server side).
+    public struct Partner: Sendable, Equatable {
+        public var name: String
+        /// `https://host:port` for `ferry send FILE name:path`.
+        public var url: String?
+        /// Client TLS overrides for this partner.
+        public var certificate: String?
+        public var privateKey: String?
+        public var trustedCAs: [String]?
+        /// Server side: a client certificate whose subject DN (RFC 4514) equals this is this partner.
+        public var subject: String?
+        /// Server side: a client certificate with this SAN (`dns:NAME` or `uri:URI`) is this partner.
+        public var alternativeName: String?
+
+        public init(name: String) { self.name = name }
+    }
+
+    /// Rights in an area.
+    public enum Right: String, Sendable, CaseIterable {
+        case read, write, delete
+    }
+
+    /// Grants partners rights in an area of the root outside their own.
+    public struct AccessRule: Sendable, Equatable {
+        public var name: String
+        /// Partner names, or `*` for every partner.
+        public var partners: [String]
+        /// The folder under the root, e.g. `shared/outbound`.
+        public var area: String
+        /// The first path segment under which granted partners see the area; default the area's last segment.
+        public var mount: String
+        public var rights: Set<Right>
+
+        public init(name: String, partners: [String], area: String, mount: String, rights: Set<Right>) {
+            self.name = name
+            self.partners = partners
+            self.area = area
+            self.mount = mount
+            self.rights = rights
+        }
+    }
+
+    /// The server ledger path after defaults.
+    public var resolvedServerLedger: String { serverLedger ?? root + "/.ferry/ledger.sqlite" }
+
+    /// The client ledger path after defaults.
+    public var resolvedClientLedger: String {
+        if let clientLedger { return clientLedger }
+        let environment = ProcessInfo.processInfo.environment
+        let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state"
+        return state + "/ferry/ledger.sqlite"
+    }
+}

@@ -1,0 +1,152 @@
+public import Foundation
+import Logging
+import NIOCore
+import SQLiteNIO
+
+/// The transfer ledger: an embedded SQLite database with one row per transfer, and (on a server) the digests
+/// of committed files so that `HEAD` and `GET` can send `Repr-Digest` without reading the file again.
+public actor Ledger {
+    private let connection: SQLiteConnection
+    /// Where the database lives.
+    public let path: String
+
+    private init(connection: SQLiteConnection, path: String) {
+        self.connection = connection
+        self.path = path
+    }
+
+    /// Opens (and creates or migrates) the ledger at `path`, creating its folder.
+    public static func open(path: String) async throws -> Ledger {
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        let connection: SQLiteConnection
+        do {
+            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: Logger(label: "ferry.ledger", factory: { _ in SwiftLogNoOpLogHandler() }))
+        } catch {
+            throw LedgerError("cannot open the ledger at \(path) (\(error)); check that the folder is writable")
+        }
+        let ledger = Ledger(connection: connection, path: path)
+        try await ledger.migrate()
+        return ledger
+    }
+
+    private func migrate() async throws {
+        for statement in [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA busy_timeout=5000",
+            """
+            CREATE TABLE IF NOT EXISTS transfers (
+                id TEXT PRIMARY KEY, direction TEXT NOT NULL, partner TEXT NOT NULL, operation TEXT NOT NULL,
+                path TEXT NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT, started REAL NOT NULL, ended REAL NOT NULL,
+                result TEXT NOT NULL, error TEXT, tls_version TEXT, cipher_suite TEXT,
+                peer_subject TEXT, peer_issuer TEXT, peer_serial TEXT)
+            """,
+            "CREATE INDEX IF NOT EXISTS transfers_ended ON transfers(ended)",
+            """
+            CREATE TABLE IF NOT EXISTS file_digests (
+                path TEXT PRIMARY KEY, inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                sha256 TEXT NOT NULL)
+            """,
+        ] {
+            _ = try await connection.query(statement, [])
+        }
+    }
+
+    /// Appends one transfer.
+    public func record(_ entry: LedgerEntry) async throws {
+        _ = try await connection.query(
+            """
+            INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
+              tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner), .text(entry.operation),
+                .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
+                .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
+                .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
+                Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
+                Self.text(entry.peerSerial),
+            ]
+        )
+    }
+
+    /// The most recent transfers, newest first.
+    public func recent(limit: Int) async throws -> [LedgerEntry] {
+        let rows = try await connection.query("SELECT * FROM transfers ORDER BY ended DESC LIMIT ?", [.integer(limit)])
+        return rows.map { row in
+            LedgerEntry(
+                id: row.column("id")?.string ?? "",
+                direction: LedgerEntry.Direction(rawValue: row.column("direction")?.string ?? "") ?? .inbound,
+                partner: row.column("partner")?.string ?? "",
+                operation: row.column("operation")?.string ?? "",
+                path: row.column("path")?.string ?? "",
+                bytes: Int64(row.column("bytes")?.integer ?? 0),
+                sha256: row.column("sha256")?.string,
+                started: Date(timeIntervalSince1970: row.column("started")?.double ?? 0),
+                ended: Date(timeIntervalSince1970: row.column("ended")?.double ?? 0),
+                result: LedgerEntry.Result(rawValue: row.column("result")?.string ?? "") ?? .failed,
+                error: row.column("error")?.string,
+                tlsVersion: row.column("tls_version")?.string,
+                cipherSuite: row.column("cipher_suite")?.string,
+                peerSubject: row.column("peer_subject")?.string,
+                peerIssuer: row.column("peer_issuer")?.string,
+                peerSerial: row.column("peer_serial")?.string
+            )
+        }
+    }
+
+    /// The identity of a file's content, as the digest index keys it.
+    public struct FileStamp: Sendable, Equatable {
+        public var inode: UInt64
+        public var size: Int64
+        public var modifiedNanoseconds: Int64
+        public init(inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
+            self.inode = inode
+            self.size = size
+            self.modifiedNanoseconds = modifiedNanoseconds
+        }
+    }
+
+    /// The SHA-256 (hex) recorded for a file, if its stamp still matches (the file has not changed since).
+    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
+        let rows = try await connection.query("SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = ?", [.text(path)])
+        guard let row = rows.first,
+            row.column("inode")?.integer.map({ UInt64(bitPattern: Int64($0)) }) == stamp.inode,
+            row.column("size")?.integer.map({ Int64($0) }) == stamp.size,
+            row.column("mtime_ns")?.integer.map({ Int64($0) }) == stamp.modifiedNanoseconds
+        else { return nil }
+        return row.column("sha256")?.string
+    }
+
+    /// Remembers a file's SHA-256 (hex) for its current stamp.
+    public func remember(digest: String, for path: String, stamp: FileStamp) async throws {
+        _ = try await connection.query(
+            "INSERT OR REPLACE INTO file_digests (path, inode, size, mtime_ns, sha256) VALUES (?, ?, ?, ?, ?)",
+            [.text(path), .integer(Int(Int64(bitPattern: stamp.inode))), .integer(Int(stamp.size)), .integer(Int(stamp.modifiedNanoseconds)), .text(digest)]
+        )
+    }
+
+    /// Forgets a file's digest (after a delete).
+    public func forget(path: String) async throws {
+        _ = try await connection.query("DELETE FROM file_digests WHERE path = ?", [.text(path)])
+    }
+
+    /// Closes the database.
+    public func close() async throws {
+        try await connection.close()
+    }
+
+    private static func text(_ value: String?) -> SQLiteData {
+        value.map { .text($0) } ?? .null
+    }
+}
+
+/// A ledger problem, naming the file.
+public struct LedgerError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,29 @@
+public import FerryTrace
+import NIOConcurrencyHelpers
+public import NIOCore
+
+/// Maps each live TLS connection to its record, so a request (HTTP/1.1 connection or HTTP/2 stream) finds the
+/// TLS facts of its connection without a hop to the event loop.
+public final class ConnectionRegistry: Sendable {
+    private let records = NIOLockedValueBox([ObjectIdentifier: TLSConnectionRecord]())
+
+    public init() {}
+
+    func register(_ channel: any Channel, record: TLSConnectionRecord) {
+        records.withLockedValue { $0[ObjectIdentifier(channel)] = record }
+    }
+
+    func remove(_ channel: any Channel) {
+        _ = records.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// The record of the connection a request channel belongs to (itself, or its parent for an HTTP/2 stream).
+    public func record(for channel: any Channel) -> TLSConnectionRecord? {
+        records.withLockedValue { records in
+            records[ObjectIdentifier(channel)] ?? channel.parent.flatMap { records[ObjectIdentifier($0)] }
+        }
+    }
+
+    /// How many connections are open.
+    public var count: Int { records.withLockedValue { $0.count } }
+}

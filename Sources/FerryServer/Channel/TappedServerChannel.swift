@@ -1,0 +1,40 @@
+import FerryTrace
+public import HummingbirdCore
+public import Logging
+public import NIOCore
+import NIOSSL
+
+/// Wraps Hummingbird's TLS child channel so that the TLS tap sits before the TLS handler and a handshake
+/// observer right after it, and registers the connection's record so request contexts can find it.
+public struct TappedServerChannel<Base: ServerChildChannel>: ServerChildChannel {
+    public typealias Value = Base.Value
+
+    let base: Base
+    let registry: ConnectionRegistry
+
+    public init(_ base: Base, registry: ConnectionRegistry) {
+        self.base = base
+        self.registry = registry
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let record = TLSConnectionRecord()
+        do {
+            try channel.pipeline.syncOperations.addHandler(TLSTapHandler(role: .server, record: record), position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        registry.register(channel, record: record)
+        let registry = self.registry
+        channel.closeFuture.whenComplete { _ in registry.remove(channel) }
+        return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(record: record), position: .after(tls))
+            return value
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}

@@ -1,0 +1,83 @@
+public import FerryConfig
+public import FerryLedger
+public import FerryTLS
+import Foundation
+public import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import HummingbirdTLS
+public import Logging
+public import NIOCore
+import NIOSSL
+
+/// A Ferry server, ready to run: its TLS context is loaded and checked, its ledger open.
+public struct FerryServer: Sendable {
+    public let configuration: FerryConfiguration
+    public let tls: ResolvedServerTLS
+    public let ledger: Ledger
+    public let host: String
+    public let port: Int
+
+    /// Loads certificates and opens the ledger; every problem is reported with the file and the fix.
+    public static func prepare(configuration: FerryConfiguration) async throws -> FerryServer {
+        guard let profile = configuration.serverTLS else {
+            throw ConfigError("no server TLS profile: set server.tls.certificate, key and ca, or run `ferry serve` without a config to use the dev PKI")
+        }
+        let tls = try profile.makeConfiguration()
+        let (host, port) = try ListenAddress.parse(configuration.listen)
+        try FileManager.default.createDirectory(atPath: configuration.root, withIntermediateDirectories: true)
+        let ledger = try await Ledger.open(path: configuration.resolvedServerLedger)
+        return FerryServer(configuration: configuration, tls: tls, ledger: ledger, host: host, port: port)
+    }
+
+    /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.
+    ///
+    /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
+    public func makeApplication(logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
+        let store = FileStore(root: root, ledger: ledger)
+        store.sweepTemporaryFiles()
+        let router = Router(context: FerryRequestContext.self)
+        router.add(middleware: FileRoutes(policy: AccessPolicy(root: root, configuration: configuration), store: store, ledger: ledger))
+        router.get("/v1/health") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        }
+        let tlsConfiguration = tls.configuration
+        let registry = FerryRequestContext.registry
+        let server = HTTPServerBuilder { responder in
+            let http2 = try HTTP2UpgradeChannel(tlsConfiguration: tlsConfiguration, responder: responder)
+            return TappedServerChannel(http2, registry: registry)
+        }
+        return Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: "Ferry"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+}
+
+/// Parses `HOST:PORT` and `[IPv6]:PORT`.
+public enum ListenAddress {
+    public static func parse(_ text: String) throws -> (host: String, port: Int) {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw ConfigError("listen: '\(text)' needs a port, e.g. [::1]:8443") }
+            portText = rest.dropFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        } else {
+            throw ConfigError("listen: '\(text)' is not HOST:PORT, e.g. 127.0.0.1:8443")
+        }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw ConfigError("listen: '\(portText)' in '\(text)' is not a port number (0-65535)")
+        }
+        return (String(host), port)
+    }
+}

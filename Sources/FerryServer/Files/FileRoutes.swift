@@ -1,0 +1,295 @@
+import FerryConfig
+import FerryLedger
+import FerryProtocol
+import FerryTLS
+import FerryTrace
+import FerryWire
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import _NIOFileSystem
+
+/// `/v1/files/...`: download with ranges, upload with atomic commit, metadata, delete and listing.
+struct FileRoutes: RouterMiddleware {
+    typealias Context = FerryRequestContext
+
+    static let prefix = "/v1/files"
+
+    let policy: AccessPolicy
+    let store: FileStore
+    let ledger: Ledger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let rawPath = request.uri.path
+        guard rawPath == Self.prefix || rawPath.hasPrefix(Self.prefix + "/") else {
+            return try await next(request, context)
+        }
+        let caller = try Caller(context: context, policy: policy)
+        let path: PartnerPath
+        do {
+            path = try PartnerPath(encoded: rawPath.dropFirst(min(rawPath.count, Self.prefix.count + 1)))
+        } catch {
+            throw ProblemError.from(error)
+        }
+        let target = policy.resolve(path, partner: caller.partner)
+        try store.checkContainment(target)
+        switch request.method {
+        case .get, .head:
+            guard target.rights.contains(.read) else { throw Self.denied(.read, path) }
+            if path.isDirectory || path.segments.isEmpty || store.stamp(target.absolutePath)?.isDirectory == true {
+                return try await list(path: path, target: target, caller: caller, head: request.method == .head)
+            }
+            return try await download(request: request, path: path, target: target, caller: caller)
+        case .put:
+            guard target.rights.contains(.write) else { throw Self.denied(.write, path) }
+            guard !path.isDirectory, !path.segments.isEmpty else {
+                throw ProblemError("not-a-file", .badRequest, "Not a file path", detail: "PUT needs a file name, not a folder")
+            }
+            return try await upload(request: request, path: path, target: target, caller: caller)
+        case .delete:
+            guard target.rights.contains(.delete) else { throw Self.denied(.delete, path) }
+            return try await delete(path: path, target: target, caller: caller)
+        default:
+            throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use GET, HEAD, PUT or DELETE on /v1/files")
+        }
+    }
+
+    static func denied(_ right: FerryConfiguration.Right, _ path: PartnerPath) -> ProblemError {
+        ProblemError("access-denied", .forbidden, "Access denied", detail: "you have no \(right.rawValue) right on '\(path)'")
+    }
+
+    // MARK: Download
+
+    private func download(request: Request, path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
+        guard let stamp = store.stamp(target.absolutePath), stamp.isRegular else {
+            throw ProblemError("not-found", .notFound, "Not found", detail: "no file at '\(path)'")
+        }
+        let digest = try await store.digest(of: target.absolutePath, rootRelative: target.rootRelative, stamp: stamp)
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream",
+            .eTag: stamp.etag,
+            .lastModified: Self.httpDate(stamp.modified),
+            .acceptRanges: "bytes",
+            .reprDigest: digest.reprDigestHeader,
+        ]
+        var range = RangeRequest(header: request.headers[.range], length: stamp.size)
+        if let ifRange = request.headers[.ifRange], ifRange != stamp.etag {
+            range = .whole
+        }
+        let span: Range<Int64>
+        let status: HTTPResponse.Status
+        switch range {
+        case .whole:
+            span = 0..<stamp.size
+            status = .ok
+        case .partial(let partial):
+            span = partial
+            status = .partialContent
+            headers[.contentRange] = range.contentRange(length: stamp.size)
+        case .unsatisfiable:
+            var problem = ProblemError("range-not-satisfiable", .rangeNotSatisfiable, "Range not satisfiable", detail: "the file has \(stamp.size) bytes")
+            problem.additionalHeaders[.contentRange] = range.contentRange(length: stamp.size)
+            throw problem
+        }
+        headers[.contentLength] = String(span.count)
+        if request.method == .head {
+            return Response(status: status, headers: headers, body: .init())
+        }
+        let file = target.absolutePath
+        let ledger = self.ledger
+        let started = Date()
+        let entry = caller.entry(operation: "GET", path: target.rootRelative, direction: .outbound, started: started)
+        let body = ResponseBody(contentLength: Int(span.count)) { writer in
+            var sent: Int64 = 0
+            var failure: String?
+            do {
+                try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
+                    for try await chunk in handle.readChunks(in: span, chunkLength: FileStore.chunkLength) {
+                        sent += Int64(chunk.readableBytes)
+                        try await writer.write(chunk)
+                    }
+                }
+                try await writer.finish(nil)
+            } catch {
+                failure = String(describing: error)
+            }
+            var row = entry
+            row.bytes = sent
+            row.sha256 = span.count == stamp.size ? digest.hex : nil
+            row.ended = Date()
+            row.result = failure == nil ? .ok : .failed
+            row.error = failure
+            try? await ledger.record(row)
+            if let failure { throw DownloadInterrupted(reason: failure) }
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    struct DownloadInterrupted: Error {
+        let reason: String
+    }
+
+    // MARK: Upload
+
+    private func upload(request: Request, path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
+        let declared: FileDigest?
+        do {
+            declared = try request.headers[.reprDigest].flatMap { try FileDigest.parse(reprDigest: $0) }
+        } catch {
+            throw ProblemError("bad-digest-header", .badRequest, "Malformed Repr-Digest", detail: String(describing: error))
+        }
+        let refuseOverwrite = request.headers[.ifNoneMatch] == "*"
+        if refuseOverwrite, FileStore.lexists(target.absolutePath) {
+            throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and '\(path)' already exists")
+        }
+        let started = Date()
+        var entry = caller.entry(operation: "PUT", path: target.rootRelative, direction: .inbound, started: started)
+        do {
+            let committed = try await store.commit(body: request.body, to: target, declared: declared, refuseOverwrite: refuseOverwrite)
+            entry.bytes = committed.bytes
+            entry.sha256 = committed.digest.hex
+            entry.ended = Date()
+            entry.result = .ok
+            try await ledger.record(entry)
+            let headers: HTTPFields = [
+                .reprDigest: committed.digest.reprDigestHeader,
+                .eTag: committed.stamp.etag,
+                .location: Self.prefix + "/" + path.encoded,
+            ]
+            return Response(status: committed.replaced ? .noContent : .created, headers: headers, body: .init())
+        } catch {
+            entry.ended = Date()
+            entry.result = .failed
+            entry.error = (error as? ProblemError)?.problem.description ?? String(describing: error)
+            try? await ledger.record(entry)
+            throw error
+        }
+    }
+
+    // MARK: Delete
+
+    private func delete(path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
+        guard !path.segments.isEmpty, target.absolutePath != target.areaDirectory else {
+            throw ProblemError("cannot-delete-area", .forbidden, "Cannot delete an area", detail: "the top of an area cannot be deleted")
+        }
+        guard let stamp = store.stamp(target.absolutePath) else {
+            throw ProblemError("not-found", .notFound, "Not found", detail: "nothing at '\(path)'")
+        }
+        if stamp.isDirectory {
+            guard rmdir(target.absolutePath) == 0 else {
+                throw ProblemError("folder-not-empty", .conflict, "Folder not empty", detail: "delete the files inside '\(path)' first")
+            }
+        } else {
+            guard unlink(target.absolutePath) == 0 else {
+                throw ProblemError("storage-error", .internalServerError, "Delete failed", detail: String(cString: strerror(errno)))
+            }
+            try await ledger.forget(path: target.rootRelative)
+        }
+        var entry = caller.entry(operation: "DELETE", path: target.rootRelative, direction: .inbound, started: Date())
+        entry.bytes = 0
+        entry.result = .ok
+        try await ledger.record(entry)
+        return Response(status: .noContent)
+    }
+
+    // MARK: Listing
+
+    struct Listing: Codable {
+        struct Entry: Codable {
+            let name: String
+            let type: String
+            let size: Int64?
+            let modified: String?
+            let sha256: String?
+        }
+        let path: String
+        let entries: [Entry]
+    }
+
+    private func list(path: PartnerPath, target: AccessPolicy.Target, caller: Caller, head: Bool) async throws -> Response {
+        guard let stamp = store.stamp(target.absolutePath), stamp.isDirectory else {
+            throw ProblemError("not-found", .notFound, "Not found", detail: "no folder at '\(path)'")
+        }
+        var entries: [Listing.Entry] = []
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: target.absolutePath)) ?? []
+        for name in names.sorted() where !name.hasPrefix(PartnerPath.reservedPrefix) {
+            let full = target.absolutePath + "/" + name
+            guard let info = store.stamp(full) else { continue }
+            let relative = target.rootRelative.isEmpty ? name : target.rootRelative + "/" + name
+            let known = info.isRegular ? try? await ledger.digest(for: relative, stamp: info.ledgerStamp) : nil
+            entries.append(
+                .init(
+                    name: name,
+                    type: info.isDirectory ? "directory" : info.isRegular ? "file" : "other",
+                    size: info.isRegular ? info.size : nil,
+                    modified: ISO8601DateFormatter().string(from: info.modified),
+                    sha256: known ?? nil
+                )
+            )
+        }
+        if path.segments.isEmpty {
+            for mount in policy.mounts(for: caller.partner) where !entries.contains(where: { $0.name == mount }) {
+                entries.append(.init(name: mount, type: "directory", size: nil, modified: nil, sha256: nil))
+            }
+            entries.sort { $0.name < $1.name }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(Listing(path: "/" + path.relative, entries: entries))
+        let headers: HTTPFields = [.contentType: "application/json", .contentLength: String(data.count)]
+        return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+}
+
+/// The authenticated partner of a request and its TLS facts.
+struct Caller: Sendable {
+    let partner: String
+    let identity: PeerIdentity
+    let tls: TLSConnectionRecord.Snapshot
+
+    init(context: FerryRequestContext, policy: AccessPolicy) throws {
+        guard let snapshot = context.connection?.snapshot, let der = snapshot.peerCertificateDER,
+            let identity = PeerIdentity(derEncoded: der)
+        else {
+            throw ProblemError("client-certificate-required", .unauthorized, "Client certificate required", detail: "connect with a client certificate issued by a CA this server trusts")
+        }
+        guard let partner = policy.partnerName(for: identity) else {
+            throw ProblemError("unknown-partner", .forbidden, "No partner name", detail: "the certificate subject '\(identity.subject)' has no usable CN and matches no configured partner")
+        }
+        self.partner = partner
+        self.identity = identity
+        self.tls = snapshot
+    }
+
+    func entry(operation: String, path: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
+        LedgerEntry(
+            direction: direction,
+            partner: partner,
+            operation: operation,
+            path: path,
+            bytes: 0,
+            sha256: nil,
+            started: started,
+            result: .failed,
+            tlsVersion: tls.version?.description,
+            cipherSuite: tls.cipherSuite?.description,
+            peerSubject: identity.subject,
+            peerIssuer: identity.issuer,
+            peerSerial: identity.serial
+        )
+    }
+}
+
+extension HTTPField.Name {
+    static let reprDigest = Self("Repr-Digest")!
+}

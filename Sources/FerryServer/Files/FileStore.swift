@@ -1,0 +1,181 @@
+import Crypto
+import FerryLedger
+import FerryProtocol
+import Foundation
+import HTTPTypes
+import NIOCore
+import _NIOFileSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The served tree on disk: containment checks, streamed reads and writes, atomic commits, digests.
+struct FileStore: Sendable {
+    let root: String
+    let ledger: Ledger
+    /// Chunk size for reading files.
+    static let chunkLength: ByteCount = .kibibytes(256)
+
+    /// Where uploads are written before they are committed (same file system as the root, hidden from partners).
+    var temporaryDirectory: String { root + "/.ferry/tmp" }
+
+    /// Refuses a target that resolves, through symbolic links, outside its area. Creates the area if missing.
+    func checkContainment(_ target: AccessPolicy.Target) throws {
+        try FileManager.default.createDirectory(atPath: target.areaDirectory, withIntermediateDirectories: true)
+        guard let areaReal = Self.realPath(target.areaDirectory) else {
+            throw ProblemError("storage-error", .internalServerError, "Area unavailable")
+        }
+        var probe = target.absolutePath
+        while Self.lexists(probe) == false, probe.count > target.areaDirectory.count {
+            probe = (probe as NSString).deletingLastPathComponent
+        }
+        guard let resolved = Self.realPath(probe), resolved == areaReal || resolved.hasPrefix(areaReal + "/") else {
+            throw ProblemError("path-outside-area", .forbidden, "Path leaves your area", detail: "a symbolic link on this path points outside your area")
+        }
+    }
+
+    /// File facts used for validators and the digest index.
+    struct Stamp: Sendable {
+        let isDirectory: Bool
+        let isRegular: Bool
+        let size: Int64
+        let inode: UInt64
+        let modifiedNanoseconds: Int64
+        let modified: Date
+
+        var etag: String { FileETag.make(inode: inode, size: size, modifiedNanoseconds: modifiedNanoseconds) }
+        var ledgerStamp: Ledger.FileStamp { .init(inode: inode, size: size, modifiedNanoseconds: modifiedNanoseconds) }
+    }
+
+    func stamp(_ path: String) -> Stamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let nanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        return Stamp(
+            isDirectory: (info.st_mode & S_IFMT) == S_IFDIR,
+            isRegular: (info.st_mode & S_IFMT) == S_IFREG,
+            size: Int64(info.st_size),
+            inode: UInt64(info.st_ino),
+            modifiedNanoseconds: nanoseconds,
+            modified: Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
+        )
+    }
+
+    /// The SHA-256 of a committed file: from the index when the file is unchanged, else computed once and kept.
+    func digest(of path: String, rootRelative: String, stamp: Stamp) async throws -> FileDigest {
+        if let hex = try await ledger.digest(for: rootRelative, stamp: stamp.ledgerStamp), let digest = FileDigest(hex: hex) {
+            return digest
+        }
+        var hasher = SHA256()
+        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+            for try await chunk in handle.readChunks(chunkLength: Self.chunkLength) {
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            }
+        }
+        let digest = FileDigest(bytes: Array(hasher.finalize()))!
+        try await ledger.remember(digest: digest.hex, for: rootRelative, stamp: stamp.ledgerStamp)
+        return digest
+    }
+
+    /// The result of a committed upload.
+    struct Committed: Sendable {
+        let bytes: Int64
+        let digest: FileDigest
+        let replaced: Bool
+        let stamp: Stamp
+    }
+
+    /// Streams a body into a temporary file while hashing it, verifies the declared digest, fsyncs, and renames it
+    /// over the target. On any failure the temporary file is removed and nothing is committed.
+    func commit<Body: AsyncSequence>(
+        body: Body,
+        to target: AccessPolicy.Target,
+        declared: FileDigest?,
+        refuseOverwrite: Bool
+    ) async throws -> Committed where Body.Element == ByteBuffer {
+        let parent = (target.absolutePath as NSString).deletingLastPathComponent
+        if let existing = stamp(target.absolutePath), existing.isDirectory {
+            throw ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw ProblemError("parent-not-folder", .conflict, "Cannot create the folder", detail: "a file is in the way of the folder for this path")
+        }
+        try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
+        let temporary = temporaryDirectory + "/put-" + UUID().uuidString.lowercased()
+        var hasher = SHA256()
+        var bytes: Int64 = 0
+        var committed = false
+        defer {
+            if !committed { unlink(temporary) }
+        }
+        do {
+            try await FileSystem.shared.withFileHandle(
+                forWritingAt: FilePath(temporary),
+                options: .newFile(replaceExisting: false, permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            ) { handle in
+                var writer = handle.bufferedWriter(capacity: .mebibytes(1))
+                for try await chunk in body {
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    bytes += Int64(chunk.readableBytes)
+                    try await writer.write(contentsOf: chunk)
+                }
+                try await writer.flush()
+                try await handle.synchronize()
+            }
+        } catch let error as FileSystemError where error.code == .unavailable || String(describing: error).contains("No space") {
+            throw ProblemError("storage-full", .init(code: 507), "Storage full", detail: "the server has no space left for this upload")
+        }
+        let digest = FileDigest(bytes: Array(hasher.finalize()))!
+        if let declared, declared != digest {
+            throw ProblemError(
+                "digest-mismatch",
+                .badRequest,
+                "Digest mismatch",
+                detail: "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored"
+            )
+        }
+        let existed = Self.lexists(target.absolutePath)
+        if refuseOverwrite && existed {
+            throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and the file already exists")
+        }
+        guard rename(temporary, target.absolutePath) == 0 else {
+            throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: String(cString: strerror(errno)))
+        }
+        committed = true
+        Self.syncDirectory(parent)
+        guard let stamp = stamp(target.absolutePath) else {
+            throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: "the committed file vanished")
+        }
+        try await ledger.remember(digest: digest.hex, for: target.rootRelative, stamp: stamp.ledgerStamp)
+        return Committed(bytes: bytes, digest: digest, replaced: existed, stamp: stamp)
+    }
+
+    /// Removes leftovers of uploads interrupted by a crash.
+    func sweepTemporaryFiles() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory) else { return }
+        for name in names where name.hasPrefix("put-") {
+            unlink(temporaryDirectory + "/" + name)
+        }
+    }
+
+    static func lexists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}

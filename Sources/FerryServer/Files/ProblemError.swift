@@ -1,0 +1,27 @@
+public import FerryProtocol
+import Foundation
+import HTTPTypes
+public import Hummingbird
+
+/// A problem thrown by a route and rendered as `application/problem+json`.
+struct ProblemError: Error, HTTPResponseError {
+    let problem: Problem
+    var additionalHeaders: HTTPFields = [:]
+
+    init(_ slug: String, _ status: HTTPResponse.Status, _ title: String, detail: String? = nil) {
+        self.problem = Problem(slug, status: status.code, title: title, detail: detail)
+    }
+
+    var status: HTTPResponse.Status { .init(code: problem.status) }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = additionalHeaders
+        headers[.contentType] = Problem.mediaType
+        let body = (try? JSONEncoder().encode(problem)) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func from(_ error: PathError) -> ProblemError {
+        ProblemError("bad-path", .badRequest, "Path refused", detail: error.description)
+    }
+}

@@ -1,0 +1,37 @@
+public import FerryWire
+import NIOConcurrencyHelpers
+public import NIOCore
+
+/// What one connection's tap and handshake observer saw, readable from any thread.
+public final class TLSConnectionRecord: Sendable {
+    /// A snapshot of the connection's TLS facts.
+    public struct Snapshot: Sendable, Equatable {
+        /// The version the ServerHello negotiated.
+        public var version: TLSProtocolVersion?
+        public var cipherSuite: TLSCipherSuite?
+        /// The peer's leaf certificate, DER, once the handshake completed.
+        public var peerCertificateDER: [UInt8]?
+        /// The ALPN protocol, if one was negotiated.
+        public var applicationProtocol: String?
+        public var handshakeComplete = false
+        /// Plaintext alerts sent by this side.
+        public var alertsSent: [TLSAlert] = []
+        /// Plaintext alerts received from the peer.
+        public var alertsReceived: [TLSAlert] = []
+        /// A decoding problem, when the peer's bytes were not TLS (e.g. plaintext HTTP on a TLS port).
+        public var wireError: String?
+    }
+
+    private let state = NIOLockedValueBox(Snapshot())
+
+    public init() {}
+
+    /// The facts so far.
+    public var snapshot: Snapshot { state.withLockedValue { $0 } }
+
+    func update(_ body: (inout Snapshot) -> Void) {
+        state.withLockedValue { body(&$0) }
+    }
+
+    var isHandshakeComplete: Bool { state.withLockedValue { $0.handshakeComplete } }
+}
