@@ -1,0 +1,76 @@
+import FerryProtocol
+import Foundation
+import NIOCore
+public import NIOHTTP1
+
+/// Sequential HTTP/1.1 exchanges on one connection: write a request (head, streamed body, end) and read the
+/// response part by part.
+public struct HTTPSession: ~Copyable {
+    var iterator: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
+    let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
+    let target: RemoteTarget
+
+    /// Sends a request head with the usual headers.
+    mutating func sendHead(method: HTTPMethod, uri: String, headers extra: [(String, String)] = []) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: target.authority)
+        headers.add(name: "User-Agent", value: "ferry/0.1")
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)))
+    }
+
+    mutating func sendBody(_ buffer: ByteBuffer) async throws {
+        try await outbound.write(.body(.byteBuffer(buffer)))
+    }
+
+    mutating func sendEnd() async throws {
+        try await outbound.write(.end(nil))
+    }
+
+    /// Reads the next response head (skipping 1xx informational responses).
+    mutating func readHead() async throws -> HTTPResponseHead {
+        while let part = try await iterator.next() {
+            switch part {
+            case .head(let head) where head.status.code >= 200:
+                return head
+            case .head, .body, .end:
+                continue
+            }
+        }
+        throw TransferError(.network, "the server closed the connection before answering")
+    }
+
+    /// Reads the response body, handing each buffer to `each`.
+    mutating func readBody(_ each: (ByteBuffer) async throws -> Void) async throws {
+        while let part = try await iterator.next() {
+            switch part {
+            case .body(let buffer): try await each(buffer)
+            case .end: return
+            case .head: throw TransferError(.network, "unexpected second response head")
+            }
+        }
+        throw TransferError(.network, "the server closed the connection in the middle of the response")
+    }
+
+    /// Collects a small response body (problems, listings), refusing more than `limit` bytes.
+    mutating func collectBody(limit: Int = 4 << 20) async throws -> ByteBuffer {
+        var collected = ByteBuffer()
+        try await readBody { buffer in
+            var buffer = buffer
+            guard collected.readableBytes + buffer.readableBytes <= limit else {
+                throw TransferError(.network, "the server's answer is larger than \(limit) bytes")
+            }
+            collected.writeBuffer(&buffer)
+        }
+        return collected
+    }
+
+    /// Reads the body of an error response and turns it into a transfer error (exit 3 for 4xx, 5 for 5xx).
+    mutating func rejection(_ head: HTTPResponseHead, doing what: String) async throws -> TransferError {
+        let body = try await collectBody(limit: 64 << 10)
+        let problem = try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView))
+        let reason = problem.map { $0.detail ?? $0.title } ?? "\(head.status.code) \(head.status.reasonPhrase)"
+        let code: FerryExitCode = head.status.code >= 500 ? .network : .rejected
+        return TransferError(code, "\(what) refused by the server (\(head.status.code)): \(reason)", problem: problem)
+    }
+}

@@ -1,0 +1,313 @@
+import Crypto
+public import FerryLedger
+import FerryProtocol
+public import FerryTLS
+import FerryTrace
+import FerryWire
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import _NIOFileSystem
+
+#if canImport(Glibc)
+import Glibc
+import CoreFoundation
+#endif
+
+/// Ferry's client: streams files to and from a server over mutual TLS, checks SHA-256 end to end, and keeps
+/// a ledger row per transfer.
+public struct TransferClient: Sendable {
+    public let tls: ResolvedClientTLS
+    public let ledger: Ledger?
+    public let progress: ProgressDisplay
+
+    /// Bytes per read from a local file.
+    static let chunkLength: ByteCount = .kibibytes(256)
+
+    public init(tls: ResolvedClientTLS, ledger: Ledger?, progress: ProgressDisplay = ProgressDisplay(enabled: false)) {
+        self.tls = tls
+        self.ledger = ledger
+        self.progress = progress
+    }
+
+    // MARK: send
+
+    /// Uploads files. With several files, or a target ending in `/`, each file goes into the target folder
+    /// under its own name; otherwise the single file is stored under the target path.
+    public func send(files: [String], to target: RemoteTarget) async throws -> [TransferResult] {
+        let intoFolder = files.count > 1 || target.path.isDirectory || target.path.segments.isEmpty
+        var plans: [(local: String, remote: RemoteTarget)] = []
+        for file in files {
+            try Self.checkReadable(file)
+            var remote = target
+            if intoFolder {
+                let name = URL(fileURLWithPath: file).lastPathComponent
+                do {
+                    remote.path = try target.path.appending(name)
+                } catch {
+                    throw TransferError(.usage, "cannot send '\(file)': \(error.description)")
+                }
+            }
+            plans.append((file, remote))
+        }
+        let connection = try await ClientConnection.connect(to: target, tls: tls)
+        return try await connection.withSession { session in
+            var results: [TransferResult] = []
+            for plan in plans {
+                results.append(try await upload(plan.local, to: plan.remote, session: &session, connection: connection))
+            }
+            return results
+        }
+    }
+
+    private func upload(_ file: String, to remote: RemoteTarget, session: inout HTTPSession, connection: ClientConnection) async throws -> TransferResult {
+        let started = Date()
+        let size = try Self.checkReadable(file)
+        var hasher = SHA256()
+        var sent: Int64 = 0
+        progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: size)
+        defer { progress.finish() }
+        try await session.sendHead(
+            method: .PUT,
+            uri: remote.requestPath,
+            headers: [("Content-Length", String(size)), ("Content-Type", "application/octet-stream")]
+        )
+        var writeFailure: (any Error)?
+        do {
+            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
+                for try await chunk in handle.readChunks(in: 0..<size, chunkLength: Self.chunkLength) {
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    sent += Int64(chunk.readableBytes)
+                    try await session.sendBody(chunk)
+                    progress.advance(chunk.readableBytes)
+                }
+            }
+            if sent != size {
+                throw TransferError(.localIO, "\(file) changed while it was being sent (\(sent) of \(size) bytes read)")
+            }
+            try await session.sendEnd()
+        } catch let error as TransferError {
+            throw error
+        } catch let error as FileSystemError {
+            throw TransferError(.localIO, "cannot read \(file): \(error.message)")
+        } catch {
+            writeFailure = error
+        }
+        let head: HTTPResponseHead
+        do {
+            head = try await session.readHead()
+        } catch {
+            throw writeFailure ?? error
+        }
+        guard (200..<300).contains(head.status.code) else {
+            let rejection = try await session.rejection(head, doing: "upload of \(file) to \(remote.path)")
+            try? await record(.outbound, "PUT", remote, bytes: sent, sha256: nil, started: started, connection: connection, error: rejection.message)
+            throw rejection
+        }
+        _ = try await session.collectBody(limit: 64 << 10)
+        let local = FileDigest(bytes: Array(hasher.finalize()))!
+        let serverDigest = head.headers.first(name: "Repr-Digest").flatMap { try? FileDigest.parse(reprDigest: $0) }
+        guard let serverDigest, serverDigest == local else {
+            let message = "integrity check failed for \(file): local sha-256 \(local.hex), server \(serverDigest?.hex ?? "sent no digest")"
+            try? await record(.outbound, "PUT", remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: message)
+            throw TransferError(.integrity, message)
+        }
+        try? await record(.outbound, "PUT", remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: nil)
+        return result("send", local: file, remote: remote, bytes: sent, digest: local, status: Int(head.status.code), started: started, connection: connection)
+    }
+
+    // MARK: get
+
+    /// Downloads a file into `local` (a file name, or an existing folder to put it in), through `LOCAL.part`
+    /// renamed only after the digest matched the server's.
+    public func get(_ remote: RemoteTarget, to local: String?) async throws -> TransferResult {
+        guard let name = remote.path.name, !remote.path.isDirectory else {
+            throw TransferError(.usage, "'\(remote.path)' is a folder; name a file to get (use `ferry ls` to see what is there)")
+        }
+        var destination = local ?? name
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: destination, isDirectory: &isDirectory), isDirectory.boolValue {
+            destination += "/" + name
+        }
+        let partial = destination + ".part"
+        let started = Date()
+        let connection = try await ClientConnection.connect(to: remote, tls: tls)
+        return try await connection.withSession { session in
+            try await session.sendHead(method: .GET, uri: remote.requestPath)
+            try await session.sendEnd()
+            let head = try await session.readHead()
+            guard head.status.code == 200 else {
+                let rejection = try await session.rejection(head, doing: "download of \(remote.path)")
+                try? await record(.inbound, "GET", remote, bytes: 0, sha256: nil, started: started, connection: connection, error: rejection.message)
+                throw rejection
+            }
+            let expected = head.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? -1
+            let serverDigest = head.headers.first(name: "Repr-Digest").flatMap { try? FileDigest.parse(reprDigest: $0) }
+            var hasher = SHA256()
+            var received: Int64 = 0
+            progress.start(name: name, total: max(expected, 0))
+            defer { progress.finish() }
+            var completed = false
+            defer { if !completed { unlink(partial) } }
+            do {
+                try await FileSystem.shared.withFileHandle(
+                    forWritingAt: FilePath(partial),
+                    options: .newFile(replaceExisting: true)
+                ) { handle in
+                    var writer = handle.bufferedWriter(capacity: .mebibytes(1))
+                    try await session.readBody { buffer in
+                        buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                        received += Int64(buffer.readableBytes)
+                        try await writer.write(contentsOf: buffer)
+                        progress.advance(buffer.readableBytes)
+                    }
+                    try await writer.flush()
+                    try await handle.synchronize()
+                }
+            } catch let error as FileSystemError {
+                throw TransferError(.localIO, "cannot write \(partial): \(error.message)")
+            }
+            let digest = FileDigest(bytes: Array(hasher.finalize()))!
+            guard expected < 0 || received == expected else {
+                throw TransferError(.network, "download of \(remote.path) ended after \(received) of \(expected) bytes")
+            }
+            guard let serverDigest, serverDigest == digest else {
+                let message = "integrity check failed for \(remote.path): received sha-256 \(digest.hex), server \(serverDigest?.hex ?? "sent no digest"); nothing was written to \(destination)"
+                try? await record(.inbound, "GET", remote, bytes: received, sha256: digest.hex, started: started, connection: connection, error: message)
+                throw TransferError(.integrity, message)
+            }
+            guard rename(partial, destination) == 0 else {
+                throw TransferError(.localIO, "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))")
+            }
+            completed = true
+            try? await record(.inbound, "GET", remote, bytes: received, sha256: digest.hex, started: started, connection: connection, error: nil)
+            return result("get", local: destination, remote: remote, bytes: received, digest: digest, status: 200, started: started, connection: connection)
+        }
+    }
+
+    // MARK: ls, rm
+
+    /// One entry of a folder listing.
+    public struct ListingEntry: Codable, Sendable {
+        public let name: String
+        public let type: String
+        public let size: Int64?
+        public let modified: String?
+        public let sha256: String?
+    }
+
+    /// A folder listing.
+    public struct Listing: Codable, Sendable {
+        public let path: String
+        public let entries: [ListingEntry]
+    }
+
+    /// Lists a folder (or describes a single file).
+    public func list(_ remote: RemoteTarget) async throws -> Listing {
+        var folder = remote
+        folder.path = PartnerPath(folderOf: remote.path)
+        let connection = try await ClientConnection.connect(to: remote, tls: tls)
+        return try await connection.withSession { session in
+            try await session.sendHead(method: .GET, uri: folder.requestPath, headers: [("Accept", "application/json")])
+            try await session.sendEnd()
+            let head = try await session.readHead()
+            guard head.status.code == 200 else {
+                throw try await session.rejection(head, doing: "listing of \(remote.path)")
+            }
+            let body = try await session.collectBody()
+            do {
+                return try JSONDecoder().decode(Listing.self, from: Data(body.readableBytesView))
+            } catch {
+                throw TransferError(.network, "the server's listing is not valid JSON (\(error))")
+            }
+        }
+    }
+
+    /// Deletes a file (or an empty folder).
+    public func remove(_ remote: RemoteTarget) async throws {
+        let started = Date()
+        let connection = try await ClientConnection.connect(to: remote, tls: tls)
+        try await connection.withSession { session in
+            try await session.sendHead(method: .DELETE, uri: remote.requestPath)
+            try await session.sendEnd()
+            let head = try await session.readHead()
+            guard (200..<300).contains(head.status.code) else {
+                throw try await session.rejection(head, doing: "delete of \(remote.path)")
+            }
+            _ = try await session.collectBody(limit: 64 << 10)
+            try? await record(.outbound, "DELETE", remote, bytes: 0, sha256: nil, started: started, connection: connection, error: nil)
+        }
+    }
+
+    // MARK: helpers
+
+    /// Checks that a local file can be sent; returns its size.
+    @discardableResult
+    static func checkReadable(_ file: String) throws -> Int64 {
+        var info = stat()
+        guard stat(file, &info) == 0 else {
+            throw TransferError(.localIO, "cannot send \(file): \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw TransferError(.localIO, "cannot send \(file): not a regular file")
+        }
+        guard access(file, R_OK) == 0 else {
+            throw TransferError(.localIO, "cannot send \(file): not readable (\(String(cString: strerror(errno))))")
+        }
+        return Int64(info.st_size)
+    }
+
+    private func result(_ operation: String, local: String, remote: RemoteTarget, bytes: Int64, digest: FileDigest, status: Int, started: Date, connection: ClientConnection) -> TransferResult {
+        let seconds = Date().timeIntervalSince(started)
+        let snapshot = connection.record.snapshot
+        let server = snapshot.peerCertificateDER.flatMap { PeerIdentity(derEncoded: $0) }
+        return TransferResult(
+            operation: operation,
+            local: local,
+            remote: "https://\(remote.authority)\(remote.requestPath)",
+            bytes: bytes,
+            sha256: digest.hex,
+            verified: true,
+            seconds: seconds,
+            bytesPerSecond: seconds > 0 ? Double(bytes) / seconds : 0,
+            tlsVersion: snapshot.version?.description,
+            cipherSuite: snapshot.cipherSuite?.description,
+            serverSubject: server?.subject,
+            serverIssuer: server?.issuer,
+            clientSubject: tls.identity.map { PeerIdentity(certificate: $0.leaf).subject },
+            status: status
+        )
+    }
+
+    private func record(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
+        guard let ledger else { return }
+        let snapshot = connection.record.snapshot
+        let server = snapshot.peerCertificateDER.flatMap { PeerIdentity(derEncoded: $0) }
+        try await ledger.record(
+            LedgerEntry(
+                direction: direction,
+                partner: remote.partner ?? server?.commonName ?? remote.authority,
+                operation: operation,
+                path: "https://\(remote.authority)\(remote.requestPath)",
+                bytes: bytes,
+                sha256: sha256,
+                started: started,
+                result: error == nil ? .ok : .failed,
+                error: error,
+                tlsVersion: snapshot.version?.description,
+                cipherSuite: snapshot.cipherSuite?.description,
+                peerSubject: server?.subject,
+                peerIssuer: server?.issuer,
+                peerSerial: server?.serial
+            )
+        )
+    }
+}
+
+extension PartnerPath {
+    /// The folder form of a path (for listings).
+    init(folderOf path: PartnerPath) {
+        self = path.isDirectory || path.segments.isEmpty ? path : (try? PartnerPath(encoded: Substring(path.encoded + "/"))) ?? path
+    }
+}

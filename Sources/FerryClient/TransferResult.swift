@@ -1,0 +1,21 @@
+public import Foundation
+
+/// What one transfer did, for the human report, `--json` and the ledger.
+public struct TransferResult: Codable, Sendable, Equatable {
+    public var operation: String
+    public var local: String
+    public var remote: String
+    public var bytes: Int64
+    public var sha256: String
+    /// Whether the server's digest matched ours.
+    public var verified: Bool
+    public var seconds: Double
+    public var bytesPerSecond: Double
+    public var tlsVersion: String?
+    public var cipherSuite: String?
+    public var serverSubject: String?
+    public var serverIssuer: String?
+    public var clientSubject: String?
+    /// The HTTP status the server answered with.
+    public var status: Int
+}

@@ -1,0 +1,47 @@
+public import Logging
+import ServiceLifecycle
+
+/// A server started in the background (for `ferry demo` and tests): its bound port, and a way to stop it.
+public final class RunningServer: Sendable {
+    /// The port the server listens on.
+    public let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    private init(port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.port = port
+        self.group = group
+        self.task = task
+    }
+
+    /// Starts the server and returns once it listens.
+    public static func start(_ server: FerryServer, logger: Logger) async throws -> RunningServer {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let application = try server.makeApplication(logger: logger) { port in
+            continuation.yield(port)
+            continuation.finish()
+        }
+        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
+        let task = Task {
+            defer { continuation.finish() }
+            try await group.run()
+        }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            // The group ended before listening: surface its error.
+            try await task.value
+            throw ListenFailure()
+        }
+        return RunningServer(port: port, group: group, task: task)
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and waits for the server to end.
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    struct ListenFailure: Error, CustomStringConvertible {
+        var description: String { "the server stopped before it started listening" }
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import FerryClient
+import FerryConfig
+import FerryLedger
+import FerryProtocol
+import FerryTLS
+import Foundation
+
+/// Options shared by the client commands.
+struct ClientOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (YAML). Default: $FERRY_CONFIG, else none.")
+    var config: String?
+
+    @Option(name: .long, help: "Client certificate (PEM), the identity presented to the server.")
+    var cert: String?
+
+    @Option(name: .long, help: "Private key (PEM) of --cert.")
+    var key: String?
+
+    @Option(name: .long, help: "CA file (PEM) trusted for the server's certificate.")
+    var ca: String?
+
+    @Flag(name: .long, help: "Print results as JSON for scripts.")
+    var json = false
+
+    @Flag(name: .long, help: "Do not record the transfer in the client ledger.")
+    var noLedger = false
+
+    func validate() throws {
+        if (cert == nil) != (key == nil) {
+            throw ValidationError("--cert and --key go together")
+        }
+    }
+
+    /// Loads the configuration and picks the TLS profile for a target: flags, then the partner's profile, then
+    /// the config's client profile, then the dev PKI in `./.ferry/pki` when run next to a dev server.
+    func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {
+        let configuration = try await ConfigLoader.load(file: config)
+        let target = try RemoteTarget.parse(text, configuration: configuration)
+        var profile = configuration.clientTLS
+        if let name = target.partner, let partner = configuration.partners[name] {
+            if let certificate = partner.certificate { profile.certificate = certificate }
+            if let key = partner.privateKey { profile.privateKey = key }
+            if let cas = partner.trustedCAs { profile.trustedCAs = cas }
+        }
+        if let cert, let key {
+            profile.certificate = cert
+            profile.privateKey = key
+        }
+        if let ca { profile.trustedCAs = [ca] }
+        let pki = DevPKI(directory: DevPKI.defaultDirectory)
+        if profile.certificate == nil, pki.exists, let client = pki.clientNames.contains(DevPKI.defaultClient) ? DevPKI.defaultClient : pki.clientNames.first {
+            profile.certificate = pki.clientCertificate(client)
+            profile.privateKey = pki.clientKey(client)
+        }
+        if profile.trustedCAs.isEmpty, pki.exists {
+            profile.trustedCAs = [pki.caCertificate]
+        }
+        let tls: ResolvedClientTLS
+        do {
+            tls = try profile.makeConfiguration()
+        } catch {
+            throw TransferError(.usage, error.description)
+        }
+        var ledger: Ledger?
+        if !noLedger {
+            ledger = try? await Ledger.open(path: configuration.resolvedClientLedger)
+        }
+        return (TransferClient(tls: tls, ledger: ledger, progress: ProgressDisplay(enabled: json ? false : nil)), target)
+    }
+}
+
+/// JSON output helpers.
+enum JSONOutput {
+    static func print<T: Encodable>(_ value: T) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        if let data = try? encoder.encode(value), let text = String(data: data, encoding: .utf8) {
+            Swift.print(text)
+        }
+    }
+}

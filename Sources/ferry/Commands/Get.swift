@@ -1,0 +1,32 @@
+import ArgumentParser
+import FerryClient
+import Foundation
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Download a file from a partner.",
+        discussion: """
+            SOURCE is https://HOST:PORT/PATH or PARTNER:PATH. LOCAL is a file name or an existing folder
+            (default: the remote name in the current folder). The file is written to LOCAL.part and renamed
+            only after its SHA-256 matched the server's.
+            """
+    )
+
+    @Argument(help: "The remote file.")
+    var source: String
+
+    @Argument(help: "Where to write it.")
+    var local: String?
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        do {
+            let (client, target) = try await options.prepare(target: source)
+            let result = try await client.get(target, to: local)
+            if options.json { JSONOutput.print(result) } else { print(Report.line(result)) }
+        } catch {
+            throw Failure.exit(error)
+        }
+    }
+}

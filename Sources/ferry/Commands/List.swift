@@ -1,0 +1,34 @@
+import ArgumentParser
+import FerryClient
+import Foundation
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List a folder on a partner's server.",
+        discussion: "TARGET is https://HOST:PORT/PATH or PARTNER:PATH; the top of your area is https://HOST:PORT/."
+    )
+
+    @Argument(help: "The remote folder.")
+    var target: String
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        do {
+            let (client, remote) = try await options.prepare(target: target)
+            let listing = try await client.list(remote)
+            if options.json {
+                JSONOutput.print(listing)
+                return
+            }
+            for entry in listing.entries {
+                let size = entry.size.map { ByteFormat.size($0) } ?? "-"
+                let name = entry.type == "directory" ? entry.name + "/" : entry.name
+                print("\(size.padding(toLength: 12, withPad: " ", startingAt: 0)) \((entry.modified ?? "").padding(toLength: 21, withPad: " ", startingAt: 0)) \(name)")
+            }
+        } catch {
+            throw Failure.exit(error)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import FerryConfig
+import FerryServer
+import FerryTLS
+import Foundation
+import Hummingbird
+import Logging
+import NIOSSL
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Ferry server (HTTPS with mutual TLS, HTTP/1.1 and HTTP/2).",
+        discussion: """
+            With no TLS settings (no --config, no FERRY_SERVER_TLS_* variables) the server creates and uses a
+            dev PKI in ./.ferry/pki and serves ./ferry-data, and prints the commands that work against it.
+            Stop it with Ctrl-C (SIGINT) or SIGTERM: requests in flight finish, nothing partial is committed.
+            """
+    )
+
+    @Option(name: .long, help: "Configuration file (YAML). Default: $FERRY_CONFIG, else none.")
+    var config: String?
+
+    @Option(name: .long, help: "Folder to serve; each partner gets <root>/<partner>/. Default ./ferry-data.")
+    var root: String?
+
+    @Option(name: .long, help: "Address to listen on, HOST:PORT. Default 127.0.0.1:8443.")
+    var listen: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        var overrides: [String: String] = [:]
+        if let root { overrides["root"] = root }
+        if let listen { overrides["listen"] = listen }
+        var logger = Logger(label: "ferry.serve")
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        logger.logLevel = level
+        do {
+            var configuration = try await ConfigLoader.load(file: config, overrides: overrides)
+            var devPKI: DevPKI?
+            if configuration.serverTLS == nil {
+                let pki = DevPKI(directory: DevPKI.defaultDirectory)
+                if !pki.exists {
+                    try pki.create()
+                    logger.notice("created a dev PKI", metadata: ["directory": "\(pki.directory)"])
+                }
+                configuration.serverTLS = .dev(pki)
+                devPKI = pki
+            }
+            let server = try await FerryServer.prepare(configuration: configuration)
+            for warning in server.tls.warnings {
+                logger.warning("\(warning)")
+            }
+            let shownPKI = devPKI
+            let application = try server.makeApplication(logger: logger) { port in
+                Self.banner(server: server, port: port, pki: shownPKI)
+            }
+            try await application.runService()
+        } catch let error as CustomStringConvertible where !(error is CancellationError) {
+            Failure.printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+
+    static func banner(server: FerryServer, port: Int, pki: DevPKI?) {
+        let profile = server.configuration.serverTLS!
+        let caNames = server.tls.configuration.sendCANameList ? "sent" : "not sent"
+        let host = server.host == "0.0.0.0" || server.host == "::" ? "localhost" : server.host
+        let displayHost = host == "127.0.0.1" ? "localhost" : host
+        var lines = [
+            "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
+            "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.resolvedServerLedger)",
+        ]
+        if let pki, let client = pki.clientNames.first {
+            lines += [
+                "  dev PKI in \(pki.directory) (client '\(client)'). Try, from this folder:",
+                "    ferry send FILE https://\(displayHost):\(port)/",
+                "    ferry ls https://\(displayHost):\(port)/",
+                "    curl --cert \(pki.clientCertificate(client)) --key \(pki.clientKey(client)) --cacert \(pki.caCertificate) -T FILE https://\(displayHost):\(port)/v1/files/FILE",
+            ]
+        }
+        // Unbuffered, so scripts reading a pipe see the banner at once.
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import FerryClient
+import FerryProtocol
+import Foundation
+
+/// The `ferry` command: secure file transfer over mutual TLS.
+@main
+struct Ferry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry",
+        abstract: "Secure file transfer between partners over mutually authenticated TLS.",
+        discussion: """
+            Quick start: `ferry demo` runs a local server, a transfer and its verification.
+            Exit codes (send, get, ls, rm): 0 success, 1 usage or config error, 2 TLS handshake failed,
+            3 rejected by the server, 4 integrity failure, 5 network or server failure, 6 local I/O error.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Demo.self, Serve.self, Send.self, Get.self, List.self, Remove.self, History.self, Certs.self,
+        ]
+    )
+}
+
+/// Prints an error the way every command does and picks the exit code.
+enum Failure {
+    static func exit(_ error: any Error) -> ExitCode {
+        if let error = error as? TransferError {
+            printError(error.message)
+            return ExitCode(error.exitCode.rawValue)
+        }
+        printError(String(describing: error))
+        return ExitCode(FerryExitCode.usage.rawValue)
+    }
+
+    static func printError(_ message: String) {
+        FileHandle.standardError.write(Data(("ferry: " + message + "\n").utf8))
+    }
+}
