@@ -1,4 +1,6 @@
 public import Logging
+import FerryLedger
+import Hummingbird
 import ServiceLifecycle
 
 /// A server started in the background (for `ferry demo` and tests): its bound port, and a way to stop it.
@@ -7,8 +9,11 @@ public final class RunningServer: Sendable {
     public let port: Int
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
+    /// The server that runs.
+    public let server: FerryServer
 
-    private init(port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+    private init(server: FerryServer, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.server = server
         self.port = port
         self.group = group
         self.task = task
@@ -17,9 +22,15 @@ public final class RunningServer: Sendable {
     /// Starts the server and returns once it listens.
     public static func start(_ server: FerryServer, logger: Logger) async throws -> RunningServer {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let application = try server.makeApplication(logger: logger) { port in
-            continuation.yield(port)
-            continuation.finish()
+        let application: any ApplicationProtocol
+        do {
+            application = try server.makeApplication(logger: logger) { port in
+                continuation.yield(port)
+                continuation.finish()
+            }
+        } catch {
+            try? await server.ledger.close()
+            throw error
         }
         let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
         let task = Task {
@@ -29,16 +40,21 @@ public final class RunningServer: Sendable {
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
             // The group ended before listening: surface its error.
-            try await task.value
+            let result = await task.result
+            try? await server.ledger.close()
+            try result.get()
             throw ListenFailure()
         }
-        return RunningServer(port: port, group: group, task: task)
+        return RunningServer(server: server, port: port, group: group, task: task)
     }
 
-    /// Stops accepting connections, lets requests in flight finish, and waits for the server to end.
+    /// Stops accepting connections, lets requests in flight finish, waits for the server to end, and closes
+    /// the ledger.
     public func stop() async throws {
         await group.triggerGracefulShutdown()
-        try await task.value
+        let result = await task.result
+        try await server.ledger.close()
+        try result.get()
     }
 
     struct ListenFailure: Error, CustomStringConvertible {

@@ -119,6 +119,15 @@ public enum CertificateFiles {
     }
 
     static func checkUsage(_ certificate: Certificate, file: String, role: CertificateAuthority.Purpose) throws(TLSSetupError) {
+        if let keyUsage = try? certificate.extensions.keyUsage, !keyUsage.digitalSignature {
+            let isCA = (try? certificate.extensions.basicConstraints).map { if case .isCertificateAuthority = $0 { true } else { false } } ?? false
+            throw TLSSetupError(
+                .wrongUsage,
+                subject: file,
+                problem: "the certificate's key usage lacks digitalSignature, so it cannot sign a TLS handshake" + (isCA ? " (this is a CA certificate, not a \(role == .server ? "server" : "client") certificate)" : ""),
+                fix: "use a \(role == .server ? "server" : "client") certificate issued by the CA, e.g. one made by `ferry certs init`"
+            )
+        }
         guard let eku = try? certificate.extensions.extendedKeyUsage else { return }
         let needed: ExtendedKeyUsage.Usage = role == .server ? .serverAuth : .clientAuth
         if !eku.contains(needed) && !eku.contains(.any) {

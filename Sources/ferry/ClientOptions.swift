@@ -34,7 +34,19 @@ struct ClientOptions: ParsableArguments {
 
     /// Loads the configuration and picks the TLS profile for a target: flags, then the partner's profile, then
     /// the config's client profile, then the dev PKI in `./.ferry/pki` when run next to a dev server.
-    func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {
+    func withClient<Result>(target text: String, _ body: (TransferClient, RemoteTarget) async throws -> Result) async throws -> Result {
+        let (client, target) = try await prepare(target: text)
+        do {
+            let result = try await body(client, target)
+            try? await client.ledger?.close()
+            return result
+        } catch {
+            try? await client.ledger?.close()
+            throw error
+        }
+    }
+
+    private func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {
         let configuration = try await ConfigLoader.load(file: config)
         let target = try RemoteTarget.parse(text, configuration: configuration)
         var profile = configuration.clientTLS

@@ -98,7 +98,6 @@ struct Demo: AsyncParsableCommand {
             say("   ledger       server recorded \(rows.count) transfers: \(rows.reversed().map { "\($0.operation) \($0.path) \($0.result.rawValue) \($0.tlsVersion ?? "-")" }.joined(separator: "; "))")
             try await clientLedger.close()
             try await running.stop()
-            try await server.ledger.close()
             say(ok ? "Demo passed." : "Demo FAILED: see the mismatch above.")
             if keep { say("Kept \(folder)") }
             return Outcome(

@@ -22,8 +22,10 @@ struct Get: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let (client, target) = try await options.prepare(target: source)
-            let result = try await client.get(target, to: local)
+            let local = self.local
+            let result = try await options.withClient(target: source) { client, target in
+                try await client.get(target, to: local)
+            }
             if options.json { JSONOutput.print(result) } else { print(Report.line(result)) }
         } catch {
             throw Failure.exit(error)

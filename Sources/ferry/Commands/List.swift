@@ -16,8 +16,9 @@ struct List: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let (client, remote) = try await options.prepare(target: target)
-            let listing = try await client.list(remote)
+            let listing = try await options.withClient(target: target) { client, remote in
+                try await client.list(remote)
+            }
             if options.json {
                 JSONOutput.print(listing)
                 return

@@ -15,8 +15,10 @@ struct Remove: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let (client, remote) = try await options.prepare(target: target)
-            try await client.remove(remote)
+            let remote = try await options.withClient(target: target) { client, remote in
+                try await client.remove(remote)
+                return remote
+            }
             if options.json {
                 JSONOutput.print(["deleted": "\(remote.path)"])
             } else {

@@ -27,8 +27,10 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let (client, target) = try await options.prepare(target: arguments.last!)
-            let results = try await client.send(files: Array(arguments.dropLast()), to: target)
+            let files = Array(arguments.dropLast())
+            let results = try await options.withClient(target: arguments.last!) { client, target in
+                try await client.send(files: files, to: target)
+            }
             for result in results {
                 if options.json { JSONOutput.print(result) } else { print(Report.line(result)) }
             }

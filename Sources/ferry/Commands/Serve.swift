@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryConfig
+import FerryLedger
 import FerryServer
 import FerryTLS
 import Foundation
@@ -55,10 +56,16 @@ struct Serve: AsyncParsableCommand {
                 logger.warning("\(warning)")
             }
             let shownPKI = devPKI
-            let application = try server.makeApplication(logger: logger) { port in
-                Self.banner(server: server, port: port, pki: shownPKI)
+            do {
+                let application = try server.makeApplication(logger: logger) { port in
+                    Self.banner(server: server, port: port, pki: shownPKI)
+                }
+                try await application.runService()
+            } catch {
+                try? await server.ledger.close()
+                throw error
             }
-            try await application.runService()
+            try await server.ledger.close()
         } catch let error as CustomStringConvertible where !(error is CancellationError) {
             Failure.printError(error.description)
             throw ExitCode(1)
