@@ -1,0 +1,41 @@
+import Crypto
+public import Foundation
+
+/// Files with known content for transfer tests.
+public enum TestFiles {
+    /// Writes `size` pseudo-random bytes (deterministic per seed) in 1 MiB blocks; returns the SHA-256 in hex.
+    @discardableResult
+    public static func write(_ path: String, size: Int, seed: UInt64 = 42) throws -> String {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var state = seed
+        var hasher = SHA256()
+        var remaining = size
+        while remaining > 0 {
+            let count = min(remaining, 1 << 20)
+            var block = [UInt8](repeating: 0, count: count)
+            for index in stride(from: 0, to: count, by: 8) {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                withUnsafeBytes(of: state) { bytes in
+                    for offset in 0..<min(8, count - index) { block[index + offset] = bytes[offset] }
+                }
+            }
+            hasher.update(data: block)
+            try handle.write(contentsOf: block)
+            remaining -= count
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The SHA-256 of a file, in hex.
+    public static func sha256(_ path: String) throws -> String {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
+            hasher.update(data: block)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

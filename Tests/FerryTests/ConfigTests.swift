@@ -1,0 +1,138 @@
+import FerryConfig
+import FerryTLS
+import FerryTestSupport
+import Foundation
+import NIOSSL
+import Testing
+
+@Suite("Configuration")
+struct ConfigTests {
+    @Test("a full YAML file is read, with relative paths resolved against its folder")
+    func fullFile() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try """
+            listen: 0.0.0.0:9443
+            root: data
+            server:
+              tls:
+                certificate: pki/server.pem
+                key: pki/server-key.pem
+                ca: [pki/ca.pem, pki/old-ca.pem]
+                min-version: "1.3"
+                client-auth: optional
+                send-ca-names: true
+            client:
+              tls:
+                certificate: pki/me.pem
+                key: pki/me-key.pem
+                ca: pki/ca.pem
+            partners:
+              acme:
+                url: https://acme.example:8443/inbound
+                subject: CN=ACME Transfer,O=ACME
+              bank:
+                url: https://bank.example:9000
+                san: dns:bank.example
+                tls:
+                  certificate: /etc/ferry/bank-client.pem
+                  key: /etc/ferry/bank-client-key.pem
+            access:
+              shared:
+                partners: [acme, bank]
+                area: common/drop
+                rights: [read, write]
+              everyone:
+                partners: "*"
+                area: public
+                mount: pub
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let configuration = try await ConfigLoader.load(file: file, environment: [:])
+            #expect(configuration.listen == "0.0.0.0:9443")
+            #expect(configuration.root == folder.path + "/data")
+            let server = try #require(configuration.serverTLS)
+            #expect(server.certificate == folder.path + "/pki/server.pem")
+            #expect(server.trustedCAs == [folder.path + "/pki/ca.pem", folder.path + "/pki/old-ca.pem"])
+            #expect(server.minimumVersion == .tlsv13)
+            #expect(server.clientAuthentication == .optional)
+            #expect(configuration.clientTLS.trustedCAs == [folder.path + "/pki/ca.pem"])
+            #expect(configuration.partners["acme"]?.url == "https://acme.example:8443/inbound")
+            #expect(configuration.partners["acme"]?.subject == "CN=ACME Transfer,O=ACME")
+            #expect(configuration.partners["bank"]?.alternativeName == "dns:bank.example")
+            #expect(configuration.partners["bank"]?.certificate == "/etc/ferry/bank-client.pem")
+            let shared = try #require(configuration.accessRules.first { $0.name == "shared" })
+            #expect(shared.mount == "drop")
+            #expect(shared.rights == [.read, .write])
+            let everyone = try #require(configuration.accessRules.first { $0.name == "everyone" })
+            #expect(everyone.partners == ["*"])
+            #expect(everyone.mount == "pub")
+            #expect(everyone.rights == [.read])
+        }
+    }
+
+    @Test("defaults apply without a file")
+    func defaults() async throws {
+        let configuration = try await ConfigLoader.load(file: nil, environment: [:])
+        #expect(configuration.listen == "127.0.0.1:8443")
+        #expect(configuration.serverTLS == nil)
+        #expect(configuration.resolvedServerLedger.hasSuffix("ferry-data/.ferry/ledger.sqlite"))
+    }
+
+    @Test("flags override FERRY_ variables, which override the file")
+    func precedence() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try "listen: 127.0.0.1:1000\nroot: from-file\n".write(toFile: file, atomically: true, encoding: .utf8)
+            let environment = ["FERRY_LISTEN": "127.0.0.1:2000", "FERRY_ROOT": "/srv/from-env"]
+            let fromEnvironment = try await ConfigLoader.load(file: file, environment: environment)
+            #expect(fromEnvironment.listen == "127.0.0.1:2000")
+            #expect(fromEnvironment.root == "/srv/from-env")
+            let fromFlags = try await ConfigLoader.load(file: file, overrides: ["listen": "127.0.0.1:3000"], environment: environment)
+            #expect(fromFlags.listen == "127.0.0.1:3000")
+            let fileOnly = try await ConfigLoader.load(file: file, environment: [:])
+            #expect(fileOnly.root == folder.path + "/from-file")
+            let named = try await ConfigLoader.load(file: nil, environment: ["FERRY_CONFIG": file])
+            #expect(named.listen == "127.0.0.1:1000")
+        }
+    }
+
+    @Test(
+        "mistakes are errors that name the key and the fix",
+        arguments: [
+            ("server:\n  tls:\n    certifcate: x.pem\n", "unknown key 'server.tls.certifcate'. Did you mean 'server.tls.certificate'?"),
+            ("listn: 1\n", "unknown key 'listn'"),
+            ("partners:\n  acme:\n    ulr: https://x\n", "unknown key 'partners.acme.ulr'"),
+            ("server:\n  tls:\n    certificate: a.pem\n", "needs both 'certificate' and 'key'"),
+            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    min-version: SSLv3\n", "SSLv3 is not supported"),
+            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    min-version: \"1.4\"\n", "'1.4' is not a TLS version"),
+            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    client-auth: maybe\n", "not one of required, optional, none"),
+            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    send-ca-names: perhaps\n", "is not true or false"),
+            ("partners:\n  acme:\n    url: http://acme\n", "must start with https://"),
+            ("access:\n  r:\n    partners: [acme]\n", "'area' is required"),
+            ("access:\n  r:\n    area: x\n    partners: [acme]\n    rights: [fly]\n", "'fly' is not one of read, write, delete"),
+            ("- a\n- b\n", "must be a mapping"),
+            ("key: [unclosed\n", "is not valid YAML"),
+        ]
+    )
+    func mistakes(yaml: String, message: String) async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+            do {
+                _ = try await ConfigLoader.load(file: file, environment: [:])
+                Issue.record("expected an error containing \(message)")
+            } catch {
+                #expect(String(describing: error).contains(message), "got: \(error)")
+            }
+        }
+    }
+
+    @Test("a missing config file is a clear error")
+    func missingFile() async throws {
+        await #expect {
+            try await ConfigLoader.load(file: "/nonexistent/ferry.yaml", environment: [:])
+        } throws: { error in
+            String(describing: error).contains("/nonexistent/ferry.yaml") && String(describing: error).contains("no such file")
+        }
+    }
+}
