@@ -1,6 +1,7 @@
 public import Logging
 import FerryLedger
 import Hummingbird
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// A server started in the background (for `ferry demo` and tests): its bound port, and a way to stop it.
@@ -11,6 +12,7 @@ public final class RunningServer: Sendable {
     private let task: Task<Void, any Error>
     /// The server that runs.
     public let server: FerryServer
+    private let stopped = NIOLockedValueBox(false)
 
     private init(server: FerryServer, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         self.server = server
@@ -51,6 +53,7 @@ public final class RunningServer: Sendable {
     /// Stops accepting connections, lets requests in flight finish, waits for the server to end, and closes
     /// the ledger.
     public func stop() async throws {
+        guard stopped.withLockedValue({ stopped in defer { stopped = true }; return !stopped }) else { return }
         await group.triggerGracefulShutdown()
         let result = await task.result
         try await server.ledger.close()
