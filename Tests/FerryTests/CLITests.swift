@@ -1,0 +1,179 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// The `ferry` executable as a user runs it: exit codes, messages, the demo, and a config-less `serve`.
+@Suite("The ferry command", .serialized)
+struct CLITests {
+    /// The `ferry` binary built next to the test bundle.
+    static var ferry: String {
+        get throws {
+            let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            for candidate in [folder.appendingPathComponent("ferry").path, FileManager.default.currentDirectoryPath + "/.build/debug/ferry"]
+            where FileManager.default.isExecutableFile(atPath: candidate) {
+                return candidate
+            }
+            throw MissingBinary()
+        }
+    }
+
+    struct MissingBinary: Error, CustomStringConvertible {
+        var description: String { "the ferry executable was not built next to the tests; run `swift build` first" }
+    }
+
+    func run(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:]) async throws -> ExternalTool.Outcome {
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in extra { environment[key] = value }
+        return try await ExternalTool.run(try Self.ferry, arguments, timeout: 120, environment: environment, directory: directory)
+    }
+
+    @Test("ferry demo runs a verified round trip and exits 0")
+    func demo() async throws {
+        let outcome = try await run(["demo"])
+        #expect(outcome.status == 0, "\(outcome.output)")
+        #expect(outcome.stdout.contains("Demo passed."))
+        #expect(outcome.stdout.contains("TLS1.3"))
+        let json = try await run(["demo", "--json", "--size", "1"])
+        #expect(json.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["ok"] as? Bool == true)
+        #expect(object?["serverLedgerTLSVersion"] as? String == "TLS1.3")
+    }
+
+    @Test("send, get, ls, rm and history from the command line, with the documented exit codes")
+    func clientCommands() async throws {
+        try await TestServerHarness.with { server in
+            let state = server.folder.path + "/state"
+            let environment = ["XDG_STATE_HOME": state]
+            let identity = ["--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let base = "https://localhost:\(server.port)"
+            let file = server.folder.path + "/report.csv"
+            let digest = try TestFiles.write(file, size: 200_000)
+
+            let send = try await run(["send", file, base + "/in/", "--json"] + identity, environment: environment)
+            #expect(send.status == 0, "\(send.output)")
+            let sent = try JSONSerialization.jsonObject(with: Data(send.stdout.utf8)) as? [String: Any]
+            #expect(sent?["sha256"] as? String == digest)
+            #expect(sent?["verified"] as? Bool == true)
+
+            let human = try await run(["send", file, base + "/in/copy.csv"] + identity, environment: environment)
+            #expect(human.status == 0)
+            #expect(human.stdout.contains("verified"))
+            #expect(human.stderr.isEmpty, "no progress bar when not on a terminal: \(human.stderr)")
+
+            let ls = try await run(["ls", base + "/in/"] + identity, environment: environment)
+            #expect(ls.stdout.contains("report.csv") && ls.stdout.contains("copy.csv"))
+
+            let local = server.folder.path + "/back.csv"
+            let get = try await run(["get", base + "/in/report.csv", local] + identity, environment: environment)
+            #expect(get.status == 0)
+            #expect(try TestFiles.sha256(local) == digest)
+
+            let rm = try await run(["rm", base + "/in/copy.csv"] + identity, environment: environment)
+            #expect(rm.status == 0)
+
+            let history = try await run(["history", "--json"], environment: environment)
+            let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+            #expect(rows?.count == 4)
+            #expect(rows?.allSatisfy { $0["tlsVersion"] as? String == "TLS1.3" } == true)
+
+            let missingFile = try await run(["send", server.folder.path + "/nope.csv", base + "/in/"] + identity, environment: environment)
+            #expect(missingFile.status == 6)
+            #expect(missingFile.stderr.contains("nope.csv"))
+
+            let missingRemote = try await run(["get", base + "/in/nope.csv", local] + identity, environment: environment)
+            #expect(missingRemote.status == 3)
+            #expect(missingRemote.stderr.contains("404"))
+
+            let empty = server.folder.path + "/empty"
+            try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+            let noCertificate = try await run(["send", file, base + "/in/", "--ca", server.pki.caFile], in: empty, environment: environment)
+            #expect(noCertificate.status == 2)
+            #expect(noCertificate.stderr.contains("requires a client certificate"), "\(noCertificate.stderr)")
+
+            let refused = try await run(["send", file, "https://localhost:1/in/"] + identity, environment: environment)
+            #expect(refused.status == 5)
+            #expect(refused.stderr.contains("cannot connect"))
+
+            let badTarget = try await run(["send", file, "nowhere"] + identity, environment: environment)
+            #expect(badTarget.status == 1)
+            let plainHTTP = try await run(["send", file, "http://localhost:\(server.port)/"] + identity, environment: environment)
+            #expect(plainHTTP.status == 1)
+            #expect(plainHTTP.stderr.contains("HTTPS"))
+        }
+    }
+
+    @Test("certs init writes a PKI, refuses to overwrite it, and replaces it with --force")
+    func certsInit() async throws {
+        try await TemporaryDirectory.with { folder in
+            let first = try await run(["certs", "init", "--dir", folder.path + "/pki", "--client", "acme", "--server-name", "files.example"])
+            #expect(first.status == 0, "\(first.output)")
+            #expect(FileManager.default.fileExists(atPath: folder.path + "/pki/clients/acme-key.pem"))
+            let second = try await run(["certs", "init", "--dir", folder.path + "/pki", "--client", "acme"])
+            #expect(second.status == 1)
+            #expect(second.stderr.contains("--force"))
+            let forced = try await run(["certs", "init", "--dir", folder.path + "/pki", "--client", "acme", "--force"])
+            #expect(forced.status == 0)
+        }
+    }
+
+    @Test("ferry serve with no config makes a dev PKI, prints working commands, serves them, and stops on SIGTERM")
+    func serveWithoutConfig() async throws {
+        try await TemporaryDirectory.with { folder in
+            let log = folder.path + "/serve.log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try Self.ferry)
+            process.arguments = ["serve", "--listen", "127.0.0.1:0"]
+            process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            var banner = ""
+            for _ in 0..<200 where !banner.contains("curl --cert") {
+                try await Task.sleep(for: .milliseconds(50))
+                banner = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            }
+            #expect(banner.contains("CA names sent"))
+            let url = try #require(banner.split(separator: " ").first { $0.hasPrefix("https://localhost:") }).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(FileManager.default.fileExists(atPath: folder.path + "/.ferry/pki/clients/dev.pem"))
+
+            let file = folder.path + "/hello.txt"
+            try "hello".write(toFile: file, atomically: true, encoding: .utf8)
+            let send = try await run(["send", "hello.txt", url + "/"], in: folder.path, environment: ["XDG_STATE_HOME": folder.path + "/state"])
+            #expect(send.status == 0, "\(send.output)")
+            #expect(try String(contentsOfFile: folder.path + "/ferry-data/dev/hello.txt", encoding: .utf8) == "hello")
+
+            if let curl = try ExternalTool.require("curl", installHint: "apt-get install curl"),
+                let curlLine = banner.split(separator: "\n").first(where: { $0.contains("curl --cert") })
+            {
+                var words = curlLine.split(separator: " ").map(String.init).drop { $0 != "curl" }.dropFirst().map { $0 }
+                words = words.map { $0 == "FILE" ? "hello.txt" : $0.replacingOccurrences(of: "/FILE", with: "/via-curl.txt") }
+                let outcome = try await ExternalTool.run(curl, ["--silent", "--show-error", "-w", "%{http_code}", "-o", "/dev/null"] + words, directory: folder.path)
+                #expect(outcome.stdout == "201", "\(outcome.output)")
+            }
+
+            process.terminate()
+            for _ in 0..<200 where process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(!process.isRunning, "ferry serve must stop on SIGTERM")
+            #expect(process.terminationStatus == 0)
+        }
+    }
+
+    @Test("ferry serve refuses a bad configuration with the file and the fix")
+    func serveBadConfig() async throws {
+        try await TemporaryDirectory.with { folder in
+            let config = folder.path + "/ferry.yaml"
+            try "server:\n  tls:\n    certificate: missing.pem\n    key: missing-key.pem\n    ca: ca.pem\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let outcome = try await run(["serve", "--config", config], in: folder.path)
+            #expect(outcome.status == 1)
+            #expect(outcome.stderr.contains("missing.pem") && outcome.stderr.contains("does not exist"), "\(outcome.stderr)")
+            try "listen: nonsense\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let listen = try await run(["serve", "--config", config], in: folder.path)
+            #expect(listen.status == 1)
+        }
+    }
+}
