@@ -11,8 +11,15 @@ struct Ferry: AsyncParsableCommand {
         abstract: "Secure file transfer between partners over mutually authenticated TLS.",
         discussion: """
             Quick start: `ferry demo` runs a local server, a transfer and its verification.
-            Exit codes (send, get, ls, rm): 0 success, 1 usage or config error, 2 TLS handshake failed,
-            3 rejected by the server, 4 integrity failure, 5 network or server failure, 6 local I/O error.
+
+            Exit codes of send, get, ls and rm:
+              0  success
+              1  usage or configuration error
+              2  TLS handshake failed (the cause is printed)
+              3  rejected by the server (4xx)
+              4  integrity failure (SHA-256 mismatch; nothing is kept under the final name)
+              5  network or server failure
+              6  local I/O error
             """,
         version: "0.1.0",
         subcommands: [

@@ -213,6 +213,7 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError("not-found", .notFound, "Not found", detail: "no folder at '\(path)'")
         }
         var entries: [Listing.Entry] = []
+        let timestamps = ISO8601DateFormatter()
         let names = (try? FileManager.default.contentsOfDirectory(atPath: target.absolutePath)) ?? []
         for name in names.sorted() where !name.hasPrefix(PartnerPath.reservedPrefix) {
             let full = target.absolutePath + "/" + name
@@ -224,7 +225,7 @@ struct FileRoutes: RouterMiddleware {
                     name: name,
                     type: info.isDirectory ? "directory" : info.isRegular ? "file" : "other",
                     size: info.isRegular ? info.size : nil,
-                    modified: ISO8601DateFormatter().string(from: info.modified),
+                    modified: timestamps.string(from: info.modified),
                     sha256: known ?? nil
                 )
             )

@@ -8,6 +8,7 @@ import _NIOFileSystem
 
 #if canImport(Glibc)
 import Glibc
+import CoreFoundation
 #endif
 
 /// The served tree on disk: containment checks, streamed reads and writes, atomic commits, digests.

@@ -14,7 +14,7 @@ struct Send: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "Files to send, then the TARGET.")
+    @Argument(help: ArgumentHelp("Files to send, then the TARGET.", valueName: "file-or-target"))
     var arguments: [String]
 
     @OptionGroup var options: ClientOptions
