@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 public import NIOSSL
 import FerryProtocol
+import FerryWire
 
 /// One TLS connection to a Ferry server carrying HTTP/1.1, with the tap before the TLS handler.
 public struct ClientConnection: Sendable {
@@ -12,6 +13,8 @@ public struct ClientConnection: Sendable {
     /// What the tap and the handshake observer saw.
     public let record: TLSConnectionRecord
     public let target: RemoteTarget
+    /// Whether this side presents a client certificate.
+    let presentsCertificate: Bool
 
     /// Connects (TCP and TLS set-up; the handshake itself runs with the first request).
     public static func connect(to target: RemoteTarget, tls: ResolvedClientTLS, context: NIOSSLContext? = nil) async throws -> ClientConnection {
@@ -37,7 +40,7 @@ public struct ClientConnection: Sendable {
                         return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                     }
                 }
-            return ClientConnection(channel: channel, record: record, target: target)
+            return ClientConnection(channel: channel, record: record, target: target, presentsCertificate: tls.identity != nil)
         } catch {
             throw TransferError(.network, "cannot connect to \(target.authority): \(Self.describe(error))")
         }
@@ -48,7 +51,17 @@ public struct ClientConnection: Sendable {
         do {
             return try await channel.executeThenClose { inbound, outbound in
                 var session = HTTPSession(iterator: inbound.makeAsyncIterator(), outbound: outbound, target: target)
-                return try await body(&session)
+                do {
+                    return try await body(&session)
+                } catch where error is ChannelError || error is IOError {
+                    // A write failed because the peer closed the connection. What the peer said before closing
+                    // (a TLS alert, in TLS 1.3 only readable after decryption) may be waiting on the inbound side.
+                    let cause = await session.closingError() ?? error
+                    if session.responsesRead == 0, let rejection = rejectionAfterHandshake(cause) {
+                        throw rejection
+                    }
+                    throw cause
+                }
             }
         } catch let error as TransferError {
             throw error
@@ -65,6 +78,24 @@ public struct ClientConnection: Sendable {
             return TransferError(.network, "connection to \(target.authority) failed: \(Self.describe(error))")
         }
         return TransferError(.tlsHandshake, HandshakeExplanation.explain(error: error, snapshot: snapshot, target: target))
+    }
+
+    /// In TLS 1.3 the client finishes its handshake before the server has checked the client certificate; a
+    /// server that rejects it sends an alert and closes, and when the client's first request crosses that
+    /// alert the kernel may discard it (a reset). A connection closed after a completed TLS 1.3 handshake and
+    /// before any response is that case.
+    func rejectionAfterHandshake(_ error: any Error) -> TransferError? {
+        let snapshot = record.snapshot
+        guard snapshot.handshakeComplete, snapshot.version == .tls13, !(error is NIOSSLError || error is BoringSSLError) else {
+            return nil
+        }
+        let cause = presentsCertificate
+            ? "it most likely rejected this client certificate (its issuer is not a CA the server trusts, or it lacks EKU clientAuth). Fix: use a certificate from a CA in the partner's trust list."
+            : "no client certificate was sent, and Ferry servers require one. Fix: pass --cert and --key (or set client.tls in the config)."
+        return TransferError(
+            .tlsHandshake,
+            "TLS handshake with \(target.authority) failed.\nThe server closed the connection right after the TLS 1.3 handshake, before answering: \(cause)\nTLS library said: \(error)"
+        )
     }
 
     static func describe(_ error: any Error) -> String {

@@ -9,6 +9,8 @@ public struct HTTPSession: ~Copyable {
     var iterator: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
     let target: RemoteTarget
+    /// How many final responses have been read on this connection.
+    var responsesRead = 0
 
     /// Sends a request head with the usual headers.
     mutating func sendHead(method: HTTPMethod, uri: String, headers extra: [(String, String)] = []) async throws {
@@ -27,11 +29,23 @@ public struct HTTPSession: ~Copyable {
         try await outbound.write(.end(nil))
     }
 
+    /// After a failed write: the error the inbound side ends with, if any (e.g. the TLS alert that closed
+    /// the connection).
+    mutating func closingError() async -> (any Error)? {
+        do {
+            while try await iterator.next() != nil {}
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     /// Reads the next response head (skipping 1xx informational responses).
     mutating func readHead() async throws -> HTTPResponseHead {
         while let part = try await iterator.next() {
             switch part {
             case .head(let head) where head.status.code >= 200:
+                responsesRead += 1
                 return head
             case .head, .body, .end:
                 continue

@@ -89,7 +89,8 @@ struct CLITests {
             try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
             let noCertificate = try await run(["send", file, base + "/in/", "--ca", server.pki.caFile], in: empty, environment: environment)
             #expect(noCertificate.status == 2)
-            #expect(noCertificate.stderr.contains("requires a client certificate"), "\(noCertificate.stderr)")
+            #expect(noCertificate.stderr.contains("client certificate"), "\(noCertificate.stderr)")
+            #expect(noCertificate.stderr.contains("--cert"), "the fix is named: \(noCertificate.stderr)")
 
             let refused = try await run(["send", file, "https://localhost:1/in/"] + identity, environment: environment)
             #expect(refused.status == 5)
