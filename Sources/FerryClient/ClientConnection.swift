@@ -15,6 +15,8 @@ public struct ClientConnection: Sendable {
     public let target: RemoteTarget
     /// Whether this side presents a client certificate.
     let presentsCertificate: Bool
+    /// Set when the server answers a request.
+    let responseArrival: ResponseArrival
 
     /// Connects (TCP and TLS set-up; the handshake itself runs with the first request).
     public static func connect(to target: RemoteTarget, tls: ResolvedClientTLS, context: NIOSSLContext? = nil) async throws -> ClientConnection {
@@ -26,6 +28,7 @@ public struct ClientConnection: Sendable {
         }
         let record = TLSConnectionRecord()
         let serverName = target.host.isIPAddress ? nil : target.host
+        let arrival = ResponseArrival()
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(15))
@@ -37,10 +40,11 @@ public struct ClientConnection: Sendable {
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         try sync.addHandler(TLSHandshakeObserver(record: record))
                         try sync.addHTTPClientHandlers()
+                        try sync.addHandler(ResponseArrivalHandler(arrival))
                         return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                     }
                 }
-            return ClientConnection(channel: channel, record: record, target: target, presentsCertificate: tls.identity != nil)
+            return ClientConnection(channel: channel, record: record, target: target, presentsCertificate: tls.identity != nil, responseArrival: arrival)
         } catch {
             throw TransferError(.network, "cannot connect to \(target.authority): \(Self.describe(error))")
         }

@@ -68,6 +68,7 @@ public struct TransferClient: Sendable {
         var sent: Int64 = 0
         progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: size)
         defer { progress.finish() }
+        connection.responseArrival.reset()
         try await session.sendHead(
             method: .PUT,
             uri: remote.requestPath,
@@ -77,6 +78,8 @@ public struct TransferClient: Sendable {
         do {
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
                 for try await chunk in handle.readChunks(in: 0..<size, chunkLength: Self.chunkLength) {
+                    // The server answered before the end: it refused the upload; stop sending and read why.
+                    if connection.responseArrival.hasArrived { throw AnsweredEarly() }
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     sent += Int64(chunk.readableBytes)
                     try await session.sendBody(chunk)
@@ -89,6 +92,8 @@ public struct TransferClient: Sendable {
             try await session.sendEnd()
         } catch let error as TransferError {
             throw error
+        } catch is AnsweredEarly {
+            writeFailure = nil
         } catch let error as FileSystemError {
             throw TransferError(.localIO, "cannot read \(file): \(error.message)")
         } catch {
@@ -100,7 +105,7 @@ public struct TransferClient: Sendable {
         } catch {
             throw writeFailure ?? error
         }
-        guard (200..<300).contains(head.status.code) else {
+        guard (200..<300).contains(head.status.code), sent == size else {
             let rejection = try await session.rejection(head, doing: "upload of \(file) to \(remote.path)")
             try? await record(.outbound, "PUT", remote, bytes: sent, sha256: nil, started: started, connection: connection, error: rejection.message)
             throw rejection
@@ -116,6 +121,9 @@ public struct TransferClient: Sendable {
         try? await record(.outbound, "PUT", remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: nil)
         return result("send", local: file, remote: remote, bytes: sent, digest: local, status: Int(head.status.code), started: started, connection: connection)
     }
+
+    /// The server answered while the body was still being sent.
+    struct AnsweredEarly: Error {}
 
     // MARK: get
 

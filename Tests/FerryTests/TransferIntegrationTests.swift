@@ -123,8 +123,11 @@ struct TransferIntegrationTests {
             #expect(got.sha256 == digest)
             let top = try await acme.list(try server.target(""))
             #expect(top.entries.contains { $0.name == "from-bank" && $0.type == "directory" })
+            // Large enough that the refusal arrives while the body is still being sent.
+            let large = server.folder.path + "/large.bin"
+            try TestFiles.write(large, size: 32 << 20)
             await #expect {
-                try await acme.send(files: [report], to: try server.target("from-bank/planted.csv"))
+                try await acme.send(files: [large], to: try server.target("from-bank/planted.csv"))
             } throws: { error in
                 (error as? TransferError)?.problem?.slug == "access-denied" && (error as? TransferError)?.exitCode == .rejected
             }
