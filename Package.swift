@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "FerryTestSupport",
             dependencies: [
-                "FerryTLS",
+                "FerryTLS", "FerryProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),

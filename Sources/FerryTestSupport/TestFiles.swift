@@ -1,4 +1,5 @@
 import Crypto
+import FerryProtocol
 public import Foundation
 
 /// Files with known content for transfer tests.
@@ -30,12 +31,6 @@ public enum TestFiles {
 
     /// The SHA-256 of a file, in hex.
     public static func sha256(_ path: String) throws -> String {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
-            hasher.update(data: block)
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        try FileDigest.of(fileAt: path).hex
     }
 }

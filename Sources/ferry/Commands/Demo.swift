@@ -90,7 +90,7 @@ struct Demo: AsyncParsableCommand {
             let download = try await client.get(target, to: fetched)
             say("5. download     \(ByteFormat.size(download.bytes)) in \(String(format: "%.3f", download.seconds)) s (\(ByteFormat.size(Int64(download.bytesPerSecond)))/s) into \(fetched)")
 
-            let fetchedDigest = try Self.digest(ofFile: fetched)
+            let fetchedDigest = try FileDigest.of(fileAt: fetched)
             let rows = try await server.ledger.recent(limit: 10)
             let ok = upload.sha256 == sourceDigest.hex && download.sha256 == sourceDigest.hex && fetchedDigest == sourceDigest
                 && rows.count == 2 && rows.allSatisfy { $0.result == .ok && $0.tlsVersion != nil }
@@ -118,7 +118,9 @@ struct Demo: AsyncParsableCommand {
 
     /// Writes `mebibytes` of random data in 1 MiB blocks, returning its digest.
     static func writeRandomFile(_ path: String, mebibytes: Int) throws -> FileDigest {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw TransferError(.localIO, "cannot create \(path)")
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         var hasher = SHA256()
@@ -127,16 +129,6 @@ struct Demo: AsyncParsableCommand {
             let block = Data((0..<(1 << 17)).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64) { Array($0) } })
             hasher.update(data: block)
             try handle.write(contentsOf: block)
-        }
-        return FileDigest(bytes: Array(hasher.finalize()))!
-    }
-
-    static func digest(ofFile path: String) throws -> FileDigest {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
-            hasher.update(data: block)
         }
         return FileDigest(bytes: Array(hasher.finalize()))!
     }

@@ -66,8 +66,8 @@ struct Serve: AsyncParsableCommand {
                 throw error
             }
             try await server.ledger.close()
-        } catch let error as CustomStringConvertible where !(error is CancellationError) {
-            Failure.printError(error.description)
+        } catch {
+            Failure.printError(String(describing: error))
             throw ExitCode(1)
         }
     }
