@@ -87,6 +87,12 @@ public enum ConfigLoader {
         if let listen = string("listen") { configuration.listen = listen }
         if let root = path("root") { configuration.root = root }
         configuration.serverLedger = path("server.ledger")
+        if let value = string("uploads.expire-after") { configuration.uploadExpireAfter = try duration(value, key: "uploads.expire-after") }
+        if let value = string("uploads.sweep-interval") { configuration.uploadSweepInterval = try duration(value, key: "uploads.sweep-interval") }
+        if let value = string("uploads.max-size") {
+            guard let size = Int64(value), size > 0 else { throw ConfigError("uploads.max-size: '\(value)' is not a positive number of bytes") }
+            configuration.uploadMaximumSize = size
+        }
         configuration.clientLedger = path("client.ledger")
 
         let serverCertificate = path("server.tls.certificate")
@@ -168,6 +174,21 @@ public enum ConfigLoader {
             return home + path.dropFirst(1)
         }
         return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: base, isDirectory: true)).standardizedFileURL.path
+    }
+
+    /// Parses `90`, `90s`, `15m`, `24h`, `7d` into seconds.
+    static func duration(_ value: String, key: String) throws -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var text = value.trimmingCharacters(in: .whitespaces).lowercased()
+        var factor = 1.0
+        if let last = text.last, let unit = units[last] {
+            factor = unit
+            text.removeLast()
+        }
+        guard let number = Double(text), number > 0 else {
+            throw ConfigError("\(key): '\(value)' is not a duration (e.g. 90s, 15m, 24h, 7d)")
+        }
+        return number * factor
     }
 
     static func bool(_ value: String, key: String) throws -> Bool {

@@ -24,6 +24,7 @@ enum ConfigSchema {
             ]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsClientKeys)]),
+        "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf]),
         "partners": .named(.map(["url": .leaf, "tls": .map(tlsClientKeys), "subject": .leaf, "san": .leaf])),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
     ])

@@ -16,6 +16,12 @@ public struct FerryConfiguration: Sendable {
     public var clientTLS = ClientTLSProfile(certificate: nil, privateKey: nil, trustedCAs: [])
     /// The client's ledger; default `$XDG_STATE_HOME/ferry/ledger.sqlite` (or `~/.local/state/...`).
     public var clientLedger: String?
+    /// Resumable uploads left untouched this long (seconds) are removed by the sweep.
+    public var uploadExpireAfter: Double = 86_400
+    /// How often (seconds) the sweep looks for expired uploads.
+    public var uploadSweepInterval: Double = 600
+    /// The largest upload accepted, in bytes.
+    public var uploadMaximumSize: Int64 = 1 << 44
     public var partners: [String: Partner] = [:]
     public var accessRules: [AccessRule] = []
     /// The file the configuration came from, if any.

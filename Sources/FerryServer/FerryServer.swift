@@ -37,8 +37,11 @@ public struct FerryServer: Sendable {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         let store = FileStore(root: root, ledger: ledger)
         store.sweepTemporaryFiles()
+        let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter)
+        let policy = AccessPolicy(root: root, configuration: configuration)
         let router = Router(context: FerryRequestContext.self)
-        router.add(middleware: FileRoutes(policy: AccessPolicy(root: root, configuration: configuration), store: store, ledger: ledger))
+        router.add(middleware: FileRoutes(policy: policy, store: store, ledger: ledger))
+        router.add(middleware: UploadRoutes(policy: policy, files: store, uploads: uploads, ledger: ledger, maximumSize: configuration.uploadMaximumSize))
         router.get("/v1/health") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
@@ -52,6 +55,7 @@ public struct FerryServer: Sendable {
             router: router,
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "Ferry"),
+            services: [UploadSweeper(uploads: uploads, interval: configuration.uploadSweepInterval, logger: logger)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

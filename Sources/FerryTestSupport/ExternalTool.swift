@@ -29,6 +29,10 @@ public enum ExternalTool {
     public struct MissingTool: Error, CustomStringConvertible {
         public let name: String
         public let hint: String
+        public init(name: String, hint: String) {
+            self.name = name
+            self.hint = hint
+        }
         public var description: String { "'\(name)' is required in CI but missing: \(hint)" }
     }
 

@@ -34,3 +34,14 @@ public enum TestFiles {
         try FileDigest.of(fileAt: path).hex
     }
 }
+
+/// Small hashing helpers for protocol tests.
+public enum TestHashes {
+    public static func sha1(_ bytes: [UInt8]) -> [UInt8] {
+        Array(Insecure.SHA1.hash(data: bytes))
+    }
+
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}

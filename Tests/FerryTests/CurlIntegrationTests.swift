@@ -117,6 +117,10 @@ struct CurlIntegrationTests {
                 #expect(outcome.stdout.lowercased().contains("content-type: application/problem+json"), "\(path)")
                 #expect(outcome.stdout.contains("\"type\""))
             }
+            // HEAD errors carry no body, over HTTP/2 too (a body there would break the stream).
+            let head = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-I", server.url("missing.txt")])
+            #expect(head.status == 0, "\(head.output)")
+            #expect(head.stdout.hasPrefix("HTTP/2 404"))
             let health = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["https://localhost:\(server.port)/v1/health"])
             #expect(health.stdout.contains("\"ok\""))
             let anonymous = try await ExternalTool.run(curl, ["--silent", "--cacert", server.pki.caFile, server.url("")])

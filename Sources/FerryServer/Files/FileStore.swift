@@ -95,15 +95,7 @@ struct FileStore: Sendable {
         declared: FileDigest?,
         refuseOverwrite: Bool
     ) async throws -> Committed where Body.Element == ByteBuffer {
-        let parent = (target.absolutePath as NSString).deletingLastPathComponent
-        if let existing = stamp(target.absolutePath), existing.isDirectory {
-            throw ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        } catch {
-            throw ProblemError("parent-not-folder", .conflict, "Cannot create the folder", detail: "a file is in the way of the folder for this path")
-        }
+        try prepareParent(of: target)
         try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
         let temporary = temporaryDirectory + "/put-" + UUID().uuidString.lowercased()
         var hasher = SHA256()
@@ -126,8 +118,8 @@ struct FileStore: Sendable {
                 try await writer.flush()
                 try await handle.synchronize()
             }
-        } catch let error as FileSystemError where error.code == .unavailable || String(describing: error).contains("No space") {
-            throw ProblemError("storage-full", .init(code: 507), "Storage full", detail: "the server has no space left for this upload")
+        } catch let error as FileSystemError where Self.isNoSpace(error) {
+            throw Self.storageFull
         }
         let digest = FileDigest(bytes: Array(hasher.finalize()))!
         if let declared, declared != digest {
@@ -138,20 +130,46 @@ struct FileStore: Sendable {
                 detail: "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored"
             )
         }
+        let result = try await install(temporary, at: target, digest: digest, bytes: bytes, refuseOverwrite: refuseOverwrite)
+        committed = true
+        return result
+    }
+
+    /// Checks that the target can be a file and creates its folder.
+    func prepareParent(of target: AccessPolicy.Target) throws {
+        if let existing = stamp(target.absolutePath), existing.isDirectory {
+            throw ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: (target.absolutePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            throw ProblemError("parent-not-folder", .conflict, "Cannot create the folder", detail: "a file is in the way of the folder for this path")
+        }
+    }
+
+    /// Renames a complete, fsynced file (on the root's file system) over the target, fsyncs the folder and
+    /// records the digest. The rename is the commit: before it the target is untouched, after it complete.
+    func install(_ file: String, at target: AccessPolicy.Target, digest: FileDigest, bytes: Int64, refuseOverwrite: Bool) async throws -> Committed {
+        try prepareParent(of: target)
         let existed = Self.lexists(target.absolutePath)
         if refuseOverwrite && existed {
             throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and the file already exists")
         }
-        guard rename(temporary, target.absolutePath) == 0 else {
+        guard rename(file, target.absolutePath) == 0 else {
             throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: String(cString: strerror(errno)))
         }
-        committed = true
-        Self.syncDirectory(parent)
+        Self.syncDirectory((target.absolutePath as NSString).deletingLastPathComponent)
         guard let stamp = stamp(target.absolutePath) else {
             throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: "the committed file vanished")
         }
         try await ledger.remember(digest: digest.hex, for: target.rootRelative, stamp: stamp.ledgerStamp)
         return Committed(bytes: bytes, digest: digest, replaced: existed, stamp: stamp)
+    }
+
+    static let storageFull = ProblemError("storage-full", .init(code: 507), "Storage full", detail: "the server has no space left for this upload")
+
+    static func isNoSpace(_ error: FileSystemError) -> Bool {
+        String(describing: error).contains("No space")
     }
 
     /// Removes leftovers of uploads interrupted by a crash.

@@ -17,6 +17,10 @@ struct ProblemError: Error, HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = additionalHeaders
         headers[.contentType] = Problem.mediaType
+        // A HEAD answer carries no body (a body there breaks HTTP/2 framing).
+        guard request.method != .head else {
+            return Response(status: status, headers: headers, body: .init())
+        }
         let body = (try? JSONEncoder().encode(problem)) ?? Data()
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }

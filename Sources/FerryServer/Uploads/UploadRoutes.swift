@@ -1,0 +1,345 @@
+import Crypto
+import FerryConfig
+import FerryLedger
+import FerryProtocol
+import FerryTLS
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import _NIOFileSystem
+
+/// tus 1.0.0 resumable uploads under `/v1/uploads`: core, creation, creation-with-upload, termination,
+/// checksum (sha1, sha256) and expiration. The last byte triggers digest verification and an atomic commit
+/// to the target, with the same rights checks as `PUT`.
+struct UploadRoutes: RouterMiddleware {
+    typealias Context = FerryRequestContext
+
+    static let prefix = "/v1/uploads"
+    static let version = "1.0.0"
+    static let extensions = "creation,creation-with-upload,termination,checksum,expiration"
+    static let checksumAlgorithms = "sha1,sha256"
+    static let contentType = "application/offset+octet-stream"
+    /// During a PATCH without a checksum, the part file is fsynced and the offset acknowledged this often, so a
+    /// crash loses at most this much.
+    static let checkpointBytes: Int64 = 8 << 20
+
+    let policy: AccessPolicy
+    let files: FileStore
+    let uploads: UploadStore
+    let ledger: Ledger
+    let maximumSize: Int64
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard path == Self.prefix || path.hasPrefix(Self.prefix + "/") else {
+            return try await next(request, context)
+        }
+        do {
+            var response = try await route(request, path: path, context: context)
+            response.headers[.tusResumable] = Self.version
+            return response
+        } catch var error as ProblemError {
+            error.additionalHeaders[.tusResumable] = Self.version
+            throw error
+        }
+    }
+
+    private func route(_ request: Request, path: String, context: Context) async throws -> Response {
+        let id = path.dropFirst(Self.prefix.count).drop { $0 == "/" }
+        if request.method == .options {
+            return Response(status: .noContent, headers: [
+                .tusVersion: Self.version,
+                .tusExtension: Self.extensions,
+                .tusMaxSize: String(maximumSize),
+                .tusChecksumAlgorithm: Self.checksumAlgorithms,
+            ])
+        }
+        if let version = request.headers[.tusResumable], version != Self.version {
+            var problem = ProblemError("tus-version", .preconditionFailed, "Unsupported tus version", detail: "this server speaks tus \(Self.version)")
+            problem.additionalHeaders[.tusVersion] = Self.version
+            throw problem
+        }
+        let caller = try Caller(context: context, policy: policy)
+        if id.isEmpty {
+            guard request.method == .post else {
+                throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use POST to create an upload, OPTIONS to discover")
+            }
+            return try await create(request, caller: caller)
+        }
+        guard let record = uploads.load(id, partner: caller.partner) else {
+            throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "no upload '\(id)' for you; it may have expired or been completed")
+        }
+        switch request.method {
+        case .head:
+            return Response(status: .ok, headers: headers(for: record, extra: [.uploadLength: String(record.length), .uploadMetadata: record.metadata, .cacheControl: "no-store"]))
+        case .patch:
+            return try await uploads.exclusively(record.id) {
+                // Re-read under the lock: another request may have moved the offset meanwhile.
+                guard let current = uploads.load(id, partner: caller.partner) else {
+                    throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "the upload was completed or terminated")
+                }
+                return try await patch(request, record: current, caller: caller)
+            }
+        case .delete:
+            return try await uploads.exclusively(record.id) {
+                uploads.remove(record.id)
+                return Response(status: .noContent)
+            }
+        default:
+            throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use HEAD, PATCH or DELETE on an upload")
+        }
+    }
+
+    // MARK: Creation
+
+    private func create(_ request: Request, caller: Caller) async throws -> Response {
+        if request.headers[.uploadDeferLength] != nil {
+            throw ProblemError("defer-length-unsupported", .badRequest, "Upload-Defer-Length not supported", detail: "send Upload-Length")
+        }
+        guard let lengthText = request.headers[.uploadLength], let length = Int64(lengthText), length >= 0 else {
+            throw ProblemError("upload-length", .badRequest, "Upload-Length required", detail: "send Upload-Length with the file's size in bytes")
+        }
+        guard length <= maximumSize else {
+            throw ProblemError("too-large", .contentTooLarge, "Upload too large", detail: "\(length) bytes exceed this server's maximum of \(maximumSize)")
+        }
+        let rawMetadata = request.headers[.uploadMetadata] ?? ""
+        let metadata: [String: String]
+        do {
+            metadata = try TusMetadata.parse(rawMetadata)
+        } catch {
+            throw ProblemError("bad-metadata", .badRequest, "Malformed Upload-Metadata", detail: error.description)
+        }
+        guard let plainPath = metadata["path"] ?? metadata["filename"], !plainPath.isEmpty else {
+            throw ProblemError("path-required", .badRequest, "Target path required", detail: "put the target path in Upload-Metadata as 'path' (base64)")
+        }
+        let target = try writableTarget(plainPath, caller: caller)
+        try files.prepareParent(of: target.target)
+        var sha256: String?
+        if let declared = metadata["sha256"] {
+            guard let digest = FileDigest(hex: declared) else {
+                throw ProblemError("bad-metadata", .badRequest, "Malformed sha256", detail: "Upload-Metadata sha256 must be 64 hexadecimal digits")
+            }
+            sha256 = digest.hex
+        }
+        let record = try uploads.create(partner: caller.partner, path: target.path.relative, length: length, sha256: sha256, metadata: rawMetadata)
+        let location = Self.prefix + "/" + record.id
+        // creation-with-upload: the POST may carry the first bytes.
+        if request.headers[.contentType] == Self.contentType {
+            var response = try await uploads.exclusively(record.id) {
+                try await patch(request, record: record, caller: caller, checkOffset: false)
+            }
+            response.status = .created
+            response.headers[.location] = location
+            return response
+        }
+        if length == 0 {
+            var response = try await uploads.exclusively(record.id) {
+                try await finish(record, caller: caller)
+            }
+            response.status = .created
+            response.headers[.location] = location
+            return response
+        }
+        return Response(status: .created, headers: headers(for: record, extra: [.location: location]))
+    }
+
+    private func writableTarget(_ plainPath: String, caller: Caller) throws -> (path: PartnerPath, target: AccessPolicy.Target) {
+        let path: PartnerPath
+        do {
+            path = try PartnerPath(plain: plainPath)
+        } catch {
+            throw ProblemError.from(error)
+        }
+        guard !path.segments.isEmpty, !path.isDirectory else {
+            throw ProblemError("not-a-file", .badRequest, "Not a file path", detail: "the upload's path must name a file")
+        }
+        let target = policy.resolve(path, partner: caller.partner)
+        guard target.rights.contains(.write) else { throw FileRoutes.denied(.write, path) }
+        try files.checkContainment(target)
+        return (path, target)
+    }
+
+    // MARK: PATCH
+
+    private func patch(_ request: Request, record: UploadRecord, caller: Caller, checkOffset: Bool = true) async throws -> Response {
+        guard request.headers[.contentType] == Self.contentType else {
+            throw ProblemError("content-type", .unsupportedMediaType, "Wrong content type", detail: "PATCH bodies must be \(Self.contentType)")
+        }
+        if checkOffset {
+            guard let offsetText = request.headers[.uploadOffset], let offset = Int64(offsetText) else {
+                throw ProblemError("upload-offset", .badRequest, "Upload-Offset required", detail: "send Upload-Offset; HEAD tells the current one")
+            }
+            guard offset == record.offset else {
+                var problem = ProblemError("offset-mismatch", .conflict, "Offset mismatch", detail: "the upload is at \(record.offset), the request starts at \(offset); resume from \(record.offset)")
+                problem.additionalHeaders[.uploadOffset] = String(record.offset)
+                throw problem
+            }
+        }
+        let checksum = try request.headers[.uploadChecksum].map(UploadChecksum.init(header:))
+        var record = record
+        try await receive(request.body, into: &record, checksum: checksum)
+        if record.offset == record.length {
+            return try await finish(record, caller: caller)
+        }
+        return Response(status: .noContent, headers: headers(for: record))
+    }
+
+    /// Appends the body to the part file. Without a checksum, progress is acknowledged every
+    /// `checkpointBytes` and when the connection drops; with one, the PATCH counts only whole and verified.
+    private func receive(_ body: RequestBody, into record: inout UploadRecord, checksum: UploadChecksum?) async throws {
+        let start = record.offset
+        var written = start
+        var hasher = checksum?.makeHasher()
+        var sinceCheckpoint: Int64 = 0
+        let part = uploads.partPath(record.id)
+        var failure: (any Error)?
+        do {
+            try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(part), options: .modifyFile(createIfNecessary: false)) { handle in
+                var writer = handle.bufferedWriter(startingAtAbsoluteOffset: written, capacity: .mebibytes(1))
+                do {
+                    for try await chunk in body {
+                        guard written + Int64(chunk.readableBytes) <= record.length else {
+                            throw ProblemError("too-large", .contentTooLarge, "Beyond Upload-Length", detail: "the upload is \(record.length) bytes; this PATCH goes past the end")
+                        }
+                        hasher?.update(chunk)
+                        try await writer.write(contentsOf: chunk)
+                        written += Int64(chunk.readableBytes)
+                        sinceCheckpoint += Int64(chunk.readableBytes)
+                        if checksum == nil && sinceCheckpoint >= Self.checkpointBytes {
+                            try await writer.flush()
+                            try await handle.synchronize()
+                            record.offset = written
+                            record.lastActivity = Date()
+                            try uploads.save(record)
+                            sinceCheckpoint = 0
+                        }
+                    }
+                } catch {
+                    failure = error
+                }
+                try await writer.flush()
+                try await handle.synchronize()
+            }
+        } catch let error as FileSystemError where FileStore.isNoSpace(error) {
+            failure = FileStore.storageFull
+        }
+        let keepsPartialBytes = checksum == nil && !(failure is ProblemError)
+        if let failure, !keepsPartialBytes {
+            truncate(part, off_t(record.offset))
+            throw failure
+        }
+        if let checksum, let hasher, !checksum.matches(hasher) {
+            record.offset = start
+            truncate(part, off_t(start))
+            throw ProblemError("checksum-mismatch", .init(code: 460), "Checksum mismatch", detail: "Upload-Checksum \(checksum.algorithm) does not match this PATCH's bytes; they were discarded, the offset stays \(start)")
+        }
+        record.offset = written
+        record.lastActivity = Date()
+        try uploads.save(record)
+        if let failure { throw failure }
+    }
+
+    /// Verifies the whole file and commits it to its target.
+    private func finish(_ record: UploadRecord, caller: Caller) async throws -> Response {
+        let started = record.created
+        var entry = caller.entry(operation: "TUS", path: record.path, direction: .inbound, started: started)
+        do {
+            let (_, target) = try writableTarget(record.path, caller: caller)
+            entry.path = target.rootRelative
+            let part = uploads.partPath(record.id)
+            var hasher = SHA256()
+            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(part)) { handle in
+                for try await chunk in handle.readChunks(chunkLength: FileStore.chunkLength) {
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                }
+            }
+            let digest = FileDigest(bytes: Array(hasher.finalize()))!
+            if let declared = record.sha256, declared != digest.hex {
+                uploads.remove(record.id)
+                throw ProblemError("digest-mismatch", .badRequest, "Digest mismatch", detail: "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded")
+            }
+            let committed = try await files.install(part, at: target, digest: digest, bytes: record.length, refuseOverwrite: false)
+            uploads.forget(record.id)
+            entry.bytes = committed.bytes
+            entry.sha256 = digest.hex
+            entry.ended = Date()
+            entry.result = .ok
+            try await ledger.record(entry)
+            return Response(status: .noContent, headers: [.uploadOffset: String(record.length), .reprDigest: digest.reprDigestHeader])
+        } catch {
+            entry.ended = Date()
+            entry.error = (error as? ProblemError)?.problem.description ?? String(describing: error)
+            try? await ledger.record(entry)
+            throw error
+        }
+    }
+
+    private func headers(for record: UploadRecord, extra: HTTPFields = [:]) -> HTTPFields {
+        var headers: HTTPFields = [.uploadOffset: String(record.offset), .uploadExpires: FileRoutes.httpDate(uploads.expiry(of: record))]
+        headers.append(contentsOf: extra)
+        return headers
+    }
+}
+
+/// An `Upload-Checksum` header: `sha1 <base64>` or `sha256 <base64>`.
+struct UploadChecksum {
+    let algorithm: String
+    let expected: [UInt8]
+
+    init(header: String) throws {
+        let parts = header.split(separator: " ")
+        guard parts.count == 2, let data = Data(base64Encoded: String(parts[1])) else {
+            throw ProblemError("bad-checksum-header", .badRequest, "Malformed Upload-Checksum", detail: "expected 'ALGORITHM BASE64'")
+        }
+        let algorithm = parts[0].lowercased()
+        guard algorithm == "sha1" || algorithm == "sha256" else {
+            throw ProblemError("checksum-algorithm", .badRequest, "Unsupported checksum algorithm", detail: "use one of \(UploadRoutes.checksumAlgorithms)")
+        }
+        self.algorithm = algorithm
+        self.expected = Array(data)
+    }
+
+    enum Hasher {
+        case sha1(Insecure.SHA1)
+        case sha256(SHA256)
+
+        mutating func update(_ buffer: ByteBuffer) {
+            buffer.withUnsafeReadableBytes { bytes in
+                switch self {
+                case .sha1(var hasher):
+                    hasher.update(bufferPointer: bytes)
+                    self = .sha1(hasher)
+                case .sha256(var hasher):
+                    hasher.update(bufferPointer: bytes)
+                    self = .sha256(hasher)
+                }
+            }
+        }
+    }
+
+    func makeHasher() -> Hasher {
+        algorithm == "sha1" ? .sha1(Insecure.SHA1()) : .sha256(SHA256())
+    }
+
+    func matches(_ hasher: Hasher) -> Bool {
+        switch hasher {
+        case .sha1(let hasher): return Array(hasher.finalize()) == expected
+        case .sha256(let hasher): return Array(hasher.finalize()) == expected
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let tusResumable = Self("Tus-Resumable")!
+    static let tusVersion = Self("Tus-Version")!
+    static let tusExtension = Self("Tus-Extension")!
+    static let tusMaxSize = Self("Tus-Max-Size")!
+    static let tusChecksumAlgorithm = Self("Tus-Checksum-Algorithm")!
+    static let uploadLength = Self("Upload-Length")!
+    static let uploadOffset = Self("Upload-Offset")!
+    static let uploadMetadata = Self("Upload-Metadata")!
+    static let uploadDeferLength = Self("Upload-Defer-Length")!
+    static let uploadChecksum = Self("Upload-Checksum")!
+    static let uploadExpires = Self("Upload-Expires")!
+}

@@ -1,0 +1,145 @@
+import FerryProtocol
+import Foundation
+import HTTPTypes
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+import CoreFoundation
+#endif
+
+/// Resumable uploads on disk under `<root>/.ferry/uploads/`: `<id>.part` holds the bytes, `<id>.json` the
+/// acknowledged state. Survives restarts and kill -9; one request at a time per upload.
+final class UploadStore: Sendable {
+    let directory: String
+    /// How long an upload may stay untouched before the sweep removes it.
+    let expireAfter: TimeInterval
+    private let busy = NIOLockedValueBox(Set<String>())
+
+    init(root: String, expireAfter: TimeInterval) {
+        self.directory = root + "/.ferry/uploads"
+        self.expireAfter = expireAfter
+    }
+
+    func partPath(_ id: String) -> String { directory + "/\(id).part" }
+    func statePath(_ id: String) -> String { directory + "/\(id).json" }
+
+    static func isValidID(_ id: Substring) -> Bool {
+        id.count == 32 && id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    /// Creates an empty upload.
+    func create(partner: String, path: String, length: Int64, sha256: String?, metadata: String) throws -> UploadRecord {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let now = Date()
+        let record = UploadRecord(id: id, partner: partner, path: path, length: length, offset: 0, sha256: sha256, metadata: metadata, created: now, lastActivity: now)
+        let fd = open(partPath(id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw ProblemError("storage-error", .internalServerError, "Cannot create upload", detail: String(cString: strerror(errno)))
+        }
+        close(fd)
+        try save(record)
+        return record
+    }
+
+    /// Loads an upload that belongs to `partner`; another partner's upload is reported as absent. The part file
+    /// is cut back to the acknowledged offset (bytes written after the last acknowledgement are not trusted).
+    func load(_ id: Substring, partner: String) -> UploadRecord? {
+        guard Self.isValidID(id), let data = FileManager.default.contents(atPath: statePath(String(id))),
+            let record = try? Self.decoder.decode(UploadRecord.self, from: data), record.partner == partner
+        else { return nil }
+        if let size = fileSize(partPath(record.id)), size != record.offset {
+            truncate(partPath(record.id), off_t(record.offset))
+        }
+        return record
+    }
+
+    /// Writes the state atomically (temporary file, fsync, rename, folder fsync).
+    func save(_ record: UploadRecord) throws {
+        let data = try Self.encoder.encode(record)
+        let temporary = statePath(record.id) + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw ProblemError("storage-error", .internalServerError, "Cannot save upload state", detail: String(cString: strerror(errno)))
+        }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        guard written == data.count, rename(temporary, statePath(record.id)) == 0 else {
+            unlink(temporary)
+            throw ProblemError("storage-error", .internalServerError, "Cannot save upload state", detail: String(cString: strerror(errno)))
+        }
+        FileStore.syncDirectory(directory)
+    }
+
+    /// Removes an upload's files.
+    func remove(_ id: String) {
+        unlink(partPath(id))
+        unlink(statePath(id))
+    }
+
+    /// Removes the state file only (after the part file was committed by rename).
+    func forget(_ id: String) {
+        unlink(statePath(id))
+    }
+
+    /// Runs `body` while no other request works on the same upload; a concurrent request gets 423.
+    func exclusively<Result>(_ id: String, _ body: () async throws -> Result) async throws -> Result {
+        let acquired = busy.withLockedValue { $0.insert(id).inserted }
+        guard acquired else {
+            throw ProblemError("upload-busy", .init(code: 423), "Upload busy", detail: "another request is writing to this upload; retry when it has finished")
+        }
+        defer { _ = busy.withLockedValue { $0.remove(id) } }
+        return try await body()
+    }
+
+    /// When an upload expires if left untouched.
+    func expiry(of record: UploadRecord) -> Date {
+        record.lastActivity.addingTimeInterval(expireAfter)
+    }
+
+    /// Removes expired uploads (and orphaned files); returns the removed ids.
+    @discardableResult
+    func sweep(now: Date = .now) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasSuffix(".json") {
+            let id = String(name.dropLast(5))
+            guard let data = FileManager.default.contents(atPath: statePath(id)),
+                let record = try? Self.decoder.decode(UploadRecord.self, from: data)
+            else { continue }
+            let isBusy = busy.withLockedValue { $0.contains(id) }
+            if !isBusy && expiry(of: record) < now {
+                remove(id)
+                removed.append(id)
+            }
+        }
+        // Part files whose state is gone (a crash between the two unlinks).
+        for name in names where name.hasSuffix(".part") {
+            let id = String(name.dropLast(5))
+            if !FileManager.default.fileExists(atPath: statePath(id)) && !busy.withLockedValue({ $0.contains(id) }) {
+                unlink(partPath(id))
+            }
+        }
+        return removed
+    }
+
+    func fileSize(_ path: String) -> Int64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int64(info.st_size)
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}

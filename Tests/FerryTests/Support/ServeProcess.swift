@@ -1,0 +1,47 @@
+import FerryTestSupport
+import Foundation
+
+/// `ferry serve` as a separate process, for tests that kill it (SIGKILL) and start it again.
+final class ServeProcess {
+    let process = Process()
+    let port: Int
+
+    /// Starts `ferry serve --config CONFIG` in `directory` and waits for its banner.
+    init(config: String, directory: String) async throws {
+        let log = directory + "/serve-\(UUID().uuidString.prefix(6)).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
+        process.arguments = ["serve", "--config", config]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var banner = ""
+        for _ in 0..<300 where !banner.contains("https://") {
+            try await Task.sleep(for: .milliseconds(50))
+            banner = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        }
+        guard let url = banner.split(separator: " ").first(where: { $0.hasPrefix("https://") }),
+            let port = Int(url.split(separator: ":").last ?? "")
+        else {
+            process.terminate()
+            throw StartFailure(log: banner)
+        }
+        self.port = port
+    }
+
+    struct StartFailure: Error, CustomStringConvertible {
+        let log: String
+        var description: String { "ferry serve did not start: \(log)" }
+    }
+
+    /// Kills the server without giving it any chance to clean up.
+    func kill() async throws {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}

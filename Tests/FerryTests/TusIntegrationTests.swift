@@ -1,0 +1,169 @@
+import FerryConfig
+import FerryLedger
+import FerryProtocol
+import FerryServer
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// Resumable uploads (tus 1.0.0) against a real Ferry server, driven by the Python tus client and curl.
+@Suite("tus resumable uploads", .serialized)
+struct TusIntegrationTests {
+    static let tuspyScript = """
+        import os, sys
+        from tusclient import client
+        url, cert, key, ca, path, target, mode = sys.argv[1:8]
+        os.environ["REQUESTS_CA_BUNDLE"] = ca
+        tus = client.TusClient(url, client_cert=(cert, key))
+        if mode == "whole":
+            uploader = tus.uploader(path, chunk_size=1 << 20, metadata={"path": target}, upload_checksum=True)
+            uploader.upload()
+            print(uploader.url)
+        elif mode == "start":
+            uploader = tus.uploader(path, chunk_size=1 << 20, metadata={"path": target})
+            uploader.upload_chunk()
+            uploader.upload_chunk()
+            print(uploader.url)
+            sys.stdout.flush()
+            os._exit(0)  # the client dies here, mid-upload
+        else:
+            uploader = tus.uploader(path, chunk_size=1 << 20, url=mode)
+            print(uploader.offset)
+            uploader.upload()
+        """
+
+    func tuspy(_ server: TestServerHarness, _ file: String, _ target: String, _ mode: String) async throws -> ExternalTool.Outcome? {
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return nil }
+        let check = try await ExternalTool.run(python, ["-c", "import tusclient"])
+        if check.status != 0 {
+            if ExternalTool.isCI { throw ExternalTool.MissingTool(name: "tuspy", hint: "pip install tuspy") }
+            print("note: the Python package tuspy is not installed; skipping (CI installs it: pip install tuspy)")
+            return nil
+        }
+        let script = server.folder.path + "/tus_client.py"
+        try Self.tuspyScript.write(toFile: script, atomically: true, encoding: .utf8)
+        return try await ExternalTool.run(python, [script, "https://localhost:\(server.port)/v1/uploads", server.pki.certificate("acme"), server.pki.key("acme"), server.pki.caFile, file, target, mode])
+    }
+
+    @Test("tuspy uploads a file with per-chunk checksums; the committed file's digest matches")
+    func tuspyWhole() async throws {
+        try await TestServerHarness.with { server in
+            let file = server.folder.path + "/data.bin"
+            let digest = try TestFiles.write(file, size: 5 << 20 + 123)
+            guard let outcome = try await tuspy(server, file, "tus/data.bin", "whole") else { return }
+            #expect(outcome.status == 0, "\(outcome.output)")
+            #expect(try TestFiles.sha256(server.root + "/acme/tus/data.bin") == digest)
+            let rows = try await server.ledger.recent(limit: 5)
+            #expect(rows.first?.operation == "TUS")
+            #expect(rows.first?.sha256 == digest)
+            #expect(rows.first?.tlsVersion == "TLS1.3")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: server.root + "/.ferry/uploads").isEmpty)
+        }
+    }
+
+    @Test("tuspy resumes an upload after its first process died; the final file is never visible early")
+    func tuspyResume() async throws {
+        try await TestServerHarness.with { server in
+            let file = server.folder.path + "/data.bin"
+            let digest = try TestFiles.write(file, size: 6 << 20)
+            guard let first = try await tuspy(server, file, "tus/resumed.bin", "start") else { return }
+            #expect(first.status == 0, "\(first.output)")
+            let url = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(url.contains("/v1/uploads/"))
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/tus/resumed.bin"))
+            guard let second = try await tuspy(server, file, "tus/resumed.bin", url) else { return }
+            #expect(second.status == 0, "\(second.output)")
+            #expect(second.stdout.split(separator: "\n").first == "\(2 << 20)", "resumed from the server's offset")
+            #expect(try TestFiles.sha256(server.root + "/acme/tus/resumed.bin") == digest)
+        }
+    }
+
+    @Test("protocol rules: discovery, content type, offsets, checksums, length, ownership, termination")
+    func protocolRules() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with { server in
+            let base = "https://localhost:\(server.port)/v1/uploads"
+            func call(_ who: String, _ arguments: [String], body: String? = nil) async throws -> (status: String, headers: String) {
+                var extra = ["-D", "-", "-o", "/dev/null", "-H", "Tus-Resumable: 1.0.0"]
+                if let body { extra += ["--data-binary", body] }
+                let outcome = try await ExternalTool.run(curl, server.curlIdentity(who) + extra + arguments)
+                let status = outcome.stdout.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                return (status, outcome.stdout.lowercased())
+            }
+            let options = try await call("acme", ["-X", "OPTIONS", base])
+            #expect(options.status == "204")
+            #expect(options.headers.contains("tus-version: 1.0.0"))
+            #expect(options.headers.contains("tus-extension: creation,creation-with-upload,termination,checksum,expiration"))
+            #expect(options.headers.contains("tus-checksum-algorithm: sha1,sha256"))
+            #expect(options.headers.contains("tus-max-size: "))
+
+            let metadata = "path " + Data("t/file.txt".utf8).base64EncodedString() + ",sha256 " + Data(TestHashes.sha256Hex(Array("0123456789".utf8)).utf8).base64EncodedString()
+            let created = try await call("acme", ["-X", "POST", "-H", "Upload-Length: 10", "-H", "Upload-Metadata: \(metadata)", base])
+            #expect(created.status == "201")
+            let location = try #require(created.headers.split(separator: "\r\n").first { $0.hasPrefix("location:") }).dropFirst("location: ".count)
+            let upload = "https://localhost:\(server.port)" + location
+            #expect(created.headers.contains("upload-expires: "))
+
+            let octet = ["-H", "Content-Type: application/offset+octet-stream"]
+            #expect(try await call("acme", ["-X", "PATCH", "-H", "Upload-Offset: 0", "-H", "Content-Type: text/plain", upload], body: "01234").status == "415")
+            #expect(try await call("acme", ["-X", "PATCH", "-H", "Upload-Offset: 3"] + octet + [upload], body: "01234").status == "409")
+            let wrongSum = "sha256 " + Data(repeating: 1, count: 32).base64EncodedString()
+            #expect(try await call("acme", ["-X", "PATCH", "-H", "Upload-Offset: 0", "-H", "Upload-Checksum: \(wrongSum)"] + octet + [upload], body: "01234").status == "460")
+            #expect(try await call("acme", ["-I", upload]).headers.contains("upload-offset: 0"), "a checksum mismatch discards the bytes")
+            let rightSum = "sha1 " + Data(TestHashes.sha1(Array("01234".utf8))).base64EncodedString()
+            #expect(try await call("acme", ["-X", "PATCH", "-H", "Upload-Offset: 0", "-H", "Upload-Checksum: \(rightSum)"] + octet + [upload], body: "01234").status == "204")
+            #expect(try await call("acme", ["-X", "PATCH", "-H", "Upload-Offset: 5"] + octet + [upload], body: "56789-too-long").status == "413")
+            #expect(try await call("acme", ["-I", upload]).headers.contains("upload-offset: 5"))
+
+            for method in ["HEAD", "PATCH", "DELETE"] {
+                let arguments = method == "HEAD" ? ["-I", upload] : ["-X", method, "-H", "Upload-Offset: 5"] + octet + [upload]
+                #expect(try await call("bank", arguments, body: method == "PATCH" ? "56789" : nil).status == "404", "\(method) by another partner")
+            }
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/t/file.txt"), "not visible before the last byte")
+            let done = try await call("acme", ["-X", "PATCH", "-H", "Upload-Offset: 5"] + octet + [upload], body: "56789")
+            #expect(done.status == "204")
+            #expect(done.headers.contains("repr-digest: sha-256="))
+            #expect(try String(contentsOfFile: server.root + "/acme/t/file.txt", encoding: .utf8) == "0123456789")
+            #expect(try await call("acme", ["-I", upload]).status == "404", "a completed upload is gone")
+
+            let mismatch = "path " + Data("t/bad.txt".utf8).base64EncodedString() + ",sha256 " + Data(String(repeating: "0", count: 64).utf8).base64EncodedString()
+            let bad = try await call("acme", ["-X", "POST", "-H", "Upload-Length: 3", "-H", "Upload-Metadata: \(mismatch)"] + octet + [base], body: "abc")
+            #expect(bad.status == "400")
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/t/bad.txt"))
+
+            let withUpload = try await call("acme", ["-X", "POST", "-H", "Upload-Length: 6", "-H", "Upload-Metadata: path " + Data("t/cwu.txt".utf8).base64EncodedString()] + octet + [base], body: "abc")
+            #expect(withUpload.status == "201")
+            #expect(withUpload.headers.contains("upload-offset: 3"))
+            let second = "https://localhost:\(server.port)" + (try #require(withUpload.headers.split(separator: "\r\n").first { $0.hasPrefix("location:") }).dropFirst("location: ".count))
+            #expect(try await call("acme", ["-X", "DELETE", second]).status == "204")
+            #expect(try await call("acme", ["-I", second]).status == "404")
+
+            #expect(try await call("acme", ["-X", "POST", "-H", "Upload-Length: 1", "-H", "Upload-Metadata: path " + Data("../x".utf8).base64EncodedString(), base]).status == "400")
+            #expect(try await call("acme", ["-X", "POST", "-H", "Upload-Length: 1", base]).status == "400")
+            #expect(try await call("acme", ["-X", "POST", "-H", "Upload-Length: 1", "-H", "Tus-Resumable: 0.2.0", "-H", "Upload-Metadata: path eA==", base]).status == "412")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: server.root + "/.ferry/uploads").isEmpty)
+        }
+    }
+
+    @Test("abandoned uploads expire and the sweep reclaims their space")
+    func expiry() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with(configure: { configuration, _ in
+            configuration.uploadExpireAfter = 1
+            configuration.uploadSweepInterval = 0.2
+        }) { server in
+            let base = "https://localhost:\(server.port)/v1/uploads"
+            let outcome = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-D", "-", "-o", "/dev/null", "-X", "POST", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Length: 100", "-H", "Content-Type: application/offset+octet-stream", "-H", "Upload-Metadata: path " + Data("x.bin".utf8).base64EncodedString(), "--data-binary", "partial", base])
+            #expect(outcome.stdout.contains("201"))
+            let folder = server.root + "/.ferry/uploads"
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).count == 2)
+            var remaining = 2
+            for _ in 0..<50 where remaining > 0 {
+                try await Task.sleep(for: .milliseconds(100))
+                remaining = try FileManager.default.contentsOfDirectory(atPath: folder).count
+            }
+            #expect(remaining == 0, "the sweep removed the part and state files")
+        }
+    }
+}
+
