@@ -54,7 +54,7 @@ public struct ClientConnection: Sendable {
     public func withSession<Result: Sendable>(_ body: (inout HTTPSession) async throws -> Result) async throws -> Result {
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                var session = HTTPSession(iterator: inbound.makeAsyncIterator(), outbound: outbound, target: target)
+                var session = HTTPSession(iterator: inbound.makeAsyncIterator(), outbound: outbound, target: target, arrival: responseArrival)
                 do {
                     return try await body(&session)
                 } catch where error is ChannelError || error is IOError {

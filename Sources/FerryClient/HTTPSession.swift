@@ -9,11 +9,14 @@ public struct HTTPSession: ~Copyable {
     var iterator: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
     let target: RemoteTarget
+    /// Marks when a response arrives (for uploads that the server refuses before their end).
+    let arrival: ResponseArrival
     /// How many final responses have been read on this connection.
     var responsesRead = 0
 
     /// Sends a request head with the usual headers.
     mutating func sendHead(method: HTTPMethod, uri: String, headers extra: [(String, String)] = []) async throws {
+        arrival.reset()
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: target.authority)
         headers.add(name: "User-Agent", value: "ferry/0.1")

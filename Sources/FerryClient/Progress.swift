@@ -46,7 +46,7 @@ public final class ProgressDisplay: Sendable {
     }
 
     private static func render(_ state: State, now: Date) -> String {
-        let fraction = state.total > 0 ? Double(state.done) / Double(state.total) : 1
+        let fraction = state.total > 0 ? min(1, Double(state.done) / Double(state.total)) : 1
         let width = 30
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)

@@ -25,10 +25,35 @@ public struct TransferClient: Sendable {
     /// Bytes per read from a local file.
     static let chunkLength: ByteCount = .kibibytes(256)
 
+    /// When uploads use the resumable (tus) protocol.
+    public enum UploadMode: Sendable, Equatable {
+        /// Resumable for files of at least `threshold` bytes, a single PUT below.
+        case automatic(threshold: Int64)
+        /// Always a single PUT.
+        case whole
+        /// Always resumable.
+        case resumable
+    }
+
+    public var uploadMode: UploadMode = .automatic(threshold: 8 << 20)
+    public var retry = RetryPolicy()
+    /// Where unfinished resumable uploads are remembered; `nil` keeps no state between runs.
+    public var resumeDirectory: String?
+    /// Messages for the user (e.g. "resuming at 40%"), written to standard error by the CLI.
+    public var notify: @Sendable (String) -> Void = { _ in }
+
     public init(tls: ResolvedClientTLS, ledger: Ledger?, progress: ProgressDisplay = ProgressDisplay(enabled: false)) {
         self.tls = tls
         self.ledger = ledger
         self.progress = progress
+    }
+
+    func usesResumable(size: Int64) -> Bool {
+        switch uploadMode {
+        case .automatic(let threshold): return size >= threshold
+        case .whole: return false
+        case .resumable: return true
+        }
     }
 
     // MARK: send
@@ -37,9 +62,9 @@ public struct TransferClient: Sendable {
     /// under its own name; otherwise the single file is stored under the target path.
     public func send(files: [String], to target: RemoteTarget) async throws -> [TransferResult] {
         let intoFolder = files.count > 1 || target.path.isDirectory || target.path.segments.isEmpty
-        var plans: [(local: String, remote: RemoteTarget)] = []
+        var plans: [(local: String, remote: RemoteTarget, size: Int64)] = []
         for file in files {
-            try Self.checkReadable(file)
+            let size = try Self.checkReadable(file)
             var remote = target
             if intoFolder {
                 let name = URL(fileURLWithPath: file).lastPathComponent
@@ -49,16 +74,26 @@ public struct TransferClient: Sendable {
                     throw TransferError(.usage, "cannot send '\(file)': \(error.description)")
                 }
             }
-            plans.append((file, remote))
+            plans.append((file, remote, size))
         }
-        let connection = try await ClientConnection.connect(to: target, tls: tls)
-        return try await connection.withSession { session in
-            var results: [TransferResult] = []
-            for plan in plans {
-                results.append(try await upload(plan.local, to: plan.remote, session: &session, connection: connection))
+        var results = [TransferResult?](repeating: nil, count: plans.count)
+        // Whole-file uploads share one kept-alive connection; resumable ones manage their own, with retries.
+        let whole = plans.indices.filter { !usesResumable(size: plans[$0].size) }
+        if !whole.isEmpty {
+            let connection = try await ClientConnection.connect(to: target, tls: tls)
+            let sent = try await connection.withSession { session in
+                var sent: [TransferResult] = []
+                for index in whole {
+                    sent.append(try await upload(plans[index].local, to: plans[index].remote, session: &session, connection: connection))
+                }
+                return sent
             }
-            return results
+            for (index, result) in zip(whole, sent) { results[index] = result }
         }
+        for index in plans.indices where results[index] == nil {
+            results[index] = try await uploadResumable(plans[index].local, to: plans[index].remote)
+        }
+        return results.compactMap { $0 }
     }
 
     private func upload(_ file: String, to remote: RemoteTarget, session: inout HTTPSession, connection: ClientConnection) async throws -> TransferResult {
@@ -68,43 +103,12 @@ public struct TransferClient: Sendable {
         var sent: Int64 = 0
         progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: size)
         defer { progress.finish() }
-        connection.responseArrival.reset()
         try await session.sendHead(
             method: .PUT,
             uri: remote.requestPath,
             headers: [("Content-Length", String(size)), ("Content-Type", "application/octet-stream")]
         )
-        var writeFailure: (any Error)?
-        do {
-            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
-                for try await chunk in handle.readChunks(in: 0..<size, chunkLength: Self.chunkLength) {
-                    // The server answered before the end: it refused the upload; stop sending and read why.
-                    if connection.responseArrival.hasArrived { throw AnsweredEarly() }
-                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                    sent += Int64(chunk.readableBytes)
-                    try await session.sendBody(chunk)
-                    progress.advance(chunk.readableBytes)
-                }
-            }
-            if sent != size {
-                throw TransferError(.localIO, "\(file) changed while it was being sent (\(sent) of \(size) bytes read)")
-            }
-            try await session.sendEnd()
-        } catch let error as TransferError {
-            throw error
-        } catch is AnsweredEarly {
-            writeFailure = nil
-        } catch let error as FileSystemError {
-            throw TransferError(.localIO, "cannot read \(file): \(error.message)")
-        } catch {
-            writeFailure = error
-        }
-        let head: HTTPResponseHead
-        do {
-            head = try await session.readHead()
-        } catch {
-            throw writeFailure ?? error
-        }
+        let head = try await streamBody(file, range: 0..<size, hasher: &hasher, sent: &sent, session: &session, connection: connection)
         guard (200..<300).contains(head.status.code), sent == size else {
             let rejection = try await session.rejection(head, doing: "upload of \(file) to \(remote.path)")
             try? await record(.outbound, "PUT", remote, bytes: sent, sha256: nil, started: started, connection: connection, error: rejection.message)
@@ -120,6 +124,54 @@ public struct TransferClient: Sendable {
         }
         try? await record(.outbound, "PUT", remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: nil)
         return result("send", local: file, remote: remote, bytes: sent, digest: local, status: Int(head.status.code), started: started, connection: connection)
+    }
+
+    /// Sends bytes `range` of a file as the request body (then the end), hashing them; stops early when the
+    /// server answers before the end; returns the response head.
+    func streamBody(
+        _ file: String,
+        range: Range<Int64>,
+        hasher: inout SHA256,
+        sent: inout Int64,
+        session: inout HTTPSession,
+        connection: ClientConnection
+    ) async throws -> HTTPResponseHead {
+        var writeFailure: (any Error)?
+        var streamed: Int64 = 0
+        do {
+            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
+                for try await chunk in handle.readChunks(in: range, chunkLength: Self.chunkLength) {
+                    // The server answered before the end: it refused the upload; stop sending and read why.
+                    if connection.responseArrival.hasArrived { throw AnsweredEarly() }
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    try await session.sendBody(chunk)
+                    streamed += Int64(chunk.readableBytes)
+                    sent += Int64(chunk.readableBytes)
+                    progress.advance(chunk.readableBytes)
+                }
+            }
+            if streamed != Int64(range.count) {
+                throw TransferError(.localIO, "\(file) changed while it was being sent (\(streamed) of \(range.count) bytes read)")
+            }
+            try await session.sendEnd()
+        } catch let error as TransferError {
+            throw error
+        } catch is AnsweredEarly {
+            writeFailure = nil
+        } catch let error as FileSystemError {
+            throw TransferError(.localIO, "cannot read \(file): \(error.message)")
+        } catch {
+            writeFailure = error
+        }
+        do {
+            let head = try await session.readHead()
+            if streamed != Int64(range.count) && (200..<300).contains(head.status.code) {
+                throw TransferError(.network, "the server accepted an incomplete body")
+            }
+            return head
+        } catch {
+            throw writeFailure ?? error
+        }
     }
 
     /// The server answered while the body was still being sent.
@@ -266,7 +318,7 @@ public struct TransferClient: Sendable {
         return Int64(info.st_size)
     }
 
-    private func result(_ operation: String, local: String, remote: RemoteTarget, bytes: Int64, digest: FileDigest, status: Int, started: Date, connection: ClientConnection) -> TransferResult {
+    func result(_ operation: String, local: String, remote: RemoteTarget, bytes: Int64, digest: FileDigest, status: Int, started: Date, connection: ClientConnection) -> TransferResult {
         let seconds = Date().timeIntervalSince(started)
         let snapshot = connection.record.snapshot
         let server = snapshot.peerCertificateDER.flatMap { PeerIdentity(derEncoded: $0) }
@@ -284,11 +336,12 @@ public struct TransferClient: Sendable {
             serverSubject: server?.subject,
             serverIssuer: server?.issuer,
             clientSubject: tls.identity.map { PeerIdentity(certificate: $0.leaf).subject },
-            status: status
+            status: status,
+            sentThisRun: bytes
         )
     }
 
-    private func record(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
+    func record(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
         guard let ledger else { return }
         let snapshot = connection.record.snapshot
         let server = snapshot.peerCertificateDER.flatMap { PeerIdentity(derEncoded: $0) }

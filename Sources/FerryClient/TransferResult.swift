@@ -18,4 +18,12 @@ public struct TransferResult: Codable, Sendable, Equatable {
     public var clientSubject: String?
     /// The HTTP status the server answered with.
     public var status: Int
+    /// `PUT` (whole file) or `tus` (resumable).
+    public var method: String = "PUT"
+    /// For a resumed upload: the offset this run continued from (bytes sent by earlier runs).
+    public var resumedFrom: Int64 = 0
+    /// Bytes put on the wire by this run, retries included.
+    public var sentThisRun: Int64 = 0
+    /// Attempts this run needed (1 without retries).
+    public var attempts: Int = 1
 }

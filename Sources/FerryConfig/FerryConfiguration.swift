@@ -74,6 +74,11 @@ public struct FerryConfiguration: Sendable {
     /// The server ledger path after defaults.
     public var resolvedServerLedger: String { serverLedger ?? root + "/.ferry/ledger.sqlite" }
 
+    /// Where the client remembers unfinished resumable uploads: beside the client ledger.
+    public var resolvedClientResumeDirectory: String {
+        (resolvedClientLedger as NSString).deletingLastPathComponent + "/uploads"
+    }
+
     /// The client ledger path after defaults.
     public var resolvedClientLedger: String {
         if let clientLedger { return clientLedger }

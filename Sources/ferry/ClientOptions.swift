@@ -34,8 +34,13 @@ struct ClientOptions: ParsableArguments {
 
     /// Loads the configuration and picks the TLS profile for a target: flags, then the partner's profile, then
     /// the config's client profile, then the dev PKI in `./.ferry/pki` when run next to a dev server.
-    func withClient<Result>(target text: String, _ body: (TransferClient, RemoteTarget) async throws -> Result) async throws -> Result {
-        let (client, target) = try await prepare(target: text)
+    func withClient<Result>(
+        target text: String,
+        adjust: (inout TransferClient) -> Void = { _ in },
+        _ body: (TransferClient, RemoteTarget) async throws -> Result
+    ) async throws -> Result {
+        var (client, target) = try await prepare(target: text)
+        adjust(&client)
         do {
             let result = try await body(client, target)
             try? await client.ledger?.close()
@@ -78,7 +83,10 @@ struct ClientOptions: ParsableArguments {
         if !noLedger {
             ledger = try? await Ledger.open(path: configuration.resolvedClientLedger)
         }
-        return (TransferClient(tls: tls, ledger: ledger, progress: ProgressDisplay(enabled: json ? false : nil)), target)
+        var client = TransferClient(tls: tls, ledger: ledger, progress: ProgressDisplay(enabled: json ? false : nil))
+        client.resumeDirectory = configuration.resolvedClientResumeDirectory
+        client.notify = { message in Failure.printError(message) }
+        return (client, target)
     }
 }
 

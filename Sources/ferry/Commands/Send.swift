@@ -19,16 +19,39 @@ struct Send: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
 
+    @Option(name: .long, help: "Upload protocol: auto (resumable from --threshold up), tus (always resumable), put (always one request).")
+    var mode: String = "auto"
+
+    @Option(name: .long, help: "Size in MiB from which auto mode uses resumable uploads.")
+    var threshold: Int = 8
+
+    @Option(name: .long, help: "Retries after a dropped connection, a timeout or a 5xx (resumable uploads).")
+    var retries: Int = 5
+
+    @Option(name: .customLong("retry-wait"), help: "Seconds before the first retry; doubles each time (with jitter), up to 30 s.")
+    var retryWait: Double = 1
+
     func validate() throws {
         guard arguments.count >= 2 else {
             throw ValidationError("give at least one FILE and a TARGET, e.g. `ferry send a.csv https://localhost:8443/in/`")
         }
+        guard ["auto", "tus", "put"].contains(mode) else { throw ValidationError("--mode must be auto, tus or put") }
+        guard threshold >= 0, retries >= 0, retryWait >= 0 else { throw ValidationError("--threshold, --retries and --retry-wait cannot be negative") }
     }
 
     func run() async throws {
         do {
             let files = Array(arguments.dropLast())
-            let results = try await options.withClient(target: arguments.last!) { client, target in
+            let mode: TransferClient.UploadMode = switch self.mode {
+            case "tus": .resumable
+            case "put": .whole
+            default: .automatic(threshold: Int64(threshold) << 20)
+            }
+            let retry = RetryPolicy(retries: retries, baseWait: retryWait)
+            let results = try await options.withClient(target: arguments.last!, adjust: { client in
+                client.uploadMode = mode
+                client.retry = retry
+            }) { client, target in
                 try await client.send(files: files, to: target)
             }
             for result in results {
@@ -45,6 +68,7 @@ enum Report {
     static func line(_ result: TransferResult) -> String {
         let arrow = result.operation == "send" ? "->" : "<-"
         let rate = ByteFormat.size(Int64(result.bytesPerSecond)) + "/s"
-        return "\(result.local) \(arrow) \(result.remote)  \(ByteFormat.size(result.bytes)) in \(String(format: "%.2f", result.seconds)) s (\(rate))  sha256 \(result.sha256) verified  [\(result.tlsVersion ?? "?") \(result.cipherSuite ?? "?")]"
+        let resumed = result.resumedFrom > 0 ? " (resumed at \(ByteFormat.size(result.resumedFrom)), sent \(ByteFormat.size(result.sentThisRun)) this run)" : ""
+        return "\(result.local) \(arrow) \(result.remote)  \(ByteFormat.size(result.bytes)) in \(String(format: "%.2f", result.seconds)) s (\(rate))\(resumed)  sha256 \(result.sha256) verified  [\(result.tlsVersion ?? "?") \(result.cipherSuite ?? "?")]"
     }
 }

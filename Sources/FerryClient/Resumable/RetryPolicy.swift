@@ -1,0 +1,31 @@
+import FerryProtocol
+import Foundation
+
+/// How often and how patiently a transfer retries after a dropped connection, a 5xx or a timeout:
+/// exponential backoff with jitter.
+public struct RetryPolicy: Sendable {
+    /// Retries after the first attempt.
+    public var retries: Int
+    /// The first wait, in seconds; each retry doubles it, up to `maximumWait`.
+    public var baseWait: Double
+    public var maximumWait: Double
+
+    public init(retries: Int = 5, baseWait: Double = 1, maximumWait: Double = 30) {
+        self.retries = retries
+        self.baseWait = baseWait
+        self.maximumWait = maximumWait
+    }
+
+    /// The wait before retry number `attempt` (1-based): base * 2^(attempt-1), capped, plus up to 50% jitter.
+    func wait(before attempt: Int) -> Duration {
+        let exponential = min(maximumWait, baseWait * pow(2, Double(attempt - 1)))
+        let jittered = exponential * Double.random(in: 1.0...1.5)
+        return .milliseconds(Int(jittered * 1000))
+    }
+
+    /// Whether an error is worth another attempt (the network or the server, not us or the file).
+    static func isRetryable(_ error: any Error) -> Bool {
+        guard let error = error as? TransferError else { return true }
+        return error.exitCode == .network
+    }
+}

@@ -1,0 +1,115 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// Checkpoint/restart from the user's side: `ferry send` continues uploads after a killed server or a killed
+/// client, sending only what is missing.
+@Suite("ferry send resumes interrupted uploads", .serialized)
+struct ResumeTests {
+    func ferry(_ arguments: [String], state: String) async throws -> ExternalTool.Outcome {
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_STATE_HOME"] = state
+        return try await ExternalTool.run(try CLITests.ferry, arguments, timeout: 180, environment: environment)
+    }
+
+    /// Waits until an upload's part file on the server holds at least `bytes`.
+    func waitForPart(in folder: String, atLeast bytes: Int) async throws -> Bool {
+        for _ in 0..<3000 {
+            if let name = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.first(where: { $0.hasSuffix(".part") }),
+                let size = try? FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? Int, size >= bytes
+            {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
+
+    @Test("server killed (SIGKILL) in the middle of a 256 MiB upload: the rerun completes, sending under 60%")
+    func serverKilled() async throws {
+        try await TemporaryDirectory.with("ferry-resume") { folder in
+            let pki = try TestPKI(directory: folder.path + "/pki")
+            let port = freeLoopbackPort()
+            let config = folder.path + "/ferry.yaml"
+            try """
+            listen: 127.0.0.1:\(port)
+            root: root
+            server:
+              tls: {certificate: pki/server.pem, key: pki/server-key.pem, ca: pki/ca.pem}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let size = 256 << 20
+            let source = folder.path + "/big.bin"
+            let digest = try TestFiles.write(source, size: size)
+            let state = folder.path + "/state"
+            let command = ["send", source, "https://localhost:\(port)/in/", "--json", "--retries", "0",
+                           "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", pki.caFile]
+
+            let server = try await ServeProcess(config: config, directory: folder.path)
+            let firstRun = Task { try await ferry(command, state: state) }
+            let reached = try await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 136 << 20)
+            try await server.kill()
+            let first = try await firstRun.value
+            #expect(reached, "the upload reached the kill point")
+            #expect(first.status == 5, "the interrupted run ends with the network exit code: \(first.output)")
+            #expect(!FileManager.default.fileExists(atPath: folder.path + "/root/acme/in/big.bin"), "no partial file under the final name")
+
+            let restarted = try await ServeProcess(config: config, directory: folder.path)
+            let second = try await ferry(command, state: state)
+            #expect(second.status == 0, "\(second.output)")
+            let result = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any]
+            let resumedFrom = result?["resumedFrom"] as? Int ?? 0
+            let sentThisRun = result?["sentThisRun"] as? Int ?? size
+            #expect(result?["method"] as? String == "tus")
+            #expect(resumedFrom >= 128 << 20, "resumed from the durable offset, got \(resumedFrom)")
+            #expect(Double(sentThisRun) < 0.6 * Double(size), "the second run sent \(sentThisRun) bytes")
+            #expect(result?["sha256"] as? String == digest)
+            #expect(try TestFiles.sha256(folder.path + "/root/acme/in/big.bin") == digest)
+            #expect(second.stderr.contains("resuming"))
+            try await restarted.kill()
+        }
+    }
+
+    @Test("client killed mid-upload: rerunning the same command resumes; a changed file starts over")
+    func clientKilled() async throws {
+        try await TestServerHarness.with { server in
+            let size = 128 << 20
+            let source = server.folder.path + "/big.bin"
+            let digest = try TestFiles.write(source, size: size)
+            let state = server.folder.path + "/state"
+            let command = ["send", source, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
+                           "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
+            process.arguments = command
+            var environment = ProcessInfo.processInfo.environment
+            environment["XDG_STATE_HOME"] = state
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let reached = try await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 72 << 20)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(reached)
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/in/big.bin"))
+
+            let rerun = try await ferry(command, state: state)
+            #expect(rerun.status == 0, "\(rerun.output)")
+            let result = try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as? [String: Any]
+            #expect((result?["resumedFrom"] as? Int ?? 0) >= 64 << 20)
+            #expect((result?["sentThisRun"] as? Int ?? size) <= size - (64 << 20))
+            #expect(try TestFiles.sha256(server.root + "/acme/in/big.bin") == digest)
+
+            // An interrupted upload of a file that then changes is not resumed.
+            let small = server.folder.path + "/small.bin"
+            try TestFiles.write(small, size: 3 << 20, seed: 1)
+            let smallCommand = ["send", small, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
+                                "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let changedDigest = try TestFiles.write(small, size: 3 << 20, seed: 2)
+            let sent = try await ferry(smallCommand, state: state)
+            #expect(sent.status == 0)
+            #expect(try TestFiles.sha256(server.root + "/acme/in/small.bin") == changedDigest)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty, "finished uploads leave no state")
+        }
+    }
+}
