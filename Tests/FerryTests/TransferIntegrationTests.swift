@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Transfers between the Ferry client and a real Ferry server", .serialized)
 struct TransferIntegrationTests {
-    @Test("a 64 MiB file goes up and comes back with matching digests, recorded in both ledgers")
+    @Test("a 64 MiB file goes up (resumable, by default above 8 MiB) and comes back with matching digests, recorded in both ledgers")
     func roundTrip() async throws {
         try await TestServerHarness.with { server in
             let source = server.folder.path + "/big.bin"
@@ -21,7 +21,10 @@ struct TransferIntegrationTests {
             #expect(sent.count == 1)
             #expect(sent[0].sha256 == digest)
             #expect(sent[0].bytes == 64 << 20)
-            #expect(sent[0].status == 201)
+            #expect(sent[0].status == 204)
+            #expect(sent[0].method == "tus")
+            #expect(sent[0].attempts == 1)
+            #expect(sent[0].sentThisRun == 64 << 20)
             #expect(sent[0].tlsVersion == "TLS1.3")
             #expect(sent[0].serverSubject?.contains("CN=localhost") == true)
             #expect(try TestFiles.sha256(server.root + "/acme/inbound/big.bin") == digest)
@@ -33,7 +36,7 @@ struct TransferIntegrationTests {
             #expect(!FileManager.default.fileExists(atPath: fetched + ".part"))
 
             let rows = try await server.ledger.recent(limit: 10)
-            let put = try #require(rows.first { $0.operation == "PUT" })
+            let put = try #require(rows.first { $0.operation == "TUS" })
             #expect(put.partner == "acme")
             #expect(put.path == "acme/inbound/big.bin")
             #expect(put.bytes == 64 << 20)
@@ -49,7 +52,7 @@ struct TransferIntegrationTests {
             #expect(get.result == .ok)
 
             let clientRows = try await clientLedger.recent(limit: 10)
-            #expect(Set(clientRows.map(\.operation)) == ["PUT", "GET"])
+            #expect(Set(clientRows.map(\.operation)) == ["TUS", "GET"])
             #expect(clientRows.allSatisfy { $0.tlsVersion == "TLS1.3" && $0.peerSubject?.contains("CN=localhost") == true })
         }
     }
