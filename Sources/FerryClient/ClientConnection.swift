@@ -77,6 +77,10 @@ public struct ClientConnection: Sendable {
     /// Turns a NIO or TLS error into a transfer error, with what the tap saw of the handshake.
     func classify(_ error: any Error) -> TransferError {
         let snapshot = record.snapshot
+        // A connection that ends without close_notify after a good handshake is a dropped network, not TLS.
+        if let error = error as? NIOSSLError, case .uncleanShutdown = error, snapshot.handshakeComplete {
+            return TransferError(.network, "connection to \(target.authority) dropped: \(Self.describe(error))")
+        }
         let isTLS = error is NIOSSLError || error is BoringSSLError || !snapshot.alertsReceived.isEmpty || !snapshot.handshakeComplete
         guard isTLS, !(error is ChannelError && snapshot.handshakeComplete) else {
             return TransferError(.network, "connection to \(target.authority) failed: \(Self.describe(error))")

@@ -180,7 +180,8 @@ public struct TransferClient: Sendable {
     // MARK: get
 
     /// Downloads a file into `local` (a file name, or an existing folder to put it in), through `LOCAL.part`
-    /// renamed only after the digest matched the server's.
+    /// renamed only after the digest matched the server's. An interrupted download keeps its `.part` and
+    /// continues with `Range` + `If-Range` (the server's ETag), in this run after a retry or in the next run.
     public func get(_ remote: RemoteTarget, to local: String?) async throws -> TransferResult {
         guard let name = remote.path.name, !remote.path.isDirectory else {
             throw TransferError(.usage, "'\(remote.path)' is a folder; name a file to get (use `ferry ls` to see what is there)")
@@ -192,58 +193,140 @@ public struct TransferClient: Sendable {
         }
         let partial = destination + ".part"
         let started = Date()
-        let connection = try await ClientConnection.connect(to: remote, tls: tls)
-        return try await connection.withSession { session in
-            try await session.sendHead(method: .GET, uri: remote.requestPath)
-            try await session.sendEnd()
-            let head = try await session.readHead()
-            guard head.status.code == 200 else {
-                let rejection = try await session.rejection(head, doing: "download of \(remote.path)")
-                try? await record(.inbound, "GET", remote, bytes: 0, sha256: nil, started: started, connection: connection, error: rejection.message)
-                throw rejection
-            }
-            let expected = head.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? -1
-            let serverDigest = head.headers.first(name: "Repr-Digest").flatMap { try? FileDigest.parse(reprDigest: $0) }
-            var hasher = SHA256()
-            var received: Int64 = 0
-            progress.start(name: name, total: max(expected, 0))
-            defer { progress.finish() }
-            var completed = false
-            defer { if !completed { unlink(partial) } }
+        let store = resumeDirectory.map { ResumeStore(directory: $0) }
+        let key = store?.key(authority: remote.authority, remotePath: "GET " + remote.path.relative, localPath: URL(fileURLWithPath: partial).standardizedFileURL.path)
+        var download = DownloadRun(etag: key.flatMap { store?.load($0)?.uploadPath })
+        if download.etag == nil { unlink(partial) }
+        progress.start(name: name, total: 0)
+        defer { progress.finish() }
+        var attempt = 0
+        while true {
+            attempt += 1
             do {
-                try await FileSystem.shared.withFileHandle(
-                    forWritingAt: FilePath(partial),
-                    options: .newFile(replaceExisting: true)
-                ) { handle in
-                    var writer = handle.bufferedWriter(capacity: .mebibytes(1))
+                let connection = try await ClientConnection.connect(to: remote, tls: tls)
+                let outcome = try await connection.withSession { session in
+                    try await attemptDownload(remote, partial: partial, run: &download, session: &session, saveETag: { etag in
+                        if let store, let key {
+                            store.save(.init(uploadPath: etag, authority: remote.authority, remotePath: remote.path.relative, localPath: partial, source: .none), key: key)
+                        }
+                    })
+                }
+                if let key { store?.remove(key) }
+                guard let serverDigest = outcome.serverDigest, serverDigest == outcome.digest else {
+                    unlink(partial)
+                    let message = "integrity check failed for \(remote.path): received sha-256 \(outcome.digest.hex), server \(outcome.serverDigest?.hex ?? "sent no digest"); nothing was written to \(destination)"
+                    try? await record(.inbound, "GET", remote, bytes: outcome.size, sha256: outcome.digest.hex, started: started, connection: connection, error: message)
+                    throw TransferError(.integrity, message)
+                }
+                guard rename(partial, destination) == 0 else {
+                    throw TransferError(.localIO, "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))")
+                }
+                try? await record(.inbound, "GET", remote, bytes: outcome.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
+                var result = result("get", local: destination, remote: remote, bytes: outcome.size, digest: outcome.digest, status: outcome.status, started: started, connection: connection)
+                result.resumedFrom = download.resumedFrom ?? 0
+                result.sentThisRun = download.receivedThisRun
+                result.attempts = attempt
+                result.attemptOffsets = download.attemptOffsets
+                return result
+            } catch let error where RetryPolicy.isRetryable(error) && attempt <= retry.retries {
+                let wait = retry.wait(before: attempt)
+                notify("download of \(remote.path) interrupted (\(error)); retry \(attempt) of \(retry.retries) in \(wait)")
+                try await Task.sleep(for: wait)
+            } catch let error as TransferError where error.exitCode != .network {
+                // Refusals and local errors are final: a kept .part would never be resumed.
+                unlink(partial)
+                if let key { store?.remove(key) }
+                throw error
+            }
+        }
+    }
+
+    /// What one run of a download has done so far.
+    struct DownloadRun {
+        /// The validator of the representation the `.part` file holds a prefix of.
+        var etag: String?
+        var resumedFrom: Int64?
+        var receivedThisRun: Int64 = 0
+        var attemptOffsets: [Int64] = []
+    }
+
+    /// One connection's worth of a download: ask for the rest of the file (or all of it), append, hash.
+    private func attemptDownload(
+        _ remote: RemoteTarget,
+        partial: String,
+        run: inout DownloadRun,
+        session: inout HTTPSession,
+        saveETag: (String) -> Void
+    ) async throws -> (digest: FileDigest, serverDigest: FileDigest?, size: Int64, status: Int) {
+        var have = Int64((try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0)
+        var headers: [(String, String)] = []
+        if have > 0, let etag = run.etag {
+            headers = [("Range", "bytes=\(have)-"), ("If-Range", etag)]
+        }
+        try await session.sendHead(method: .GET, uri: remote.requestPath, headers: headers)
+        try await session.sendEnd()
+        let head = try await session.readHead()
+        switch head.status.code {
+        case 206:
+            break
+        case 200, 416:
+            // The file changed (If-Range did not match) or the part is not a usable prefix: start over.
+            have = 0
+        default:
+            throw try await session.rejection(head, doing: "download of \(remote.path)")
+        }
+        if head.status.code == 416 {
+            _ = try await session.collectBody(limit: 64 << 10)
+            unlink(partial)
+            run.etag = nil
+            throw TransferError(.network, "the partial download did not match the file on the server; starting over")
+        }
+        let etag = head.headers.first(name: "ETag")
+        if let etag, etag != run.etag {
+            run.etag = etag
+            saveETag(etag)
+        }
+        if run.resumedFrom == nil { run.resumedFrom = have }
+        run.attemptOffsets.append(have)
+        let total = head.status.code == 206
+            ? head.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last.flatMap { Int64($0) } } ?? -1
+            : head.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? -1
+        let serverDigest = head.headers.first(name: "Repr-Digest").flatMap { try? FileDigest.parse(reprDigest: $0) }
+        var hasher = SHA256()
+        if have > 0 {
+            try await hashLocal(partial, range: 0..<have, into: &hasher)
+        }
+        progress.start(name: remote.path.name ?? "", total: max(total, 0))
+        progress.advance(Int(have))
+        var received = have
+        do {
+            try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(partial), options: .modifyFile(createIfNecessary: true)) { handle in
+                if have == 0 { try await handle.resize(to: .bytes(0)) }
+                var writer = handle.bufferedWriter(startingAtAbsoluteOffset: have, capacity: .mebibytes(1))
+                do {
                     try await session.readBody { buffer in
                         buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                         received += Int64(buffer.readableBytes)
+                        run.receivedThisRun += Int64(buffer.readableBytes)
                         try await writer.write(contentsOf: buffer)
                         progress.advance(buffer.readableBytes)
                     }
+                } catch {
+                    // Keep what arrived: the next attempt continues after it.
                     try await writer.flush()
                     try await handle.synchronize()
+                    throw error
                 }
-            } catch let error as FileSystemError {
-                throw TransferError(.localIO, "cannot write \(partial): \(error.message)")
+                try await writer.flush()
+                try await handle.synchronize()
             }
-            let digest = FileDigest(bytes: Array(hasher.finalize()))!
-            guard expected < 0 || received == expected else {
-                throw TransferError(.network, "download of \(remote.path) ended after \(received) of \(expected) bytes")
-            }
-            guard let serverDigest, serverDigest == digest else {
-                let message = "integrity check failed for \(remote.path): received sha-256 \(digest.hex), server \(serverDigest?.hex ?? "sent no digest"); nothing was written to \(destination)"
-                try? await record(.inbound, "GET", remote, bytes: received, sha256: digest.hex, started: started, connection: connection, error: message)
-                throw TransferError(.integrity, message)
-            }
-            guard rename(partial, destination) == 0 else {
-                throw TransferError(.localIO, "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))")
-            }
-            completed = true
-            try? await record(.inbound, "GET", remote, bytes: received, sha256: digest.hex, started: started, connection: connection, error: nil)
-            return result("get", local: destination, remote: remote, bytes: received, digest: digest, status: 200, started: started, connection: connection)
+        } catch let error as FileSystemError {
+            throw TransferError(.localIO, "cannot write \(partial): \(error.message)")
         }
+        guard total < 0 || received == total else {
+            throw TransferError(.network, "download of \(remote.path) ended after \(received) of \(total) bytes")
+        }
+        return (FileDigest(bytes: Array(hasher.finalize()))!, serverDigest, received, Int(head.status.code))
     }
 
     // MARK: ls, rm

@@ -26,4 +26,6 @@ public struct TransferResult: Codable, Sendable, Equatable {
     public var sentThisRun: Int64 = 0
     /// Attempts this run needed (1 without retries).
     public var attempts: Int = 1
+    /// The offset each attempt of a resumable transfer started from (a retry continues, it does not start over).
+    public var attemptOffsets: [Int64] = []
 }

@@ -11,12 +11,14 @@ struct ResumeStore: Sendable {
     let directory: String
 
     struct Entry: Codable, Equatable, Sendable {
-        /// The upload's path on the server, e.g. `/v1/uploads/<id>`.
+        /// For an upload, its path on the server (`/v1/uploads/<id>`); for a download, the ETag of the file
+        /// its `.part` holds a prefix of.
         var uploadPath: String
         var authority: String
         var remotePath: String
         var localPath: String
-        var source: SourceIdentity
+        /// The local file an upload reads (none for downloads).
+        var source: SourceIdentity?
     }
 
     func key(authority: String, remotePath: String, localPath: String) -> String {

@@ -47,6 +47,7 @@ extension TransferClient {
                 result.resumedFrom = state.resumedFrom ?? 0
                 result.sentThisRun = state.sentThisRun
                 result.attempts = attempt
+                result.attemptOffsets = state.attemptOffsets
                 return result
             } catch let error where RetryPolicy.isRetryable(error) && attempt <= retry.retries {
                 let wait = retry.wait(before: attempt)
@@ -66,6 +67,7 @@ extension TransferClient {
         var hasher = SHA256()
         var hashed: Int64 = 0
         var progressShown: Int64 = 0
+        var attemptOffsets: [Int64] = []
     }
 
     /// One connection's worth of a resumable upload: create (when needed), ask the offset, send the rest.
@@ -108,6 +110,7 @@ extension TransferClient {
             save(path)
             offset = 0
         }
+        state.attemptOffsets.append(offset)
         if state.resumedFrom == nil {
             state.resumedFrom = offset
             if offset > 0 {
@@ -157,7 +160,7 @@ extension TransferClient {
     }
 
     /// Hashes bytes of a local file (the part an earlier run already sent).
-    private func hashLocal(_ file: String, range: Range<Int64>, into hasher: inout SHA256) async throws {
+    func hashLocal(_ file: String, range: Range<Int64>, into hasher: inout SHA256) async throws {
         do {
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
                 for try await chunk in handle.readChunks(in: range, chunkLength: Self.chunkLength) {

@@ -1,0 +1,55 @@
+import FerryClient
+import FerryLedger
+import FerryProtocol
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// A connection that drops mid-transfer: the client resumes by itself within the same run.
+@Suite("Transfers resume after the connection is cut", .serialized)
+struct NetworkCutTests {
+    @Test("an upload cut after 20 MiB resumes from the server's offset in the same run")
+    func uploadCut() async throws {
+        try await TestServerHarness.with { server in
+            let proxy = try await CuttingProxy(upstreamPort: server.port, cutAfter: 20 << 20)
+            defer { Task { try? await proxy.close() } }
+            let size = 48 << 20
+            let source = server.folder.path + "/cut.bin"
+            let digest = try TestFiles.write(source, size: size)
+            var client = try server.client("acme")
+            client.retry = RetryPolicy(retries: 3, baseWait: 0.05)
+            let target = RemoteTarget(host: "localhost", port: proxy.port, path: try .init(plain: "in/cut.bin"))
+            let result = try await client.send(files: [source], to: target)[0]
+            #expect(result.sha256 == digest)
+            #expect(result.attempts >= 2, "the first connection was cut")
+            #expect(proxy.connectionCount >= 2)
+            #expect(result.attemptOffsets.count == result.attempts)
+            #expect((result.attemptOffsets.dropFirst().first ?? 0) > 0, "the retry continued from the server's offset: \(result.attemptOffsets)")
+            #expect(try TestFiles.sha256(server.root + "/acme/in/cut.bin") == digest)
+        }
+    }
+
+    @Test("a download cut after 20 MiB resumes with Range and If-Range in the same run")
+    func downloadCut() async throws {
+        try await TestServerHarness.with { server in
+            let size = 48 << 20
+            let source = server.folder.path + "/down.bin"
+            let digest = try TestFiles.write(source, size: size)
+            _ = try await server.client("acme").send(files: [source], to: try server.target("out/down.bin"))
+            let proxy = try await CuttingProxy(upstreamPort: server.port, cutAfter: 20 << 20)
+            defer { Task { try? await proxy.close() } }
+            var client = try server.client("acme")
+            client.retry = RetryPolicy(retries: 3, baseWait: 0.05)
+            let target = RemoteTarget(host: "localhost", port: proxy.port, path: try .init(plain: "out/down.bin"))
+            let local = server.folder.path + "/fetched.bin"
+            let result = try await client.get(target, to: local)
+            #expect(result.attempts >= 2)
+            #expect(result.resumedFrom == 0)
+            #expect((result.attemptOffsets.dropFirst().first ?? 0) > 0, "the retry asked only for the rest: \(result.attemptOffsets)")
+            #expect(result.sentThisRun == Int64(size), "received \(result.sentThisRun) bytes in all")
+            #expect(result.sha256 == digest)
+            #expect(try TestFiles.sha256(local) == digest)
+            #expect(!FileManager.default.fileExists(atPath: local + ".part"))
+        }
+    }
+}
