@@ -12,19 +12,6 @@ struct ResumeTests {
         return try await ExternalTool.run(try CLITests.ferry, arguments, timeout: 180, environment: environment)
     }
 
-    /// Waits until an upload's part file on the server holds at least `bytes`.
-    func waitForPart(in folder: String, atLeast bytes: Int) async throws -> Bool {
-        for _ in 0..<3000 {
-            if let name = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.first(where: { $0.hasSuffix(".part") }),
-                let size = try? FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? Int, size >= bytes
-            {
-                return true
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return false
-    }
-
     @Test("server killed (SIGKILL) in the middle of a 256 MiB upload: the rerun completes, sending under 60%")
     func serverKilled() async throws {
         try await TemporaryDirectory.with("ferry-resume") { folder in

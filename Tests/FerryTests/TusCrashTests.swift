@@ -30,8 +30,10 @@ struct TusCrashTests {
             let location = try #require(created.stdout.lowercased().split(separator: "\r\n").first { $0.hasPrefix("location:") }).dropFirst("location: ".count)
             let patchArguments = identity + ["-X", "PATCH", "--limit-rate", "16M", "-H", "Upload-Offset: 0", "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + source, "https://localhost:\(first.port)\(location)"]
             let patch = Task { try await ExternalTool.run(curl, patchArguments, timeout: 60) }
-            try await Task.sleep(for: .seconds(2))
+            // Past two 8 MiB checkpoints, well before the end.
+            let reached = try await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 24 << 20)
             try await first.kill()
+            #expect(reached)
             let cut = try await patch.value
             #expect(cut.status != 0, "the PATCH was cut by the kill")
             #expect(!FileManager.default.fileExists(atPath: folder.path + "/root/acme/big/source.bin"))
