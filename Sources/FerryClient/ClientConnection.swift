@@ -1,6 +1,6 @@
 public import FerryTLS
 public import FerryTrace
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
@@ -19,7 +19,15 @@ public struct ClientConnection: Sendable {
     let responseArrival: ResponseArrival
 
     /// Connects (TCP and TLS set-up; the handshake itself runs with the first request).
-    public static func connect(to target: RemoteTarget, tls: ResolvedClientTLS, context: NIOSSLContext? = nil) async throws -> ClientConnection {
+    /// How long a connection may sit with nothing moving in either direction before it counts as stalled.
+    public static let defaultStallTimeout: TimeAmount = .seconds(300)
+
+    public static func connect(
+        to target: RemoteTarget,
+        tls: ResolvedClientTLS,
+        context: NIOSSLContext? = nil,
+        stallTimeout: TimeAmount = defaultStallTimeout
+    ) async throws -> ClientConnection {
         let sslContext: NIOSSLContext
         do {
             sslContext = try context ?? NIOSSLContext(configuration: tls.configuration)
@@ -36,7 +44,9 @@ public struct ClientConnection: Sendable {
                 .connect(host: target.host, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(TLSTapHandler(role: .client, record: record))
+                        try sync.addHandler(IdleStateHandler(allTimeout: stallTimeout))
+                        try sync.addHandler(StallDetector(timeout: stallTimeout))
+                        try sync.addHandler(TLSTapHandler(role: .client, record: record), position: .first)
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         try sync.addHandler(TLSHandshakeObserver(record: record))
                         try sync.addHTTPClientHandlers()
@@ -77,6 +87,9 @@ public struct ClientConnection: Sendable {
     /// Turns a NIO or TLS error into a transfer error, with what the tap saw of the handshake.
     func classify(_ error: any Error) -> TransferError {
         let snapshot = record.snapshot
+        if let stalled = error as? StallDetector.Stalled {
+            return TransferError(.network, "connection to \(target.authority) stalled: \(stalled)" + (snapshot.handshakeComplete ? "" : " (during the TLS handshake: is this a TLS port?)"))
+        }
         // A connection that ends without close_notify after a good handshake is a dropped network, not TLS.
         if let error = error as? NIOSSLError, case .uncleanShutdown = error, snapshot.handshakeComplete {
             return TransferError(.network, "connection to \(target.authority) dropped: \(Self.describe(error))")

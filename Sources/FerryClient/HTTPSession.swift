@@ -87,7 +87,10 @@ public struct HTTPSession: ~Copyable {
         let body = try await collectBody(limit: 64 << 10)
         let problem = try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView))
         let reason = problem.map { $0.detail ?? $0.title } ?? "\(head.status.code) \(head.status.reasonPhrase)"
-        let code: FerryExitCode = head.status.code >= 500 ? .network : .rejected
+        // 5xx, and the refusals that mean "not now" (408 timeout, 423 locked by a request that has not yet
+        // noticed its dropped connection, 429 too many requests), are worth a retry.
+        let transient = head.status.code >= 500 || [408, 423, 429].contains(head.status.code)
+        let code: FerryExitCode = transient ? .network : .rejected
         return TransferError(code, "\(what) refused by the server (\(head.status.code)): \(reason)", problem: problem)
     }
 }

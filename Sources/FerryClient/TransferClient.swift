@@ -5,7 +5,7 @@ public import FerryTLS
 import FerryTrace
 import FerryWire
 import Foundation
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import NIOSSL
 import _NIOFileSystem
@@ -37,6 +37,10 @@ public struct TransferClient: Sendable {
 
     public var uploadMode: UploadMode = .automatic(threshold: 8 << 20)
     public var retry = RetryPolicy()
+    /// An upload bandwidth limit in bytes per second (`nil`: as fast as the network allows).
+    public var rateLimit: Int64?
+    /// A connection on which nothing moves for this long is treated as dropped (and retried).
+    public var stallTimeout: TimeAmount = ClientConnection.defaultStallTimeout
     /// Where unfinished resumable uploads are remembered; `nil` keeps no state between runs.
     public var resumeDirectory: String?
     /// Messages for the user (e.g. "resuming at 40%"), written to standard error by the CLI.
@@ -80,7 +84,7 @@ public struct TransferClient: Sendable {
         // Whole-file uploads share one kept-alive connection; resumable ones manage their own, with retries.
         let whole = plans.indices.filter { !usesResumable(size: plans[$0].size) }
         if !whole.isEmpty {
-            let connection = try await ClientConnection.connect(to: target, tls: tls)
+            let connection = try await ClientConnection.connect(to: target, tls: tls, stallTimeout: stallTimeout)
             let sent = try await connection.withSession { session in
                 var sent: [TransferResult] = []
                 for index in whole {
@@ -138,6 +142,7 @@ public struct TransferClient: Sendable {
     ) async throws -> HTTPResponseHead {
         var writeFailure: (any Error)?
         var streamed: Int64 = 0
+        let began = ContinuousClock.now
         do {
             try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
                 for try await chunk in handle.readChunks(in: range, chunkLength: Self.chunkLength) {
@@ -146,6 +151,11 @@ public struct TransferClient: Sendable {
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     try await session.sendBody(chunk)
                     streamed += Int64(chunk.readableBytes)
+                    if let rateLimit, rateLimit > 0 {
+                        // Stay under the limit: sleep until the bytes sent so far are due.
+                        let due = began + .milliseconds(streamed * 1000 / rateLimit)
+                        if due > .now { try await Task.sleep(until: due) }
+                    }
                     sent += Int64(chunk.readableBytes)
                     progress.advance(chunk.readableBytes)
                 }
@@ -203,7 +213,7 @@ public struct TransferClient: Sendable {
         while true {
             attempt += 1
             do {
-                let connection = try await ClientConnection.connect(to: remote, tls: tls)
+                let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
                 let outcome = try await connection.withSession { session in
                     try await attemptDownload(remote, partial: partial, run: &download, session: &session, saveETag: { etag in
                         if let store, let key {
@@ -350,7 +360,7 @@ public struct TransferClient: Sendable {
     public func list(_ remote: RemoteTarget) async throws -> Listing {
         var folder = remote
         folder.path = PartnerPath(folderOf: remote.path)
-        let connection = try await ClientConnection.connect(to: remote, tls: tls)
+        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
         return try await connection.withSession { session in
             try await session.sendHead(method: .GET, uri: folder.requestPath, headers: [("Accept", "application/json")])
             try await session.sendEnd()
@@ -370,7 +380,7 @@ public struct TransferClient: Sendable {
     /// Deletes a file (or an empty folder).
     public func remove(_ remote: RemoteTarget) async throws {
         let started = Date()
-        let connection = try await ClientConnection.connect(to: remote, tls: tls)
+        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
         try await connection.withSession { session in
             try await session.sendHead(method: .DELETE, uri: remote.requestPath)
             try await session.sendEnd()

@@ -5,6 +5,7 @@ import FerryLedger
 import FerryProtocol
 import FerryTLS
 import Foundation
+import NIOCore
 
 /// Options shared by the client commands.
 struct ClientOptions: ParsableArguments {
@@ -26,7 +27,11 @@ struct ClientOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not record the transfer in the client ledger.")
     var noLedger = false
 
+    @Option(name: .long, help: "Seconds with nothing moving on a connection before it counts as stalled (then retried).")
+    var timeout: Int = 300
+
     func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
         if (cert == nil) != (key == nil) {
             throw ValidationError("--cert and --key go together")
         }
@@ -85,6 +90,7 @@ struct ClientOptions: ParsableArguments {
         }
         var client = TransferClient(tls: tls, ledger: ledger, progress: ProgressDisplay(enabled: json ? false : nil))
         client.resumeDirectory = configuration.resolvedClientResumeDirectory
+        client.stallTimeout = .seconds(Int64(timeout))
         client.notify = { message in Failure.printError(message) }
         return (client, target)
     }

@@ -1,9 +1,12 @@
 import FerryClient
 import FerryLedger
 import FerryProtocol
+import FerryTLS
 import FerryTestSupport
 import Foundation
 import Testing
+import NIOCore
+import NIOPosix
 
 /// A connection that drops mid-transfer: the client resumes by itself within the same run.
 @Suite("Transfers resume after the connection is cut", .serialized)
@@ -50,6 +53,30 @@ struct NetworkCutTests {
             #expect(result.sha256 == digest)
             #expect(try TestFiles.sha256(local) == digest)
             #expect(!FileManager.default.fileExists(atPath: local + ".part"))
+        }
+    }
+}
+
+@Suite("Stalled connections")
+struct StallTests {
+    @Test("a peer that accepts and then says nothing is reported as a stalled network, not a hang")
+    func blackHole() async throws {
+        try await TemporaryDirectory.with { folder in
+            let pki = try TestPKI(directory: folder.path)
+            let hole = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { _ in MultiThreadedEventLoopGroup.singleton.any().makeSucceededVoidFuture() }
+                .bind(host: "127.0.0.1", port: 0).get()
+            defer { hole.close(promise: nil) }
+            var client = TransferClient(tls: try pki.clientProfile("acme").makeConfiguration(), ledger: nil)
+            client.stallTimeout = .milliseconds(300)
+            client.retry = RetryPolicy(retries: 0)
+            let target = RemoteTarget(host: "localhost", port: hole.localAddress!.port!, path: try .init(plain: "x"))
+            await #expect {
+                try await client.list(target)
+            } throws: { error in
+                guard let error = error as? TransferError else { return false }
+                return error.exitCode == .network && error.message.contains("stalled")
+            }
         }
     }
 }

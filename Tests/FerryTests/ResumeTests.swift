@@ -28,7 +28,8 @@ struct ResumeTests {
             let source = folder.path + "/big.bin"
             let digest = try TestFiles.write(source, size: size)
             let state = folder.path + "/state"
-            let command = ["send", source, "https://localhost:\(port)/in/", "--json", "--retries", "0",
+            // Limited to 32 MiB/s so that the kill lands mid-upload even on a busy machine.
+            let command = ["send", source, "https://localhost:\(port)/in/", "--json", "--retries", "0", "--limit-rate", "32M",
                            "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", pki.caFile]
 
             let server = try await ServeProcess(config: config, directory: folder.path)
@@ -63,7 +64,7 @@ struct ResumeTests {
             let source = server.folder.path + "/big.bin"
             let digest = try TestFiles.write(source, size: size)
             let state = server.folder.path + "/state"
-            let command = ["send", source, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
+            let command = ["send", source, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus", "--limit-rate", "32M",
                            "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try CLITests.ferry)

@@ -28,7 +28,7 @@ struct TusCrashTests {
             let first = try await ServeProcess(config: config, directory: folder.path)
             let created = try await ExternalTool.run(curl, identity + ["-D", "-", "-o", "/dev/null", "-X", "POST", "-H", "Upload-Length: \(size)", "-H", "Upload-Metadata: path " + Data("big/source.bin".utf8).base64EncodedString(), "https://localhost:\(first.port)/v1/uploads"])
             let location = try #require(created.stdout.lowercased().split(separator: "\r\n").first { $0.hasPrefix("location:") }).dropFirst("location: ".count)
-            let patchArguments = identity + ["-X", "PATCH", "--limit-rate", "16M", "-H", "Upload-Offset: 0", "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + source, "https://localhost:\(first.port)\(location)"]
+            let patchArguments = identity + ["-X", "PATCH", "--limit-rate", "6M", "-H", "Upload-Offset: 0", "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + source, "https://localhost:\(first.port)\(location)"]
             let patch = Task { try await ExternalTool.run(curl, patchArguments, timeout: 60) }
             // Past two 8 MiB checkpoints, well before the end.
             let reached = try await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 24 << 20)

@@ -32,7 +32,7 @@ extension TransferClient {
         while true {
             attempt += 1
             do {
-                let connection = try await ClientConnection.connect(to: remote, tls: tls)
+                let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
                 let outcome = try await connection.withSession { session in
                     try await attemptUpload(file, to: remote, uploadPath: &uploadPath, state: &state, session: &session, connection: connection, save: { path in
                         if let store, let key {
