@@ -209,10 +209,8 @@ public struct TransferClient: Sendable {
         if download.etag == nil { unlink(partial) }
         progress.start(name: name, total: 0)
         defer { progress.finish() }
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
+        do {
+            return try await withRetries("download of \(remote.path)") { attempt in
                 let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
                 let outcome = try await connection.withSession { session in
                     try await attemptDownload(remote, partial: partial, run: &download, session: &session, saveETag: { etag in
@@ -238,16 +236,13 @@ public struct TransferClient: Sendable {
                 result.attempts = attempt
                 result.attemptOffsets = download.attemptOffsets
                 return result
-            } catch let error where RetryPolicy.isRetryable(error) && attempt <= retry.retries {
-                let wait = retry.wait(before: attempt)
-                notify("download of \(remote.path) interrupted (\(error)); retry \(attempt) of \(retry.retries) in \(wait)")
-                try await Task.sleep(for: wait)
-            } catch let error as TransferError where error.exitCode != .network {
-                // Refusals and local errors are final: a kept .part would never be resumed.
-                unlink(partial)
-                if let key { store?.remove(key) }
-                throw error
             }
+        } catch let error as TransferError where error.exitCode != .network {
+            // Refusals and local errors are final: a kept .part would never be resumed. A network failure
+            // keeps it for the next run.
+            unlink(partial)
+            if let key { store?.remove(key) }
+            throw error
         }
     }
 

@@ -29,3 +29,21 @@ public struct RetryPolicy: Sendable {
         return error.exitCode == .network
     }
 }
+
+extension TransferClient {
+    /// Runs `body` (given the attempt number, from 1) until it succeeds, retrying errors worth retrying
+    /// (see ``RetryPolicy``) after the policy's waits, and telling the user about each retry.
+    func withRetries<Result>(_ what: String, _ body: (Int) async throws -> Result) async throws -> Result {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await body(attempt)
+            } catch let error where RetryPolicy.isRetryable(error) && attempt <= retry.retries {
+                let wait = retry.wait(before: attempt)
+                notify("\(what) interrupted (\(error)); retry \(attempt) of \(retry.retries) in \(wait)")
+                try await Task.sleep(for: wait)
+            }
+        }
+    }
+}

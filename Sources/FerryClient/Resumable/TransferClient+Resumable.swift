@@ -28,32 +28,24 @@ extension TransferClient {
         var state = ResumableRun(size: source.size)
         progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: source.size)
         defer { progress.finish() }
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
-                let outcome = try await connection.withSession { session in
-                    try await attemptUpload(file, to: remote, uploadPath: &uploadPath, state: &state, session: &session, connection: connection, save: { path in
-                        if let store, let key {
-                            store.save(.init(uploadPath: path, authority: remote.authority, remotePath: remote.path.relative, localPath: localPath, source: source), key: key)
-                        }
-                    })
-                }
-                if let key { store?.remove(key) }
-                try? await record(.outbound, "TUS", remote, bytes: source.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
-                var result = result("send", local: file, remote: remote, bytes: source.size, digest: outcome.digest, status: outcome.status, started: started, connection: connection)
-                result.method = "tus"
-                result.resumedFrom = state.resumedFrom ?? 0
-                result.sentThisRun = state.sentThisRun
-                result.attempts = attempt
-                result.attemptOffsets = state.attemptOffsets
-                return result
-            } catch let error where RetryPolicy.isRetryable(error) && attempt <= retry.retries {
-                let wait = retry.wait(before: attempt)
-                notify("upload of \(file) interrupted (\(error)); retry \(attempt) of \(retry.retries) in \(wait)")
-                try await Task.sleep(for: wait)
+        return try await withRetries("upload of \(file)") { attempt in
+            let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
+            let outcome = try await connection.withSession { session in
+                try await attemptUpload(file, to: remote, uploadPath: &uploadPath, state: &state, session: &session, connection: connection, save: { path in
+                    if let store, let key {
+                        store.save(.init(uploadPath: path, authority: remote.authority, remotePath: remote.path.relative, localPath: localPath, source: source), key: key)
+                    }
+                })
             }
+            if let key { store?.remove(key) }
+            try? await record(.outbound, "TUS", remote, bytes: source.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
+            var result = result("send", local: file, remote: remote, bytes: source.size, digest: outcome.digest, status: outcome.status, started: started, connection: connection)
+            result.method = "tus"
+            result.resumedFrom = state.resumedFrom ?? 0
+            result.sentThisRun = state.sentThisRun
+            result.attempts = attempt
+            result.attemptOffsets = state.attemptOffsets
+            return result
         }
     }
 
