@@ -9,6 +9,8 @@ struct Send: AsyncParsableCommand {
             TARGET is https://HOST:PORT/PATH or PARTNER:PATH (partners come from the config file).
             With several files, or a TARGET ending in '/', each file keeps its name inside that folder.
             Each file is streamed, its SHA-256 computed while reading and compared with the server's.
+            Files from --threshold MiB up are resumable: after a drop the upload retries and continues, and
+            rerunning the same command after a crash continues where the server stopped.
 
             Example: ferry send report.csv https://localhost:8443/inbound/
             """
