@@ -88,7 +88,7 @@ public struct TransferClient: Sendable {
             let sent = try await connection.withSession { session in
                 var sent: [TransferResult] = []
                 for index in whole {
-                    sent.append(try await upload(plans[index].local, to: plans[index].remote, session: &session, connection: connection))
+                    sent.append(try await upload(plans[index].local, size: plans[index].size, to: plans[index].remote, session: &session, connection: connection))
                 }
                 return sent
             }
@@ -100,9 +100,9 @@ public struct TransferClient: Sendable {
         return results.compactMap { $0 }
     }
 
-    private func upload(_ file: String, to remote: RemoteTarget, session: inout HTTPSession, connection: ClientConnection) async throws -> TransferResult {
+    /// Uploads one file of `size` bytes (checked by `send`) with a single PUT on the shared session.
+    private func upload(_ file: String, size: Int64, to remote: RemoteTarget, session: inout HTTPSession, connection: ClientConnection) async throws -> TransferResult {
         let started = Date()
-        let size = try Self.checkReadable(file)
         var hasher = SHA256()
         var sent: Int64 = 0
         progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: size)
@@ -205,7 +205,7 @@ public struct TransferClient: Sendable {
         let started = Date()
         let store = resumeDirectory.map { ResumeStore(directory: $0) }
         let key = store?.key(authority: remote.authority, remotePath: "GET " + remote.path.relative, localPath: URL(fileURLWithPath: partial).standardizedFileURL.path)
-        var download = DownloadRun(etag: key.flatMap { store?.load($0)?.uploadPath })
+        var download = DownloadRun(etag: key.flatMap { store?.load($0)?.token })
         if download.etag == nil { unlink(partial) }
         progress.start(name: name, total: 0)
         defer { progress.finish() }
@@ -215,7 +215,7 @@ public struct TransferClient: Sendable {
                 let outcome = try await connection.withSession { session in
                     try await attemptDownload(remote, partial: partial, run: &download, session: &session, saveETag: { etag in
                         if let store, let key {
-                            store.save(.init(uploadPath: etag, authority: remote.authority, remotePath: remote.path.relative, localPath: partial, source: .none), key: key)
+                            store.save(.init(token: etag, authority: remote.authority, remotePath: remote.path.relative, localPath: partial, source: .none), key: key)
                         }
                     })
                 }

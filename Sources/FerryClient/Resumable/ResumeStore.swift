@@ -11,9 +11,9 @@ struct ResumeStore: Sendable {
     let directory: String
 
     struct Entry: Codable, Equatable, Sendable {
-        /// For an upload, its path on the server (`/v1/uploads/<id>`); for a download, the ETag of the file
-        /// its `.part` holds a prefix of.
-        var uploadPath: String
+        /// What lets the transfer continue: for an upload, its path on the server (`/v1/uploads/<id>`); for a
+        /// download, the ETag of the file its `.part` holds a prefix of.
+        var token: String
         var authority: String
         var remotePath: String
         var localPath: String

@@ -19,7 +19,7 @@ extension TransferClient {
         var uploadPath: String?
         if let store, let key, let saved = store.load(key) {
             if saved.source == source {
-                uploadPath = saved.uploadPath
+                uploadPath = saved.token
             } else {
                 notify("\(file) changed since its interrupted upload; starting over")
                 store.remove(key)
@@ -33,7 +33,7 @@ extension TransferClient {
             let outcome = try await connection.withSession { session in
                 try await attemptUpload(file, to: remote, uploadPath: &uploadPath, state: &state, session: &session, connection: connection, save: { path in
                     if let store, let key {
-                        store.save(.init(uploadPath: path, authority: remote.authority, remotePath: remote.path.relative, localPath: localPath, source: source), key: key)
+                        store.save(.init(token: path, authority: remote.authority, remotePath: remote.path.relative, localPath: localPath, source: source), key: key)
                     }
                 })
             }

@@ -23,7 +23,4 @@ public final class ConnectionRegistry: Sendable {
             records[ObjectIdentifier(channel)] ?? channel.parent.flatMap { records[ObjectIdentifier($0)] }
         }
     }
-
-    /// How many connections are open.
-    public var count: Int { records.withLockedValue { $0.count } }
 }
