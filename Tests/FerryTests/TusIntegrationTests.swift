@@ -145,6 +145,35 @@ struct TusIntegrationTests {
         }
     }
 
+    @Test("asking the offset while a PATCH is writing changes nothing: the upload completes intact")
+    func headDuringPatch() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with { server in
+            let file = server.folder.path + "/paced.bin"
+            let size = 20 << 20
+            let digest = try TestFiles.write(file, size: size)
+            let base = "https://localhost:\(server.port)/v1/uploads"
+            let metadata = "path " + Data("paced.bin".utf8).base64EncodedString() + ",sha256 " + Data(digest.utf8).base64EncodedString()
+            let created = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-D", "-", "-o", "/dev/null", "-X", "POST", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Length: \(size)", "-H", "Upload-Metadata: \(metadata)", base])
+            let location = try #require(created.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }).dropFirst("location: ".count)
+            let upload = "https://localhost:\(server.port)" + location
+            // A slow PATCH of the whole file: it passes the first 8 MiB checkpoint and keeps writing.
+            let patch = Task {
+                try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "4M", "-X", "PATCH", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0", "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + file, upload])
+            }
+            #expect(try await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 10 << 20), "the PATCH got past its first checkpoint")
+            // Offsets asked meanwhile are acknowledged ones, behind what is being written, never ahead.
+            for _ in 0..<3 {
+                let head = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-s", "-I", "-H", "Tus-Resumable: 1.0.0", upload])
+                let offset = head.stdout.lowercased().split(separator: "\r\n").first { $0.hasPrefix("upload-offset:") }.flatMap { Int($0.dropFirst("upload-offset: ".count)) }
+                #expect(offset.map { $0 >= 8 << 20 && $0 < size } == true, "\(head.stdout)")
+            }
+            let outcome = try await patch.value
+            #expect(outcome.stdout == "204", "the declared digest matched: no byte was lost to the HEADs (\(outcome.output))")
+            #expect(try TestFiles.sha256(server.root + "/acme/paced.bin") == digest)
+        }
+    }
+
     @Test("abandoned uploads expire and the sweep reclaims their space")
     func expiry() async throws {
         guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }

@@ -75,8 +75,9 @@ struct UploadRoutes: RouterMiddleware {
             return Response(status: .ok, headers: headers(for: record, extra: [.uploadLength: String(record.length), .uploadMetadata: record.metadata, .cacheControl: "no-store"]))
         case .patch:
             return try await uploads.exclusively(record.id) {
-                // Re-read under the lock: another request may have moved the offset meanwhile.
-                guard let current = uploads.load(id, partner: caller.partner) else {
+                // Re-read under the lock: another request may have moved the offset meanwhile. Only here, with
+                // no PATCH writing, may the part file be cut back to the acknowledged offset.
+                guard let current = uploads.loadForWriting(id, partner: caller.partner) else {
                     throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "the upload was completed or terminated")
                 }
                 return try await patch(request, record: current, caller: caller)

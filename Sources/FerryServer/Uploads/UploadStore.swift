@@ -43,12 +43,19 @@ final class UploadStore: Sendable {
         return record
     }
 
-    /// Loads an upload that belongs to `partner`; another partner's upload is reported as absent. The part file
-    /// is cut back to the acknowledged offset (bytes written after the last acknowledgement are not trusted).
+    /// Loads an upload that belongs to `partner`; another partner's upload is reported as absent. Reads only:
+    /// a PATCH may be writing to the part file right now.
     func load(_ id: Substring, partner: String) -> UploadRecord? {
         guard Self.isValidID(id), let data = FileManager.default.contents(atPath: statePath(String(id))),
             let record = try? Self.decoder.decode(UploadRecord.self, from: data), record.partner == partner
         else { return nil }
+        return record
+    }
+
+    /// Loads an upload for writing; call only inside `exclusively`. The part file is cut back to the
+    /// acknowledged offset: bytes written after the last acknowledgement (before a crash) are not trusted.
+    func loadForWriting(_ id: Substring, partner: String) -> UploadRecord? {
+        guard let record = load(id, partner: partner) else { return nil }
         if let size = fileSize(partPath(record.id)), size != record.offset {
             truncate(partPath(record.id), off_t(record.offset))
         }
