@@ -41,7 +41,12 @@ let package = Package(
     targets: [
         .target(
             name: "FerryWire",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -127,7 +132,8 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryServer", "FerryClient", "FerryTLS", "FerryConfig", "FerryLedger", "FerryProtocol",
+                "FerryServer", "FerryClient", "FerryTLS", "FerryConfig", "FerryLedger", "FerryProtocol", "FerryTrace",
+                "FerryWire", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

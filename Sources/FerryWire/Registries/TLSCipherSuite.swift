@@ -50,3 +50,38 @@ public struct TLSCipherSuite: RawRepresentable, Hashable, Sendable, CustomString
         0xCCAA: "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
     ]
 }
+
+extension TLSCipherSuite {
+    /// How a TLS <= 1.2 suite exchanges keys (decides how ServerKeyExchange and ClientKeyExchange read).
+    public enum KeyExchange: Sendable {
+        case ecdhe, dhe, rsa, tls13, other
+    }
+
+    public var keyExchange: KeyExchange {
+        if rawValue >> 8 == 0x13 { return .tls13 }
+        guard let name else { return .other }
+        if name.hasPrefix("TLS_ECDHE_") { return .ecdhe }
+        if name.hasPrefix("TLS_DHE_") { return .dhe }
+        if name.hasPrefix("TLS_RSA_") { return .rsa }
+        return .other
+    }
+
+    /// The AEAD a suite protects records with, when Ferry can decrypt it.
+    public enum AEAD: Sendable {
+        case aes128GCM, aes256GCM, chacha20Poly1305
+
+        public var keyLength: Int { self == .aes128GCM ? 16 : 32 }
+    }
+
+    /// The record protection, or `nil` for suites Ferry shows as encrypted (CBC, CCM, ...).
+    public var aead: AEAD? {
+        guard let name else { return nil }
+        if name.contains("AES_128_GCM") { return .aes128GCM }
+        if name.contains("AES_256_GCM") { return .aes256GCM }
+        if name.contains("CHACHA20_POLY1305") { return .chacha20Poly1305 }
+        return nil
+    }
+
+    /// Whether the PRF / HKDF hash is SHA-384 (otherwise SHA-256).
+    public var usesSHA384: Bool { name?.hasSuffix("SHA384") ?? false }
+}

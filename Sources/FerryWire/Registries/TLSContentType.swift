@@ -9,6 +9,8 @@ public struct TLSContentType: RawRepresentable, Hashable, Sendable, CustomString
     public static let applicationData = Self(rawValue: 23)
     public static let heartbeat = Self(rawValue: 24)
     public static let tls12CID = Self(rawValue: 25)
+    /// Not a TLS content type: marks an SSLv2-compatible ClientHello record.
+    public static let sslv2ClientHello = Self(rawValue: 0x80)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public struct TLSContentType: RawRepresentable, Hashable, Sendable, CustomString
         case .applicationData: return "APPL"
         case .heartbeat: return "HEARTBEAT"
         case .tls12CID: return "TLS12_CID"
+        case .sslv2ClientHello: return "SSLv2"
         default: return "TYPE(\(rawValue))"
         }
     }

@@ -1,0 +1,143 @@
+import Crypto
+public import NIOCore
+
+/// Decrypts the records of one direction with one set of keys (TLS 1.3 traffic keys, or TLS 1.2 AEAD
+/// keys), counting sequence numbers.
+public struct TLSRecordProtection: Sendable {
+    public enum Layout: Sendable {
+        /// TLS 1.3: nonce = iv XOR seq, AAD = record header, inner content type at the end.
+        case tls13
+        /// TLS 1.2 AES-GCM: 4-byte salt + 8-byte explicit nonce per record, AAD = seq + header with the plaintext length.
+        case tls12GCM
+        /// TLS 1.2 ChaCha20-Poly1305 (RFC 7905): nonce = iv XOR seq, AAD as for GCM.
+        case tls12ChaCha
+    }
+
+    let aead: TLSCipherSuite.AEAD
+    let key: SymmetricKey
+    let iv: [UInt8]
+    let layout: Layout
+    public private(set) var sequence: UInt64 = 0
+
+    init(aead: TLSCipherSuite.AEAD, key: [UInt8], iv: [UInt8], layout: Layout) {
+        self.aead = aead
+        self.key = SymmetricKey(data: key)
+        self.iv = iv
+        self.layout = layout
+    }
+
+    /// The plaintext and its real content type, or `nil` when authentication fails (wrong keys).
+    public mutating func open(_ record: TLSRecord) -> (contentType: TLSContentType, plaintext: ByteBuffer)? {
+        var fragment = record.fragment
+        let tagLength = 16
+        var nonce: [UInt8]
+        var aad: [UInt8]
+        switch layout {
+        case .tls13:
+            guard fragment.readableBytes > tagLength else { return nil }
+            nonce = xorSequence()
+            aad = [record.contentType.rawValue, UInt8(record.version.rawValue >> 8), UInt8(record.version.rawValue & 0xFF), UInt8(fragment.readableBytes >> 8), UInt8(fragment.readableBytes & 0xFF)]
+        case .tls12GCM:
+            guard fragment.readableBytes > 8 + tagLength, let explicit = fragment.readBytes(length: 8) else { return nil }
+            nonce = iv + explicit
+            aad = tls12AAD(record, plaintextLength: fragment.readableBytes - tagLength)
+        case .tls12ChaCha:
+            guard fragment.readableBytes > tagLength else { return nil }
+            nonce = xorSequence()
+            aad = tls12AAD(record, plaintextLength: fragment.readableBytes - tagLength)
+        }
+        guard let ciphertext = fragment.readBytes(length: fragment.readableBytes - tagLength), let tag = fragment.readBytes(length: tagLength) else { return nil }
+        let plaintext: [UInt8]
+        do {
+            switch aead {
+            case .aes128GCM, .aes256GCM:
+                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
+                plaintext = Array(try AES.GCM.open(box, using: key, authenticating: aad))
+            case .chacha20Poly1305:
+                let box = try ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
+                plaintext = Array(try ChaChaPoly.open(box, using: key, authenticating: aad))
+            }
+        } catch {
+            return nil
+        }
+        sequence &+= 1
+        if layout == .tls13 {
+            // TLSInnerPlaintext: content, the real type, zero padding.
+            guard let typeIndex = plaintext.lastIndex(where: { $0 != 0 }) else { return nil }
+            var buffer = ByteBuffer()
+            buffer.writeBytes(plaintext[..<typeIndex])
+            return (TLSContentType(rawValue: plaintext[typeIndex]), buffer)
+        }
+        return (record.contentType, ByteBuffer(bytes: plaintext))
+    }
+
+    private func xorSequence() -> [UInt8] {
+        var nonce = iv
+        for index in 0..<8 {
+            nonce[nonce.count - 1 - index] ^= UInt8(truncatingIfNeeded: sequence >> (8 * index))
+        }
+        return nonce
+    }
+
+    private func tls12AAD(_ record: TLSRecord, plaintextLength: Int) -> [UInt8] {
+        var aad = (0..<8).reversed().map { UInt8(truncatingIfNeeded: sequence >> (8 * $0)) }
+        aad += [record.contentType.rawValue, UInt8(record.version.rawValue >> 8), UInt8(record.version.rawValue & 0xFF), UInt8(plaintextLength >> 8), UInt8(plaintextLength & 0xFF)]
+        return aad
+    }
+
+    // MARK: Key derivation
+
+    /// TLS 1.3 traffic keys from a traffic secret (RFC 8446 §7.3).
+    public static func tls13(secret: [UInt8], suite: TLSCipherSuite) -> TLSRecordProtection? {
+        guard let aead = suite.aead else { return nil }
+        let key = expandLabel(secret: secret, label: "key", length: aead.keyLength, sha384: suite.usesSHA384)
+        let iv = expandLabel(secret: secret, label: "iv", length: 12, sha384: suite.usesSHA384)
+        return TLSRecordProtection(aead: aead, key: key, iv: iv, layout: .tls13)
+    }
+
+    /// The next TLS 1.3 traffic secret after a KeyUpdate (RFC 8446 §7.2).
+    public static func nextSecret(_ secret: [UInt8], suite: TLSCipherSuite) -> [UInt8] {
+        expandLabel(secret: secret, label: "traffic upd", length: suite.usesSHA384 ? 48 : 32, sha384: suite.usesSHA384)
+    }
+
+    /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context.
+    static func expandLabel(secret: [UInt8], label: String, length: Int, sha384: Bool) -> [UInt8] {
+        let fullLabel = Array("tls13 \(label)".utf8)
+        var info: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xFF), UInt8(fullLabel.count)]
+        info += fullLabel
+        info.append(0)
+        let prk = SymmetricKey(data: secret)
+        let output = sha384
+            ? HKDF<SHA384>.expand(pseudoRandomKey: prk, info: info, outputByteCount: length)
+            : HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: length)
+        return output.withUnsafeBytes { Array($0) }
+    }
+
+    /// TLS 1.2 AEAD keys for both directions from the master secret (RFC 5246 §6.3, RFC 5288, RFC 7905).
+    public static func tls12(masterSecret: [UInt8], clientRandom: [UInt8], serverRandom: [UInt8], suite: TLSCipherSuite) -> (client: TLSRecordProtection, server: TLSRecordProtection)? {
+        guard let aead = suite.aead, masterSecret.count == 48 else { return nil }
+        let ivLength = aead == .chacha20Poly1305 ? 12 : 4
+        let block = prf(secret: masterSecret, label: "key expansion", seed: serverRandom + clientRandom, length: 2 * aead.keyLength + 2 * ivLength, sha384: suite.usesSHA384)
+        let k = aead.keyLength
+        let layout: Layout = aead == .chacha20Poly1305 ? .tls12ChaCha : .tls12GCM
+        let client = TLSRecordProtection(aead: aead, key: Array(block[0..<k]), iv: Array(block[2 * k..<2 * k + ivLength]), layout: layout)
+        let server = TLSRecordProtection(aead: aead, key: Array(block[k..<2 * k]), iv: Array(block[2 * k + ivLength..<2 * k + 2 * ivLength]), layout: layout)
+        return (client, server)
+    }
+
+    /// The TLS 1.2 PRF: P_SHA256 (or P_SHA384) over label + seed.
+    static func prf(secret: [UInt8], label: String, seed: [UInt8], length: Int, sha384: Bool) -> [UInt8] {
+        let key = SymmetricKey(data: secret)
+        let fullSeed = Array(label.utf8) + seed
+        func mac(_ data: [UInt8]) -> [UInt8] {
+            sha384 ? Array(HMAC<SHA384>.authenticationCode(for: data, using: key)) : Array(HMAC<SHA256>.authenticationCode(for: data, using: key))
+        }
+        var output: [UInt8] = []
+        var a = fullSeed
+        while output.count < length {
+            a = mac(a)
+            output += mac(a + fullSeed)
+        }
+        return Array(output.prefix(length))
+    }
+}
