@@ -17,6 +17,8 @@ public struct ClientConnection: Sendable {
     let presentsCertificate: Bool
     /// Set when the server answers a request.
     let responseArrival: ResponseArrival
+    /// Receives the connection's handshake trace when it closes.
+    let trace: TraceCollector?
 
     /// Connects (TCP and TLS set-up; the handshake itself runs with the first request).
     /// How long a connection may sit with nothing moving in either direction before it counts as stalled.
@@ -26,15 +28,20 @@ public struct ClientConnection: Sendable {
         to target: RemoteTarget,
         tls: ResolvedClientTLS,
         context: NIOSSLContext? = nil,
-        stallTimeout: TimeAmount = defaultStallTimeout
+        stallTimeout: TimeAmount = defaultStallTimeout,
+        trace: TraceCollector? = nil
     ) async throws -> ClientConnection {
         let sslContext: NIOSSLContext
+        // The connection's secrets, so its trace can show the encrypted part of the handshake.
+        let keys = TLSKeyLogStore(capacity: 16)
         do {
-            sslContext = try context ?? NIOSSLContext(configuration: tls.configuration)
+            var configuration = tls.configuration
+            configuration.keyLogCallback = keys.callback
+            sslContext = try context ?? NIOSSLContext(configuration: configuration)
         } catch {
             throw TransferError(.usage, "cannot build the TLS context: \(error)")
         }
-        let record = TLSConnectionRecord()
+        let record = TLSConnectionRecord(role: .client, keys: keys)
         let serverName = target.host.isIPAddress ? nil : target.host
         let arrival = ResponseArrival()
         do {
@@ -46,7 +53,7 @@ public struct ClientConnection: Sendable {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(IdleStateHandler(allTimeout: stallTimeout))
                         try sync.addHandler(StallDetector(timeout: stallTimeout))
-                        try sync.addHandler(TLSTapHandler(role: .client, record: record), position: .first)
+                        try sync.addHandler(TLSTapHandler(record: record), position: .first)
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         try sync.addHandler(TLSHandshakeObserver(record: record))
                         try sync.addHTTPClientHandlers()
@@ -54,7 +61,7 @@ public struct ClientConnection: Sendable {
                         return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                     }
                 }
-            return ClientConnection(channel: channel, record: record, target: target, presentsCertificate: tls.identity != nil, responseArrival: arrival)
+            return ClientConnection(channel: channel, record: record, target: target, presentsCertificate: tls.identity != nil, responseArrival: arrival, trace: trace)
         } catch {
             throw TransferError(.network, "cannot connect to \(target.authority): \(Self.describe(error))")
         }
@@ -62,6 +69,7 @@ public struct ClientConnection: Sendable {
 
     /// Runs requests on the connection and closes it afterwards.
     public func withSession<Result: Sendable>(_ body: (inout HTTPSession) async throws -> Result) async throws -> Result {
+        defer { trace?.collect(record, target: target) }
         do {
             return try await channel.executeThenClose { inbound, outbound in
                 var session = HTTPSession(iterator: inbound.makeAsyncIterator(), outbound: outbound, target: target, arrival: responseArrival)

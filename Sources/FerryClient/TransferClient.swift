@@ -45,6 +45,8 @@ public struct TransferClient: Sendable {
     public var resumeDirectory: String?
     /// Messages for the user (e.g. "resuming at 40%"), written to standard error by the CLI.
     public var notify: @Sendable (String) -> Void = { _ in }
+    /// Receives each connection's handshake trace (`--trace`, `--pcapng`); `nil`: no traces.
+    public var trace: TraceCollector?
 
     public init(tls: ResolvedClientTLS, ledger: Ledger?, progress: ProgressDisplay = ProgressDisplay(enabled: false)) {
         self.tls = tls
@@ -84,7 +86,7 @@ public struct TransferClient: Sendable {
         // Whole-file uploads share one kept-alive connection; resumable ones manage their own, with retries.
         let whole = plans.indices.filter { !usesResumable(size: plans[$0].size) }
         if !whole.isEmpty {
-            let connection = try await ClientConnection.connect(to: target, tls: tls, stallTimeout: stallTimeout)
+            let connection = try await ClientConnection.connect(to: target, tls: tls, stallTimeout: stallTimeout, trace: trace)
             let sent = try await connection.withSession { session in
                 var sent: [TransferResult] = []
                 for index in whole {
@@ -211,7 +213,7 @@ public struct TransferClient: Sendable {
         defer { progress.finish() }
         do {
             return try await withRetries("download of \(remote.path)") { attempt in
-                let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
+                let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
                 let outcome = try await connection.withSession { session in
                     try await attemptDownload(remote, partial: partial, run: &download, session: &session, saveETag: { etag in
                         if let store, let key {
@@ -355,7 +357,7 @@ public struct TransferClient: Sendable {
     public func list(_ remote: RemoteTarget) async throws -> Listing {
         var folder = remote
         folder.path = PartnerPath(folderOf: remote.path)
-        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
+        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
         return try await connection.withSession { session in
             try await session.sendHead(method: .GET, uri: folder.requestPath, headers: [("Accept", "application/json")])
             try await session.sendEnd()
@@ -375,7 +377,7 @@ public struct TransferClient: Sendable {
     /// Deletes a file (or an empty folder).
     public func remove(_ remote: RemoteTarget) async throws {
         let started = Date()
-        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
+        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
         try await connection.withSession { session in
             try await session.sendHead(method: .DELETE, uri: remote.requestPath)
             try await session.sendEnd()

@@ -23,8 +23,12 @@ public final class TLSConnectionRecord: Sendable {
     }
 
     private let state = NIOLockedValueBox(Snapshot())
+    /// The raw handshake bytes, for the trace and pcapng export.
+    public let recorder: TLSFlightRecorder
 
-    public init() {}
+    public init(role: TLSTapHandler.Role, keys: TLSKeyLogStore? = nil) {
+        self.recorder = TLSFlightRecorder(role: role, keys: keys)
+    }
 
     /// The facts so far.
     public var snapshot: Snapshot { state.withLockedValue { $0 } }

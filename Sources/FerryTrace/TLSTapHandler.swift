@@ -1,9 +1,11 @@
-public import FerryWire
+import FerryWire
 public import NIOCore
 
 /// A passive handler placed first in the pipeline, before the TLS handler: it reads the raw TLS bytes in both
-/// directions, records what the handshake negotiated and any plaintext alert, and forwards every buffer
-/// untouched. Once the handshake has completed it stops parsing, so bulk transfers pay one branch per read.
+/// directions, records what the handshake negotiated and any plaintext alert, keeps the handshake's bytes in
+/// the connection's flight recorder, and forwards every buffer untouched. Once the handshake has completed
+/// (and one more read or write each way has been kept, so the last flight is in the recording) it stops, so
+/// bulk transfers pay one branch per read.
 public final class TLSTapHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -18,33 +20,58 @@ public final class TLSTapHandler: ChannelDuplexHandler {
 
     public let record: TLSConnectionRecord
     private var state: TLSTapStateMachine
+    private var recording = true
+    /// After the handshake: whether one more chunk was kept in each direction.
+    private var keptAfterHandshake = (sent: false, received: false)
 
-    public init(role: Role, record: TLSConnectionRecord) {
+    public init(record: TLSConnectionRecord) {
         self.record = record
-        self.state = TLSTapStateMachine(role: role)
+        self.state = TLSTapStateMachine(role: record.recorder.role)
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        record.recorder.setEndpoints(local: Self.endpoint(context.channel.localAddress), peer: Self.endpoint(context.channel.remoteAddress))
+        context.fireChannelActive()
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive {
+            record.recorder.setEndpoints(local: Self.endpoint(context.channel.localAddress), peer: Self.endpoint(context.channel.remoteAddress))
+        }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if state.isParsing {
+        if recording {
             let bytes = Self.unwrapInboundIn(data)
-            observe(state.received(bytes))
+            record.recorder.append(bytes, sent: false)
+            if state.isParsing { observe(state.received(bytes)) }
+            afterChunk(sent: false)
         }
         context.fireChannelRead(data)
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if state.isParsing {
+        if recording {
             let bytes = Self.unwrapOutboundIn(data)
-            observe(state.sent(bytes))
+            record.recorder.append(bytes, sent: true)
+            if state.isParsing { observe(state.sent(bytes)) }
+            afterChunk(sent: true)
         }
         context.write(data, promise: promise)
     }
 
-    private func observe(_ events: [TLSTapStateMachine.Event]) {
-        guard !events.isEmpty else {
-            if record.isHandshakeComplete { state.stop() }
+    private func afterChunk(sent: Bool) {
+        guard record.isHandshakeComplete else { return }
+        if state.isParsing {
+            state.stop()
             return
         }
+        if sent { keptAfterHandshake.sent = true } else { keptAfterHandshake.received = true }
+        if keptAfterHandshake.sent && keptAfterHandshake.received { recording = false }
+    }
+
+    private func observe(_ events: [TLSTapStateMachine.Event]) {
+        guard !events.isEmpty else { return }
         record.update { snapshot in
             for event in events {
                 switch event {
@@ -60,7 +87,11 @@ public final class TLSTapHandler: ChannelDuplexHandler {
                 }
             }
         }
-        if record.isHandshakeComplete { state.stop() }
+    }
+
+    static func endpoint(_ address: SocketAddress?) -> TCPEndpoint? {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return nil }
+        return TCPEndpoint(address: ip, port: UInt16(port))
     }
 }
 

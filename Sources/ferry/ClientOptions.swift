@@ -1,9 +1,10 @@
-import ArgumentParser
+public import ArgumentParser
 import FerryClient
 import FerryConfig
 import FerryLedger
 import FerryProtocol
 import FerryTLS
+import FerryTrace
 import Foundation
 import NIOCore
 
@@ -30,6 +31,12 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds with nothing moving on a connection before it counts as stalled (then retried).")
     var timeout: Int = 300
 
+    @Option(name: .long, help: ArgumentHelp("Print each connection's TLS handshake trace on standard error: --trace (summary), --trace=verbose (every field) or --trace=json (JSON Lines).", valueName: "format"))
+    var trace: TLSTraceRenderer.Format?
+
+    @Option(name: .long, help: ArgumentHelp("Write the connections' handshakes to a pcapng file, with their TLS secrets in a Decryption Secrets Block (tshark and Wireshark open it decrypted). Treat the file as secret.", valueName: "file"))
+    var pcapng: String?
+
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
         if (cert == nil) != (key == nil) {
@@ -49,9 +56,11 @@ struct ClientOptions: ParsableArguments {
         do {
             let result = try await body(client, target)
             try? await client.ledger?.close()
+            try client.trace?.finish()
             return result
         } catch {
             try? await client.ledger?.close()
+            _ = try? client.trace?.finish()
             throw error
         }
     }
@@ -92,6 +101,11 @@ struct ClientOptions: ParsableArguments {
         client.resumeDirectory = configuration.resolvedClientResumeDirectory
         client.stallTimeout = .seconds(Int64(timeout))
         client.notify = { message in Failure.printError(message) }
+        if trace != nil || pcapng != nil {
+            client.trace = TraceCollector(format: trace, pcapngPath: pcapng) { text in
+                FileHandle.standardError.write(Data(text.utf8))
+            }
+        }
         return (client, target)
     }
 }
@@ -107,3 +121,5 @@ enum JSONOutput {
         }
     }
 }
+
+extension TLSTraceRenderer.Format: ExpressibleByArgument {}

@@ -28,6 +28,14 @@ struct Ferry: AsyncParsableCommand {
     )
 }
 
+extension Ferry {
+    /// `--trace` may stand alone (meaning `--trace=summary`) or take a value with `=`.
+    static func main() async {
+        let arguments = CommandLine.arguments.dropFirst().map { $0 == "--trace" ? "--trace=summary" : $0 }
+        await main(Array(arguments))
+    }
+}
+
 /// Prints an error the way every command does and picks the exit code.
 enum Failure {
     static func exit(_ error: any Error) -> ExitCode {

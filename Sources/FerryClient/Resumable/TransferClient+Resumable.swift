@@ -29,7 +29,7 @@ extension TransferClient {
         progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: source.size)
         defer { progress.finish() }
         return try await withRetries("upload of \(file)") { attempt in
-            let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout)
+            let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
             let outcome = try await connection.withSession { session in
                 try await attemptUpload(file, to: remote, uploadPath: &uploadPath, state: &state, session: &session, connection: connection, save: { path in
                     if let store, let key {

@@ -18,9 +18,9 @@ public struct TappedServerChannel<Base: ServerChildChannel>: ServerChildChannel 
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let record = TLSConnectionRecord()
+        let record = TLSConnectionRecord(role: .server)
         do {
-            try channel.pipeline.syncOperations.addHandler(TLSTapHandler(role: .server, record: record), position: .first)
+            try channel.pipeline.syncOperations.addHandler(TLSTapHandler(record: record), position: .first)
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }

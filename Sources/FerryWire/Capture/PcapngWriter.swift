@@ -9,33 +9,61 @@ public struct PcapngWriter: Sendable {
 
     public init() {}
 
+    /// One connection to write: its endpoints and the chunks each side sent, in order.
+    public struct Connection: Sendable {
+        public var client: TCPEndpoint
+        public var server: TCPEndpoint
+        public var chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)]
+
+        public init(client: TCPEndpoint, server: TCPEndpoint, chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)]) {
+            self.client = client
+            self.server = server
+            self.chunks = chunks
+        }
+    }
+
     /// The file's bytes for `chunks` (in the order sent) and the key log.
     public func file(chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)], keyLog: TLSKeyLog) -> ByteBuffer {
+        file(connections: [Connection(client: client, server: server, chunks: chunks)], keyLog: keyLog)
+    }
+
+    /// One file holding several connections (each its own TCP stream) and all their keys.
+    public func file(connections: [Connection], keyLog: TLSKeyLog) -> ByteBuffer {
         var out = ByteBuffer()
         // Section Header Block.
-        block(&out, type: 0x0A0D_0D0A) { body in
+        Self.block(&out, type: 0x0A0D_0D0A) { body in
             body.writeInteger(UInt32(0x1A2B_3C4D), endianness: .little)
             body.writeInteger(UInt16(1), endianness: .little)
             body.writeInteger(UInt16(0), endianness: .little)
             body.writeInteger(Int64(-1), endianness: .little)
-            option(&body, code: 4, Array("Ferry".utf8))  // shb_userappl
+            Self.option(&body, code: 4, Array("Ferry".utf8))  // shb_userappl
             body.writeInteger(UInt32(0), endianness: .little)  // opt_endofopt
         }
         // Interface Description Block: raw IP, microsecond timestamps.
-        block(&out, type: 1) { body in
+        Self.block(&out, type: 1) { body in
             body.writeInteger(UInt16(101), endianness: .little)
             body.writeInteger(UInt16(0), endianness: .little)
             body.writeInteger(UInt32(0), endianness: .little)
         }
         let secrets = keyLog.text
         if !secrets.isEmpty {
-            block(&out, type: 10) { body in
+            Self.block(&out, type: 10) { body in
                 body.writeInteger(UInt32(0x544C_534B), endianness: .little)  // TLSK
                 body.writeInteger(UInt32(secrets.utf8.count), endianness: .little)
                 body.writeString(secrets)
                 body.writeRepeatingByte(0, count: (4 - secrets.utf8.count % 4) % 4)
             }
         }
+        for connection in connections {
+            write(connection, into: &out)
+        }
+        return out
+    }
+
+    private func write(_ connection: Connection, into out: inout ByteBuffer) {
+        let client = connection.client
+        let server = connection.server
+        let chunks = connection.chunks
         let start = chunks.first?.time ?? 0
         var clientSequence: UInt32 = 1000
         var serverSequence: UInt32 = 5000
@@ -54,7 +82,7 @@ public struct PcapngWriter: Sendable {
             ip.writeMultipleIntegers(source.port, destination.port, sequence, flags & 0x10 != 0 ? acknowledgement : 0, UInt8(0x50), flags, UInt16(65535), UInt16(0), UInt16(0))
             if var payload { ip.writeBuffer(&payload) }
             let micros = UInt64(max(0, time) * 1_000_000)
-            block(&out, type: 6) { body in
+            Self.block(&out, type: 6) { body in
                 body.writeInteger(UInt32(0), endianness: .little)
                 body.writeInteger(UInt32(truncatingIfNeeded: micros >> 32), endianness: .little)
                 body.writeInteger(UInt32(truncatingIfNeeded: micros), endianness: .little)
@@ -88,10 +116,9 @@ public struct PcapngWriter: Sendable {
         packet(false, time: end, flags: fin | ack, payload: nil)
         serverSequence &+= 1
         packet(true, time: end, flags: ack, payload: nil)
-        return out
     }
 
-    private func block(_ out: inout ByteBuffer, type: UInt32, _ fill: (inout ByteBuffer) -> Void) {
+    private static func block(_ out: inout ByteBuffer, type: UInt32, _ fill: (inout ByteBuffer) -> Void) {
         var body = ByteBuffer()
         fill(&body)
         let length = UInt32(12 + body.readableBytes)
@@ -101,7 +128,7 @@ public struct PcapngWriter: Sendable {
         out.writeInteger(length, endianness: .little)
     }
 
-    private func option(_ body: inout ByteBuffer, code: UInt16, _ value: [UInt8]) {
+    private static func option(_ body: inout ByteBuffer, code: UInt16, _ value: [UInt8]) {
         body.writeInteger(code, endianness: .little)
         body.writeInteger(UInt16(value.count), endianness: .little)
         body.writeBytes(value)

@@ -5,6 +5,11 @@ public struct TCPEndpoint: Hashable, Sendable, CustomStringConvertible {
     public let address: String
     public let port: UInt16
 
+    public init(address: String, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
     public var description: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
 }
 

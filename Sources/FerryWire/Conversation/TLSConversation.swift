@@ -254,6 +254,11 @@ public struct TLSConversation: Sendable {
         side.protection = direction == .clientToServer ? keys.client : keys.server
     }
 
+    /// Adds a note shown under the trace.
+    public mutating func addNote(_ text: String) {
+        note(text)
+    }
+
     private mutating func note(_ text: String) {
         if noted.insert(text).inserted { notes.append(text) }
     }
