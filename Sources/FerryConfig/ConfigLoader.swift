@@ -94,6 +94,19 @@ public enum ConfigLoader {
             configuration.uploadMaximumSize = size
         }
         configuration.clientLedger = path("client.ledger")
+        if let value = string("server.trace.handshakes") {
+            guard let mode = FerryConfiguration.ServerTrace.Handshakes(rawValue: value.lowercased()) else {
+                throw ConfigError("server.trace.handshakes: '\(value)' is not one of none, failed, all")
+            }
+            configuration.serverTrace.handshakes = mode
+        }
+        if let value = string("server.trace.level") {
+            guard FerryConfiguration.ServerTrace.levels.contains(value.lowercased()) else {
+                throw ConfigError("server.trace.level: '\(value)' is not one of \(FerryConfiguration.ServerTrace.levels.joined(separator: ", "))")
+            }
+            configuration.serverTrace.level = value.lowercased()
+        }
+        configuration.serverTrace.pcapngDirectory = path("server.trace.pcapng-dir")
 
         let serverCertificate = path("server.tls.certificate")
         let serverKey = path("server.tls.key")

@@ -22,6 +22,7 @@ enum ConfigSchema {
                 "certificate": .leaf, "key": .leaf, "ca": .leaf, "min-version": .leaf, "max-version": .leaf,
                 "client-auth": .leaf, "send-ca-names": .leaf,
             ]),
+            "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsClientKeys)]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf]),

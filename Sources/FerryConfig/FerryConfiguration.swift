@@ -24,6 +24,8 @@ public struct FerryConfiguration: Sendable {
     public var uploadMaximumSize: Int64 = 1 << 44
     public var partners: [String: Partner] = [:]
     public var accessRules: [AccessRule] = []
+    /// What the server does with handshake traces.
+    public var serverTrace = ServerTrace()
     /// The file the configuration came from, if any.
     public var source: String?
 
@@ -86,5 +88,25 @@ public struct FerryConfiguration: Sendable {
         let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state"
         return state + "/ferry/ledger.sqlite"
+    }
+}
+
+extension FerryConfiguration {
+    /// The server's handshake flight recorder: which traces it logs, at what level, and where it writes captures.
+    public struct ServerTrace: Sendable, Equatable {
+        public enum Handshakes: String, Sendable, CaseIterable {
+            case none, failed, all
+        }
+
+        /// Which handshakes are logged with their trace (default: the failed ones).
+        public var handshakes: Handshakes = .failed
+        /// The log level of those lines: trace, debug, info, notice, warning, error.
+        public var level = "warning"
+        /// When set, every connection's handshake is written there as a pcapng file (with its TLS secrets).
+        public var pcapngDirectory: String?
+
+        public init() {}
+
+        static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     }
 }

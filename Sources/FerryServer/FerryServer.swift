@@ -1,6 +1,7 @@
 public import FerryConfig
 public import FerryLedger
 public import FerryTLS
+import FerryTrace
 import Foundation
 public import Hummingbird
 import HummingbirdCore
@@ -45,11 +46,15 @@ public struct FerryServer: Sendable {
         router.get("/v1/health") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
-        let tlsConfiguration = tls.configuration
+        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, logger: logger)
+        var withKeyLog = tls.configuration
+        // Secrets stay in memory, per connection, so a trace can show the encrypted part of a handshake.
+        withKeyLog.keyLogCallback = flightRecorder.keys.callback
+        let tlsConfiguration = withKeyLog
         let registry = FerryRequestContext.registry
         let server = HTTPServerBuilder { responder in
             let http2 = try HTTP2UpgradeChannel(tlsConfiguration: tlsConfiguration, responder: responder)
-            return TappedServerChannel(http2, registry: registry)
+            return TappedServerChannel(http2, registry: registry, flightRecorder: flightRecorder)
         }
         return Application(
             router: router,

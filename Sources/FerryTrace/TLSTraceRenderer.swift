@@ -90,7 +90,7 @@ public struct TLSTraceRenderer: Sendable {
 
     static func describe(_ line: Line) -> String {
         let record = line.first
-        let version = record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.description
+        let version = record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.rawValue == 0 ? "-" : record.version.description
         var marker = ""
         switch record.protection {
         case .plaintext: break
@@ -144,7 +144,10 @@ public struct TLSTraceRenderer: Sendable {
             if let offered = conversation.clientHello?.highestVersion, offered > version {
                 out += " (the client offered up to \(offered))"
             }
-            if conversation.handshakeCompleted {
+            if let fatal = conversation.alerts.first(where: { $0.alert.isFatal }) {
+                let sender = fatal.direction == .clientToServer ? "the client" : "the server"
+                out += ", handshake failed: \(sender) sent \(fatal.alert)\n"
+            } else if conversation.handshakeCompleted {
                 out += ", handshake completed\n"
             } else if conversation.records.contains(where: { if case .encrypted = $0.protection { return true } else { return false } }) {
                 out += ", the rest of the handshake is encrypted (no keys)\n"
@@ -152,7 +155,11 @@ public struct TLSTraceRenderer: Sendable {
                 out += ", handshake not completed\n"
             }
         } else if conversation.clientHello != nil {
-            out += "   no ServerHello: nothing was negotiated\n"
+            out += "   no ServerHello: nothing was negotiated"
+            if let fatal = conversation.alerts.first(where: { $0.alert.isFatal }) {
+                out += " (\(fatal.direction == .clientToServer ? "the client" : "the server") sent \(fatal.alert))"
+            }
+            out += "\n"
         }
         for note in conversation.notes {
             out += "   note: \(note)\n"

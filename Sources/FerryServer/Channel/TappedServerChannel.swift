@@ -11,14 +11,16 @@ public struct TappedServerChannel<Base: ServerChildChannel>: ServerChildChannel 
 
     let base: Base
     let registry: ConnectionRegistry
+    let flightRecorder: HandshakeFlightRecorder
 
-    public init(_ base: Base, registry: ConnectionRegistry) {
+    init(_ base: Base, registry: ConnectionRegistry, flightRecorder: HandshakeFlightRecorder) {
         self.base = base
         self.registry = registry
+        self.flightRecorder = flightRecorder
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let record = TLSConnectionRecord(role: .server)
+        let record = TLSConnectionRecord(role: .server, keys: flightRecorder.keys)
         do {
             try channel.pipeline.syncOperations.addHandler(TLSTapHandler(record: record), position: .first)
         } catch {
@@ -26,7 +28,11 @@ public struct TappedServerChannel<Base: ServerChildChannel>: ServerChildChannel 
         }
         registry.register(channel, record: record)
         let registry = self.registry
-        channel.closeFuture.whenComplete { _ in registry.remove(channel) }
+        let flightRecorder = self.flightRecorder
+        channel.closeFuture.whenComplete { _ in
+            registry.remove(channel)
+            flightRecorder.connectionClosed(record)
+        }
         return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
             try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(record: record), position: .after(tls))

@@ -15,6 +15,10 @@ struct Serve: AsyncParsableCommand {
             With no TLS settings (no --config, no FERRY_SERVER_TLS_* variables) the server creates and uses a
             dev PKI in ./.ferry/pki and serves ./ferry-data, and prints the commands that work against it.
             Stop it with Ctrl-C (SIGINT) or SIGTERM: requests in flight finish, nothing partial is committed.
+
+            Every connection's handshake is kept in a small flight recorder; the trace of each failed
+            handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as
+            captures that tshark and Wireshark open already decrypted.
             """
     )
 
@@ -30,10 +34,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: ArgumentHelp("Which TLS handshakes are logged with their trace: none, failed (default), all.", valueName: "which"))
+    var traceHandshakes: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write every connection's handshake to a pcapng file in this folder, with its TLS secrets (tshark and Wireshark open them decrypted; treat the folder as secret).", valueName: "dir"))
+    var pcapngDir: String?
+
     func run() async throws {
         var overrides: [String: String] = [:]
         if let root { overrides["root"] = root }
         if let listen { overrides["listen"] = listen }
+        if let traceHandshakes { overrides["server.trace.handshakes"] = traceHandshakes }
+        if let pcapngDir { overrides["server.trace.pcapng-dir"] = pcapngDir }
         var logger = Logger(label: "ferry.serve")
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -54,6 +66,9 @@ struct Serve: AsyncParsableCommand {
             let server = try await FerryServer.prepare(configuration: configuration)
             for warning in server.tls.warnings {
                 logger.warning("\(warning)")
+            }
+            if let folder = configuration.serverTrace.pcapngDirectory {
+                logger.warning("every connection's handshake is written with its TLS secrets; treat the folder as secret", metadata: ["pcapng_dir": "\(folder)"])
             }
             let shownPKI = devPKI
             do {

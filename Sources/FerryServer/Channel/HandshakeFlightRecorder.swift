@@ -1,0 +1,71 @@
+import FerryConfig
+import FerryTrace
+import FerryWire
+import Foundation
+import Logging
+import NIOCore
+
+/// The server's use of each connection's flight recorder: when a connection closes, its handshake trace is
+/// logged (failed handshakes by default, or all) and, with a pcapng folder, written as a capture with its keys.
+struct HandshakeFlightRecorder: Sendable {
+    let settings: FerryConfiguration.ServerTrace
+    let keys: TLSKeyLogStore
+    let logger: Logger
+
+    init(settings: FerryConfiguration.ServerTrace, logger: Logger) throws {
+        self.settings = settings
+        self.keys = TLSKeyLogStore()
+        self.logger = logger
+        if let folder = settings.pcapngDirectory {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw ConfigError("server.trace.pcapng-dir: cannot create \(folder): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    var level: Logger.Level { Logger.Level(rawValue: settings.level) ?? .warning }
+
+    func connectionClosed(_ record: TLSConnectionRecord) {
+        let recorder = record.recorder
+        guard !recorder.isEmpty else { return }
+        let snapshot = record.snapshot
+        let failed = !snapshot.handshakeComplete
+        let logs = settings.handshakes == .all || (settings.handshakes == .failed && failed)
+        guard logs || settings.pcapngDirectory != nil else {
+            recorder.forgetKeys()
+            return
+        }
+        // Decoding and file writes stay off the event loop.
+        Task.detached { [settings, logger, level] in
+            defer { recorder.forgetKeys() }
+            let peer = recorder.pcapngConnection.client
+            if logs {
+                let conversation = recorder.conversation()
+                let trace = TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary)
+                var metadata: Logger.Metadata = ["peer": "\(peer)"]
+                if let version = conversation.version { metadata["tls_version"] = "\(version)" }
+                if let alert = conversation.alerts.last { metadata["alert"] = "\(alert.alert)" }
+                logger.log(level: level, failed ? "TLS handshake failed; trace (-> sent by this server):\n\(trace)" : "TLS handshake; trace (-> sent by this server):\n\(trace)", metadata: metadata)
+            }
+            if let folder = settings.pcapngDirectory {
+                let stamp = Self.timestamp(Date())
+                let name = "\(stamp)-\(peer.address.replacingOccurrences(of: ":", with: "_"))-\(peer.port)\(failed ? "-failed" : "").pcapng"
+                let path = folder + "/" + name
+                let bytes = recorder.pcapng()
+                if FileManager.default.createFile(atPath: path, contents: Data(bytes.readableBytesView), attributes: [.posixPermissions: 0o600]) == false {
+                    logger.warning("cannot write the handshake capture", metadata: ["file": "\(path)"])
+                }
+            }
+        }
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
+        return formatter.string(from: date)
+    }
+}
