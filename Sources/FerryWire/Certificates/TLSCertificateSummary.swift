@@ -27,7 +27,7 @@ public struct TLSCertificateSummary: Sendable, Equatable {
         self.der = der
         self.subject = String(describing: certificate.subject)
         self.issuer = String(describing: certificate.issuer)
-        self.serial = String(describing: certificate.serialNumber)
+        self.serial = certificate.serialNumber.bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":")
         self.notBefore = certificate.notValidBefore
         self.notAfter = certificate.notValidAfter
         var names: [String] = []

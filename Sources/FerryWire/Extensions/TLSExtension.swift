@@ -48,6 +48,11 @@ public struct TLSExtension: Sendable, Equatable {
     public struct KeyShareEntry: Sendable, Equatable {
         public let group: TLSNamedGroup
         public let keyLength: Int
+
+        public init(group: TLSNamedGroup, keyLength: Int) {
+            self.group = group
+            self.keyLength = keyLength
+        }
     }
 
     public init(type: TLSExtensionType, length: Int, value: Value) {
