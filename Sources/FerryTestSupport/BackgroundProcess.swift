@@ -1,0 +1,110 @@
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A peer program running while a test talks to it (openssl s_server, gnutls-serv, dumpcap, ...): output goes
+/// to a file, never a pipe; standard input is a pipe held open; `stop()` signals it and waits.
+///
+/// Started with posix_spawn rather than Foundation's `Process`: a child of a Swift test process otherwise
+/// inherits a signal mask that blocks SIGINT and SIGTERM, so it could only be killed (losing what dumpcap had
+/// not yet written).
+public final class BackgroundProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let logFile: String
+    private let stdinWriter: Int32
+    private var exited = false
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        logFile = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bg-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw SpawnFailure(description: "pipe: \(String(cString: strerror(errno)))") }
+        stdinWriter = fds[1]
+        _ = fcntl(stdinWriter, F_SETFD, FD_CLOEXEC)
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_APPEND, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noneBlocked = sigset_t()
+        sigemptyset(&noneBlocked)
+        posix_spawnattr_setsigmask(&attributes, &noneBlocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGHUP] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { variables.forEach { free($0) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, executable, &actions, &attributes, argv, variables)
+        close(fds[0])
+        guard status == 0 else {
+            close(stdinWriter)
+            throw SpawnFailure(description: "cannot start \(executable): \(String(cString: strerror(status)))")
+        }
+        pid = child
+    }
+
+    public struct SpawnFailure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Whether the program is still running (reaps it when it has ended).
+    public var isRunning: Bool {
+        guard !exited else { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        return !exited
+    }
+
+    /// What the program printed so far.
+    public var output: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    /// Waits until the output contains `text`; false after `timeout` seconds or when the program ended.
+    public func waitForOutput(_ text: String, timeout: Double = 10) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if output.contains(text) { return true }
+            if !isRunning { return output.contains(text) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// Sends `signal` (default SIGTERM) and waits for the exit, escalating to SIGKILL after 5 seconds.
+    public func stop(signal: Int32 = SIGTERM) async {
+        if isRunning { kill(pid, signal) }
+        for _ in 0..<250 where isRunning {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            exited = true
+        }
+    }
+
+    deinit {
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        close(stdinWriter)
+        try? FileManager.default.removeItem(atPath: logFile)
+    }
+}
