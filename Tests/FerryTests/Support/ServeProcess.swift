@@ -5,16 +5,21 @@ import Foundation
 final class ServeProcess {
     let process = Process()
     let port: Int
+    let logFile: String
+
+    /// What the server printed and logged so far.
+    var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
     /// Starts `ferry serve --config CONFIG` in `directory` and waits for its banner.
-    init(config: String, directory: String) async throws {
+    init(config: String, directory: String, arguments: [String] = []) async throws {
         let log = directory + "/serve-\(UUID().uuidString.prefix(6)).log"
+        logFile = log
         FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
-        process.arguments = ["serve", "--config", config]
+        process.arguments = ["serve", "--config", config] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardError = FileHandle.nullDevice
+        process.standardError = process.standardOutput
         try process.run()
         var banner = ""
         for _ in 0..<300 where !banner.contains("https://") {
