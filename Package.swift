@@ -142,6 +142,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "FerryFuzz",
+            dependencies: ["FerryWire", "FerryTrace", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "FerryTestSupport",
             dependencies: [

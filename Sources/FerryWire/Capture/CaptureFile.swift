@@ -65,7 +65,7 @@ public struct CaptureFile: Sendable {
                 interfaces = []
             }
             guard let length = buffer.getInteger(at: start + 4, endianness: endianness, as: UInt32.self), length >= 12, length % 4 == 0,
-                var body = buffer.getSlice(at: start + 8, length: Int(length) - 12)
+                Int(length) <= buffer.readableBytes, var body = buffer.getSlice(at: start + 8, length: Int(length) - 12)
             else {
                 throw CaptureError(description: "pcapng block at byte \(start) has a bad length")
             }
