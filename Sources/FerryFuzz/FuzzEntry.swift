@@ -50,21 +50,41 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     FuzzEntry.run(Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links an executable's entry point under this name; under FUZZING it hands over to libFuzzer.
+@_cdecl("FerryFuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return runFuzzerDriver(&count, &arguments) { data, size in fuzzOne(data, size) }
+}
 #else
-// Replays files (or every file in folders) given as arguments.
-var replayed = 0
-for argument in CommandLine.arguments.dropFirst() {
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: argument, isDirectory: &isFolder) else {
-        FileHandle.standardError.write(Data("ferry-fuzz: no such file or folder: \(argument)\n".utf8))
-        exit(1)
-    }
-    let files = isFolder.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { argument + "/" + $0 } : [argument]
-    for file in files {
-        guard let data = FileManager.default.contents(atPath: file) else { continue }
-        FuzzEntry.run(Array(data))
-        replayed += 1
+/// Replays files (or every file in folders) given as arguments through the same entry point.
+@main
+struct Replay {
+    static func main() {
+        var replayed = 0
+        for argument in CommandLine.arguments.dropFirst() {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isFolder) else {
+                FileHandle.standardError.write(Data("FerryFuzz: no such file or folder: \(argument)\n".utf8))
+                exit(1)
+            }
+            let files = isFolder.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { argument + "/" + $0 } : [argument]
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else { continue }
+                FuzzEntry.run(Array(data))
+                replayed += 1
+            }
+        }
+        print("replayed \(replayed) inputs without a crash")
     }
 }
-print("replayed \(replayed) inputs without a crash")
 #endif
