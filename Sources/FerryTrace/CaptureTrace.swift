@@ -1,5 +1,6 @@
 public import FerryWire
 public import NIOCore
+import Foundation
 
 /// Every TCP connection in a capture file, decoded as TLS where it is TLS.
 public struct CaptureTrace: Sendable {
@@ -62,11 +63,5 @@ public struct CaptureTrace: Sendable {
             return "'" + String(decoding: head, as: UTF8.self).replacingOccurrences(of: "\r\n", with: " ") + "'"
         }
         return head.map { String($0, radix: 16) }.joined(separator: " ")
-    }
-}
-
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

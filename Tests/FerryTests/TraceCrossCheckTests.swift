@@ -21,6 +21,8 @@ struct TraceCrossCheckTests {
         let caNames: Bool
         /// Whether Ferry decrypts the suite (AEAD); CBC suites are compared without keys.
         var decryptable = true
+        /// Capture in the classic pcap format instead of pcapng.
+        var classicPcap = false
         var testDescription: String { name }
     }
 
@@ -30,7 +32,10 @@ struct TraceCrossCheckTests {
         Peer(name: "OpenSSL TLS 1.3, no client certificate, no CA names", server: ["-tls1_3", "-verify", "1", "-no_ca_names"], client: [], clientCertificate: false, expectedSuiteIsTLS13: true, caNames: false),
         Peer(name: "OpenSSL TLS 1.2, client certificate, CA names", server: ["-tls1_2", "-Verify", "1"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
         Peer(name: "OpenSSL TLS 1.2, certificate required but none sent, no CA names", server: ["-tls1_2", "-Verify", "1", "-no_ca_names"], client: [], clientCertificate: false, expectedSuiteIsTLS13: false, caNames: false),
-        Peer(name: "OpenSSL TLS 1.0 (CBC, compared without keys), client certificate, CA names", server: ["-tls1", "-Verify", "1"] + legacy, client: ["-tls1"] + legacy, clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true, decryptable: false),
+        Peer(name: "OpenSSL TLS 1.3 with ChaCha20-Poly1305", server: ["-tls1_3", "-Verify", "1", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"], client: [], clientCertificate: true, expectedSuiteIsTLS13: true, caNames: true),
+        Peer(name: "OpenSSL TLS 1.2 with ECDHE-ECDSA-CHACHA20-POLY1305", server: ["-tls1_2", "-Verify", "1", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
+        Peer(name: "OpenSSL TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256, classic pcap", server: ["-tls1_2", "-Verify", "1", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true, classicPcap: true),
+        Peer(name: "OpenSSL TLS 1.0 (CBC, compared without keys), client certificate, CA names", server: ["-tls1", "-Verify", "1"] + legacy, client: ["-tls1"] + legacy, clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true, decryptable: false, classicPcap: false),
     ]
 
     func compare(capture: String, keylog: String?, serverPort: Int) async throws -> (ferry: HandshakeFacts, tshark: HandshakeFacts)? {
@@ -48,7 +53,7 @@ struct TraceCrossCheckTests {
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         let keylog = folder.path + "/keys.txt"
-        let captured = try await PacketCapture.record(port: port, into: folder.path + "/capture.pcapng") {
+        let captured = try await PacketCapture.record(port: port, into: folder.path + "/capture", classicPcap: peer.classicPcap) {
             let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-naccept", "1", "-cert", pki.serverCertificate, "-key", pki.serverKey, "-CAfile", pki.caFile] + peer.server)
             #expect(try await server.waitForOutput("ACCEPT"), "s_server: \(server.output)")
             let identity = peer.clientCertificate ? ["-cert", pki.certificate("acme"), "-key", pki.key("acme")] : []
@@ -60,6 +65,11 @@ struct TraceCrossCheckTests {
         #expect(facts.ferry.serverMessages.contains(13), "a CertificateRequest was sent")
         #expect(facts.ferry.distinguishedNames.isEmpty == !peer.caNames)
         if peer.caNames { #expect(facts.ferry.distinguishedNames == ["CN=Ferry Test CA,O=Example"]) }
+        if peer.decryptable {
+            // Finished is always encrypted: seeing it proves the decryption (tshark's and Ferry's) worked.
+            #expect(facts.ferry.clientMessages.contains(20), "the client's Finished was decrypted")
+            if peer.clientCertificate { #expect(facts.ferry.serverMessages.contains(20), "the server's Finished was decrypted") }
+        }
         if let tls13 = peer.expectedSuiteIsTLS13 { #expect((facts.ferry.cipherSuite.map { $0 >> 8 == 0x13 }) == tls13) }
     }
 
@@ -84,6 +94,7 @@ struct TraceCrossCheckTests {
         guard let captured, let facts = try await compare(capture: captured, keylog: keylog, serverPort: port) else { return }
         #expect(facts.ferry.serverMessages.contains(13))
         #expect(!facts.ferry.distinguishedNames.isEmpty, "gnutls-serv names its CA")
+        #expect(facts.ferry.clientMessages.contains(20) && facts.ferry.serverMessages.contains(20), "both Finished messages were decrypted")
     }
 
     @Test("tlslite-ng limited to SSLv3 with no CA names: the incident's server flight")

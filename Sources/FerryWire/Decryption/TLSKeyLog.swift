@@ -19,7 +19,7 @@ public struct TLSKeyLog: Sendable, Equatable {
     /// Adds one line; returns whether it was a valid key-log line.
     @discardableResult
     public mutating func add(line: String) -> Bool {
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        let trimmed = Self.trimmed(line)
         guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { return false }
         let parts = trimmed.split(separator: " ")
         guard parts.count == 3, let random = Self.bytes(hex: parts[1]), random.count == 32, let secret = Self.bytes(hex: parts[2]), !secret.isEmpty else {
@@ -45,6 +45,13 @@ public struct TLSKeyLog: Sendable, Equatable {
     /// The text of the log, one line per secret.
     public var text: String { lines.map { $0 + "\n" }.joined() }
 
+    static func trimmed(_ line: String) -> String {
+        var view = Substring(line)
+        while let first = view.first, first == " " || first == "\t" || first == "\r" { view = view.dropFirst() }
+        while let last = view.last, last == " " || last == "\t" || last == "\r" { view = view.dropLast() }
+        return String(view)
+    }
+
     static func bytes(hex: Substring) -> [UInt8]? {
         guard hex.utf8.count % 2 == 0 else { return nil }
         var bytes: [UInt8] = []
@@ -67,18 +74,4 @@ public struct TLSKeyLog: Sendable, Equatable {
         }
         return bytes
     }
-}
-
-extension String {
-    func trimmingCharacters(in set: CharacterSetLite) -> String {
-        var view = Substring(self)
-        while let first = view.first, first == " " || first == "\t" || first == "\r" { view = view.dropFirst() }
-        while let last = view.last, last == " " || last == "\t" || last == "\r" { view = view.dropLast() }
-        return String(view)
-    }
-}
-
-/// Only whitespace is trimmed here; avoids importing Foundation into the wire module for one call.
-enum CharacterSetLite {
-    case whitespaces
 }
