@@ -12,12 +12,12 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a Ferry server (HTTPS with mutual TLS, HTTP/1.1 and HTTP/2).",
         discussion: """
-            With no TLS settings (no --config, no FERRY_SERVER_TLS_* variables) the server creates and uses a
-            dev PKI in ./.ferry/pki and serves ./ferry-data, and prints the commands that work against it.
+            With no TLS settings (no --config, no FERRY_SERVER_TLS_* variables) the server creates and uses a \
+            dev PKI in ./.ferry/pki and serves ./ferry-data, and prints the commands that work against it. \
             Stop it with Ctrl-C (SIGINT) or SIGTERM: requests in flight finish, nothing partial is committed.
 
-            Every connection's handshake is kept in a small flight recorder; the trace of each failed
-            handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as
+            Every connection's handshake is kept in a small flight recorder; the trace of each failed \
+            handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as \
             captures that tshark and Wireshark open already decrypted.
             """
     )

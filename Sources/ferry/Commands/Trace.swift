@@ -8,10 +8,10 @@ struct Trace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode the TLS handshakes in a capture file (pcap or pcapng).",
         discussion: """
-            Reads pcap and pcapng files (Ethernet, Linux cooked v1/v2, raw IP, BSD loopback; IPv4 and IPv6),
-            reassembles every TCP connection, and prints each TLS connection's handshake: one line per
-            record or flight, `->` for what the client sent. Encrypted records are decrypted with keys from
-            the file's Decryption Secrets Blocks or --keylog (an NSS key log, as written by SSLKEYLOGFILE or
+            Reads pcap and pcapng files (Ethernet, Linux cooked v1/v2, raw IP, BSD loopback; IPv4 and IPv6), \
+            reassembles every TCP connection, and prints each TLS connection's handshake: one line per \
+            record or flight, `->` for what the client sent. Encrypted records are decrypted with keys from \
+            the file's Decryption Secrets Blocks or --keylog (an NSS key log, as written by SSLKEYLOGFILE or \
             `ferry send --pcapng`); without keys they are shown as encrypted, with the reason.
 
             Exit status: 0 when at least one TLS connection was found, 1 otherwise.
