@@ -70,6 +70,29 @@ struct ConfigTests {
         }
     }
 
+    @Test("the server's trace settings: file keys, the flag override, defaults, and a bad value named")
+    func traceSettings() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try "server:\n  trace:\n    handshakes: all\n    level: info\n    pcapng-dir: captures\n".write(toFile: file, atomically: true, encoding: .utf8)
+            let configuration = try await ConfigLoader.load(file: file, environment: [:])
+            #expect(configuration.serverTrace.handshakes == .all)
+            #expect(configuration.serverTrace.level == "info")
+            #expect(configuration.serverTrace.pcapngDirectory == folder.path + "/captures", "relative to the file's folder")
+            let flagged = try await ConfigLoader.load(file: file, overrides: ["server.trace.handshakes": "none"], environment: [:])
+            #expect(flagged.serverTrace.handshakes == .none)
+            let defaults = try await ConfigLoader.load(file: nil, environment: [:])
+            #expect(defaults.serverTrace == FerryConfiguration.ServerTrace())
+            #expect(defaults.serverTrace.handshakes == .failed)
+            do {
+                _ = try await ConfigLoader.load(file: nil, overrides: ["server.trace.level": "loud"], environment: [:])
+                Issue.record("a bad level must be refused")
+            } catch let error as ConfigError {
+                #expect(error.description.contains("server.trace.level: 'loud' is not one of"))
+            }
+        }
+    }
+
     @Test("defaults apply without a file")
     func defaults() async throws {
         let configuration = try await ConfigLoader.load(file: nil, environment: [:])
