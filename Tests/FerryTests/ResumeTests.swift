@@ -17,13 +17,7 @@ struct ResumeTests {
         try await TemporaryDirectory.with("ferry-resume") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             let port = freeLoopbackPort()
-            let config = folder.path + "/ferry.yaml"
-            try """
-            listen: 127.0.0.1:\(port)
-            root: root
-            server:
-              tls: {certificate: pki/server.pem, key: pki/server-key.pem, ca: pki/ca.pem}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let config = try ServeProcess.writeConfig(in: folder.path, port: port)
             let size = 256 << 20
             let source = folder.path + "/big.bin"
             let digest = try TestFiles.write(source, size: size)

@@ -64,13 +64,7 @@ struct TraceLiveTests {
         try await TemporaryDirectory.with("ferry-trace") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             let port = freeLoopbackPort()
-            let config = folder.path + "/ferry.yaml"
-            try """
-            listen: 127.0.0.1:\(port)
-            root: root
-            server:
-              tls: {certificate: pki/server.pem, key: pki/server-key.pem, ca: pki/ca.pem}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let config = try ServeProcess.writeConfig(in: folder.path, port: port)
             let server = try await ServeProcess(config: config, directory: folder.path, arguments: ["--pcapng-dir", "captures"])
             // A client whose certificate comes from a CA the server does not trust.
             let refused = try await ferry(["ls", "https://localhost:\(port)/", "--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])

@@ -10,16 +10,7 @@ struct TusCrashTests {
         guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
         try await TemporaryDirectory.with("ferry-crash") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
-            let config = folder.path + "/ferry.yaml"
-            try """
-            listen: 127.0.0.1:0
-            root: root
-            server:
-              tls:
-                certificate: pki/server.pem
-                key: pki/server-key.pem
-                ca: pki/ca.pem
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let config = try ServeProcess.writeConfig(in: folder.path, port: 0)
             let source = folder.path + "/source.bin"
             let size = 64 << 20
             let digest = try TestFiles.write(source, size: size)

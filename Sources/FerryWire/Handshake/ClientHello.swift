@@ -15,9 +15,7 @@ public struct ClientHello: Sendable, Equatable {
         var reader = WireReader(body, "ClientHello")
         legacyVersion = TLSProtocolVersion(rawValue: try reader.u16("client_version"))
         random = try reader.bytes(32, "random")
-        var session = try reader.vector8("session_id")
-        guard session.readableBytes <= 32 else { throw TLSWireError(description: "ClientHello session_id is longer than 32 bytes") }
-        sessionID = session.readBytes(length: session.readableBytes)!
+        sessionID = try reader.sessionID()
         cipherSuites = try WireReader.list16(try reader.vector16("cipher_suites"), "ClientHello cipher_suites").map(TLSCipherSuite.init(rawValue:))
         var compression = try reader.vector8("compression_methods")
         compressionMethods = compression.readBytes(length: compression.readableBytes)!

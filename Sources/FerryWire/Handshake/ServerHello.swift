@@ -35,9 +35,7 @@ public struct ServerHello: Sendable, Equatable {
         var reader = WireReader(body, "ServerHello")
         legacyVersion = TLSProtocolVersion(rawValue: try reader.u16("server_version"))
         random = try reader.bytes(32, "random")
-        var session = try reader.vector8("session_id")
-        guard session.readableBytes <= 32 else { throw TLSWireError(description: "ServerHello session_id is longer than 32 bytes") }
-        sessionID = session.readBytes(length: session.readableBytes)!
+        sessionID = try reader.sessionID()
         cipherSuite = TLSCipherSuite(rawValue: try reader.u16("cipher_suite"))
         compressionMethod = try reader.u8("compression_method")
         let context: TLSExtensionContext = random == Self.helloRetryRequestRandom ? .helloRetryRequest : .serverHello

@@ -62,6 +62,18 @@ public struct WireReader: Sendable {
         try slice(u24(field + " length"), field)
     }
 
+    /// A hello's `session_id<0..32>`.
+    public mutating func sessionID() throws(TLSWireError) -> [UInt8] {
+        var session = try vector8("session_id")
+        guard session.readableBytes <= 32 else { throw TLSWireError(description: "\(what) session_id is longer than 32 bytes") }
+        return session.readBytes(length: session.readableBytes)!
+    }
+
+    /// Whether a 16-bit code point is a GREASE value (RFC 8701: 0x0A0A, 0x1A1A, ... 0xFAFA).
+    public static func isGREASE(_ value: UInt16) -> Bool {
+        value & 0x0F0F == 0x0A0A && value >> 8 == value & 0xFF
+    }
+
     /// Reads a list of 16-bit values filling `vector`.
     public static func list16(_ vector: ByteBuffer, _ what: String) throws(TLSWireError) -> [UInt16] {
         guard vector.readableBytes % 2 == 0 else { throw TLSWireError(description: "\(what) has an odd length (\(vector.readableBytes))") }

@@ -29,7 +29,7 @@ public struct TLSExtensionType: RawRepresentable, Hashable, Sendable, CustomStri
     public static let renegotiationInfo = Self(rawValue: 0xFF01)
 
     /// Whether this is a GREASE value (RFC 8701).
-    public var isGREASE: Bool { rawValue & 0x0F0F == 0x0A0A && rawValue >> 8 == rawValue & 0xFF }
+    public var isGREASE: Bool { WireReader.isGREASE(rawValue) }
 
     /// The registry name (lower case, as in the RFCs and Wireshark), or `nil` when unknown.
     public var name: String? {
@@ -57,7 +57,7 @@ public struct TLSNamedGroup: RawRepresentable, Hashable, Sendable, CustomStringC
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public var isGREASE: Bool { rawValue & 0x0F0F == 0x0A0A && rawValue >> 8 == rawValue & 0xFF }
+    public var isGREASE: Bool { WireReader.isGREASE(rawValue) }
 
     public var name: String? { isGREASE ? "GREASE" : Self.names[rawValue] }
 
@@ -76,7 +76,7 @@ public struct TLSSignatureScheme: RawRepresentable, Hashable, Sendable, CustomSt
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public var isGREASE: Bool { rawValue & 0x0F0F == 0x0A0A && rawValue >> 8 == rawValue & 0xFF }
+    public var isGREASE: Bool { WireReader.isGREASE(rawValue) }
 
     public var name: String? {
         if isGREASE { return "GREASE" }

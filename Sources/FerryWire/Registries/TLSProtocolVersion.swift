@@ -10,7 +10,7 @@ public struct TLSProtocolVersion: RawRepresentable, Hashable, Comparable, Sendab
     public static let tls13 = Self(rawValue: 0x0304)
 
     /// Whether this is a GREASE value (RFC 8701).
-    public var isGREASE: Bool { rawValue & 0x0F0F == 0x0A0A && rawValue >> 8 == rawValue & 0xFF }
+    public var isGREASE: Bool { WireReader.isGREASE(rawValue) }
 
     public var description: String {
         switch self {

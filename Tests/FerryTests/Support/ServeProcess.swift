@@ -35,6 +35,19 @@ final class ServeProcess {
         self.port = port
     }
 
+    /// Writes `FOLDER/ferry.yaml` for a server on `port` (0: any) with the test PKI in `FOLDER/pki` and the
+    /// root `FOLDER/root`; returns its path.
+    static func writeConfig(in folder: String, port: Int) throws -> String {
+        let config = folder + "/ferry.yaml"
+        try """
+        listen: 127.0.0.1:\(port)
+        root: root
+        server:
+          tls: {certificate: pki/server.pem, key: pki/server-key.pem, ca: pki/ca.pem}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
     struct StartFailure: Error, CustomStringConvertible {
         let log: String
         var description: String { "ferry serve did not start: \(log)" }
