@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "ferry", targets: ["ferry"]),
         .library(name: "FerryWire", targets: ["FerryWire"]),
         .library(name: "FerryTrace", targets: ["FerryTrace"]),
+        .library(name: "FerryDiagnosis", targets: ["FerryDiagnosis"]),
         .library(name: "FerryTLS", targets: ["FerryTLS"]),
         .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
         .library(name: "FerryConfig", targets: ["FerryConfig"]),
@@ -56,6 +57,21 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FerryDiagnosis",
+            dependencies: [
+                "FerryWire", "FerryTrace",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -133,7 +149,7 @@ let package = Package(
             name: "ferry",
             dependencies: [
                 "FerryServer", "FerryClient", "FerryTLS", "FerryConfig", "FerryLedger", "FerryProtocol", "FerryTrace",
-                "FerryWire", .product(name: "NIOCore", package: "swift-nio"),
+                "FerryWire", "FerryDiagnosis", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -161,7 +177,7 @@ let package = Package(
             name: "FerryTests",
             dependencies: [
                 "FerryWire", "FerryTrace", "FerryTLS", "FerryProtocol", "FerryConfig", "FerryLedger",
-                "FerryServer", "FerryClient", "FerryTestSupport",
+                "FerryServer", "FerryClient", "FerryTestSupport", "FerryDiagnosis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -65,11 +65,11 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    private func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {
-        let configuration = try await ConfigLoader.load(file: config)
-        let target = try RemoteTarget.parse(text, configuration: configuration)
+    /// The client TLS profile for a partner (or none): flags, then the partner's profile, then the config's
+    /// client profile, then the dev PKI in `./.ferry/pki`.
+    static func profile(configuration: FerryConfiguration, partner: String?, cert: String?, key: String?, ca: String?) -> ClientTLSProfile {
         var profile = configuration.clientTLS
-        if let name = target.partner, let partner = configuration.partners[name] {
+        if let name = partner, let partner = configuration.partners[name] {
             if let certificate = partner.certificate { profile.certificate = certificate }
             if let key = partner.privateKey { profile.privateKey = key }
             if let cas = partner.trustedCAs { profile.trustedCAs = cas }
@@ -87,6 +87,13 @@ struct ClientOptions: ParsableArguments {
         if profile.trustedCAs.isEmpty, pki.exists {
             profile.trustedCAs = [pki.caCertificate]
         }
+        return profile
+    }
+
+    private func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {
+        let configuration = try await ConfigLoader.load(file: config)
+        let target = try RemoteTarget.parse(text, configuration: configuration)
+        let profile = Self.profile(configuration: configuration, partner: target.partner, cert: cert, key: key, ca: ca)
         let tls: ResolvedClientTLS
         do {
             tls = try profile.makeConfiguration()

@@ -156,12 +156,18 @@ enum TLSLitePeer {
         settings.minVersion = v; settings.maxVersion = v; settings.versions = [v]
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", port)); s.listen(1)
         print("ready", flush=True)
-        c, _ = s.accept()
-        try:
-            TLSConnection(c).handshakeServer(certChain=chain, privateKey=pkey, reqCert=True, reqCAs=None if cas == "none" else [], settings=settings)
-            print("handshake ok", flush=True)
-        except Exception as e:
-            print("handshake failed:", repr(e), flush=True)
+        while True:
+            c, _ = s.accept()
+            c.settimeout(10)
+            try:
+                TLSConnection(c).handshakeServer(certChain=chain, privateKey=pkey, reqCert=True, reqCAs=None if cas == "none" else [], settings=settings)
+                print("handshake ok", flush=True)
+            except Exception as e:
+                print("handshake failed:", repr(e), flush=True)
+            try:
+                c.close()
+            except Exception:
+                pass
         """
 
     static func available(_ python: String) async throws -> Bool {

@@ -111,4 +111,7 @@ public struct TLSCertificateSummary: Sendable, Equatable {
     static func format(_ date: Date) -> String {
         date.formatted(.iso8601)
     }
+
+    /// A date as traces print it (ISO 8601, UTC).
+    public static func formatDate(_ date: Date) -> String { format(date) }
 }

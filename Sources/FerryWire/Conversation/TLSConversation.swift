@@ -98,7 +98,9 @@ public struct TLSConversation: Sendable {
         // TLS 1.3 middlebox-compatibility ChangeCipherSpec records stay in plaintext.
         if side.encrypted && !(record.contentType == .changeCipherSpec && (context.version ?? .tls12) >= .tls13) {
             guard var protection = side.protection else {
-                append(.encrypted(side.whyEncrypted ?? "no keys for this connection"), .opaque(type: record.contentType, length: record.fragment.readableBytes))
+                let why = side.whyEncrypted ?? "no keys for this connection"
+                note("\(direction == .clientToServer ? "client" : "server") records stay encrypted: \(why)")
+                append(.encrypted(why), .opaque(type: record.contentType, length: record.fragment.readableBytes))
                 return
             }
             guard let (innerType, plaintext) = protection.open(record) else {
@@ -222,7 +224,6 @@ public struct TLSConversation: Sendable {
         }
         guard let secret = keyLog.secret(label, clientRandom: random) else {
             side.whyEncrypted = keyLog.knows(clientRandom: random) ? "the key log has no \(label) for this connection" : "no key log entry for this connection"
-            note("records after the ServerHello are encrypted: \(side.whyEncrypted!)")
             return
         }
         side.trafficSecret = secret
@@ -239,12 +240,10 @@ public struct TLSConversation: Sendable {
         }
         guard suite.aead != nil else {
             side.whyEncrypted = "Ferry does not decrypt \(suite) (only AEAD suites)"
-            note("records after ChangeCipherSpec stay encrypted: \(side.whyEncrypted!)")
             return
         }
         guard let master = keyLog.secret("CLIENT_RANDOM", clientRandom: clientRandom) else {
-            side.whyEncrypted = "no key log entry for this connection"
-            note("records after ChangeCipherSpec are encrypted: no key log entry (CLIENT_RANDOM) for this connection")
+            side.whyEncrypted = "no key log entry (CLIENT_RANDOM) for this connection"
             return
         }
         guard let keys = TLSRecordProtection.tls12(masterSecret: master, clientRandom: clientRandom, serverRandom: serverRandom, suite: suite) else {

@@ -100,12 +100,13 @@ public struct TLSRecordProtection: Sendable {
         expandLabel(secret: secret, label: "traffic upd", length: suite.usesSHA384 ? 48 : 32, sha384: suite.usesSHA384)
     }
 
-    /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context.
-    static func expandLabel(secret: [UInt8], label: String, length: Int, sha384: Bool) -> [UInt8] {
+    /// HKDF-Expand-Label (RFC 8446 §7.1).
+    static func expandLabel(secret: [UInt8], label: String, context: [UInt8] = [], length: Int, sha384: Bool) -> [UInt8] {
         let fullLabel = Array("tls13 \(label)".utf8)
         var info: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xFF), UInt8(fullLabel.count)]
         info += fullLabel
-        info.append(0)
+        info.append(UInt8(context.count))
+        info += context
         let prk = SymmetricKey(data: secret)
         let output = sha384
             ? HKDF<SHA384>.expand(pseudoRandomKey: prk, info: info, outputByteCount: length)

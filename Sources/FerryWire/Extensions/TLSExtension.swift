@@ -48,11 +48,16 @@ public struct TLSExtension: Sendable, Equatable {
     public struct KeyShareEntry: Sendable, Equatable {
         public let group: TLSNamedGroup
         public let keyLength: Int
+        /// The public key (kept so a probe that made its own ClientHello can derive the shared secret).
+        public let keyExchange: [UInt8]
 
-        public init(group: TLSNamedGroup, keyLength: Int) {
+        public init(group: TLSNamedGroup, keyLength: Int, keyExchange: [UInt8] = []) {
             self.group = group
             self.keyLength = keyLength
+            self.keyExchange = keyExchange
         }
+
+        public static func == (lhs: Self, rhs: Self) -> Bool { lhs.group == rhs.group && lhs.keyLength == rhs.keyLength }
     }
 
     public init(type: TLSExtensionType, length: Int, value: Value) {
@@ -120,7 +125,8 @@ public struct TLSExtension: Sendable, Equatable {
                 return try done(.selectedGroup(TLSNamedGroup(rawValue: try reader.u16("selected_group"))))
             default:
                 let group = TLSNamedGroup(rawValue: try reader.u16("group"))
-                return try done(.serverKeyShare(KeyShareEntry(group: group, keyLength: try reader.vector16("key_exchange").readableBytes)))
+                var key = try reader.vector16("key_exchange")
+                return try done(.serverKeyShare(KeyShareEntry(group: group, keyLength: key.readableBytes, keyExchange: key.readBytes(length: key.readableBytes)!)))
             }
         case .signatureAlgorithms, .signatureAlgorithmsCert:
             let list = try WireReader.list16(try reader.vector16("supported_signature_algorithms"), type.name ?? "")

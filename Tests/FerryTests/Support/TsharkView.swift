@@ -34,7 +34,9 @@ struct HandshakeFacts: Equatable, CustomStringConvertible {
     /// What tshark decodes, with the key log when given.
     static func tshark(_ file: String, keylog: String?, serverPort: Int) async throws -> HandshakeFacts? {
         guard let tshark = try ExternalTool.require("tshark", installHint: "apt-get install tshark") else { return nil }
-        var options: [String] = ["-r", file, "-Y", "tls"]
+        // Decode the server's port as TLS: a random test port may be registered to another protocol in
+        // Wireshark, whose dissector would otherwise win over TLS's heuristics.
+        var options: [String] = ["-r", file, "-d", "tcp.port==\(serverPort),tls", "-Y", "tls"]
         if let keylog { options += ["-o", "tls.keylog_file:\(keylog)"] }
         let fields = ["tcp.srcport", "tls.record.version", "tls.record.content_type", "tls.handshake.type", "tls.handshake.ciphersuite",
                       "tls.handshake.cert_type", "tls.handshake.dnames_len", "tls.alert_message.level", "tls.alert_message.desc"]

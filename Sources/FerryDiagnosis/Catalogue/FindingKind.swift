@@ -1,0 +1,155 @@
+/// The catalogue of findings: id, severity, title, side, rule and fixes in one table (data, not scattered
+/// strings). Evidence, and sometimes a sharper title, come from the case at hand.
+struct FindingKind: Sendable {
+    let id: String
+    let severity: Finding.Severity
+    let title: String
+    let side: Finding.Side
+    let rule: String
+    let fixes: [String]
+
+    static let caNamesEmptyIllegal = FindingKind(
+        id: "ca-names-empty-illegal", severity: .error,
+        title: "The server asks for a client certificate with an empty CA list, which this protocol version forbids",
+        side: .peer,
+        rule: "SSLv3 (RFC 6101 §5.6.4) and TLS 1.0 (RFC 2246 §7.4.4) declare certificate_authorities<3..2^16-1>: at least one name. Strict stacks such as IBM System SSL abort with a fatal illegal_parameter (47) alert and report gsk_secure_socket_init RC 410 (\"SSL message format is incorrect\"); SSLv3 has no decode_error, so 47 is the only alert such a client can send.",
+        fixes: [
+            "Disable SSLv3 and TLS 1.0 on the partner's server (OpenSSL: MinProtocol = TLSv1.2; nginx: ssl_protocols TLSv1.2 TLSv1.3;). From TLS 1.1 on an empty list is legal, and TLS 1.2+ is what both sides should use anyway.",
+            "Have the partner send its CA names: OpenSSL SSL_CTX_set_client_CA_list() or s_server -CAfile; nginx ssl_client_certificate ca.pem; (ssl_trusted_certificate alone sends none); a Ferry server always sends them.",
+            "Only as a stated, temporary risk: stop requesting client certificates on the partner (XCOM [VERIFY_CERTIFICATE] RECEIVE_SIDE = NO). The partner then no longer authenticates who connects.",
+        ])
+
+    static let caNamesEmpty = FindingKind(
+        id: "ca-names-empty", severity: .note,
+        title: "The server asks for a client certificate but names no CA",
+        side: .peer,
+        rule: "TLS 1.1/1.2 (RFC 5246 §7.4.4) allow an empty certificate_authorities list: the client may send any certificate of the right type and must guess which one the server will accept.",
+        fixes: [
+            "Have the partner send its CA names (OpenSSL -CAfile / SSL_CTX_set_client_CA_list, nginx ssl_client_certificate), so clients with several certificates pick the right one.",
+        ])
+
+    static let tls13EmptyCAExtension = FindingKind(
+        id: "tls13-empty-ca-extension", severity: .error,
+        title: "The TLS 1.3 CertificateRequest carries an empty certificate_authorities extension",
+        side: .peer,
+        rule: "RFC 8446 §4.2.4: authorities<3..2^16-1>; an empty extension is malformed. Java, Go and GnuTLS reject it (decode_error).",
+        fixes: ["Have the partner either send its CA names or omit the extension (OpenSSL omits it when the list is empty; send names with SSL_CTX_set_client_CA_list)."])
+
+    static let ssl3Negotiated = FindingKind(
+        id: "ssl3-negotiated", severity: .error,
+        title: "The server negotiates SSLv3",
+        side: .peer,
+        rule: "RFC 7568: SSLv3 MUST NOT be used (POODLE); Ferry never speaks it.",
+        fixes: ["Enable TLS 1.2 and 1.3 on the partner's server and disable SSLv3 (OpenSSL MinProtocol = TLSv1.2; XCOM [SSL_METHOD] TLSv1.2 or higher)."])
+
+    static let tls10Negotiated = FindingKind(
+        id: "tls10-negotiated", severity: .warning,
+        title: "The server negotiates TLS 1.0",
+        side: .peer,
+        rule: "RFC 8996: TLS 1.0 and 1.1 are deprecated and MUST NOT be used.",
+        fixes: ["Enable TLS 1.2 and 1.3 on the partner's server and disable TLS 1.0 and 1.1."])
+
+    static let tls11Negotiated = FindingKind(
+        id: "tls11-negotiated", severity: .warning,
+        title: "The server negotiates TLS 1.1",
+        side: .peer,
+        rule: "RFC 8996: TLS 1.0 and 1.1 are deprecated and MUST NOT be used.",
+        fixes: ["Enable TLS 1.2 and 1.3 on the partner's server and disable TLS 1.1."])
+
+    static let legacyVersionAccepted = FindingKind(
+        id: "legacy-version-accepted", severity: .warning,
+        title: "The server still accepts an obsolete protocol version",
+        side: .peer,
+        rule: "RFC 7568 (SSLv3), RFC 8996 (TLS 1.0, 1.1).",
+        fixes: ["Disable SSLv3, TLS 1.0 and TLS 1.1 on the partner's server; keep TLS 1.2 and 1.3."])
+
+    static let noCommonVersion = FindingKind(
+        id: "no-common-version", severity: .error,
+        title: "The server accepts none of the protocol versions offered",
+        side: .peer,
+        rule: "RFC 8446 §4.1.3 / RFC 5246 §7.4.1.3: without a common version the handshake fails (protocol_version alert).",
+        fixes: ["Compare the versions each side allows (ferry diagnose lists what the server accepts) and enable TLS 1.2 or 1.3 on both."])
+
+    static let noCommonCipher = FindingKind(
+        id: "no-common-cipher", severity: .error,
+        title: "The server accepts the version but none of the cipher suites offered",
+        side: .peer,
+        rule: "RFC 5246 §7.4.1.3: the server must pick one of the client's suites or fail with handshake_failure.",
+        fixes: ["Enable modern AEAD suites (ECDHE with AES-GCM or ChaCha20-Poly1305) on the partner's server."])
+
+    static let clientCertNotRequested = FindingKind(
+        id: "client-cert-not-requested", severity: .warning,
+        title: "The server does not ask for a client certificate",
+        side: .peer,
+        rule: "Mutual TLS: without a CertificateRequest (RFC 8446 §4.3.2, RFC 5246 §7.4.4) the server cannot authenticate the client.",
+        fixes: ["Have the partner require client certificates (OpenSSL -Verify / SSL_VERIFY_PEER|SSL_VERIFY_FAIL_IF_NO_PEER_CERT; nginx ssl_verify_client on; Ferry server.tls.client-auth: required)."])
+
+    static let clientIssuerNotInCANames = FindingKind(
+        id: "client-issuer-not-in-ca-names", severity: .error,
+        title: "Your client certificate's issuer is not among the CAs the server names",
+        side: .configuration,
+        rule: "RFC 5246 §7.4.6 / RFC 8446 §4.2.4: when the server names CAs, the client's chain should be issued by one of them; servers usually reject others with unknown_ca.",
+        fixes: ["Use a client certificate issued by one of the CAs the server names.", "Or have the partner add your CA to its trusted and named CAs."])
+
+    static let clientCertMissingClientAuth = FindingKind(
+        id: "client-cert-missing-clientauth-eku", severity: .error,
+        title: "Your client certificate lacks the clientAuth extended key usage",
+        side: .configuration,
+        rule: "RFC 5280 §4.2.1.12: with an EKU extension present, the certificate may only be used for the purposes listed; servers reject it (unsupported_certificate or bad_certificate).",
+        fixes: ["Issue a client certificate with EKU clientAuth (ferry certs init --client NAME makes one)."])
+
+    static let serverCertExpired = FindingKind(
+        id: "server-cert-expired", severity: .error, title: "The server's certificate has expired", side: .peer,
+        rule: "RFC 5280 §4.1.2.5: a certificate is valid only between notBefore and notAfter.",
+        fixes: ["Have the partner renew and install its server certificate."])
+
+    static let serverCertNotYetValid = FindingKind(
+        id: "server-cert-not-yet-valid", severity: .error, title: "The server's certificate is not valid yet", side: .peer,
+        rule: "RFC 5280 §4.1.2.5: a certificate is valid only between notBefore and notAfter.",
+        fixes: ["Check the clocks on both sides (NTP), or wait until the certificate's notBefore."])
+
+    static let hostnameMismatch = FindingKind(
+        id: "hostname-mismatch", severity: .error, title: "The server's certificate does not name the host you connect to", side: .peer,
+        rule: "RFC 6125 / RFC 9110 §4.3.4: the host name must match a subjectAltName (DNS or IP).",
+        fixes: ["Connect with a name the certificate lists (--sni NAME), or have the partner add this name to its certificate's SANs."])
+
+    static let untrustedIssuer = FindingKind(
+        id: "untrusted-issuer", severity: .error, title: "The server's certificate is not issued by a CA you trust", side: .configuration,
+        rule: "RFC 5280 §6: the chain must end at a trust anchor; a client then aborts with unknown_ca.",
+        fixes: ["Add the partner's CA certificate to your trusted CAs (--ca FILE, or partners.NAME.tls.ca).", "If the partner's CA is the one you trust, the chain may be incomplete: see incomplete-chain."])
+
+    static let incompleteChain = FindingKind(
+        id: "incomplete-chain", severity: .error, title: "The server does not send the intermediate CA certificates its certificate needs", side: .peer,
+        rule: "RFC 8446 §4.4.2 / RFC 5246 §7.4.2: the server sends its chain up to (not necessarily including) the root.",
+        fixes: ["Have the partner configure its full chain (leaf followed by intermediates; nginx ssl_certificate fullchain.pem)."])
+
+    static let serverCertMissingServerAuth = FindingKind(
+        id: "server-cert-missing-serverauth-eku", severity: .error, title: "The server's certificate lacks the serverAuth extended key usage", side: .peer,
+        rule: "RFC 5280 §4.2.1.12: with an EKU extension present, only the purposes listed are allowed.",
+        fixes: ["Have the partner issue its server certificate with EKU serverAuth."])
+
+    static let peerAlert = FindingKind(
+        id: "peer-alert", severity: .error, title: "The peer aborted the handshake with an alert", side: .peer,
+        rule: "RFC 8446 §6 / RFC 5246 §7.2: a fatal alert ends the connection; its description says why.",
+        fixes: [])
+
+    static let plaintextOnTLSPort = FindingKind(
+        id: "plaintext-on-tls-port", severity: .error, title: "The port answers in plaintext, not TLS", side: .configuration,
+        rule: "A TLS client's first bytes are a ClientHello record; a plaintext service answers them with its own protocol (or closes).",
+        fixes: ["Check the port: this looks like a plaintext service (HTTP, SSH, FTP...). Use the partner's TLS port, or enable TLS on this one."])
+
+    static let tlsOnPlaintextPort = FindingKind(
+        id: "tls-on-plaintext-port", severity: .error, title: "TLS was spoken to a port that expects plaintext", side: .configuration,
+        rule: "The peer's bytes were a TLS record where plaintext (HTTP) was expected.",
+        fixes: ["Use https:// (or a TLS-enabled client) for this port, or the partner's plaintext port for plaintext."])
+
+    static let connectFailed = FindingKind(
+        id: "connect-failed", severity: .error, title: "The TCP connection failed", side: .network,
+        rule: "Nothing at TLS level can happen before TCP connects.",
+        fixes: ["Check the host name, port, firewalls and that the partner's server is running."])
+
+    static let noResponse = FindingKind(
+        id: "no-response", severity: .error, title: "The server accepted the connection but never answered the ClientHello", side: .peer,
+        rule: "RFC 8446 §4.1.1: the server answers a ClientHello with a ServerHello or an alert.",
+        fixes: ["Check that this port speaks TLS and that nothing in between (proxy, firewall) swallows the handshake."])
+}

@@ -1,0 +1,122 @@
+public import FerryWire
+import Foundation
+public import NIOSSL
+
+/// `ferry diagnose HOST:PORT`: connects, finds which versions the server accepts (with ClientHellos Ferry
+/// builds, SSLv3 included), reads each plaintext server flight and the TLS 1.3 flight with keys of its
+/// own, runs a real handshake with the user's client certificate, and judges everything it saw.
+public struct Diagnoser: Sendable {
+    public var host: String
+    public var port: Int
+    /// The name sent in SNI and checked against the server certificate (default: the host, unless an IP).
+    public var serverName: String?
+    /// The client side for the real handshake (certificate, key, trusted CAs).
+    public var tls: TLSConfiguration
+    /// The client certificate, decoded, to check against what the server asks for.
+    public var clientCertificate: TLSCertificateSummary?
+    /// The trusted CAs (DER), for the server chain checks; empty: trust is not judged.
+    public var trustedCAs: [TLSCertificateSummary]
+    public var probeTimeout: Duration = .seconds(4)
+
+    public init(host: String, port: Int, serverName: String?, tls: TLSConfiguration, clientCertificate: TLSCertificateSummary?, trustedCAs: [TLSCertificateSummary]) {
+        self.host = host
+        self.port = port
+        self.serverName = serverName
+        self.tls = tls
+        self.clientCertificate = clientCertificate
+        self.trustedCAs = trustedCAs
+    }
+
+    public static let versions: [TLSProtocolVersion] = [.ssl3, .tls10, .tls11, .tls12, .tls13]
+
+    public func run() async -> Diagnosis {
+        var probes: [VersionProbe] = []
+        var findings: [Finding] = []
+        for version in Self.versions {
+            do {
+                probes.append(try await VersionProbe.run(version, host: host, port: port, serverName: serverName, timeout: probeTimeout))
+            } catch {
+                findings.append(Finding(.connectFailed, title: "Cannot connect to \(host):\(port): \(error)", evidence: ["TCP connect to \(host):\(port): \(error)"]))
+                return Diagnosis(host: host, port: port, probes: probes, handshake: nil, handshakeError: nil, findings: findings)
+            }
+            if case .notTLS = probes.last?.outcome { break }
+        }
+        func add(_ new: [Finding]) {
+            for finding in new where !findings.contains(where: { $0.id == finding.id }) { findings.append(finding) }
+        }
+        if let plaintext = probes.first(where: { if case .notTLS = $0.outcome { return true } else { return false } }) {
+            add([Finding(.plaintextOnTLSPort, evidence: ["Ferry sent a \(plaintext.offered) ClientHello; the server answered: \"\(plaintext.serverPreview ?? "")\""])])
+            return Diagnosis(host: host, port: port, probes: probes, handshake: nil, handshakeError: nil, findings: findings.ordered)
+        }
+        if probes.allSatisfy({ $0.outcome == .closed || $0.outcome == .timedOut }) && probes.contains(where: { $0.outcome == .timedOut }) {
+            add([Finding(.noResponse, evidence: probes.map { "\($0.offered): \(Self.describe($0.outcome))" })])
+        }
+        // What the server picks when offered up to TLS 1.2 (the incident: SSLv3), and each plaintext flight.
+        for probe in probes.reversed() where probe.offered <= .tls12 {
+            if case .otherVersion = probe.outcome { add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate)) }
+        }
+        for probe in probes.reversed() where probe.accepted {
+            add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate).filter { $0.id != "peer-alert" })
+        }
+        let accepted = probes.filter(\.accepted)
+        if accepted.isEmpty && !probes.isEmpty && !findings.contains(where: { $0.id == "no-response" }) {
+            add([Finding(.noCommonVersion, evidence: probes.map { "offered only \($0.offered): \(Self.describe($0.outcome))" })])
+        }
+        let legacy = accepted.filter { $0.offered < .tls12 }.map(\.offered)
+        if !legacy.isEmpty {
+            add([Finding(.legacyVersionAccepted, title: "The server still accepts \(legacy.map(\.description).joined(separator: ", "))",
+                         evidence: legacy.map { "a ClientHello offering only \($0) was answered with a \($0) ServerHello" })])
+        }
+        // The TLS 1.3 flight, read with the probe's own keys.
+        if let tls13 = accepted.first(where: { $0.offered == .tls13 }) {
+            let conversation = tls13.conversation
+            let decrypted = conversation.records.contains { $0.protection == .decrypted }
+            if decrypted, conversation.certificateRequest == nil, clientCertificate != nil {
+                add([Finding(.clientCertNotRequested, evidence: ["TLS1.3: the server's encrypted flight (EncryptedExtensions .. Finished) holds no CertificateRequest"])])
+            }
+        } else if let best = accepted.last, best.conversation.certificateRequest == nil, clientCertificate != nil,
+            best.conversation.records.contains(where: { record in
+                if case .handshake(let messages) = record.content { return messages.contains { $0.type == .serverHelloDone } }
+                return false
+            })
+        {
+            add([Finding(.clientCertNotRequested, evidence: ["\(best.offered): the server's flight ends with ServerHelloDone and holds no CertificateRequest"])])
+        }
+        // The server's certificate, from the best version seen.
+        if let chain = accepted.reversed().compactMap({ $0.conversation.serverCertificates }).first {
+            add(await CertificateRules.serverChain(chain, host: serverName ?? host, trusted: trustedCAs))
+        }
+        // A real handshake with the client certificate.
+        var handshake: HandshakeAttempt.Outcome?
+        if !accepted.isEmpty {
+            let attempt = await HandshakeAttempt.run(host: host, port: port, serverName: serverName, configuration: tls)
+            handshake = attempt
+            add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate))
+        }
+        return Diagnosis(host: host, port: port, probes: probes, handshake: handshake?.conversation, handshakeError: handshake?.error, findings: findings.ordered)
+    }
+
+    static func describe(_ outcome: VersionProbe.Outcome) -> String {
+        switch outcome {
+        case .accepted(let suite): return "accepted, cipher suite \(suite)"
+        case .otherVersion(let version): return "the server answered with \(version)"
+        case .alert(let alert): return "refused with \(alert)"
+        case .closed: return "the server closed the connection"
+        case .timedOut: return "no answer"
+        case .notTLS(let why): return why
+        }
+    }
+}
+
+/// What `ferry diagnose` found.
+public struct Diagnosis: Sendable {
+    public let host: String
+    public let port: Int
+    public let probes: [VersionProbe]
+    /// The real handshake's trace, when one was attempted.
+    public let handshake: TLSConversation?
+    public let handshakeError: String?
+    public let findings: [Finding]
+
+    public var exitCode: Int32 { findings.exitCode }
+}

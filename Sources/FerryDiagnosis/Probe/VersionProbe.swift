@@ -1,0 +1,104 @@
+import Crypto
+public import FerryWire
+import NIOCore
+
+/// What one version probe saw: the server's answer to a ClientHello offering exactly one version.
+public struct VersionProbe: Sendable {
+    public enum Outcome: Sendable, Equatable {
+        /// A ServerHello for this version with this suite.
+        case accepted(TLSCipherSuite)
+        /// A ServerHello for another version.
+        case otherVersion(TLSProtocolVersion)
+        case alert(TLSAlert)
+        case closed
+        case timedOut
+        case notTLS(String)
+    }
+
+    public let offered: TLSProtocolVersion
+    public let outcome: Outcome
+    /// The first bytes the server sent, printable, when they were not TLS.
+    public var serverPreview: String?
+    /// The decoded exchange (TLS 1.3 decrypted with the probe's own keys).
+    public let conversation: TLSConversation
+
+    public var accepted: Bool { if case .accepted = outcome { return true } else { return false } }
+
+    /// Offers `version` only (SSLv3..TLS 1.2 in client_version; TLS 1.3 in supported_versions with an X25519
+    /// key share) and reads the plaintext server flight; in TLS 1.3 it derives the handshake keys itself to
+    /// read the encrypted flight.
+    static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration) async throws -> VersionProbe {
+        var random = [UInt8](repeating: 0, count: 32)
+        for index in random.indices { random[index] = UInt8.random(in: 0...255) }
+        let key = Curve25519.KeyAgreement.PrivateKey()
+        let builder = ClientHelloBuilder(version: version, random: random, serverName: serverName, x25519PublicKey: version >= .tls13 ? Array(key.publicKey.rawRepresentation) : nil)
+        let hello = builder.record()
+        let outcome = try await RawExchange.run(host: host, port: port, hello: hello, connectTimeout: .seconds(5), timeout: timeout) { outcome in
+            let conversation = Self.decode(outcome.chunks, key: key, clientHelloRecord: hello)
+            if !conversation.alerts.isEmpty { return true }
+            if conversation.records.contains(where: { if case .malformed = $0.content { return true } else { return false } }) { return true }
+            for record in conversation.records where record.direction == .serverToClient {
+                guard case .handshake(let messages) = record.content else { continue }
+                if messages.contains(where: { $0.type == .serverHelloDone || $0.type == .finished }) { return true }
+            }
+            return false
+        }
+        let conversation = Self.decode(outcome.chunks, key: key, clientHelloRecord: hello)
+        let result: Outcome
+        if let hello = conversation.serverHello {
+            result = hello.negotiatedVersion == version ? .accepted(hello.cipherSuite) : .otherVersion(hello.negotiatedVersion)
+        } else if let alert = conversation.alerts.first(where: { $0.direction == .serverToClient })?.alert {
+            result = .alert(alert)
+        } else if let malformed = conversation.records.first(where: { if case .malformed = $0.content { return $0.direction == .serverToClient } else { return false } }),
+            case .malformed(let why) = malformed.content
+        {
+            result = .notTLS(why)
+        } else {
+            result = outcome.timedOut ? .timedOut : .closed
+        }
+        var probe = VersionProbe(offered: version, outcome: result, conversation: conversation)
+        if case .notTLS = result, let first = outcome.chunks.first(where: { $0.direction == .serverToClient })?.bytes {
+            let head = first.getBytes(at: first.readerIndex, length: min(first.readableBytes, 80)) ?? []
+            probe.serverPreview = String(decoding: head.map { ($0 >= 0x20 && $0 < 0x7F) ? $0 : 0x20 }, as: UTF8.self)
+                .split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        }
+        return probe
+    }
+
+    /// Decodes the exchange; for TLS 1.3, with handshake keys derived from the probe's own key share.
+    static func decode(_ chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)], key: Curve25519.KeyAgreement.PrivateKey, clientHelloRecord: ByteBuffer) -> TLSConversation {
+        var conversation = TLSConversation()
+        for chunk in chunks { conversation.feed(chunk.bytes, from: chunk.direction, at: chunk.time) }
+        guard let serverHello = conversation.serverHello, serverHello.negotiatedVersion >= .tls13, conversation.helloRetryRequest == nil,
+            let random = conversation.clientHello?.random, let serverHelloMessage = Self.serverHelloMessage(chunks)
+        else { return conversation }
+        var share: [UInt8]?
+        for item in serverHello.extensions { if case .serverKeyShare(let entry) = item.value, entry.group.rawValue == 29 { share = entry.keyExchange } }
+        guard let share, let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: share), let shared = try? key.sharedSecretFromKeyAgreement(with: peer) else {
+            return conversation
+        }
+        let clientHelloMessage = Array(clientHelloRecord.readableBytesView.dropFirst(5))
+        let lines = TLS13HandshakeSecrets.keyLogLines(sharedSecret: shared.withUnsafeBytes { Array($0) }, transcript: clientHelloMessage + serverHelloMessage, clientRandom: random, suite: serverHello.cipherSuite)
+        var keyed = TLSConversation(keyLog: TLSKeyLog(text: lines.joined(separator: "\n")))
+        for chunk in chunks { keyed.feed(chunk.bytes, from: chunk.direction, at: chunk.time) }
+        return keyed
+    }
+
+    /// The ServerHello handshake message as sent (header included), for the TLS 1.3 transcript hash.
+    static func serverHelloMessage(_ chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)]) -> [UInt8]? {
+        var records = TLSRecordParser()
+        var messages = HandshakeMessageParser()
+        for chunk in chunks where chunk.direction == .serverToClient {
+            records.append(chunk.bytes)
+            while let record = try? records.next() {
+                guard record.contentType == .handshake else { continue }
+                messages.append(record.fragment)
+                if let message = try? messages.next(), message.type == .serverHello {
+                    let length = message.body.readableBytes
+                    return [2, UInt8(length >> 16), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + Array(message.body.readableBytesView)
+                }
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,112 @@
+public import FerryWire
+import Foundation
+
+/// Findings from a handshake trace: what the records say, judged by the RFCs and the known behaviour of
+/// real stacks.
+public enum TraceRules {
+    /// - Parameters:
+    ///   - local: which side we were (`.clientToServer` for a client); nil for a capture read from outside.
+    ///   - clientCertificate: the certificate our side presents (client side), to check against the request.
+    public static func findings(_ conversation: TLSConversation, local: TLSDirection?, clientCertificate: TLSCertificateSummary? = nil) -> [Finding] {
+        var findings: [Finding] = []
+        let summary = { (record: TLSTraceRecord) -> String in
+            TLSTraceLine.describe(record)
+        }
+        // Bytes that are not TLS.
+        for record in conversation.records {
+            guard case .malformed(let why) = record.content, why.hasPrefix("not a TLS record") else { continue }
+            let fromServer = record.direction == .serverToClient
+            if fromServer {
+                findings.append(Finding(.plaintextOnTLSPort, evidence: ["the server answered: \(why.replacingOccurrences(of: "not a TLS record (starts with ", with: "").dropLast())"]))
+            } else {
+                findings.append(Finding(.plaintextOnTLSPort, title: "The client spoke plaintext to this TLS port", evidence: ["the client sent: \(why)"], side: .peer,
+                                        fixes: ["The client must use TLS (https://) on this port."]))
+            }
+            break
+        }
+        // The CertificateRequest.
+        if let request = conversation.certificateRequest, let version = conversation.version {
+            let requestLine = conversation.records.first { record in
+                if case .handshake(let messages) = record.content { return messages.contains { $0.type == .certificateRequest } }
+                return false
+            }.map(summary)
+            var evidence = requestLine.map { [$0] } ?? []
+            if version < .tls13, request.distinguishedNames.isEmpty {
+                evidence.append("CertificateRequest: Certificate Types (\(request.certificateTypes.count)): \(request.certificateTypes.map(\.description).joined(separator: " ")); Distinguished Names Length = \(request.distinguishedNamesLength ?? 0) (an empty certificate_authorities list)")
+                evidence.append("negotiated version: \(version)")
+                if let alert = conversation.alerts.first(where: { $0.alert.alertDescription == .illegalParameter }) {
+                    evidence.append("the \(alert.direction == .clientToServer ? "client" : "server") answered with \(alert.alert)")
+                }
+                findings.append(Finding(version <= .tls10 ? .caNamesEmptyIllegal : .caNamesEmpty, evidence: evidence))
+            }
+            if version >= .tls13, request.hasAuthoritiesExtension, request.distinguishedNames.isEmpty {
+                findings.append(Finding(.tls13EmptyCAExtension, evidence: evidence + ["certificate_authorities extension present with no names"]))
+            }
+            if let certificate = clientCertificate {
+                if !request.distinguishedNames.isEmpty, !request.distinguishedNames.contains(where: { $0.rfc4514 == certificate.issuer }) {
+                    let names = request.distinguishedNames.map { $0.rfc4514 ?? "?" }.joined(separator: "; ")
+                    findings.append(Finding(.clientIssuerNotInCANames, evidence: ["your certificate's issuer: \(certificate.issuer)", "the server names: \(names)"]))
+                }
+            }
+        } else if conversation.serverHello != nil, local == .clientToServer, clientCertificate != nil, conversation.handshakeCompleted {
+            findings.append(Finding(.clientCertNotRequested, evidence: ["no CertificateRequest in the server's flight"]))
+        }
+        // Versions.
+        if let version = conversation.version {
+            let offered = conversation.clientHello?.highestVersion
+            let although = offered.map { $0 > version ? " although the client offered up to \($0)" : "" } ?? ""
+            let evidence = ["ServerHello: version \(version)\(conversation.serverHello.map { ", cipher suite \($0.cipherSuite)" } ?? "")"]
+                + (offered.map { ["ClientHello: highest version offered \($0)"] } ?? [])
+            switch version {
+            case .ssl3: findings.append(Finding(.ssl3Negotiated, title: "The server negotiated SSLv3" + although, evidence: evidence))
+            case .tls10: findings.append(Finding(.tls10Negotiated, title: "The server negotiated TLS 1.0" + although, evidence: evidence))
+            case .tls11: findings.append(Finding(.tls11Negotiated, title: "The server negotiated TLS 1.1" + although, evidence: evidence))
+            default: break
+            }
+        }
+        if let certificate = clientCertificate, !certificate.extendedKeyUsage.isEmpty, !certificate.extendedKeyUsage.contains("clientAuth") {
+            findings.append(Finding(.clientCertMissingClientAuth, evidence: ["your certificate \(certificate.subject) has EKU: \(certificate.extendedKeyUsage.joined(separator: ", "))"]))
+        }
+        // Alerts: who sent which, and what the other side had sent just before.
+        for (index, record) in conversation.records.enumerated() {
+            guard case .alert(let alerts) = record.content, let alert = alerts.first(where: \.isFatal) else { continue }
+            let sender = record.direction == .clientToServer ? "client" : "server"
+            let before = conversation.records[..<index].last { $0.direction != record.direction }.map(summary)
+            let info = AlertInfo.lookup(alert.alertDescription.rawValue)
+            var evidence = ["the \(sender) sent \(summary(record))"]
+            if let before { evidence.append("just before, the \(sender == "client" ? "server" : "client") had sent \(before)") }
+            if let info { evidence.append("\(info.name): \(info.meaning); usual causes: \(info.causes.joined(separator: "; "))") }
+            let name = info?.name ?? "alert \(alert.alertDescription.rawValue)"
+            let byPeer = local.map { $0 != record.direction } ?? true
+            findings.append(Finding(
+                .peerAlert,
+                title: byPeer ? "The \(sender) aborted the handshake with \(name) (\(alert.alertDescription.rawValue))" : "This side (the \(sender)) aborted the handshake with \(name) (\(alert.alertDescription.rawValue))",
+                evidence: evidence,
+                side: byPeer ? .peer : .local,
+                fixes: (info?.fixes ?? []) + [AlertInfo.confirm]))
+            break
+        }
+        return findings.ordered
+    }
+}
+
+/// One record as the summary trace prints it (for evidence lines).
+enum TLSTraceLine {
+    static func describe(_ record: TLSTraceRecord) -> String {
+        let version = record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.description
+        let marker = record.protection == .decrypted ? "[decrypted] " : ""
+        switch record.content {
+        case .handshake(let messages):
+            var text = "\(version): \(marker)HSHK( \(messages.map(\.summaryName).joined(separator: " ")) )"
+            for message in messages {
+                if case .clientHello(let hello) = message.content { text += " offering \(hello.offeredVersions.map(\.description).joined(separator: ", "))" }
+            }
+            return text
+        case .alert(let alerts): return "\(version): \(marker)ALERT( \(alerts.map(\.description).joined(separator: ", ")) )"
+        case .changeCipherSpec: return "\(version): CCS"
+        case .applicationData(let length): return "\(version): \(marker)APPL( \(length) )"
+        case .opaque(let type, let length): return "\(version): \(type)( \(length) bytes )"
+        case .malformed(let why): return "MALFORMED( \(why) )"
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import FerryTLS
+import FerryTestSupport
+import Foundation
+import Testing
+import X509
+
+/// `ferry diagnose` against real peers: each finding is triggered by a server that really behaves that way.
+@Suite("ferry diagnose against real peers", .serialized)
+struct DiagnosisTests {
+    struct Report {
+        let status: Int32
+        let text: String
+        let ids: [String]
+        let json: [String: Any]
+    }
+
+    /// Runs `ferry diagnose` twice: as JSON (for the ids) and as text (for the wording).
+    func diagnose(_ target: String, _ options: [String]) async throws -> Report {
+        let ferry = try CLITests.ferry
+        let json = try await ExternalTool.run(ferry, ["diagnose", target, "--json"] + options, timeout: 90)
+        let object = try #require((try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8))) as? [String: Any], "status \(json.status): \(json.output)")
+        let ids = (object["findings"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        let text = try await ExternalTool.run(ferry, ["diagnose", target] + options, timeout: 90)
+        #expect(text.status == json.status)
+        return Report(status: json.status, text: text.stdout, ids: ids, json: object)
+    }
+
+    func identity(_ pki: TestPKI, _ name: String = "acme") -> [String] {
+        ["--cert", pki.certificate(name), "--key", pki.key(name), "--ca", pki.caFile]
+    }
+
+    @Test("the incident: an SSLv3 server asking for a client certificate with no CA names", arguments: ["ssl3", "tls1.0"])
+    func incident(version: String) async throws {
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3"),
+            let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl"),
+            try await TLSLitePeer.available(python)
+        else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        let server = try await TLSLitePeer.start(python, openssl: openssl, folder: folder.path, port: port, version: version, caNames: false)
+        #expect(try await server.waitForOutput("ready"), "tlslite-ng: \(server.output)")
+        let report = try await diagnose("127.0.0.1:\(port)", identity(pki))
+        await server.stop()
+        #expect(report.status == 2)
+        #expect(report.ids.first == "ca-names-empty-illegal", "\(report.ids)")
+        #expect(report.ids.contains(version == "ssl3" ? "ssl3-negotiated" : "tls10-negotiated"))
+        let versions = report.json["versions"] as? [[String: Any]] ?? []
+        #expect(versions.first { $0["offered"] as? String == (version == "ssl3" ? "SSL3" : "TLS1.0") }?["result"] as? String == "accepted")
+        // The report names the empty list and its length field, the version, the rule, System SSL's reaction and the fixes in order.
+        let text = report.text
+        #expect(text.contains("Distinguished Names Length = 0"))
+        #expect(text.contains("negotiated version: \(version == "ssl3" ? "SSL3" : "TLS1.0")"))
+        #expect(text.contains("RFC 6101 §5.6.4") && text.contains("RFC 2246 §7.4.4"))
+        #expect(text.contains("illegal_parameter (47)") && text.contains("RC 410"))
+        let section = try #require(text.components(separatedBy: "[ca-names-empty-illegal]").last?.components(separatedBy: "\n\n").first)
+        let fix1 = try #require(section.range(of: "fix 1: Disable SSLv3 and TLS 1.0"))
+        let fix2 = try #require(section.range(of: "fix 2: Have the partner send its CA names"))
+        let fix3 = try #require(section.range(of: "fix 3: Only as a stated, temporary risk: stop requesting client certificates"))
+        #expect(fix1.lowerBound < fix2.lowerBound && fix2.lowerBound < fix3.lowerBound)
+        #expect(section.contains("nginx ssl_client_certificate") && section.contains("SSL_CTX_set_client_CA_list"))
+        #expect(text.contains("although the client offered up to TLS1.2"))
+    }
+
+    /// Starts `openssl s_server` (serving many connections) and waits until it accepts.
+    func opensslServer(_ pki: TestPKI, port: Int, _ options: [String], certificate: String? = nil, key: String? = nil) async throws -> BackgroundProcess? {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return nil }
+        let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-cert", certificate ?? pki.serverCertificate, "-key", key ?? pki.serverKey, "-CAfile", pki.caFile] + options)
+        #expect(try await server.waitForOutput("ACCEPT"), "s_server: \(server.output)")
+        return server
+    }
+
+    @Test("TLS 1.2 without CA names is legal: a note, and a clean exit")
+    func emptyListTLS12() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-Verify", "1", "-no_ca_names"]) else { return }
+        let report = try await diagnose("localhost:\(port)", identity(pki))
+        await server.stop()
+        #expect(report.ids == ["ca-names-empty"], "\(report.text)")
+        #expect(report.status == 0)
+    }
+
+    @Test("a Ferry server: nothing wrong")
+    func ferryServer() async throws {
+        try await TestServerHarness.with { server in
+            let report = try await diagnose("localhost:\(server.port)", identity(server.pki))
+            #expect(report.ids.isEmpty, "\(report.text)")
+            #expect(report.status == 0)
+            #expect(report.text.contains("No problems found."))
+            let versions = report.json["versions"] as? [[String: Any]] ?? []
+            #expect(versions.filter { $0["result"] as? String == "accepted" }.compactMap { $0["offered"] as? String } == ["TLS1.2", "TLS1.3"])
+        }
+    }
+
+    @Test("a client certificate from a CA the server does not name: issuer finding and the server's unknown_ca")
+    func wrongClientCA() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"]) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
+        #expect(report.ids.contains("peer-alert"))
+        #expect(report.text.contains("The server aborted the handshake with unknown_ca (48)") || report.text.contains("certificate_required") || report.text.contains("decrypt_error"), "\(report.text)")
+        #expect(report.status == 2)
+    }
+
+    @Test("an expired server certificate, and a client certificate without clientAuth")
+    func certificateProblems() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        try pki.issue("expired-server", purpose: .server, validFrom: Date().addingTimeInterval(-40 * 86_400), days: 10)
+        try pki.issue("server-only", purpose: .client, extendedKeyUsage: [.serverAuth])
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-verify", "1"], certificate: pki.certificate("expired-server"), key: pki.key("expired-server")) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("server-only"), "--key", pki.key("server-only"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.contains("server-cert-expired"), "\(report.text)")
+        #expect(report.ids.contains("client-cert-missing-clientauth-eku"))
+        #expect(report.status == 2)
+    }
+
+    @Test("a plaintext HTTP server on the port, and nothing listening at all")
+    func plaintextAndClosed() async throws {
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        let http = try BackgroundProcess(python, ["-m", "http.server", "\(port)", "--bind", "127.0.0.1"])
+        #expect(try await http.waitForOutput("Serving HTTP"), "\(http.output)")
+        let report = try await diagnose("127.0.0.1:\(port)", identity(pki))
+        await http.stop()
+        #expect(report.ids == ["plaintext-on-tls-port"], "\(report.text)")
+        #expect(report.text.contains("the server answered: \"<!DOCTYPE HTML"), "the evidence quotes the server's answer: \(report.text)")
+        #expect(report.status == 2)
+        let closed = try await diagnose("127.0.0.1:\(freeLoopbackPort())", identity(pki))
+        #expect(closed.ids == ["connect-failed"])
+        #expect(closed.status == 2)
+    }
+}
