@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "FerryServer",
             dependencies: [
-                "FerryProtocol", "FerryTLS", "FerryTrace", "FerryWire", "FerryConfig", "FerryLedger",
+                "FerryProtocol", "FerryTLS", "FerryTrace", "FerryWire", "FerryConfig", "FerryLedger", "FerryDiagnosis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -134,7 +134,7 @@ let package = Package(
         .target(
             name: "FerryClient",
             dependencies: [
-                "FerryProtocol", "FerryTLS", "FerryTrace", "FerryWire", "FerryConfig", "FerryLedger",
+                "FerryProtocol", "FerryTLS", "FerryTrace", "FerryWire", "FerryConfig", "FerryLedger", "FerryDiagnosis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

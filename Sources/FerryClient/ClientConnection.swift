@@ -4,6 +4,7 @@ public import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
+import FerryDiagnosis
 import FerryProtocol
 import FerryWire
 
@@ -106,7 +107,10 @@ public struct ClientConnection: Sendable {
         guard isTLS, !(error is ChannelError && snapshot.handshakeComplete) else {
             return TransferError(.network, "connection to \(target.authority) failed: \(Self.describe(error))")
         }
-        return TransferError(.tlsHandshake, HandshakeExplanation.explain(error: error, snapshot: snapshot, target: target))
+        let findings = TraceRules.findings(record.recorder.conversation(), local: .clientToServer).filter { $0.severity != .note }
+        var failure = TransferError(.tlsHandshake, HandshakeExplanation.explain(error: error, snapshot: snapshot, target: target, findings: findings))
+        failure.findings = findings.map(\.id)
+        return failure
     }
 
     /// In TLS 1.3 the client finishes its handshake before the server has checked the client certificate; a

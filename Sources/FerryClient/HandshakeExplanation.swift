@@ -1,3 +1,4 @@
+import FerryDiagnosis
 import FerryTrace
 import FerryWire
 import NIOSSL
@@ -8,7 +9,7 @@ import Foundation
 /// The full diagnoser (`ferry diagnose`) goes further; this covers what a transfer can tell from its own
 /// connection: the alerts the tap saw and the TLS library's error.
 enum HandshakeExplanation {
-    static func explain(error: any Error, snapshot: TLSConnectionRecord.Snapshot, target: RemoteTarget) -> String {
+    static func explain(error: any Error, snapshot: TLSConnectionRecord.Snapshot, target: RemoteTarget, findings: [Finding] = []) -> String {
         let raw = String(describing: error)
         var lines = ["TLS handshake with \(target.authority) failed."]
         if let wire = snapshot.wireError {
@@ -43,6 +44,12 @@ enum HandshakeExplanation {
                 lines.append("Cause: this client does not trust the server's certificate (unknown issuer, wrong host name, or expired). Fix: pass the partner's CA with --ca, and connect with a host name listed in its certificate.")
             } else if raw.contains("hostname") || raw.contains("Hostname") {
                 lines.append("Cause: the server's certificate does not name '\(target.host)'. Fix: connect with a host name from its certificate.")
+            }
+        }
+        if !findings.isEmpty {
+            lines.append("Findings from this connection's handshake trace (ferry diagnose \(target.authority) looks further):")
+            for finding in findings.prefix(4) {
+                lines.append("  \(finding.severity.rawValue.uppercased()) [\(finding.id)] \(finding.title)" + (finding.fixes.first.map { "\n    fix: \($0)" } ?? ""))
             }
         }
         lines.append("TLS library said: \(raw)")

@@ -6,6 +6,8 @@ public struct TransferError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// The server's problem, when it sent one.
     public let problem: Problem?
+    /// Diagnosis finding ids, for a failed handshake (e.g. `peer-alert`, `client-issuer-not-in-ca-names`).
+    public var findings: [String] = []
 
     public init(_ exitCode: FerryExitCode, _ message: String, problem: Problem? = nil) {
         self.exitCode = exitCode

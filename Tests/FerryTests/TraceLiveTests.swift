@@ -69,12 +69,19 @@ struct TraceLiveTests {
             // A client whose certificate comes from a CA the server does not trust.
             let refused = try await ferry(["ls", "https://localhost:\(port)/", "--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])
             #expect(refused.status == 2, "\(refused.output)")
+            // The client's message carries the findings from its own trace, the library's words last.
+            #expect(refused.stderr.contains("[peer-alert] The server aborted the handshake with unknown_ca (48)"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("the client's certificate: CN=intruder") == false, "evidence stays out of the short message")
+            let lines = refused.stderr.split(separator: "\n")
+            #expect(lines.last?.hasPrefix("TLS library said:") == true)
             var log = ""
             for _ in 0..<100 where !log.contains("UNKNOWN_CA )") {
                 try await Task.sleep(for: .milliseconds(50))
                 log = server.log
             }
             #expect(log.contains("TLS handshake failed; trace (-> sent by this server)"), "\(log)")
+            #expect(log.contains("findings=peer-alert"))
+            #expect(log.contains("[peer-alert] This side (the server) aborted the handshake with unknown_ca (48)"))
             #expect(log.contains("TLS1.2: [decrypted] ALERT( FATAL: UNKNOWN_CA )") || log.contains("ALERT( FATAL: UNKNOWN_CA )"))
             let captures = try FileManager.default.contentsOfDirectory(atPath: folder.path + "/captures")
             let failed = try #require(captures.first { $0.hasSuffix("-failed.pcapng") }, "\(captures)")

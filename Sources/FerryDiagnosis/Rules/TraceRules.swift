@@ -75,6 +75,15 @@ public enum TraceRules {
             let info = AlertInfo.lookup(alert.alertDescription.rawValue)
             var evidence = ["the \(sender) sent \(summary(record))"]
             if let before { evidence.append("just before, the \(sender == "client" ? "server" : "client") had sent \(before)") }
+            if [42, 43, 45, 46, 48].contains(alert.alertDescription.rawValue) {
+                // The certificate the alert is about: the other side's.
+                let judged = record.direction == .serverToClient ? conversation.clientCertificates : conversation.serverCertificates
+                if let leaf = judged?.entries.first?.summary {
+                    evidence.append("the \(sender == "client" ? "server" : "client")'s certificate: \(leaf.subject), issued by \(leaf.issuer), valid until \(TLSCertificateSummary.formatDate(leaf.notAfter))")
+                } else if record.direction == .serverToClient, let judged, judged.entries.isEmpty {
+                    evidence.append("the client sent no certificate")
+                }
+            }
             if let info { evidence.append("\(info.name): \(info.meaning); usual causes: \(info.causes.joined(separator: "; "))") }
             let name = info?.name ?? "alert \(alert.alertDescription.rawValue)"
             let byPeer = local.map { $0 != record.direction } ?? true

@@ -1,4 +1,5 @@
 import FerryConfig
+import FerryDiagnosis
 import FerryTrace
 import FerryWire
 import Foundation
@@ -47,7 +48,11 @@ struct HandshakeFlightRecorder: Sendable {
                 var metadata: Logger.Metadata = ["peer": "\(peer)"]
                 if let version = conversation.version { metadata["tls_version"] = "\(version)" }
                 if let alert = conversation.alerts.last { metadata["alert"] = "\(alert.alert)" }
-                logger.log(level: level, failed ? "TLS handshake failed; trace (-> sent by this server):\n\(trace)" : "TLS handshake; trace (-> sent by this server):\n\(trace)", metadata: metadata)
+                let findings = TraceRules.findings(conversation, local: .serverToClient)
+                if !findings.isEmpty { metadata["findings"] = "\(findings.map(\.id).joined(separator: ","))" }
+                let explained = findings.map { "  \($0.severity.rawValue.uppercased()) [\($0.id)] \($0.title)" + ($0.fixes.first.map { "\n    fix: \($0)" } ?? "") }.joined(separator: "\n")
+                let title = failed ? "TLS handshake failed" : "TLS handshake"
+                logger.log(level: level, "\(title); trace (-> sent by this server):\n\(trace)\(explained.isEmpty ? "" : "findings:\n" + explained + "\n")", metadata: metadata)
             }
             if let folder = settings.pcapngDirectory {
                 let stamp = Self.timestamp(Date())
