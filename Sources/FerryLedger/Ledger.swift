@@ -53,6 +53,11 @@ public actor Ledger {
         ] {
             _ = try await connection.query(statement, [])
         }
+        // Added after the first release: diagnosis finding ids of a failed handshake, comma-separated.
+        let columns = try await connection.query("PRAGMA table_info(transfers)", [])
+        if !columns.contains(where: { $0.column("name")?.string == "findings" }) {
+            _ = try await connection.query("ALTER TABLE transfers ADD COLUMN findings TEXT", [])
+        }
     }
 
     /// Appends one transfer.
@@ -60,8 +65,8 @@ public actor Ledger {
         _ = try await connection.query(
             """
             INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
-              tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+              tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner), .text(entry.operation),
@@ -69,7 +74,7 @@ public actor Ledger {
                 .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
                 .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
                 Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
-                Self.text(entry.peerSerial),
+                Self.text(entry.peerSerial), Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
             ]
         )
     }
@@ -94,7 +99,8 @@ public actor Ledger {
                 cipherSuite: row.column("cipher_suite")?.string,
                 peerSubject: row.column("peer_subject")?.string,
                 peerIssuer: row.column("peer_issuer")?.string,
-                peerSerial: row.column("peer_serial")?.string
+                peerSerial: row.column("peer_serial")?.string,
+                findings: row.column("findings")?.string.map { $0.split(separator: ",").map(String.init) } ?? []
             )
         }
     }

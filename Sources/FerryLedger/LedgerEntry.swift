@@ -32,6 +32,8 @@ public struct LedgerEntry: Codable, Sendable, Equatable {
     public var peerSubject: String?
     public var peerIssuer: String?
     public var peerSerial: String?
+    /// Diagnosis finding ids of a failed handshake (`peer-alert`, `ca-names-empty-illegal`, ...).
+    public var findings: [String] = []
 
     public init(
         id: String = UUID().uuidString.lowercased(),
@@ -49,7 +51,8 @@ public struct LedgerEntry: Codable, Sendable, Equatable {
         cipherSuite: String? = nil,
         peerSubject: String? = nil,
         peerIssuer: String? = nil,
-        peerSerial: String? = nil
+        peerSerial: String? = nil,
+        findings: [String] = []
     ) {
         self.id = id
         self.direction = direction
@@ -67,5 +70,6 @@ public struct LedgerEntry: Codable, Sendable, Equatable {
         self.peerSubject = peerSubject
         self.peerIssuer = peerIssuer
         self.peerSerial = peerSerial
+        self.findings = findings
     }
 }

@@ -48,17 +48,27 @@ struct ClientOptions: ParsableArguments {
     /// the config's client profile, then the dev PKI in `./.ferry/pki` when run next to a dev server.
     func withClient<Result>(
         target text: String,
+        operation: String,
+        direction: LedgerEntry.Direction,
         adjust: (inout TransferClient) -> Void = { _ in },
         _ body: (TransferClient, RemoteTarget) async throws -> Result
     ) async throws -> Result {
         var (client, target) = try await prepare(target: text)
         adjust(&client)
+        let started = Date()
         do {
             let result = try await body(client, target)
             try? await client.ledger?.close()
             try client.trace?.finish()
             return result
         } catch {
+            // A failed handshake never reaches a transfer's own ledger row: record it here, with its findings.
+            if let failure = error as? TransferError, failure.exitCode == .tlsHandshake, let ledger = client.ledger {
+                try? await ledger.record(LedgerEntry(
+                    direction: direction, partner: target.partner ?? target.authority, operation: operation,
+                    path: "https://\(target.authority)\(target.requestPath)", bytes: 0, sha256: nil, started: started,
+                    result: .failed, error: failure.message.split(separator: "\n").prefix(3).joined(separator: " "), findings: failure.findings))
+            }
             try? await client.ledger?.close()
             _ = try? client.trace?.finish()
             throw error

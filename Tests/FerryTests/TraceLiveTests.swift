@@ -6,8 +6,10 @@ import Testing
 /// server's flight recorder (failed handshakes logged with their trace, `--pcapng-dir`).
 @Suite("Handshake traces of live connections", .serialized)
 struct TraceLiveTests {
-    func ferry(_ arguments: [String], directory: String? = nil) async throws -> ExternalTool.Outcome {
-        try await ExternalTool.run(try CLITests.ferry, arguments, timeout: 60, directory: directory)
+    func ferry(_ arguments: [String], directory: String? = nil, state: String? = nil) async throws -> ExternalTool.Outcome {
+        var environment = ProcessInfo.processInfo.environment
+        if let state { environment["XDG_STATE_HOME"] = state }
+        return try await ExternalTool.run(try CLITests.ferry, arguments, timeout: 60, environment: environment, directory: directory)
     }
 
     @Test("send --trace prints the decrypted handshake; --pcapng writes a file tshark decodes and decrypts with no options")
@@ -67,13 +69,20 @@ struct TraceLiveTests {
             let config = try ServeProcess.writeConfig(in: folder.path, port: port)
             let server = try await ServeProcess(config: config, directory: folder.path, arguments: ["--pcapng-dir", "captures"])
             // A client whose certificate comes from a CA the server does not trust.
-            let refused = try await ferry(["ls", "https://localhost:\(port)/", "--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])
+            let state = folder.path + "/state"
+            let refused = try await ferry(["ls", "https://localhost:\(port)/", "--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile], state: state)
             #expect(refused.status == 2, "\(refused.output)")
             // The client's message carries the findings from its own trace, the library's words last.
             #expect(refused.stderr.contains("[peer-alert] The server aborted the handshake with unknown_ca (48)"), "\(refused.stderr)")
             #expect(refused.stderr.contains("the client's certificate: CN=intruder") == false, "evidence stays out of the short message")
             let lines = refused.stderr.split(separator: "\n")
             #expect(lines.last?.hasPrefix("TLS library said:") == true)
+            // The client ledger keeps the failure with its finding ids.
+            let history = try await ferry(["history", "--json"], state: state)
+            let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+            #expect(rows?.first?["result"] as? String == "failed", "\(history.output)")
+            #expect(rows?.first?["findings"] as? [String] == ["peer-alert"])
+            #expect(rows?.first?["operation"] as? String == "LIST")
             var log = ""
             for _ in 0..<100 where !log.contains("UNKNOWN_CA )") {
                 try await Task.sleep(for: .milliseconds(50))

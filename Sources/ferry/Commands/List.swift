@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryClient
+import FerryLedger
 import Foundation
 
 struct List: AsyncParsableCommand {
@@ -16,7 +17,7 @@ struct List: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let listing = try await options.withClient(target: target) { client, remote in
+            let listing = try await options.withClient(target: target, operation: "LIST", direction: .inbound) { client, remote in
                 try await client.list(remote)
             }
             if options.json {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryClient
+import FerryLedger
 import Foundation
 
 struct Send: AsyncParsableCommand {
@@ -62,7 +63,7 @@ struct Send: AsyncParsableCommand {
             }
             let retry = RetryPolicy(retries: retries, baseWait: retryWait)
             let rateLimit = self.rateLimit
-            let results = try await options.withClient(target: arguments.last!, adjust: { client in
+            let results = try await options.withClient(target: arguments.last!, operation: "SEND", direction: .outbound, adjust: { client in
                 client.uploadMode = mode
                 client.retry = retry
                 client.rateLimit = rateLimit
