@@ -75,7 +75,7 @@ public enum TraceRules {
             let info = AlertInfo.lookup(alert.alertDescription.rawValue)
             var evidence = ["the \(sender) sent \(summary(record))"]
             if let before { evidence.append("just before, the \(sender == "client" ? "server" : "client") had sent \(before)") }
-            if [42, 43, 45, 46, 48].contains(alert.alertDescription.rawValue) {
+            if [40, 42, 43, 45, 46, 48, 116].contains(alert.alertDescription.rawValue) {
                 // The certificate the alert is about: the other side's.
                 let judged = record.direction == .serverToClient ? conversation.clientCertificates : conversation.serverCertificates
                 if let leaf = judged?.entries.first?.summary {
