@@ -91,6 +91,20 @@ public struct Diagnoser: Sendable {
         if !accepted.isEmpty {
             let attempt = await HandshakeAttempt.run(host: host, port: port, serverName: serverName, configuration: tls)
             handshake = attempt
+            let offered = attempt.conversation.clientHello?.cipherSuites.filter { !$0.isSignalling } ?? []
+            let picked = accepted.compactMap { probe -> String? in
+                if case .accepted(let suite) = probe.outcome { return "\(probe.offered): \(suite)" }
+                return nil
+            }
+            if attempt.conversation.serverHello == nil,
+                attempt.conversation.alerts.contains(where: { $0.direction == .serverToClient && $0.alert.alertDescription == .handshakeFailure }),
+                accepted.allSatisfy({ probe in
+                    if case .accepted(let suite) = probe.outcome { return !offered.contains(suite) }
+                    return true
+                })
+            {
+                add([Finding(.noCommonCipher, evidence: ["the server picks, from Ferry's broad probe list: \(picked.joined(separator: "; "))", "your TLS client offered \(offered.count) suites, none of them: \(offered.map(\.description).joined(separator: " "))", "the server answered your ClientHello with FATAL: HANDSHAKE_FAILURE"])])
+            }
             add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate))
         }
         return Diagnosis(host: host, port: port, probes: probes, handshake: handshake?.conversation, handshakeError: handshake?.error, findings: findings.ordered)

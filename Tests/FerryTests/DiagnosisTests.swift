@@ -68,7 +68,7 @@ struct DiagnosisTests {
     func opensslServer(_ pki: TestPKI, port: Int, _ options: [String], certificate: String? = nil, key: String? = nil) async throws -> BackgroundProcess? {
         guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return nil }
         let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-cert", certificate ?? pki.serverCertificate, "-key", key ?? pki.serverKey, "-CAfile", pki.caFile] + options)
-        #expect(try await server.waitForOutput("ACCEPT"), "s_server: \(server.output)")
+        #expect(try await server.waitForOutput("ACCEPT", timeout: 30), "s_server: \(server.output)")
         return server
     }
 
@@ -113,6 +113,29 @@ struct DiagnosisTests {
         #expect(report.ids == ["peer-alert"], "\(report.text)")
         #expect(report.text.contains("The server aborted the handshake with handshake_failure (40)"))
         #expect(report.text.contains("the client sent no certificate"))
+    }
+
+    @Test("a server whose only suite the client does not offer, and a server that does not ask for a client certificate")
+    func cipherAndNoRequest() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        // AES128-SHA256 (CBC, RSA key exchange) with an RSA certificate: offered by Ferry's probes, not by BoringSSL.
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let made = try await ExternalTool.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", folder.path + "/rsa-key.pem", "-out", folder.path + "/rsa.pem", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "1"])
+        #expect(made.status == 0, "\(made.output)")
+        guard let cbc = try await opensslServer(pki, port: port, ["-tls1_2", "-cipher", "AES128-SHA256"], certificate: folder.path + "/rsa.pem", key: folder.path + "/rsa-key.pem") else { return }
+        let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", folder.path + "/rsa.pem"])
+        await cbc.stop()
+        #expect(report.ids.first == "no-common-cipher", "\(report.text)")
+        #expect(report.text.contains("TLS1.2: TLS_RSA_WITH_AES_128_CBC_SHA256"))
+
+        let plain = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: plain, ["-tls1_3"]) else { return }
+        let noRequest = try await diagnose("localhost:\(plain)", identity(pki))
+        await server.stop()
+        #expect(noRequest.ids == ["client-cert-not-requested"], "\(noRequest.text)")
+        #expect(noRequest.status == 1, "warnings only")
     }
 
     @Test("GnuTLS server with client certificates: nothing wrong")

@@ -55,7 +55,7 @@ struct TraceCrossCheckTests {
         let keylog = folder.path + "/keys.txt"
         let captured = try await PacketCapture.record(port: port, into: folder.path + "/capture", classicPcap: peer.classicPcap) {
             let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-naccept", "1", "-cert", pki.serverCertificate, "-key", pki.serverKey, "-CAfile", pki.caFile] + peer.server)
-            #expect(try await server.waitForOutput("ACCEPT"), "s_server: \(server.output)")
+            #expect(try await server.waitForOutput("ACCEPT", timeout: 30), "s_server: \(server.output)")
             let identity = peer.clientCertificate ? ["-cert", pki.certificate("acme"), "-key", pki.key("acme")] : []
             let client = try await ExternalTool.run(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", pki.caFile, "-keylogfile", keylog] + identity + peer.client, input: "hello\n", timeout: 20)
             _ = client

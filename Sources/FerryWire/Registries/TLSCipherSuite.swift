@@ -82,6 +82,9 @@ extension TLSCipherSuite {
         return nil
     }
 
+    /// Whether this is a signalling value rather than a suite (renegotiation and fallback SCSVs, GREASE).
+    public var isSignalling: Bool { rawValue == 0x00FF || rawValue == 0x5600 || WireReader.isGREASE(rawValue) }
+
     /// Whether the PRF / HKDF hash is SHA-384 (otherwise SHA-256).
     public var usesSHA384: Bool { name?.hasSuffix("SHA384") ?? false }
 }
