@@ -45,7 +45,12 @@ public struct Diagnoser: Sendable {
             for finding in new where !findings.contains(where: { $0.id == finding.id }) { findings.append(finding) }
         }
         if let plaintext = probes.first(where: { if case .notTLS = $0.outcome { return true } else { return false } }) {
-            add([Finding(.plaintextOnTLSPort, evidence: ["Ferry sent a \(plaintext.offered) ClientHello; the server answered: \"\(plaintext.serverPreview ?? "")\""])])
+            let answer = plaintext.serverPreview ?? ""
+            let evidence = ["Ferry sent a \(plaintext.offered) ClientHello; the server answered: \"\(answer)\""]
+            // An HTTP answer to the ClientHello: the port expects plaintext HTTP. Anything else (a banner
+            // such as SSH's): a plaintext protocol that speaks first.
+            let http = answer.hasPrefix("HTTP/") || answer.lowercased().contains("<html") || answer.lowercased().contains("<!doctype")
+            add([Finding(http ? .tlsOnPlaintextPort : .plaintextOnTLSPort, evidence: evidence)])
             return Diagnosis(host: host, port: port, probes: probes, handshake: nil, handshakeError: nil, findings: findings.ordered)
         }
         if probes.allSatisfy({ $0.outcome == .closed || $0.outcome == .timedOut }) && probes.contains(where: { $0.outcome == .timedOut }) {
@@ -104,6 +109,13 @@ public struct Diagnoser: Sendable {
                 })
             {
                 add([Finding(.noCommonCipher, evidence: ["the server picks, from Ferry's broad probe list: \(picked.joined(separator: "; "))", "your TLS client offered \(offered.count) suites, none of them: \(offered.map(\.description).joined(separator: " "))", "the server answered your ClientHello with FATAL: HANDSHAKE_FAILURE"])])
+            }
+            if let refusal = attempt.conversation.alerts.first(where: { $0.direction == .serverToClient && $0.alert.alertDescription == .protocolVersion }),
+                attempt.conversation.serverHello == nil, let offeredByClient = attempt.conversation.clientHello?.offeredVersions, !accepted.isEmpty,
+                accepted.allSatisfy({ !offeredByClient.contains($0.offered) })
+            {
+                add([Finding(.noCommonVersion, title: "Your TLS client and the server share no protocol version",
+                             evidence: ["the server accepts: \(accepted.map(\.offered.description).joined(separator: ", "))", "your client offers: \(offeredByClient.map(\.description).joined(separator: ", "))", "the server answered your ClientHello with \(refusal.alert)"])])
             }
             add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate))
         }

@@ -47,6 +47,7 @@ struct DiagnosisTests {
         #expect(report.status == 2)
         #expect(report.ids.first == "ca-names-empty-illegal", "\(report.ids)")
         #expect(report.ids.contains(version == "ssl3" ? "ssl3-negotiated" : "tls10-negotiated"))
+        #expect(report.ids.contains("no-common-version"), "Ferry's own client (TLS 1.2+) and this server share no version")
         let versions = report.json["versions"] as? [[String: Any]] ?? []
         #expect(versions.first { $0["offered"] as? String == (version == "ssl3" ? "SSL3" : "TLS1.0") }?["result"] as? String == "accepted")
         // The report names the empty list and its length field, the version, the rule, System SSL's reaction and the fixes in order.
@@ -167,6 +168,20 @@ struct DiagnosisTests {
         #expect(report.status == 2)
     }
 
+    @Test("a server certificate from an untrusted CA, reached by an address it does not name")
+    func untrustedAndWrongName() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        try pki.issue("stranger", by: pki.otherCA, purpose: .server)
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("stranger"), key: pki.key("stranger")) else { return }
+        let report = try await diagnose("127.0.0.2:\(port)", identity(pki))
+        await server.stop()
+        #expect(report.ids.contains("untrusted-issuer"), "\(report.text)")
+        #expect(report.ids.contains("hostname-mismatch"))
+        #expect(report.text.contains("connected to 127.0.0.2"))
+    }
+
     @Test("an expired server certificate, and a client certificate without clientAuth")
     func certificateProblems() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
@@ -182,7 +197,7 @@ struct DiagnosisTests {
         #expect(report.status == 2)
     }
 
-    @Test("a plaintext HTTP server on the port, and nothing listening at all")
+    @Test("a plaintext HTTP server on the port, a plaintext protocol that speaks first, and nothing listening at all")
     func plaintextAndClosed() async throws {
         guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
         let folder = try TemporaryDirectory("ferry-diagnose")
@@ -192,9 +207,23 @@ struct DiagnosisTests {
         #expect(try await http.waitForOutput("Serving HTTP"), "\(http.output)")
         let report = try await diagnose("127.0.0.1:\(port)", identity(pki))
         await http.stop()
-        #expect(report.ids == ["plaintext-on-tls-port"], "\(report.text)")
+        #expect(report.ids == ["tls-on-plaintext-port"], "\(report.text)")
         #expect(report.text.contains("the server answered: \"<!DOCTYPE HTML"), "the evidence quotes the server's answer: \(report.text)")
         #expect(report.status == 2)
+        // A service that greets first, as SSH does.
+        let bannerPort = freeLoopbackPort()
+        let banner = try BackgroundProcess(python, ["-c", """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", \(bannerPort))); s.listen(8)
+            print("listening", flush=True)
+            while True:
+                c, _ = s.accept(); c.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian\\r\\n"); c.close()
+            """])
+        #expect(try await banner.waitForOutput("listening"), "\(banner.output)")
+        let greeted = try await diagnose("127.0.0.1:\(bannerPort)", identity(pki))
+        await banner.stop()
+        #expect(greeted.ids == ["plaintext-on-tls-port"], "\(greeted.text)")
+        #expect(greeted.text.contains("SSH-2.0-OpenSSH_9.2p1"))
         let closed = try await diagnose("127.0.0.1:\(freeLoopbackPort())", identity(pki))
         #expect(closed.ids == ["connect-failed"])
         #expect(closed.status == 2)

@@ -139,9 +139,9 @@ struct FindingKind: Sendable {
         fixes: ["Check the port: this looks like a plaintext service (HTTP, SSH, FTP...). Use the partner's TLS port, or enable TLS on this one."])
 
     static let tlsOnPlaintextPort = FindingKind(
-        id: "tls-on-plaintext-port", severity: .error, title: "TLS was spoken to a port that expects plaintext", side: .configuration,
-        rule: "The peer's bytes were a TLS record where plaintext (HTTP) was expected.",
-        fixes: ["Use https:// (or a TLS-enabled client) for this port, or the partner's plaintext port for plaintext."])
+        id: "tls-on-plaintext-port", severity: .error, title: "This port speaks plaintext HTTP: it answered the TLS ClientHello with an HTTP error", side: .configuration,
+        rule: "A plaintext HTTP server reads a ClientHello as a malformed request and answers with HTTP (or HTML); no TLS is possible on this port.",
+        fixes: ["Use the partner's TLS (https) port.", "Or enable TLS on this service (a reverse proxy such as nginx with ssl_verify_client on, or ferry serve)."])
 
     static let connectFailed = FindingKind(
         id: "connect-failed", severity: .error, title: "The TCP connection failed", side: .network,

@@ -38,10 +38,32 @@ struct RawExchange {
             return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         }
         let underlying = channel.channel
-        return try await channel.executeThenClose { inbound, outbound in
+        do {
+            return try await exchange(channel, underlying: underlying, hello: hello, timeout: timeout, started: started, now: now, done: done)
+        } catch {
+            // Not a connection failure: the connection broke during the exchange.
             var outcome = Outcome()
             outcome.chunks.append((.clientToServer, 0, hello))
-            try await outbound.write(hello)
+            outcome.closedByServer = true
+            return outcome
+        }
+    }
+
+    private static func exchange(
+        _ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        underlying: any Channel,
+        hello: ByteBuffer,
+        timeout: Duration,
+        started: ContinuousClock.Instant,
+        now: () -> Double,
+        done: @escaping @Sendable (Outcome) -> Bool
+    ) async throws -> Outcome {
+        try await channel.executeThenClose { inbound, outbound in
+            var outcome = Outcome()
+            outcome.chunks.append((.clientToServer, 0, hello))
+            // A server that speaks first and hangs up (a banner) may close before the hello is written:
+            // what it sent is still there to read.
+            try? await outbound.write(hello)
             let timer = Task {
                 try? await Task.sleep(for: timeout)
                 if !Task.isCancelled { underlying.close(promise: nil) }

@@ -27,11 +27,14 @@ enum CertificateRules {
             if !(await anchored(chain, trusted: trusted)) {
                 if top.issuer != top.subject, trusted.contains(where: { $0.subject == top.issuer }) {
                     findings.append(Finding(.untrustedIssuer, evidence: ["\(top.subject) names its issuer \(top.issuer)", "you trust a CA of that name, but its key did not sign this certificate: a different CA with the same name (another PKI, or a re-created dev PKI)"]))
-                } else if top.issuer == top.subject {
-                    findings.append(Finding(.untrustedIssuer, evidence: ["the chain ends at the self-signed \(top.subject), which is not among your CAs (\(trusted.map(\.subject).joined(separator: "; ")))"]))
+                } else if top.issuer != top.subject, top.isCA, chain.count > 1 {
+                    // The server sent intermediates, but not the one above the last.
+                    findings.append(Finding(.incompleteChain, evidence: ["the server sent \(chain.count) certificates, ending at the intermediate \(top.subject), issued by \(top.issuer)", "\(top.issuer) is neither sent nor among your CAs (\(trusted.map(\.subject).joined(separator: "; ")))"]))
                 } else {
-                    findings.append(Finding(.incompleteChain, evidence: ["the server sent \(chain.count) certificate(s), ending at \(top.subject), issued by \(top.issuer)", "\(top.issuer) is neither sent nor among your CAs (\(trusted.map(\.subject).joined(separator: "; ")))"],
-                                            fixes: FindingKind.incompleteChain.fixes + ["If \(top.issuer) is not the partner's intermediate but an unknown CA: add the partner's CA to your trusted CAs."]))
+                    findings.append(Finding(.untrustedIssuer, evidence: [
+                        top.issuer == top.subject ? "the chain ends at the self-signed \(top.subject)" : "\(top.subject) is issued by \(top.issuer)",
+                        "your CAs: \(trusted.map(\.subject).joined(separator: "; "))",
+                    ], fixes: FindingKind.untrustedIssuer.fixes.prefix(1) + ["If \(top.issuer) is an intermediate CA of the partner, the server must send it too (see incomplete-chain)."]))
                 }
             }
         }

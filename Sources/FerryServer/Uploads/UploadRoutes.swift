@@ -72,7 +72,13 @@ struct UploadRoutes: RouterMiddleware {
         }
         switch request.method {
         case .head:
-            return Response(status: .ok, headers: headers(for: record, extra: [.uploadLength: String(record.length), .uploadMetadata: record.metadata, .cacheControl: "no-store"]))
+            // A PATCH whose connection just dropped finishes within moments: wait for it, so its bytes are
+            // counted. A PATCH still streaming keeps going; then the last acknowledged offset is the answer.
+            _ = await uploads.waitUntilIdle(record.id, timeout: .seconds(1))
+            guard let current = uploads.load(id, partner: caller.partner) else {
+                throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "the upload was completed or terminated")
+            }
+            return Response(status: .ok, headers: headers(for: current, extra: [.uploadLength: String(current.length), .uploadMetadata: current.metadata, .cacheControl: "no-store"]))
         case .patch:
             return try await uploads.exclusively(record.id) {
                 // Re-read under the lock: another request may have moved the offset meanwhile. Only here, with

@@ -101,6 +101,18 @@ final class UploadStore: Sendable {
         return try await body()
     }
 
+    /// Waits (up to `timeout`) until no request is writing to the upload; returns whether it is idle. A client
+    /// asking for the offset right after its connection dropped would otherwise be told a stale one while the
+    /// server still writes the bytes that arrived before the drop.
+    func waitUntilIdle(_ id: String, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while busy.withLockedValue({ $0.contains(id) }) {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
     /// When an upload expires if left untouched.
     func expiry(of record: UploadRecord) -> Date {
         record.lastActivity.addingTimeInterval(expireAfter)

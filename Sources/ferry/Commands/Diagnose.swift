@@ -67,15 +67,14 @@ struct Diagnose: AsyncParsableCommand {
         var clientCertificate: TLSCertificateSummary?
         var trusted: [TLSCertificateSummary] = []
         do {
-            // The real handshake uses every version Ferry can speak, so the server's own choice shows.
-            var loose = profile
-            loose.minimumVersion = .tlsv1
+            // The real handshake uses the client settings a transfer would use (the probes show the rest).
             do {
-                tls = try loose.makeConfiguration().configuration
+                tls = try profile.makeConfiguration().configuration
             } catch {
                 // A certificate Ferry would refuse to send (expired, wrong EKU) is still tried: the findings say
                 // what is wrong with it and how the server reacts.
-                tls.minimumTLSVersion = .tlsv1
+                tls.minimumTLSVersion = profile.minimumVersion
+                tls.maximumTLSVersion = profile.maximumVersion
                 if let certificate = profile.certificate, let key = profile.privateKey {
                     tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
                     tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
