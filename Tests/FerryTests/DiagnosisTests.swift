@@ -189,12 +189,23 @@ struct DiagnosisTests {
         try pki.issue("expired-server", purpose: .server, validFrom: Date().addingTimeInterval(-40 * 86_400), days: 10)
         try pki.issue("server-only", purpose: .client, extendedKeyUsage: [.serverAuth])
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-verify", "1"], certificate: pki.certificate("expired-server"), key: pki.key("expired-server")) else { return }
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-verify", "1", "-verify_return_error"], certificate: pki.certificate("expired-server"), key: pki.key("expired-server")) else { return }
         let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("server-only"), "--key", pki.key("server-only"), "--ca", pki.caFile])
         await server.stop()
         #expect(report.ids.contains("server-cert-expired"), "\(report.text)")
         #expect(report.ids.contains("client-cert-missing-clientauth-eku"))
         #expect(report.status == 2)
+        // Ferry's client refuses the expired server certificate first, and says so.
+        #expect(report.text.contains("This side (the client) aborted the handshake with certificate_expired (45)"), "\(report.text)")
+
+        // With a valid server certificate, OpenSSL judges the client's: a certificate without clientAuth.
+        let second = freeLoopbackPort()
+        guard let strict = try await opensslServer(pki, port: second, ["-tls1_2", "-Verify", "1", "-verify_return_error"]) else { return }
+        let refused = try await diagnose("localhost:\(second)", ["--cert", pki.certificate("server-only"), "--key", pki.key("server-only"), "--ca", pki.caFile])
+        await strict.stop()
+        #expect(refused.ids == ["client-cert-missing-clientauth-eku", "peer-alert"], "\(refused.text)")
+        #expect(refused.text.contains("The server aborted the handshake with unsupported_certificate (43)") || refused.text.contains("The server aborted the handshake with bad_certificate (42)"), "\(refused.text)")
+        #expect(refused.text.contains("the client's certificate: CN=server-only"))
     }
 
     @Test("a plaintext HTTP server on the port, a plaintext protocol that speaks first, and nothing listening at all")
