@@ -206,6 +206,15 @@ struct DiagnosisTests {
         #expect(refused.ids == ["client-cert-missing-clientauth-eku", "peer-alert"], "\(refused.text)")
         #expect(refused.text.contains("The server aborted the handshake with unsupported_certificate (43)") || refused.text.contains("The server aborted the handshake with bad_certificate (42)"), "\(refused.text)")
         #expect(refused.text.contains("the client's certificate: CN=server-only"))
+
+        // A server certificate that only becomes valid tomorrow.
+        try pki.issue("future-server", purpose: .server, validFrom: Date().addingTimeInterval(86_400), days: 10)
+        let third = freeLoopbackPort()
+        guard let future = try await opensslServer(pki, port: third, ["-tls1_3"], certificate: pki.certificate("future-server"), key: pki.key("future-server")) else { return }
+        let early = try await diagnose("localhost:\(third)", identity(pki))
+        await future.stop()
+        #expect(early.ids.contains("server-cert-not-yet-valid"), "\(early.text)")
+        #expect(!early.ids.contains("untrusted-issuer"), "trust is judged apart from the validity window")
     }
 
     @Test("a plaintext HTTP server on the port, a plaintext protocol that speaks first, and nothing listening at all")
