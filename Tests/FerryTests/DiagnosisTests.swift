@@ -182,6 +182,34 @@ struct DiagnosisTests {
         #expect(report.text.contains("connected to 127.0.0.2"))
     }
 
+    @Test("a server that sends its leaf and one intermediate but not the next: incomplete-chain")
+    func incompleteChain() async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let dir = folder.path
+        func run(_ arguments: [String]) async throws {
+            let outcome = try await ExternalTool.run(openssl, arguments, directory: dir)
+            #expect(outcome.status == 0, "openssl \(arguments.joined(separator: " ")): \(outcome.output)")
+        }
+        try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n".write(toFile: dir + "/ca.ext", atomically: true, encoding: .utf8)
+        try "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n".write(toFile: dir + "/leaf.ext", atomically: true, encoding: .utf8)
+        try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "root.key", "-out", "root.pem", "-subj", "/CN=Partner Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        var issuer = "root"
+        for name in ["int1", "int2", "leaf"] {
+            try await run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", name == "leaf" ? "/CN=localhost" : "/CN=Partner \(name)"])
+            try await run(["x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key", "-CAcreateserial", "-out", "\(name).pem", "-days", "2", "-extfile", name == "leaf" ? "leaf.ext" : "ca.ext"])
+            issuer = name
+        }
+        // The server sends the leaf and int2, without int1.
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-cert_chain", dir + "/int2.pem"], certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/root.pem"])
+        await server.stop()
+        #expect(report.ids.contains("incomplete-chain"), "\(report.text)")
+        #expect(report.text.contains("ending at the intermediate CN=Partner int2, issued by CN=Partner int1"))
+    }
+
     @Test("an expired server certificate, and a client certificate without clientAuth")
     func certificateProblems() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
