@@ -48,6 +48,7 @@ struct DiagnosisTests {
         #expect(report.ids.first == "ca-names-empty-illegal", "\(report.ids)")
         #expect(report.ids.contains(version == "ssl3" ? "ssl3-negotiated" : "tls10-negotiated"))
         #expect(report.ids.contains("no-common-version"), "Ferry's own client (TLS 1.2+) and this server share no version")
+        #expect(report.text.contains("The server aborted the handshake with protocol_version (70)"))
         let versions = report.json["versions"] as? [[String: Any]] ?? []
         #expect(versions.first { $0["offered"] as? String == (version == "ssl3" ? "SSL3" : "TLS1.0") }?["result"] as? String == "accepted")
         // The report names the empty list and its length field, the version, the rule, System SSL's reaction and the fixes in order.
@@ -151,6 +152,23 @@ struct DiagnosisTests {
         await server.stop()
         #expect(report.ids.isEmpty, "\(report.text)")
         #expect(report.status == 0)
+    }
+
+    @Test("a partner named in the config is diagnosed with its URL and TLS profile")
+    func partnerFromConfig() async throws {
+        try await TestServerHarness.with { server in
+            let config = server.folder.path + "/client.yaml"
+            try """
+            partners:
+              acme:
+                url: https://localhost:\(server.port)
+                tls: {certificate: \(server.pki.certificate("acme")), key: \(server.pki.key("acme")), ca: \(server.pki.caFile)}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let report = try await diagnose("acme", ["--config", config])
+            #expect(report.json["port"] as? Int == server.port)
+            #expect(report.ids.isEmpty, "\(report.text)")
+            #expect(report.status == 0)
+        }
     }
 
     @Test("a client certificate from a CA the server does not name: issuer finding and the server's unknown_ca")
