@@ -46,7 +46,7 @@ public struct FerryServer: Sendable {
         router.get("/v1/health") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
-        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, logger: logger)
+        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, ledger: ledger, logger: logger)
         var withKeyLog = tls.configuration
         // Secrets stay in memory, per connection, so a trace can show the encrypted part of a handshake.
         withKeyLog.keyLogCallback = flightRecorder.keys.callback

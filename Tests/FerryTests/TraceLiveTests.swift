@@ -90,6 +90,13 @@ struct TraceLiveTests {
             }
             #expect(log.contains("TLS handshake failed; trace (-> sent by this server)"), "\(log)")
             #expect(log.contains("findings=peer-alert"))
+            // The server's ledger keeps the refused handshake too, with its findings and the client's identity.
+            let serverHistory = try await ferry(["history", "--server", "--root", "root", "--json"], directory: folder.path)
+            let serverRows = try JSONSerialization.jsonObject(with: Data(serverHistory.stdout.utf8)) as? [[String: Any]]
+            let refusedRow = serverRows?.first { $0["operation"] as? String == "TLS" }
+            #expect(refusedRow?["result"] as? String == "failed", "\(serverHistory.output)")
+            #expect(refusedRow?["findings"] as? [String] == ["peer-alert"])
+            #expect((refusedRow?["peerSubject"] as? String)?.contains("CN=intruder") == true)
             #expect(log.contains("[peer-alert] This side (the server) aborted the handshake with unknown_ca (48)"))
             #expect(log.contains("TLS1.2: [decrypted] ALERT( FATAL: UNKNOWN_CA )") || log.contains("ALERT( FATAL: UNKNOWN_CA )"))
             let captures = try FileManager.default.contentsOfDirectory(atPath: folder.path + "/captures")

@@ -1,5 +1,6 @@
 import FerryConfig
 import FerryDiagnosis
+import FerryLedger
 import FerryTrace
 import FerryWire
 import Foundation
@@ -11,11 +12,13 @@ import NIOCore
 struct HandshakeFlightRecorder: Sendable {
     let settings: FerryConfiguration.ServerTrace
     let keys: TLSKeyLogStore
+    let ledger: Ledger
     let logger: Logger
 
-    init(settings: FerryConfiguration.ServerTrace, logger: Logger) throws {
+    init(settings: FerryConfiguration.ServerTrace, ledger: Ledger, logger: Logger) throws {
         self.settings = settings
         self.keys = TLSKeyLogStore()
+        self.ledger = ledger
         self.logger = logger
         if let folder = settings.pcapngDirectory {
             do {
@@ -34,14 +37,29 @@ struct HandshakeFlightRecorder: Sendable {
         let snapshot = record.snapshot
         let failed = !snapshot.handshakeComplete
         let logs = settings.handshakes == .all || (settings.handshakes == .failed && failed)
-        guard logs || settings.pcapngDirectory != nil else {
+        guard logs || failed || settings.pcapngDirectory != nil else {
             recorder.forgetKeys()
             return
         }
-        // Decoding and file writes stay off the event loop.
-        Task.detached { [settings, logger, level] in
+        // Decoding, ledger and file writes stay off the event loop.
+        Task.detached { [settings, logger, level, ledger] in
             defer { recorder.forgetKeys() }
             let peer = recorder.pcapngConnection.client
+            if failed {
+                // A failed handshake is a transfer that never started: the ledger keeps it with its findings.
+                let conversation = recorder.conversation()
+                let findings = TraceRules.findings(conversation, local: .serverToClient)
+                let client = conversation.clientCertificates?.entries.first?.summary
+                let alert = conversation.alerts.first { $0.alert.isFatal }
+                try? await ledger.record(LedgerEntry(
+                    direction: .inbound, partner: client?.subject ?? "\(peer)", operation: "TLS", path: "-", bytes: 0, sha256: nil,
+                    started: Date(timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970),
+                    result: .failed,
+                    error: "TLS handshake failed" + (alert.map { ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)" } ?? ""),
+                    tlsVersion: conversation.version?.description, cipherSuite: conversation.cipherSuite?.description,
+                    peerSubject: client?.subject, peerIssuer: client?.issuer, peerSerial: client?.serial,
+                    findings: findings.map(\.id)))
+            }
             if logs {
                 let conversation = recorder.conversation()
                 let trace = TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary)
