@@ -23,6 +23,8 @@ struct TraceCrossCheckTests {
         var decryptable = true
         /// Capture in the classic pcap format instead of pcapng.
         var classicPcap = false
+        /// What s_client reads on standard input ("k" asks it to send a TLS 1.3 KeyUpdate).
+        var input = "hello\n"
         var testDescription: String { name }
     }
 
@@ -33,6 +35,7 @@ struct TraceCrossCheckTests {
         Peer(name: "OpenSSL TLS 1.2, client certificate, CA names", server: ["-tls1_2", "-Verify", "1"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
         Peer(name: "OpenSSL TLS 1.2, certificate required but none sent, no CA names", server: ["-tls1_2", "-Verify", "1", "-no_ca_names"], client: [], clientCertificate: false, expectedSuiteIsTLS13: false, caNames: false),
         Peer(name: "OpenSSL TLS 1.3 with ChaCha20-Poly1305", server: ["-tls1_3", "-Verify", "1", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"], client: [], clientCertificate: true, expectedSuiteIsTLS13: true, caNames: true),
+        Peer(name: "OpenSSL TLS 1.3 with a KeyUpdate from the client", server: ["-tls1_3", "-Verify", "1"], client: [], clientCertificate: true, expectedSuiteIsTLS13: true, caNames: true, input: "k\nhello\n"),
         Peer(name: "OpenSSL TLS 1.2 with ECDHE-ECDSA-CHACHA20-POLY1305", server: ["-tls1_2", "-Verify", "1", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
         Peer(name: "OpenSSL TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256, classic pcap", server: ["-tls1_2", "-Verify", "1", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true, classicPcap: true),
         Peer(name: "OpenSSL TLS 1.0 (CBC, compared without keys), client certificate, CA names", server: ["-tls1", "-Verify", "1"] + legacy, client: ["-tls1"] + legacy, clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true, decryptable: false, classicPcap: false),
@@ -57,7 +60,7 @@ struct TraceCrossCheckTests {
             let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-naccept", "1", "-cert", pki.serverCertificate, "-key", pki.serverKey, "-CAfile", pki.caFile] + peer.server)
             #expect(try await server.waitForOutput("ACCEPT", timeout: 30), "s_server: \(server.output)")
             let identity = peer.clientCertificate ? ["-cert", pki.certificate("acme"), "-key", pki.key("acme")] : []
-            let client = try await ExternalTool.run(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", pki.caFile, "-keylogfile", keylog] + identity + peer.client, input: "hello\n", timeout: 20)
+            let client = try await ExternalTool.run(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", pki.caFile, "-keylogfile", keylog] + identity + peer.client, input: peer.input, timeout: 20)
             _ = client
             await server.stop()
         }
@@ -69,6 +72,10 @@ struct TraceCrossCheckTests {
             // Finished is always encrypted: seeing it proves the decryption (tshark's and Ferry's) worked.
             #expect(facts.ferry.clientMessages.contains(20), "the client's Finished was decrypted")
             if peer.clientCertificate { #expect(facts.ferry.serverMessages.contains(20), "the server's Finished was decrypted") }
+        }
+        if peer.input.hasPrefix("k") {
+            #expect(facts.ferry.clientMessages.contains(24), "the KeyUpdate was decrypted")
+            #expect(facts.ferry.clientRecords.last == "771/21", "the close_notify after it was decrypted with the updated keys")
         }
         if let tls13 = peer.expectedSuiteIsTLS13 { #expect((facts.ferry.cipherSuite.map { $0 >> 8 == 0x13 }) == tls13) }
     }
