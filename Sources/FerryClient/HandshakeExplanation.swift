@@ -48,9 +48,7 @@ enum HandshakeExplanation {
         }
         if !findings.isEmpty {
             lines.append("Findings from this connection's handshake trace (ferry diagnose \(target.authority) looks further):")
-            for finding in findings.prefix(4) {
-                lines.append("  \(finding.severity.rawValue.uppercased()) [\(finding.id)] \(finding.title)" + (finding.fixes.first.map { "\n    fix: \($0)" } ?? ""))
-            }
+            lines += findings.prefix(4).map(\.brief)
         }
         lines.append("TLS library said: \(raw)")
         return lines.joined(separator: "\n")

@@ -54,7 +54,7 @@ public struct Diagnoser: Sendable {
             return Diagnosis(host: host, port: port, probes: probes, handshake: nil, handshakeError: nil, findings: findings.ordered)
         }
         if probes.allSatisfy({ $0.outcome == .closed || $0.outcome == .timedOut }) && probes.contains(where: { $0.outcome == .timedOut }) {
-            add([Finding(.noResponse, evidence: probes.map { "\($0.offered): \(Self.describe($0.outcome))" })])
+            add([Finding(.noResponse, evidence: probes.map { "\($0.offered): \($0.outcome)" })])
         }
         // What the server picks when offered up to TLS 1.2 (the incident: SSLv3), and each plaintext flight.
         for probe in probes.reversed() where probe.offered <= .tls12 {
@@ -65,7 +65,7 @@ public struct Diagnoser: Sendable {
         }
         let accepted = probes.filter(\.accepted)
         if accepted.isEmpty && !probes.isEmpty && !findings.contains(where: { $0.id == "no-response" }) {
-            add([Finding(.noCommonVersion, evidence: probes.map { "offered only \($0.offered): \(Self.describe($0.outcome))" })])
+            add([Finding(.noCommonVersion, evidence: probes.map { "offered only \($0.offered): \($0.outcome)" })])
         }
         let legacy = accepted.filter { $0.offered < .tls12 }.map(\.offered)
         if !legacy.isEmpty {
@@ -120,17 +120,6 @@ public struct Diagnoser: Sendable {
             add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate))
         }
         return Diagnosis(host: host, port: port, probes: probes, handshake: handshake?.conversation, handshakeError: handshake?.error, findings: findings.ordered)
-    }
-
-    static func describe(_ outcome: VersionProbe.Outcome) -> String {
-        switch outcome {
-        case .accepted(let suite): return "accepted, cipher suite \(suite)"
-        case .otherVersion(let version): return "the server answered with \(version)"
-        case .alert(let alert): return "refused with \(alert)"
-        case .closed: return "the server closed the connection"
-        case .timedOut: return "no answer"
-        case .notTLS(let why): return why
-        }
     }
 }
 

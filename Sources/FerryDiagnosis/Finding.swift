@@ -34,6 +34,11 @@ public struct Finding: Sendable, Equatable, Codable {
         self.fixes = fixes ?? kind.fixes
     }
 
+    /// Two lines for a failure message or a log: severity, id, title, and the best fix.
+    public var brief: String {
+        "  \(severity.rawValue.uppercased()) [\(id)] \(title)" + (fixes.first.map { "\n    fix: \($0)" } ?? "")
+    }
+
     /// The finding as the CLI prints it.
     public var text: String {
         var out = "\(severity.rawValue.uppercased()) [\(id)] \(title)\n"

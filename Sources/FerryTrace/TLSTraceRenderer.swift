@@ -88,6 +88,11 @@ public struct TLSTraceRenderer: Sendable {
         return out
     }
 
+    /// One record as the summary prints it (`SSL3: ALERT( FATAL: ILLEGAL_PARAMETER )`), for evidence lines.
+    public static func summary(of record: TLSTraceRecord) -> String {
+        describe(Line(records: [record]))
+    }
+
     static func describe(_ line: Line) -> String {
         let record = line.first
         let version = record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.rawValue == 0 ? "-" : record.version.description

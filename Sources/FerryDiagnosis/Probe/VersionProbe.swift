@@ -102,3 +102,17 @@ public struct VersionProbe: Sendable {
         return nil
     }
 }
+
+extension VersionProbe.Outcome: CustomStringConvertible {
+    /// How reports and evidence lines say it.
+    public var description: String {
+        switch self {
+        case .accepted(let suite): return "accepted, cipher suite \(suite)"
+        case .otherVersion(let version): return "the server answered with \(version) instead"
+        case .alert(let alert): return "refused: \(alert)"
+        case .closed: return "refused: the server closed the connection"
+        case .timedOut: return "no answer"
+        case .notTLS(let why): return "not TLS: \(why)"
+        }
+    }
+}

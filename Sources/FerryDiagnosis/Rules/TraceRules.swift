@@ -1,3 +1,4 @@
+import FerryTrace
 public import FerryWire
 import Foundation
 
@@ -9,8 +10,15 @@ public enum TraceRules {
     ///   - clientCertificate: the certificate our side presents (client side), to check against the request.
     public static func findings(_ conversation: TLSConversation, local: TLSDirection?, clientCertificate: TLSCertificateSummary? = nil) -> [Finding] {
         var findings: [Finding] = []
+        // The summary trace's wording; a ClientHello also says which versions it offered.
         let summary = { (record: TLSTraceRecord) -> String in
-            TLSTraceLine.describe(record)
+            var text = TLSTraceRenderer.summary(of: record)
+            if case .handshake(let messages) = record.content {
+                for message in messages {
+                    if case .clientHello(let hello) = message.content { text += " offering \(hello.offeredVersions.map(\.description).joined(separator: ", "))" }
+                }
+            }
+            return text
         }
         // Bytes that are not TLS.
         for record in conversation.records {
@@ -96,26 +104,5 @@ public enum TraceRules {
             break
         }
         return findings.ordered
-    }
-}
-
-/// One record as the summary trace prints it (for evidence lines).
-enum TLSTraceLine {
-    static func describe(_ record: TLSTraceRecord) -> String {
-        let version = record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.description
-        let marker = record.protection == .decrypted ? "[decrypted] " : ""
-        switch record.content {
-        case .handshake(let messages):
-            var text = "\(version): \(marker)HSHK( \(messages.map(\.summaryName).joined(separator: " ")) )"
-            for message in messages {
-                if case .clientHello(let hello) = message.content { text += " offering \(hello.offeredVersions.map(\.description).joined(separator: ", "))" }
-            }
-            return text
-        case .alert(let alerts): return "\(version): \(marker)ALERT( \(alerts.map(\.description).joined(separator: ", ")) )"
-        case .changeCipherSpec: return "\(version): CCS"
-        case .applicationData(let length): return "\(version): \(marker)APPL( \(length) )"
-        case .opaque(let type, let length): return "\(version): \(type)( \(length) bytes )"
-        case .malformed(let why): return "MALFORMED( \(why) )"
-        }
     }
 }

@@ -45,10 +45,11 @@ struct HandshakeFlightRecorder: Sendable {
         Task.detached { [settings, logger, level, ledger] in
             defer { recorder.forgetKeys() }
             let peer = recorder.pcapngConnection.client
-            if failed {
+            // Decoded and judged once, for the ledger and the log alike.
+            let judged = (failed || logs) ? recorder.conversation() : nil
+            let findings = judged.map { TraceRules.findings($0, local: .serverToClient) } ?? []
+            if failed, let conversation = judged {
                 // A failed handshake is a transfer that never started: the ledger keeps it with its findings.
-                let conversation = recorder.conversation()
-                let findings = TraceRules.findings(conversation, local: .serverToClient)
                 let client = conversation.clientCertificates?.entries.first?.summary
                 let alert = conversation.alerts.first { $0.alert.isFatal }
                 try? await ledger.record(LedgerEntry(
@@ -60,15 +61,13 @@ struct HandshakeFlightRecorder: Sendable {
                     peerSubject: client?.subject, peerIssuer: client?.issuer, peerSerial: client?.serial,
                     findings: findings.map(\.id)))
             }
-            if logs {
-                let conversation = recorder.conversation()
+            if logs, let conversation = judged {
                 let trace = TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary)
                 var metadata: Logger.Metadata = ["peer": "\(peer)"]
                 if let version = conversation.version { metadata["tls_version"] = "\(version)" }
                 if let alert = conversation.alerts.last { metadata["alert"] = "\(alert.alert)" }
-                let findings = TraceRules.findings(conversation, local: .serverToClient)
                 if !findings.isEmpty { metadata["findings"] = "\(findings.map(\.id).joined(separator: ","))" }
-                let explained = findings.map { "  \($0.severity.rawValue.uppercased()) [\($0.id)] \($0.title)" + ($0.fixes.first.map { "\n    fix: \($0)" } ?? "") }.joined(separator: "\n")
+                let explained = findings.map(\.brief).joined(separator: "\n")
                 let title = failed ? "TLS handshake failed" : "TLS handshake"
                 logger.log(level: level, "\(title); trace (-> sent by this server):\n\(trace)\(explained.isEmpty ? "" : "findings:\n" + explained + "\n")", metadata: metadata)
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryConfig
 import FerryDiagnosis
+import FerryServer
 import FerryTLS
 import FerryTrace
 import FerryWire
@@ -118,11 +119,8 @@ struct Diagnose: AsyncParsableCommand {
             guard let url = URL(string: value), let host = url.host else { return nil }
             return (host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, url.port ?? 443, partner)
         }
-        if value.hasPrefix("["), let close = value.firstIndex(of: "]"), let port = Int(value[value.index(after: close)...].dropFirst()) {
-            return (String(value[value.index(after: value.startIndex)..<close]), port, partner)
-        }
-        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]) else { return nil }
-        return (String(value[..<colon]), port, partner)
+        guard let (host, port) = try? ListenAddress.parse(value) else { return nil }
+        return (host, port, partner)
     }
 }
 
@@ -131,7 +129,7 @@ enum DiagnosisReport {
     static func text(_ diagnosis: Diagnosis, verbose: Bool) -> String {
         var out = "Ferry diagnosis of \(diagnosis.host):\(diagnosis.port)\n\nProtocol versions (a ClientHello offering only that version):\n"
         for probe in diagnosis.probes {
-            out += "  \(probe.offered.description.padding(toLength: 7, withPad: " ", startingAt: 0)) \(describe(probe.outcome))\n"
+            out += "  \(probe.offered.description.padding(toLength: 7, withPad: " ", startingAt: 0)) \(probe.outcome.description)\n"
         }
         if let error = diagnosis.handshakeError {
             out += "\nHandshake with your client settings failed: \(error)\n"
@@ -156,17 +154,6 @@ enum DiagnosisReport {
         return out
     }
 
-    static func describe(_ outcome: VersionProbe.Outcome) -> String {
-        switch outcome {
-        case .accepted(let suite): return "accepted, cipher suite \(suite)"
-        case .otherVersion(let version): return "the server answered with \(version) instead"
-        case .alert(let alert): return "refused: \(alert)"
-        case .closed: return "refused: the server closed the connection"
-        case .timedOut: return "no answer"
-        case .notTLS(let why): return "not TLS: \(why)"
-        }
-    }
-
     struct JSONReport: Encodable {
         struct Version: Encodable {
             let offered: String
@@ -185,12 +172,12 @@ enum DiagnosisReport {
     static func json(_ diagnosis: Diagnosis) -> String {
         let versions = diagnosis.probes.map { probe -> JSONReport.Version in
             switch probe.outcome {
-            case .accepted(let suite): return .init(offered: probe.offered.description, result: "accepted", cipherSuite: suite.description, detail: describe(probe.outcome))
-            case .otherVersion: return .init(offered: probe.offered.description, result: "other-version", cipherSuite: nil, detail: describe(probe.outcome))
-            case .alert: return .init(offered: probe.offered.description, result: "alert", cipherSuite: nil, detail: describe(probe.outcome))
-            case .closed: return .init(offered: probe.offered.description, result: "closed", cipherSuite: nil, detail: describe(probe.outcome))
-            case .timedOut: return .init(offered: probe.offered.description, result: "timeout", cipherSuite: nil, detail: describe(probe.outcome))
-            case .notTLS: return .init(offered: probe.offered.description, result: "not-tls", cipherSuite: nil, detail: describe(probe.outcome))
+            case .accepted(let suite): return .init(offered: probe.offered.description, result: "accepted", cipherSuite: suite.description, detail: probe.outcome.description)
+            case .otherVersion: return .init(offered: probe.offered.description, result: "other-version", cipherSuite: nil, detail: probe.outcome.description)
+            case .alert: return .init(offered: probe.offered.description, result: "alert", cipherSuite: nil, detail: probe.outcome.description)
+            case .closed: return .init(offered: probe.offered.description, result: "closed", cipherSuite: nil, detail: probe.outcome.description)
+            case .timedOut: return .init(offered: probe.offered.description, result: "timeout", cipherSuite: nil, detail: probe.outcome.description)
+            case .notTLS: return .init(offered: probe.offered.description, result: "not-tls", cipherSuite: nil, detail: probe.outcome.description)
             }
         }
         let report = JSONReport(host: diagnosis.host, port: diagnosis.port, versions: versions, handshakeError: diagnosis.handshakeError, findings: diagnosis.findings, exitCode: diagnosis.exitCode)
