@@ -23,6 +23,8 @@ public final class TLSFlightRecorder: Sendable {
         var truncated = false
         var local: TCPEndpoint?
         var peer: TCPEndpoint?
+        /// Found once, then kept: the trace, the key lookup, the pcapng writer and `forgetKeys` all need it.
+        var clientRandom: [UInt8]?
     }
 
     /// The most bytes kept per connection (a handshake with a long chain is ~10 KiB).
@@ -64,10 +66,14 @@ public final class TLSFlightRecorder: Sendable {
 
     /// The ClientHello's random, once the client's first bytes were seen.
     public var clientRandom: [UInt8]? {
+        if let known = state.withLockedValue({ $0.clientRandom }) { return known }
         var conversation = TLSConversation()
         for chunk in chunks where chunk.direction == .clientToServer {
             conversation.feed(chunk.bytes, from: .clientToServer, at: chunk.time)
-            if let hello = conversation.clientHello { return hello.random }
+            if let hello = conversation.clientHello {
+                state.withLockedValue { $0.clientRandom = hello.random }
+                return hello.random
+            }
         }
         return nil
     }
