@@ -55,8 +55,9 @@ public struct ClientConnection: Sendable {
                         try sync.addHandler(IdleStateHandler(allTimeout: stallTimeout))
                         try sync.addHandler(StallDetector(timeout: stallTimeout))
                         try sync.addHandler(TLSTapHandler(record: record), position: .first)
-                        try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
-                        try sync.addHandler(TLSHandshakeObserver(record: record))
+                        try sync.addHandler(tls.peerPolicy.makeClientHandler(context: sslContext, serverHostname: serverName) { record.refuse($0) })
+                        let policy = tls.peerPolicy
+                        try sync.addHandler(TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) })
                         try sync.addHTTPClientHandlers()
                         try sync.addHandler(ResponseArrivalHandler(arrival))
                         return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)

@@ -19,6 +19,10 @@ enum HandshakeExplanation {
         if let version = snapshot.version, let suite = snapshot.cipherSuite {
             lines.append("Negotiated so far: \(version), \(suite).")
         }
+        if let refusal = snapshot.policyRefusal {
+            lines.append("This client refused the server: \(refusal). Fix: raise verify-depth or cipher-suites in this side's profile if the partner is right, or ask the partner to change.")
+            return lines.joined(separator: "\n")
+        }
         let received = snapshot.alertsReceived.last
         let alertName = received?.alertDescription.name ?? Self.alertName(in: raw)
         if let received {

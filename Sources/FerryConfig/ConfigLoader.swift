@@ -83,6 +83,33 @@ public enum ConfigLoader {
             return path(key).map { [$0] }
         }
         func string(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
+        /// A YAML list, or one string split at ':', ',' or spaces.
+        func list(_ key: String) -> [String]? {
+            if let list = reader.stringArray(forKey: ConfigKey(key)) { return list }
+            return string(key).map { $0.split(whereSeparator: { $0 == ":" || $0 == "," || $0 == " " }).map(String.init) }
+        }
+        /// Whether any of the TLS keys is set under a prefix.
+        func hasTLS(_ prefix: String, server: Bool) -> Bool {
+            ConfigSchema.tlsKeys(server: server).keys.contains { string(prefix + $0) != nil || reader.stringArray(forKey: ConfigKey(prefix + $0)) != nil }
+        }
+        /// Applies the TLS keys both sides share, as present under `prefix`, on top of `core`.
+        func applyTLS(prefix: String, to core: inout TLSProfileCore) throws {
+            if let value = path(prefix + "certificate") { core.certificate = value }
+            if let value = path(prefix + "key") { core.privateKey = value }
+            if let value = string(prefix + "key-passphrase") { core.passphrase = .literal(value) }
+            if let value = string(prefix + "key-passphrase-env") { core.passphrase = .environment(value) }
+            if let value = path(prefix + "key-passphrase-file") { core.passphrase = .file(value) }
+            if let value = paths(prefix + "ca") { core.trustedCAs = value }
+            if let value = path(prefix + "ca-dir") { core.caDirectory = value }
+            if let value = string(prefix + "min-version") { core.minimumVersion = try TLSVersionSetting.parse(value, setting: prefix + "min-version") }
+            if let value = string(prefix + "max-version") { core.maximumVersion = try TLSVersionSetting.parse(value, setting: prefix + "max-version") }
+            if let value = string(prefix + "ciphers") { core.ciphers = value }
+            if let value = list(prefix + "cipher-suites") { core.tls13Suites = value }
+            if let value = string(prefix + "verify-depth") {
+                guard let depth = Int(value), depth >= 0 else { throw ConfigError("\(prefix)verify-depth: '\(value)' is not a number of intermediate CA certificates (e.g. 4)") }
+                core.verifyDepth = depth
+            }
+        }
 
         if let listen = string("listen") { configuration.listen = listen }
         if let root = path("root") { configuration.root = root }
@@ -108,16 +135,19 @@ public enum ConfigLoader {
         }
         configuration.serverTrace.pcapngDirectory = path("server.trace.pcapng-dir")
 
-        let serverCertificate = path("server.tls.certificate")
-        let serverKey = path("server.tls.key")
-        let serverCA = paths("server.tls.ca")
-        if serverCertificate != nil || serverKey != nil || serverCA != nil {
-            guard let serverCertificate, let serverKey else {
-                throw ConfigError("\(file ?? "configuration"): server.tls needs both 'certificate' and 'key' (have \(serverCertificate == nil ? "no certificate" : "no key"))")
-            }
-            var profile = ServerTLSProfile(certificate: serverCertificate, privateKey: serverKey, trustedCAs: serverCA ?? [])
-            if let value = string("server.tls.min-version") { profile.minimumVersion = try TLSVersionSetting.parse(value, setting: "server.tls.min-version") }
-            if let value = string("server.tls.max-version") { profile.maximumVersion = try TLSVersionSetting.parse(value, setting: "server.tls.max-version") }
+        if let value = string("server.tls.expiry-warning") {
+            configuration.expiryWarning = try duration(value, key: "server.tls.expiry-warning")
+        }
+        // The receive side: an XCOM file as the base, Ferry's own keys on top.
+        var server: ServerTLSProfile?
+        if let xcom = path("server.tls.xcom-config") {
+            let imported = try XCOMSSLConfig.load(xcom)
+            server = try imported.receiveProfile()
+            configuration.xcomNotes += imported.notes
+        }
+        if server != nil || hasTLS("server.tls.", server: true) {
+            var profile = server ?? ServerTLSProfile(core: TLSProfileCore())
+            try applyTLS(prefix: "server.tls.", to: &profile.core)
             if let value = string("server.tls.client-auth") {
                 guard let mode = ClientAuthentication(rawValue: value.lowercased()) else {
                     throw ConfigError("server.tls.client-auth: '\(value)' is not one of required, optional, none")
@@ -125,24 +155,35 @@ public enum ConfigLoader {
                 profile.clientAuthentication = mode
             }
             if let value = string("server.tls.send-ca-names") { profile.sendCANames = try bool(value, key: "server.tls.send-ca-names") }
+            if profile.certificate == nil || profile.privateKey == nil {
+                throw ConfigError("\(file ?? "configuration"): server.tls needs both 'certificate' and 'key' (have \(profile.certificate == nil ? "no certificate" : "no key"))")
+            }
             configuration.serverTLS = profile
         }
 
-        configuration.clientTLS = ClientTLSProfile(
-            certificate: path("client.tls.certificate"),
-            privateKey: path("client.tls.key"),
-            trustedCAs: paths("client.tls.ca") ?? []
-        )
-        if let value = string("client.tls.min-version") { configuration.clientTLS.minimumVersion = try TLSVersionSetting.parse(value, setting: "client.tls.min-version") }
-        if let value = string("client.tls.max-version") { configuration.clientTLS.maximumVersion = try TLSVersionSetting.parse(value, setting: "client.tls.max-version") }
+        // The initiate side, and each partner's overrides of it.
+        func clientProfile(prefix: String, base: ClientTLSProfile) throws -> ClientTLSProfile {
+            var profile = base
+            if let xcom = path(prefix + "xcom-config") {
+                let imported = try XCOMSSLConfig.load(xcom)
+                let initiate = try imported.initiateProfile()
+                profile.core = initiate.core
+                profile.verifyServer = initiate.verifyServer
+                configuration.xcomNotes += imported.notes
+            }
+            try applyTLS(prefix: prefix, to: &profile.core)
+            if let value = string(prefix + "verify") { profile.verifyServer = try bool(value, key: prefix + "verify") }
+            return profile
+        }
+        configuration.clientTLS = try clientProfile(prefix: "client.tls.", base: configuration.clientTLS)
 
         for name in names["partners"] ?? [] {
             var partner = FerryConfiguration.Partner(name: name)
             let prefix = "partners.\(name)."
             partner.url = string(prefix + "url")
-            partner.certificate = path(prefix + "tls.certificate")
-            partner.privateKey = path(prefix + "tls.key")
-            partner.trustedCAs = paths(prefix + "tls.ca")
+            if hasTLS(prefix + "tls.", server: false) {
+                partner.tls = try clientProfile(prefix: prefix + "tls.", base: configuration.clientTLS)
+            }
             partner.subject = string(prefix + "subject")
             partner.alternativeName = string(prefix + "san")
             if let url = partner.url, !(url.hasPrefix("https://")) {

@@ -9,24 +9,32 @@ enum ConfigSchema {
         case named(Node)
     }
 
-    static let tlsClientKeys: [String: Node] = [
-        "certificate": .leaf, "key": .leaf, "ca": .leaf, "min-version": .leaf, "max-version": .leaf,
-    ]
+    /// The TLS keys of a side (`server.tls`, `client.tls`, `partners.NAME.tls`).
+    static func tlsKeys(server: Bool) -> [String: Node] {
+        var keys: [String: Node] = [:]
+        for key in [
+            "certificate", "key", "key-passphrase", "key-passphrase-env", "key-passphrase-file", "ca", "ca-dir",
+            "min-version", "max-version", "ciphers", "cipher-suites", "verify-depth", "xcom-config",
+        ] {
+            keys[key] = .leaf
+        }
+        for key in server ? ["client-auth", "send-ca-names", "expiry-warning"] : ["verify"] {
+            keys[key] = .leaf
+        }
+        return keys
+    }
 
     static let root: Node = .map([
         "listen": .leaf,
         "root": .leaf,
         "server": .map([
             "ledger": .leaf,
-            "tls": .map([
-                "certificate": .leaf, "key": .leaf, "ca": .leaf, "min-version": .leaf, "max-version": .leaf,
-                "client-auth": .leaf, "send-ca-names": .leaf,
-            ]),
+            "tls": .map(tlsKeys(server: true)),
             "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf]),
         ]),
-        "client": .map(["ledger": .leaf, "tls": .map(tlsClientKeys)]),
+        "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf]),
-        "partners": .named(.map(["url": .leaf, "tls": .map(tlsClientKeys), "subject": .leaf, "san": .leaf])),
+        "partners": .named(.map(["url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf])),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
     ])
 

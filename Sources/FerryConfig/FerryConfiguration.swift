@@ -26,6 +26,10 @@ public struct FerryConfiguration: Sendable {
     public var accessRules: [AccessRule] = []
     /// What the server does with handshake traces.
     public var serverTrace = ServerTrace()
+    /// Certificates in use that expire within this many seconds are warned about at startup and daily.
+    public var expiryWarning: Double = 30 * 86_400
+    /// What the XCOM files the configuration points at want the operator to know.
+    public var xcomNotes: [XCOMSSLConfig.Note] = []
     /// The file the configuration came from, if any.
     public var source: String?
 
@@ -36,10 +40,9 @@ public struct FerryConfiguration: Sendable {
         public var name: String
         /// `https://host:port` for `ferry send FILE name:path`.
         public var url: String?
-        /// Client TLS overrides for this partner.
-        public var certificate: String?
-        public var privateKey: String?
-        public var trustedCAs: [String]?
+        /// The initiate side for this partner: the client profile with the partner's `tls` keys on top; `nil`
+        /// when the partner has none.
+        public var tls: ClientTLSProfile?
         /// Server side: a client certificate whose subject DN (RFC 4514) equals this is this partner.
         public var subject: String?
         /// Server side: a client certificate with this SAN (`dns:NAME` or `uri:URI`) is this partner.

@@ -14,7 +14,10 @@ import NIOSSL
 /// A Ferry server, ready to run: its TLS context is loaded and checked, its ledger open.
 public struct FerryServer: Sendable {
     public let configuration: FerryConfiguration
-    public let tls: ResolvedServerTLS
+    /// The receive side's TLS context, reloadable.
+    public let tls: ServerTLSContext
+    /// The connections' TLS secrets, in memory, for handshake traces.
+    let keys: TLSKeyLogStore
     public let ledger: Ledger
     public let host: String
     public let port: Int
@@ -24,11 +27,13 @@ public struct FerryServer: Sendable {
         guard let profile = configuration.serverTLS else {
             throw ConfigError("no server TLS profile: set server.tls.certificate, key and ca, or run `ferry serve` without a config to use the dev PKI")
         }
-        let tls = try profile.makeConfiguration()
+        // Secrets stay in memory, per connection, so a trace can show the encrypted part of a handshake.
+        let keys = TLSKeyLogStore()
+        let tls = try ServerTLSContext(profile: profile, keyLog: keys.callback)
         let (host, port) = try ListenAddress.parse(configuration.listen)
         try FileManager.default.createDirectory(atPath: configuration.root, withIntermediateDirectories: true)
         let ledger = try await Ledger.open(path: configuration.resolvedServerLedger)
-        return FerryServer(configuration: configuration, tls: tls, ledger: ledger, host: host, port: port)
+        return FerryServer(configuration: configuration, tls: tls, keys: keys, ledger: ledger, host: host, port: port)
     }
 
     /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.
@@ -43,24 +48,21 @@ public struct FerryServer: Sendable {
         let router = Router(context: FerryRequestContext.self)
         router.add(middleware: FileRoutes(policy: policy, store: store, ledger: ledger))
         router.add(middleware: UploadRoutes(policy: policy, files: store, uploads: uploads, ledger: ledger, maximumSize: configuration.uploadMaximumSize))
+        let lifecycle = CertificateLifecycle(tls: tls, warningWindow: configuration.expiryWarning, logger: logger)
         router.get("/v1/health") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: lifecycle.health())))
         }
-        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, ledger: ledger, logger: logger)
-        var withKeyLog = tls.configuration
-        // Secrets stay in memory, per connection, so a trace can show the encrypted part of a handshake.
-        withKeyLog.keyLogCallback = flightRecorder.keys.callback
-        let tlsConfiguration = withKeyLog
+        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, keys: keys, ledger: ledger, logger: logger)
         let registry = FerryRequestContext.registry
+        let tls = self.tls
         let server = HTTPServerBuilder { responder in
-            let http2 = try HTTP2UpgradeChannel(tlsConfiguration: tlsConfiguration, responder: responder)
-            return TappedServerChannel(http2, registry: registry, flightRecorder: flightRecorder)
+            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder)
         }
         return Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "Ferry"),
-            services: [UploadSweeper(uploads: uploads, interval: configuration.uploadSweepInterval, logger: logger)],
+            services: [UploadSweeper(uploads: uploads, interval: configuration.uploadSweepInterval, logger: logger), lifecycle],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -43,25 +43,14 @@ public enum CertificateFiles {
         return certificates
     }
 
-    /// Loads a certificate chain and its private key and checks that they belong together, are valid now and
-    /// carry the extended key usage the role needs.
-    public static func loadIdentity(certificate: String, key: String, role: CertificateAuthority.Purpose, now: Date = .now)
-        throws(TLSSetupError) -> TLSIdentity
-    {
+    /// Loads a certificate chain and its private key (decrypting it with the pass phrase when it is encrypted)
+    /// and checks that they belong together, are valid now and carry the extended key usage the role needs.
+    public static func loadIdentity(
+        certificate: String, key: String, passphrase: PassphraseSource? = nil, role: CertificateAuthority.Purpose,
+        now: Date = .now, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(TLSSetupError) -> TLSIdentity {
         let chain = try loadCertificates(certificate, what: "certificate")
-        let keyText = try readText(key, what: "private key")
-        let privateKey: Certificate.PrivateKey
-        do {
-            privateKey = try Certificate.PrivateKey(pemEncoded: keyText)
-        } catch {
-            let encrypted = keyText.contains("ENCRYPTED")
-            throw TLSSetupError(
-                .notPEM,
-                subject: key,
-                problem: encrypted ? "the private key is encrypted with a pass phrase" : "the file holds no usable private key (\(error))",
-                fix: encrypted ? "store it unencrypted with mode 0600 (`openssl pkey -in KEY -out KEY.plain`)" : "point to the PEM key that belongs to \(certificate)"
-            )
-        }
+        let (privateKey, nioKey) = try loadPrivateKey(key, passphrase: passphrase, certificate: certificate, environment: environment)
         let leaf = chain[0]
         if privateKey.publicKey != leaf.publicKey {
             throw TLSSetupError(
@@ -74,14 +63,47 @@ public enum CertificateFiles {
         try checkValidity(leaf, file: certificate, now: now)
         try checkUsage(leaf, file: certificate, role: role)
         let nioChain: [NIOSSLCertificate]
-        let nioKey: NIOSSLPrivateKey
         do {
             nioChain = try NIOSSLCertificate.fromPEMBytes(Array(readText(certificate, what: "certificate").utf8))
-            nioKey = try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem)
         } catch {
             throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL cannot load this certificate or key (\(error))", fix: "check that both are PEM and of a supported key type (P-256, P-384, RSA)")
         }
         return TLSIdentity(chain: nioChain, privateKey: nioKey, leaf: leaf, certificatePath: certificate, keyPath: key)
+    }
+
+    /// Reads a PEM private key, decrypting it when it is encrypted, as BoringSSL and swift-certificates see it.
+    static func loadPrivateKey(_ key: String, passphrase: PassphraseSource?, certificate: String, environment: [String: String])
+        throws(TLSSetupError) -> (Certificate.PrivateKey, NIOSSLPrivateKey)
+    {
+        let keyText = try readText(key, what: "private key")
+        let encrypted = keyText.contains("ENCRYPTED")
+        guard encrypted else {
+            do {
+                return (try Certificate.PrivateKey(pemEncoded: keyText), try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem))
+            } catch {
+                throw TLSSetupError(.notPEM, subject: key, problem: "the file holds no usable private key (\(error))", fix: "point to the PEM key that belongs to \(certificate)")
+            }
+        }
+        guard let passphrase else {
+            throw TLSSetupError(.wrongPassphrase, subject: key, problem: "the private key is encrypted and no pass phrase is configured", fix: "set key-passphrase-env (an environment variable), key-passphrase-file or key-passphrase for this profile ([PASSWORD] in a configssl.cnf)")
+        }
+        let secret = try passphrase.resolve(environment: environment)
+        let nioKey: NIOSSLPrivateKey
+        do {
+            nioKey = try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem) { (setter: NIOSSLPassphraseSetter<[UInt8]>) in setter(secret) }
+        } catch {
+            throw TLSSetupError(.wrongPassphrase, subject: key, problem: "\(passphrase) does not decrypt this private key", fix: "check the pass phrase (a '$' in it must be written '\\$' in a configssl.cnf), or re-export the key: `openssl pkey -in KEY -out NEW -aes256`")
+        }
+        // BoringSSL writes the decrypted key in its traditional form: SEC1 for EC keys, PKCS#1 for RSA.
+        guard let der = try? nioKey.derBytes else {
+            throw TLSSetupError(.notPEM, subject: key, problem: "the decrypted private key cannot be read back", fix: "re-export it as PKCS#8: `openssl pkcs8 -topk8 -in KEY -out NEW`")
+        }
+        for type in ["EC PRIVATE KEY", "RSA PRIVATE KEY", "PRIVATE KEY"] {
+            if let parsed = try? Certificate.PrivateKey(pemDocument: PEMDocument(type: type, derBytes: der)) {
+                return (parsed, nioKey)
+            }
+        }
+        throw TLSSetupError(.notPEM, subject: key, problem: "the decrypted private key is of a type Ferry does not support", fix: "use a P-256, P-384 or RSA key")
     }
 
     /// Loads trusted CA certificates from several PEM files; all of them are trusted and, on a server, all of

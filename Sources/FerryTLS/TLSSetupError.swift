@@ -10,6 +10,8 @@ public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
         case noCertificates = "no-certificates"
         case badVersion = "bad-protocol-version"
         case incomplete = "incomplete-profile"
+        case badCipher = "bad-cipher-setting"
+        case wrongPassphrase = "key-passphrase"
     }
 
     let code: Code

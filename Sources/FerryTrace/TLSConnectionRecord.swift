@@ -20,6 +20,8 @@ public final class TLSConnectionRecord: Sendable {
         public var alertsReceived: [TLSAlert] = []
         /// A decoding problem, when the peer's bytes were not TLS (e.g. plaintext HTTP on a TLS port).
         public var wireError: String?
+        /// Why this side refused the peer beyond what the wire shows (a policy such as verify-depth).
+        public var policyRefusal: String?
     }
 
     private let state = NIOLockedValueBox(Snapshot())
@@ -32,6 +34,11 @@ public final class TLSConnectionRecord: Sendable {
 
     /// The facts so far.
     public var snapshot: Snapshot { state.withLockedValue { $0 } }
+
+    /// Records why this side refused the peer (the first reason wins).
+    public func refuse(_ reason: String) {
+        state.withLockedValue { if $0.policyRefusal == nil { $0.policyRefusal = reason } }
+    }
 
     func update(_ body: (inout Snapshot) -> Void) {
         state.withLockedValue { body(&$0) }

@@ -1,3 +1,4 @@
+import FerryWire
 public import NIOCore
 import NIOSSL
 import NIOTLS
@@ -8,9 +9,12 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
     public typealias InboundIn = NIOAny
 
     public let record: TLSConnectionRecord
+    /// Decides whether the negotiated suite is allowed (code point, name) and says why not.
+    let suiteRefusal: @Sendable (UInt16, String) -> String?
 
-    public init(record: TLSConnectionRecord) {
+    public init(record: TLSConnectionRecord, suiteRefusal: @escaping @Sendable (UInt16, String) -> String? = { _, _ in nil }) {
         self.record = record
+        self.suiteRefusal = suiteRefusal
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -21,6 +25,11 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
                 $0.handshakeComplete = true
                 $0.applicationProtocol = alpn
                 $0.peerCertificateDER = der
+            }
+            if let suite = record.snapshot.cipherSuite, let reason = suiteRefusal(suite.rawValue, suite.description) {
+                record.refuse(reason)
+                context.close(promise: nil)
+                return
             }
         }
         context.fireUserInboundEventTriggered(event)

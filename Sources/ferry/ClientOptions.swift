@@ -78,12 +78,7 @@ struct ClientOptions: ParsableArguments {
     /// The client TLS profile for a partner (or none): flags, then the partner's profile, then the config's
     /// client profile, then the dev PKI in `./.ferry/pki`.
     static func profile(configuration: FerryConfiguration, partner: String?, cert: String?, key: String?, ca: String?) -> ClientTLSProfile {
-        var profile = configuration.clientTLS
-        if let name = partner, let partner = configuration.partners[name] {
-            if let certificate = partner.certificate { profile.certificate = certificate }
-            if let key = partner.privateKey { profile.privateKey = key }
-            if let cas = partner.trustedCAs { profile.trustedCAs = cas }
-        }
+        var profile = partner.flatMap { configuration.partners[$0]?.tls } ?? configuration.clientTLS
         if let cert, let key {
             profile.certificate = cert
             profile.privateKey = key
@@ -110,6 +105,8 @@ struct ClientOptions: ParsableArguments {
         } catch {
             throw TransferError(.usage, error.description)
         }
+        for warning in tls.warnings { Failure.printError("warning: \(warning)") }
+        for note in configuration.xcomNotes { Failure.printError("note: \(note.message)") }
         var ledger: Ledger?
         if !noLedger {
             ledger = try? await Ledger.open(path: configuration.resolvedClientLedger)

@@ -15,9 +15,9 @@ struct HandshakeFlightRecorder: Sendable {
     let ledger: Ledger
     let logger: Logger
 
-    init(settings: FerryConfiguration.ServerTrace, ledger: Ledger, logger: Logger) throws {
+    init(settings: FerryConfiguration.ServerTrace, keys: TLSKeyLogStore, ledger: Ledger, logger: Logger) throws {
         self.settings = settings
-        self.keys = TLSKeyLogStore()
+        self.keys = keys
         self.ledger = ledger
         self.logger = logger
         if let folder = settings.pcapngDirectory {
@@ -35,7 +35,8 @@ struct HandshakeFlightRecorder: Sendable {
         let recorder = record.recorder
         guard !recorder.isEmpty else { return }
         let snapshot = record.snapshot
-        let failed = !snapshot.handshakeComplete
+        let refusal = snapshot.policyRefusal
+        let failed = !snapshot.handshakeComplete || refusal != nil
         let logs = settings.handshakes == .all || (settings.handshakes == .failed && failed)
         guard logs || failed || settings.pcapngDirectory != nil else {
             recorder.forgetKeys()
@@ -56,7 +57,8 @@ struct HandshakeFlightRecorder: Sendable {
                     direction: .inbound, partner: client?.subject ?? "\(peer)", operation: "TLS", path: "-", bytes: 0, sha256: nil,
                     started: Date(timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970),
                     result: .failed,
-                    error: "TLS handshake failed" + (alert.map { ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)" } ?? ""),
+                    error: "TLS handshake failed" + (alert.map { ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)" } ?? "")
+                        + (refusal.map { "; refused: \($0)" } ?? ""),
                     tlsVersion: conversation.version?.description, cipherSuite: conversation.cipherSuite?.description,
                     peerSubject: client?.subject, peerIssuer: client?.issuer, peerSerial: client?.serial,
                     findings: findings.map(\.id)))
@@ -67,6 +69,7 @@ struct HandshakeFlightRecorder: Sendable {
                 if let version = conversation.version { metadata["tls_version"] = "\(version)" }
                 if let alert = conversation.alerts.last { metadata["alert"] = "\(alert.alert)" }
                 if !findings.isEmpty { metadata["findings"] = "\(findings.map(\.id).joined(separator: ","))" }
+                if let refusal { metadata["refused"] = "\(refusal)" }
                 let explained = findings.map(\.brief).joined(separator: "\n")
                 let title = failed ? "TLS handshake failed" : "TLS handshake"
                 logger.log(level: level, "\(title); trace (-> sent by this server):\n\(trace)\(explained.isEmpty ? "" : "findings:\n" + explained + "\n")", metadata: metadata)

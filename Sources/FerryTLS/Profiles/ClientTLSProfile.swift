@@ -2,19 +2,21 @@ public import Foundation
 public import NIOSSL
 
 /// The initiate side: Ferry as the TLS client.
-public struct ClientTLSProfile: Sendable {
-    /// The client certificate chain; required by Ferry servers.
-    public var certificate: String?
-    public var privateKey: String?
-    /// CA files trusted for the server's certificate. Empty means the system's trust store.
-    public var trustedCAs: [String]
-    public var minimumVersion: TLSVersion = .tlsv12
-    public var maximumVersion: TLSVersion = .tlsv13
+@dynamicMemberLookup
+public struct ClientTLSProfile: Sendable, Equatable {
+    public var core = TLSProfileCore()
+    /// Whether the server's certificate is verified (chain and host name). Off only for tests and emergencies.
+    public var verifyServer = true
 
     public init(certificate: String?, privateKey: String?, trustedCAs: [String]) {
-        self.certificate = certificate
-        self.privateKey = privateKey
-        self.trustedCAs = trustedCAs
+        core.certificate = certificate
+        core.privateKey = privateKey
+        core.trustedCAs = trustedCAs
+    }
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<TLSProfileCore, T>) -> T {
+        get { core[keyPath: keyPath] }
+        set { core[keyPath: keyPath] = newValue }
     }
 
     /// A dev PKI client profile.
@@ -23,20 +25,22 @@ public struct ClientTLSProfile: Sendable {
     }
 
     /// Loads and checks every file and builds the NIOSSL configuration (full server verification, host name
-    /// included).
-    public func makeConfiguration(now: Date = .now) throws(TLSSetupError) -> ResolvedClientTLS {
+    /// included, unless `verifyServer` is off).
+    public func makeConfiguration(side: String = "client.tls", now: Date = .now, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(TLSSetupError) -> ResolvedClientTLS
+    {
+        let allowedSuites = try core.checkSettings(side: side)
         var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = minimumVersion
-        configuration.maximumTLSVersion = maximumVersion
-        configuration.certificateVerification = .fullVerification
+        configuration.certificateVerification = verifyServer ? .fullVerification : .none
         configuration.applicationProtocols = ["http/1.1"]
-        if !trustedCAs.isEmpty {
-            configuration.trustRoots = .certificates(try CertificateFiles.loadTrustRoots(trustedCAs))
+        var warnings = try core.apply(to: &configuration, side: side)
+        if !verifyServer {
+            warnings.append("\(side).verify is off: the server's certificate is not checked, so anyone on the path can pose as the partner and read or change the files")
         }
         var identity: TLSIdentity?
-        switch (certificate, privateKey) {
+        switch (core.certificate, core.privateKey) {
         case (let cert?, let key?):
-            let loaded = try CertificateFiles.loadIdentity(certificate: cert, key: key, role: .client, now: now)
+            let loaded = try CertificateFiles.loadIdentity(certificate: cert, key: key, passphrase: core.passphrase, role: .client, now: now, environment: environment)
             configuration.certificateChain = loaded.chain.map { .certificate($0) }
             configuration.privateKey = .privateKey(loaded.privateKey)
             identity = loaded
@@ -47,7 +51,7 @@ public struct ClientTLSProfile: Sendable {
         case (nil, .some):
             throw TLSSetupError(.incomplete, subject: "--cert", problem: "a private key was given without its certificate", fix: "pass --cert CERT.pem as well")
         }
-        return ResolvedClientTLS(configuration: configuration, identity: identity)
+        return ResolvedClientTLS(configuration: configuration, identity: identity, peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites), warnings: warnings)
     }
 }
 
@@ -55,4 +59,14 @@ public struct ClientTLSProfile: Sendable {
 public struct ResolvedClientTLS: Sendable {
     public let configuration: TLSConfiguration
     public let identity: TLSIdentity?
+    public let peerPolicy: PeerPolicy
+    /// Loosened settings, each with its risk; printed once per command.
+    public let warnings: [String]
+
+    public init(configuration: TLSConfiguration, identity: TLSIdentity?, peerPolicy: PeerPolicy = PeerPolicy(), warnings: [String] = []) {
+        self.configuration = configuration
+        self.identity = identity
+        self.peerPolicy = peerPolicy
+        self.warnings = warnings
+    }
 }

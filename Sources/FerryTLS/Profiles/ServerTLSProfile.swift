@@ -1,5 +1,6 @@
 public import Foundation
 public import NIOSSL
+public import X509
 
 /// Whether the server asks for a client certificate.
 public enum ClientAuthentication: String, Sendable, CaseIterable {
@@ -13,23 +14,28 @@ public enum ClientAuthentication: String, Sendable, CaseIterable {
 
 /// The receive side: Ferry as the TLS server.
 ///
-/// Safe defaults: TLS 1.2 minimum, client certificate required, and the CA names of every trusted CA sent in
-/// the CertificateRequest (swift-nio-ssl only sends them with explicit trust roots, which this profile always
-/// uses).
-public struct ServerTLSProfile: Sendable {
-    public var certificate: String
-    public var privateKey: String
-    /// CA files whose certificates are trusted for client certificates; all their names are sent.
-    public var trustedCAs: [String]
-    public var minimumVersion: TLSVersion = .tlsv12
-    public var maximumVersion: TLSVersion = .tlsv13
+/// Safe defaults: TLS 1.2 minimum, ECDHE with AEAD ciphers, client certificate required, and the CA names of
+/// every trusted CA sent in the CertificateRequest (swift-nio-ssl only sends them with explicit trust roots,
+/// which this profile always uses).
+@dynamicMemberLookup
+public struct ServerTLSProfile: Sendable, Equatable {
+    public var core = TLSProfileCore()
     public var clientAuthentication: ClientAuthentication = .required
     public var sendCANames: Bool = true
 
     public init(certificate: String, privateKey: String, trustedCAs: [String]) {
-        self.certificate = certificate
-        self.privateKey = privateKey
-        self.trustedCAs = trustedCAs
+        core.certificate = certificate
+        core.privateKey = privateKey
+        core.trustedCAs = trustedCAs
+    }
+
+    public init(core: TLSProfileCore) {
+        self.core = core
+    }
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<TLSProfileCore, T>) -> T {
+        get { core[keyPath: keyPath] }
+        set { core[keyPath: keyPath] = newValue }
     }
 
     /// The dev PKI's server profile.
@@ -37,48 +43,85 @@ public struct ServerTLSProfile: Sendable {
         ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: [pki.caCertificate])
     }
 
-    /// Loads and checks every file and builds the NIOSSL configuration.
+    /// Loads and checks every file and builds the NIOSSL configuration and context.
     ///
-    /// - Returns: the configuration, the loaded identity, and warnings about loosened settings.
-    public func makeConfiguration(now: Date = .now) throws(TLSSetupError) -> ResolvedServerTLS {
-        let identity = try CertificateFiles.loadIdentity(certificate: certificate, key: privateKey, role: .server, now: now)
-        if clientAuthentication != .none && trustedCAs.isEmpty {
-            throw TLSSetupError(.incomplete, subject: "server.tls.ca", problem: "client certificates are \(clientAuthentication.rawValue) but no CA file is configured", fix: "set server.tls.ca to the CA file that issued your partners' certificates")
+    /// - Returns: the context, the loaded identity, and warnings about loosened settings.
+    /// - Parameter keyLog: receives the connections' TLS secrets (kept in memory for handshake traces).
+    public func makeConfiguration(
+        now: Date = .now, environment: [String: String] = ProcessInfo.processInfo.environment, keyLog: NIOSSLKeyLogCallback? = nil
+    ) throws(TLSSetupError) -> ResolvedServerTLS {
+        let side = "server.tls"
+        guard let certificate = core.certificate, let privateKey = core.privateKey else {
+            throw TLSSetupError(.incomplete, subject: side, problem: "the receive side needs a certificate and its private key", fix: "set server.tls.certificate and server.tls.key (or [CERTIFICATE] and [PRIVATEKEY] RECEIVE_SIDE in a configssl.cnf)")
         }
-        let roots = try CertificateFiles.loadTrustRoots(trustedCAs)
-        if minimumVersion.rank > maximumVersion.rank {
-            throw TLSSetupError(.badVersion, subject: "server.tls.min-version", problem: "the minimum version is above the maximum", fix: "set min-version to at most max-version")
+        let allowedSuites = try core.checkSettings(side: side)
+        let identity = try CertificateFiles.loadIdentity(certificate: certificate, key: privateKey, passphrase: core.passphrase, role: .server, now: now, environment: environment)
+        let caFiles = try core.caFiles()
+        if clientAuthentication != .none && caFiles.isEmpty {
+            throw TLSSetupError(.incomplete, subject: "server.tls.ca", problem: "client certificates are \(clientAuthentication.rawValue) but no CA file is configured", fix: "set server.tls.ca to the CA file that issued your partners' certificates")
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: identity.chain.map { .certificate($0) },
             privateKey: .privateKey(identity.privateKey)
         )
-        configuration.minimumTLSVersion = minimumVersion
-        configuration.maximumTLSVersion = maximumVersion
-        configuration.trustRoots = .certificates(roots)
+        var warnings = try core.apply(to: &configuration, side: side)
+        // Explicit roots even without client certificates, so that NIOSSL never falls back to the system store.
+        configuration.trustRoots = .certificates(try CertificateFiles.loadTrustRoots(caFiles))
         switch clientAuthentication {
         case .required: configuration.certificateVerification = .noHostnameVerification
         case .optional: configuration.certificateVerification = .optionalVerification
         case .none: configuration.certificateVerification = .none
         }
         configuration.sendCANameList = sendCANames && clientAuthentication != .none
-        var warnings: [String] = []
-        if minimumVersion.rank < TLSVersion.tlsv12.rank {
-            warnings.append("server.tls.min-version is \(TLSVersionSetting.name(minimumVersion)): TLS 1.0/1.1 are deprecated (RFC 8996); old clients may negotiate weak ciphers")
-        }
         if clientAuthentication != .required {
             warnings.append("server.tls.client-auth is \(clientAuthentication.rawValue): connections without a client certificate have no partner identity and are refused by the file routes")
         }
         if !sendCANames && clientAuthentication != .none {
             warnings.append("server.tls.send-ca-names is off: the CertificateRequest carries no CA names, which strict clients (IBM System SSL under SSLv3/TLS 1.0) reject and which makes other clients guess their certificate")
         }
-        return ResolvedServerTLS(configuration: configuration, identity: identity, warnings: warnings)
+        configuration.keyLogCallback = keyLog
+        // HTTP/2 first, HTTP/1.1 for clients that do not offer h2 (curl --http1.1, Ferry's own client).
+        configuration.applicationProtocols = ["h2", "http/1.1"]
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch let error {
+            throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL refuses this profile (\(error))", fix: "check the certificate, key and CA files with `ferry config check`")
+        }
+        var trusted: [Certificate] = []
+        for path in caFiles { trusted += try CertificateFiles.loadCertificates(path, what: "CA file") }
+        return ResolvedServerTLS(
+            configuration: configuration, context: context, identity: identity, trustedCertificates: trusted,
+            files: [certificate, privateKey] + caFiles + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []),
+            peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites),
+            warnings: warnings
+        )
     }
 }
 
 /// A server profile after loading: what NIOSSL needs and what the operator should know.
 public struct ResolvedServerTLS: Sendable {
     public let configuration: TLSConfiguration
+    /// Built once per load; a reload builds a new one.
+    public let context: NIOSSLContext
     public let identity: TLSIdentity
+    /// The trusted CA certificates (for expiry checks and display).
+    public let trustedCertificates: [Certificate]
+    /// The files this context was built from; a change to any of them triggers a reload.
+    public let files: [String]
+    public let peerPolicy: PeerPolicy
     public let warnings: [String]
+
+    /// A TLS handler for one new connection.
+    public func makeHandler(onReject: @escaping @Sendable (String) -> Void = { _ in }) throws -> NIOSSLServerHandler {
+        try peerPolicy.makeServerHandler(context: context, onReject: onReject)
+    }
+}
+
+extension TLSProfileCore {
+    /// The pass phrase file, if the pass phrase comes from one (watched for changes like the key).
+    var passphraseFiles: [String] {
+        if case .file(let path) = passphrase { return [path] }
+        return []
+    }
 }

@@ -16,6 +16,11 @@ struct Serve: AsyncParsableCommand {
             dev PKI in ./.ferry/pki and serves ./ferry-data, and prints the commands that work against it. \
             Stop it with Ctrl-C (SIGINT) or SIGTERM: requests in flight finish, nothing partial is committed.
 
+            The TLS context reloads on SIGHUP and when a certificate, key or CA file changes: new connections \
+            use the new one, connections in flight keep theirs, and a bad file is refused with an error while the \
+            old context stays in use. Certificates expiring within server.tls.expiry-warning (30 days) are \
+            warned about at startup and daily; GET /v1/health shows each one's days to expiry.
+
             Every connection's handshake is kept in a small flight recorder; the trace of each failed \
             handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as \
             captures that tshark and Wireshark open already decrypted.
@@ -30,6 +35,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .long, help: "Address to listen on, HOST:PORT. Default 127.0.0.1:8443.")
     var listen: String?
+
+    @Option(name: .long, help: ArgumentHelp("An XCOM configssl.cnf whose RECEIVE_SIDE settings become the server's TLS profile (keys in --config's server.tls override them).", valueName: "file"))
+    var xcomConfig: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
@@ -46,6 +54,7 @@ struct Serve: AsyncParsableCommand {
         if let listen { overrides["listen"] = listen }
         if let traceHandshakes { overrides["server.trace.handshakes"] = traceHandshakes }
         if let pcapngDir { overrides["server.trace.pcapng-dir"] = pcapngDir }
+        if let xcomConfig { overrides["server.tls.xcom-config"] = xcomConfig }
         var logger = Logger(label: "ferry.serve")
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -64,7 +73,10 @@ struct Serve: AsyncParsableCommand {
                 devPKI = pki
             }
             let server = try await FerryServer.prepare(configuration: configuration)
-            for warning in server.tls.warnings {
+            for note in configuration.xcomNotes {
+                logger.warning("\(note.message)", metadata: ["xcom_section": "\(note.section)", "line": "\(note.line)"])
+            }
+            for warning in server.tls.current.warnings {
                 logger.warning("\(warning)")
             }
             if let folder = configuration.serverTrace.pcapngDirectory {
@@ -89,7 +101,7 @@ struct Serve: AsyncParsableCommand {
 
     static func banner(server: FerryServer, port: Int, pki: DevPKI?) {
         let profile = server.configuration.serverTLS!
-        let caNames = server.tls.configuration.sendCANameList ? "sent" : "not sent"
+        let caNames = server.tls.current.configuration.sendCANameList ? "sent" : "not sent"
         let host = server.host == "0.0.0.0" || server.host == "::" ? "localhost" : server.host
         let displayHost = host == "127.0.0.1" ? "localhost" : host
         var lines = [

@@ -1,0 +1,72 @@
+import FerryTLS
+import FerryTrace
+public import HummingbirdCore
+import HummingbirdHTTP2
+public import Logging
+public import NIOCore
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+/// The server's child channel: the TLS tap, a TLS handler built from the current (reloadable) context, a
+/// handshake observer, then HTTP/1.1 or HTTP/2 as ALPN decided.
+///
+/// Hummingbird's own HTTP/2 upgrade channel keeps one TLS context for its lifetime; this one takes the
+/// context per connection so a certificate reload reaches new connections without a restart.
+public struct FerryHTTPChannel: ServerChildChannel {
+    public struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<NIONegotiatedHTTPVersion<HTTP1Channel.Value, HTTP2Channel.Value>>
+        public let channel: any Channel
+    }
+
+    let http1: HTTP1Channel
+    let http2: HTTP2Channel
+    let tls: ServerTLSContext
+    let registry: ConnectionRegistry
+    let flightRecorder: HandshakeFlightRecorder
+
+    init(responder: @escaping HTTPChannelHandler.Responder, tls: ServerTLSContext, registry: ConnectionRegistry, flightRecorder: HandshakeFlightRecorder) {
+        self.http1 = HTTP1Channel(responder: responder)
+        self.http2 = HTTP2Channel(responder: responder)
+        self.tls = tls
+        self.registry = registry
+        self.flightRecorder = flightRecorder
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let record = TLSConnectionRecord(role: .server, keys: flightRecorder.keys)
+        let current = tls.current
+        do {
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(TLSTapHandler(record: record))
+            try sync.addHandler(current.makeHandler { reason in record.refuse(reason) })
+            let policy = current.peerPolicy
+            try sync.addHandler(TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) })
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        registry.register(channel, record: record)
+        let registry = self.registry
+        let flightRecorder = self.flightRecorder
+        channel.closeFuture.whenComplete { _ in
+            registry.remove(channel)
+            flightRecorder.connectionClosed(record)
+        }
+        return channel.configureHTTP2AsyncSecureUpgrade { channel in
+            http1.setup(channel: channel, logger: logger)
+        } http2ConnectionInitializer: { channel in
+            http2.setup(channel: channel, logger: logger)
+        }.map { Value(negotiated: $0, channel: channel) }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.negotiated.get() {
+            case .http1_1(let connection): await http1.handle(value: connection, logger: logger)
+            case .http2(let connection): await http2.handle(value: connection, logger: logger)
+            }
+        } catch {
+            logger.debug("connection ended before HTTP started: \(error)")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+public import FerryTLS
+import FerryTrace
+public import Foundation
+import NIOConcurrencyHelpers
+public import NIOSSL
+
+/// The receive side's loaded TLS context. Each new connection takes the current one; a reload builds a new
+/// context from the same profile and swaps it in, so connections in flight keep the one they started with.
+/// A reload that fails leaves the old context in use.
+public final class ServerTLSContext: Sendable {
+    public let profile: ServerTLSProfile
+    let keyLog: NIOSSLKeyLogCallback?
+    private let state: NIOLockedValueBox<State>
+
+    struct State {
+        var tls: ResolvedServerTLS
+        /// The files' identities when last loaded (or last tried), to notice changes.
+        var stamps: [String: FileStamp]
+        var generation: Int
+    }
+
+    /// What identifies a file's content cheaply: a replaced or rewritten file changes at least one of these.
+    struct FileStamp: Equatable {
+        let modified: Date?
+        let size: Int?
+        let inode: Int?
+
+        init(_ path: String) {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            modified = attributes?[.modificationDate] as? Date
+            size = (attributes?[.size] as? NSNumber)?.intValue
+            inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
+        }
+    }
+
+    /// Loads the profile; every problem is a `TLSSetupError` naming the file.
+    public init(profile: ServerTLSProfile, keyLog: NIOSSLKeyLogCallback? = nil) throws(TLSSetupError) {
+        self.profile = profile
+        self.keyLog = keyLog
+        let tls = try profile.makeConfiguration(keyLog: keyLog)
+        state = NIOLockedValueBox(State(tls: tls, stamps: Self.stamps(tls.files), generation: 1))
+    }
+
+    /// The context new connections use.
+    public var current: ResolvedServerTLS { state.withLockedValue { $0.tls } }
+
+    /// How many contexts have been loaded (1 at start).
+    public var generation: Int { state.withLockedValue { $0.generation } }
+
+    /// Whether a watched file changed since the last load or attempt.
+    public var filesChanged: Bool {
+        let (files, stamps) = state.withLockedValue { ($0.tls.files, $0.stamps) }
+        return Self.stamps(files) != stamps
+    }
+
+    /// Builds a new context from the files and swaps it in; on failure the old one stays and the error is
+    /// returned. Either way the files' current state counts as seen.
+    @discardableResult
+    public func reload(now: Date = .now) -> Result<ResolvedServerTLS, TLSSetupError> {
+        let files = current.files
+        do {
+            let tls = try profile.makeConfiguration(now: now, keyLog: keyLog)
+            state.withLockedValue {
+                $0.tls = tls
+                $0.stamps = Self.stamps(tls.files)
+                $0.generation += 1
+            }
+            return .success(tls)
+        } catch {
+            state.withLockedValue { $0.stamps = Self.stamps(files) }
+            return .failure(error)
+        }
+    }
+
+    static func stamps(_ files: [String]) -> [String: FileStamp] {
+        Dictionary(files.map { ($0, FileStamp($0)) }, uniquingKeysWith: { first, _ in first })
+    }
+}
