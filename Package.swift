@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "FerryDiagnosis",
             dependencies: [
-                "FerryWire", "FerryTrace",
+                "FerryWire", "FerryTrace", "FerryTLS", "FerryConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -72,7 +72,7 @@ public enum CertificateFiles {
     }
 
     /// Reads a PEM private key, decrypting it when it is encrypted, as BoringSSL and swift-certificates see it.
-    static func loadPrivateKey(_ key: String, passphrase: PassphraseSource?, certificate: String, environment: [String: String])
+    public static func loadPrivateKey(_ key: String, passphrase: PassphraseSource?, certificate: String, environment: [String: String])
         throws(TLSSetupError) -> (Certificate.PrivateKey, NIOSSLPrivateKey)
     {
         let keyText = try readText(key, what: "private key")
@@ -121,7 +121,7 @@ public enum CertificateFiles {
         return roots
     }
 
-    static func checkValidity(_ certificate: Certificate, file: String, now: Date) throws(TLSSetupError) {
+    public static func checkValidity(_ certificate: Certificate, file: String, now: Date) throws(TLSSetupError) {
         if certificate.notValidAfter < now {
             throw TLSSetupError(
                 .expired,
@@ -140,7 +140,7 @@ public enum CertificateFiles {
         }
     }
 
-    static func checkUsage(_ certificate: Certificate, file: String, role: CertificateAuthority.Purpose) throws(TLSSetupError) {
+    public static func checkUsage(_ certificate: Certificate, file: String, role: CertificateAuthority.Purpose) throws(TLSSetupError) {
         if let keyUsage = try? certificate.extensions.keyUsage, !keyUsage.digitalSignature {
             let isCA = (try? certificate.extensions.basicConstraints).map { if case .isCertificateAuthority = $0 { true } else { false } } ?? false
             throw TLSSetupError(

@@ -1,6 +1,6 @@
 /// A TLS setup problem found at load time: names the file, what is wrong and what to do.
 public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
-    enum Code: String, Sendable {
+    public enum Code: String, Sendable {
         case unreadable = "file-unreadable"
         case notPEM = "not-pem"
         case keyMismatch = "key-certificate-mismatch"
@@ -14,7 +14,7 @@ public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
         case wrongPassphrase = "key-passphrase"
     }
 
-    let code: Code
+    public let code: Code
     /// The file (or setting) concerned.
     public let subject: String
     /// What is wrong.

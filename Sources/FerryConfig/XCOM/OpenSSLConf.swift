@@ -37,6 +37,8 @@ public struct OpenSSLConf: Sendable, Equatable {
         public let line: Int
         public let problem: String
         public let fix: String
+        /// Whether the problem is a `$` that does not name a variable (the classic broken pass phrase).
+        public var isVariableProblem: Bool { problem.contains("variable") }
         public var description: String { "\(file):\(line): \(problem). Fix: \(fix)" }
     }
 

@@ -149,7 +149,7 @@ public struct XCOMSSLConfig: Sendable {
         case "TLSV1.2", "TLS1.2": return (.tlsv12, .tlsv12)
         case "TLSV1.3", "TLS1.3": return (.tlsv13, .tlsv13)
         case "SSLV3", "SSL3", "SSLV3.0", "SSLV2", "SSLV2.0":
-            throw ConfigError("\(file): [SSL_METHOD] \(side.rawValue) = \(method) allows only \(key.hasPrefix("SSLV2") ? "SSLv2" : "SSLv3"), which Ferry does not speak: it is broken (POODLE; RFC 7568 forbids SSLv3) and its empty CA lists are what strict peers such as IBM System SSL reject (alert 47, RC 410). Fix: set it to TLS (TLS 1.2 and 1.3) or, for a partner stuck on old software, ALL (TLS 1.0 to 1.3), and ask the partner to enable TLS 1.2")
+            throw ConfigError("\(file): [SSL_METHOD] \(side.rawValue) = \(method) allows only \(key.hasPrefix("SSLV2") ? "SSLv2" : "SSLv3"), which Ferry does not speak: it is broken (POODLE; RFC 7568 forbids SSLv3) and its empty CA lists are what strict peers such as IBM System SSL reject (alert 47, RC 410). Fix: set it to TLS (TLS 1.2 and 1.3) or, for a partner stuck on old software, ALL (TLS 1.0 to 1.3), and ask the partner to enable TLS 1.2", id: "ssl3-enabled")
         default:
             throw ConfigError("\(file): [SSL_METHOD] \(side.rawValue) = \(method) is not a method Ferry knows. Fix: use TLS (TLS 1.2 and 1.3), ALL (TLS 1.0 to 1.3), or one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3")
         }

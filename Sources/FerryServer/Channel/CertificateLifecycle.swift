@@ -39,7 +39,13 @@ final class CertificateLifecycle: Service, Sendable {
                 }
                 group.addTask {
                     while !Task.isCancelled {
-                        if self.tls.filesChanged { self.reload(reason: "a certificate, key or CA file changed") }
+                        if self.tls.filesChanged {
+                            // A certificate and its key are rarely replaced in one step: reload once the files
+                            // have stopped changing, rather than log a mismatch between an old and a new file.
+                            let seen = self.tls.diskStamps
+                            try await Task.sleep(for: .milliseconds(300))
+                            if self.tls.diskStamps == seen { self.reload(reason: "a certificate, key or CA file changed") }
+                        }
                         self.warnAboutExpiry()
                         try await Task.sleep(for: self.pollInterval)
                     }
@@ -106,8 +112,8 @@ final class CertificateLifecycle: Service, Sendable {
         let current = tls.current
         var entries = [Entry(role: "server", file: current.identity.certificatePath, subject: current.identity.leaf.subject.description,
                              notAfter: current.identity.leaf.notValidAfter, secondsLeft: current.identity.leaf.notValidAfter.timeIntervalSince(now))]
-        for certificate in current.trustedCertificates {
-            entries.append(Entry(role: "ca", file: "", subject: certificate.subject.description, notAfter: certificate.notValidAfter,
+        for (file, certificate) in current.trustedCertificates {
+            entries.append(Entry(role: "ca", file: file, subject: certificate.subject.description, notAfter: certificate.notValidAfter,
                                  secondsLeft: certificate.notValidAfter.timeIntervalSince(now)))
         }
         return entries

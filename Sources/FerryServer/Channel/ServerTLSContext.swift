@@ -49,9 +49,11 @@ public final class ServerTLSContext: Sendable {
 
     /// Whether a watched file changed since the last load or attempt.
     public var filesChanged: Bool {
-        let (files, stamps) = state.withLockedValue { ($0.tls.files, $0.stamps) }
-        return Self.stamps(files) != stamps
+        diskStamps != state.withLockedValue { $0.stamps }
     }
+
+    /// The watched files as they are on disk now.
+    var diskStamps: [String: FileStamp] { Self.stamps(current.files) }
 
     /// Builds a new context from the files and swaps it in; on failure the old one stays and the error is
     /// returned. Either way the files' current state counts as seen.

@@ -88,8 +88,8 @@ public struct ServerTLSProfile: Sendable, Equatable {
         } catch let error {
             throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL refuses this profile (\(error))", fix: "check the certificate, key and CA files with `ferry config check`")
         }
-        var trusted: [Certificate] = []
-        for path in caFiles { trusted += try CertificateFiles.loadCertificates(path, what: "CA file") }
+        var trusted: [(file: String, certificate: Certificate)] = []
+        for path in caFiles { trusted += try CertificateFiles.loadCertificates(path, what: "CA file").map { (path, $0) } }
         return ResolvedServerTLS(
             configuration: configuration, context: context, identity: identity, trustedCertificates: trusted,
             files: [certificate, privateKey] + caFiles + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []),
@@ -105,8 +105,8 @@ public struct ResolvedServerTLS: Sendable {
     /// Built once per load; a reload builds a new one.
     public let context: NIOSSLContext
     public let identity: TLSIdentity
-    /// The trusted CA certificates (for expiry checks and display).
-    public let trustedCertificates: [Certificate]
+    /// The trusted CA certificates with their files (for expiry checks and display).
+    public let trustedCertificates: [(file: String, certificate: Certificate)]
     /// The files this context was built from; a change to any of them triggers a reload.
     public let files: [String]
     public let peerPolicy: PeerPolicy

@@ -100,7 +100,7 @@ public struct TLSProfileCore: Sendable, Equatable {
     }
 
     /// Checks the settings that do not need files, and the names in `tls13Suites`.
-    func checkSettings(side: String) throws(TLSSetupError) -> Set<UInt16>? {
+    public func checkSettings(side: String) throws(TLSSetupError) -> Set<UInt16>? {
         if minimumVersion.rank > maximumVersion.rank {
             throw TLSSetupError(.badVersion, subject: "\(side).min-version", problem: "the minimum version (\(TLSVersionSetting.name(minimumVersion))) is above the maximum (\(TLSVersionSetting.name(maximumVersion)))", fix: "set min-version to at most max-version")
         }
@@ -123,7 +123,7 @@ public struct TLSProfileCore: Sendable, Equatable {
 
     /// Applies versions, ciphers and trust to a NIOSSL configuration and checks the cipher string by building a
     /// context from it.
-    func apply(to configuration: inout TLSConfiguration, side: String) throws(TLSSetupError) -> [String] {
+    public func apply(to configuration: inout TLSConfiguration, side: String) throws(TLSSetupError) -> [String] {
         configuration.minimumTLSVersion = minimumVersion
         configuration.maximumTLSVersion = maximumVersion
         configuration.cipherSuites = effectiveCiphers

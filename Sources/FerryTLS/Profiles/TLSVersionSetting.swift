@@ -23,6 +23,11 @@ public enum TLSVersionSetting {
         }
     }
 
+    /// The number as written in Ferry's configuration ("1.2").
+    public static func number(_ version: TLSVersion) -> String {
+        String(name(version).dropFirst(3))
+    }
+
     /// The name Ferry prints for a version.
     public static func name(_ version: TLSVersion) -> String {
         switch version {
