@@ -1,3 +1,4 @@
+import FerryTLS
 import Yams
 
 /// The keys Ferry knows, used to reject misspelt keys with a suggestion instead of silently ignoring them.
@@ -59,8 +60,8 @@ enum ConfigSchema {
                 }
                 guard let child = children[name] else {
                     let full = (path + [name]).joined(separator: ".")
-                    let suggestion = children.keys.min { distance($0, name) < distance($1, name) }
-                    let hint = suggestion.flatMap { distance($0, name) <= 3 ? " Did you mean '\((path + [$0]).joined(separator: "."))'?" : nil } ?? ""
+                    let suggestion = children.keys.min { EditDistance.between($0, name) < EditDistance.between($1, name) }
+                    let hint = suggestion.flatMap { EditDistance.between($0, name) <= 3 ? " Did you mean '\((path + [$0]).joined(separator: "."))'?" : nil } ?? ""
                     throw ConfigError("\(file): unknown key '\(full)'.\(hint) Known keys here: \(children.keys.sorted().joined(separator: ", ")). See docs/configuration.md.")
                 }
                 try walk(value, schema: child, path: path + [name], file: file, names: &names)
@@ -79,19 +80,5 @@ enum ConfigSchema {
             }
             names[path.joined(separator: "."), default: []] += found
         }
-    }
-
-    /// Levenshtein distance, for suggestions.
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var previous = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 }

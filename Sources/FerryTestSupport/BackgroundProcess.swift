@@ -84,6 +84,11 @@ public final class BackgroundProcess: @unchecked Sendable {
         return false
     }
 
+    /// Sends a signal without waiting (SIGHUP to make a server reload, say).
+    public func send(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
     /// Sends `signal` (default SIGTERM) and waits for the exit, escalating to SIGKILL after 5 seconds.
     public func stop(signal: Int32 = SIGTERM) async {
         if isRunning { kill(pid, signal) }

@@ -80,7 +80,7 @@ public struct XCOMSSLConfig: Sendable {
         return try map(OpenSSLConf.parse(text, file: path, environment: environment), file: path)
     }
 
-    static func map(_ conf: OpenSSLConf, file: String) throws -> XCOMSSLConfig {
+    public static func map(_ conf: OpenSSLConf, file: String) throws -> XCOMSSLConfig {
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
         var sides: [Side: SideSettings] = [.initiate: SideSettings(), .receive: SideSettings()]
         var notes: [Note] = []

@@ -41,6 +41,39 @@ public struct CertificateAuthority: Sendable {
         self.privateKey = key
     }
 
+    private init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
+        self.certificate = certificate
+        self.privateKey = privateKey
+    }
+
+    /// Issues an intermediate CA signed by this one (for chains: root, intermediates, leaf).
+    public func issueSubordinate(commonName: String, organization: String = "Ferry", days: Int = 1825) throws -> CertificateAuthority {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName {
+            OrganizationName(organization)
+            CommonName(commonName)
+        }
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+            Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey))
+            AuthorityKeyIdentifier(keyIdentifier: try? self.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+        }
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: Certificate.PublicKey(key.publicKey),
+            notValidBefore: Date.now.addingTimeInterval(-300),
+            notValidAfter: Date.now.addingTimeInterval(TimeInterval(days) * 86_400),
+            issuer: self.certificate.subject,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: extensions,
+            issuerPrivateKey: Certificate.PrivateKey(self.privateKey)
+        )
+        return CertificateAuthority(certificate: certificate, privateKey: key)
+    }
+
     /// Loads a CA from its PEM certificate and PEM private key.
     public init(certificatePEM: String, privateKeyPEM: String) throws {
         self.certificate = try Certificate(pemEncoded: certificatePEM)

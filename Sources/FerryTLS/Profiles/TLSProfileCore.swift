@@ -63,7 +63,7 @@ public struct TLSProfileCore: Sendable, Equatable {
     /// ECDHE key exchange with AEAD ciphers: forward secrecy and no CBC padding oracles.
     public static let modernCiphers = "ECDHE+AESGCM:ECDHE+CHACHA20"
     /// Added to the default when TLS 1.0/1.1 are allowed: those versions have no AEAD suites.
-    public static let legacyCiphers = "ECDHE+AES:!ECDHE+AESGCM"
+    public static let legacyCiphers = "ECDHE+AES+SHA1"
     /// The TLS 1.3 suites (BoringSSL enables all three).
     public static let tls13SuiteNames: [String: UInt16] = [
         "TLS_AES_128_GCM_SHA256": 0x1301, "TLS_AES_256_GCM_SHA384": 0x1302, "TLS_CHACHA20_POLY1305_SHA256": 0x1303,
@@ -132,15 +132,17 @@ public struct TLSProfileCore: Sendable, Equatable {
             configuration.trustRoots = .certificates(try CertificateFiles.loadTrustRoots(files))
         }
         if minimumVersion.rank < TLSVersion.tlsv13.rank {
-            let probe = configuration
+            let selected: [CipherString.Suite]
             do {
-                _ = try NIOSSLContext(configuration: probe)
+                selected = try CipherString.select(effectiveCiphers)
             } catch {
-                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "'\(effectiveCiphers)' selects no cipher BoringSSL knows (\(error))", fix: "use an OpenSSL cipher string such as \(Self.modernCiphers)")
+                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "'\(effectiveCiphers)': \(error)", fix: "use an OpenSSL cipher string such as \(Self.modernCiphers)")
             }
-            let pre13 = probe.cipherSuiteValues.filter { !(0x1301...0x1303).contains($0.rawValue) }
-            if pre13.isEmpty {
-                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "'\(effectiveCiphers)' selects no TLS 1.2 cipher", fix: "use an OpenSSL cipher string such as \(Self.modernCiphers), or set min-version to 1.3")
+            if selected.isEmpty {
+                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "'\(effectiveCiphers)' selects no TLS 1.2 cipher suite", fix: "use an OpenSSL cipher string such as \(Self.modernCiphers), or set min-version to 1.3")
+            }
+            if minimumVersion.rank < TLSVersion.tlsv12.rank, selected.allSatisfy(\.needsTLS12) {
+                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "min-version allows \(TLSVersionSetting.name(minimumVersion)) but '\(effectiveCiphers)' selects only suites that need TLS 1.2, so older clients would find no cipher in common", fix: "add CBC suites for them (e.g. ECDHE+AES), or set min-version to 1.2")
             }
         }
         return warnings(side: side)
@@ -152,8 +154,15 @@ public struct TLSProfileCore: Sendable, Equatable {
         if minimumVersion.rank < TLSVersion.tlsv12.rank {
             warnings.append("\(side).min-version is \(TLSVersionSetting.name(minimumVersion)): TLS 1.0/1.1 are deprecated (RFC 8996), use SHA-1 in the handshake and CBC ciphers open to padding-oracle attacks; allow them only for partners that cannot do better")
         }
-        if let ciphers, ciphers != Self.modernCiphers {
-            warnings.append("\(side).ciphers is '\(ciphers)' instead of Ferry's default \(Self.modernCiphers): suites without ECDHE lose forward secrecy and CBC suites are open to padding oracles; keep only what partners need")
+        if let ciphers, ciphers != Self.modernCiphers, let selected = try? CipherString.select(ciphers) {
+            let withoutFS = selected.filter { !$0.hasForwardSecrecy }.map(\.name)
+            let cbc = selected.filter(\.isCBC).map(\.name)
+            if !withoutFS.isEmpty {
+                warnings.append("\(side).ciphers '\(ciphers)' enables RSA key exchange (\(withoutFS.joined(separator: ", "))): no forward secrecy, so a stolen server key decrypts recorded transfers")
+            }
+            if !cbc.isEmpty {
+                warnings.append("\(side).ciphers '\(ciphers)' enables CBC suites (\(cbc.joined(separator: ", "))), open to padding-oracle attacks; keep them only for partners on TLS 1.0/1.1")
+            }
         }
         if let tls13Suites {
             warnings.append("\(side).cipher-suites allows only \(tls13Suites.joined(separator: ", ")): BoringSSL negotiates all three TLS 1.3 suites, so a TLS 1.3 connection that agrees on another one is closed right after its handshake")
