@@ -21,7 +21,7 @@ struct ConfigCheckTests {
         let first = try pki.ca.issueSubordinate(commonName: "Ferry Test Intermediate 1")
         let second = try first.issueSubordinate(commonName: "Ferry Test Intermediate 2")
         let leaf = try second.issue(commonName: "deep", purpose: .server, dnsNames: ["localhost"])
-        try (leaf.certificatePEM + second.certificatePEM + first.certificatePEM).write(toFile: pki.directory + "/deep.pem", atomically: true, encoding: .utf8)
+        try [leaf.certificatePEM, second.certificatePEM, first.certificatePEM].joined(separator: "\n").write(toFile: pki.directory + "/deep.pem", atomically: true, encoding: .utf8)
         try leaf.privateKeyPEM.write(toFile: pki.directory + "/deep-key.pem", atomically: true, encoding: .utf8)
         return pki
     }
