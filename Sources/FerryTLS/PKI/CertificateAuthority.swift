@@ -16,29 +16,12 @@ public struct CertificateAuthority: Sendable {
 
     /// Makes a new self-signed root CA.
     public init(commonName: String, organization: String = "Ferry", validFrom: Date = .now, days: Int = 3650) throws {
-        let key = P256.Signing.PrivateKey()
-        let name = try DistinguishedName {
-            OrganizationName(organization)
-            CommonName(commonName)
-        }
-        let extensions = try Certificate.Extensions {
-            Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
-            Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-            SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey))
-        }
-        self.certificate = try Certificate(
-            version: .v3,
-            serialNumber: Certificate.SerialNumber(),
-            publicKey: Certificate.PublicKey(key.publicKey),
-            notValidBefore: validFrom.addingTimeInterval(-300),
-            notValidAfter: validFrom.addingTimeInterval(TimeInterval(days) * 86_400),
-            issuer: name,
-            subject: name,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: extensions,
-            issuerPrivateKey: Certificate.PrivateKey(key)
-        )
-        self.privateKey = key
+        self = try Self.make(commonName: commonName, organization: organization, validFrom: validFrom, days: days, issuer: nil)
+    }
+
+    /// Issues an intermediate CA signed by this one (for chains: root, intermediates, leaf).
+    public func issueSubordinate(commonName: String, organization: String = "Ferry", days: Int = 1825) throws -> CertificateAuthority {
+        try Self.make(commonName: commonName, organization: organization, validFrom: .now, days: days, issuer: self)
     }
 
     private init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
@@ -46,8 +29,8 @@ public struct CertificateAuthority: Sendable {
         self.privateKey = privateKey
     }
 
-    /// Issues an intermediate CA signed by this one (for chains: root, intermediates, leaf).
-    public func issueSubordinate(commonName: String, organization: String = "Ferry", days: Int = 1825) throws -> CertificateAuthority {
+    /// A CA certificate with a fresh P-256 key, self-signed without an issuer.
+    private static func make(commonName: String, organization: String, validFrom: Date, days: Int, issuer: CertificateAuthority?) throws -> CertificateAuthority {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName {
             OrganizationName(organization)
@@ -57,19 +40,21 @@ public struct CertificateAuthority: Sendable {
             Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
             Critical(KeyUsage(keyCertSign: true, cRLSign: true))
             SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey))
-            AuthorityKeyIdentifier(keyIdentifier: try? self.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+            if let issuer {
+                AuthorityKeyIdentifier(keyIdentifier: try? issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+            }
         }
         let certificate = try Certificate(
             version: .v3,
             serialNumber: Certificate.SerialNumber(),
             publicKey: Certificate.PublicKey(key.publicKey),
-            notValidBefore: Date.now.addingTimeInterval(-300),
-            notValidAfter: Date.now.addingTimeInterval(TimeInterval(days) * 86_400),
-            issuer: self.certificate.subject,
+            notValidBefore: validFrom.addingTimeInterval(-300),
+            notValidAfter: validFrom.addingTimeInterval(TimeInterval(days) * 86_400),
+            issuer: issuer?.certificate.subject ?? name,
             subject: name,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: extensions,
-            issuerPrivateKey: Certificate.PrivateKey(self.privateKey)
+            issuerPrivateKey: Certificate.PrivateKey(issuer?.privateKey ?? key)
         )
         return CertificateAuthority(certificate: certificate, privateKey: key)
     }
