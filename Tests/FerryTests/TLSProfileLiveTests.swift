@@ -73,7 +73,9 @@ struct TLSProfileLiveTests {
             let intruder = try await ExternalTool.run(curl, ["--silent", "--show-error", "--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--cacert", pki.caFile,
                                                              "-o", "/dev/null", "https://localhost:\(port)/v1/files/"])
             #expect(intruder.status != 0, "a client certificate from another CA is refused at the handshake")
-            #expect(intruder.stderr.lowercased().contains("unknown ca"), "\(intruder.output)")
+            // curl's own message depends on when it notices the alert; the server's log says what it sent.
+            #expect(try await server.waitForOutput("TLS handshake failed", timeout: 10), "\(server.output)")
+            #expect(server.output.contains("unknown_ca"), "\(server.output)")
         }
     }
 
@@ -183,7 +185,8 @@ struct TLSProfileLiveTests {
                 .write(toFile: config, atomically: true, encoding: .utf8)
             let (server, port) = try await Self.serve(["--config", config])
             defer { Task { await server.stop() } }
-            #expect(server.output.contains("certificate expires in 9 day(s)"), "\(server.output)")
+            // Certificate times have whole seconds, so "10 days from now" may count as 9 or 10 whole days.
+            #expect(server.output.contains("certificate expires in 9 day(s)") || server.output.contains("certificate expires in 10 day(s)"), "\(server.output)")
 
             func servedSubject() async throws -> String {
                 let outcome = try await ExternalTool.run(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
@@ -227,7 +230,7 @@ struct TLSProfileLiveTests {
             let certificates = try #require(object["certificates"] as? [[String: Any]])
             let leaf = try #require(certificates.first { $0["role"] as? String == "server" })
             #expect(leaf["subject"] as? String == "CN=renewed,O=Ferry")
-            #expect(leaf["days_left"] as? Int == 824)
+            #expect([824, 825].contains(leaf["days_left"] as? Int ?? 0), "\(leaf)")
             #expect(certificates.contains { $0["role"] as? String == "ca" && $0["file"] as? String == pki.caFile })
             #expect(object["tls_generation"] as? Int == 2)
         }
