@@ -88,9 +88,11 @@ public enum ConfigLoader {
             if let list = reader.stringArray(forKey: ConfigKey(key)) { return list }
             return string(key).map { $0.split(whereSeparator: { $0 == ":" || $0 == "," || $0 == " " }).map(String.init) }
         }
-        /// Whether any of the TLS keys is set under a prefix.
+        /// Whether any of a profile's keys is set under a prefix (`expiry-warning` alone makes no profile).
         func hasTLS(_ prefix: String, server: Bool) -> Bool {
-            ConfigSchema.tlsKeys(server: server).keys.contains { string(prefix + $0) != nil || reader.stringArray(forKey: ConfigKey(prefix + $0)) != nil }
+            ConfigSchema.tlsKeys(server: server).keys.contains {
+                $0 != "expiry-warning" && (string(prefix + $0) != nil || reader.stringArray(forKey: ConfigKey(prefix + $0)) != nil)
+            }
         }
         /// Applies the TLS keys both sides share, as present under `prefix`, on top of `core`.
         func applyTLS(prefix: String, to core: inout TLSProfileCore) throws {

@@ -1,3 +1,4 @@
+import FerryClient
 import FerryConfig
 import FerryTLS
 import FerryTestSupport
@@ -64,6 +65,10 @@ struct CANamesIntegrationTests {
             guard let trace = try await handshake(server, version: "-tls1_2") else { return }
             #expect(trace.contains("CN = Ferry Test CA"))
             #expect(trace.contains("CN = Other CA"))
+            // Both roots are trusted at once: a client of each is let in.
+            for client in ["acme", "intruder"] {
+                _ = try await server.client(client).list(try server.target(""))
+            }
         }
     }
 }

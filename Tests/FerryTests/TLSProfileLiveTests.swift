@@ -1,5 +1,7 @@
+import FerryClient
 import FerryConfig
 import FerryLedger
+import FerryProtocol
 import FerryServer
 import FerryTLS
 import FerryTestSupport
@@ -155,6 +157,31 @@ struct TLSProfileLiveTests {
         }
     }
 
+    @Test("the initiate side's verify depth: a server chain with two intermediates is refused at depth 1, with the reason, and accepted at 2")
+    func clientVerifyDepth() async throws {
+        try await TestServerHarness.with(configure: { configuration, pki in
+            let first = try! pki.ca.issueSubordinate(commonName: "Ferry Test Intermediate 1")
+            let second = try! first.issueSubordinate(commonName: "Ferry Test Intermediate 2")
+            let leaf = try! second.issue(commonName: "deep-server", purpose: .server, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+            try! [leaf.certificatePEM, second.certificatePEM, first.certificatePEM].joined(separator: "\n").write(toFile: pki.directory + "/deep-server.pem", atomically: true, encoding: .utf8)
+            try! leaf.privateKeyPEM.write(toFile: pki.directory + "/deep-server-key.pem", atomically: true, encoding: .utf8)
+            configuration.serverTLS?.certificate = pki.directory + "/deep-server.pem"
+            configuration.serverTLS?.privateKey = pki.directory + "/deep-server-key.pem"
+        }) { server in
+            var profile = server.pki.clientProfile("acme")
+            profile.verifyDepth = 1
+            do {
+                _ = try await TransferClient(tls: try profile.makeConfiguration(), ledger: nil).list(try server.target(""))
+                Issue.record("a chain deeper than verify-depth must be refused")
+            } catch let error as TransferError {
+                #expect(error.exitCode == .tlsHandshake)
+                #expect(error.message.contains("This client refused the server: the peer's certificate chain has more than 1 intermediate"), "\(error.message)")
+            }
+            profile.verifyDepth = 2
+            _ = try await TransferClient(tls: try profile.makeConfiguration(), ledger: nil).list(try server.target(""))
+        }
+    }
+
     @Test("TLS 1.3 cipher-suites: a connection that agrees on a suite outside the list is closed; one inside it works", arguments: ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"])
     func tls13Suites(offered: String) async throws {
         guard let curl = try ExternalTool.require("curl", installHint: Self.curlHint) else { return }
@@ -205,12 +232,13 @@ struct TLSProfileLiveTests {
                                                        "--limit-rate", "4M", "-o", "/dev/null", "-w", "%{http_code}", "-T", source, "https://localhost:\(port)/v1/files/big.bin"])
             try await Task.sleep(for: .seconds(1))
 
-            // Renew: a new certificate and key under the same names, then SIGHUP.
+            // Renew: a new certificate and key under the same names; the server notices the change by itself.
             let renewed = try pki.ca.issue(commonName: "renewed", purpose: .server, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
             try renewed.privateKeyPEM.write(toFile: pki.serverKey, atomically: true, encoding: .utf8)
             try renewed.certificatePEM.write(toFile: pki.serverCertificate, atomically: true, encoding: .utf8)
-            server.send(SIGHUP)
-            #expect(try await server.waitForOutput("TLS context reloaded", timeout: 10), "\(server.output)")
+            #expect(try await server.waitForOutput("reason=a certificate, key or CA file changed", timeout: 10), "\(server.output)")
+            #expect(server.output.contains("TLS context reloaded"))
+            #expect(!server.output.contains("TLS reload refused"), "the key and certificate were replaced one after the other: one reload, no mismatch")
             #expect(try await servedSubject().contains("CN = renewed"), "new connections get the new certificate")
 
             let uploaded = try await upload
@@ -219,9 +247,12 @@ struct TLSProfileLiveTests {
             let stored = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/root/acme/big.bin"))
             #expect(stored == original)
 
+            // SIGHUP reloads at once.
+            server.send(SIGHUP)
+            #expect(try await server.waitForOutput("reason=SIGHUP", timeout: 10), "\(server.output)")
+
             // A broken file is refused; the renewed certificate stays in use.
             try "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n".write(toFile: pki.serverCertificate, atomically: true, encoding: .utf8)
-            server.send(SIGHUP)
             #expect(try await server.waitForOutput("TLS reload refused", timeout: 10), "\(server.output)")
             #expect(try await servedSubject().contains("CN = renewed"))
 
@@ -232,7 +263,7 @@ struct TLSProfileLiveTests {
             #expect(leaf["subject"] as? String == "CN=renewed,O=Ferry")
             #expect([824, 825].contains(leaf["days_left"] as? Int ?? 0), "\(leaf)")
             #expect(certificates.contains { $0["role"] as? String == "ca" && $0["file"] as? String == pki.caFile })
-            #expect(object["tls_generation"] as? Int == 2)
+            #expect(object["tls_generation"] as? Int == 3, "start, file change, SIGHUP; the refused reload does not count")
         }
     }
 }

@@ -230,6 +230,13 @@ struct XCOMConfigTests {
         }
     }
 
+    @Test("expiry-warning alone sets the window without making a server profile")
+    func expiryWarningAlone() async throws {
+        let configuration = try await ConfigLoader.load(file: nil, overrides: ["server.tls.expiry-warning": "7d"], environment: [:])
+        #expect(configuration.serverTLS == nil)
+        #expect(configuration.expiryWarning == 7 * 86_400)
+    }
+
     @Test("bad cipher settings are refused with the setting named", arguments: [
         (["ciphers": "NOT-A-CIPHER"], "server.tls.ciphers"),
         (["ciphers": "ECDHE-RSA-AES128-GCM-SHA265"], "did you mean ECDHE-RSA-AES128-GCM-SHA256"),

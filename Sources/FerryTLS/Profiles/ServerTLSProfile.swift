@@ -65,8 +65,10 @@ public struct ServerTLSProfile: Sendable, Equatable {
             privateKey: .privateKey(identity.privateKey)
         )
         var warnings = try core.apply(to: &configuration, side: side)
-        // Explicit roots even without client certificates, so that NIOSSL never falls back to the system store.
-        configuration.trustRoots = .certificates(try CertificateFiles.loadTrustRoots(caFiles))
+        if caFiles.isEmpty {
+            // Explicit (empty) roots without client certificates, so that NIOSSL never falls back to the system store.
+            configuration.trustRoots = .certificates([])
+        }
         switch clientAuthentication {
         case .required: configuration.certificateVerification = .noHostnameVerification
         case .optional: configuration.certificateVerification = .optionalVerification
