@@ -20,7 +20,7 @@ import CoreFoundation
 public struct TransferClient: Sendable {
     public let tls: ResolvedClientTLS
     public let ledger: Ledger?
-    public let progress: ProgressDisplay
+    public var progress: ProgressDisplay
 
     /// Bytes per read from a local file.
     static let chunkLength: ByteCount = .kibibytes(256)
@@ -36,6 +36,9 @@ public struct TransferClient: Sendable {
     }
 
     public var uploadMode: UploadMode = .automatic(threshold: 8 << 20)
+    /// Whole-file uploads of several files share this many kept-alive connections, each sending its share in
+    /// turn (small files are dominated by round trips, which parallel connections overlap).
+    public var parallelism = 4
     public var retry = RetryPolicy()
     /// An upload bandwidth limit in bytes per second (`nil`: as fast as the network allows).
     public var rateLimit: Int64?
@@ -83,18 +86,33 @@ public struct TransferClient: Sendable {
             plans.append((file, remote, size))
         }
         var results = [TransferResult?](repeating: nil, count: plans.count)
-        // Whole-file uploads share one kept-alive connection; resumable ones manage their own, with retries.
+        // Whole-file uploads share up to `parallelism` kept-alive connections; resumable ones manage their own,
+        // with retries.
         let whole = plans.indices.filter { !usesResumable(size: plans[$0].size) }
-        if !whole.isEmpty {
-            let connection = try await ClientConnection.connect(to: target, tls: tls, stallTimeout: stallTimeout, trace: trace)
-            let sent = try await connection.withSession { session in
-                var sent: [TransferResult] = []
-                for index in whole {
-                    sent.append(try await upload(plans[index].local, size: plans[index].size, to: plans[index].remote, session: &session, connection: connection))
+        let lanes = max(1, min(parallelism, whole.count))
+        var client = self
+        if lanes > 1 {
+            // One progress line cannot follow several files at once: the summary lines tell instead.
+            client.progress = ProgressDisplay(enabled: false)
+        }
+        let shares = (0..<lanes).map { lane in stride(from: lane, to: whole.count, by: lanes).map { whole[$0] } }.filter { !$0.isEmpty }
+        let lanePlans = shares.map { share in share.map { (index: $0, plan: plans[$0]) } }
+        try await withThrowingTaskGroup(of: [(Int, TransferResult)].self) { group in
+            for share in lanePlans {
+                group.addTask { [client] in
+                    let connection = try await ClientConnection.connect(to: target, tls: client.tls, stallTimeout: client.stallTimeout, trace: client.trace)
+                    return try await connection.withSession { session in
+                        var sent: [(Int, TransferResult)] = []
+                        for (index, plan) in share {
+                            sent.append((index, try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)))
+                        }
+                        return sent
+                    }
                 }
-                return sent
             }
-            for (index, result) in zip(whole, sent) { results[index] = result }
+            for try await batch in group {
+                for (index, result) in batch { results[index] = result }
+            }
         }
         for index in plans.indices where results[index] == nil {
             results[index] = try await uploadResumable(plans[index].local, to: plans[index].remote)

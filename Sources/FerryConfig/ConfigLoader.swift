@@ -136,6 +136,7 @@ public enum ConfigLoader {
             configuration.serverTrace.level = value.lowercased()
         }
         configuration.serverTrace.pcapngDirectory = path("server.trace.pcapng-dir")
+        if let value = string("server.trace.tap") { configuration.serverTrace.tap = try bool(value, key: "server.trace.tap") }
 
         if let value = string("server.tls.expiry-warning") {
             configuration.expiryWarning = try duration(value, key: "server.tls.expiry-warning")

@@ -31,7 +31,7 @@ enum ConfigSchema {
         "server": .map([
             "ledger": .leaf,
             "tls": .map(tlsKeys(server: true)),
-            "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf]),
+            "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "tap": .leaf]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf]),

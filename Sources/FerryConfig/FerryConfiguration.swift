@@ -107,6 +107,9 @@ extension FerryConfiguration {
         public var level = "warning"
         /// When set, every connection's handshake is written there as a pcapng file (with its TLS secrets).
         public var pcapngDirectory: String?
+        /// Whether connections pass through the handshake tap at all. Off only to measure its cost: without it
+        /// there are no handshake traces, and the ledger has no TLS version or cipher suite.
+        public var tap = true
 
         public init() {}
 

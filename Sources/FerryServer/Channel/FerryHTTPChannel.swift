@@ -1,3 +1,4 @@
+import FerryConfig
 import FerryTLS
 import FerryTrace
 public import HummingbirdCore
@@ -38,7 +39,9 @@ public struct FerryHTTPChannel: ServerChildChannel {
         let current = tls.current
         do {
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(TLSTapHandler(record: record))
+            if flightRecorder.settings.tap {
+                try sync.addHandler(TLSTapHandler(record: record))
+            }
             try sync.addHandler(current.makeHandler { reason in record.refuse(reason) })
             let policy = current.peerPolicy
             try sync.addHandler(TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) })

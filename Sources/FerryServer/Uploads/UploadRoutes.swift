@@ -198,6 +198,8 @@ struct UploadRoutes: RouterMiddleware {
         let start = record.offset
         var written = start
         var hasher = checksum?.makeHasher()
+        // The whole file's digest follows the bytes when this server saw all of them before this PATCH.
+        var whole: SHA256? = start == 0 ? SHA256() : uploads.takeDigest(record.id, at: start)
         var sinceCheckpoint: Int64 = 0
         let part = uploads.partPath(record.id)
         var failure: (any Error)?
@@ -210,6 +212,7 @@ struct UploadRoutes: RouterMiddleware {
                             throw ProblemError("too-large", .contentTooLarge, "Beyond Upload-Length", detail: "the upload is \(record.length) bytes; this PATCH goes past the end")
                         }
                         hasher?.update(chunk)
+                        if whole != nil { chunk.withUnsafeReadableBytes { whole!.update(bufferPointer: $0) } }
                         try await writer.write(contentsOf: chunk)
                         written += Int64(chunk.readableBytes)
                         sinceCheckpoint += Int64(chunk.readableBytes)
@@ -244,6 +247,7 @@ struct UploadRoutes: RouterMiddleware {
         record.offset = written
         record.lastActivity = Date()
         try uploads.save(record)
+        if let whole { uploads.keepDigest(whole, for: record.id, at: written) }
         if let failure { throw failure }
     }
 
@@ -255,10 +259,16 @@ struct UploadRoutes: RouterMiddleware {
             let (_, target) = try writableTarget(record.path, caller: caller)
             entry.path = target.rootRelative
             let part = uploads.partPath(record.id)
-            var hasher = SHA256()
-            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(part)) { handle in
-                for try await chunk in handle.readChunks(chunkLength: FileStore.chunkLength) {
-                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            var hasher: SHA256
+            if let running = uploads.takeDigest(record.id, at: record.length) {
+                hasher = running
+            } else {
+                // Bytes from before a restart: hash the part file itself.
+                hasher = SHA256()
+                try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(part)) { handle in
+                    for try await chunk in handle.readChunks(chunkLength: FileStore.chunkLength) {
+                        chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    }
                 }
             }
             let digest = FileDigest(bytes: Array(hasher.finalize()))!

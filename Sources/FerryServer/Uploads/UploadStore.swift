@@ -1,3 +1,4 @@
+import Crypto
 import FerryProtocol
 import Foundation
 import HTTPTypes
@@ -15,6 +16,9 @@ final class UploadStore: Sendable {
     /// How long an upload may stay untouched before the sweep removes it.
     let expireAfter: TimeInterval
     private let busy = NIOLockedValueBox(Set<String>())
+    /// Each upload's whole-file SHA-256 so far, while this server has seen every byte in order: the last
+    /// PATCH then needs no second read of the part file. Lost on restart (the part file is read instead).
+    private let runningDigests = NIOLockedValueBox([String: (offset: Int64, hasher: SHA256)]())
 
     init(root: String, expireAfter: TimeInterval) {
         self.directory = root + "/.ferry/uploads"
@@ -80,14 +84,29 @@ final class UploadStore: Sendable {
         FileStore.syncDirectory(directory)
     }
 
+    /// The whole-file hash state of an upload if it covers exactly its first `offset` bytes (taken out).
+    func takeDigest(_ id: String, at offset: Int64) -> SHA256? {
+        runningDigests.withLockedValue { digests in
+            guard let kept = digests.removeValue(forKey: id), kept.offset == offset else { return nil }
+            return kept.hasher
+        }
+    }
+
+    /// Keeps the hash state of an upload's first `offset` bytes, which are durable in its part file.
+    func keepDigest(_ hasher: SHA256, for id: String, at offset: Int64) {
+        runningDigests.withLockedValue { $0[id] = (offset, hasher) }
+    }
+
     /// Removes an upload's files.
     func remove(_ id: String) {
+        _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
         unlink(partPath(id))
         unlink(statePath(id))
     }
 
     /// Removes the state file only (after the part file was committed by rename).
     func forget(_ id: String) {
+        _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
         unlink(statePath(id))
     }
 

@@ -25,6 +25,9 @@ struct Send: AsyncParsableCommand {
     @Option(name: .long, help: "Upload protocol: auto (resumable from --threshold up), tus (always resumable), put (always one request).")
     var mode: String = "auto"
 
+    @Option(name: .long, help: "Connections used at once for files below the threshold (each sends its share in turn).")
+    var parallel: Int = 4
+
     @Option(name: .long, help: "Size in MiB from which auto mode uses resumable uploads.")
     var threshold: Int = 8
 
@@ -51,6 +54,7 @@ struct Send: AsyncParsableCommand {
         guard ["auto", "tus", "put"].contains(mode) else { throw ValidationError("--mode must be auto, tus or put") }
         if limitRate != nil, (rateLimit ?? 0) <= 0 { throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M") }
         guard threshold >= 0, retries >= 0, retryWait >= 0 else { throw ValidationError("--threshold, --retries and --retry-wait cannot be negative") }
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 64") }
     }
 
     func run() async throws {
@@ -65,6 +69,7 @@ struct Send: AsyncParsableCommand {
             let rateLimit = self.rateLimit
             let results = try await options.withClient(target: arguments.last!, operation: "SEND", direction: .outbound, adjust: { client in
                 client.uploadMode = mode
+                client.parallelism = parallel
                 client.retry = retry
                 client.rateLimit = rateLimit
             }) { client, target in
