@@ -22,7 +22,11 @@ public final class TLSTapHandler: ChannelDuplexHandler {
     private var state: TLSTapStateMachine
     private var recording = true
     /// After the handshake: whether one more chunk was kept in each direction.
-    private var keptAfterHandshake = (sent: false, received: false)
+    private var keptAfterHandshake = (sent: false, received: false, chunks: 0)
+    /// After the handshake the tap keeps one chunk each way (a NewSessionTicket, the first request, an
+    /// alert that rejects a certificate), but never more than this many: a TLS 1.2 server sends nothing
+    /// during a long upload, and each kept chunk costs a lock and a copy.
+    static let chunksKeptAfterHandshake = 4
 
     public init(record: TLSConnectionRecord) {
         self.record = record
@@ -67,7 +71,10 @@ public final class TLSTapHandler: ChannelDuplexHandler {
             return
         }
         if sent { keptAfterHandshake.sent = true } else { keptAfterHandshake.received = true }
-        if keptAfterHandshake.sent && keptAfterHandshake.received { recording = false }
+        keptAfterHandshake.chunks += 1
+        if (keptAfterHandshake.sent && keptAfterHandshake.received) || keptAfterHandshake.chunks >= Self.chunksKeptAfterHandshake {
+            recording = false
+        }
     }
 
     private func observe(_ events: [TLSTapStateMachine.Event]) {
