@@ -1,6 +1,7 @@
 public import FerryTLS
 public import FerryTrace
 public import NIOCore
+import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
@@ -20,6 +21,19 @@ public struct ClientConnection: Sendable {
     let responseArrival: ResponseArrival
     /// Receives the connection's handshake trace when it closes.
     let trace: TraceCollector?
+    /// The server certificate, parsed once per connection (not once per file sent over it).
+    private let parsedServer = NIOLockedValueBox<(der: [UInt8], identity: PeerIdentity?)?>(nil)
+
+    /// The server's identity from its certificate, once the handshake is done.
+    var serverIdentity: PeerIdentity? {
+        guard let der = record.snapshot.peerCertificateDER else { return nil }
+        return parsedServer.withLockedValue { parsed in
+            if let parsed, parsed.der == der { return parsed.identity }
+            let identity = PeerIdentity(derEncoded: der)
+            parsed = (der, identity)
+            return identity
+        }
+    }
 
     /// Connects (TCP and TLS set-up; the handshake itself runs with the first request).
     /// How long a connection may sit with nothing moving in either direction before it counts as stalled.
@@ -49,6 +63,8 @@ public struct ClientConnection: Sendable {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(15))
                 .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+                // Downloads arrive in reads of up to 1 MiB rather than NIO's default 64 KiB.
+                .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16 << 10, maximum: 1 << 20))
                 .connect(host: target.host, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations

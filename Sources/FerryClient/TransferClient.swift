@@ -429,7 +429,7 @@ public struct TransferClient: Sendable {
     func result(_ operation: String, local: String, remote: RemoteTarget, bytes: Int64, digest: FileDigest, status: Int, started: Date, connection: ClientConnection) -> TransferResult {
         let seconds = Date().timeIntervalSince(started)
         let snapshot = connection.record.snapshot
-        let server = snapshot.peerCertificateDER.flatMap { PeerIdentity(derEncoded: $0) }
+        let server = connection.serverIdentity
         return TransferResult(
             operation: operation,
             local: local,
@@ -443,7 +443,7 @@ public struct TransferClient: Sendable {
             cipherSuite: snapshot.cipherSuite?.description,
             serverSubject: server?.subject,
             serverIssuer: server?.issuer,
-            clientSubject: tls.identity.map { PeerIdentity(certificate: $0.leaf).subject },
+            clientSubject: tls.clientSubject,
             status: status,
             sentThisRun: bytes
         )
@@ -452,7 +452,7 @@ public struct TransferClient: Sendable {
     func record(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
         guard let ledger else { return }
         let snapshot = connection.record.snapshot
-        let server = snapshot.peerCertificateDER.flatMap { PeerIdentity(derEncoded: $0) }
+        let server = connection.serverIdentity
         try await ledger.record(
             LedgerEntry(
                 direction: direction,

@@ -147,7 +147,9 @@ struct FileRoutes: RouterMiddleware {
         let started = Date()
         var entry = caller.entry(operation: "PUT", path: target.rootRelative, direction: .inbound, started: started)
         do {
-            let committed = try await store.commit(body: request.body, to: target, declared: declared, refuseOverwrite: refuseOverwrite)
+            let committed = try await store.commit(
+                body: request.body, to: target, declared: declared, refuseOverwrite: refuseOverwrite,
+                contentLength: request.headers[.contentLength].flatMap { Int($0) })
             entry.bytes = committed.bytes
             entry.sha256 = committed.digest.hex
             entry.ended = Date()

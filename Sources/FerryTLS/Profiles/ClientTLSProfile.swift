@@ -62,11 +62,14 @@ public struct ResolvedClientTLS: Sendable {
     public let peerPolicy: PeerPolicy
     /// Loosened settings, each with its risk; printed once per command.
     public let warnings: [String]
+    /// The client certificate's subject (RFC 4514), worked out once for every result and ledger row.
+    public let clientSubject: String?
 
     public init(configuration: TLSConfiguration, identity: TLSIdentity?, peerPolicy: PeerPolicy = PeerPolicy(), warnings: [String] = []) {
         self.configuration = configuration
         self.identity = identity
         self.peerPolicy = peerPolicy
         self.warnings = warnings
+        self.clientSubject = identity.map { PeerIdentity(certificate: $0.leaf).subject }
     }
 }
