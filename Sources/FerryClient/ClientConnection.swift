@@ -63,8 +63,6 @@ public struct ClientConnection: Sendable {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(15))
                 .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
-                // Downloads arrive in reads of up to 1 MiB rather than NIO's default 64 KiB.
-                .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16 << 10, maximum: 1 << 20))
                 .connect(host: target.host, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations

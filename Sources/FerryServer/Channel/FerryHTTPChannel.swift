@@ -38,9 +38,6 @@ public struct FerryHTTPChannel: ServerChildChannel {
         let record = TLSConnectionRecord(role: .server, keys: flightRecorder.keys)
         let current = tls.current
         do {
-            // Reads of up to 1 MiB: a bulk upload then arrives in fewer, larger pieces, and every piece costs a
-            // trip through TLS, HTTP and the request body's async sequence.
-            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let sync = channel.pipeline.syncOperations
             if flightRecorder.settings.tap {
                 try sync.addHandler(TLSTapHandler(record: record))
@@ -64,9 +61,6 @@ public struct FerryHTTPChannel: ServerChildChannel {
             http2.setup(channel: channel, logger: logger)
         }.map { Value(negotiated: $0, channel: channel) }
     }
-
-    /// NIO's adaptive receive buffers, allowed to grow to 1 MiB (NIO's default stops at 64 KiB).
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16 << 10, maximum: 1 << 20)
 
     public func handle(value: Value, logger: Logger) async {
         do {
