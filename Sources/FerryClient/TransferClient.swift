@@ -24,6 +24,33 @@ public struct TransferClient: Sendable {
 
     /// Bytes per read from a local file.
     static let chunkLength: ByteCount = .kibibytes(256)
+    /// Ranges up to this size are read in one go, in place.
+    static let smallRead: Int64 = 1 << 20
+
+    /// Reads a small range of a file with plain system calls.
+    static func readInPlace(_ file: String, range: Range<Int64>) throws -> ByteBuffer {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw TransferError(.localIO, "cannot read \(file): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var buffer = ByteBuffer()
+        var failure: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(range.count)) { raw in
+            var done = 0
+            while done < Int(range.count) {
+                let count = pread(fd, raw.baseAddress! + done, Int(range.count) - done, off_t(range.lowerBound) + off_t(done))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if count == 0 { break }
+                done += count
+            }
+            return done
+        }
+        if failure != 0 { throw TransferError(.localIO, "cannot read \(file): \(String(cString: strerror(failure)))") }
+        return buffer
+    }
 
     /// When uploads use the resumable (tus) protocol.
     public enum UploadMode: Sendable, Equatable {
@@ -163,21 +190,30 @@ public struct TransferClient: Sendable {
         var writeFailure: (any Error)?
         var streamed: Int64 = 0
         let began = ContinuousClock.now
+        func send(_ chunk: ByteBuffer) async throws {
+            // The server answered before the end: it refused the upload; stop sending and read why.
+            if connection.responseArrival.hasArrived { throw AnsweredEarly() }
+            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            try await session.sendBody(chunk)
+            streamed += Int64(chunk.readableBytes)
+            if let rateLimit, rateLimit > 0 {
+                // Stay under the limit: sleep until the bytes sent so far are due.
+                let due = began + .milliseconds(streamed * 1000 / rateLimit)
+                if due > .now { try await Task.sleep(until: due) }
+            }
+            sent += Int64(chunk.readableBytes)
+            progress.advance(chunk.readableBytes)
+        }
         do {
-            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
-                for try await chunk in handle.readChunks(in: range, chunkLength: Self.chunkLength) {
-                    // The server answered before the end: it refused the upload; stop sending and read why.
-                    if connection.responseArrival.hasArrived { throw AnsweredEarly() }
-                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                    try await session.sendBody(chunk)
-                    streamed += Int64(chunk.readableBytes)
-                    if let rateLimit, rateLimit > 0 {
-                        // Stay under the limit: sleep until the bytes sent so far are due.
-                        let due = began + .milliseconds(streamed * 1000 / rateLimit)
-                        if due > .now { try await Task.sleep(until: due) }
+            if range.count <= Self.smallRead {
+                // A small file is read in place with one open, read and close: for many small files the
+                // thread hops of a streamed read cost more than the bytes.
+                try await send(try Self.readInPlace(file, range: range))
+            } else {
+                try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
+                    for try await chunk in handle.readChunks(in: range, chunkLength: Self.chunkLength) {
+                        try await send(chunk)
                     }
-                    sent += Int64(chunk.readableBytes)
-                    progress.advance(chunk.readableBytes)
                 }
             }
             if streamed != Int64(range.count) {
