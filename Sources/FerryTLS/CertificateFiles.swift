@@ -28,7 +28,11 @@ public enum CertificateFiles {
 
     /// Parses every certificate in a PEM file (a chain or a CA bundle).
     public static func loadCertificates(_ path: String, what: String = "certificate file") throws(TLSSetupError) -> [Certificate] {
-        let text = try readText(path, what: what)
+        try parseCertificates(readText(path, what: what), path: path, what: what)
+    }
+
+    /// The certificates of a PEM file's text, as swift-certificates sees them.
+    static func parseCertificates(_ text: String, path: String, what: String) throws(TLSSetupError) -> [Certificate] {
         var certificates: [Certificate] = []
         do {
             for document in try PEMDocument.parseMultiple(pemString: text) where document.discriminator == "CERTIFICATE" {
@@ -49,7 +53,8 @@ public enum CertificateFiles {
         certificate: String, key: String, passphrase: PassphraseSource? = nil, role: CertificateAuthority.Purpose,
         now: Date = .now, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(TLSSetupError) -> TLSIdentity {
-        let chain = try loadCertificates(certificate, what: "certificate")
+        let chainText = try readText(certificate, what: "certificate")
+        let chain = try parseCertificates(chainText, path: certificate, what: "certificate")
         let (privateKey, nioKey) = try loadPrivateKey(key, passphrase: passphrase, certificate: certificate, environment: environment)
         let leaf = chain[0]
         if privateKey.publicKey != leaf.publicKey {
@@ -64,7 +69,7 @@ public enum CertificateFiles {
         try checkUsage(leaf, file: certificate, role: role)
         let nioChain: [NIOSSLCertificate]
         do {
-            nioChain = try NIOSSLCertificate.fromPEMBytes(Array(readText(certificate, what: "certificate").utf8))
+            nioChain = try NIOSSLCertificate.fromPEMBytes(Array(chainText.utf8))
         } catch {
             throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL cannot load this certificate or key (\(error))", fix: "check that both are PEM and of a supported key type (P-256, P-384, RSA)")
         }
@@ -106,19 +111,26 @@ public enum CertificateFiles {
         throw TLSSetupError(.notPEM, subject: key, problem: "the decrypted private key is of a type Ferry does not support", fix: "use a P-256, P-384 or RSA key")
     }
 
-    /// Loads trusted CA certificates from several PEM files; all of them are trusted and, on a server, all of
-    /// their names are sent in the CertificateRequest.
-    public static func loadTrustRoots(_ paths: [String]) throws(TLSSetupError) -> [NIOSSLCertificate] {
-        var roots: [NIOSSLCertificate] = []
+    /// Loads trusted CA certificates from several PEM files, each read once; all of them are trusted and, on a
+    /// server, all of their names are sent in the CertificateRequest.
+    public static func loadTrustRoots(_ paths: [String]) throws(TLSSetupError) -> TrustRoots {
+        var roots = TrustRoots(files: paths)
         for path in paths {
-            _ = try loadCertificates(path, what: "CA file")
+            let text = try readText(path, what: "CA file")
+            roots.certificates += try parseCertificates(text, path: path, what: "CA file").map { (path, $0) }
             do {
-                roots += try NIOSSLCertificate.fromPEMBytes(Array(readText(path, what: "CA file").utf8))
+                roots.nio += try NIOSSLCertificate.fromPEMBytes(Array(text.utf8))
             } catch {
                 throw TLSSetupError(.notPEM, subject: path, problem: "BoringSSL cannot load this CA file (\(error))", fix: "use a PEM file of CA certificates")
             }
         }
         return roots
+    }
+
+    /// Whether a certificate may issue others (basicConstraints cA=TRUE).
+    public static func isCA(_ certificate: Certificate) -> Bool {
+        guard case .isCertificateAuthority = try? certificate.extensions.basicConstraints else { return false }
+        return true
     }
 
     public static func checkValidity(_ certificate: Certificate, file: String, now: Date) throws(TLSSetupError) {
@@ -142,7 +154,7 @@ public enum CertificateFiles {
 
     public static func checkUsage(_ certificate: Certificate, file: String, role: CertificateAuthority.Purpose) throws(TLSSetupError) {
         if let keyUsage = try? certificate.extensions.keyUsage, !keyUsage.digitalSignature {
-            let isCA = (try? certificate.extensions.basicConstraints).map { if case .isCertificateAuthority = $0 { true } else { false } } ?? false
+            let isCA = isCA(certificate)
             throw TLSSetupError(
                 .wrongUsage,
                 subject: file,
@@ -162,6 +174,16 @@ public enum CertificateFiles {
             )
         }
     }
+}
+
+/// Trusted CA certificates as BoringSSL and swift-certificates see them, with the files they came from.
+public struct TrustRoots: Sendable {
+    public let files: [String]
+    public var nio: [NIOSSLCertificate] = []
+    public var certificates: [(file: String, certificate: Certificate)] = []
+
+    /// No trusted CA: the system's store on a client, nothing on a server.
+    public static let none = TrustRoots(files: [])
 }
 
 /// A loaded certificate chain with its private key.

@@ -154,7 +154,7 @@ public enum ConfigCheck {
             for file in files {
                 do {
                     for certificate in try CertificateFiles.loadCertificates(file, what: "CA file") {
-                        if !isCA(certificate) {
+                        if !CertificateFiles.isCA(certificate) {
                             findings.append(Finding(.caFileNotCA, evidence: ["\(side): \(file) holds \(certificate.subject), which is not a CA certificate (no basicConstraints cA=TRUE)"]))
                         }
                         findings += validity(certificate, what: "\(side) CA", file: file, now: now, warningWindow: warningWindow)
@@ -165,11 +165,8 @@ public enum ConfigCheck {
 
         // Settings.
         do { _ = try core.checkSettings(side: side) } catch { report(error) }
-        var ciphersOnly = core
-        ciphersOnly.trustedCAs = []
-        ciphersOnly.caDirectory = nil
         var probe = TLSConfiguration.makeClientConfiguration()
-        do { _ = try ciphersOnly.apply(to: &probe, side: side) } catch where error.code == .badCipher { report(error) } catch {}
+        do { _ = try core.apply(to: &probe, trust: .none, side: side) } catch { report(error) }
         if core.minimumVersion == .tlsv1 || core.minimumVersion == .tlsv11 {
             findings.append(Finding(.legacyVersionEnabled, evidence: ["\(side): min-version is \(TLSVersionSetting.name(core.minimumVersion))"]))
         }
@@ -198,12 +195,6 @@ public enum ConfigCheck {
             return [Finding(.certificateExpiring, title: "A certificate in use expires in \(Int(left / 86_400)) day(s)", evidence: ["\(what) \(certificate.subject)\(location) expires on \(certificate.notValidAfter)"])]
         }
         return []
-    }
-
-    static func isCA(_ certificate: Certificate) -> Bool {
-        guard let constraints = try? certificate.extensions.basicConstraints else { return false }
-        if case .isCertificateAuthority = constraints { return true }
-        return false
     }
 
     /// A load-time error as a finding.

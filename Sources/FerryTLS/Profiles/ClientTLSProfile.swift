@@ -33,7 +33,7 @@ public struct ClientTLSProfile: Sendable, Equatable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = verifyServer ? .fullVerification : .none
         configuration.applicationProtocols = ["http/1.1"]
-        var warnings = try core.apply(to: &configuration, side: side)
+        var warnings = try core.apply(to: &configuration, trust: try core.loadTrust(), side: side)
         if !verifyServer {
             warnings.append("\(side).verify is off: the server's certificate is not checked, so anyone on the path can pose as the partner and read or change the files")
         }

@@ -56,16 +56,16 @@ public struct ServerTLSProfile: Sendable, Equatable {
         }
         let allowedSuites = try core.checkSettings(side: side)
         let identity = try CertificateFiles.loadIdentity(certificate: certificate, key: privateKey, passphrase: core.passphrase, role: .server, now: now, environment: environment)
-        let caFiles = try core.caFiles()
-        if clientAuthentication != .none && caFiles.isEmpty {
+        let trust = try core.loadTrust()
+        if clientAuthentication != .none && trust.files.isEmpty {
             throw TLSSetupError(.incomplete, subject: "server.tls.ca", problem: "client certificates are \(clientAuthentication.rawValue) but no CA file is configured", fix: "set server.tls.ca to the CA file that issued your partners' certificates")
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: identity.chain.map { .certificate($0) },
             privateKey: .privateKey(identity.privateKey)
         )
-        var warnings = try core.apply(to: &configuration, side: side)
-        if caFiles.isEmpty {
+        var warnings = try core.apply(to: &configuration, trust: trust, side: side)
+        if trust.files.isEmpty {
             // Explicit (empty) roots without client certificates, so that NIOSSL never falls back to the system store.
             configuration.trustRoots = .certificates([])
         }
@@ -90,11 +90,9 @@ public struct ServerTLSProfile: Sendable, Equatable {
         } catch let error {
             throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL refuses this profile (\(error))", fix: "check the certificate, key and CA files with `ferry config check`")
         }
-        var trusted: [(file: String, certificate: Certificate)] = []
-        for path in caFiles { trusted += try CertificateFiles.loadCertificates(path, what: "CA file").map { (path, $0) } }
         return ResolvedServerTLS(
-            configuration: configuration, context: context, identity: identity, trustedCertificates: trusted,
-            files: [certificate, privateKey] + caFiles + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []),
+            configuration: configuration, context: context, identity: identity, trustedCertificates: trust.certificates,
+            files: [certificate, privateKey] + trust.files + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []),
             peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites),
             warnings: warnings
         )

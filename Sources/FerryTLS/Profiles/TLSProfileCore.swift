@@ -121,18 +121,22 @@ public struct TLSProfileCore: Sendable, Equatable {
         return allowed.count == Self.tls13SuiteNames.count ? nil : allowed
     }
 
-    /// Applies versions, ciphers and trust to a NIOSSL configuration and checks the cipher string by building a
-    /// context from it.
-    public func apply(to configuration: inout TLSConfiguration, side: String) throws(TLSSetupError) -> [String] {
+    /// The trusted CA files (listed files and the folder's), loaded.
+    public func loadTrust() throws(TLSSetupError) -> TrustRoots {
+        try CertificateFiles.loadTrustRoots(caFiles())
+    }
+
+    /// Applies versions, ciphers and the trust roots to a NIOSSL configuration after checking the cipher string
+    /// (BoringSSL must never see one that selects nothing); returns the warnings about loosened settings.
+    public func apply(to configuration: inout TLSConfiguration, trust: TrustRoots, side: String) throws(TLSSetupError) -> [String] {
         configuration.minimumTLSVersion = minimumVersion
         configuration.maximumTLSVersion = maximumVersion
         configuration.cipherSuites = effectiveCiphers
-        let files = try caFiles()
-        if !files.isEmpty {
-            configuration.trustRoots = .certificates(try CertificateFiles.loadTrustRoots(files))
+        if !trust.nio.isEmpty {
+            configuration.trustRoots = .certificates(trust.nio)
         }
+        var selected: [CipherString.Suite] = []
         if minimumVersion.rank < TLSVersion.tlsv13.rank {
-            let selected: [CipherString.Suite]
             do {
                 selected = try CipherString.select(effectiveCiphers)
             } catch {
@@ -145,16 +149,16 @@ public struct TLSProfileCore: Sendable, Equatable {
                 throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "min-version allows \(TLSVersionSetting.name(minimumVersion)) but '\(effectiveCiphers)' selects only suites that need TLS 1.2, so older clients would find no cipher in common", fix: "add CBC suites for them (e.g. ECDHE+AES), or set min-version to 1.2")
             }
         }
-        return warnings(side: side)
+        return warnings(side: side, selected: selected)
     }
 
-    /// One line per loosened setting, stating the risk.
-    func warnings(side: String) -> [String] {
+    /// One line per loosened setting, stating the risk; `selected` is what `ciphers` selects.
+    func warnings(side: String, selected: [CipherString.Suite]) -> [String] {
         var warnings: [String] = []
         if minimumVersion.rank < TLSVersion.tlsv12.rank {
             warnings.append("\(side).min-version is \(TLSVersionSetting.name(minimumVersion)): TLS 1.0/1.1 are deprecated (RFC 8996), use SHA-1 in the handshake and CBC ciphers open to padding-oracle attacks; allow them only for partners that cannot do better")
         }
-        if let ciphers, ciphers != Self.modernCiphers, let selected = try? CipherString.select(ciphers) {
+        if let ciphers, ciphers != Self.modernCiphers {
             let withoutFS = selected.filter { !$0.hasForwardSecrecy }.map(\.name)
             let cbc = selected.filter(\.isCBC).map(\.name)
             if !withoutFS.isEmpty {
