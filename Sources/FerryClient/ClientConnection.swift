@@ -1,7 +1,6 @@
 public import FerryTLS
 public import FerryTrace
 public import NIOCore
-import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
@@ -21,18 +20,9 @@ public struct ClientConnection: Sendable {
     let responseArrival: ResponseArrival
     /// Receives the connection's handshake trace when it closes.
     let trace: TraceCollector?
-    /// The server certificate, parsed once per connection (not once per file sent over it).
-    private let parsedServer = NIOLockedValueBox<(der: [UInt8], identity: PeerIdentity?)?>(nil)
-
     /// The server's identity from its certificate, once the handshake is done.
     var serverIdentity: PeerIdentity? {
-        guard let der = record.snapshot.peerCertificateDER else { return nil }
-        return parsedServer.withLockedValue { parsed in
-            if let parsed, parsed.der == der { return parsed.identity }
-            let identity = PeerIdentity(derEncoded: der)
-            parsed = (der, identity)
-            return identity
-        }
+        record.snapshot.peerCertificateDER.flatMap { PeerIdentity.cached(derEncoded: $0) }
     }
 
     /// Connects (TCP and TLS set-up; the handshake itself runs with the first request).

@@ -8,7 +8,6 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import _NIOFileSystem
 
@@ -263,7 +262,7 @@ struct Caller: Sendable {
 
     init(context: FerryRequestContext, policy: AccessPolicy) throws {
         guard let snapshot = context.connection?.snapshot, let der = snapshot.peerCertificateDER,
-            let identity = Self.identities.identity(der)
+            let identity = PeerIdentity.cached(derEncoded: der)
         else {
             throw ProblemError("client-certificate-required", .unauthorized, "Client certificate required", detail: "connect with a client certificate issued by a CA this server trusts")
         }
@@ -274,10 +273,6 @@ struct Caller: Sendable {
         self.identity = identity
         self.tls = snapshot
     }
-
-    /// Client certificates parsed once, not once per request (a partner sending many small files sends
-    /// the same certificate each time; parsing it was 9 % of the server's CPU).
-    static let identities = IdentityCache()
 
     func entry(operation: String, path: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
         LedgerEntry(
@@ -302,18 +297,3 @@ extension HTTPField.Name {
     static let reprDigest = Self("Repr-Digest")!
 }
 
-/// Parsed client certificates by their DER bytes; small, and emptied when full.
-final class IdentityCache: Sendable {
-    private let entries = NIOLockedValueBox([[UInt8]: PeerIdentity]())
-    static let capacity = 256
-
-    func identity(_ der: [UInt8]) -> PeerIdentity? {
-        if let known = entries.withLockedValue({ $0[der] }) { return known }
-        guard let parsed = PeerIdentity(derEncoded: der) else { return nil }
-        entries.withLockedValue { entries in
-            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[der] = parsed
-        }
-        return parsed
-    }
-}
