@@ -8,8 +8,8 @@ import FerryTrace
 import Foundation
 import NIOCore
 
-/// Options shared by the client commands.
-struct ClientOptions: ParsableArguments {
+/// The options that pick the client's TLS profile: the configuration, and flags that override it.
+struct ProfileOptions: ParsableArguments {
     @Option(name: .long, help: "Configuration file (YAML). Default: $FERRY_CONFIG, else none.")
     var config: String?
 
@@ -21,6 +21,37 @@ struct ClientOptions: ParsableArguments {
 
     @Option(name: .long, help: "CA file (PEM) trusted for the server's certificate.")
     var ca: String?
+
+    func validate() throws {
+        if (cert == nil) != (key == nil) {
+            throw ValidationError("--cert and --key go together")
+        }
+    }
+
+    /// The client TLS profile for a partner (or none): flags, then the partner's profile, then the config's
+    /// client profile, then the dev PKI in `./.ferry/pki`.
+    func profile(configuration: FerryConfiguration, partner: String?) -> ClientTLSProfile {
+        var profile = partner.flatMap { configuration.partners[$0]?.tls } ?? configuration.clientTLS
+        if let cert, let key {
+            profile.certificate = cert
+            profile.privateKey = key
+        }
+        if let ca { profile.trustedCAs = [ca] }
+        let pki = DevPKI(directory: DevPKI.defaultDirectory)
+        if profile.certificate == nil, pki.exists, let client = pki.clientNames.contains(DevPKI.defaultClient) ? DevPKI.defaultClient : pki.clientNames.first {
+            profile.certificate = pki.clientCertificate(client)
+            profile.privateKey = pki.clientKey(client)
+        }
+        if profile.trustedCAs.isEmpty, pki.exists {
+            profile.trustedCAs = [pki.caCertificate]
+        }
+        return profile
+    }
+}
+
+/// Options shared by the client commands.
+struct ClientOptions: ParsableArguments {
+    @OptionGroup var profileOptions: ProfileOptions
 
     @Flag(name: .long, help: "Print results as JSON for scripts.")
     var json = false
@@ -39,9 +70,6 @@ struct ClientOptions: ParsableArguments {
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
-        if (cert == nil) != (key == nil) {
-            throw ValidationError("--cert and --key go together")
-        }
     }
 
     /// Loads the configuration and picks the TLS profile for a target: flags, then the partner's profile, then
@@ -75,30 +103,10 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    /// The client TLS profile for a partner (or none): flags, then the partner's profile, then the config's
-    /// client profile, then the dev PKI in `./.ferry/pki`.
-    static func profile(configuration: FerryConfiguration, partner: String?, cert: String?, key: String?, ca: String?) -> ClientTLSProfile {
-        var profile = partner.flatMap { configuration.partners[$0]?.tls } ?? configuration.clientTLS
-        if let cert, let key {
-            profile.certificate = cert
-            profile.privateKey = key
-        }
-        if let ca { profile.trustedCAs = [ca] }
-        let pki = DevPKI(directory: DevPKI.defaultDirectory)
-        if profile.certificate == nil, pki.exists, let client = pki.clientNames.contains(DevPKI.defaultClient) ? DevPKI.defaultClient : pki.clientNames.first {
-            profile.certificate = pki.clientCertificate(client)
-            profile.privateKey = pki.clientKey(client)
-        }
-        if profile.trustedCAs.isEmpty, pki.exists {
-            profile.trustedCAs = [pki.caCertificate]
-        }
-        return profile
-    }
-
     private func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {
-        let configuration = try await ConfigLoader.load(file: config)
+        let configuration = try await ConfigLoader.load(file: profileOptions.config)
         let target = try RemoteTarget.parse(text, configuration: configuration)
-        let profile = Self.profile(configuration: configuration, partner: target.partner, cert: cert, key: key, ca: ca)
+        let profile = profileOptions.profile(configuration: configuration, partner: target.partner)
         let tls: ResolvedClientTLS
         do {
             tls = try profile.makeConfiguration()

@@ -26,17 +26,7 @@ struct Diagnose: AsyncParsableCommand {
     @Argument(help: "HOST:PORT, https://HOST:PORT, or a partner name from the config.")
     var target: String
 
-    @Option(name: .long, help: "Configuration file (YAML). Default: $FERRY_CONFIG, else none.")
-    var config: String?
-
-    @Option(name: .long, help: "Client certificate (PEM) for the real handshake.")
-    var cert: String?
-
-    @Option(name: .long, help: "Private key (PEM) of --cert.")
-    var key: String?
-
-    @Option(name: .long, help: "CA file (PEM) trusted for the server's certificate.")
-    var ca: String?
+    @OptionGroup var profileOptions: ProfileOptions
 
     @Option(name: .long, help: "Server name to send (SNI) and to check the certificate against. Default: the host.")
     var sni: String?
@@ -47,14 +37,10 @@ struct Diagnose: AsyncParsableCommand {
     @Flag(name: .long, help: "Add the handshake traces of every probe.")
     var verbose = false
 
-    func validate() throws {
-        if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key go together") }
-    }
-
     func run() async throws {
         let configuration: FerryConfiguration
         do {
-            configuration = try await ConfigLoader.load(file: config)
+            configuration = try await ConfigLoader.load(file: profileOptions.config)
         } catch {
             Failure.printError(String(describing: error))
             throw ExitCode(1)
@@ -63,11 +49,14 @@ struct Diagnose: AsyncParsableCommand {
             Failure.printError("'\(target)' is not HOST:PORT, an https:// URL or a partner in the config")
             throw ExitCode(1)
         }
-        let profile = ClientOptions.profile(configuration: configuration, partner: partner, cert: cert, key: key, ca: ca)
+        let profile = profileOptions.profile(configuration: configuration, partner: partner)
         var tls = TLSConfiguration.makeClientConfiguration()
         var clientCertificate: TLSCertificateSummary?
         var trusted: [TLSCertificateSummary] = []
         do {
+            // The CA files and the CA folder, as a transfer's own profile trusts them.
+            let trust = try profile.core.loadTrust()
+            trusted = trust.nio.compactMap { try? TLSCertificateSummary(der: $0.toDERBytes()) }
             // The real handshake uses the client settings a transfer would use (the probes show the rest).
             do {
                 tls = try profile.makeConfiguration().configuration
@@ -76,21 +65,15 @@ struct Diagnose: AsyncParsableCommand {
                 // what is wrong with it and how the server reacts.
                 tls.minimumTLSVersion = profile.minimumVersion
                 tls.maximumTLSVersion = profile.maximumVersion
+                if !trust.nio.isEmpty { tls.trustRoots = .certificates(trust.nio) }
                 if let certificate = profile.certificate, let key = profile.privateKey {
                     tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-                }
-                if !profile.trustedCAs.isEmpty {
-                    tls.trustRoots = .certificates(try profile.trustedCAs.flatMap { try NIOSSLCertificate.fromPEMFile($0) })
+                    tls.privateKey = .privateKey(try CertificateFiles.loadPrivateKey(
+                        key, passphrase: profile.passphrase, certificate: certificate, environment: ProcessInfo.processInfo.environment).1)
                 }
             }
             if let path = profile.certificate, let first = try NIOSSLCertificate.fromPEMFile(path).first {
                 clientCertificate = try? TLSCertificateSummary(der: first.toDERBytes())
-            }
-            for path in profile.trustedCAs {
-                for certificate in try NIOSSLCertificate.fromPEMFile(path) {
-                    if let summary = try? TLSCertificateSummary(der: certificate.toDERBytes()) { trusted.append(summary) }
-                }
             }
         } catch {
             Failure.printError(String(describing: error))
