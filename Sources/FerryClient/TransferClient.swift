@@ -29,10 +29,16 @@ public struct TransferClient: Sendable {
 
     /// Reads a small range of a file with plain system calls.
     static func readInPlace(_ file: String, range: Range<Int64>) throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        try readInPlace(file, range: range, appendingTo: &buffer)
+        return buffer
+    }
+
+    /// Reads a small range of a file with plain system calls onto the end of `buffer`.
+    static func readInPlace(_ file: String, range: Range<Int64>, appendingTo buffer: inout ByteBuffer) throws {
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw TransferError(.localIO, "cannot read \(file): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var buffer = ByteBuffer()
         var failure: Int32 = 0
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(range.count)) { raw in
             var done = 0
@@ -49,7 +55,6 @@ public struct TransferClient: Sendable {
             return done
         }
         if failure != 0 { throw TransferError(.localIO, "cannot read \(file): \(String(cString: strerror(failure)))") }
-        return buffer
     }
 
     /// When uploads use the resumable (tus) protocol.
@@ -66,6 +71,8 @@ public struct TransferClient: Sendable {
     /// Whole-file uploads of several files share this many kept-alive connections, each sending its share in
     /// turn (small files are dominated by round trips, which parallel connections overlap).
     public var parallelism = 4
+    /// Folders named in `send` are sent with the files under them (as `scp -r`); without it they are refused.
+    public var recursive = false
     public var retry = RetryPolicy()
     /// An upload bandwidth limit in bytes per second (`nil`: as fast as the network allows).
     public var rateLimit: Int64?
@@ -94,23 +101,34 @@ public struct TransferClient: Sendable {
 
     // MARK: send
 
-    /// Uploads files. With several files, or a target ending in `/`, each file goes into the target folder
-    /// under its own name; otherwise the single file is stored under the target path.
+    /// A file to send: where it is, its path under the target folder, its size.
+    struct Plan: Sendable {
+        let local: String
+        let remote: RemoteTarget
+        /// The path below the target folder (for a batch entry), or `nil` when the target names the file.
+        let relative: String?
+        let size: Int64
+    }
+
+    /// Uploads files. With several files, a folder (`recursive`), or a target ending in `/`, each file goes
+    /// into the target folder under its own name (a folder's files under the folder's name, as `scp -r` does);
+    /// otherwise the single file is stored under the target path.
     public func send(files: [String], to target: RemoteTarget) async throws -> [TransferResult] {
-        let intoFolder = files.count > 1 || target.path.isDirectory || target.path.segments.isEmpty
-        var plans: [(local: String, remote: RemoteTarget, size: Int64)] = []
-        for file in files {
-            let size = try Self.checkReadable(file)
+        let sources = try Self.expand(files, recursive: recursive, notify: notify)
+        let intoFolder = sources.count > 1 || sources.first?.inFolder == true || target.path.isDirectory || target.path.segments.isEmpty
+        var plans: [Plan] = []
+        for source in sources {
             var remote = target
+            var relative: String?
             if intoFolder {
-                let name = URL(fileURLWithPath: file).lastPathComponent
                 do {
-                    remote.path = try target.path.appending(name)
+                    remote.path = try PartnerPath(plain: (target.path.relative.isEmpty ? "" : target.path.relative + "/") + source.relative)
                 } catch {
-                    throw TransferError(.usage, "cannot send '\(file)': \(error.description)")
+                    throw TransferError(.usage, "cannot send '\(source.local)': \(error.description)")
                 }
+                relative = source.relative
             }
-            plans.append((file, remote, size))
+            plans.append(Plan(local: source.local, remote: remote, relative: relative, size: source.size))
         }
         var results = [TransferResult?](repeating: nil, count: plans.count)
         // Whole-file uploads share up to `parallelism` kept-alive connections; resumable ones manage their own,
@@ -123,15 +141,24 @@ public struct TransferClient: Sendable {
             client.progress = ProgressDisplay(enabled: false)
         }
         let shares = (0..<lanes).map { lane in stride(from: lane, to: whole.count, by: lanes).map { whole[$0] } }.filter { !$0.isEmpty }
-        let lanePlans = shares.map { share in share.map { (index: $0, plan: plans[$0]) } }
+        let work = shares.map { client.steps(for: $0, of: plans) }
+        var folder = target
+        folder.path = PartnerPath(folderOf: target.path)
+        let planned = plans
         try await withThrowingTaskGroup(of: [(Int, TransferResult)].self) { group in
-            for share in lanePlans {
-                group.addTask { [client] in
+            for steps in work {
+                group.addTask { [client, folder, planned] in
                     let connection = try await ClientConnection.connect(to: target, tls: client.tls, stallTimeout: client.stallTimeout, trace: client.trace)
                     return try await connection.withSession { session in
                         var sent: [(Int, TransferResult)] = []
-                        for (index, plan) in share {
-                            sent.append((index, try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)))
+                        for step in steps {
+                            switch step {
+                            case .single(let index):
+                                let plan = planned[index]
+                                sent.append((index, try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)))
+                            case .batch(let indices):
+                                sent += try await client.uploadBatch(indices.map { ($0, planned[$0]) }, to: folder, session: &session, connection: connection)
+                            }
                         }
                         return sent
                     }
@@ -145,6 +172,188 @@ public struct TransferClient: Sendable {
             results[index] = try await uploadResumable(plans[index].local, to: plans[index].remote)
         }
         return results.compactMap { $0 }
+    }
+
+    /// A local file to send and its path under the target folder.
+    struct Source {
+        let local: String
+        let relative: String
+        let size: Int64
+        /// Found inside a folder given on the command line.
+        let inFolder: Bool
+    }
+
+    /// The files named, with each folder replaced by the regular files under it (when `recursive`), in name
+    /// order, keyed by the folder's own name as `scp -r` does. Anything else in a folder is skipped with a note.
+    static func expand(_ names: [String], recursive: Bool, notify: (String) -> Void) throws -> [Source] {
+        var sources: [Source] = []
+        for name in names {
+            var info = stat()
+            if stat(name, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                guard recursive else {
+                    throw TransferError(.usage, "\(name) is a folder: add --recursive (-r) to send it with everything under it")
+                }
+                let base = URL(fileURLWithPath: name).standardizedFileURL.lastPathComponent
+                guard let walker = FileManager.default.enumerator(atPath: name) else {
+                    throw TransferError(.localIO, "cannot read the folder \(name)")
+                }
+                var found: [String] = []
+                while let relative = walker.nextObject() as? String {
+                    let path = name + "/" + relative
+                    var entry = stat()
+                    guard lstat(path, &entry) == 0 else { continue }
+                    switch entry.st_mode & S_IFMT {
+                    case S_IFDIR: continue
+                    case S_IFREG: found.append(relative)
+                    case S_IFLNK where stat(path, &entry) == 0 && (entry.st_mode & S_IFMT) == S_IFREG: found.append(relative)
+                    default: notify("skipping \(path): not a regular file")
+                    }
+                }
+                if found.isEmpty { throw TransferError(.usage, "nothing to send: the folder \(name) holds no files") }
+                for relative in found.sorted() {
+                    let path = name + "/" + relative
+                    sources.append(Source(local: path, relative: base + "/" + relative, size: try checkReadable(path), inFolder: true))
+                }
+            } else {
+                let size = try checkReadable(name)
+                sources.append(Source(local: name, relative: URL(fileURLWithPath: name).lastPathComponent, size: size, inFolder: false))
+            }
+        }
+        return sources
+    }
+
+    /// One request on a lane: a file by itself, or several small files in one batch.
+    enum Step: Sendable {
+        case single(Int)
+        case batch([Int])
+    }
+
+    /// Batches bound what one failed request costs to resend, and how long the answer takes to come.
+    static let batchFiles = 256
+    static let batchBytes: Int64 = 16 << 20
+
+    /// A lane's files as requests: runs of small files going into the target folder become batches (in the
+    /// automatic mode), the rest single PUTs.
+    func steps(for indices: [Int], of plans: [Plan]) -> [Step] {
+        guard case .automatic = uploadMode else { return indices.map { .single($0) } }
+        var steps: [Step] = []
+        var run: [Int] = []
+        var runBytes: Int64 = 0
+        func close() {
+            if run.count == 1 { steps.append(.single(run[0])) } else if !run.isEmpty { steps.append(.batch(run)) }
+            run = []
+            runBytes = 0
+        }
+        for index in indices {
+            let plan = plans[index]
+            guard plan.relative != nil, plan.size <= Batch.maximumEntrySize else {
+                close()
+                steps.append(.single(index))
+                continue
+            }
+            if run.count == Self.batchFiles || runBytes + plan.size > Self.batchBytes { close() }
+            run.append(index)
+            runBytes += plan.size
+        }
+        close()
+        return steps
+    }
+
+    /// Sends small files in one batch request (`POST` to the target folder, `application/vnd.ferry.batch`):
+    /// each file read in place, hashed, and sent after a header line declaring its path, size and SHA-256; the
+    /// server checks and commits each as it would a PUT and answers with one result per file.
+    func uploadBatch(_ items: [(index: Int, plan: Plan)], to folder: RemoteTarget, session: inout HTTPSession, connection: ClientConnection) async throws -> [(Int, TransferResult)] {
+        let started = Date()
+        try await session.sendHead(
+            method: .POST,
+            uri: folder.requestPath,
+            headers: [("Content-Type", Batch.mediaType), ("Transfer-Encoding", "chunked")]
+        )
+        var digests: [FileDigest?] = []
+        var localFailure: TransferError?
+        var writeFailure: (any Error)?
+        do {
+            for item in items {
+                if connection.responseArrival.hasArrived { break }
+                progress.start(name: URL(fileURLWithPath: item.plan.local).lastPathComponent, total: item.plan.size)
+                defer { progress.finish() }
+                // The header line and the file in one buffer, read in after the header; the header's digest
+                // is filled in once the bytes are hashed (its place is fixed: 64 hex digits before `"}\n`).
+                var entry = Batch.headerLine(.init(path: item.plan.relative!, size: item.plan.size, sha256: String(repeating: "0", count: 64)))
+                let headerLength = entry.readableBytes
+                entry.reserveCapacity(headerLength + Int(item.plan.size))
+                do {
+                    try Self.readInPlace(item.plan.local, range: 0..<item.plan.size, appendingTo: &entry)
+                    if Int64(entry.readableBytes - headerLength) != item.plan.size {
+                        throw TransferError(.localIO, "\(item.plan.local) changed while it was being sent (\(entry.readableBytes - headerLength) of \(item.plan.size) bytes read)")
+                    }
+                } catch let error as TransferError {
+                    // The file is left out of the batch; the others go on.
+                    localFailure = localFailure ?? error
+                    digests.append(nil)
+                    continue
+                }
+                var hasher = SHA256()
+                entry.withUnsafeReadableBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[headerLength...])) }
+                let digest = FileDigest(bytes: Array(hasher.finalize()))!
+                entry.setString(digest.hex, at: entry.readerIndex + headerLength - 3 - 64)
+                try await session.sendBody(entry)
+                digests.append(digest)
+                progress.advance(Int(item.plan.size))
+            }
+            try await session.sendEnd()
+        } catch {
+            writeFailure = error
+        }
+        let head: HTTPResponseHead
+        do {
+            head = try await session.readHead()
+        } catch {
+            throw writeFailure ?? error
+        }
+        let isReport = head.headers.first(name: "Content-Type")?.hasPrefix("application/json") == true
+        guard head.status.code == 200 || (head.status.code == 400 && isReport) else {
+            throw try await session.rejection(head, doing: "batch upload of \(items.count) files to \(folder.path)")
+        }
+        let body = try await session.collectBody()
+        guard let report = try? JSONDecoder().decode(Batch.Report.self, from: Data(body.readableBytesView)) else {
+            throw TransferError(.network, "the server's answer to a batch upload is not a batch report")
+        }
+        // The report lists the files sent, in order (the ones left out locally are not among them).
+        var answers = report.files[...]
+        var results: [(Int, TransferResult)] = []
+        var rows: [LedgerEntry] = []
+        var failure = localFailure
+        for (item, digest) in zip(items, digests) {
+            guard let digest else { continue }
+            guard let answer = answers.popFirst(), answer.path == item.plan.relative else {
+                let reason = report.problem.map { $0.detail ?? $0.title } ?? "the server's report does not list it"
+                failure = failure ?? TransferError(.network, "upload of \(item.plan.local) did not complete: \(reason)", problem: report.problem)
+                rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: 0, sha256: nil, started: started, connection: connection, error: reason))
+                continue
+            }
+            if let problem = answer.problem ?? (answer.committed ? nil : Problem("refused", status: answer.status, title: "Refused")) {
+                let code: FerryExitCode = problem.slug == "digest-mismatch" ? .integrity : problem.status >= 500 ? .network : .rejected
+                let message = "upload of \(item.plan.local) to \(item.plan.remote.path) refused by the server (\(problem.status)): \(problem.detail ?? problem.title)"
+                failure = failure ?? TransferError(code, message, problem: problem)
+                rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: 0, sha256: digest.hex, started: started, connection: connection, error: message))
+                continue
+            }
+            guard answer.sha256 == digest.hex else {
+                let message = "integrity check failed for \(item.plan.local): local sha-256 \(digest.hex), server \(answer.sha256 ?? "sent no digest")"
+                failure = failure ?? TransferError(.integrity, message)
+                rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: message))
+                continue
+            }
+            rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: nil))
+            var sent = result("send", local: item.plan.local, remote: item.plan.remote, bytes: item.plan.size, digest: digest, status: answer.status, started: started, connection: connection)
+            sent.method = "batch"
+            results.append((item.index, sent))
+        }
+        if let ledger, !rows.isEmpty { try? await ledger.record(rows) }
+        if let failure { throw failure }
+        if let writeFailure { throw writeFailure }
+        return results
     }
 
     /// Uploads one file of `size` bytes (checked by `send`) with a single PUT on the shared session.
@@ -487,25 +696,28 @@ public struct TransferClient: Sendable {
 
     func record(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
         guard let ledger else { return }
+        try await ledger.record(entry(direction, operation, remote, bytes: bytes, sha256: sha256, started: started, connection: connection, error: error))
+    }
+
+    /// A ledger row for a transfer on `connection`.
+    func entry(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) -> LedgerEntry {
         let snapshot = connection.record.snapshot
         let server = connection.serverIdentity
-        try await ledger.record(
-            LedgerEntry(
-                direction: direction,
-                partner: remote.partner ?? server?.commonName ?? remote.authority,
-                operation: operation,
-                path: "https://\(remote.authority)\(remote.requestPath)",
-                bytes: bytes,
-                sha256: sha256,
-                started: started,
-                result: error == nil ? .ok : .failed,
-                error: error,
-                tlsVersion: snapshot.version?.description,
-                cipherSuite: snapshot.cipherSuite?.description,
-                peerSubject: server?.subject,
-                peerIssuer: server?.issuer,
-                peerSerial: server?.serial
-            )
+        return LedgerEntry(
+            direction: direction,
+            partner: remote.partner ?? server?.commonName ?? remote.authority,
+            operation: operation,
+            path: "https://\(remote.authority)\(remote.requestPath)",
+            bytes: bytes,
+            sha256: sha256,
+            started: started,
+            result: error == nil ? .ok : .failed,
+            error: error,
+            tlsVersion: snapshot.version?.description,
+            cipherSuite: snapshot.cipherSuite?.description,
+            peerSubject: server?.subject,
+            peerIssuer: server?.issuer,
+            peerSerial: server?.serial
         )
     }
 }

@@ -18,7 +18,7 @@ public struct TransferResult: Codable, Sendable, Equatable {
     public var clientSubject: String?
     /// The HTTP status the server answered with.
     public var status: Int
-    /// `PUT` (whole file) or `tus` (resumable).
+    /// `PUT` (whole file), `batch` (with other small files in one request) or `tus` (resumable).
     public var method: String = "PUT"
     /// For a resumed upload: the offset this run continued from (bytes sent by earlier runs).
     public var resumedFrom: Int64 = 0

@@ -1,3 +1,4 @@
+import FerryProtocol
 import FerryTrace
 import FerryWire
 import Foundation
@@ -12,12 +13,15 @@ import NIOCore
 /// Built normally (without FUZZING) it runs the files given as arguments through the same entry point, so
 /// the committed corpus is replayed by the ordinary build.
 enum FuzzEntry {
-    /// The first byte picks what is fuzzed: a two-sided conversation (fed in slices), or a capture file.
+    /// The first byte picks what is fuzzed: a two-sided conversation (fed in slices), a batch upload body (fed
+    /// in slices), or a capture file.
     static func run(_ input: [UInt8]) {
         guard input.count >= 3 else { return }
         let selector = input[0]
         let body = Array(input[3...])
-        if selector < 0xC0 {
+        if (0xB0..<0xC0).contains(selector) {
+            decodeBatch(body, slice: max(1, Int(input[1]) << 4 | Int(input[2] & 0xF)))
+        } else if selector < 0xC0 {
             let split = body.isEmpty ? 0 : Int(input[1]) * body.count / 256
             let slice = max(1, Int(input[2]))
             var conversation = TLSConversation(keyLog: TLSKeyLog(text: "CLIENT_RANDOM " + String(repeating: "00", count: 32) + " " + String(repeating: "11", count: 48)))
@@ -40,6 +44,40 @@ enum FuzzEntry {
             for connection in CaptureTrace(file: capture).connections {
                 if let conversation = connection.conversation { _ = TLSTraceRenderer().render(conversation, format: .summary) }
             }
+        }
+    }
+}
+
+extension FuzzEntry {
+    /// Feeds a batch body to the decoder in slices; whatever it accepts must add up: each entry's bytes are
+    /// exactly its declared size, and nothing is delivered outside an entry.
+    static func decodeBatch(_ body: [UInt8], slice: Int) {
+        var decoder = BatchDecoder()
+        var expected: Int64?
+        var received: Int64 = 0
+        var offset = 0
+        do {
+            while offset < body.count {
+                var input = ByteBuffer(bytes: body[offset..<min(body.count, offset + slice)])
+                offset += slice
+                while let event = try decoder.next(from: &input) {
+                    switch event {
+                    case .header(let header):
+                        precondition(expected == nil, "a header inside an entry")
+                        expected = header.size
+                        received = 0
+                    case .bytes(let bytes):
+                        received += Int64(bytes.readableBytes)
+                        precondition(received <= expected ?? -1, "bytes outside an entry or beyond its size")
+                    case .entryEnd:
+                        precondition(received == expected, "an entry ended short or long")
+                        expected = nil
+                    }
+                }
+                precondition(input.readableBytes == 0, "input left unread")
+            }
+        } catch {
+            return
         }
     }
 }

@@ -62,21 +62,37 @@ public actor Ledger {
 
     /// Appends one transfer.
     public func record(_ entry: LedgerEntry) async throws {
-        _ = try await connection.query(
-            """
-            INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
-              tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner), .text(entry.operation),
-                .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
-                .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
-                .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
-                Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
-                Self.text(entry.peerSerial), Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
-            ]
-        )
+        try await record([entry])
+    }
+
+    /// Appends transfers with one statement (one trip to SQLite's thread for a whole batch of files).
+    public func record(_ entries: [LedgerEntry]) async throws {
+        for chunk in Self.chunks(entries, rowsOf: 17) {
+            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            _ = try await connection.query(
+                """
+                INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
+                  tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings)
+                VALUES \(rows)
+                """,
+                chunk.flatMap { entry -> [SQLiteData] in
+                    [
+                        .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner), .text(entry.operation),
+                        .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
+                        .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
+                        .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
+                        Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
+                        Self.text(entry.peerSerial), Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
+                    ]
+                }
+            )
+        }
+    }
+
+    /// Splits rows so that no statement binds more than SQLite's 32,766 parameters.
+    static func chunks<Row>(_ rows: [Row], rowsOf columns: Int) -> [ArraySlice<Row>] {
+        let size = 32_766 / columns
+        return stride(from: 0, to: rows.count, by: size).map { rows[$0..<min(rows.count, $0 + size)] }
     }
 
     /// The most recent transfers, newest first.
@@ -128,12 +144,37 @@ public actor Ledger {
         return row.column("sha256")?.string
     }
 
+    /// A file's SHA-256 (hex) at a stamp, for the digest index.
+    public struct KnownDigest: Sendable {
+        public var path: String
+        public var sha256: String
+        public var stamp: FileStamp
+        public init(path: String, sha256: String, stamp: FileStamp) {
+            self.path = path
+            self.sha256 = sha256
+            self.stamp = stamp
+        }
+    }
+
     /// Remembers a file's SHA-256 (hex) for its current stamp.
     public func remember(digest: String, for path: String, stamp: FileStamp) async throws {
-        _ = try await connection.query(
-            "INSERT OR REPLACE INTO file_digests (path, inode, size, mtime_ns, sha256) VALUES (?, ?, ?, ?, ?)",
-            [.text(path), .integer(Int(Int64(bitPattern: stamp.inode))), .integer(Int(stamp.size)), .integer(Int(stamp.modifiedNanoseconds)), .text(digest)]
-        )
+        try await remember([KnownDigest(path: path, sha256: digest, stamp: stamp)])
+    }
+
+    /// Remembers several files' digests with one statement.
+    public func remember(_ digests: [KnownDigest]) async throws {
+        for chunk in Self.chunks(digests, rowsOf: 5) {
+            let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            _ = try await connection.query(
+                "INSERT OR REPLACE INTO file_digests (path, inode, size, mtime_ns, sha256) VALUES \(rows)",
+                chunk.flatMap { known -> [SQLiteData] in
+                    [
+                        .text(known.path), .integer(Int(Int64(bitPattern: known.stamp.inode))), .integer(Int(known.stamp.size)),
+                        .integer(Int(known.stamp.modifiedNanoseconds)), .text(known.sha256),
+                    ]
+                }
+            )
+        }
     }
 
     /// Forgets a file's digest (after a delete).

@@ -27,12 +27,14 @@ public struct FileDigest: Hashable, Sendable, CustomStringConvertible {
 
     /// Lower-case hexadecimal, as `sha256sum` prints it.
     public var hex: String {
-        var out = ""
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+        String(unsafeUninitializedCapacity: 64) { out in
+            let digits = Array("0123456789abcdef".utf8)
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = digits[Int(byte >> 4)]
+                out[2 * index + 1] = digits[Int(byte & 0xF)]
+            }
+            return 64
         }
-        return out
     }
 
     /// Standard base64 of the digest bytes.

@@ -107,7 +107,8 @@ struct CurlIntegrationTests {
             let cases: [(String, [String], String)] = [
                 ("missing.txt", [], "404"),
                 ("in/", ["-X", "PUT", "--data-binary", "x"], "400"),
-                ("x", ["-X", "POST", "--data-binary", "x"], "405"),
+                ("x", ["-X", "PATCH", "--data-binary", "x"], "405"),
+                ("x", ["-X", "POST", "--data-binary", "x"], "415"),
                 ("a%00b", [], "400"),
                 ("a%5cb", [], "400"),
             ]

@@ -19,6 +19,7 @@ struct DiagnosisTests {
         let ferry = try CLITests.ferry
         // In an empty folder, so no dev PKI next to it supplies a client certificate.
         let folder = try TemporaryDirectory("ferry-diagnose-cwd")
+        defer { folder.remove() }
         let json = try await ExternalTool.run(ferry, ["diagnose", target, "--json"] + options, timeout: 90, directory: folder.path)
         let object = try #require((try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8))) as? [String: Any], "status \(json.status): \(json.output)")
         let ids = (object["findings"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
@@ -38,6 +39,7 @@ struct DiagnosisTests {
             try await TLSLitePeer.available(python)
         else { return }
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         let server = try await TLSLitePeer.start(python, openssl: openssl, folder: folder.path, port: port, version: version, caNames: false)
@@ -77,6 +79,7 @@ struct DiagnosisTests {
     @Test("TLS 1.2 without CA names is legal: a note, and a clean exit")
     func emptyListTLS12() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-Verify", "1", "-no_ca_names"]) else { return }
@@ -107,6 +110,7 @@ struct DiagnosisTests {
             #expect(report.text.contains("fix 1: Pass --cert and --key"))
         }
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-Verify", "1", "-verify_return_error"]) else { return }
@@ -120,6 +124,7 @@ struct DiagnosisTests {
     @Test("a server whose only suite the client does not offer, and a server that does not ask for a client certificate")
     func cipherAndNoRequest() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         // AES128-SHA256 (CBC, RSA key exchange) with an RSA certificate: offered by Ferry's probes, not by BoringSSL.
@@ -144,6 +149,7 @@ struct DiagnosisTests {
     func gnutlsServer() async throws {
         guard let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin") else { return }
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         let server = try BackgroundProcess(serverTool, ["--port", "\(port)", "--x509certfile", pki.serverCertificate, "--x509keyfile", pki.serverKey, "--x509cafile", pki.caFile, "--require-client-cert", "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"])
@@ -174,6 +180,7 @@ struct DiagnosisTests {
     @Test("a client certificate from a CA the server does not name: issuer finding and the server's unknown_ca")
     func wrongClientCA() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"]) else { return }
@@ -189,6 +196,7 @@ struct DiagnosisTests {
     @Test("a server certificate from an untrusted CA, reached by an address it does not name")
     func untrustedAndWrongName() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         try pki.issue("stranger", by: pki.otherCA, purpose: .server)
         let port = freeLoopbackPort()
@@ -204,6 +212,7 @@ struct DiagnosisTests {
     func incompleteChain() async throws {
         guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let dir = folder.path
         func run(_ arguments: [String]) async throws {
@@ -231,6 +240,7 @@ struct DiagnosisTests {
     @Test("an expired server certificate, and a client certificate without clientAuth")
     func certificateProblems() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         try pki.issue("expired-server", purpose: .server, validFrom: Date().addingTimeInterval(-40 * 86_400), days: 10)
         try pki.issue("server-only", purpose: .client, extendedKeyUsage: [.serverAuth])
@@ -267,6 +277,7 @@ struct DiagnosisTests {
     func plaintextAndClosed() async throws {
         guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
         let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         let http = try BackgroundProcess(python, ["-m", "http.server", "\(port)", "--bind", "127.0.0.1"])

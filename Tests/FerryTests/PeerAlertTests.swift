@@ -22,6 +22,7 @@ struct PeerAlertTests {
     func alerts(expected: String) async throws {
         guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
         let folder = try TemporaryDirectory("ferry-alerts")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-cert", pki.serverCertificate, "-key", pki.serverKey])

@@ -53,6 +53,7 @@ struct TraceCrossCheckTests {
     func opensslPeers(peer: Peer) async throws {
         guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
         let folder = try TemporaryDirectory("ferry-xcheck")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         let keylog = folder.path + "/keys.txt"
@@ -86,6 +87,7 @@ struct TraceCrossCheckTests {
             let clientTool = try ExternalTool.require("gnutls-cli", installHint: "apt-get install gnutls-bin")
         else { return }
         let folder = try TemporaryDirectory("ferry-xcheck")
+        defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         let keylog = folder.path + "/keys.txt"
@@ -111,6 +113,7 @@ struct TraceCrossCheckTests {
         else { return }
         guard try await TLSLitePeer.available(python) else { return }
         let folder = try TemporaryDirectory("ferry-xcheck")
+        defer { folder.remove() }
         let port = freeLoopbackPort()
         let captured = try await PacketCapture.record(port: port, into: folder.path + "/capture.pcapng") {
             let server = try await TLSLitePeer.start(python, openssl: openssl, folder: folder.path, port: port, version: "ssl3", caNames: false)

@@ -51,8 +51,20 @@ struct FileRoutes: RouterMiddleware {
         case .delete:
             guard target.rights.contains(.delete) else { throw Self.denied(.delete, path) }
             return try await delete(path: path, target: target, caller: caller)
+        case .post:
+            guard request.headers[.contentType]?.lowercased().hasPrefix(Batch.mediaType) == true else {
+                throw ProblemError(
+                    "unsupported-media-type", .unsupportedMediaType, "Not a batch",
+                    detail: "POST on /v1/files takes a batch of files (Content-Type: \(Batch.mediaType)); upload one file with PUT")
+            }
+            if !path.segments.isEmpty, !target.rights.contains(.write) { throw Self.denied(.write, path) }
+            if let existing = store.stamp(target.absolutePath), !existing.isDirectory {
+                throw ProblemError("not-a-folder", .conflict, "Not a folder", detail: "'\(path)' is a file; POST a batch to a folder")
+            }
+            let batch = BatchUpload(folder: path, caller: caller, policy: policy, store: store, ledger: ledger)
+            return try await batch.run(request.body)
         default:
-            throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use GET, HEAD, PUT or DELETE on /v1/files")
+            throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use GET, HEAD, PUT, DELETE, or POST with a batch, on /v1/files")
         }
     }
 

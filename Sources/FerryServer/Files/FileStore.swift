@@ -167,6 +167,15 @@ struct FileStore: Sendable {
     /// Renames a complete, fsynced file (on the root's file system) over the target, fsyncs the folder and
     /// records the digest. The rename is the commit: before it the target is untouched, after it complete.
     func install(_ file: String, at target: AccessPolicy.Target, digest: FileDigest, bytes: Int64, refuseOverwrite: Bool) async throws -> Committed {
+        let placed = try place(file, at: target, refuseOverwrite: refuseOverwrite)
+        Self.syncDirectory((target.absolutePath as NSString).deletingLastPathComponent)
+        try await ledger.remember(digest: digest.hex, for: target.rootRelative, stamp: placed.stamp.ledgerStamp)
+        return Committed(bytes: bytes, digest: digest, replaced: placed.replaced, stamp: placed.stamp)
+    }
+
+    /// The rename of `install`, without the folder's fsync and the digest index (a batch does those once for
+    /// many files).
+    func place(_ file: String, at target: AccessPolicy.Target, refuseOverwrite: Bool) throws -> (replaced: Bool, stamp: Stamp) {
         try prepareParent(of: target)
         let existed = Self.lexists(target.absolutePath)
         if refuseOverwrite && existed {
@@ -175,12 +184,10 @@ struct FileStore: Sendable {
         guard rename(file, target.absolutePath) == 0 else {
             throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: String(cString: strerror(errno)))
         }
-        Self.syncDirectory((target.absolutePath as NSString).deletingLastPathComponent)
         guard let stamp = stamp(target.absolutePath) else {
             throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: "the committed file vanished")
         }
-        try await ledger.remember(digest: digest.hex, for: target.rootRelative, stamp: stamp.ledgerStamp)
-        return Committed(bytes: bytes, digest: digest, replaced: existed, stamp: stamp)
+        return (existed, stamp)
     }
 
     /// Bodies up to this size (by their Content-Length) are committed from memory.

@@ -8,12 +8,16 @@ struct Send: AsyncParsableCommand {
         abstract: "Upload files to a partner.",
         discussion: """
             TARGET is https://HOST:PORT/PATH or PARTNER:PATH (partners come from the config file).
-            With several files, or a TARGET ending in '/', each file keeps its name inside that folder.
+            With several files, or a TARGET ending in '/', each file keeps its name inside that folder; with
+            --recursive a folder is sent with everything under it, under its own name (as scp -r does).
             Each file is streamed, its SHA-256 computed while reading and compared with the server's.
             Files from --threshold MiB up are resumable: after a drop the upload retries and continues, and
-            rerunning the same command after a crash continues where the server stopped.
+            rerunning the same command after a crash continues where the server stopped. Files up to 1 MiB
+            going into a folder travel in batches (many files per request, each checked and committed on its
+            own); --mode put sends one request per file.
 
-            Example: ferry send report.csv https://localhost:8443/inbound/
+            Examples: ferry send report.csv https://localhost:8443/inbound/
+                      ferry send -r outbox/ acme:inbound/
             """
     )
 
@@ -22,7 +26,10 @@ struct Send: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
 
-    @Option(name: .long, help: "Upload protocol: auto (resumable from --threshold up), tus (always resumable), put (always one request).")
+    @Flag(name: [.short, .long], help: "Send folders with the files under them.")
+    var recursive = false
+
+    @Option(name: .long, help: "Upload protocol: auto (small files in batches, resumable from --threshold up), tus (always resumable), put (one request per file).")
     var mode: String = "auto"
 
     @Option(name: .long, help: "Connections used at once for files below the threshold (each sends its share in turn).")
@@ -70,6 +77,7 @@ struct Send: AsyncParsableCommand {
             let results = try await options.withClient(target: arguments.last!, operation: "SEND", direction: .outbound, adjust: { client in
                 client.uploadMode = mode
                 client.parallelism = parallel
+                client.recursive = recursive
                 client.retry = retry
                 client.rateLimit = rateLimit
             }) { client, target in
