@@ -231,6 +231,8 @@ public struct TransferClient: Sendable {
     /// Batches bound what one failed request costs to resend, and how long the answer takes to come.
     static let batchFiles = 256
     static let batchBytes: Int64 = 16 << 20
+    /// Small files of a batch are written in pieces of at least this many bytes.
+    static let batchWrite = 256 << 10
 
     /// A lane's files as requests: runs of small files going into the target folder become batches (in the
     /// automatic mode), the rest single PUTs.
@@ -273,34 +275,52 @@ public struct TransferClient: Sendable {
         var localFailure: TransferError?
         var writeFailure: (any Error)?
         do {
+            // Entries are gathered into writes of about `batchWrite` bytes: one trip to the event loop and one
+            // TLS write for several small files.
+            var outgoing = ByteBuffer()
             for item in items {
                 if connection.responseArrival.hasArrived { break }
                 progress.start(name: URL(fileURLWithPath: item.plan.local).lastPathComponent, total: item.plan.size)
                 defer { progress.finish() }
-                // The header line and the file in one buffer, read in after the header; the header's digest
-                // is filled in once the bytes are hashed (its place is fixed: 64 hex digits before `"}\n`).
-                var entry = Batch.headerLine(.init(path: item.plan.relative!, size: item.plan.size, sha256: String(repeating: "0", count: 64)))
-                let headerLength = entry.readableBytes
-                entry.reserveCapacity(headerLength + Int(item.plan.size))
+                // The header line, then the file read in after it; the header's digest is filled in once the
+                // bytes are hashed (its place is fixed: 64 hex digits before `"}\n`).
+                let start = outgoing.writerIndex
+                var header = Batch.headerLine(.init(path: item.plan.relative!, size: item.plan.size, sha256: String(repeating: "0", count: 64)))
+                let headerLength = header.readableBytes
+                if outgoing.writerIndex == 0 {
+                    outgoing.reserveCapacity(Self.batchWrite + headerLength + Int(item.plan.size))
+                } else {
+                    outgoing.reserveCapacity(minimumWritableBytes: headerLength + Int(item.plan.size))
+                }
+                outgoing.writeBuffer(&header)
                 do {
-                    try Self.readInPlace(item.plan.local, range: 0..<item.plan.size, appendingTo: &entry)
-                    if Int64(entry.readableBytes - headerLength) != item.plan.size {
-                        throw TransferError(.localIO, "\(item.plan.local) changed while it was being sent (\(entry.readableBytes - headerLength) of \(item.plan.size) bytes read)")
+                    try Self.readInPlace(item.plan.local, range: 0..<item.plan.size, appendingTo: &outgoing)
+                    let read = outgoing.writerIndex - start - headerLength
+                    if Int64(read) != item.plan.size {
+                        throw TransferError(.localIO, "\(item.plan.local) changed while it was being sent (\(read) of \(item.plan.size) bytes read)")
                     }
                 } catch let error as TransferError {
                     // The file is left out of the batch; the others go on.
+                    outgoing.moveWriterIndex(to: start)
                     localFailure = localFailure ?? error
                     digests.append(nil)
                     continue
                 }
                 var hasher = SHA256()
-                entry.withUnsafeReadableBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[headerLength...])) }
+                outgoing.withUnsafeReadableBytes { raw in
+                    let body = (start - outgoing.readerIndex + headerLength)...
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[body]))
+                }
                 let digest = FileDigest(bytes: Array(hasher.finalize()))!
-                entry.setString(digest.hex, at: entry.readerIndex + headerLength - 3 - 64)
-                try await session.sendBody(entry)
+                outgoing.setString(digest.hex, at: start + headerLength - 3 - 64)
                 digests.append(digest)
                 progress.advance(Int(item.plan.size))
+                if outgoing.readableBytes >= Self.batchWrite {
+                    try await session.sendBody(outgoing)
+                    outgoing = ByteBuffer()
+                }
             }
+            if outgoing.readableBytes > 0 { try await session.sendBody(outgoing) }
             try await session.sendEnd()
         } catch {
             writeFailure = error

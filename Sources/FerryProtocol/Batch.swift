@@ -190,3 +190,44 @@ public struct BatchDecoder: Sendable {
         return header
     }
 }
+
+extension BatchDecoder {
+    /// An entry decoded by ``decodeAll(_:slice:)``.
+    public struct Decoded: Sendable, Equatable {
+        public var header: Batch.Header
+        public var bytes: [UInt8]
+    }
+
+    /// Decodes a whole body fed in slices of `slice` bytes, as a server receives it, and checks what the
+    /// decoder promises on the way (it stops the process if broken): bytes only inside an entry and never
+    /// beyond its size, each entry ending at exactly its size, every input byte consumed. For tests and the
+    /// fuzzer.
+    public static func decodeAll(_ body: [UInt8], slice: Int) throws(BatchFormatError) -> [Decoded] {
+        var decoder = BatchDecoder()
+        var entries: [Decoded] = []
+        var open = false
+        var offset = 0
+        repeat {
+            var input = ByteBuffer(bytes: body[offset..<min(body.count, offset + max(1, slice))])
+            offset += max(1, slice)
+            while let event = try decoder.next(from: &input) {
+                switch event {
+                case .header(let header):
+                    precondition(!open, "a header inside an entry")
+                    entries.append(Decoded(header: header, bytes: []))
+                    open = true
+                case .bytes(let bytes):
+                    precondition(open, "bytes outside an entry")
+                    entries[entries.count - 1].bytes += bytes.readableBytesView
+                    precondition(entries[entries.count - 1].bytes.count <= entries[entries.count - 1].header.size, "bytes beyond the declared size")
+                case .entryEnd:
+                    precondition(open && Int64(entries[entries.count - 1].bytes.count) == entries[entries.count - 1].header.size, "an entry ended short")
+                    open = false
+                }
+            }
+            precondition(input.readableBytes == 0, "input left unread")
+        } while offset < body.count
+        try decoder.finish()
+        return entries
+    }
+}
