@@ -73,6 +73,9 @@ public struct TransferClient: Sendable {
     public var parallelism = 4
     /// Folders named in `send` are sent with the files under them (as `scp -r`); without it they are refused.
     public var recursive = false
+    /// Called for each file `send` has sent, as soon as it is verified (in the order they finish, from
+    /// several tasks at once), so that a long run reports as it goes and a failure does not hide what went.
+    public var report: (@Sendable (TransferResult) -> Void)?
     public var retry = RetryPolicy()
     /// An upload bandwidth limit in bytes per second (`nil`: as fast as the network allows).
     public var rateLimit: Int64?
@@ -155,7 +158,9 @@ public struct TransferClient: Sendable {
                             switch step {
                             case .single(let index):
                                 let plan = planned[index]
-                                sent.append((index, try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)))
+                                let result = try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)
+                                client.report?(result)
+                                sent.append((index, result))
                             case .batch(let indices):
                                 sent += try await client.uploadBatch(indices.map { ($0, planned[$0]) }, to: folder, session: &session, connection: connection)
                             }
@@ -169,7 +174,9 @@ public struct TransferClient: Sendable {
             }
         }
         for index in plans.indices where results[index] == nil {
-            results[index] = try await uploadResumable(plans[index].local, to: plans[index].remote)
+            let result = try await uploadResumable(plans[index].local, to: plans[index].remote)
+            report?(result)
+            results[index] = result
         }
         return results.compactMap { $0 }
     }
@@ -368,6 +375,7 @@ public struct TransferClient: Sendable {
             rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: nil))
             var sent = result("send", local: item.plan.local, remote: item.plan.remote, bytes: item.plan.size, digest: digest, status: answer.status, started: started, connection: connection)
             sent.method = "batch"
+            self.report?(sent)
             results.append((item.index, sent))
         }
         if let ledger, !rows.isEmpty { try? await ledger.record(rows) }

@@ -250,6 +250,17 @@ struct BatchTests {
             #expect(lines.count == 20)
             #expect(lines.allSatisfy { $0.contains("\"verified\":true") })
             #expect(FileManager.default.fileExists(atPath: server.root + "/acme/in/tree/sub/f19.txt"))
+
+            // One file refused (a file is in the way of its folder on the server): exit 3 naming it, and the
+            // files that went are reported as they went, before the error.
+            try FileManager.default.createDirectory(atPath: tree + "/other", withIntermediateDirectories: true)
+            _ = try TestFiles.write(tree + "/other/blocked.txt", size: 10)
+            try FileManager.default.createDirectory(atPath: server.root + "/acme/in2/tree", withIntermediateDirectories: true)
+            try Data("in the way".utf8).write(to: URL(fileURLWithPath: server.root + "/acme/in2/tree/other"))
+            let partial = try await ExternalTool.run(ferry, ["send", "-r", tree, "https://localhost:\(server.port)/in2/", "--parallel", "1"] + identity)
+            #expect(partial.status == 3, "\(partial.output)")
+            #expect(partial.stderr.contains("tree/other/blocked.txt") && partial.stderr.contains("(409)"), "\(partial.stderr)")
+            #expect(partial.stdout.split(separator: "\n").filter { $0.contains("verified") }.count == 20, "\(partial.stdout)")
         }
     }
 

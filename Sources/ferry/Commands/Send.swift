@@ -74,17 +74,19 @@ struct Send: AsyncParsableCommand {
             }
             let retry = RetryPolicy(retries: retries, baseWait: retryWait)
             let rateLimit = self.rateLimit
-            let results = try await options.withClient(target: arguments.last!, operation: "SEND", direction: .outbound, adjust: { client in
+            let json = options.json
+            _ = try await options.withClient(target: arguments.last!, operation: "SEND", direction: .outbound, adjust: { client in
                 client.uploadMode = mode
                 client.parallelism = parallel
                 client.recursive = recursive
                 client.retry = retry
                 client.rateLimit = rateLimit
+                // Each file is reported when it is done, so a failure later on does not hide what was sent.
+                client.report = { result in
+                    if json { JSONOutput.print(result) } else { print(Report.line(result)) }
+                }
             }) { client, target in
                 try await client.send(files: files, to: target)
-            }
-            for result in results {
-                if options.json { JSONOutput.print(result) } else { print(Report.line(result)) }
             }
         } catch {
             throw Failure.exit(error)
