@@ -104,12 +104,21 @@ struct BatchTests {
             let good = Array("first file\n".utf8)
             let second = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             let bodyFile = server.folder.path + "/batch.bin"
+            // Symbolic links in the area that lead out of it: to a file and to a folder.
+            let outside = server.folder.path + "/outside"
+            try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+            try Data("keep me".utf8).write(to: URL(fileURLWithPath: outside + "/secret.txt"))
+            try FileManager.default.createDirectory(atPath: server.root + "/acme/in", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: server.root + "/acme/in/file-link", withDestinationPath: outside + "/secret.txt")
+            try FileManager.default.createSymbolicLink(atPath: server.root + "/acme/in/folder-link", withDestinationPath: outside)
             try Data(Self.body([
                 ("a.txt", good, nil),
                 ("b.txt", Array("tampered".utf8), Self.hex(Array("original".utf8))),
                 ("../escape.txt", Array("x".utf8), nil),
                 (".ferry/evil", Array("x".utf8), nil),
                 ("deep/er/c.bin", second, nil),
+                ("file-link", Array("x".utf8), nil),
+                ("folder-link/secret.txt", Array("x".utf8), nil),
             ])).write(to: URL(fileURLWithPath: bodyFile))
             let posted = try await ExternalTool.run(
                 curl,
@@ -118,9 +127,10 @@ struct BatchTests {
             let (json, status) = try Self.split(posted.stdout)
             #expect(status == "200")
             let report = try JSONDecoder().decode(Batch.Report.self, from: Data(json.utf8))
-            #expect(report.files.map(\.status) == [201, 400, 400, 400, 201], "\(report)")
-            #expect(report.files.map { $0.problem?.slug } == [nil, "digest-mismatch", "bad-path", "bad-path", nil])
-            #expect(report.committed == 2 && report.failed == 3 && report.problem == nil)
+            #expect(report.files.map(\.status) == [201, 400, 400, 400, 201, 403, 403], "\(report)")
+            #expect(report.files.map { $0.problem?.slug } == [nil, "digest-mismatch", "bad-path", "bad-path", nil, "path-outside-area", "path-outside-area"])
+            #expect(report.committed == 2 && report.failed == 5 && report.problem == nil)
+            #expect(try String(contentsOfFile: outside + "/secret.txt", encoding: .utf8) == "keep me")
             #expect(report.files[0].sha256 == Self.hex(good))
             #expect(try Data(contentsOf: URL(fileURLWithPath: server.root + "/acme/in/a.txt")) == Data(good))
             #expect(try Data(contentsOf: URL(fileURLWithPath: server.root + "/acme/in/deep/er/c.bin")) == Data(second))
@@ -134,7 +144,7 @@ struct BatchTests {
 
             // One ledger row per entry, refused ones included, with the partner and the TLS facts.
             let rows = try await server.ledger.recent(limit: 20).filter { $0.operation == "PUT" }
-            #expect(rows.count == 5)
+            #expect(rows.count == 7)
             #expect(rows.filter { $0.result == .ok }.map(\.path).sorted() == ["acme/in/a.txt", "acme/in/deep/er/c.bin"])
             #expect(rows.allSatisfy { $0.partner == "acme" && $0.tlsVersion == "TLS1.3" })
             #expect(rows.first { $0.path.hasSuffix("b.txt") }?.error?.contains("digest-mismatch") == true)

@@ -25,13 +25,26 @@ struct BatchUpload {
     /// Ledger rows and digests are written (and folders fsynced) every this many files, and at the end.
     static let flushEvery = 64
 
-    /// The entry being received.
+    /// The entry being received: written to its temporary file and hashed as its bytes arrive.
     struct Current {
         let header: Batch.Header
         var target: AccessPolicy.Target?
         var refusal: ProblemError?
-        var bytes = ByteBuffer()
+        var file: FileStore.TemporaryFile?
+        var hasher = SHA256()
         var entry: LedgerEntry
+
+        /// Takes the next bytes of the entry (skipped when it was refused; a write failure refuses it).
+        mutating func take(_ bytes: ByteBuffer) {
+            guard refusal == nil, let file else { return }
+            bytes.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            do {
+                try file.write(bytes)
+            } catch {
+                refusal = ProblemError.wrap(error)
+                file.discard()
+            }
+        }
     }
 
     /// What is committed but not yet in the ledger and the digest index.
@@ -47,6 +60,7 @@ struct BatchUpload {
         var pending = Pending()
         var current: Current?
         var problem: Problem?
+        var checkedFolders: Set<String> = []
         do {
             reading: for try await chunk in body {
                 var chunk = chunk
@@ -61,9 +75,9 @@ struct BatchUpload {
                     guard let event else { break }
                     switch event {
                     case .header(let header):
-                        current = begin(header)
-                    case .bytes(var bytes):
-                        if current?.refusal == nil { current?.bytes.writeBuffer(&bytes) }
+                        current = begin(header, checkedFolders: &checkedFolders)
+                    case .bytes(let bytes):
+                        current?.take(bytes)
                     case .entryEnd:
                         if var entry = current {
                             results.append(finish(&entry, into: &pending))
@@ -78,11 +92,15 @@ struct BatchUpload {
             }
         } catch {
             // The body stopped (the client went away): what was committed is kept and recorded.
-            if let current { pending.rows.append(failed(current, reason: "the request body ended inside this file: \(error)")) }
+            if let current {
+                current.file?.discard()
+                pending.rows.append(failed(current, reason: "the request body ended inside this file: \(error)"))
+            }
             try? await flush(&pending)
             throw error
         }
         if let current, let problem {
+            current.file?.discard()
             pending.rows.append(failed(current, reason: problem.detail ?? problem.title))
             results.append(Batch.FileResult(path: current.header.path, status: problem.status, problem: problem))
         }
@@ -98,8 +116,10 @@ struct BatchUpload {
         )
     }
 
-    /// Resolves and checks an entry's target when its header arrives; a refused entry's bytes are skipped.
-    func begin(_ header: Batch.Header) -> Current {
+    /// Resolves and checks an entry's target when its header arrives and opens its temporary file; a refused
+    /// entry's bytes are skipped. A folder checked for an earlier entry of this request (containment, created)
+    /// is not checked again unless the target itself is a symbolic link.
+    func begin(_ header: Batch.Header, checkedFolders: inout Set<String>) -> Current {
         var current = Current(header: header, entry: caller.entry(operation: "PUT", path: header.path, direction: .inbound, started: Date()))
         do {
             let joined = folder.relative.isEmpty ? header.path : folder.relative + "/" + header.path
@@ -115,10 +135,16 @@ struct BatchUpload {
             let target = policy.resolve(path, partner: caller.partner)
             current.entry.path = target.rootRelative
             guard target.rights.contains(.write) else { throw FileRoutes.denied(.write, path) }
-            try store.checkContainment(target)
-            try store.prepareParent(of: target)
+            let parent = (target.absolutePath as NSString).deletingLastPathComponent
+            if checkedFolders.contains(parent) && !FileStore.isSymbolicLink(target.absolutePath) {
+                try store.checkNotFolder(target)
+            } else {
+                try store.checkContainment(target)
+                try store.prepareParent(of: target)
+                checkedFolders.insert(parent)
+            }
             current.target = target
-            current.bytes.reserveCapacity(Int(header.size))
+            current.file = try FileStore.TemporaryFile(path: try store.newTemporaryPath())
         } catch {
             current.refusal = ProblemError.wrap(error)
         }
@@ -130,23 +156,20 @@ struct BatchUpload {
         let header = current.header
         do {
             if let refusal = current.refusal { throw refusal }
-            guard let target = current.target else { throw ProblemError("storage-error", .internalServerError, "No target") }
-            var hasher = SHA256()
-            current.bytes.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            let digest = FileDigest(bytes: Array(hasher.finalize()))!
+            guard let target = current.target, let file = current.file else { throw ProblemError("storage-error", .internalServerError, "No target") }
+            let digest = FileDigest(bytes: Array(current.hasher.finalize()))!
             guard digest.hex == header.sha256 else {
+                file.discard()
                 throw ProblemError(
                     "digest-mismatch", .badRequest, "Digest mismatch",
                     detail: "the header declared sha-256 \(header.sha256) but the \(header.size) bytes received hash to \(digest.hex); nothing was stored")
             }
-            try FileManager.default.createDirectory(atPath: store.temporaryDirectory, withIntermediateDirectories: true)
-            let temporary = store.temporaryDirectory + "/put-" + UUID().uuidString.lowercased()
             let placed: (replaced: Bool, stamp: FileStore.Stamp)
             do {
-                try FileStore.writeDurably(current.bytes, to: temporary)
-                placed = try store.place(temporary, at: target, refuseOverwrite: false)
+                try file.finish()
+                placed = try store.place(file.path, at: target, refuseOverwrite: false, preparing: false)
             } catch {
-                unlink(temporary)
+                unlink(file.path)
                 throw error
             }
             pending.folders.insert((target.absolutePath as NSString).deletingLastPathComponent)
@@ -159,6 +182,7 @@ struct BatchUpload {
             pending.rows.append(row)
             return Batch.FileResult(path: header.path, status: placed.replaced ? 204 : 201, bytes: header.size, sha256: digest.hex)
         } catch {
+            current.file?.discard()
             let problem = ProblemError.wrap(error).problem
             pending.rows.append(failed(current, reason: problem.description))
             return Batch.FileResult(path: header.path, status: problem.status, problem: problem)

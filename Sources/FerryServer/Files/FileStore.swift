@@ -97,8 +97,7 @@ struct FileStore: Sendable {
         contentLength: Int? = nil
     ) async throws -> Committed where Body.Element == ByteBuffer {
         try prepareParent(of: target)
-        try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
-        let temporary = temporaryDirectory + "/put-" + UUID().uuidString.lowercased()
+        let temporary = try newTemporaryPath()
         var hasher = SHA256()
         var bytes: Int64 = 0
         var committed = false
@@ -107,19 +106,24 @@ struct FileStore: Sendable {
         }
         do {
             if let contentLength, contentLength <= Self.smallBody {
-                // A small file is held in memory and written with one open, write, fsync and close, instead of
-                // a thread hop for each of them: for many small files the hops, not the bytes, cost the time.
-                var whole = ByteBuffer()
-                whole.reserveCapacity(contentLength)
-                for try await chunk in body {
-                    guard whole.readableBytes + chunk.readableBytes <= contentLength else {
-                        throw ProblemError("length-mismatch", .badRequest, "Body longer than Content-Length", detail: "Content-Length is \(contentLength)")
+                // A small file is written as it arrives with plain system calls (open, write, fsync, close),
+                // instead of a thread hop for each of them: for many small files the hops, not the bytes,
+                // cost the time.
+                let file = try TemporaryFile(path: temporary)
+                do {
+                    for try await chunk in body {
+                        bytes += Int64(chunk.readableBytes)
+                        guard bytes <= contentLength else {
+                            throw ProblemError("length-mismatch", .badRequest, "Body longer than Content-Length", detail: "Content-Length is \(contentLength)")
+                        }
+                        chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                        try file.write(chunk)
                     }
-                    whole.writeImmutableBuffer(chunk)
+                } catch {
+                    file.discard()
+                    throw error
                 }
-                whole.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                bytes = Int64(whole.readableBytes)
-                try Self.writeDurably(whole, to: temporary)
+                try file.finish()
             } else {
                 try await FileSystem.shared.withFileHandle(
                     forWritingAt: FilePath(temporary),
@@ -154,9 +158,7 @@ struct FileStore: Sendable {
 
     /// Checks that the target can be a file and creates its folder.
     func prepareParent(of target: AccessPolicy.Target) throws {
-        if let existing = stamp(target.absolutePath), existing.isDirectory {
-            throw ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
-        }
+        try checkNotFolder(target)
         do {
             try FileManager.default.createDirectory(atPath: (target.absolutePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {
@@ -174,9 +176,9 @@ struct FileStore: Sendable {
     }
 
     /// The rename of `install`, without the folder's fsync and the digest index (a batch does those once for
-    /// many files).
-    func place(_ file: String, at target: AccessPolicy.Target, refuseOverwrite: Bool) throws -> (replaced: Bool, stamp: Stamp) {
-        try prepareParent(of: target)
+    /// many files, and checks the folder itself when the file's header arrives: `preparing: false`).
+    func place(_ file: String, at target: AccessPolicy.Target, refuseOverwrite: Bool, preparing: Bool = true) throws -> (replaced: Bool, stamp: Stamp) {
+        if preparing { try prepareParent(of: target) }
         let existed = Self.lexists(target.absolutePath)
         if refuseOverwrite && existed {
             throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and the file already exists")
@@ -193,32 +195,65 @@ struct FileStore: Sendable {
     /// Bodies up to this size (by their Content-Length) are committed from memory.
     static let smallBody = 1 << 20
 
-    /// Writes a new file with its bytes and fsyncs it, with plain system calls (as `install` renames and
-    /// syncs the folder): small and bounded, so done in place rather than on a thread pool.
-    static func writeDurably(_ buffer: ByteBuffer, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(cString: strerror(errno)))
+    /// A fresh name for an upload in the temporary folder (created if missing).
+    func newTemporaryPath() throws -> String {
+        try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
+        return temporaryDirectory + "/put-" + UUID().uuidString.lowercased()
+    }
+
+    /// A new file under the temporary folder, written with plain system calls (as `install` renames and
+    /// syncs the folder): for small, bounded writes, done in place rather than with a hop to a thread pool.
+    /// `finish` fsyncs and closes it (it stays, to be renamed into place); `discard` closes and removes it, and
+    /// so does the end of its life if neither was called.
+    final class TemporaryFile {
+        let path: String
+        private var descriptor: Int32
+
+        init(path: String) throws {
+            self.path = path
+            descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw FileStore.storageError(errno) }
         }
-        defer { close(fd) }
-        var failure: Int32 = 0
-        buffer.withUnsafeReadableBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
+
+        deinit { discard() }
+
+        func write(_ buffer: ByteBuffer) throws {
+            var failure: Int32 = 0
+            buffer.withUnsafeReadableBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        return
+                    }
+                    offset += written
                 }
-                offset += written
+            }
+            if failure != 0 { throw FileStore.storageError(failure) }
+        }
+
+        func finish() throws {
+            let failure = fsync(descriptor) == 0 ? 0 : errno
+            close(descriptor)
+            descriptor = -1
+            if failure != 0 {
+                unlink(path)
+                throw FileStore.storageError(failure)
             }
         }
-        if failure == 0, fsync(fd) != 0 { failure = errno }
-        if failure == ENOSPC { throw storageFull }
-        if failure != 0 {
-            throw ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(cString: strerror(failure)))
+
+        func discard() {
+            guard descriptor >= 0 else { return }
+            close(descriptor)
+            descriptor = -1
+            unlink(path)
         }
+    }
+
+    static func storageError(_ code: Int32) -> ProblemError {
+        code == ENOSPC ? storageFull : ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(cString: strerror(code)))
     }
 
     static let storageFull = ProblemError("storage-full", .init(code: 507), "Storage full", detail: "the server has no space left for this upload")
@@ -233,6 +268,18 @@ struct FileStore: Sendable {
         for name in names where name.hasPrefix("put-") {
             unlink(temporaryDirectory + "/" + name)
         }
+    }
+
+    /// Refuses a target where a folder is.
+    func checkNotFolder(_ target: AccessPolicy.Target) throws {
+        if let existing = stamp(target.absolutePath), existing.isDirectory {
+            throw ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
+        }
+    }
+
+    static func isSymbolicLink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
     }
 
     static func lexists(_ path: String) -> Bool {
