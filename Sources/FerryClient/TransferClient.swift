@@ -600,13 +600,13 @@ public struct TransferClient: Sendable {
         do {
             try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(partial), options: .modifyFile(createIfNecessary: true)) { handle in
                 if have == 0 { try await handle.resize(to: .bytes(0)) }
-                var writer = handle.bufferedWriter(startingAtAbsoluteOffset: have, capacity: .mebibytes(1))
+                var writer = GatheringFileWriter(handle: handle, startingAt: have)
                 do {
                     try await session.readBody { buffer in
                         buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                         received += Int64(buffer.readableBytes)
                         run.receivedThisRun += Int64(buffer.readableBytes)
-                        try await writer.write(contentsOf: buffer)
+                        try await writer.write(buffer)
                         progress.advance(buffer.readableBytes)
                     }
                 } catch {

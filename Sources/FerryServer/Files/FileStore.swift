@@ -129,11 +129,11 @@ struct FileStore: Sendable {
                     forWritingAt: FilePath(temporary),
                     options: .newFile(replaceExisting: false, permissions: [.ownerReadWrite, .groupRead, .otherRead])
                 ) { handle in
-                    var writer = handle.bufferedWriter(capacity: .mebibytes(1))
+                    var writer = GatheringFileWriter(handle: handle, startingAt: 0)
                     for try await chunk in body {
                         chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                         bytes += Int64(chunk.readableBytes)
-                        try await writer.write(contentsOf: chunk)
+                        try await writer.write(chunk)
                     }
                     try await writer.flush()
                     try await handle.synchronize()

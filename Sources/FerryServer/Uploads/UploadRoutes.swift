@@ -205,7 +205,7 @@ struct UploadRoutes: RouterMiddleware {
         var failure: (any Error)?
         do {
             try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(part), options: .modifyFile(createIfNecessary: false)) { handle in
-                var writer = handle.bufferedWriter(startingAtAbsoluteOffset: written, capacity: .mebibytes(1))
+                var writer = GatheringFileWriter(handle: handle, startingAt: written)
                 do {
                     for try await chunk in body {
                         guard written + Int64(chunk.readableBytes) <= record.length else {
@@ -213,7 +213,7 @@ struct UploadRoutes: RouterMiddleware {
                         }
                         hasher?.update(chunk)
                         if whole != nil { chunk.withUnsafeReadableBytes { whole!.update(bufferPointer: $0) } }
-                        try await writer.write(contentsOf: chunk)
+                        try await writer.write(chunk)
                         written += Int64(chunk.readableBytes)
                         sinceCheckpoint += Int64(chunk.readableBytes)
                         if checksum == nil && sinceCheckpoint >= Self.checkpointBytes {
