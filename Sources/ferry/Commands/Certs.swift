@@ -12,8 +12,8 @@ struct Certs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a dev PKI: a CA, a server certificate and client certificates (P-256).",
             discussion: """
-                Writes ca.pem, ca-key.pem, server.pem, server-key.pem and clients/NAME.pem, clients/NAME-key.pem.
-                The server certificate names localhost, 127.0.0.1, ::1 and every --server-name (EKU serverAuth);
+                Writes ca.pem, ca-key.pem, server.pem, server-key.pem and clients/NAME.pem, clients/NAME-key.pem. \
+                The server certificate names localhost, 127.0.0.1, ::1 and every --server-name (EKU serverAuth); \
                 each client certificate has CN=NAME (its partner name) and EKU clientAuth. Keys are mode 0600.
                 """
         )

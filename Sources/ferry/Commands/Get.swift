@@ -7,8 +7,8 @@ struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Download a file from a partner.",
         discussion: """
-            SOURCE is https://HOST:PORT/PATH or PARTNER:PATH. LOCAL is a file name or an existing folder
-            (default: the remote name in the current folder). The file is written to LOCAL.part and renamed
+            SOURCE is https://HOST:PORT/PATH or PARTNER:PATH. LOCAL is a file name or an existing folder \
+            (default: the remote name in the current folder). The file is written to LOCAL.part and renamed \
             only after its SHA-256 matched the server's.
             """
     )

@@ -7,17 +7,19 @@ struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Upload files to a partner.",
         discussion: """
-            TARGET is https://HOST:PORT/PATH or PARTNER:PATH (partners come from the config file).
-            With several files, or a TARGET ending in '/', each file keeps its name inside that folder; with
-            --recursive a folder is sent with everything under it, under its own name (as scp -r does).
-            Each file is streamed, its SHA-256 computed while reading and compared with the server's.
-            Files from --threshold MiB up are resumable: after a drop the upload retries and continues, and
-            rerunning the same command after a crash continues where the server stopped. Files up to 1 MiB
-            going into a folder travel in batches (many files per request, each checked and committed on its
-            own); --mode put sends one request per file.
+            TARGET is https://HOST:PORT/PATH or PARTNER:PATH (partners come from the config file). \
+            With several files, or a TARGET ending in '/', each file keeps its name inside that folder; \
+            with --recursive a folder is sent with everything under it, under its own name (as scp -r does).
 
-            Examples: ferry send report.csv https://localhost:8443/inbound/
-                      ferry send -r outbox/ acme:inbound/
+            Each file is streamed, its SHA-256 computed while reading and compared with the server's. \
+            Files from --threshold MiB up are resumable: after a drop the upload retries and continues, and \
+            rerunning the same command after a crash continues where the server stopped. Files up to 1 MiB \
+            going into a folder travel in batches (many files per request, each checked and committed on \
+            its own); --mode put sends one request per file. Each file is reported as soon as it is verified.
+
+            Examples:
+              ferry send report.csv https://localhost:8443/inbound/
+              ferry send -r outbox/ acme:inbound/
             """
     )
 
