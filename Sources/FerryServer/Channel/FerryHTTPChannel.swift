@@ -34,15 +34,10 @@ public struct FerryHTTPChannel: ServerChildChannel {
         self.flightRecorder = flightRecorder
     }
 
-    /// Socket reads of up to 256 KiB: a large upload arrives in fewer pieces, each a trip from the event loop
-    /// to the handler's task (1 MiB made NIOSSL's plaintext buffer grow and copy more than it saved).
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16 << 10, maximum: 256 << 10)
-
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let record = TLSConnectionRecord(role: .server, keys: flightRecorder.keys)
         let current = tls.current
         do {
-            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let sync = channel.pipeline.syncOperations
             if flightRecorder.settings.tap {
                 try sync.addHandler(TLSTapHandler(record: record))
