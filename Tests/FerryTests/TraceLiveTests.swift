@@ -19,7 +19,7 @@ struct TraceLiveTests {
             _ = try TestFiles.write(file, size: 300_000)
             let capture = server.folder.path + "/send.pcapng"
             let identity = ["--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
-            let send = try await ferry(["send", file, "https://localhost:\(server.port)/in/", "--trace", "--pcapng", capture] + identity)
+            let send = try await ferry(["send", file, "https://localhost:\(server.port)/in/", "--trace", "--pcapng", capture] + identity, state: server.folder.path + "/state")
             #expect(send.status == 0, "\(send.output)")
             #expect(send.stderr.contains(" ->  0.000"), "\(send.stderr)")
             #expect(send.stderr.contains("TLS1.0: HSHK( CLIENT_HELLO )"))
@@ -53,7 +53,7 @@ struct TraceLiveTests {
             try FileManager.default.createDirectory(atPath: server.root + "/acme", withIntermediateDirectories: true)
             try Data("hello".utf8).write(to: URL(fileURLWithPath: server.root + "/acme/hello.txt"))
             let identity = ["--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
-            let get = try await ferry(["get", "https://localhost:\(server.port)/hello.txt", server.folder.path + "/copy.txt", "--trace=verbose"] + identity)
+            let get = try await ferry(["get", "https://localhost:\(server.port)/hello.txt", server.folder.path + "/copy.txt", "--trace=verbose"] + identity, state: server.folder.path + "/state")
             #expect(get.status == 0, "\(get.output)")
             #expect(get.stderr.contains("Subject: CN=localhost"))
             #expect(get.stderr.contains("Distinguished Name: CN=Ferry Test CA,O=Example"))
