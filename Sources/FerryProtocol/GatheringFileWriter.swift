@@ -35,24 +35,35 @@ public struct GatheringFileWriter {
         try await handle.withUnsafeDescriptor { descriptor in
             var at = start
             for buffer in buffers {
-                try buffer.withUnsafeReadableBytes { raw in
-                    var done = 0
-                    while done < raw.count {
-                        let written = pwrite(descriptor.rawValue, raw.baseAddress! + done, raw.count - done, off_t(at) + off_t(done))
-                        if written < 0 {
-                            if errno == EINTR { continue }
-                            let code = errno
-                            throw FileSystemError(
-                                code: code == ENOSPC ? .resourceExhausted : .io, message: "write failed: \(String(cString: strerror(code)))",
-                                cause: nil, location: .init(function: #function, file: #fileID, line: #line))
-                        }
-                        done += written
-                    }
+                let code = buffer.write(toDescriptor: descriptor.rawValue, at: at)
+                if code != 0 {
+                    throw FileSystemError(
+                        code: code == ENOSPC ? .resourceExhausted : .io, message: "write failed: \(String(cString: strerror(code)))",
+                        cause: nil, location: .init(function: #function, file: #fileID, line: #line))
                 }
                 at += Int64(buffer.readableBytes)
             }
         }
         offset += Int64(pendingBytes)
         pendingBytes = 0
+    }
+}
+
+extension ByteBuffer {
+    /// Writes the readable bytes to a file at `offset` with `pwrite`, however many calls it takes; returns 0,
+    /// or the `errno` of the call that failed.
+    public func write(toDescriptor descriptor: Int32, at offset: Int64) -> Int32 {
+        withUnsafeReadableBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let written = pwrite(descriptor, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                done += written
+            }
+            return 0
+        }
     }
 }

@@ -210,11 +210,3 @@ struct BatchUpload {
         Problem("malformed-batch", status: 400, title: "Malformed batch", detail: "\(error.description); the files before it were handled as listed")
     }
 }
-
-extension ProblemError {
-    /// Any error as a problem (storage errors keep their reason).
-    static func wrap(_ error: any Error) -> ProblemError {
-        if let problem = error as? ProblemError { return problem }
-        return ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(describing: error))
-    }
-}

@@ -192,7 +192,8 @@ struct FileStore: Sendable {
         return (existed, stamp)
     }
 
-    /// Bodies up to this size (by their Content-Length) are committed from memory.
+    /// Bodies up to this size (by their Content-Length) are written with plain system calls as they arrive
+    /// (`TemporaryFile`), larger ones on the file system's threads.
     static let smallBody = 1 << 20
 
     /// A fresh name for an upload in the temporary folder (created if missing).
@@ -208,6 +209,7 @@ struct FileStore: Sendable {
     final class TemporaryFile {
         let path: String
         private var descriptor: Int32
+        private var written: Int64 = 0
 
         init(path: String) throws {
             self.path = path
@@ -218,20 +220,9 @@ struct FileStore: Sendable {
         deinit { discard() }
 
         func write(_ buffer: ByteBuffer) throws {
-            var failure: Int32 = 0
-            buffer.withUnsafeReadableBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        failure = errno
-                        return
-                    }
-                    offset += written
-                }
-            }
+            let failure = buffer.write(toDescriptor: descriptor, at: written)
             if failure != 0 { throw FileStore.storageError(failure) }
+            written += Int64(buffer.readableBytes)
         }
 
         func finish() throws {

@@ -28,4 +28,10 @@ struct ProblemError: Error, HTTPResponseError {
     static func from(_ error: PathError) -> ProblemError {
         ProblemError("bad-path", .badRequest, "Path refused", detail: error.description)
     }
+
+    /// Any error as a problem (storage errors keep their reason).
+    static func wrap(_ error: any Error) -> ProblemError {
+        if let problem = error as? ProblemError { return problem }
+        return ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(describing: error))
+    }
 }
