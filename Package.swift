@@ -99,7 +99,8 @@ let package = Package(
         .target(
             name: "FerryConfig",
             dependencies: [
-                "FerryTLS",
+                "FerryTLS", "FerryProtocol",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

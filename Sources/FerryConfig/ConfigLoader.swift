@@ -1,4 +1,5 @@
 import Configuration
+import FerryProtocol
 import FerryTLS
 public import Foundation
 import NIOSSL
@@ -123,6 +124,11 @@ public enum ConfigLoader {
             configuration.uploadMaximumSize = size
         }
         configuration.clientLedger = path("client.ledger")
+        if let value = string("server.cn-ca"), value.lowercased() == "none" {
+            configuration.commonNameCAs = []
+        } else {
+            configuration.commonNameCAs = paths("server.cn-ca")
+        }
         if let value = string("server.trace.handshakes") {
             guard let mode = FerryConfiguration.ServerTrace.Handshakes(rawValue: value.lowercased()) else {
                 throw ConfigError("server.trace.handshakes: '\(value)' is not one of none, failed, all")
@@ -187,8 +193,15 @@ public enum ConfigLoader {
             if hasTLS(prefix + "tls.", server: false) {
                 partner.tls = try clientProfile(prefix: prefix + "tls.", base: configuration.clientTLS)
             }
+            guard isPartnerName(name) else {
+                throw ConfigError("partners.\(name): '\(name)' cannot be a partner name: use letters, digits, '-' or '_' (it is also the partner's folder under the root)")
+            }
+            if let other = configuration.partners.keys.first(where: { $0.lowercased() == name.lowercased() }) {
+                throw ConfigError("partners.\(name) and partners.\(other) differ only in case: partner names are compared case-insensitively (their folders would collide on case-insensitive file systems); rename one")
+            }
             partner.subject = string(prefix + "subject")
             partner.alternativeName = string(prefix + "san")
+            partner.certificateAuthorities = paths(prefix + "ca") ?? []
             if let url = partner.url, !(url.hasPrefix("https://")) {
                 throw ConfigError("partners.\(name).url: '\(url)' must start with https://")
             }
@@ -213,12 +226,63 @@ public enum ConfigLoader {
                 rights.insert(value)
             }
             let trimmedArea = area.split(separator: "/").joined(separator: "/")
+            try checkArea(area, trimmed: trimmedArea, key: prefix + "area")
             let mount = string(prefix + "mount") ?? String(trimmedArea.split(separator: "/").last ?? "")
+            try checkMount(mount, key: prefix + "mount")
             configuration.accessRules.append(
                 FerryConfiguration.AccessRule(name: name, partners: partners, area: trimmedArea, mount: mount, rights: rights)
             )
         }
+        try checkMountsDistinct(configuration.accessRules)
         return configuration
+    }
+
+    /// A configured partner's name is also its folder: letters, digits, `-`, `_`, inner dots; at most 64.
+    public static func isPartnerName(_ name: String) -> Bool {
+        DevPKI.isValidName(name) && !name.hasSuffix(".")
+    }
+
+    /// An access rule's area is a folder under the root: relative, no `.`/`..` segments, nothing reserved.
+    public static func checkArea(_ area: String, trimmed: String, key: String) throws {
+        if area.hasPrefix("/") || area.hasPrefix("~") {
+            throw ConfigError("\(key): '\(area)' is absolute; an area is a folder under the root (e.g. shared/outbound)")
+        }
+        if trimmed == "." { return }
+        for segment in trimmed.split(separator: "/") {
+            if segment == "." || segment == ".." {
+                throw ConfigError("\(key): '\(area)' contains '\(segment)'; an area is a folder under the root and cannot leave it (e.g. shared/outbound)")
+            }
+            if segment.lowercased().hasPrefix(PartnerPath.reservedPrefix) {
+                throw ConfigError("\(key): '\(area)' is inside the server's own state folder \(PartnerPath.reservedPrefix) (ledger, uploads); choose another folder")
+            }
+            if segment.contains("\\") || segment.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                throw ConfigError("\(key): '\(area)' contains a backslash or a control character; use plain folder names")
+            }
+        }
+    }
+
+    /// A partner sees one area per mount: two rules that mount one name for one partner are refused (their
+    /// rights would otherwise mix with one area's files).
+    public static func checkMountsDistinct(_ rules: [FerryConfiguration.AccessRule]) throws {
+        for (index, rule) in rules.enumerated() {
+            for other in rules[(index + 1)...] where rule.mount.lowercased() == other.mount.lowercased() {
+                let shared = rule.partners.contains("*") || other.partners.contains("*")
+                    ? ["*"] : rule.partners.filter { name in other.partners.contains { $0.lowercased() == name.lowercased() } }
+                if !shared.isEmpty {
+                    throw ConfigError(
+                        "access.\(rule.name) and access.\(other.name) both mount '\(rule.mount)' for \(shared == ["*"] ? "the same partners" : "partner " + shared.joined(separator: ", ")): a partner sees one area per mount, so give one of them another mount")
+                }
+            }
+        }
+    }
+
+    /// A mount is one path segment in the partner's view.
+    public static func checkMount(_ mount: String, key: String) throws {
+        guard !mount.isEmpty, mount != ".", mount != "..", !mount.contains("/"), !mount.contains("\\"),
+            !mount.lowercased().hasPrefix(PartnerPath.reservedPrefix)
+        else {
+            throw ConfigError("\(key): '\(mount)' cannot be a mount: it is one folder name in the partner's view (not empty, '.', '..', or starting with \(PartnerPath.reservedPrefix), no '/')")
+        }
     }
 
     static func environmentName(_ key: String) -> String {

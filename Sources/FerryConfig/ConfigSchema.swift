@@ -30,12 +30,13 @@ enum ConfigSchema {
         "root": .leaf,
         "server": .map([
             "ledger": .leaf,
+            "cn-ca": .leaf,
             "tls": .map(tlsKeys(server: true)),
             "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "tap": .leaf]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf]),
-        "partners": .named(.map(["url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf])),
+        "partners": .named(.map(["url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf])),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
     ])
 

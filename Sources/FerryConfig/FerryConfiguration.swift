@@ -24,6 +24,9 @@ public struct FerryConfiguration: Sendable {
     public var uploadMaximumSize: Int64 = 1 << 44
     public var partners: [String: Partner] = [:]
     public var accessRules: [AccessRule] = []
+    /// CA files whose client certificates may name a partner that is not configured by their subject CN.
+    /// `nil`: the trusted CA when the server trusts exactly one (dev mode), else none; empty: none.
+    public var commonNameCAs: [String]?
     /// What the server does with handshake traces.
     public var serverTrace = ServerTrace()
     /// Certificates in use that expire within this many seconds are warned about at startup and daily.
@@ -47,6 +50,12 @@ public struct FerryConfiguration: Sendable {
         public var subject: String?
         /// Server side: a client certificate with this SAN (`dns:NAME` or `uri:URI`) is this partner.
         public var alternativeName: String?
+        /// Server side: CA files; a client certificate is this partner only when the chain the server verified
+        /// holds one of these CAs (compared by name and key). With no subject or SAN, the CN must be the name.
+        public var certificateAuthorities: [String] = []
+
+        /// Whether the server can recognise this partner at all (a subject, SAN or CA is configured).
+        public var hasBinding: Bool { subject != nil || alternativeName != nil || !certificateAuthorities.isEmpty }
 
         public init(name: String) { self.name = name }
     }

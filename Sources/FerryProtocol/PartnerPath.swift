@@ -91,7 +91,8 @@ public struct PartnerPath: Hashable, Sendable, CustomStringConvertible {
         if segment == "." || segment == ".." {
             throw PathError(.dotSegment, path: path)
         }
-        if segment.hasPrefix(Self.reservedPrefix) {
+        // Compared without case: on a case-insensitive file system `.FERRY` is the state folder too.
+        if segment.lowercased().hasPrefix(Self.reservedPrefix) {
             throw PathError(.reserved, path: path)
         }
         return segment

@@ -36,10 +36,14 @@ public struct TestPKI: Sendable {
 
     /// Issues a client certificate (or another kind, with `purpose` and `validFrom`) and writes it as NAME.pem.
     @discardableResult
+    ///
+    /// `file` names the files when they should differ from the CN (two certificates with one CN from two CAs).
     public func issue(
         _ name: String,
         by authority: CertificateAuthority? = nil,
         purpose: CertificateAuthority.Purpose = .client,
+        organization: String = "Ferry",
+        file: String? = nil,
         validFrom: Date = .now,
         days: Int = 30,
         extendedKeyUsage: [ExtendedKeyUsage.Usage]? = nil
@@ -47,14 +51,15 @@ public struct TestPKI: Sendable {
         let identity = try (authority ?? ca).issue(
             commonName: name,
             purpose: purpose,
+            organization: organization,
             dnsNames: purpose == .server ? ["localhost"] : [],
             ipAddresses: purpose == .server ? ["127.0.0.1"] : [],
             validFrom: validFrom,
             days: days,
             extendedKeyUsage: extendedKeyUsage
         )
-        try write(identity.certificatePEM, "\(name).pem")
-        try write(identity.privateKeyPEM, "\(name)-key.pem")
+        try write(identity.certificatePEM, "\(file ?? name).pem")
+        try write(identity.privateKeyPEM, "\(file ?? name)-key.pem")
         return identity
     }
 
@@ -66,6 +71,13 @@ public struct TestPKI: Sendable {
     /// The server profile, trusting the test CA for client certificates.
     public var serverProfile: ServerTLSProfile {
         ServerTLSProfile(certificate: serverCertificate, privateKey: serverKey, trustedCAs: [caFile])
+    }
+
+    /// Writes a PEM file (e.g. a certificate followed by its intermediate) into the PKI folder; returns its path.
+    @discardableResult
+    public func write(pem text: String, to name: String) throws -> String {
+        try write(text, name)
+        return directory + "/" + name
     }
 
     private func write(_ text: String, _ name: String) throws {

@@ -11,6 +11,9 @@ public final class TLSConnectionRecord: Sendable {
         public var cipherSuite: TLSCipherSuite?
         /// The peer's leaf certificate, DER, once the handshake completed.
         public var peerCertificateDER: [UInt8]?
+        /// The chain this side verified, DER, trust anchor first and the peer's own certificate last; empty when
+        /// nothing was verified in this handshake (no certificate, verification off, or a resumed session).
+        public var verifiedChainDER: [[UInt8]] = []
         /// The ALPN protocol, if one was negotiated.
         public var applicationProtocol: String?
         public var handshakeComplete = false
@@ -38,6 +41,11 @@ public final class TLSConnectionRecord: Sendable {
     /// Records why this side refused the peer (the first reason wins).
     public func refuse(_ reason: String) {
         state.withLockedValue { if $0.policyRefusal == nil { $0.policyRefusal = reason } }
+    }
+
+    /// Records one certificate of the verified chain (called from the verify callback, anchor first).
+    public func addVerified(_ der: [UInt8]) {
+        state.withLockedValue { $0.verifiedChainDER.append(der) }
     }
 
     func update(_ body: (inout Snapshot) -> Void) {

@@ -199,7 +199,7 @@ struct TLSProfileLiveTests {
         }
     }
 
-    @Test("hot reload: SIGHUP swaps the server certificate without dropping an upload in flight; a bad file keeps the old one; expiry is warned and shown in health")
+    @Test("hot reload: SIGHUP swaps the server certificate without dropping an upload in flight; a bad file keeps the old one; expiry is warned; reloads are logged; health shows liveness only")
     func hotReload() async throws {
         guard let curl = try ExternalTool.require("curl", installHint: Self.curlHint),
               let openssl = try ExternalTool.require("openssl", installHint: Self.opensslHint) else { return }
@@ -256,14 +256,12 @@ struct TLSProfileLiveTests {
             #expect(try await server.waitForOutput("TLS reload refused", timeout: 10), "\(server.output)")
             #expect(try await servedSubject().contains("CN = renewed"))
 
+            // The operator reads reloads in the log: start, file change, SIGHUP; the refused reload does not count.
+            #expect(server.output.contains("generation=2") && server.output.contains("generation=3"), "\(server.output)")
+            #expect(server.output.contains("subject=CN=renewed,O=Ferry"))
+            // A partner gets liveness only: no files, subjects or reload counts.
             let health = try await ExternalTool.run(curl, ["--silent", "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--cacert", pki.caFile, "https://localhost:\(port)/v1/health"])
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(health.stdout.utf8)) as? [String: Any], "\(health.output)")
-            let certificates = try #require(object["certificates"] as? [[String: Any]])
-            let leaf = try #require(certificates.first { $0["role"] as? String == "server" })
-            #expect(leaf["subject"] as? String == "CN=renewed,O=Ferry")
-            #expect([824, 825].contains(leaf["days_left"] as? Int ?? 0), "\(leaf)")
-            #expect(certificates.contains { $0["role"] as? String == "ca" && $0["file"] as? String == pki.caFile })
-            #expect(object["tls_generation"] as? Int == 3, "start, file change, SIGHUP; the refused reload does not count")
+            #expect(health.stdout == #"{"status":"ok"}"#, "\(health.output)")
         }
     }
 }

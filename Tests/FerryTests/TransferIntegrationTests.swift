@@ -112,7 +112,11 @@ struct TransferIntegrationTests {
 
     @Test("access rules grant another area with exactly the rights they name")
     func accessRules() async throws {
-        try await TestServerHarness.with(configure: { configuration, _ in
+        try await TestServerHarness.with(configure: { configuration, pki in
+            // An area inside bank's home: bank is configured, so no certificate can take its name by CN.
+            var bank = FerryConfiguration.Partner(name: "bank")
+            bank.certificateAuthorities = [pki.caFile]
+            configuration.partners = ["bank": bank]
             configuration.accessRules = [
                 .init(name: "bank-outbound", partners: ["acme"], area: "bank/outbound", mount: "from-bank", rights: [.read])
             ]

@@ -105,4 +105,14 @@ extension FindingKind {
         id: "profile-incomplete", severity: .error, title: "The TLS profile is incomplete", side: .configuration,
         rule: "The receive side needs a certificate, its key and (with client certificates) a CA file; a certificate needs its key.",
         fixes: ["Add the missing setting named in the evidence."])
+
+    static let partnerBindingAmbiguous = FindingKind(
+        id: "partner-binding-ambiguous", severity: .error, title: "Two partners can be named by one certificate", side: .configuration,
+        rule: "A client certificate must name exactly one partner; Ferry refuses to start when two partners' subject, SAN or CN bindings can match the same certificate under CAs that can meet in one chain.",
+        fixes: ["Give each partner its own CA with partners.NAME.ca.", "Or bind them by different subjects or SANs."])
+
+    static let partnerBindingForgeable = FindingKind(
+        id: "partner-binding-forgeable", severity: .warning, title: "A partner's identity can be claimed through another CA", side: .configuration,
+        rule: "Any CA the server trusts can issue a certificate with any subject, SAN or CN. With several partner CAs trusted, a binding without 'ca' (or CN naming from several CAs) lets one partner's CA name another partner.",
+        fixes: ["Set partners.NAME.ca to the CA that issues that partner's certificates.", "Leave server.cn-ca unset (CN naming only with a single trusted CA), or list one organisation's CAs only."])
 }

@@ -66,6 +66,9 @@ public enum ConfigCheck {
         }
         var findings = configuration.xcomNotes.map(finding(for:))
         for profile in profiles { findings += audit(profile, now: now, warningWindow: warningWindow, environment: environment) }
+        if let server = configuration.serverTLS {
+            findings += auditBindings(configuration, trusted: (try? server.core.loadTrust().certificates.map(\.certificate)) ?? [], file: file)
+        }
         return Report(file: file, format: "ferry", profiles: profiles.map(\.name), findings: unique(findings).ordered)
     }
 
@@ -180,6 +183,18 @@ public enum ConfigCheck {
             findings.append(Finding(.caNamesOff, evidence: ["\(side): client-auth is \(mode.rawValue) and send-ca-names is false"]))
         }
         return findings
+    }
+
+    /// How the server will recognise partners: bindings that two partners share, or that any trusted CA can meet.
+    static func auditBindings(_ configuration: FerryConfiguration, trusted: [Certificate], file: String) -> [Finding] {
+        do {
+            let bindings = try PartnerBindings.load(configuration: configuration, trusted: trusted)
+            return bindings.warnings.map { Finding(.partnerBindingForgeable, evidence: [$0]) }
+        } catch let error as ConfigError where error.id == "partner-binding-ambiguous" {
+            return [Finding(.partnerBindingAmbiguous, evidence: [error.description])]
+        } catch {
+            return [loadFailure(error, file: file)]
+        }
     }
 
     static func validity(_ certificate: Certificate, what: String, file: String, now: Date, warningWindow: Double) -> [Finding] {

@@ -1,30 +1,95 @@
 public import FerryConfig
 import FerryProtocol
-import FerryTLS
+public import FerryTLS
 import Foundation
+public import Logging
+import NIOConcurrencyHelpers
 
 /// Who a client is and what it may touch: the partner name from its certificate, its own area
 /// `<root>/<partner>/`, and the extra areas that access rules grant it.
 public struct AccessPolicy: Sendable {
     let root: String
-    let partners: [FerryConfiguration.Partner]
     let rules: [FerryConfiguration.AccessRule]
+    private let bindings: NIOLockedValueBox<(generation: Int, bindings: PartnerBindings)>
+    private let chains = VerifiedChains()
+    private let configuration: FerryConfiguration
+    private let tls: ServerTLSContext
+    private let logger: Logger
 
-    public init(root: String, configuration: FerryConfiguration) {
+    /// Checks the rules and loads the partner bindings against the TLS context's trusted CAs; a rule or binding
+    /// that could let one partner reach another's files is an error naming both.
+    public init(root: String, configuration: FerryConfiguration, tls: ServerTLSContext, logger: Logger) throws {
         self.root = root
-        self.partners = configuration.partners.values.sorted { $0.name < $1.name }
         self.rules = configuration.accessRules
+        self.configuration = configuration
+        self.tls = tls
+        self.logger = logger
+        try Self.checkRules(configuration.accessRules, root: root)
+        let generation = tls.generation
+        let loaded = try PartnerBindings.load(configuration: configuration, trusted: tls.current.trustedCertificates.map(\.certificate))
+        for warning in loaded.warnings {
+            logger.warning("partner binding can be forged", metadata: ["problem": "\(warning)"])
+        }
+        self.bindings = NIOLockedValueBox((generation, loaded))
     }
 
-    /// Names the partner a client certificate belongs to: a configured subject or SAN match first, else the
-    /// subject CN. Returns `nil` when no usable name results (no CN, or one that cannot be a folder name).
-    func partnerName(for identity: PeerIdentity) -> String? {
-        for partner in partners {
-            if let subject = partner.subject, subject == identity.subject { return partner.name }
-            if let san = partner.alternativeName, identity.alternativeNames.contains(san) { return partner.name }
+    /// The bindings for the TLS context in use: reloaded with it (the trusted CAs or a partner's CA file changed);
+    /// bindings that no longer load leave the previous ones in place, with an error in the log.
+    private var currentBindings: PartnerBindings {
+        let generation = tls.generation
+        let (known, current) = bindings.withLockedValue { ($0.generation, $0.bindings) }
+        guard known != generation else { return current }
+        do {
+            let reloaded = try PartnerBindings.load(configuration: configuration, trusted: tls.current.trustedCertificates.map(\.certificate))
+            bindings.withLockedValue { $0 = (generation, reloaded) }
+            return reloaded
+        } catch {
+            logger.error("partner bindings not reloaded; the previous ones stay in use", metadata: ["error": "\(error)"])
+            bindings.withLockedValue { $0.generation = generation }
+            return current
         }
-        guard let cn = identity.commonName, DevPKI.isValidName(cn) else { return nil }
-        return cn
+    }
+
+    /// Names the partner a verified client certificate belongs to (see ``PartnerBindings``), or says why none.
+    ///
+    /// - Parameter chain: the chain the server verified in this connection's handshake, anchor first (empty for a
+    ///   resumed session: then the chain of the certificate's last full handshake counts).
+    func partnerName(for identity: PeerIdentity, leaf: [UInt8], chain: [[UInt8]]) -> Result<String, PartnerBindings.Refusal> {
+        let authorities = chains.authorities(leaf: leaf, chain: chain, generation: tls.generation)
+        let result = currentBindings.partner(for: identity, chain: authorities)
+        if case .failure(let refusal) = result {
+            logger.warning(
+                "client certificate names no partner",
+                metadata: ["subject": "\(identity.subject)", "issuer": "\(identity.issuer)", "serial": "\(identity.serial)", "reason": "\(refusal.reason)"])
+        }
+        return result
+    }
+
+    /// Refuses rules that leave the root (`..`, absolute paths, a symbolic link out of it), reach `.ferry`, or
+    /// share a mount for one partner. The loader checks the same text; this also covers configurations built in
+    /// code.
+    static func checkRules(_ rules: [FerryConfiguration.AccessRule], root: String) throws {
+        try ConfigLoader.checkMountsDistinct(rules)
+        for rule in rules {
+            try ConfigLoader.checkArea(rule.area, trimmed: rule.area, key: "access.\(rule.name).area")
+            try ConfigLoader.checkMount(rule.mount, key: "access.\(rule.name).mount")
+            let area = rule.area == "." ? root : root + "/" + rule.area
+            if let rootReal = FileStore.realPath(root), let existing = existingPrefix(of: area, above: root), let real = FileStore.realPath(existing),
+                real != rootReal, !real.hasPrefix(rootReal + "/")
+            {
+                throw ConfigError("access.\(rule.name).area: '\(rule.area)' leads through a symbolic link to \(real), outside the root \(rootReal); move the folder under the root or point the rule at a folder inside it")
+            }
+        }
+    }
+
+    /// The longest part of `path` that exists, not above `root`.
+    private static func existingPrefix(of path: String, above root: String) -> String? {
+        var probe = path
+        while !FileStore.lexists(probe) {
+            guard probe.count > root.count else { return nil }
+            probe = (probe as NSString).deletingLastPathComponent
+        }
+        return probe
     }
 
     /// Where a partner's path lands and what the partner may do there.
@@ -42,9 +107,9 @@ public struct AccessPolicy: Sendable {
     /// everything else to the partner's own area.
     func resolve(_ path: PartnerPath, partner: String) -> Target {
         if let first = path.segments.first {
-            let granted = rules.filter { $0.mount == first && ($0.partners.contains(partner) || $0.partners.contains("*")) }
-            if let rule = granted.first {
-                let rights = granted.reduce(into: Set<FerryConfiguration.Right>()) { $0.formUnion($1.rights) }
+            // At most one rule mounts a name for a partner (checked at startup); its area and its rights apply.
+            if let rule = rules.first(where: { $0.mount.lowercased() == first.lowercased() && Self.grants($0, to: partner) }) {
+                let rights = rule.rights
                 let rest = path.dropping(first: 1).relative
                 let area = rule.area == "." ? root : root + "/" + rule.area
                 let relative = [rule.area == "." ? "" : rule.area, rest].filter { !$0.isEmpty }.joined(separator: "/")
@@ -63,6 +128,10 @@ public struct AccessPolicy: Sendable {
 
     /// The mounts a partner sees at the top of its view.
     func mounts(for partner: String) -> [String] {
-        Array(Set(rules.filter { $0.partners.contains(partner) || $0.partners.contains("*") }.map(\.mount))).sorted()
+        Array(Set(rules.filter { Self.grants($0, to: partner) }.map(\.mount))).sorted()
+    }
+
+    static func grants(_ rule: FerryConfiguration.AccessRule, to partner: String) -> Bool {
+        rule.partners.contains("*") || rule.partners.contains { $0.lowercased() == partner.lowercased() }
     }
 }

@@ -119,22 +119,6 @@ final class CertificateLifecycle: Service, Sendable {
         return entries
     }
 
-    /// The health document: status, the TLS context's generation and each certificate's days to expiry.
-    func health(now: Date = .now) -> Data {
-        struct Health: Encodable {
-            let status: String
-            let tlsGeneration: Int
-            let certificates: [Entry]
-            enum CodingKeys: String, CodingKey { case status, tlsGeneration = "tls_generation", certificates }
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        let entries = certificates(now: now)
-        let status = entries.contains { $0.secondsLeft < warningWindow } ? "expiring" : "ok"
-        return (try? encoder.encode(Health(status: status, tlsGeneration: tls.generation, certificates: entries))) ?? Data(#"{"status":"ok"}"#.utf8)
-    }
-
     /// SIGHUP as an async stream (the default action, ending the process, is turned off).
     static func hangupSignals() -> (stream: AsyncStream<Void>, source: any DispatchSourceSignal) {
         signal(SIGHUP, SIG_IGN)

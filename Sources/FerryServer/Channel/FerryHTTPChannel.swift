@@ -42,7 +42,7 @@ public struct FerryHTTPChannel: ServerChildChannel {
             if flightRecorder.settings.tap {
                 try sync.addHandler(TLSTapHandler(record: record))
             }
-            try sync.addHandler(current.makeHandler { reason in record.refuse(reason) })
+            try sync.addHandler(current.makeHandler(onReject: { record.refuse($0) }, onVerified: { record.addVerified($0) }))
             let policy = current.peerPolicy
             try sync.addHandler(TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) })
         } catch {

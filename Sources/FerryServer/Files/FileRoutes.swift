@@ -278,10 +278,14 @@ struct Caller: Sendable {
         else {
             throw ProblemError("client-certificate-required", .unauthorized, "Client certificate required", detail: "connect with a client certificate issued by a CA this server trusts")
         }
-        guard let partner = policy.partnerName(for: identity) else {
-            throw ProblemError("unknown-partner", .forbidden, "No partner name", detail: "the certificate subject '\(identity.subject)' has no usable CN and matches no configured partner")
+        switch policy.partnerName(for: identity, leaf: der, chain: snapshot.verifiedChainDER) {
+        case .success(let partner):
+            self.partner = partner
+        case .failure(let refusal):
+            throw ProblemError(
+                "unknown-partner", .forbidden, "No partner for this certificate",
+                detail: "the client certificate (subject '\(identity.subject)', issuer '\(identity.issuer)') \(refusal.reason)")
         }
-        self.partner = partner
         self.identity = identity
         self.tls = snapshot
     }

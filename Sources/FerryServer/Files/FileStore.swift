@@ -23,6 +23,17 @@ struct FileStore: Sendable {
 
     /// Refuses a target that resolves, through symbolic links, outside its area. Creates the area if missing.
     func checkContainment(_ target: AccessPolicy.Target) throws {
+        // An area (a partner's home or a shared one) that a symbolic link takes out of the root is refused, before
+        // anything is created through the link.
+        var existing = target.areaDirectory
+        while !Self.lexists(existing), existing.count > root.count {
+            existing = (existing as NSString).deletingLastPathComponent
+        }
+        guard let rootReal = Self.realPath(root), let existingReal = Self.realPath(existing),
+            existingReal == rootReal || existingReal.hasPrefix(rootReal + "/")
+        else {
+            throw ProblemError("path-outside-area", .forbidden, "Area outside the served tree", detail: "this area leads outside the server's root; the operator must fix it")
+        }
         try FileManager.default.createDirectory(atPath: target.areaDirectory, withIntermediateDirectories: true)
         guard let areaReal = Self.realPath(target.areaDirectory) else {
             throw ProblemError("storage-error", .internalServerError, "Area unavailable")

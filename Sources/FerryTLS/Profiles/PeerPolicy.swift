@@ -19,10 +19,22 @@ public struct PeerPolicy: Sendable, Equatable {
         self.tls13Suites = tls13Suites
     }
 
-    /// A server-side TLS handler enforcing the depth.
-    public func makeServerHandler(context: NIOSSLContext, onReject: @escaping @Sendable (String) -> Void) throws -> NIOSSLServerHandler {
-        guard let callback = depthCallback(onReject: onReject) else { return NIOSSLServerHandler(context: context) }
-        return try DepthLimitedHandlers.maker.server(context: context, callback: callback)
+    /// A server-side TLS handler enforcing the depth and reporting the verified chain.
+    ///
+    /// - Parameter onVerified: receives each certificate of the chain BoringSSL verified, DER, from the trust
+    ///   anchor down to the client's own certificate. The partner binding compares CAs by this chain, not by the
+    ///   issuer names the client wrote into its certificates.
+    public func makeServerHandler(
+        context: NIOSSLContext, onReject: @escaping @Sendable (String) -> Void, onVerified: @escaping @Sendable ([UInt8]) -> Void
+    ) throws -> NIOSSLServerHandler {
+        let depth = depthCallback(onReject: onReject)
+        return try DepthLimitedHandlers.maker.server(context: context) { result, certificate in
+            let result = depth?(result, certificate) ?? result
+            if case .certificateVerified = result, let der = try? certificate.toDERBytes() {
+                onVerified(der)
+            }
+            return result
+        }
     }
 
     /// A client-side TLS handler enforcing the depth.
@@ -54,8 +66,9 @@ public struct PeerPolicy: Sendable, Equatable {
 }
 
 /// BoringSSL's per-certificate verify callback is reachable only through swift-nio-ssl's deprecated handler
-/// initialisers; the newer custom callback replaces BoringSSL's verification (and its alerts) altogether. The
-/// protocol keeps the deprecation notice to this one place.
+/// initialisers; the newer custom callback replaces BoringSSL's verification (and its alerts) altogether. It is
+/// the only place where the chain BoringSSL actually verified can be seen. The protocol keeps the deprecation
+/// notice to this one place.
 private protocol DepthLimitedHandlerMaking {
     static func server(context: NIOSSLContext, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLServerHandler
     static func client(context: NIOSSLContext, serverHostname: String?, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLClientHandler

@@ -22,6 +22,8 @@ public struct ServerTLSProfile: Sendable, Equatable {
     public var core = TLSProfileCore()
     public var clientAuthentication: ClientAuthentication = .required
     public var sendCANames: Bool = true
+    /// Further files whose change reloads the context (the partner bindings' CA files).
+    public var watchedFiles: [String] = []
 
     public init(certificate: String, privateKey: String, trustedCAs: [String]) {
         core.certificate = certificate
@@ -92,7 +94,7 @@ public struct ServerTLSProfile: Sendable, Equatable {
         }
         return ResolvedServerTLS(
             configuration: configuration, context: context, identity: identity, trustedCertificates: trust.certificates,
-            files: [certificate, privateKey] + trust.files + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []),
+            files: [certificate, privateKey] + trust.files + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []) + watchedFiles,
             peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites),
             warnings: warnings
         )
@@ -112,9 +114,11 @@ public struct ResolvedServerTLS: Sendable {
     public let peerPolicy: PeerPolicy
     public let warnings: [String]
 
-    /// A TLS handler for one new connection.
-    public func makeHandler(onReject: @escaping @Sendable (String) -> Void = { _ in }) throws -> NIOSSLServerHandler {
-        try peerPolicy.makeServerHandler(context: context, onReject: onReject)
+    /// A TLS handler for one new connection; `onVerified` receives the verified chain, anchor first (DER).
+    public func makeHandler(
+        onReject: @escaping @Sendable (String) -> Void = { _ in }, onVerified: @escaping @Sendable ([UInt8]) -> Void = { _ in }
+    ) throws -> NIOSSLServerHandler {
+        try peerPolicy.makeServerHandler(context: context, onReject: onReject, onVerified: onVerified)
     }
 }
 
