@@ -128,6 +128,28 @@ struct PartnerIdentityTests {
         }
     }
 
+    @Test("a resumed TLS session (no verification in its handshake) keeps the partner its first handshake verified", arguments: ["-tls1_2", "-tls1_3"])
+    func resumedSession(version: String) async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        try await TestServerHarness.with(configure: { configuration, pki in
+            var acme = FerryConfiguration.Partner(name: "acme")
+            acme.certificateAuthorities = [pki.caFile]
+            configuration.partners = ["acme": acme]
+        }) { server in
+            let session = server.folder.path + "/session.pem"
+            let request = "GET /v1/files/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            for (index, sessionFlag) in ["-sess_out", "-sess_in"].enumerated() {
+                let outcome = try await ExternalTool.run(
+                    openssl,
+                    ["s_client", version, "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", server.pki.caFile,
+                     "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), sessionFlag, session, "-ign_eof"],
+                    input: request, timeout: 30)
+                #expect(outcome.stdout.contains(index == 0 ? "New, TLS" : "Reused, TLS"), "\(outcome.output)")
+                #expect(outcome.stdout.contains("HTTP/1.1 200 OK"), "\(sessionFlag): \(outcome.output)")
+            }
+        }
+    }
+
     @Test("bindings that can match one certificate, and rules that share a mount, stop the server at startup naming both")
     func ambiguousConfiguration() async throws {
         let cases: [(String, (inout FerryConfiguration, TestPKI) -> Void, [String])] = [
