@@ -19,7 +19,12 @@ struct Serve: AsyncParsableCommand {
             The TLS context reloads on SIGHUP and when a certificate, key or CA file changes: new connections \
             use the new one, connections in flight keep theirs, and a bad file is refused with an error while the \
             old context stays in use. Certificates expiring within server.tls.expiry-warning (30 days) are \
-            warned about at startup and daily; GET /v1/health shows each one's days to expiry.
+            warned about at startup and daily, and each reload is logged. GET /v1/health tells partners only \
+            that the server lives.
+
+            Each client certificate names one partner: through partners.NAME (subject, san, ca: compared with \
+            the chain the server verified), or by its CN from server.cn-ca (default: the only trusted CA) for a \
+            name no partner or shared area uses. Ambiguous bindings stop the server at startup.
 
             Every connection's handshake is kept in a small flight recorder; the trace of each failed \
             handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as \
