@@ -40,8 +40,8 @@ public final class TraceCollector: Sendable {
         var keys = TLSKeyLog()
         var connections: [PcapngWriter.Connection] = []
         for (index, recorder) in all.enumerated() {
-            keys.merge(recorder.keyLog)
-            var connection = recorder.pcapngConnection
+            var (connection, keyLog) = recorder.handshakeCapture(refused: false)
+            keys.merge(keyLog)
             if connection.client == connection.server || connection.client.port == 0 {
                 connection.client = TCPEndpoint(address: "127.0.0.1", port: UInt16(50000 + index))
             }
@@ -49,9 +49,9 @@ public final class TraceCollector: Sendable {
         }
         let file = PcapngWriter().file(connections: connections, keyLog: keys)
         do {
-            try Data(file.readableBytesView).write(to: URL(fileURLWithPath: pcapngPath), options: .atomic)
+            try SecretCaptureFile.write(file, to: pcapngPath)
         } catch {
-            throw TransferError(.localIO, "cannot write the capture \(pcapngPath): \(error)")
+            throw TransferError(.localIO, "\(error)")
         }
         return pcapngPath
     }

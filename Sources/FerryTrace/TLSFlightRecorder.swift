@@ -94,18 +94,53 @@ public final class TLSFlightRecorder: Sendable {
         return conversation
     }
 
-    /// The recording as one connection of a pcapng file (real endpoints when known).
-    public var pcapngConnection: PcapngWriter.Connection {
+    /// The connection's client and server addresses (placeholders when unknown).
+    public var endpoints: (client: TCPEndpoint, server: TCPEndpoint) {
         let (local, peer) = state.withLockedValue { ($0.local, $0.peer) }
-        let unknown = TCPEndpoint(address: "127.0.0.1", port: 0)
-        let client = (role == .client ? local : peer) ?? unknown
+        let client = (role == .client ? local : peer) ?? TCPEndpoint(address: "127.0.0.1", port: 0)
         let server = (role == .client ? peer : local) ?? TCPEndpoint(address: "127.0.0.2", port: 443)
-        return PcapngWriter.Connection(client: client, server: server, chunks: chunks.map { ($0.direction, $0.time, $0.bytes) })
+        return (client, server)
     }
 
-    /// The recording as a pcapng file with the keys in a Decryption Secrets Block.
-    public func pcapng() -> ByteBuffer {
-        PcapngWriter().file(connections: [pcapngConnection], keyLog: keyLog)
+    /// The secrets a handshake capture carries: TLS 1.3's handshake traffic secrets, which decrypt the
+    /// handshake and nothing after it. TLS 1.2's master secret is never exported: it would decrypt only the two
+    /// Finished messages here (the rest of a TLS 1.2 handshake is plaintext), but it also protects every later
+    /// session resumed from this one.
+    public static let handshakeSecretLabels: Set<String> = ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET"]
+
+    /// The handshake and the secrets that decrypt it, for a capture file: each direction's bytes up to the end
+    /// of its handshake (its Finished message), so no application data is in it.
+    ///
+    /// - Parameter refused: this server refused the client after its own Finished (TLS 1.3 checks the client's
+    ///   certificate there): the alert that says why is kept, with the one secret that decrypts it. A refused
+    ///   connection never carried application data from this side, so that secret opens nothing else.
+    public func handshakeCapture(refused: Bool) -> (connection: PcapngWriter.Connection, keyLog: TLSKeyLog) {
+        let conversation = conversation()
+        let keepServerTail = refused && role == .server
+        var left: [TLSDirection: Int] = [:]
+        for direction in [TLSDirection.clientToServer, .serverToClient] where !(keepServerTail && direction == .serverToClient) {
+            if let length = conversation.handshakeLength(direction) { left[direction] = length }
+        }
+        var cut: [(TLSDirection, Double, ByteBuffer)] = []
+        for chunk in chunks {
+            guard let remaining = left[chunk.direction] else {
+                cut.append((chunk.direction, chunk.time, chunk.bytes))
+                continue
+            }
+            guard remaining > 0 else { continue }
+            let take = min(remaining, chunk.bytes.readableBytes)
+            left[chunk.direction] = remaining - take
+            cut.append((chunk.direction, chunk.time, chunk.bytes.getSlice(at: chunk.bytes.readerIndex, length: take)!))
+        }
+        let (client, server) = endpoints
+        let labels = keepServerTail ? Self.handshakeSecretLabels.union(["SERVER_TRAFFIC_SECRET_0"]) : Self.handshakeSecretLabels
+        return (PcapngWriter.Connection(client: client, server: server, chunks: cut), keyLog.keeping(labels: labels))
+    }
+
+    /// The recording as a pcapng file: the handshake only, with the secrets that decrypt it.
+    public func pcapng(refused: Bool = false) -> ByteBuffer {
+        let capture = handshakeCapture(refused: refused)
+        return PcapngWriter().file(connections: [capture.connection], keyLog: capture.keyLog)
     }
 
     /// Drops this connection's secrets from the shared store (the connection closed).

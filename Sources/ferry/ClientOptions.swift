@@ -65,11 +65,15 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Print each connection's TLS handshake trace on standard error: --trace (summary), --trace=verbose (every field) or --trace=json (JSON Lines).", valueName: "format"))
     var trace: TLSTraceRenderer.Format?
 
-    @Option(name: .long, help: ArgumentHelp("Write the connections' handshakes to a pcapng file, with their TLS secrets in a Decryption Secrets Block (tshark and Wireshark open it decrypted). Treat the file as secret.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Write the connections' handshakes (up to each side's Finished, no application data) to a new pcapng file (mode 0600, never over an existing file), with the TLS 1.3 handshake secrets in a Decryption Secrets Block: tshark and Wireshark show the handshake decrypted.", valueName: "file"))
     var pcapng: String?
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+        if let pcapng {
+            // Checked before anything is sent: the capture is created new (0600, O_EXCL) once the command ends.
+            do { try SecretCaptureFile.checkTarget(pcapng) } catch { throw ValidationError("--pcapng: \(error)") }
+        }
     }
 
     /// Loads the configuration and picks the TLS profile for a target: flags, then the partner's profile, then

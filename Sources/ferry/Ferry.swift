@@ -32,7 +32,21 @@ extension Ferry {
     /// `--trace` may stand alone (meaning `--trace=summary`) or take a value with `=`.
     static func main() async {
         let arguments = CommandLine.arguments.dropFirst().map { $0 == "--trace" ? "--trace=summary" : $0 }
-        await main(Array(arguments))
+        do {
+            var command = try parseAsRoot(Array(arguments))
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // A usage error exits 1 as the exit codes above say (ArgumentParser's own is 64).
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(FerryExitCode.usage.rawValue)
+            }
+            exit(withError: error)
+        }
     }
 }
 

@@ -22,9 +22,9 @@ struct HandshakeFlightRecorder: Sendable {
         self.logger = logger
         if let folder = settings.pcapngDirectory {
             do {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try SecretCaptureFile.prepareFolder(folder)
             } catch {
-                throw ConfigError("server.trace.pcapng-dir: cannot create \(folder): \(error.localizedDescription)")
+                throw ConfigError("server.trace.pcapng-dir: \(error)")
             }
         }
     }
@@ -45,7 +45,7 @@ struct HandshakeFlightRecorder: Sendable {
         // Decoding, ledger and file writes stay off the event loop.
         Task.detached { [settings, logger, level, ledger] in
             defer { recorder.forgetKeys() }
-            let peer = recorder.pcapngConnection.client
+            let peer = recorder.endpoints.client
             // Decoded and judged once, for the ledger and the log alike.
             let judged = (failed || logs) ? recorder.conversation() : nil
             let findings = judged.map { TraceRules.findings($0, local: .serverToClient) } ?? []
@@ -78,9 +78,10 @@ struct HandshakeFlightRecorder: Sendable {
                 let stamp = Self.timestamp(Date())
                 let name = "\(stamp)-\(peer.address.replacingOccurrences(of: ":", with: "_"))-\(peer.port)\(failed ? "-failed" : "").pcapng"
                 let path = folder + "/" + name
-                let bytes = recorder.pcapng()
-                if FileManager.default.createFile(atPath: path, contents: Data(bytes.readableBytesView), attributes: [.posixPermissions: 0o600]) == false {
-                    logger.warning("cannot write the handshake capture", metadata: ["file": "\(path)"])
+                do {
+                    try SecretCaptureFile.write(recorder.pcapng(refused: failed), to: path)
+                } catch {
+                    logger.warning("cannot write the handshake capture", metadata: ["file": "\(path)", "error": "\(error)"])
                 }
             }
         }

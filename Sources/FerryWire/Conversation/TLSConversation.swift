@@ -33,6 +33,12 @@ public struct TLSConversation: Sendable {
         var trafficSecret: [UInt8]?
         var finished = false
         var failed = false
+        /// Wire bytes of the complete records seen so far.
+        var consumed = 0
+        /// Wire bytes up to and including the record that carried this side's Finished.
+        var handshakeEnd: Int?
+        /// Wire bytes before the first record that could not be decrypted.
+        var firstOpaque: Int?
     }
 
     public init(keyLog: TLSKeyLog = TLSKeyLog()) {
@@ -42,6 +48,14 @@ public struct TLSConversation: Sendable {
     /// The negotiated version, once the ServerHello was seen.
     public var version: TLSProtocolVersion? { context.version }
     public var cipherSuite: TLSCipherSuite? { context.cipherSuite }
+
+    /// How many bytes one side sent before its handshake ended: through the record that carried its Finished
+    /// message, or, when that could not be read, up to the first record that stayed encrypted. `nil` when every
+    /// byte seen belongs to the handshake. A capture cut there holds no application data.
+    public func handshakeLength(_ direction: TLSDirection) -> Int? {
+        let side = direction == .clientToServer ? client : server
+        return side.handshakeEnd ?? side.firstOpaque
+    }
 
     /// Every alert with its direction.
     public var alerts: [(direction: TLSDirection, alert: TLSAlert)] {
@@ -84,6 +98,9 @@ public struct TLSConversation: Sendable {
 
     private mutating func handle(_ record: TLSRecord, from direction: TLSDirection, at time: Double) {
         var side = direction == .clientToServer ? client : server
+        let start = side.consumed
+        side.consumed += record.wireLength
+        store(side, direction)
         func append(_ protection: TLSTraceRecord.Protection, _ content: TLSTraceRecord.Content) {
             records.append(TLSTraceRecord(time: time, direction: direction, segment: segments, wireLength: record.wireLength, version: record.version, outerType: record.contentType, protection: protection, content: content))
         }
@@ -98,12 +115,17 @@ public struct TLSConversation: Sendable {
         // TLS 1.3 middlebox-compatibility ChangeCipherSpec records stay in plaintext.
         if side.encrypted && !(record.contentType == .changeCipherSpec && (context.version ?? .tls12) >= .tls13) {
             guard var protection = side.protection else {
+                if side.firstOpaque == nil {
+                    side.firstOpaque = start
+                    store(side, direction)
+                }
                 let why = side.whyEncrypted ?? "no keys for this connection"
                 note("\(direction == .clientToServer ? "client" : "server") records stay encrypted: \(why)")
                 append(.encrypted(why), .opaque(type: record.contentType, length: record.fragment.readableBytes))
                 return
             }
             guard let (innerType, plaintext) = protection.open(record) else {
+                side.firstOpaque = side.firstOpaque ?? start
                 side.protection = nil
                 side.whyEncrypted = "decryption failed: the key log's secrets do not match this connection"
                 note("\(direction == .clientToServer ? "client" : "server") records could not be decrypted: the key log's secrets do not match this connection")
@@ -194,6 +216,7 @@ public struct TLSConversation: Sendable {
         case .finished:
             var side = direction == .clientToServer ? client : server
             side.finished = true
+            side.handshakeEnd = side.handshakeEnd ?? side.consumed
             store(side, direction)
             if (context.version ?? .tls12) >= .tls13 {
                 startTLS13Protection(direction, label: direction == .clientToServer ? "CLIENT_TRAFFIC_SECRET_0" : "SERVER_TRAFFIC_SECRET_0")

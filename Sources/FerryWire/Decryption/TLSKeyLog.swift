@@ -43,6 +43,15 @@ public struct TLSKeyLog: Sendable, Equatable {
     public func knows(clientRandom: [UInt8]) -> Bool { secrets[clientRandom] != nil }
 
     /// The text of the log, one line per secret.
+    /// Only the lines with these labels (e.g. the handshake traffic secrets, for a capture of the handshake).
+    public func keeping(labels: Set<String>) -> TLSKeyLog {
+        var kept = TLSKeyLog()
+        for line in lines where labels.contains(String(line.prefix { $0 != " " })) {
+            kept.add(line: line)
+        }
+        return kept
+    }
+
     public var text: String { lines.map { $0 + "\n" }.joined() }
 
     static func trimmed(_ line: String) -> String {

@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Which TLS handshakes are logged with their trace: none, failed (default), all.", valueName: "which"))
     var traceHandshakes: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write every connection's handshake to a pcapng file in this folder, with its TLS secrets (tshark and Wireshark open them decrypted; treat the folder as secret).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Write every connection's handshake (no application data) to a new 0600 pcapng file in this folder, with the TLS 1.3 handshake secrets (tshark and Wireshark show the handshake decrypted). The folder must be this user's and closed to others (created 0700 when missing).", valueName: "dir"))
     var pcapngDir: String?
 
     func run() async throws {
