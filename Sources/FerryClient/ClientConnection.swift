@@ -60,7 +60,7 @@ public struct ClientConnection: Sendable {
                         try sync.addHandler(IdleStateHandler(allTimeout: stallTimeout))
                         try sync.addHandler(StallDetector(timeout: stallTimeout))
                         try sync.addHandler(TLSTapHandler(record: record), position: .first)
-                        try sync.addHandler(tls.peerPolicy.makeClientHandler(context: sslContext, serverHostname: serverName) { record.refuse($0) })
+                        try sync.addHandler(tls.peerPolicy.makeClientHandler(context: sslContext, serverHostname: serverName) { record.refuse($0.reason, finding: $0.finding) })
                         let policy = tls.peerPolicy
                         try sync.addHandler(TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) })
                         try sync.addHTTPClientHandlers()

@@ -104,6 +104,7 @@ public enum ConfigLoader {
             if let value = path(prefix + "key-passphrase-file") { core.passphrase = .file(value) }
             if let value = paths(prefix + "ca") { core.trustedCAs = value }
             if let value = path(prefix + "ca-dir") { core.caDirectory = value }
+            if let value = paths(prefix + "crl") { core.crlFiles = value }
             if let value = string(prefix + "min-version") { core.minimumVersion = try TLSVersionSetting.parse(value, setting: prefix + "min-version") }
             if let value = string(prefix + "max-version") { core.maximumVersion = try TLSVersionSetting.parse(value, setting: prefix + "max-version") }
             if let value = string(prefix + "ciphers") { core.ciphers = value }

@@ -15,7 +15,7 @@ enum ConfigSchema {
         var keys: [String: Node] = [:]
         for key in [
             "certificate", "key", "key-passphrase", "key-passphrase-env", "key-passphrase-file", "ca", "ca-dir",
-            "min-version", "max-version", "ciphers", "cipher-suites", "verify-depth", "xcom-config",
+            "min-version", "max-version", "ciphers", "cipher-suites", "verify-depth", "xcom-config", "crl",
         ] {
             keys[key] = .leaf
         }

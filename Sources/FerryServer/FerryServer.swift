@@ -47,21 +47,23 @@ public struct FerryServer: Sendable {
         let store = FileStore(root: root, ledger: ledger)
         store.sweepTemporaryFiles()
         let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter)
-        let policy = try AccessPolicy(root: root, configuration: configuration, tls: tls, logger: logger)
+        let chains = VerifiedChains()
+        let policy = try AccessPolicy(root: root, configuration: configuration, tls: tls, chains: chains, logger: logger)
         let router = Router(context: FerryRequestContext.self)
         router.add(middleware: FileRoutes(policy: policy, store: store, ledger: ledger))
         router.add(middleware: UploadRoutes(policy: policy, files: store, uploads: uploads, ledger: ledger, maximumSize: configuration.uploadMaximumSize))
-        let lifecycle = CertificateLifecycle(tls: tls, warningWindow: configuration.expiryWarning, logger: logger)
+        let registry = FerryRequestContext.registry
+        let revalidation = ConnectionRevalidation(registry: registry, owner: tls, logger: logger)
+        let lifecycle = CertificateLifecycle(tls: tls, warningWindow: configuration.expiryWarning, logger: logger) { revalidation.run(with: $0) }
         // Liveness only: a partner learns nothing about files, certificates or reloads (those are in the log and in
         // `ferry config check`).
         router.get("/v1/health") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
         let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, keys: keys, ledger: ledger, logger: logger)
-        let registry = FerryRequestContext.registry
         let tls = self.tls
         let server = HTTPServerBuilder { responder in
-            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder)
+            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder, chains: chains)
         }
         return Application(
             router: router,

@@ -12,6 +12,7 @@ public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
         case incomplete = "incomplete-profile"
         case badCipher = "bad-cipher-setting"
         case wrongPassphrase = "key-passphrase"
+        case badCRL = "crl-invalid"
     }
 
     public let code: Code

@@ -25,6 +25,8 @@ public final class TLSConnectionRecord: Sendable {
         public var wireError: String?
         /// Why this side refused the peer beyond what the wire shows (a policy such as verify-depth).
         public var policyRefusal: String?
+        /// The finding that explains the refusal (e.g. `certificate-revoked`), if one does.
+        public var policyFinding: String?
     }
 
     private let state = NIOLockedValueBox(Snapshot())
@@ -39,13 +41,23 @@ public final class TLSConnectionRecord: Sendable {
     public var snapshot: Snapshot { state.withLockedValue { $0 } }
 
     /// Records why this side refused the peer (the first reason wins).
-    public func refuse(_ reason: String) {
-        state.withLockedValue { if $0.policyRefusal == nil { $0.policyRefusal = reason } }
+    public func refuse(_ reason: String, finding: String? = nil) {
+        state.withLockedValue {
+            if $0.policyRefusal == nil {
+                $0.policyRefusal = reason
+                $0.policyFinding = finding
+            }
+        }
     }
 
     /// Records one certificate of the verified chain (called from the verify callback, anchor first).
     public func addVerified(_ der: [UInt8]) {
         state.withLockedValue { $0.verifiedChainDER.append(der) }
+    }
+
+    /// Sets the verified chain of a resumed session (the chain its first handshake verified).
+    public func setVerifiedChain(_ chain: [[UInt8]]) {
+        state.withLockedValue { $0.verifiedChainDER = chain }
     }
 
     func update(_ body: (inout Snapshot) -> Void) {

@@ -11,10 +11,16 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
     public let record: TLSConnectionRecord
     /// Decides whether the negotiated suite is allowed (code point, name) and says why not.
     let suiteRefusal: @Sendable (UInt16, String) -> String?
+    /// Called once the record holds the handshake's facts, before the connection carries data.
+    let completed: @Sendable (TLSConnectionRecord) -> Void
 
-    public init(record: TLSConnectionRecord, suiteRefusal: @escaping @Sendable (UInt16, String) -> String? = { _, _ in nil }) {
+    public init(
+        record: TLSConnectionRecord, suiteRefusal: @escaping @Sendable (UInt16, String) -> String? = { _, _ in nil },
+        completed: @escaping @Sendable (TLSConnectionRecord) -> Void = { _ in }
+    ) {
         self.record = record
         self.suiteRefusal = suiteRefusal
+        self.completed = completed
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -26,6 +32,7 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
                 $0.applicationProtocol = alpn
                 $0.peerCertificateDER = der
             }
+            completed(record)
             if let suite = record.snapshot.cipherSuite, let reason = suiteRefusal(suite.rawValue, suite.description) {
                 record.refuse(reason)
                 context.close(promise: nil)

@@ -115,4 +115,29 @@ extension FindingKind {
         id: "partner-binding-forgeable", severity: .warning, title: "A partner's identity can be claimed through another CA", side: .configuration,
         rule: "Any CA the server trusts can issue a certificate with any subject, SAN or CN. With several partner CAs trusted, a binding without 'ca' (or CN naming from several CAs) lets one partner's CA name another partner.",
         fixes: ["Set partners.NAME.ca to the CA that issues that partner's certificates.", "Leave server.cn-ca unset (CN naming only with a single trusted CA), or list one organisation's CAs only."])
+
+    static let crlInvalid = FindingKind(
+        id: "crl-invalid", severity: .error, title: "A revocation list cannot be used", side: .configuration,
+        rule: "RFC 5280 §5: a CRL is a CertificateList signed by the CA it names as issuer; Ferry checks the signature against that CA before using it.",
+        fixes: ["Give the CA's current CRL as PEM (-----BEGIN X509 CRL-----) or DER (`openssl ca -gencrl`, or the CA's CRL distribution point)."])
+
+    static let crlExpired = FindingKind(
+        id: "crl-expired", severity: .warning, title: "A revocation list is past its next update", side: .configuration,
+        rule: "RFC 5280 §5.1.2.5: after nextUpdate a newer CRL exists; certificates revoked since are not on this one. Ferry keeps using it (its revocations still hold) and warns.",
+        fixes: ["Fetch the CA's current CRL and replace the file; a running server reloads it on change or SIGHUP."])
+
+    static let certificateRevoked = FindingKind(
+        id: "certificate-revoked", severity: .error, title: "The peer's certificate is on its CA's revocation list", side: .peer,
+        rule: "RFC 5280 §6.3: a certificate whose serial number is on a valid CRL of its issuer is revoked and must not be accepted. This side refused the handshake; the alert on the wire is internal_error (80), not certificate_revoked (44), because swift-nio-ssl gives no way to set the verification error.",
+        fixes: ["The partner must use its current, unrevoked certificate.", "If the revocation was a mistake, the CA must issue a new certificate: a revocation cannot be undone."])
+}
+
+extension Finding {
+    /// The finding for a refusal that the TLS layer made by id (`certificate-revoked`), with its reason as evidence.
+    public static func refusal(id: String, reason: String) -> Finding? {
+        switch id {
+        case FindingKind.certificateRevoked.id: Finding(.certificateRevoked, evidence: [reason])
+        default: nil
+        }
+    }
 }

@@ -166,6 +166,17 @@ public enum ConfigCheck {
             }
         } catch { report(error) }
 
+        // Revocation lists.
+        if !core.crlFiles.isEmpty {
+            do {
+                let trusted = try core.loadTrust().certificates.map(\.certificate)
+                let (_, warnings) = try RevocationCheck.load(files: core.crlFiles, trusted: trusted, side: side, now: now)
+                for warning in warnings where warning.kind == .expired {
+                    findings.append(Finding(.crlExpired, evidence: [warning.description]))
+                }
+            } catch { report(error) }
+        }
+
         // Settings.
         do { _ = try core.checkSettings(side: side) } catch { report(error) }
         var probe = TLSConfiguration.makeClientConfiguration()
@@ -225,6 +236,7 @@ public enum ConfigCheck {
         case .incomplete: .profileIncomplete
         case .badCipher: .cipherSetting
         case .wrongPassphrase: .keyPassphrase
+        case .badCRL: .crlInvalid
         }
         return Finding(kind, evidence: ["\(side): \(error.subject): \(error.problem)"], fixes: [error.fix] + kind.fixes)
     }

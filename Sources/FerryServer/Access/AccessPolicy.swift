@@ -11,18 +11,20 @@ public struct AccessPolicy: Sendable {
     let root: String
     let rules: [FerryConfiguration.AccessRule]
     private let bindings: NIOLockedValueBox<(generation: Int, bindings: PartnerBindings)>
-    private let chains = VerifiedChains()
+    /// The verified chains of this server's connections (shared with the TLS channel, which fills in resumed ones).
+    let chains: VerifiedChains
     private let configuration: FerryConfiguration
     private let tls: ServerTLSContext
     private let logger: Logger
 
     /// Checks the rules and loads the partner bindings against the TLS context's trusted CAs; a rule or binding
     /// that could let one partner reach another's files is an error naming both.
-    public init(root: String, configuration: FerryConfiguration, tls: ServerTLSContext, logger: Logger) throws {
+    init(root: String, configuration: FerryConfiguration, tls: ServerTLSContext, chains: VerifiedChains, logger: Logger) throws {
         self.root = root
         self.rules = configuration.accessRules
         self.configuration = configuration
         self.tls = tls
+        self.chains = chains
         self.logger = logger
         try Self.checkRules(configuration.accessRules, root: root)
         let generation = tls.generation
@@ -52,10 +54,9 @@ public struct AccessPolicy: Sendable {
 
     /// Names the partner a verified client certificate belongs to (see ``PartnerBindings``), or says why none.
     ///
-    /// - Parameter chain: the chain the server verified in this connection's handshake, anchor first (empty for a
-    ///   resumed session: then the chain of the certificate's last full handshake counts).
-    func partnerName(for identity: PeerIdentity, leaf: [UInt8], chain: [[UInt8]]) -> Result<String, PartnerBindings.Refusal> {
-        let authorities = chains.authorities(leaf: leaf, chain: chain, generation: tls.generation)
+    /// - Parameter chain: the chain the server verified for this connection, anchor first.
+    func partnerName(for identity: PeerIdentity, chain: [[UInt8]]) -> Result<String, PartnerBindings.Refusal> {
+        let authorities = chains.authorities(of: chain, generation: tls.generation)
         let result = currentBindings.partner(for: identity, chain: authorities)
         if case .failure(let refusal) = result {
             logger.warning(

@@ -20,9 +20,15 @@ final class CertificateLifecycle: Service, Sendable {
     /// How often the files are checked for changes.
     let pollInterval: Duration
     private let lastExpiryCheck = NIOLockedValueBox(Date.distantPast)
+    /// Called with each context a reload installs (closes the connections it no longer accepts).
+    let onReload: @Sendable (ResolvedServerTLS) -> Void
 
-    init(tls: ServerTLSContext, warningWindow: Double, logger: Logger, pollInterval: Duration = .seconds(2)) {
+    init(
+        tls: ServerTLSContext, warningWindow: Double, logger: Logger, pollInterval: Duration = .seconds(2),
+        onReload: @escaping @Sendable (ResolvedServerTLS) -> Void = { _ in }
+    ) {
         self.tls = tls
+        self.onReload = onReload
         self.warningWindow = warningWindow
         self.logger = logger
         self.pollInterval = pollInterval
@@ -66,6 +72,7 @@ final class CertificateLifecycle: Service, Sendable {
                 "not_after": "\(leaf.notValidAfter)", "generation": "\(tls.generation)",
             ])
             for warning in loaded.warnings { logger.warning("\(warning)") }
+            onReload(loaded)
             lastExpiryCheck.withLockedValue { $0 = .distantPast }
         case .failure(let error):
             logger.error("TLS reload refused, the previous certificate stays in use: \(error)", metadata: ["reason": "\(reason)"])

@@ -25,30 +25,43 @@ public struct FerryHTTPChannel: ServerChildChannel {
     let tls: ServerTLSContext
     let registry: ConnectionRegistry
     let flightRecorder: HandshakeFlightRecorder
+    let chains: VerifiedChains
 
-    init(responder: @escaping HTTPChannelHandler.Responder, tls: ServerTLSContext, registry: ConnectionRegistry, flightRecorder: HandshakeFlightRecorder) {
+    init(
+        responder: @escaping HTTPChannelHandler.Responder, tls: ServerTLSContext, registry: ConnectionRegistry, flightRecorder: HandshakeFlightRecorder,
+        chains: VerifiedChains
+    ) {
         self.http1 = HTTP1Channel(responder: responder)
         self.http2 = HTTP2Channel(responder: responder)
         self.tls = tls
         self.registry = registry
         self.flightRecorder = flightRecorder
+        self.chains = chains
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let record = TLSConnectionRecord(role: .server, keys: flightRecorder.keys)
-        let current = tls.current
+        let (current, generation) = tls.currentWithGeneration
+        let chains = self.chains
         do {
             let sync = channel.pipeline.syncOperations
             if flightRecorder.settings.tap {
                 try sync.addHandler(TLSTapHandler(record: record))
             }
-            try sync.addHandler(current.makeHandler(onReject: { record.refuse($0) }, onVerified: { record.addVerified($0) }))
+            try sync.addHandler(current.makeHandler(onReject: { record.refuse($0.reason, finding: $0.finding) }, onVerified: { record.addVerified($0) }))
             let policy = current.peerPolicy
-            try sync.addHandler(TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) })
+            try sync.addHandler(
+                TLSHandshakeObserver(record: record, suiteRefusal: { policy.refusal(suite: $0, name: $1) }) { record in
+                    // A resumed session verified nothing: it carries the chain its first handshake verified.
+                    let snapshot = record.snapshot
+                    guard let leaf = snapshot.peerCertificateDER else { return }
+                    let chain = chains.chain(leaf: leaf, verified: snapshot.verifiedChainDER, generation: generation)
+                    if snapshot.verifiedChainDER.isEmpty { record.setVerifiedChain(chain) }
+                })
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
-        registry.register(channel, record: record)
+        registry.register(channel, record: record, owner: tls)
         let registry = self.registry
         let flightRecorder = self.flightRecorder
         channel.closeFuture.whenComplete { _ in

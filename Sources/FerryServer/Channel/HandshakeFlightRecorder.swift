@@ -48,7 +48,10 @@ struct HandshakeFlightRecorder: Sendable {
             let peer = recorder.endpoints.client
             // Decoded and judged once, for the ledger and the log alike.
             let judged = (failed || logs) ? recorder.conversation() : nil
-            let findings = judged.map { TraceRules.findings($0, local: .serverToClient) } ?? []
+            var findings = judged.map { TraceRules.findings($0, local: .serverToClient) } ?? []
+            if let id = snapshot.policyFinding, let refusal, let finding = Finding.refusal(id: id, reason: refusal) {
+                findings.insert(finding, at: 0)
+            }
             if failed, let conversation = judged {
                 // A failed handshake is a transfer that never started: the ledger keeps it with its findings.
                 let client = conversation.clientCertificates?.entries.first?.summary

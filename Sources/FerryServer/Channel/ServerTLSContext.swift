@@ -44,6 +44,9 @@ public final class ServerTLSContext: Sendable {
     /// The context new connections use.
     public var current: ResolvedServerTLS { state.withLockedValue { $0.tls } }
 
+    /// The context new connections use, with its generation.
+    public var currentWithGeneration: (ResolvedServerTLS, Int) { state.withLockedValue { ($0.tls, $0.generation) } }
+
     /// How many contexts have been loaded (1 at start).
     public var generation: Int { state.withLockedValue { $0.generation } }
 

@@ -278,7 +278,7 @@ struct Caller: Sendable {
         else {
             throw ProblemError("client-certificate-required", .unauthorized, "Client certificate required", detail: "connect with a client certificate issued by a CA this server trusts")
         }
-        switch policy.partnerName(for: identity, leaf: der, chain: snapshot.verifiedChainDER) {
+        switch policy.partnerName(for: identity, chain: snapshot.verifiedChainDER) {
         case .success(let partner):
             self.partner = partner
         case .failure(let refusal):

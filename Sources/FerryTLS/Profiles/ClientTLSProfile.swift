@@ -33,7 +33,10 @@ public struct ClientTLSProfile: Sendable, Equatable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = verifyServer ? .fullVerification : .none
         configuration.applicationProtocols = ["http/1.1"]
-        var warnings = try core.apply(to: &configuration, trust: try core.loadTrust(), side: side)
+        let trust = try core.loadTrust()
+        var warnings = try core.apply(to: &configuration, trust: trust, side: side)
+        let (revocation, crlWarnings) = try core.loadRevocation(trust: trust, side: side, now: now)
+        warnings += crlWarnings
         if !verifyServer {
             warnings.append("\(side).verify is off: the server's certificate is not checked, so anyone on the path can pose as the partner and read or change the files")
         }
@@ -51,7 +54,7 @@ public struct ClientTLSProfile: Sendable, Equatable {
         case (nil, .some):
             throw TLSSetupError(.incomplete, subject: "--cert", problem: "a private key was given without its certificate", fix: "pass --cert CERT.pem as well")
         }
-        return ResolvedClientTLS(configuration: configuration, identity: identity, peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites), warnings: warnings)
+        return ResolvedClientTLS(configuration: configuration, identity: identity, peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites, revocation: revocation), warnings: warnings)
     }
 }
 

@@ -1,46 +1,54 @@
 public import NIOSSL
+import SwiftASN1
+import X509
+
+/// Why this side refused a peer after BoringSSL accepted its chain: the reason, and the finding id that explains
+/// it (`certificate-revoked`), if any.
+public struct PeerRefusal: Sendable {
+    public let reason: String
+    public let finding: String?
+}
 
 /// What Ferry checks about a peer beyond BoringSSL's own verification: the verify depth (BoringSSL's limit is
-/// not exposed by swift-nio-ssl) and the allowed TLS 1.3 suites (BoringSSL enables all three).
+/// not exposed by swift-nio-ssl), revocation by the configured CRLs (swift-nio-ssl loads none), and the allowed
+/// TLS 1.3 suites (BoringSSL enables all three).
 ///
-/// The depth is checked in BoringSSL's per-certificate verify callback, which runs after BoringSSL has built
-/// and checked the chain, once per certificate from the trust anchor down to the peer's own. BoringSSL's own
-/// verdicts (and the alerts it sends, such as unknown_ca) stay as they are; the callback only adds a refusal
-/// when the chain is longer than allowed.
+/// Depth and revocation are checked in BoringSSL's per-certificate verify callback, which runs after BoringSSL
+/// has built and checked the chain, once per certificate from the trust anchor down to the peer's own.
+/// BoringSSL's own verdicts (and the alerts it sends, such as unknown_ca) stay as they are; the callback only
+/// adds a refusal. BoringSSL then sends internal_error (80): swift-nio-ssl gives the callback no way to set the
+/// verification error that would make it certificate_revoked (44) or certificate_unknown (46), so the reason goes
+/// to the log, the ledger and the finding instead.
 public struct PeerPolicy: Sendable, Equatable {
     /// Intermediate CA certificates allowed between the peer's certificate and the trust anchor (OpenSSL's
     /// meaning of verify depth); `nil` for no limit.
     public var verifyDepth: Int?
     /// TLS 1.3 suites (code points) allowed; `nil` for all.
     public var tls13Suites: Set<UInt16>?
+    /// The CRLs the peer's chain is checked against; `nil` for none.
+    public var revocation: RevocationCheck?
 
-    public init(verifyDepth: Int? = nil, tls13Suites: Set<UInt16>? = nil) {
+    public init(verifyDepth: Int? = nil, tls13Suites: Set<UInt16>? = nil, revocation: RevocationCheck? = nil) {
         self.verifyDepth = verifyDepth
         self.tls13Suites = tls13Suites
+        self.revocation = revocation
     }
 
-    /// A server-side TLS handler enforcing the depth and reporting the verified chain.
+    /// A server-side TLS handler enforcing depth and revocation and reporting the verified chain.
     ///
     /// - Parameter onVerified: receives each certificate of the chain BoringSSL verified, DER, from the trust
     ///   anchor down to the client's own certificate. The partner binding compares CAs by this chain, not by the
     ///   issuer names the client wrote into its certificates.
     public func makeServerHandler(
-        context: NIOSSLContext, onReject: @escaping @Sendable (String) -> Void, onVerified: @escaping @Sendable ([UInt8]) -> Void
+        context: NIOSSLContext, onReject: @escaping @Sendable (PeerRefusal) -> Void, onVerified: @escaping @Sendable ([UInt8]) -> Void
     ) throws -> NIOSSLServerHandler {
-        let depth = depthCallback(onReject: onReject)
-        return try DepthLimitedHandlers.maker.server(context: context) { result, certificate in
-            let result = depth?(result, certificate) ?? result
-            if case .certificateVerified = result, let der = try? certificate.toDERBytes() {
-                onVerified(der)
-            }
-            return result
-        }
+        try DepthLimitedHandlers.maker.server(context: context, callback: verifyCallback(onReject: onReject, onVerified: onVerified))
     }
 
-    /// A client-side TLS handler enforcing the depth.
-    public func makeClientHandler(context: NIOSSLContext, serverHostname: String?, onReject: @escaping @Sendable (String) -> Void) throws -> NIOSSLClientHandler {
-        guard let callback = depthCallback(onReject: onReject) else { return try NIOSSLClientHandler(context: context, serverHostname: serverHostname) }
-        return try DepthLimitedHandlers.maker.client(context: context, serverHostname: serverHostname, callback: callback)
+    /// A client-side TLS handler enforcing depth and revocation.
+    public func makeClientHandler(context: NIOSSLContext, serverHostname: String?, onReject: @escaping @Sendable (PeerRefusal) -> Void) throws -> NIOSSLClientHandler {
+        guard verifyDepth != nil || revocation != nil else { return try NIOSSLClientHandler(context: context, serverHostname: serverHostname) }
+        return try DepthLimitedHandlers.maker.client(context: context, serverHostname: serverHostname, callback: verifyCallback(onReject: onReject, onVerified: { _ in }))
     }
 
     /// Whether a negotiated TLS 1.3 suite is allowed; the reason when not.
@@ -49,17 +57,33 @@ public struct PeerPolicy: Sendable, Equatable {
         return "the TLS 1.3 cipher suite \(name) was negotiated but cipher-suites does not allow it; the connection is closed"
     }
 
-    private func depthCallback(onReject: @escaping @Sendable (String) -> Void) -> NIOSSLVerificationCallback? {
-        guard let verifyDepth else { return nil }
+    private func verifyCallback(onReject: @escaping @Sendable (PeerRefusal) -> Void, onVerified: @escaping @Sendable ([UInt8]) -> Void) -> NIOSSLVerificationCallback {
         var seen = 0
-        // Called on the connection's event loop only, once per certificate of the verified chain.
+        var issuer: Certificate?
+        let verifyDepth = self.verifyDepth
+        let revocation = self.revocation
+        // Called on the connection's event loop only, once per certificate of the verified chain, anchor first.
         return { result, certificate in
             guard case .certificateVerified = result else { return result }
             seen += 1
-            if seen > verifyDepth + 2 {
-                onReject("the peer's certificate chain has more than \(verifyDepth) intermediate CA certificate(s) below the trust anchor, deeper than verify-depth \(verifyDepth)")
+            if let verifyDepth, seen > verifyDepth + 2 {
+                onReject(PeerRefusal(
+                    reason: "the peer's certificate chain has more than \(verifyDepth) intermediate CA certificate(s) below the trust anchor, deeper than verify-depth \(verifyDepth)",
+                    finding: nil))
                 return .failed
             }
+            guard let der = try? certificate.toDERBytes() else { return .failed }
+            if let revocation {
+                guard let parsed = try? Certificate(derEncoded: der) else { return .failed }
+                if let signer = issuer, let revoked = revocation.revocation(of: parsed, issuer: signer) {
+                    onReject(PeerRefusal(
+                        reason: "the peer's certificate \(parsed.subject) (serial \(parsed.serialNumber)) was revoked on \(revoked.date) by \(signer.subject) (CRL \(revoked.list.file))",
+                        finding: "certificate-revoked"))
+                    return .failed
+                }
+                issuer = parsed
+            }
+            onVerified(der)
             return .certificateVerified
         }
     }

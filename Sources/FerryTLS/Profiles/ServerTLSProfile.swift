@@ -67,6 +67,8 @@ public struct ServerTLSProfile: Sendable, Equatable {
             privateKey: .privateKey(identity.privateKey)
         )
         var warnings = try core.apply(to: &configuration, trust: trust, side: side)
+        let (revocation, crlWarnings) = try core.loadRevocation(trust: trust, side: side, now: now)
+        warnings += crlWarnings
         if trust.files.isEmpty {
             // Explicit (empty) roots without client certificates, so that NIOSSL never falls back to the system store.
             configuration.trustRoots = .certificates([])
@@ -94,8 +96,8 @@ public struct ServerTLSProfile: Sendable, Equatable {
         }
         return ResolvedServerTLS(
             configuration: configuration, context: context, identity: identity, trustedCertificates: trust.certificates,
-            files: [certificate, privateKey] + trust.files + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []) + watchedFiles,
-            peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites),
+            files: [certificate, privateKey] + trust.files + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []) + core.crlFiles + watchedFiles,
+            peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites, revocation: revocation),
             warnings: warnings
         )
     }
@@ -116,7 +118,7 @@ public struct ResolvedServerTLS: Sendable {
 
     /// A TLS handler for one new connection; `onVerified` receives the verified chain, anchor first (DER).
     public func makeHandler(
-        onReject: @escaping @Sendable (String) -> Void = { _ in }, onVerified: @escaping @Sendable ([UInt8]) -> Void = { _ in }
+        onReject: @escaping @Sendable (PeerRefusal) -> Void = { _ in }, onVerified: @escaping @Sendable ([UInt8]) -> Void = { _ in }
     ) throws -> NIOSSLServerHandler {
         try peerPolicy.makeServerHandler(context: context, onReject: onReject, onVerified: onVerified)
     }

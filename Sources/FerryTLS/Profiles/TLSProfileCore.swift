@@ -57,6 +57,8 @@ public struct TLSProfileCore: Sendable, Equatable {
     /// The longest chain accepted from the peer, counted as OpenSSL does: the number of CA certificates above
     /// the peer's own (1 = issued directly by a trusted root). `nil`: no limit beyond BoringSSL's.
     public var verifyDepth: Int?
+    /// CRL files (PEM or DER, one or more per CA) the peer's chain is checked against.
+    public var crlFiles: [String] = []
 
     public init() {}
 
@@ -119,6 +121,13 @@ public struct TLSProfileCore: Sendable, Equatable {
             throw TLSSetupError(.badCipher, subject: "\(side).cipher-suites", problem: "the list is empty, so no TLS 1.3 connection could be made", fix: "name at least one suite, or set max-version to 1.2")
         }
         return allowed.count == Self.tls13SuiteNames.count ? nil : allowed
+    }
+
+    /// The revocation lists, checked against the trusted CAs; `nil` when none are configured.
+    func loadRevocation(trust: TrustRoots, side: String, now: Date) throws(TLSSetupError) -> (RevocationCheck?, [String]) {
+        guard !crlFiles.isEmpty else { return (nil, []) }
+        let (check, warnings) = try RevocationCheck.load(files: crlFiles, trusted: trust.certificates.map(\.certificate), side: side, now: now)
+        return (check, warnings.map(\.description))
     }
 
     /// The trusted CA files (listed files and the folder's), loaded.
