@@ -50,6 +50,7 @@ public struct FerryServer: Sendable {
         let chains = VerifiedChains()
         let policy = try AccessPolicy(root: root, configuration: configuration, tls: tls, chains: chains, logger: logger)
         let router = Router(context: FerryRequestContext.self)
+        router.add(middleware: RefusalLog(logger: logger))
         router.add(middleware: FileRoutes(policy: policy, store: store, ledger: ledger))
         router.add(middleware: UploadRoutes(policy: policy, files: store, uploads: uploads, ledger: ledger, maximumSize: configuration.uploadMaximumSize))
         let registry = FerryRequestContext.registry

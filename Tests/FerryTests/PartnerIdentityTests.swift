@@ -250,6 +250,36 @@ struct PartnerIdentityTests {
         #expect(!FileManager.default.fileExists(atPath: outside.path + "/in"))
     }
 
+    @Test("ferry serve logs each refusal once with the certificate and the reason; the partner gets problem+json")
+    func refusalsLogged() async throws {
+        guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
+        try await TemporaryDirectory.with("ferry-refusals") { folder in
+            let pki = try TestPKI(directory: folder.path + "/pki")
+            try pki.issue("shared")
+            let config = try ServeProcess.writeConfig(in: folder.path, port: 0)
+            try (String(contentsOfFile: config, encoding: .utf8) + "\naccess:\n  ro:\n    partners: \"*\"\n    area: shared/ro\n")
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let server = try await ServeProcess(config: config, directory: folder.path)
+            defer { server.process.terminate() }
+            let curl = try #require(try ExternalTool.require("curl", installHint: Self.hint))
+            let base = ["--silent", "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}"]
+            let denied = try await ExternalTool.run(curl, base + ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "-T", config, "https://localhost:\(server.port)/v1/files/ro/x.yaml"])
+            #expect(denied.stdout == "403")
+            let nameless = try await ExternalTool.run(curl, base + ["--cert", pki.certificate("shared"), "--key", pki.key("shared"), "https://localhost:\(server.port)/v1/files/"])
+            #expect(nameless.stdout == "403")
+            var log = ""
+            for _ in 0..<100 where !(log.contains("problem=access-denied") && log.contains("client certificate names no partner")) {
+                try await Task.sleep(for: .milliseconds(50))
+                log = server.log
+            }
+            let refused = log.split(separator: "\n").filter { $0.contains("request refused") }
+            #expect(refused.count == 1, "\(log)")
+            #expect(refused.first?.contains("subject=CN=acme,O=Ferry") == true && refused.first?.contains("path=/v1/files/ro/x.yaml") == true, "\(log)")
+            let nameRefusals = log.split(separator: "\n").filter { $0.contains("client certificate names no partner") }
+            #expect(nameRefusals.count == 1 && nameRefusals.first?.contains("shared area") == true, "\(log)")
+        }
+    }
+
     @Test("the reserved state folder is refused in any case, and health tells a partner only that the server lives")
     func reservedAndHealth() async throws {
         guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
