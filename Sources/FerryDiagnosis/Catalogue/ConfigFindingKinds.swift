@@ -125,19 +125,4 @@ extension FindingKind {
         id: "crl-expired", severity: .warning, title: "A revocation list is past its next update", side: .configuration,
         rule: "RFC 5280 §5.1.2.5: after nextUpdate a newer CRL exists; certificates revoked since are not on this one. Ferry keeps using it (its revocations still hold) and warns.",
         fixes: ["Fetch the CA's current CRL and replace the file; a running server reloads it on change or SIGHUP."])
-
-    static let certificateRevoked = FindingKind(
-        id: "certificate-revoked", severity: .error, title: "The peer's certificate is on its CA's revocation list", side: .peer,
-        rule: "RFC 5280 §6.3: a certificate whose serial number is on a valid CRL of its issuer is revoked and must not be accepted. This side refused the handshake; the alert on the wire is internal_error (80), not certificate_revoked (44), because swift-nio-ssl gives no way to set the verification error.",
-        fixes: ["The partner must use its current, unrevoked certificate.", "If the revocation was a mistake, the CA must issue a new certificate: a revocation cannot be undone."])
-}
-
-extension Finding {
-    /// The finding for a refusal that the TLS layer made by id (`certificate-revoked`), with its reason as evidence.
-    public static func refusal(id: String, reason: String) -> Finding? {
-        switch id {
-        case FindingKind.certificateRevoked.id: Finding(.certificateRevoked, evidence: [reason])
-        default: nil
-        }
-    }
 }

@@ -153,3 +153,21 @@ struct FindingKind: Sendable {
         rule: "RFC 8446 §4.1.1: the server answers a ClientHello with a ServerHello or an alert.",
         fixes: ["Check that this port speaks TLS and that nothing in between (proxy, firewall) swallows the handshake."])
 }
+
+/// Refusals the TLS layer makes by its own checks, after BoringSSL accepted the chain.
+extension FindingKind {
+    static let certificateRevoked = FindingKind(
+        id: "certificate-revoked", severity: .error, title: "The peer's certificate is on its CA's revocation list", side: .peer,
+        rule: "RFC 5280 §6.3: a certificate whose serial number is on a valid CRL of its issuer is revoked and must not be accepted. This side refused the handshake; the alert on the wire is internal_error (80), not certificate_revoked (44), because swift-nio-ssl gives no way to set the verification error.",
+        fixes: ["The partner must use its current, unrevoked certificate.", "If the revocation was a mistake, the CA must issue a new certificate: a revocation cannot be undone."])
+}
+
+extension Finding {
+    /// The finding for a refusal that the TLS layer made by id (`certificate-revoked`), with its reason as evidence.
+    public static func refusal(id: String, reason: String) -> Finding? {
+        switch id {
+        case FindingKind.certificateRevoked.id: Finding(.certificateRevoked, evidence: [reason])
+        default: nil
+        }
+    }
+}
