@@ -143,6 +143,17 @@ public enum ConfigLoader {
             configuration.serverTrace.level = value.lowercased()
         }
         configuration.serverTrace.pcapngDirectory = path("server.trace.pcapng-dir")
+        if let value = string("server.limits.handshake-timeout") { configuration.limits.handshakeTimeout = try duration(value, key: "server.limits.handshake-timeout") }
+        if let value = string("server.limits.stall-timeout") { configuration.limits.stallTimeout = try duration(value, key: "server.limits.stall-timeout") }
+        if let value = string("server.limits.idle-timeout") { configuration.limits.idleTimeout = try duration(value, key: "server.limits.idle-timeout") }
+        func count(_ key: String) throws -> Int? {
+            guard let value = string(key) else { return nil }
+            guard let number = Int(value), number > 0 else { throw ConfigError("\(key): '\(value)' is not a positive whole number") }
+            return number
+        }
+        if let value = try count("server.limits.stall-bytes") { configuration.limits.minimumBytes = value }
+        if let value = try count("server.limits.max-connections") { configuration.limits.maximumConnections = value }
+        if let value = try count("server.limits.max-connections-per-address") { configuration.limits.maximumPerSource = value }
         if let value = string("server.trace.tap") { configuration.serverTrace.tap = try bool(value, key: "server.trace.tap") }
 
         if let value = string("server.tls.expiry-warning") {

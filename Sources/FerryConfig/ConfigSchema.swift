@@ -33,6 +33,10 @@ enum ConfigSchema {
             "cn-ca": .leaf,
             "tls": .map(tlsKeys(server: true)),
             "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "tap": .leaf]),
+            "limits": .map([
+                "handshake-timeout": .leaf, "stall-timeout": .leaf, "stall-bytes": .leaf, "idle-timeout": .leaf, "max-connections": .leaf,
+                "max-connections-per-address": .leaf,
+            ]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf]),

@@ -29,6 +29,8 @@ public struct FerryConfiguration: Sendable {
     public var commonNameCAs: [String]?
     /// What the server does with handshake traces.
     public var serverTrace = ServerTrace()
+    /// Deadlines and caps that keep connections from holding the server's resources.
+    public var limits = ConnectionLimits()
     /// Certificates in use that expire within this many seconds are warned about at startup and daily.
     public var expiryWarning: Double = 30 * 86_400
     /// What the XCOM files the configuration points at want the operator to know.
@@ -104,6 +106,22 @@ public struct FerryConfiguration: Sendable {
 }
 
 extension FerryConfiguration {
+    /// Deadlines and caps for the server's connections (`server.limits.*`).
+    public struct ConnectionLimits: Sendable, Equatable {
+        /// Seconds a connection has to complete its TLS handshake.
+        public var handshakeTimeout: Double = 15
+        /// A connection that moves fewer than `minimumBytes` in either direction during this many seconds is closed.
+        public var stallTimeout: Double = 30
+        public var minimumBytes = 1024
+        /// Seconds an HTTP keep-alive connection (or an HTTP/2 connection without streams) may stay idle.
+        public var idleTimeout: Double = 30
+        /// Open connections in all, and from one address.
+        public var maximumConnections = 512
+        public var maximumPerSource = 64
+
+        public init() {}
+    }
+
     /// The server's handshake flight recorder: which traces it logs, at what level, and where it writes captures.
     public struct ServerTrace: Sendable, Equatable {
         public enum Handshakes: String, Sendable, CaseIterable {

@@ -63,8 +63,10 @@ public struct FerryServer: Sendable {
         }
         let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, keys: keys, ledger: ledger, logger: logger)
         let tls = self.tls
+        let counter = ConnectionCounter(limits: configuration.limits)
+        FileDescriptorLimit.raise(toServe: configuration.limits, logger: logger)
         let server = HTTPServerBuilder { responder in
-            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder, chains: chains)
+            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder, chains: chains, counter: counter, logger: logger)
         }
         return Application(
             router: router,

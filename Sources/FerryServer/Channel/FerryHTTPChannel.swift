@@ -26,13 +26,19 @@ public struct FerryHTTPChannel: ServerChildChannel {
     let registry: ConnectionRegistry
     let flightRecorder: HandshakeFlightRecorder
     let chains: VerifiedChains
+    let counter: ConnectionCounter
+    let logger: Logger
 
     init(
         responder: @escaping HTTPChannelHandler.Responder, tls: ServerTLSContext, registry: ConnectionRegistry, flightRecorder: HandshakeFlightRecorder,
-        chains: VerifiedChains
+        chains: VerifiedChains, counter: ConnectionCounter, logger: Logger
     ) {
-        self.http1 = HTTP1Channel(responder: responder)
-        self.http2 = HTTP2Channel(responder: responder)
+        let idle = TimeAmount.nanoseconds(Int64(counter.limits.idleTimeout * 1e9))
+        self.http1 = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idle))
+        let streams = HTTP1Channel.Configuration(idleTimeout: idle)
+        self.http2 = HTTP2Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(Int64(counter.limits.idleTimeout * 1e9)), streamConfiguration: streams))
+        self.counter = counter
+        self.logger = logger
         self.tls = tls
         self.registry = registry
         self.flightRecorder = flightRecorder
@@ -40,11 +46,22 @@ public struct FerryHTTPChannel: ServerChildChannel {
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        // Over a cap, the connection is closed before TLS starts (nothing to record but a log line).
+        let source = channel.remoteAddress?.ipAddress ?? "unknown"
+        if let refusal = counter.admit(source: source) {
+            if let count = counter.refusalToLog() {
+                logger.warning("connection refused", metadata: ["peer": "\(source)", "reason": "\(refusal)", "refused_since_last_line": "\(count)"])
+            }
+            return channel.close().flatMapThrowing { throw ConnectionRefused() }
+        }
+        let counter = self.counter
+        channel.closeFuture.whenComplete { _ in counter.release(source: source) }
         let record = TLSConnectionRecord(role: .server, keys: flightRecorder.keys)
         let (current, generation) = tls.currentWithGeneration
         let chains = self.chains
         do {
             let sync = channel.pipeline.syncOperations
+            try sync.addHandler(ConnectionGuard(limits: counter.limits, record: record))
             if flightRecorder.settings.tap {
                 try sync.addHandler(TLSTapHandler(record: record))
             }
@@ -86,3 +103,6 @@ public struct FerryHTTPChannel: ServerChildChannel {
         }
     }
 }
+
+/// A connection closed at once because a connection cap was reached.
+struct ConnectionRefused: Error {}

@@ -1,0 +1,143 @@
+import FerryConfig
+import FerryTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connections that hold a server's resources without doing anything, played for real against a running server:
+/// raw TCP that never says hello, slow TLS clients (slowloris headers, a body trickled byte by byte, a download
+/// never read), and crowds above the caps, while a real client keeps working.
+@Suite("Connection deadlines and caps", .serialized)
+struct ConnectionLimitTests {
+    /// Opens a TCP connection to `port` from the loopback address `source`; returns the descriptor.
+    static func rawConnection(from source: String, port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, source, &local.sin_addr)
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr)
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, connected == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        return fd
+    }
+
+    /// Whether the server has closed the connection (a read returns end of file), waiting up to `seconds`.
+    static func closedByServer(_ fd: Int32, within seconds: Double) -> Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(seconds * 1000)) > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0) <= 0
+    }
+
+    static func configure(_ configuration: inout FerryConfiguration) {
+        configuration.limits.handshakeTimeout = 2
+        configuration.limits.stallTimeout = 1
+        configuration.limits.minimumBytes = 1024
+        configuration.limits.maximumPerSource = 16
+        configuration.limits.maximumConnections = 100
+    }
+
+    @Test("300 raw TCP connections that never send a ClientHello are closed by the deadlines; a real client is served throughout")
+    func idleCrowd() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with(configure: { configuration, _ in
+            Self.configure(&configuration)
+            configuration.limits.maximumConnections = 400
+        }) { server in
+            var descriptors: [Int32] = []
+            defer { descriptors.forEach { close($0) } }
+            // 300 connections from 20 addresses, 15 each: within the caps, so only the deadlines can free them.
+            for index in 0..<300 {
+                descriptors.append(try Self.rawConnection(from: "127.0.0.\(2 + index % 20)", port: server.port))
+            }
+            let listing = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", server.url("")])
+            #expect(listing.stdout == "200", "a real client was not served while 300 idle connections were open: \(listing.output)")
+            let start = Date()
+            let closed = descriptors.filter { Self.closedByServer($0, within: max(0.1, 6 - Date().timeIntervalSince(start))) }.count
+            #expect(closed == descriptors.count, "\(descriptors.count - closed) idle connections were still open after the handshake deadline")
+        }
+    }
+
+    @Test("connections above the per-address and the total cap are closed at once; once they go, clients connect again")
+    func caps() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with(configure: { configuration, _ in
+            Self.configure(&configuration)
+            configuration.limits.maximumConnections = 30
+            configuration.limits.handshakeTimeout = 30
+            configuration.limits.stallTimeout = 30
+        }) { server in
+            var descriptors: [Int32] = []
+            defer { descriptors.forEach { close($0) } }
+            for _ in 0..<40 { descriptors.append(try Self.rawConnection(from: "127.0.0.9", port: server.port)) }
+            try await Task.sleep(for: .milliseconds(300))
+            let refused = descriptors.filter { Self.closedByServer($0, within: 0.05) }.count
+            #expect(refused == 40 - 16, "the cap is 16 per address: \(refused) of 40 were closed at once")
+            var others: [Int32] = []
+            for index in 0..<40 { others.append(try Self.rawConnection(from: "127.0.0.\(10 + index % 4)", port: server.port)) }
+            descriptors += others
+            try await Task.sleep(for: .milliseconds(300))
+            let refusedTotal = others.filter { Self.closedByServer($0, within: 0.05) }.count
+            #expect(refusedTotal == 40 - 14, "the total cap is 30 and 16 were open: \(refusedTotal) of 40 more were closed at once")
+            descriptors.forEach { close($0) }
+            descriptors = []
+            try await Task.sleep(for: .milliseconds(300))
+            let listing = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", server.url("")])
+            #expect(listing.stdout == "200", "\(listing.output)")
+        }
+    }
+
+    @Test("slow clients after the handshake: headers that never end, a body trickled byte by byte, a download never read; each is cut while curl transfers")
+    func slowClients() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl"),
+            let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        else { return }
+        try await TestServerHarness.with(configure: { configuration, _ in Self.configure(&configuration) }) { server in
+            let big = server.root + "/acme/big.bin"
+            try FileManager.default.createDirectory(atPath: server.root + "/acme", withIntermediateDirectories: true)
+            try TestFiles.write(big, size: 64 << 20)
+            // Each script connects with acme's certificate, misbehaves for 6 s (several stall windows), then
+            // reports what the server did: EOF (closed) or still open.
+            let prelude = """
+                import ssl, socket, sys, time
+                ctx = ssl.create_default_context(cafile=sys.argv[1]); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+                raw = socket.socket(); raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                raw.connect(("127.0.0.1", int(sys.argv[4])))
+                s = ctx.wrap_socket(raw, server_hostname="localhost")
+                def closed_within(seconds):
+                    s.settimeout(seconds)
+                    try:
+                        while True:
+                            if not s.recv(65536): return True
+                    except (ConnectionResetError, ssl.SSLError, BrokenPipeError): return True
+                    except socket.timeout: return False
+
+                """
+            let scripts: [(String, String)] = [
+                ("slowloris headers", "s.sendall(b'GET /v1/files/ HTTP/1.1\\r\\nHost: localhost\\r\\n')\nfor _ in range(6):\n    time.sleep(1)\n    try: s.sendall(b'X')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(1) else 'open')\n"),
+                ("trickled body", "s.sendall(b'PUT /v1/files/trickle.bin HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: 100000\\r\\n\\r\\n')\nfor _ in range(12):\n    time.sleep(0.5)\n    try: s.sendall(b'x')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(1) else 'open')\n"),
+                ("download never read", "s.sendall(b'GET /v1/files/big.bin HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\ntime.sleep(6)\ntotal = 0\ns.settimeout(10)\ntry:\n    while True:\n        chunk = s.recv(1 << 20)\n        if not chunk: break\n        total += len(chunk)\nexcept Exception: pass\nprint('closed' if total < (64 << 20) else 'open', total)\n"),
+            ]
+            async let transfer = ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "8M", server.url("big.bin")])
+            for (label, body) in scripts {
+                let file = server.folder.path + "/slow.py"
+                try (prelude + body).write(toFile: file, atomically: true, encoding: .utf8)
+                let outcome = try await ExternalTool.run(python, [file, server.pki.caFile, server.pki.certificate("acme"), server.pki.key("acme"), "\(server.port)"], timeout: 60)
+                #expect(outcome.stdout.hasPrefix("closed"), "\(label): \(outcome.output)")
+            }
+            #expect(try await transfer.stdout == "200", "a transfer at 8 MiB/s was cut as a slow client")
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/trickle.bin"))
+        }
+    }
+}
