@@ -152,6 +152,8 @@ public enum ConfigLoader {
             return number
         }
         if let value = try count("server.limits.stall-bytes") { configuration.limits.minimumBytes = value }
+        if let value = try count("server.trace.pcapng-max-files") { configuration.serverTrace.pcapngMaximumFiles = value }
+        if let value = try count("server.trace.pcapng-max-bytes") { configuration.serverTrace.pcapngMaximumBytes = value }
         if let value = try count("server.limits.max-connections") { configuration.limits.maximumConnections = value }
         if let value = try count("server.limits.max-connections-per-address") { configuration.limits.maximumPerSource = value }
         if let value = string("server.trace.tap") { configuration.serverTrace.tap = try bool(value, key: "server.trace.tap") }

@@ -32,7 +32,7 @@ enum ConfigSchema {
             "ledger": .leaf,
             "cn-ca": .leaf,
             "tls": .map(tlsKeys(server: true)),
-            "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "tap": .leaf]),
+            "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "pcapng-max-files": .leaf, "pcapng-max-bytes": .leaf, "tap": .leaf]),
             "limits": .map([
                 "handshake-timeout": .leaf, "stall-timeout": .leaf, "stall-bytes": .leaf, "idle-timeout": .leaf, "max-connections": .leaf,
                 "max-connections-per-address": .leaf,

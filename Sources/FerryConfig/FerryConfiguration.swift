@@ -134,6 +134,9 @@ extension FerryConfiguration {
         public var level = "warning"
         /// When set, every connection's handshake is written there as a pcapng file (with its TLS secrets).
         public var pcapngDirectory: String?
+        /// The most capture files and bytes the folder may hold; beyond, no more are written (one warning).
+        public var pcapngMaximumFiles = 1000
+        public var pcapngMaximumBytes = 256 << 20
         /// Whether connections pass through the handshake tap at all. Off only to measure its cost: without it
         /// there are no handshake traces, and the ledger has no TLS version or cipher suite.
         public var tap = true

@@ -91,6 +91,10 @@ public struct PartnerPath: Hashable, Sendable, CustomStringConvertible {
         if segment == "." || segment == ".." {
             throw PathError(.dotSegment, path: path)
         }
+        // C1 controls and bidirectional overrides/isolates (C0 and DEL are refused above, byte by byte).
+        if segment.unicodeScalars.contains(where: TerminalText.isUnsafe) {
+            throw PathError(.controlCharacter, path: path)
+        }
         // Compared without case: on a case-insensitive file system `.FERRY` is the state folder too.
         if segment.lowercased().hasPrefix(Self.reservedPrefix) {
             throw PathError(.reserved, path: path)

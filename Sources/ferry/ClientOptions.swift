@@ -129,7 +129,7 @@ struct ClientOptions: ParsableArguments {
         client.notify = { message in Failure.printError(message) }
         if trace != nil || pcapng != nil {
             client.trace = TraceCollector(format: trace, pcapngPath: pcapng) { text in
-                FileHandle.standardError.write(Data(text.utf8))
+                FileHandle.standardError.write(Data((trace == .json ? text : TerminalText.escaped(text, keepingNewlines: true)).utf8))
             }
         }
         return (client, target)

@@ -1,6 +1,7 @@
 import FerryConfig
 import FerryDiagnosis
 import FerryLedger
+import FerryProtocol
 import FerryTrace
 import FerryWire
 import Foundation
@@ -14,12 +15,15 @@ struct HandshakeFlightRecorder: Sendable {
     let keys: TLSKeyLogStore
     let ledger: Ledger
     let logger: Logger
+    let throttle = FailureThrottle()
+    let captures: CaptureBudget
 
     init(settings: FerryConfiguration.ServerTrace, keys: TLSKeyLogStore, ledger: Ledger, logger: Logger) throws {
         self.settings = settings
         self.keys = keys
         self.ledger = ledger
         self.logger = logger
+        self.captures = CaptureBudget(folder: settings.pcapngDirectory, maximumFiles: settings.pcapngMaximumFiles, maximumBytes: settings.pcapngMaximumBytes)
         if let folder = settings.pcapngDirectory {
             do {
                 try SecretCaptureFile.prepareFolder(folder)
@@ -42,10 +46,19 @@ struct HandshakeFlightRecorder: Sendable {
             recorder.forgetKeys()
             return
         }
+        let peer = recorder.endpoints.client
+        if failed {
+            // Unauthenticated noise is counted, not recorded one by one beyond a few per source and window.
+            let decision = throttle.admit(source: peer.address)
+            for (source, count) in decision.summaries { summarise(source: source, count: count) }
+            guard decision.detailed else {
+                recorder.forgetKeys()
+                return
+            }
+        }
         // Decoding, ledger and file writes stay off the event loop.
-        Task.detached { [settings, logger, level, ledger] in
+        Task.detached { [settings, logger, level, ledger, captures] in
             defer { recorder.forgetKeys() }
-            let peer = recorder.endpoints.client
             // Decoded and judged once, for the ledger and the log alike.
             let judged = (failed || logs) ? recorder.conversation() : nil
             var findings = judged.map { TraceRules.findings($0, local: .serverToClient) } ?? []
@@ -53,40 +66,63 @@ struct HandshakeFlightRecorder: Sendable {
                 findings.insert(finding, at: 0)
             }
             if failed, let conversation = judged {
-                // A failed handshake is a transfer that never started: the ledger keeps it with its findings.
+                // A failed handshake is a transfer that never started: the ledger keeps it with its findings. The
+                // client's certificate was not accepted, so it names no partner: its fields are kept, escaped and
+                // marked unverified.
                 let client = conversation.clientCertificates?.entries.first?.summary
                 let alert = conversation.alerts.first { $0.alert.isFatal }
                 try? await ledger.record(LedgerEntry(
-                    direction: .inbound, partner: client?.subject ?? "\(peer)", operation: "TLS", path: "-", bytes: 0, sha256: nil,
+                    direction: .inbound, partner: "-", operation: "TLS", path: "-", bytes: 0, sha256: nil,
                     started: Date(timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970),
                     result: .failed,
-                    error: "TLS handshake failed" + (alert.map { ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)" } ?? "")
-                        + (refusal.map { "; refused: \($0)" } ?? ""),
+                    error: "TLS handshake failed from \(peer.address)" + (alert.map { ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)" } ?? "")
+                        + (refusal.map { "; refused: \(TerminalText.escaped($0))" } ?? ""),
                     tlsVersion: conversation.version?.description, cipherSuite: conversation.cipherSuite?.description,
-                    peerSubject: client?.subject, peerIssuer: client?.issuer, peerSerial: client?.serial,
+                    peerSubject: client.map { "unverified: " + TerminalText.escaped($0.subject) },
+                    peerIssuer: client.map { "unverified: " + TerminalText.escaped($0.issuer) },
+                    peerSerial: client.map { TerminalText.escaped($0.serial) },
                     findings: findings.map(\.id)))
             }
             if logs, let conversation = judged {
-                let trace = TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary)
+                let trace = TerminalText.escaped(TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary), keepingNewlines: true)
                 var metadata: Logger.Metadata = ["peer": "\(peer)"]
                 if let version = conversation.version { metadata["tls_version"] = "\(version)" }
                 if let alert = conversation.alerts.last { metadata["alert"] = "\(alert.alert)" }
                 if !findings.isEmpty { metadata["findings"] = "\(findings.map(\.id).joined(separator: ","))" }
-                if let refusal { metadata["refused"] = "\(refusal)" }
-                let explained = findings.map(\.brief).joined(separator: "\n")
+                if let refusal { metadata["refused"] = "\(TerminalText.escaped(refusal))" }
+                let explained = TerminalText.escaped(findings.map(\.brief).joined(separator: "\n"), keepingNewlines: true)
                 let title = failed ? "TLS handshake failed" : "TLS handshake"
                 logger.log(level: level, "\(title); trace (-> sent by this server):\n\(trace)\(explained.isEmpty ? "" : "findings:\n" + explained + "\n")", metadata: metadata)
             }
             if let folder = settings.pcapngDirectory {
+                let bytes = recorder.pcapng(refused: failed)
+                guard captures.reserve(bytes.readableBytes) else {
+                    if captures.shouldWarnFull() {
+                        logger.warning(
+                            "the capture folder reached its limit; no more captures are written until files are removed",
+                            metadata: ["pcapng_dir": "\(folder)", "max_files": "\(settings.pcapngMaximumFiles)", "max_bytes": "\(settings.pcapngMaximumBytes)"])
+                    }
+                    return
+                }
                 let stamp = Self.timestamp(Date())
                 let name = "\(stamp)-\(peer.address.replacingOccurrences(of: ":", with: "_"))-\(peer.port)\(failed ? "-failed" : "").pcapng"
                 let path = folder + "/" + name
                 do {
-                    try SecretCaptureFile.write(recorder.pcapng(refused: failed), to: path)
+                    try SecretCaptureFile.write(bytes, to: path)
                 } catch {
                     logger.warning("cannot write the handshake capture", metadata: ["file": "\(path)", "error": "\(error)"])
                 }
             }
+        }
+    }
+
+    /// One log line and one ledger row for the failed handshakes of a source that were only counted.
+    private func summarise(source: String, count: Int) {
+        logger.log(level: level, "failed TLS handshakes counted, not recorded one by one", metadata: ["peer": "\(source)", "count": "\(count)", "window": "\(throttle.window.nanoseconds / 1_000_000_000)s"])
+        Task.detached { [ledger] in
+            try? await ledger.record(LedgerEntry(
+                direction: .inbound, partner: "-", operation: "TLS", path: "-", bytes: 0, sha256: nil, started: Date(), result: .failed,
+                error: "\(count) more failed TLS handshakes from \(source) in one window, counted but not recorded one by one"))
         }
     }
 

@@ -295,7 +295,8 @@ struct Caller: Sendable {
             direction: direction,
             partner: partner,
             operation: operation,
-            path: path,
+            // A refused path is stored as text that cannot reach a terminal raw, and bounded.
+            path: TerminalText.escaped(String(path.prefix(1024))),
             bytes: 0,
             sha256: nil,
             started: started,

@@ -1,3 +1,4 @@
+import FerryProtocol
 import ArgumentParser
 import FerryConfig
 import FerryDiagnosis
@@ -85,7 +86,7 @@ struct Diagnose: AsyncParsableCommand {
         if json {
             print(DiagnosisReport.json(diagnosis))
         } else {
-            print(DiagnosisReport.text(diagnosis, verbose: verbose), terminator: "")
+            print(TerminalText.escaped(DiagnosisReport.text(diagnosis, verbose: verbose), keepingNewlines: true), terminator: "")
         }
         throw ExitCode(diagnosis.exitCode)
     }

@@ -1,3 +1,4 @@
+import FerryProtocol
 import ArgumentParser
 import FerryConfig
 import FerryLedger
@@ -47,7 +48,7 @@ struct History: AsyncParsableCommand {
             let formatter = ISO8601DateFormatter()
             for entry in entries {
                 let status = entry.result == .ok ? "ok" : "FAILED"
-                print("\(formatter.string(from: entry.ended)) \(entry.direction.rawValue.padding(toLength: 3, withPad: " ", startingAt: 0)) \(entry.operation.padding(toLength: 6, withPad: " ", startingAt: 0)) \(status.padding(toLength: 6, withPad: " ", startingAt: 0)) \(entry.partner) \(entry.path) \(entry.bytes) B \(entry.tlsVersion ?? "-") \(entry.cipherSuite ?? "-")" + (entry.error.map { "  error: \($0)" } ?? "") + (entry.findings.isEmpty ? "" : "  findings: \(entry.findings.joined(separator: ", "))"))
+                print(TerminalText.escaped("\(formatter.string(from: entry.ended)) \(entry.direction.rawValue.padding(toLength: 3, withPad: " ", startingAt: 0)) \(entry.operation.padding(toLength: 6, withPad: " ", startingAt: 0)) \(status.padding(toLength: 6, withPad: " ", startingAt: 0)) \(entry.partner) \(entry.path) \(entry.bytes) B \(entry.tlsVersion ?? "-") \(entry.cipherSuite ?? "-")" + (entry.error.map { "  error: \($0)" } ?? "") + (entry.findings.isEmpty ? "" : "  findings: \(entry.findings.joined(separator: ", "))")))
             }
         } catch let exit as ExitCode {
             throw exit

@@ -1,3 +1,4 @@
+import FerryProtocol
 import ArgumentParser
 import FerryClient
 import FerryLedger
@@ -27,7 +28,7 @@ struct List: AsyncParsableCommand {
             for entry in listing.entries {
                 let size = entry.size.map { ByteFormat.size($0) } ?? "-"
                 let name = entry.type == "directory" ? entry.name + "/" : entry.name
-                print("\(size.padding(toLength: 12, withPad: " ", startingAt: 0)) \((entry.modified ?? "").padding(toLength: 21, withPad: " ", startingAt: 0)) \(name)")
+                print(TerminalText.escaped("\(size.padding(toLength: 12, withPad: " ", startingAt: 0)) \((entry.modified ?? "").padding(toLength: 21, withPad: " ", startingAt: 0)) \(name)"))
             }
         } catch {
             throw Failure.exit(error)

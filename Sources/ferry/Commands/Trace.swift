@@ -1,3 +1,4 @@
+import FerryProtocol
 import ArgumentParser
 import FerryTrace
 import FerryWire
@@ -77,7 +78,9 @@ struct Trace: AsyncParsableCommand {
             } else {
                 print("# \(title)")
             }
-            print(renderer.render(conversation, format: format), terminator: json ? "" : "\n")
+            let rendered = renderer.render(conversation, format: format)
+            // JSON escapes control characters itself; text is made safe for the terminal.
+            print(json ? rendered : TerminalText.escaped(rendered, keepingNewlines: true), terminator: json ? "" : "\n")
         }
         if found == 0 {
             Failure.printError("no TLS connection in \(file)" + (filter.map { " matching \($0)" } ?? "") + " (\(trace.connections.count) TCP connections, \(capture.packets.count) packets)")

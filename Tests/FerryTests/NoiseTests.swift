@@ -1,0 +1,95 @@
+import FerryConfig
+import FerryLedger
+import FerryProtocol
+@testable import FerryServer
+import FerryTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Unauthenticated noise and crafted names: what a stranger or a careless partner can make the server write.
+@Suite("Unauthenticated noise and crafted names", .serialized)
+struct NoiseTests {
+    @Test("200 plaintext connections from one address make at most a handful of ledger rows; the rest are counted")
+    func plaintextFlood() async throws {
+        try await TestServerHarness.with { server in
+            for _ in 0..<200 {
+                let fd = try ConnectionLimitTests.rawConnection(from: "127.0.0.7", port: server.port)
+                let request = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+                _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                _ = try await ConnectionLimitTests.closedByServer(fd, within: 2)
+                close(fd)
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            let rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == "TLS" }
+            #expect(rows.count == FailureThrottle().perSource, "\(rows.count) rows for 200 failed handshakes from one address")
+            #expect(rows.allSatisfy { $0.partner == "-" && $0.error?.contains("127.0.0.7") == true })
+        }
+    }
+
+    @Test("the throttle reports what it only counted, once per source, when the window turns")
+    func throttleSummaries() {
+        let throttle = FailureThrottle(window: .seconds(60), perSource: 2, total: 3)
+        let start = NIODeadline.now()
+        #expect(throttle.admit(source: "a", now: start).detailed)
+        #expect(throttle.admit(source: "a", now: start).detailed)
+        #expect(!throttle.admit(source: "a", now: start).detailed)
+        #expect(throttle.admit(source: "b", now: start).detailed)
+        #expect(!throttle.admit(source: "c", now: start).detailed, "the total budget of 3 is spent")
+        let next = throttle.admit(source: "a", now: start + .seconds(61))
+        #expect(next.detailed)
+        #expect(next.summaries.map(\.source) == ["a", "c"] && next.summaries.map(\.count) == [1, 1])
+    }
+
+    @Test("an unverified certificate's subject with escape codes and a newline is stored escaped, never as the partner, and printed safely")
+    func craftedSubject() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with { server in
+            let crafted = "evil\u{1B}[2J\nforged 2026-01-01 in PUT ok acme"
+            try server.pki.issue(crafted, by: server.pki.otherCA, file: "crafted")
+            let outcome = try await ExternalTool.run(curl, server.curlIdentity("crafted") + [server.url("")])
+            #expect(outcome.status != 0)
+            var rows: [LedgerEntry] = []
+            for _ in 0..<100 where rows.isEmpty {
+                try await Task.sleep(for: .milliseconds(50))
+                rows = try await server.ledger.recent(limit: 10).filter { $0.operation == "TLS" }
+            }
+            let row = try #require(rows.first)
+            #expect(row.partner == "-")
+            let subject = try #require(row.peerSubject)
+            #expect(subject.hasPrefix("unverified: "), "\(subject)")
+            #expect(!subject.unicodeScalars.contains { $0.value < 0x20 }, "\(subject.debugDescription)")
+            #expect(subject.contains("\\u{1B}") && subject.contains("\\u{A}"), "\(subject)")
+            let history = try await ExternalTool.run(try CLITests.ferry, ["history", "--server", "--root", server.root])
+            #expect(history.status == 0, "\(history.output)")
+            #expect(!history.stdout.contains("\u{1B}") && !history.stdout.contains("\nforged"), "\(history.stdout.debugDescription)")
+        }
+    }
+
+    @Test("names with C1 controls, DEL or bidirectional overrides are refused with 400 and stored nowhere", arguments: ["a%C2%85b", "a%7Fb", "invoice%E2%80%AEfdp.exe", "x%E2%81%A6y", "%1B%5B2J"])
+    func craftedNames(name: String) async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with { server in
+            let file = server.folder.path + "/f.txt"
+            try "x".write(toFile: file, atomically: true, encoding: .utf8)
+            let outcome = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["--path-as-is", "-T", file, "-w", "\n%{http_code}", server.url(name)])
+            #expect(outcome.stdout.hasSuffix("\n400"), "\(name): \(outcome.stdout)")
+            #expect(!outcome.stdout.contains("\u{1B}") && !outcome.stdout.contains("\u{202E}"), "the problem echoes the raw name: \(outcome.stdout.debugDescription)")
+            let stored = (try? FileManager.default.contentsOfDirectory(atPath: server.root + "/acme")) ?? []
+            #expect(stored.isEmpty, "\(stored)")
+        }
+    }
+
+    @Test("terminal text: controls and bidi overrides escaped, backslashes doubled, ordinary text untouched")
+    func terminalText() {
+        #expect(TerminalText.escaped("plain ünïcödé – ok") == "plain ünïcödé – ok")
+        #expect(TerminalText.escaped("a\u{1B}[31mb") == "a\\u{1B}[31mb")
+        #expect(TerminalText.escaped("x\u{202E}y\u{85}z\u{7F}") == "x\\u{202E}y\\u{85}z\\u{7F}")
+        #expect(TerminalText.escaped("a\\u{1B}b") == "a\\\\u{1B}b", "a literal escape sequence cannot pass for an escaped control")
+        #expect(TerminalText.escaped("one\ntwo\r", keepingNewlines: true) == "one\ntwo\\u{D}")
+    }
+}
