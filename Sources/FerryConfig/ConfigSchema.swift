@@ -30,6 +30,7 @@ enum ConfigSchema {
         "root": .leaf,
         "server": .map([
             "ledger": .leaf,
+            "ledger-retain": .leaf,
             "cn-ca": .leaf,
             "tls": .map(tlsKeys(server: true)),
             "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "pcapng-max-files": .leaf, "pcapng-max-bytes": .leaf, "tap": .leaf]),

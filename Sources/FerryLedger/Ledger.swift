@@ -121,6 +121,14 @@ public actor Ledger {
         }
     }
 
+    /// Removes the transfers that ended before `date` (retention); returns how many went.
+    @discardableResult
+    public func removeTransfers(endedBefore date: Date) async throws -> Int {
+        let before = try await connection.query("SELECT COUNT(*) AS n FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
+        _ = try await connection.query("DELETE FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
+        return before.first?.column("n")?.integer ?? 0
+    }
+
     /// The identity of a file's content, as the digest index keys it.
     public struct FileStamp: Sendable, Equatable {
         public var inode: UInt64

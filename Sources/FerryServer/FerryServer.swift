@@ -72,7 +72,7 @@ public struct FerryServer: Sendable {
             router: router,
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "Ferry"),
-            services: [UploadSweeper(uploads: uploads, interval: configuration.uploadSweepInterval, logger: logger), lifecycle],
+            services: [UploadSweeper(uploads: uploads, interval: configuration.uploadSweepInterval, ledger: ledger, retention: configuration.ledgerRetention, logger: logger), lifecycle],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

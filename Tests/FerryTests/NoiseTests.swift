@@ -84,6 +84,25 @@ struct NoiseTests {
         }
     }
 
+    @Test("the server's sweep removes ledger rows older than server.ledger-retain and keeps the rest")
+    func ledgerRetention() async throws {
+        try await TestServerHarness.with(configure: { configuration, _ in
+            configuration.ledgerRetention = 7 * 86_400
+            configuration.uploadSweepInterval = 0.2
+        }) { server in
+            let old = Date().addingTimeInterval(-8 * 86_400)
+            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: "PUT", path: "acme/old", bytes: 1, sha256: nil, started: old, ended: old, result: .ok))
+            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: "PUT", path: "acme/new", bytes: 1, sha256: nil, started: Date(), result: .ok))
+            var paths: [String] = []
+            for _ in 0..<50 {
+                try await Task.sleep(for: .milliseconds(100))
+                paths = try await server.ledger.recent(limit: 10).map(\.path)
+                if !paths.contains("acme/old") { break }
+            }
+            #expect(paths == ["acme/new"], "\(paths)")
+        }
+    }
+
     @Test("terminal text: controls and bidi overrides escaped, backslashes doubled, ordinary text untouched")
     func terminalText() {
         #expect(TerminalText.escaped("plain ünïcödé – ok") == "plain ünïcödé – ok")

@@ -1,11 +1,18 @@
 import Logging
 import ServiceLifecycle
 
-/// Removes abandoned resumable uploads in the background, reclaiming their space.
+import FerryLedger
+import Foundation
+
+/// Removes abandoned resumable uploads in the background, reclaiming their space, and ledger rows older than
+/// the retention.
 struct UploadSweeper: Service {
     let uploads: UploadStore
     /// Seconds between sweeps.
     let interval: Double
+    let ledger: Ledger
+    /// Seconds a ledger row is kept.
+    let retention: Double
     let logger: Logger
 
     func run() async throws {
@@ -15,6 +22,9 @@ struct UploadSweeper: Service {
                 let removed = uploads.sweep()
                 if !removed.isEmpty {
                     logger.info("removed expired uploads", metadata: ["count": "\(removed.count)"])
+                }
+                if let old = try? await ledger.removeTransfers(endedBefore: Date().addingTimeInterval(-retention)), old > 0 {
+                    logger.info("removed ledger rows older than server.ledger-retain", metadata: ["count": "\(old)"])
                 }
                 try await Task.sleep(for: .seconds(interval))
             }
