@@ -44,7 +44,7 @@ public struct FerryServer: Sendable {
     /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
     public func makeApplication(logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        let store = FileStore(root: root, ledger: ledger)
+        let store = FileStore(root: root, ledger: ledger, maximumSize: configuration.uploadMaximumSize)
         store.sweepTemporaryFiles()
         let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter)
         let chains = VerifiedChains()

@@ -55,7 +55,7 @@ struct BatchUpload {
     }
 
     func run<Body: AsyncSequence>(_ body: Body) async throws -> Response where Body.Element == ByteBuffer {
-        var decoder = BatchDecoder()
+        var decoder = BatchDecoder(maximumEntrySize: min(Batch.maximumEntrySize, store.maximumSize))
         var results: [Batch.FileResult] = []
         var pending = Pending()
         var current: Current?

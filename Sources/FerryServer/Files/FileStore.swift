@@ -15,6 +15,8 @@ import CoreFoundation
 struct FileStore: Sendable {
     let root: String
     let ledger: Ledger
+    /// The largest file accepted, however it arrives (`uploads.max-size`).
+    var maximumSize: Int64 = 1 << 44
     /// Chunk size for reading files.
     static let chunkLength: ByteCount = .kibibytes(256)
 
@@ -107,6 +109,9 @@ struct FileStore: Sendable {
         refuseOverwrite: Bool,
         contentLength: Int? = nil
     ) async throws -> Committed where Body.Element == ByteBuffer {
+        if let contentLength, Int64(contentLength) > maximumSize {
+            throw tooLarge(Int64(contentLength))
+        }
         try prepareParent(of: target)
         let temporary = try newTemporaryPath()
         var hasher = SHA256()
@@ -144,6 +149,8 @@ struct FileStore: Sendable {
                     for try await chunk in body {
                         chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                         bytes += Int64(chunk.readableBytes)
+                        // A body without Content-Length (chunked) is counted as it arrives.
+                        if bytes > maximumSize { throw tooLarge(bytes, counted: true) }
                         try await writer.write(chunk)
                     }
                     try await writer.flush()
@@ -255,13 +262,22 @@ struct FileStore: Sendable {
     }
 
     static func storageError(_ code: Int32) -> ProblemError {
-        code == ENOSPC ? storageFull : ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(cString: strerror(code)))
+        code == ENOSPC || code == EDQUOT ? storageFull : ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(cString: strerror(code)))
+    }
+
+    /// 413 for a file over `uploads.max-size`.
+    func tooLarge(_ size: Int64, counted: Bool = false) -> ProblemError {
+        ProblemError(
+            "too-large", .contentTooLarge, "Upload too large",
+            detail: "\(counted ? "more than \(maximumSize) bytes arrived" : "\(size) bytes") exceed this server's maximum of \(maximumSize) bytes (uploads.max-size); nothing was stored")
     }
 
     static let storageFull = ProblemError("storage-full", .init(code: 507), "Storage full", detail: "the server has no space left for this upload")
 
+    /// Whether the file system ran out of space (or quota), by the errno of the failed call.
     static func isNoSpace(_ error: FileSystemError) -> Bool {
-        String(describing: error).contains("No space")
+        guard let call = error.cause as? FileSystemError.SystemCallError else { return false }
+        return call.errno == .noSpace || call.errno == .diskQuotaExceeded
     }
 
     /// Removes leftovers of uploads interrupted by a crash.
