@@ -39,7 +39,8 @@ public struct GatheringFileWriter {
                 if code != 0 {
                     throw FileSystemError(
                         code: code == ENOSPC ? .resourceExhausted : .io, message: "write failed: \(String(cString: strerror(code)))",
-                        cause: nil, location: .init(function: #function, file: #fileID, line: #line))
+                        cause: FileSystemError.SystemCallError(systemCall: "pwrite", errno: Errno(rawValue: code)),
+                        location: .init(function: #function, file: #fileID, line: #line))
                 }
                 at += Int64(buffer.readableBytes)
             }

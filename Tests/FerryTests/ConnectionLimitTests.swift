@@ -125,7 +125,8 @@ struct ConnectionLimitTests {
             try FileManager.default.createDirectory(atPath: server.root + "/acme", withIntermediateDirectories: true)
             try TestFiles.write(big, size: 64 << 20)
             // Each script connects with acme's certificate, misbehaves for 6 s (several stall windows), then
-            // reports what the server did: EOF (closed) or still open.
+            // reports what the server did: EOF (closed) or still open. The waits are generous: the assertion is
+            // that the server cuts them, not how fast on a loaded machine.
             let prelude = """
                 import ssl, socket, sys, time
                 ctx = ssl.create_default_context(cafile=sys.argv[1]); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
@@ -142,9 +143,9 @@ struct ConnectionLimitTests {
 
                 """
             let scripts: [(String, String)] = [
-                ("slowloris headers", "s.sendall(b'GET /v1/files/ HTTP/1.1\\r\\nHost: localhost\\r\\n')\nfor _ in range(6):\n    time.sleep(1)\n    try: s.sendall(b'X')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(1) else 'open')\n"),
-                ("trickled body", "s.sendall(b'PUT /v1/files/trickle.bin HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: 100000\\r\\n\\r\\n')\nfor _ in range(12):\n    time.sleep(0.5)\n    try: s.sendall(b'x')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(1) else 'open')\n"),
-                ("download never read", "s.sendall(b'GET /v1/files/big.bin HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\ntime.sleep(6)\ntotal = 0\ns.settimeout(10)\ntry:\n    while True:\n        chunk = s.recv(1 << 20)\n        if not chunk: break\n        total += len(chunk)\nexcept Exception: pass\nprint('closed' if total < (64 << 20) else 'open', total)\n"),
+                ("slowloris headers", "s.sendall(b'GET /v1/files/ HTTP/1.1\\r\\nHost: localhost\\r\\n')\nfor _ in range(6):\n    time.sleep(1)\n    try: s.sendall(b'X')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(15) else 'open')\n"),
+                ("trickled body", "s.sendall(b'PUT /v1/files/trickle.bin HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: 100000\\r\\n\\r\\n')\nfor _ in range(12):\n    time.sleep(0.5)\n    try: s.sendall(b'x')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(15) else 'open')\n"),
+                ("download never read", "s.sendall(b'GET /v1/files/big.bin HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\ntime.sleep(10)\ntotal = 0\ns.settimeout(10)\ntry:\n    while True:\n        chunk = s.recv(1 << 20)\n        if not chunk: break\n        total += len(chunk)\nexcept Exception: pass\nprint('closed' if total < (64 << 20) else 'open', total)\n"),
             ]
             async let transfer = ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "8M", server.url("big.bin")])
             for (label, body) in scripts {

@@ -274,6 +274,13 @@ struct FileStore: Sendable {
 
     static let storageFull = ProblemError("storage-full", .init(code: 507), "Storage full", detail: "the server has no space left for this upload")
 
+    /// Bytes free for this user on the file system of `path`.
+    static func freeBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
     /// Whether the file system ran out of space (or quota), by the errno of the failed call.
     static func isNoSpace(_ error: FileSystemError) -> Bool {
         guard let call = error.cause as? FileSystemError.SystemCallError else { return false }

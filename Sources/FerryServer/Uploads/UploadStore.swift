@@ -40,11 +40,41 @@ final class UploadStore: Sendable {
         let record = UploadRecord(id: id, partner: partner, path: path, length: length, offset: 0, sha256: sha256, metadata: metadata, created: now, lastActivity: now)
         let fd = open(partPath(id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw ProblemError("storage-error", .internalServerError, "Cannot create upload", detail: String(cString: strerror(errno)))
+            throw FileStore.storageError(errno)
+        }
+        // The whole length is reserved now (blocks allocated, size unchanged), so an upload the disk cannot hold is
+        // refused at creation with 507 instead of failing at some PATCH; file systems without fallocate are
+        // checked against their free space instead.
+        if length > 0 {
+            let problem = Self.reserve(fd, length)
+            if problem == ENOSPC || problem == EDQUOT || (problem != 0 && FileStore.freeBytes(directory).map { $0 < length } == true) {
+                close(fd)
+                unlink(partPath(id))
+                throw FileStore.storageFull
+            }
         }
         close(fd)
-        try save(record)
+        do {
+            try save(record)
+        } catch {
+            // Never a part file without its record.
+            unlink(partPath(id))
+            throw error
+        }
         return record
+    }
+
+    /// Linux's fallocate(2), which Glibc's module map leaves out (it is a GNU extension): looked up once.
+    private static let fallocate: (@convention(c) (Int32, Int32, off_t, off_t) -> Int32)? = {
+        guard let symbol = dlsym(nil, "fallocate") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32, off_t, off_t) -> Int32).self)
+    }()
+
+    /// Allocates `length` bytes of blocks for the file without changing its size (FALLOC_FL_KEEP_SIZE); returns
+    /// 0 or the errno.
+    static func reserve(_ fd: Int32, _ length: Int64) -> Int32 {
+        guard let fallocate else { return EOPNOTSUPP }
+        return fallocate(fd, 1, 0, off_t(length)) == 0 ? 0 : errno
     }
 
     /// Loads an upload that belongs to `partner`; another partner's upload is reported as absent. Reads only:
