@@ -125,6 +125,12 @@ public enum ConfigLoader {
             guard let size = Int64(value), size > 0 else { throw ConfigError("uploads.max-size: '\(value)' is not a positive number of bytes") }
             configuration.uploadMaximumSize = size
         }
+        if let value = string("uploads.file-mode") {
+            guard let mode = UInt16(value, radix: 8), mode <= 0o777, mode & 0o600 == 0o600 else {
+                throw ConfigError("uploads.file-mode: '\(value)' is not an octal mode the server can read and write (e.g. 0640, 0600, 0644)")
+            }
+            configuration.uploadFileMode = mode
+        }
         configuration.clientLedger = path("client.ledger")
         if let value = string("server.cn-ca"), value.lowercased() == "none" {
             configuration.commonNameCAs = []

@@ -40,7 +40,7 @@ enum ConfigSchema {
             ]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
-        "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf]),
+        "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf, "file-mode": .leaf]),
         "partners": .named(.map(["url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf])),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
     ])

@@ -24,6 +24,8 @@ public struct FerryConfiguration: Sendable {
     public var uploadSweepInterval: Double = 600
     /// The largest upload accepted, in bytes.
     public var uploadMaximumSize: Int64 = 1 << 44
+    /// The permission bits of committed files (`uploads.file-mode`, octal).
+    public var uploadFileMode: UInt16 = 0o640
     public var partners: [String: Partner] = [:]
     public var accessRules: [AccessRule] = []
     /// CA files whose client certificates may name a partner that is not configured by their subject CN.

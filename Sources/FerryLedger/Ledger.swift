@@ -1,4 +1,7 @@
 public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import SQLiteNIO
@@ -20,6 +23,11 @@ public actor Ledger {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        // Created 0600 before SQLite opens it: its journal files take the database's mode.
+        if !FileManager.default.fileExists(atPath: path) {
+            let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 { Glibc.close(fd) }
         }
         let connection: SQLiteConnection
         do {

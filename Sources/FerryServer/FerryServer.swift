@@ -35,6 +35,10 @@ public struct FerryServer: Sendable {
         let tls = try ServerTLSContext(profile: watched, keyLog: keys.callback)
         let (host, port) = try ListenAddress.parse(configuration.listen)
         try FileManager.default.createDirectory(atPath: configuration.root, withIntermediateDirectories: true)
+        // The server's own state (ledger, uploads, temporary files) is the server user's alone.
+        let state = configuration.root + "/.ferry"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        chmod(state, 0o700)
         let ledger = try await Ledger.open(path: configuration.resolvedServerLedger)
         return FerryServer(configuration: configuration, tls: tls, keys: keys, ledger: ledger, host: host, port: port)
     }
@@ -44,7 +48,7 @@ public struct FerryServer: Sendable {
     /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
     public func makeApplication(logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        let store = FileStore(root: root, ledger: ledger, maximumSize: configuration.uploadMaximumSize)
+        let store = FileStore(root: root, ledger: ledger, maximumSize: configuration.uploadMaximumSize, fileMode: mode_t(configuration.uploadFileMode))
         store.sweepTemporaryFiles()
         let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter)
         let chains = VerifiedChains()

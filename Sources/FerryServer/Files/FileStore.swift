@@ -17,6 +17,8 @@ struct FileStore: Sendable {
     let ledger: Ledger
     /// The largest file accepted, however it arrives (`uploads.max-size`).
     var maximumSize: Int64 = 1 << 44
+    /// The mode of every committed file, however it arrived (`uploads.file-mode`), whatever the umask.
+    var fileMode: mode_t = 0o640
     /// Chunk size for reading files.
     static let chunkLength: ByteCount = .kibibytes(256)
 
@@ -199,10 +201,19 @@ struct FileStore: Sendable {
         if preparing { try prepareParent(of: target) }
         let existed = Self.lexists(target.absolutePath)
         if refuseOverwrite && existed {
-            throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and the file already exists")
+            throw Self.exists
         }
-        guard rename(file, target.absolutePath) == 0 else {
-            throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: String(cString: strerror(errno)))
+        guard chmod(file, fileMode) == 0 else { throw Self.storageError(errno) }
+        if refuseOverwrite {
+            // Without replacing: link fails if the name appeared meanwhile, so of two such uploads exactly one wins.
+            guard link(file, target.absolutePath) == 0 else {
+                throw errno == EEXIST ? Self.exists : Self.storageError(errno)
+            }
+            unlink(file)
+        } else {
+            guard rename(file, target.absolutePath) == 0 else {
+                throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: String(cString: strerror(errno)))
+            }
         }
         guard let stamp = stamp(target.absolutePath) else {
             throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: "the committed file vanished")
@@ -264,6 +275,8 @@ struct FileStore: Sendable {
     static func storageError(_ code: Int32) -> ProblemError {
         code == ENOSPC || code == EDQUOT ? storageFull : ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(cString: strerror(code)))
     }
+
+    static let exists = ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and the file already exists")
 
     /// 413 for a file over `uploads.max-size`.
     func tooLarge(_ size: Int64, counted: Bool = false) -> ProblemError {
