@@ -70,7 +70,8 @@ public struct FerryServer: Sendable {
         let counter = ConnectionCounter(limits: configuration.limits)
         FileDescriptorLimit.raise(toServe: configuration.limits, logger: logger)
         let server = HTTPServerBuilder { responder in
-            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder, chains: chains, counter: counter, logger: logger)
+            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder, chains: chains, counter: counter, logger: logger
+            ) { request, channel in FileRoutes.mayContinue(request, channel: channel, policy: policy, store: store) }
         }
         return Application(
             router: router,

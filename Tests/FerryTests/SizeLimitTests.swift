@@ -33,4 +33,30 @@ struct SizeLimitTests {
             #expect(temporary.isEmpty, "\(temporary)")
         }
     }
+
+    @Test("Expect: 100-continue: 100 for an upload that may go on; the final refusal (403, 413) at once for one that may not, and its body is never sent")
+    func expectContinue() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        try await TestServerHarness.with(configure: { configuration, _ in
+            configuration.uploadMaximumSize = 8 << 20
+            configuration.accessRules = [.init(name: "ro", partners: ["*"], area: "shared/ro", mount: "ro", rights: [.read])]
+        }) { server in
+            let file = server.folder.path + "/four.bin"
+            try TestFiles.write(file, size: 4 << 20)
+            let big = server.folder.path + "/twelve.bin"
+            try TestFiles.write(big, size: 12 << 20)
+            // curl sends Expect: 100-continue itself for HTTP/1.1 uploads over 1 MiB; -w shows how much body it sent.
+            let base = server.curlIdentity("acme") + ["--http1.1", "-v", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}"]
+            let allowed = try await ExternalTool.run(curl, base + ["-T", file, server.url("in/four.bin")])
+            #expect(allowed.stdout == "201 \(4 << 20)", "\(allowed.stdout)")
+            #expect(allowed.stderr.contains("HTTP/1.1 100 Continue"), "no 100 Continue: \(allowed.stderr)")
+            for (label, source, url, status) in [("read-only", file, server.url("ro/x.bin"), "403"), ("too large", big, server.url("in/twelve.bin"), "413")] {
+                let refused = try await ExternalTool.run(curl, base + ["-T", source, url])
+                let parts = refused.stdout.split(separator: " ")
+                #expect(parts.first.map(String.init) == status, "\(label): \(refused.stdout)")
+                #expect((parts.last.flatMap { Int($0) } ?? Int.max) < 1 << 20, "\(label): the body was sent although the upload was refused: \(refused.stdout)")
+                #expect(!refused.stderr.contains("100 Continue"), "\(label)")
+            }
+        }
+    }
 }

@@ -55,10 +55,12 @@ public struct AccessPolicy: Sendable {
     /// Names the partner a verified client certificate belongs to (see ``PartnerBindings``), or says why none.
     ///
     /// - Parameter chain: the chain the server verified for this connection, anchor first.
-    func partnerName(for identity: PeerIdentity, chain: [[UInt8]]) -> Result<String, PartnerBindings.Refusal> {
+    /// - Parameter log: whether a refusal is logged (a look-ahead, such as the answer to `Expect: 100-continue`,
+    ///   leaves that to the request itself).
+    func partnerName(for identity: PeerIdentity, chain: [[UInt8]], log: Bool = true) -> Result<String, PartnerBindings.Refusal> {
         let authorities = chains.authorities(of: chain, generation: tls.generation)
         let result = currentBindings.partner(for: identity, chain: authorities)
-        if case .failure(let refusal) = result {
+        if log, case .failure(let refusal) = result {
             logger.warning(
                 "client certificate names no partner",
                 metadata: ["subject": "\(identity.subject)", "issuer": "\(identity.issuer)", "serial": "\(identity.serial)", "reason": "\(refusal.reason)"])

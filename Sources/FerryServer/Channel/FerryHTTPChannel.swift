@@ -1,4 +1,5 @@
 import FerryConfig
+import HTTPTypes
 import FerryTLS
 import FerryTrace
 public import HummingbirdCore
@@ -31,11 +32,13 @@ public struct FerryHTTPChannel: ServerChildChannel {
 
     init(
         responder: @escaping HTTPChannelHandler.Responder, tls: ServerTLSContext, registry: ConnectionRegistry, flightRecorder: HandshakeFlightRecorder,
-        chains: VerifiedChains, counter: ConnectionCounter, logger: Logger
+        chains: VerifiedChains, counter: ConnectionCounter, logger: Logger,
+        mayContinue: @escaping @Sendable (HTTPRequest, any Channel) -> Bool
     ) {
         let idle = TimeAmount.nanoseconds(Int64(counter.limits.idleTimeout * 1e9))
-        self.http1 = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idle))
-        let streams = HTTP1Channel.Configuration(idleTimeout: idle)
+        let http1Configuration = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler(mayContinue: mayContinue)], idleTimeout: idle)
+        self.http1 = HTTP1Channel(responder: responder, configuration: http1Configuration)
+        let streams = http1Configuration
         self.http2 = HTTP2Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(Int64(counter.limits.idleTimeout * 1e9)), streamConfiguration: streams))
         self.counter = counter
         self.logger = logger
