@@ -3,6 +3,7 @@ import FerryClient
 import FerryLedger
 import FerryProtocol
 import FerryTestSupport
+@testable import FerryServer
 import Foundation
 import NIOCore
 import Testing
@@ -96,6 +97,28 @@ struct BatchTests {
     }
 
     // MARK: against a real server
+
+    @Test("a batch of 1,500 refused entries with long, escape-laden names: at most 1,000 are handled, report and ledger stay bounded and escaped")
+    func boundedBatch() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: CurlIntegrationTests.hint) else { return }
+        try await TestServerHarness.with { server in
+            let name = "../" + String(repeating: "\u{1B}[31m", count: 300)
+            let bodyFile = server.folder.path + "/refused.batch"
+            try Data(Self.body((0..<1500).map { (name + "\($0)", Array("x".utf8), nil) })).write(to: URL(fileURLWithPath: bodyFile))
+            let posted = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + ["-H", "Content-Type: \(Batch.mediaType)", "--data-binary", "@" + bodyFile, "-w", "\n%{http_code}", server.url("in/")])
+            let (json, status) = try Self.split(posted.stdout)
+            #expect(status == "400")
+            let report = try JSONDecoder().decode(Batch.Report.self, from: Data(json.utf8))
+            #expect(report.files.count == BatchUpload.maximumEntries, "\(report.files.count)")
+            #expect(report.problem?.title == "Too many files in one batch")
+            #expect(report.files.allSatisfy { ($0.problem?.detail?.count ?? 0) <= BatchUpload.maximumDetail + 64 })
+            let rows = try await server.ledger.recent(limit: 5000)
+            #expect(rows.count == BatchUpload.maximumEntries)
+            #expect(rows.allSatisfy { !$0.path.contains("\u{1B}") && ($0.error?.count ?? 0) <= BatchUpload.maximumDetail * 2 && $0.path.count <= 4096 })
+        }
+    }
 
     @Test("curl posts a batch: good files are committed, each bad one is refused with its reason, nothing partial is left")
     func curlBatch() async throws {

@@ -24,6 +24,12 @@ struct BatchUpload {
 
     /// Ledger rows and digests are written (and folders fsynced) every this many files, and at the end.
     static let flushEvery = 64
+    /// The most entries one batch may hold (Ferry's client sends at most 256): the report, the ledger rows and the
+    /// memory a batch costs stay bounded whatever it holds.
+    static let maximumEntries = 1000
+    /// Refusal details in the report and the ledger are cut to this many characters, and texts from the
+    /// request are escaped.
+    static let maximumDetail = 512
 
     /// The entry being received: written to its temporary file and hashed as its bytes arrive.
     struct Current {
@@ -75,6 +81,12 @@ struct BatchUpload {
                     guard let event else { break }
                     switch event {
                     case .header(let header):
+                        guard results.count < Self.maximumEntries else {
+                            problem = Problem(
+                                "malformed-batch", status: 400, title: "Too many files in one batch",
+                                detail: "a batch holds at most \(Self.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch")
+                            break reading
+                        }
                         current = begin(header, checkedFolders: &checkedFolders)
                     case .bytes(let bytes):
                         current?.take(bytes)
@@ -183,7 +195,8 @@ struct BatchUpload {
             return Batch.FileResult(path: header.path, status: placed.replaced ? 204 : 201, bytes: header.size, sha256: digest.hex)
         } catch {
             current.file?.discard()
-            let problem = ProblemError.wrap(error).problem
+            var problem = ProblemError.wrap(error).problem
+            problem.detail = problem.detail.map { TerminalText.escaped(String($0.prefix(Self.maximumDetail))) }
             pending.rows.append(failed(current, reason: problem.description))
             return Batch.FileResult(path: header.path, status: problem.status, problem: problem)
         }
@@ -193,7 +206,7 @@ struct BatchUpload {
         var row = current.entry
         row.ended = Date()
         row.result = .failed
-        row.error = reason
+        row.error = TerminalText.escaped(String(reason.prefix(Self.maximumDetail)))
         return row
     }
 
