@@ -394,6 +394,8 @@ public struct TransferClient: Sendable {
         progress.start(name: remote.path.name ?? "", total: max(total, 0))
         progress.advance(Int(have))
         var received = have
+        let began = ContinuousClock.now
+        let rateLimit = self.rateLimit
         do {
             try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(partial), options: .modifyFile(createIfNecessary: true)) { handle in
                 if have == 0 { try await handle.resize(to: .bytes(0)) }
@@ -405,6 +407,11 @@ public struct TransferClient: Sendable {
                         run.receivedThisRun += Int64(buffer.readableBytes)
                         try await writer.write(buffer)
                         progress.advance(buffer.readableBytes)
+                        if let rateLimit, rateLimit > 0 {
+                            // Stay under the limit: not reading lets TCP hold the server back.
+                            let due = began + .milliseconds(run.receivedThisRun * 1000 / rateLimit)
+                            if due > .now { try await Task.sleep(until: due) }
+                        }
                     }
                 } catch {
                     // Keep what arrived: the next attempt continues after it.

@@ -68,8 +68,19 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Write the connections' handshakes (up to each side's Finished, no application data) to a new pcapng file (mode 0600, never over an existing file), with the TLS 1.3 handshake secrets in a Decryption Secrets Block: tshark and Wireshark show the handshake decrypted.", valueName: "file"))
     var pcapng: String?
 
+    @Option(name: .customLong("limit-rate"), help: "Bandwidth limit per file, up or down, in bytes per second; K, M, G suffixes (binary).")
+    var limitRate: String?
+
+    var rateLimit: Int64? {
+        guard let limitRate, let last = limitRate.uppercased().last else { return nil }
+        let factors: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        if let factor = factors[last] { return Int64(limitRate.dropLast()).map { $0 * factor } }
+        return Int64(limitRate)
+    }
+
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+        if limitRate != nil, (rateLimit ?? 0) <= 0 { throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M") }
         if let pcapng {
             // Checked before anything is sent: the capture is created new (0600, O_EXCL) once the command ends.
             do { try SecretCaptureFile.checkTarget(pcapng) } catch { throw ValidationError("--pcapng: \(error)") }
@@ -126,6 +137,7 @@ struct ClientOptions: ParsableArguments {
         var client = TransferClient(tls: tls, ledger: ledger, progress: ProgressDisplay(enabled: json ? false : nil))
         client.resumeDirectory = configuration.resolvedClientResumeDirectory
         client.stallTimeout = .seconds(Int64(timeout))
+        client.rateLimit = rateLimit
         client.notify = { message in Failure.printError(message) }
         if trace != nil || pcapng != nil {
             client.trace = TraceCollector(format: trace, pcapngPath: pcapng) { text in

@@ -46,22 +46,11 @@ struct Send: AsyncParsableCommand {
     @Option(name: .customLong("retry-wait"), help: "Seconds before the first retry; doubles each time (with jitter), up to 30 s.")
     var retryWait: Double = 1
 
-    @Option(name: .customLong("limit-rate"), help: "Bandwidth limit per file, bytes per second; K, M, G suffixes (binary).")
-    var limitRate: String?
-
-    var rateLimit: Int64? {
-        guard let limitRate, let last = limitRate.uppercased().last else { return nil }
-        let factors: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-        if let factor = factors[last] { return Int64(limitRate.dropLast()).map { $0 * factor } }
-        return Int64(limitRate)
-    }
-
     func validate() throws {
         guard arguments.count >= 2 else {
             throw ValidationError("give at least one FILE and a TARGET, e.g. `ferry send a.csv https://localhost:8443/in/`")
         }
         guard ["auto", "tus", "put"].contains(mode) else { throw ValidationError("--mode must be auto, tus or put") }
-        if limitRate != nil, (rateLimit ?? 0) <= 0 { throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M") }
         guard threshold >= 0, retries >= 0, retryWait >= 0 else { throw ValidationError("--threshold, --retries and --retry-wait cannot be negative") }
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 64") }
     }
@@ -75,14 +64,12 @@ struct Send: AsyncParsableCommand {
             default: .automatic(threshold: Int64(threshold) << 20)
             }
             let retry = RetryPolicy(retries: retries, baseWait: retryWait)
-            let rateLimit = self.rateLimit
             let json = options.json
             _ = try await options.withClient(target: arguments.last!, operation: "SEND", direction: .outbound, adjust: { client in
                 client.uploadMode = mode
                 client.parallelism = parallel
                 client.recursive = recursive
                 client.retry = retry
-                client.rateLimit = rateLimit
                 // Each file is reported when it is done, so a failure later on does not hide what was sent.
                 client.report = { result in
                     if json { JSONOutput.print(result) } else { print(Report.line(result)) }
