@@ -26,6 +26,10 @@ struct Serve: AsyncParsableCommand {
             the chain the server verified), or by its CN from server.cn-ca (default: the only trusted CA) for a \
             name no partner or shared area uses. Ambiguous bindings stop the server at startup.
 
+            Connections that hold resources without using them are cut: a TLS handshake must finish within 15 s, \
+            a connection that moves less than 1 KiB in 30 s is closed, and at most 512 connections (64 per \
+            address) are open at once (server.limits.*).
+
             Every connection's handshake is kept in a small flight recorder; the trace of each failed \
             handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as \
             captures that tshark and Wireshark open already decrypted.
