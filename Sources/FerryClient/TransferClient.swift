@@ -1,6 +1,6 @@
 import Crypto
 public import FerryLedger
-import FerryProtocol
+public import FerryProtocol
 public import FerryTLS
 import FerryTrace
 import FerryWire
@@ -433,39 +433,38 @@ public struct TransferClient: Sendable {
 
     // MARK: ls, rm
 
-    /// One entry of a folder listing.
-    public struct ListingEntry: Codable, Sendable {
-        public let name: String
-        public let type: String
-        public let size: Int64?
-        public let modified: String?
-        public let sha256: String?
-    }
-
-    /// A folder listing.
-    public struct Listing: Codable, Sendable {
-        public let path: String
-        public let entries: [ListingEntry]
-    }
-
-    /// Lists a folder (or describes a single file).
+    /// Lists a folder, following the server's pages on one connection.
     public func list(_ remote: RemoteTarget) async throws -> Listing {
         var folder = remote
         folder.path = PartnerPath(folderOf: remote.path)
         let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
         return try await connection.withSession { session in
-            try await session.sendHead(method: .GET, uri: folder.requestPath, headers: [("Accept", "application/json")])
-            try await session.sendEnd()
-            let head = try await session.readHead()
-            guard head.status.code == 200 else {
-                throw try await session.rejection(head, doing: "listing of \(remote.path)")
-            }
-            let body = try await session.collectBody()
-            do {
-                return try JSONDecoder().decode(Listing.self, from: Data(body.readableBytesView))
-            } catch {
-                throw TransferError(.network, "the server's listing is not valid JSON (\(error))")
-            }
+            var all: Listing?
+            var after: String?
+            repeat {
+                // Pages of 2,000 keep each body well under the client's 4 MiB limit, whatever the names.
+                let query = "?limit=2000" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
+                try await session.sendHead(method: .GET, uri: folder.requestPath + query, headers: [("Accept", "application/json")])
+                try await session.sendEnd()
+                let head = try await session.readHead()
+                guard head.status.code == 200 else {
+                    throw try await session.rejection(head, doing: "listing of \(remote.path)")
+                }
+                let body = try await session.collectBody()
+                let page: Listing
+                do {
+                    page = try JSONDecoder().decode(Listing.self, from: Data(body.readableBytesView))
+                } catch {
+                    throw TransferError(.network, "the server's listing is not valid JSON (\(error))")
+                }
+                guard page.next != after || page.next == nil else {
+                    throw TransferError(.network, "the server's listing does not advance past '\(after ?? "")'")
+                }
+                if all == nil { all = page } else { all!.entries += page.entries }
+                after = page.next
+            } while after != nil
+            all!.next = nil
+            return all!
         }
     }
 

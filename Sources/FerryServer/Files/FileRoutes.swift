@@ -39,7 +39,7 @@ struct FileRoutes: RouterMiddleware {
         case .get, .head:
             guard target.rights.contains(.read) else { throw Self.denied(.read, path) }
             if path.isDirectory || path.segments.isEmpty || store.stamp(target.absolutePath)?.isDirectory == true {
-                return try await list(path: path, target: target, caller: caller, head: request.method == .head)
+                return try await list(path: path, target: target, caller: caller, head: request.method == .head, query: Self.query(request))
             }
             return try await download(request: request, path: path, target: target, caller: caller)
         case .put:
@@ -210,28 +210,34 @@ struct FileRoutes: RouterMiddleware {
 
     // MARK: Listing
 
-    struct Listing: Codable {
-        struct Entry: Codable {
-            let name: String
-            let type: String
-            let size: Int64?
-            let modified: String?
-            let sha256: String?
-        }
-        let path: String
-        let entries: [Entry]
-    }
-
-    private func list(path: PartnerPath, target: AccessPolicy.Target, caller: Caller, head: Bool) async throws -> Response {
+    private func list(path: PartnerPath, target: AccessPolicy.Target, caller: Caller, head: Bool, query: [String: String]) async throws -> Response {
         guard let stamp = store.stamp(target.absolutePath), stamp.isDirectory else {
             throw ProblemError("not-found", .notFound, "Not found", detail: "no folder at '\(path)'")
         }
+        var limit = Listing.defaultLimit
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...Listing.maximumLimit).contains(value) else {
+                throw ProblemError("bad-limit", .badRequest, "Bad limit", detail: "limit must be a number from 1 to \(Listing.maximumLimit)")
+            }
+            limit = value
+        }
         var entries: [Listing.Entry] = []
         let timestamps = ISO8601DateFormatter()
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: target.absolutePath)) ?? []
-        for name in names.sorted() where !name.hasPrefix(PartnerPath.reservedPrefix) {
+        var names = (try? FileManager.default.contentsOfDirectory(atPath: target.absolutePath)) ?? []
+        names.removeAll { $0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
+        if path.segments.isEmpty {
+            // The mounts a partner sees at its top level belong to the same, ordered pages.
+            for mount in policy.mounts(for: caller.partner) where !names.contains(mount) { names.append(mount) }
+        }
+        let page = Listing.page(of: names, after: query["after"], limit: limit)
+        for name in page.names {
             let full = target.absolutePath + "/" + name
-            guard let info = store.stamp(full) else { continue }
+            guard let info = store.stamp(full) else {
+                if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
+                    entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))
+                }
+                continue
+            }
             let relative = target.rootRelative.isEmpty ? name : target.rootRelative + "/" + name
             let known = info.isRegular ? try? await ledger.digest(for: relative, stamp: info.ledgerStamp) : nil
             entries.append(
@@ -244,17 +250,18 @@ struct FileRoutes: RouterMiddleware {
                 )
             )
         }
-        if path.segments.isEmpty {
-            for mount in policy.mounts(for: caller.partner) where !entries.contains(where: { $0.name == mount }) {
-                entries.append(.init(name: mount, type: "directory", size: nil, modified: nil, sha256: nil))
-            }
-            entries.sort { $0.name < $1.name }
-        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(Listing(path: "/" + path.relative, entries: entries))
+        let data = try encoder.encode(Listing(path: "/" + path.relative, entries: entries, next: page.more ? page.names.last : nil))
         let headers: HTTPFields = [.contentType: "application/json", .contentLength: String(data.count)]
         return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The request's query parameters (the last value of each name).
+    static func query(_ request: Request) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
+        return parameters
     }
 
     static func httpDate(_ date: Date) -> String {
