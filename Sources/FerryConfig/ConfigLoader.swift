@@ -118,6 +118,7 @@ public enum ConfigLoader {
         if let listen = string("listen") { configuration.listen = listen }
         if let root = path("root") { configuration.root = root }
         configuration.serverLedger = path("server.ledger")
+        if let value = string("server.shutdown-grace") { configuration.shutdownGrace = try duration(value, key: "server.shutdown-grace") }
         if let value = string("server.ledger-retain") { configuration.ledgerRetention = try duration(value, key: "server.ledger-retain") }
         if let value = string("uploads.expire-after") { configuration.uploadExpireAfter = try duration(value, key: "uploads.expire-after") }
         if let value = string("uploads.sweep-interval") { configuration.uploadSweepInterval = try duration(value, key: "uploads.sweep-interval") }

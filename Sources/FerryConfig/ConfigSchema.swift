@@ -31,6 +31,7 @@ enum ConfigSchema {
         "server": .map([
             "ledger": .leaf,
             "ledger-retain": .leaf,
+            "shutdown-grace": .leaf,
             "cn-ca": .leaf,
             "tls": .map(tlsKeys(server: true)),
             "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "pcapng-max-files": .leaf, "pcapng-max-bytes": .leaf, "tap": .leaf]),

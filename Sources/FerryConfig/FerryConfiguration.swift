@@ -10,6 +10,9 @@ public struct FerryConfiguration: Sendable {
     public var root = "./ferry-data"
     /// The server's ledger; default `<root>/.ferry/ledger.sqlite`.
     public var serverLedger: String?
+    /// Seconds a stopping server (SIGTERM, SIGINT) lets requests in flight finish before it cuts them; a cut
+    /// resumable upload keeps its last checkpoint.
+    public var shutdownGrace: Double = 30
     /// Seconds the server's ledger keeps a transfer's row (400 days by default).
     public var ledgerRetention: Double = 400 * 86_400
     /// The receive side; `nil` until certificate, key and CA are known (the dev PKI fills it in).

@@ -6,29 +6,30 @@ import Testing
 /// Folder listings come in ordered pages, so a folder of any size can be listed.
 @Suite("Paginated listings")
 struct ListingTests {
-    @Test("curl pages through a folder with limit and after; ferry ls follows the pages of a 12,000-entry folder")
+    @Test("curl pages through a 4,500-entry folder with limit and after; ferry ls follows the pages")
     func pages() async throws {
         guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
         try await TestServerHarness.with { server in
             let folder = server.root + "/acme/many"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            for index in 0..<12_000 {
-                FileManager.default.createFile(atPath: folder + "/f\(String(format: "%05d", index)).txt", contents: nil)
-            }
+            // Made by another process, so the in-process server's threads are not held up meanwhile.
+            let python = try #require(try ExternalTool.require("python3", installHint: "apt-get install python3"))
+            let made = try await ExternalTool.run(python, ["-c", "import sys\nfor i in range(4500): open(f'{sys.argv[1]}/f{i:05d}.txt', 'w').close()", folder])
+            #expect(made.status == 0, "\(made.output)")
             var names: [String] = []
             var after: String?
             var pages = 0
             repeat {
-                let query = "?limit=5000" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
+                let query = "?limit=2000" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
                 let outcome = try await ExternalTool.run(curl, server.curlIdentity("acme") + [server.url("many/") + query])
                 let page = try JSONDecoder().decode(Listing.self, from: Data(outcome.stdout.utf8))
-                #expect(page.entries.count <= 5000)
+                #expect(page.entries.count <= 2000)
                 names += page.entries.map(\.name)
                 after = page.next
                 pages += 1
             } while after != nil && pages < 10
             #expect(pages == 3)
-            #expect(names.count == 12_000 && names == names.sorted() && Set(names).count == 12_000)
+            #expect(names.count == 4500 && names == names.sorted() && Set(names).count == 4500)
             let bad = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", server.url("many/") + "?limit=0"])
             #expect(bad.stdout == "400")
 
@@ -37,7 +38,7 @@ struct ListingTests {
                 ["ls", "https://localhost:\(server.port)/many/", "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile],
                 environment: ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": server.folder.path + "/state"]) { $1 })
             #expect(ls.status == 0, "\(ls.stderr)")
-            #expect(ls.stdout.split(separator: "\n").count == 12_000, "\(ls.stdout.split(separator: "\n").count) lines")
+            #expect(ls.stdout.split(separator: "\n").count == 4500, "\(ls.stdout.split(separator: "\n").count) lines (ferry ls reads pages of 2,000)")
         }
     }
 

@@ -29,4 +29,39 @@ struct ShutdownTests {
             #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
         }
     }
+
+    @Test("SIGTERM lets a slow upload run for server.shutdown-grace, then cuts it at a checkpoint; after a restart the rerun resumes")
+    func graceThenCheckpoint() async throws {
+        try await TemporaryDirectory.with("ferry-grace") { folder in
+            _ = try TestPKI(directory: folder.path + "/pki")
+            let port = freeLoopbackPort()
+            let config = try ServeProcess.writeConfig(in: folder.path, port: port)
+            try (String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "server:\n", with: "server:\n  shutdown-grace: 2s\n"))
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            var server = try await ServeProcess(config: config, directory: folder.path)
+            let source = folder.path + "/big.bin"
+            let digest = try TestFiles.write(source, size: 24 << 20)
+            var environment = ProcessInfo.processInfo.environment
+            environment["XDG_STATE_HOME"] = folder.path + "/state"
+            let identity = ["--cert", folder.path + "/pki/acme.pem", "--key", folder.path + "/pki/acme-key.pem", "--ca", folder.path + "/pki/ca.pem"]
+            // 24 MiB at 1 MiB/s: still running long after the grace period.
+            async let slow = ExternalTool.run(
+                try CLITests.ferry, ["send", source, "https://localhost:\(port)/in/", "--limit-rate", "1M", "--retries", "0"] + identity, environment: environment)
+            try await Task.sleep(for: .seconds(4))
+            kill(server.process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(20)
+            while server.process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!server.process.isRunning, "the server still waits for the upload 20 s after SIGTERM")
+            let cut = try await slow
+            #expect(cut.status != 0, "the upload finished although the server stopped: \(cut.output)")
+            #expect(!FileManager.default.fileExists(atPath: folder.path + "/root/acme/in/big.bin"))
+            server = try await ServeProcess(config: config, directory: folder.path)
+            defer { server.process.terminate() }
+            let rerun = try await ExternalTool.run(try CLITests.ferry, ["send", source, "https://localhost:\(port)/in/", "--json"] + identity, environment: environment)
+            #expect(rerun.status == 0, "\(rerun.output)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as? [String: Any], "\(rerun.stdout)")
+            #expect((result["resumedFrom"] as? Int ?? 0) > 0, "the rerun started over: \(rerun.stdout)")
+            #expect(result["sha256"] as? String == digest)
+        }
+    }
 }

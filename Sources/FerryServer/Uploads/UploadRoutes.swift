@@ -228,8 +228,14 @@ struct UploadRoutes: RouterMiddleware {
                 } catch {
                     failure = error
                 }
-                try await writer.flush()
-                try await handle.synchronize()
+                // What arrived is made durable even when the request was cancelled (a stopping server cuts requests
+                // after its grace period): the checkpoint below counts on these bytes.
+                let unflushed = writer
+                try await Task.detached {
+                    var writer = unflushed
+                    try await writer.flush()
+                    try await handle.synchronize()
+                }.value
             }
         } catch let error as FileSystemError where FileStore.isNoSpace(error) {
             failure = FileStore.storageFull

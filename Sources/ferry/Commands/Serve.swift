@@ -7,6 +7,8 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOSSL
+import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +16,8 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             With no TLS settings (no --config, no FERRY_SERVER_TLS_* variables) the server creates and uses a \
             dev PKI in ./.ferry/pki and serves ./ferry-data, and prints the commands that work against it. \
-            Stop it with Ctrl-C (SIGINT) or SIGTERM: requests in flight finish, nothing partial is committed.
+            Stop it with Ctrl-C (SIGINT) or SIGTERM: requests in flight finish within server.shutdown-grace \
+            (30 s), then are cut at a checkpoint that a resend resumes from; nothing partial is committed.
 
             The TLS context reloads on SIGHUP and when a certificate, key or CA file changes: new connections \
             use the new one, connections in flight keep theirs, and a bad file is refused with an error while the \
@@ -96,7 +99,11 @@ struct Serve: AsyncParsableCommand {
                 let application = try server.makeApplication(logger: logger) { port in
                     Self.banner(server: server, port: port, pki: shownPKI)
                 }
-                try await application.runService()
+                // SIGTERM/SIGINT: stop accepting, let requests in flight finish, and after the grace period cut
+                // them (a resumable upload keeps its last checkpoint).
+                var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.shutdownGrace * 1000))
+                try await ServiceGroup(configuration: group).run()
             } catch {
                 try? await server.ledger.close()
                 throw error
