@@ -104,6 +104,9 @@ public struct AccessPolicy: Sendable {
         /// The path relative to the root, for the ledger and the digest index.
         let rootRelative: String
         let rights: Set<FerryConfiguration.Right>
+        /// The names from the area's folder down to the target (empty for the area itself): the store opens them
+        /// one by one and never follows a symbolic link.
+        let inArea: [String]
     }
 
     /// Resolves a path in the partner's view: a first segment equal to a granted mount goes to that area,
@@ -113,10 +116,13 @@ public struct AccessPolicy: Sendable {
             // At most one rule mounts a name for a partner (checked at startup); its area and its rights apply.
             if let rule = rules.first(where: { $0.mount.lowercased() == first.lowercased() && Self.grants($0, to: partner) }) {
                 let rights = rule.rights
-                let rest = path.dropping(first: 1).relative
+                let inArea = path.dropping(first: 1)
+                let rest = inArea.relative
                 let area = rule.area == "." ? root : root + "/" + rule.area
                 let relative = [rule.area == "." ? "" : rule.area, rest].filter { !$0.isEmpty }.joined(separator: "/")
-                return Target(areaDirectory: area, absolutePath: rest.isEmpty ? area : area + "/" + rest, rootRelative: relative, rights: rights)
+                return Target(
+                    areaDirectory: area, absolutePath: rest.isEmpty ? area : area + "/" + rest, rootRelative: relative, rights: rights,
+                    inArea: inArea.segments)
             }
         }
         let area = root + "/" + partner
@@ -125,7 +131,8 @@ public struct AccessPolicy: Sendable {
             areaDirectory: area,
             absolutePath: relative.isEmpty ? area : area + "/" + relative,
             rootRelative: relative.isEmpty ? partner : partner + "/" + relative,
-            rights: [.read, .write, .delete]
+            rights: [.read, .write, .delete],
+            inArea: path.segments
         )
     }
 

@@ -22,6 +22,9 @@ struct BatchUpload {
     let store: FileStore
     let ledger: Ledger
 
+    /// The most folders a batch keeps open between its entries.
+    static let openFolders = 32
+
     /// Ledger rows and digests are written (and folders fsynced) every this many files, and at the end.
     static let flushEvery = 64
     /// The most entries one batch may hold (Ferry's client sends at most 256): the report, the ledger rows and the
@@ -35,6 +38,7 @@ struct BatchUpload {
     struct Current {
         let header: Batch.Header
         var target: AccessPolicy.Target?
+        var location: FileStore.Location?
         var refusal: ProblemError?
         var file: FileStore.TemporaryFile?
         var hasher = SHA256()
@@ -57,7 +61,8 @@ struct BatchUpload {
     struct Pending {
         var rows: [LedgerEntry] = []
         var digests: [Ledger.KnownDigest] = []
-        var folders: Set<String> = []
+        /// The folders written to since the last flush, by path.
+        var folders: [String: FileStore.OpenFolder] = [:]
     }
 
     func run<Body: AsyncSequence>(_ body: Body) async throws -> Response where Body.Element == ByteBuffer {
@@ -66,7 +71,7 @@ struct BatchUpload {
         var pending = Pending()
         var current: Current?
         var problem: Problem?
-        var checkedFolders: Set<String> = []
+        var checkedFolders: [String: FileStore.OpenFolder] = [:]
         do {
             reading: for try await chunk in body {
                 var chunk = chunk
@@ -129,9 +134,9 @@ struct BatchUpload {
     }
 
     /// Resolves and checks an entry's target when its header arrives and opens its temporary file; a refused
-    /// entry's bytes are skipped. A folder checked for an earlier entry of this request (containment, created)
-    /// is not checked again unless the target itself is a symbolic link.
-    func begin(_ header: Batch.Header, checkedFolders: inout Set<String>) -> Current {
+    /// entry's bytes are skipped. A folder opened for an earlier entry of this request (without following links,
+    /// made if missing) is used again by descriptor; a few dozen are kept open at most.
+    func begin(_ header: Batch.Header, checkedFolders: inout [String: FileStore.OpenFolder]) -> Current {
         var current = Current(header: header, entry: caller.entry(operation: "PUT", path: header.path, direction: .inbound, started: Date()))
         do {
             let joined = folder.relative.isEmpty ? header.path : folder.relative + "/" + header.path
@@ -148,14 +153,18 @@ struct BatchUpload {
             current.entry.path = target.rootRelative
             guard target.rights.contains(.write) else { throw FileRoutes.denied(.write, path) }
             let parent = (target.absolutePath as NSString).deletingLastPathComponent
-            if checkedFolders.contains(parent) && !FileStore.isSymbolicLink(target.absolutePath) {
-                try store.checkNotFolder(target)
+            let location: FileStore.Location
+            if let folder = checkedFolders[parent], let name = target.inArea.last {
+                location = FileStore.Location(folder: folder, name: name)
+                if try store.stamp(at: location)?.isDirectory == true { throw FileStore.isAFolder }
             } else {
                 try store.checkContainment(target)
-                try store.prepareParent(of: target)
-                checkedFolders.insert(parent)
+                location = try store.prepareParent(of: target)
+                if checkedFolders.count >= Self.openFolders { checkedFolders.removeAll() }
+                checkedFolders[parent] = location.folder
             }
             current.target = target
+            current.location = location
             current.file = try FileStore.TemporaryFile(path: try store.newTemporaryPath())
         } catch {
             current.refusal = ProblemError.wrap(error)
@@ -168,7 +177,7 @@ struct BatchUpload {
         let header = current.header
         do {
             if let refusal = current.refusal { throw refusal }
-            guard let target = current.target, let file = current.file else { throw ProblemError("storage-error", .internalServerError, "No target") }
+            guard let target = current.target, let location = current.location, let file = current.file else { throw ProblemError("storage-error", .internalServerError, "No target") }
             let digest = FileDigest(bytes: Array(current.hasher.finalize()))!
             guard digest.hex == header.sha256 else {
                 file.discard()
@@ -179,12 +188,12 @@ struct BatchUpload {
             let placed: (replaced: Bool, stamp: FileStore.Stamp)
             do {
                 try file.finish()
-                placed = try store.place(file.path, at: target, refuseOverwrite: false, preparing: false)
+                placed = try store.place(file.path, at: location, refuseOverwrite: false)
             } catch {
                 unlink(file.path)
                 throw error
             }
-            pending.folders.insert((target.absolutePath as NSString).deletingLastPathComponent)
+            pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = location.folder
             pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.stamp.ledgerStamp))
             var row = current.entry
             row.bytes = header.size
@@ -213,7 +222,7 @@ struct BatchUpload {
     /// Makes what was committed durable and recorded: the folders' fsyncs, then the digests and ledger rows
     /// (one statement each).
     func flush(_ pending: inout Pending) async throws {
-        for folder in pending.folders { FileStore.syncDirectory(folder) }
+        for folder in pending.folders.values { folder.synchronize() }
         if !pending.digests.isEmpty { try await ledger.remember(pending.digests) }
         if !pending.rows.isEmpty { try await ledger.record(pending.rows) }
         pending = Pending()

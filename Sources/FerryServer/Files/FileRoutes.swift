@@ -38,7 +38,7 @@ struct FileRoutes: RouterMiddleware {
         switch request.method {
         case .get, .head:
             guard target.rights.contains(.read) else { throw Self.denied(.read, path) }
-            if path.isDirectory || path.segments.isEmpty || store.stamp(target.absolutePath)?.isDirectory == true {
+            if try path.isDirectory || path.segments.isEmpty || store.stamp(of: target)?.isDirectory == true {
                 return try await list(path: path, target: target, caller: caller, head: request.method == .head, query: Self.query(request))
             }
             return try await download(request: request, path: path, target: target, caller: caller)
@@ -58,7 +58,7 @@ struct FileRoutes: RouterMiddleware {
                     detail: "POST on /v1/files takes a batch of files (Content-Type: \(Batch.mediaType)); upload one file with PUT")
             }
             if !path.segments.isEmpty, !target.rights.contains(.write) { throw Self.denied(.write, path) }
-            if let existing = store.stamp(target.absolutePath), !existing.isDirectory {
+            if let existing = try store.stamp(of: target), !existing.isDirectory {
                 throw ProblemError("not-a-folder", .conflict, "Not a folder", detail: "'\(path)' is a file; POST a batch to a folder")
             }
             let batch = BatchUpload(folder: path, caller: caller, policy: policy, store: store, ledger: ledger)
@@ -75,10 +75,12 @@ struct FileRoutes: RouterMiddleware {
     // MARK: Download
 
     private func download(request: Request, path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
-        guard let stamp = store.stamp(target.absolutePath), stamp.isRegular else {
+        // The file is opened once, without following links, and everything below is about what was opened.
+        guard let location = try store.locate(target, creating: false), let file = try store.openForReading(location) else {
             throw ProblemError("not-found", .notFound, "Not found", detail: "no file at '\(path)'")
         }
-        let digest = try await store.digest(of: target.absolutePath, rootRelative: target.rootRelative, stamp: stamp)
+        let stamp = file.stamp
+        let digest = try await store.digest(of: file, rootRelative: target.rootRelative)
         var headers: HTTPFields = [
             .contentType: "application/octet-stream",
             .eTag: stamp.etag,
@@ -109,7 +111,6 @@ struct FileRoutes: RouterMiddleware {
         if request.method == .head {
             return Response(status: status, headers: headers, body: .init())
         }
-        let file = target.absolutePath
         let ledger = self.ledger
         let started = Date()
         let entry = caller.entry(operation: "GET", path: target.rootRelative, direction: .outbound, started: started)
@@ -117,11 +118,9 @@ struct FileRoutes: RouterMiddleware {
             var sent: Int64 = 0
             var failure: String?
             do {
-                try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(file)) { handle in
-                    for try await chunk in handle.readChunks(in: span, chunkLength: FileStore.chunkLength) {
-                        sent += Int64(chunk.readableBytes)
-                        try await writer.write(chunk)
-                    }
+                try await file.forEachChunk(in: span) { chunk in
+                    sent += Int64(chunk.readableBytes)
+                    try await writer.write(chunk)
                 }
                 try await writer.finish(nil)
             } catch {
@@ -153,7 +152,7 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError("bad-digest-header", .badRequest, "Malformed Repr-Digest", detail: String(describing: error))
         }
         let refuseOverwrite = request.headers[.ifNoneMatch] == "*"
-        if refuseOverwrite, FileStore.lexists(target.absolutePath) {
+        if refuseOverwrite, try store.stamp(of: target) != nil {
             throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and '\(path)' already exists")
         }
         let started = Date()
@@ -185,22 +184,14 @@ struct FileRoutes: RouterMiddleware {
     // MARK: Delete
 
     private func delete(path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
-        guard !path.segments.isEmpty, target.absolutePath != target.areaDirectory else {
+        guard !path.segments.isEmpty, !target.inArea.isEmpty else {
             throw ProblemError("cannot-delete-area", .forbidden, "Cannot delete an area", detail: "the top of an area cannot be deleted")
         }
-        guard let stamp = store.stamp(target.absolutePath) else {
+        guard let location = try store.locate(target, creating: false), let stamp = try store.stamp(at: location) else {
             throw ProblemError("not-found", .notFound, "Not found", detail: "nothing at '\(path)'")
         }
-        if stamp.isDirectory {
-            guard rmdir(target.absolutePath) == 0 else {
-                throw ProblemError("folder-not-empty", .conflict, "Folder not empty", detail: "delete the files inside '\(path)' first")
-            }
-        } else {
-            guard unlink(target.absolutePath) == 0 else {
-                throw ProblemError("storage-error", .internalServerError, "Delete failed", detail: String(cString: strerror(errno)))
-            }
-            try await ledger.forget(path: target.rootRelative)
-        }
+        try store.remove(location, isDirectory: stamp.isDirectory, shown: "\(path)")
+        if !stamp.isDirectory { try await ledger.forget(path: target.rootRelative) }
         var entry = caller.entry(operation: "DELETE", path: target.rootRelative, direction: .inbound, started: Date())
         entry.bytes = 0
         entry.result = .ok
@@ -211,7 +202,7 @@ struct FileRoutes: RouterMiddleware {
     // MARK: Listing
 
     private func list(path: PartnerPath, target: AccessPolicy.Target, caller: Caller, head: Bool, query: [String: String]) async throws -> Response {
-        guard let stamp = store.stamp(target.absolutePath), stamp.isDirectory else {
+        guard let location = try store.locate(target, creating: false), let stamp = try store.stamp(at: location), stamp.isDirectory else {
             throw ProblemError("not-found", .notFound, "Not found", detail: "no folder at '\(path)'")
         }
         var limit = Listing.defaultLimit
@@ -223,7 +214,7 @@ struct FileRoutes: RouterMiddleware {
         }
         var entries: [Listing.Entry] = []
         let timestamps = ISO8601DateFormatter()
-        var names = (try? FileManager.default.contentsOfDirectory(atPath: target.absolutePath)) ?? []
+        var names = try store.names(in: location)
         names.removeAll { $0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
         if path.segments.isEmpty {
             // The mounts a partner sees at its top level belong to the same, ordered pages.
@@ -231,8 +222,7 @@ struct FileRoutes: RouterMiddleware {
         }
         let page = Listing.page(of: names, after: query["after"], limit: limit)
         for name in page.names {
-            let full = target.absolutePath + "/" + name
-            guard let info = store.stamp(full) else {
+            guard let (info, isLink) = store.entryStamp(name, in: location) else {
                 if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
                     entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))
                 }
@@ -243,7 +233,7 @@ struct FileRoutes: RouterMiddleware {
             entries.append(
                 .init(
                     name: name,
-                    type: info.isDirectory ? "directory" : info.isRegular ? "file" : "other",
+                    type: isLink ? "link" : info.isDirectory ? "directory" : info.isRegular ? "file" : "other",
                     size: info.isRegular ? info.size : nil,
                     modified: timestamps.string(from: info.modified),
                     sha256: known ?? nil

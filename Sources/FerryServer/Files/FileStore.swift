@@ -25,10 +25,10 @@ struct FileStore: Sendable {
     /// Where uploads are written before they are committed (same file system as the root, hidden from partners).
     var temporaryDirectory: String { root + "/.ferry/tmp" }
 
-    /// Refuses a target that resolves, through symbolic links, outside its area. Creates the area if missing.
+    /// Refuses an area (a partner's home or a shared one) that a symbolic link takes out of the root, before
+    /// anything is created through the link; creates the area if missing. Below the area's folder nothing is
+    /// resolved by path: `locate` opens each folder without following links.
     func checkContainment(_ target: AccessPolicy.Target) throws {
-        // An area (a partner's home or a shared one) that a symbolic link takes out of the root is refused, before
-        // anything is created through the link.
         var existing = target.areaDirectory
         while !Self.lexists(existing), existing.count > root.count {
             existing = (existing as NSString).deletingLastPathComponent
@@ -39,15 +39,8 @@ struct FileStore: Sendable {
             throw ProblemError("path-outside-area", .forbidden, "Area outside the served tree", detail: "this area leads outside the server's root; the operator must fix it")
         }
         try FileManager.default.createDirectory(atPath: target.areaDirectory, withIntermediateDirectories: true)
-        guard let areaReal = Self.realPath(target.areaDirectory) else {
-            throw ProblemError("storage-error", .internalServerError, "Area unavailable")
-        }
-        var probe = target.absolutePath
-        while Self.lexists(probe) == false, probe.count > target.areaDirectory.count {
-            probe = (probe as NSString).deletingLastPathComponent
-        }
-        guard let resolved = Self.realPath(probe), resolved == areaReal || resolved.hasPrefix(areaReal + "/") else {
-            throw ProblemError("path-outside-area", .forbidden, "Path leaves your area", detail: "a symbolic link on this path points outside your area")
+        guard let areaReal = Self.realPath(target.areaDirectory), areaReal == rootReal || areaReal.hasPrefix(rootReal + "/") else {
+            throw ProblemError("path-outside-area", .forbidden, "Area outside the served tree", detail: "this area leads outside the server's root; the operator must fix it")
         }
     }
 
@@ -64,33 +57,17 @@ struct FileStore: Sendable {
         var ledgerStamp: Ledger.FileStamp { .init(inode: inode, size: size, modifiedNanoseconds: modifiedNanoseconds) }
     }
 
-    func stamp(_ path: String) -> Stamp? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        let nanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        return Stamp(
-            isDirectory: (info.st_mode & S_IFMT) == S_IFDIR,
-            isRegular: (info.st_mode & S_IFMT) == S_IFREG,
-            size: Int64(info.st_size),
-            inode: UInt64(info.st_ino),
-            modifiedNanoseconds: nanoseconds,
-            modified: Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
-        )
-    }
-
     /// The SHA-256 of a committed file: from the index when the file is unchanged, else computed once and kept.
-    func digest(of path: String, rootRelative: String, stamp: Stamp) async throws -> FileDigest {
-        if let hex = try await ledger.digest(for: rootRelative, stamp: stamp.ledgerStamp), let digest = FileDigest(hex: hex) {
+    func digest(of file: OpenFile, rootRelative: String) async throws -> FileDigest {
+        if let hex = try await ledger.digest(for: rootRelative, stamp: file.stamp.ledgerStamp), let digest = FileDigest(hex: hex) {
             return digest
         }
         var hasher = SHA256()
-        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
-            for try await chunk in handle.readChunks(chunkLength: Self.chunkLength) {
-                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            }
+        try await file.forEachChunk(in: 0..<file.stamp.size) { chunk in
+            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
         }
         let digest = FileDigest(bytes: Array(hasher.finalize()))!
-        try await ledger.remember(digest: digest.hex, for: rootRelative, stamp: stamp.ledgerStamp)
+        try await ledger.remember(digest: digest.hex, for: rootRelative, stamp: file.stamp.ledgerStamp)
         return digest
     }
 
@@ -176,50 +153,59 @@ struct FileStore: Sendable {
         return result
     }
 
-    /// Checks that the target can be a file and creates its folder.
-    func prepareParent(of target: AccessPolicy.Target) throws {
-        try checkNotFolder(target)
-        do {
-            try FileManager.default.createDirectory(atPath: (target.absolutePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        } catch {
-            throw ProblemError("parent-not-folder", .conflict, "Cannot create the folder", detail: "a file is in the way of the folder for this path")
+    /// Opens (making it if missing) the folder for a file at `target` and checks that no folder or link is where
+    /// the file goes.
+    @discardableResult
+    func prepareParent(of target: AccessPolicy.Target) throws -> Location {
+        guard let location = try locate(target, creating: true), location.name != nil else {
+            throw ProblemError("not-a-file", .badRequest, "Not a file path", detail: "the path must name a file")
         }
+        if let existing = try stamp(at: location), existing.isDirectory {
+            throw Self.isAFolder
+        }
+        return location
     }
 
     /// Renames a complete, fsynced file (on the root's file system) over the target, fsyncs the folder and
-    /// records the digest. The rename is the commit: before it the target is untouched, after it complete.
+    /// records the digest. The rename is the commit: before it the target is untouched, after it complete. The
+    /// folder is opened again here, without following links, so a link swapped in during the upload is refused.
     func install(_ file: String, at target: AccessPolicy.Target, digest: FileDigest, bytes: Int64, refuseOverwrite: Bool) async throws -> Committed {
-        let placed = try place(file, at: target, refuseOverwrite: refuseOverwrite)
-        Self.syncDirectory((target.absolutePath as NSString).deletingLastPathComponent)
+        let location = try prepareParent(of: target)
+        let placed = try place(file, at: location, refuseOverwrite: refuseOverwrite)
+        location.folder.synchronize()
         try await ledger.remember(digest: digest.hex, for: target.rootRelative, stamp: placed.stamp.ledgerStamp)
         return Committed(bytes: bytes, digest: digest, replaced: placed.replaced, stamp: placed.stamp)
     }
 
-    /// The rename of `install`, without the folder's fsync and the digest index (a batch does those once for
-    /// many files, and checks the folder itself when the file's header arrives: `preparing: false`).
-    func place(_ file: String, at target: AccessPolicy.Target, refuseOverwrite: Bool, preparing: Bool = true) throws -> (replaced: Bool, stamp: Stamp) {
-        if preparing { try prepareParent(of: target) }
-        let existed = Self.lexists(target.absolutePath)
-        if refuseOverwrite && existed {
+    /// The rename of `install` into an opened folder, without the folder's fsync and the digest index (a batch
+    /// does those once for many files).
+    func place(_ file: String, at location: Location, refuseOverwrite: Bool) throws -> (replaced: Bool, stamp: Stamp) {
+        guard let name = location.name else { throw Self.isAFolder }
+        let before = try stamp(at: location)
+        if before?.isDirectory == true { throw Self.isAFolder }
+        if refuseOverwrite && before != nil {
             throw Self.exists
         }
         guard chmod(file, fileMode) == 0 else { throw Self.storageError(errno) }
         if refuseOverwrite {
             // Without replacing: link fails if the name appeared meanwhile, so of two such uploads exactly one wins.
-            guard link(file, target.absolutePath) == 0 else {
+            guard linkat(AT_FDCWD, file, location.folder.descriptor, name, 0) == 0 else {
                 throw errno == EEXIST ? Self.exists : Self.storageError(errno)
             }
             unlink(file)
         } else {
-            guard rename(file, target.absolutePath) == 0 else {
+            // renameat replaces a name, never what a link there points at.
+            guard renameat(AT_FDCWD, file, location.folder.descriptor, name) == 0 else {
                 throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: String(cString: strerror(errno)))
             }
         }
-        guard let stamp = stamp(target.absolutePath) else {
+        guard let stamp = try stamp(at: location) else {
             throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: "the committed file vanished")
         }
-        return (existed, stamp)
+        return (before != nil, stamp)
     }
+
+    static let isAFolder = ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
 
     /// Bodies up to this size (by their Content-Length) are written with plain system calls as they arrive
     /// (`TemporaryFile`), larger ones on the file system's threads.
@@ -308,18 +294,6 @@ struct FileStore: Sendable {
         }
     }
 
-    /// Refuses a target where a folder is.
-    func checkNotFolder(_ target: AccessPolicy.Target) throws {
-        if let existing = stamp(target.absolutePath), existing.isDirectory {
-            throw ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
-        }
-    }
-
-    static func isSymbolicLink(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
-    }
-
     static func lexists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
@@ -330,6 +304,7 @@ struct FileStore: Sendable {
         defer { free(resolved) }
         return String(cString: resolved)
     }
+
 
     static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
