@@ -122,10 +122,34 @@ public enum ConfigLoader {
         if let value = string("server.ledger-retain") { configuration.ledgerRetention = try duration(value, key: "server.ledger-retain") }
         if let value = string("uploads.expire-after") { configuration.uploadExpireAfter = try duration(value, key: "uploads.expire-after") }
         if let value = string("uploads.sweep-interval") { configuration.uploadSweepInterval = try duration(value, key: "uploads.sweep-interval") }
-        if let value = string("uploads.max-size") {
-            guard let size = Int64(value), size > 0 else { throw ConfigError("uploads.max-size: '\(value)' is not a positive number of bytes") }
-            configuration.uploadMaximumSize = size
+        if let value = string("uploads.max-size") { configuration.uploadMaximumSize = try size(value, key: "uploads.max-size") }
+        /// A quota's keys under `prefix` (absent ones stay nil); "none" lifts a limit.
+        func quota(_ prefix: String) throws -> FerryConfiguration.Quota? {
+            var quota = FerryConfiguration.Quota()
+            var found = false
+            func limit(_ key: String) -> String? {
+                guard let value = string(prefix + key) else { return nil }
+                found = true
+                return value
+            }
+            var lifted: Set<String> = []
+            if let value = limit("bytes") {
+                if value.lowercased() == "none" { lifted.insert("bytes") } else { quota.bytes = try size(value, key: prefix + "bytes") }
+            }
+            for key in ["files", "uploads"] {
+                guard let value = limit(key) else { continue }
+                if value.lowercased() == "none" { lifted.insert(key); continue }
+                guard let number = Int(value), number > 0 else {
+                    throw ConfigError("\(prefix)\(key): '\(value)' is not a positive whole number (or none)")
+                }
+                if key == "files" { quota.files = number } else { quota.uploads = number }
+            }
+            if lifted.contains("bytes") { quota.bytes = .max }
+            if lifted.contains("files") { quota.files = .max }
+            if lifted.contains("uploads") { quota.uploads = .max }
+            return found ? quota : nil
         }
+        if let defaults = try quota("quotas.") { configuration.quota = configuration.quota.overridden(by: defaults) }
         if let value = string("uploads.file-mode") {
             guard let mode = UInt16(value, radix: 8), mode <= 0o777, mode & 0o600 == 0o600 else {
                 throw ConfigError("uploads.file-mode: '\(value)' is not an octal mode the server can read and write (e.g. 0640, 0600, 0644)")
@@ -224,6 +248,7 @@ public enum ConfigLoader {
             partner.subject = string(prefix + "subject")
             partner.alternativeName = string(prefix + "san")
             partner.certificateAuthorities = paths(prefix + "ca") ?? []
+            partner.quota = try quota(prefix + "quota.")
             if let url = partner.url, !(url.hasPrefix("https://")) {
                 throw ConfigError("partners.\(name).url: '\(url)' must start with https://")
             }
@@ -332,6 +357,19 @@ public enum ConfigLoader {
             throw ConfigError("\(key): '\(value)' is not a duration (e.g. 90s, 15m, 24h, 7d)")
         }
         return number * factor
+    }
+
+    /// A number of bytes, with an optional binary unit: `1048576`, `512KiB`, `100MiB`, `10GiB`, `2TiB` (K, M, G, T
+    /// and KB, MB, GB, TB mean the same powers of 1024).
+    static func size(_ value: String, key: String) throws -> Int64 {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        let digits = text.prefix { $0.isNumber }
+        let unit = text.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let shifts: [String: Int64] = ["": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30, "t": 40, "tb": 40, "tib": 40]
+        guard let number = Int64(digits), number > 0, let shift = shifts[unit], number <= Int64.max >> shift else {
+            throw ConfigError("\(key): '\(value)' is not a size (a positive number of bytes, or with a unit: 512KiB, 100MiB, 10GiB, 2TiB)")
+        }
+        return number << shift
     }
 
     static func bool(_ value: String, key: String) throws -> Bool {

@@ -25,6 +25,8 @@ enum ConfigSchema {
         return keys
     }
 
+    static let quotaKeys: [String: Node] = ["bytes": .leaf, "files": .leaf, "uploads": .leaf]
+
     static let root: Node = .map([
         "listen": .leaf,
         "root": .leaf,
@@ -42,7 +44,8 @@ enum ConfigSchema {
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf, "file-mode": .leaf]),
-        "partners": .named(.map(["url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf])),
+        "partners": .named(.map(["url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf, "quota": .map(quotaKeys)])),
+        "quotas": .map(quotaKeys),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
     ])
 

@@ -30,6 +30,36 @@ public struct FerryConfiguration: Sendable {
     /// The permission bits of committed files (`uploads.file-mode`, octal).
     public var uploadFileMode: UInt16 = 0o640
     public var partners: [String: Partner] = [:]
+    /// What each partner may keep in its home area and have open as resumable uploads (`quotas`), unless its
+    /// `partners.NAME.quota` says otherwise.
+    public var quota = Quota(uploads: 32)
+
+    /// Limits on what one partner stores; `nil` is no limit.
+    public struct Quota: Sendable, Equatable {
+        /// Bytes of files in the partner's home, counting resumable uploads in progress at their full length.
+        public var bytes: Int64?
+        /// Files in the partner's home.
+        public var files: Int?
+        /// Resumable uploads the partner has open at once (in any area).
+        public var uploads: Int?
+
+        public init(bytes: Int64? = nil, files: Int? = nil, uploads: Int? = nil) {
+            self.bytes = bytes
+            self.files = files
+            self.uploads = uploads
+        }
+
+        /// This quota with the limits `other` sets in place of its own.
+        public func overridden(by other: Quota?) -> Quota {
+            guard let other else { return self }
+            return Quota(bytes: other.bytes ?? bytes, files: other.files ?? files, uploads: other.uploads ?? uploads)
+        }
+    }
+
+    /// The quota of a partner: `quotas` with its own `partners.NAME.quota` on top.
+    public func quota(for partner: String) -> Quota {
+        quota.overridden(by: partners.first { $0.key.lowercased() == partner.lowercased() }?.value.quota)
+    }
     public var accessRules: [AccessRule] = []
     /// CA files whose client certificates may name a partner that is not configured by their subject CN.
     /// `nil`: the trusted CA when the server trusts exactly one (dev mode), else none; empty: none.
@@ -62,6 +92,8 @@ public struct FerryConfiguration: Sendable {
         /// Server side: CA files; a client certificate is this partner only when the chain the server verified
         /// holds one of these CAs (compared by name and key). With no subject or SAN, the CN must be the name.
         public var certificateAuthorities: [String] = []
+        /// Server side: this partner's limits in place of the `quotas` defaults (`partners.NAME.quota`).
+        public var quota: Quota?
 
         /// Whether the server can recognise this partner at all (a subject, SAN or CA is configured).
         public var hasBinding: Bool { subject != nil || alternativeName != nil || !certificateAuthorities.isEmpty }

@@ -5,6 +5,26 @@ public struct Problem: Codable, Sendable, Equatable, Error, CustomStringConverti
     public var title: String
     public var status: Int
     public var detail: String?
+    /// Which quota refused the request and how much of it is left (`quota-exceeded` only).
+    public var quota: QuotaState?
+
+    /// A quota's state when it refused a request: its limit, what is used (uploads in progress included), what
+    /// remains, and what the request needed; bytes for `bytes`, counts for `files` and `uploads`.
+    public struct QuotaState: Codable, Sendable, Equatable {
+        public var name: String
+        public var limit: Int64
+        public var used: Int64
+        public var remaining: Int64
+        public var needed: Int64
+
+        public init(name: String, limit: Int64, used: Int64, remaining: Int64, needed: Int64) {
+            self.name = name
+            self.limit = limit
+            self.used = used
+            self.remaining = remaining
+            self.needed = needed
+        }
+    }
 
     /// The problem type URI prefix.
     public static let typePrefix = "https://ferry.dev/problems/"

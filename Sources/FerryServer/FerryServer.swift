@@ -1,5 +1,6 @@
 public import FerryConfig
 public import FerryLedger
+import FerryProtocol
 public import FerryTLS
 import FerryTrace
 import Foundation
@@ -48,11 +49,17 @@ public struct FerryServer: Sendable {
     /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
     public func makeApplication(logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        let store = FileStore(root: root, ledger: ledger, maximumSize: configuration.uploadMaximumSize, fileMode: mode_t(configuration.uploadFileMode))
+        let quotas = QuotaBook(root: root, configuration: configuration)
+        let store = FileStore(root: root, ledger: ledger, quotas: quotas, maximumSize: configuration.uploadMaximumSize, fileMode: mode_t(configuration.uploadFileMode))
         store.sweepTemporaryFiles()
-        let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter)
+        let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter, quotas: quotas)
         let chains = VerifiedChains()
         let policy = try AccessPolicy(root: root, configuration: configuration, tls: tls, chains: chains, logger: logger)
+        // Resumable uploads from before a restart hold their length and count against their partner's limits.
+        for record in uploads.records() {
+            guard let path = try? PartnerPath(plain: record.path) else { continue }
+            quotas.restoreUpload(record.id, target: policy.resolve(path, partner: record.partner), caller: record.partner, length: record.length)
+        }
         let router = Router(context: FerryRequestContext.self)
         router.add(middleware: RefusalLog(logger: logger))
         router.add(middleware: FileRoutes(policy: policy, store: store, ledger: ledger))

@@ -136,6 +136,10 @@ struct ConfigTests {
             ("access:\n  r:\n    partners: [acme]\n", "'area' is required"),
             ("access:\n  r:\n    area: x\n    partners: [acme]\n    rights: [fly]\n", "'fly' is not one of read, write, delete"),
             ("- a\n- b\n", "must be a mapping"),
+            ("quotas:\n  bytes: 10 parsecs\n", "quotas.bytes: '10 parsecs' is not a size"),
+            ("quotas:\n  files: -3\n", "quotas.files: '-3' is not a positive whole number"),
+            ("partners:\n  acme:\n    quota:\n      upload: 3\n", "unknown key 'partners.acme.quota.upload'. Did you mean 'partners.acme.quota.uploads'?"),
+            ("uploads:\n  max-size: 0\n", "uploads.max-size: '0' is not a size"),
             ("key: [unclosed\n", "is not valid YAML"),
         ]
     )
@@ -149,6 +153,33 @@ struct ConfigTests {
             } catch {
                 #expect(String(describing: error).contains(message), "got: \(error)")
             }
+        }
+    }
+
+    @Test("quotas: defaults for every partner, a partner's own on top (none lifts a limit), sizes with units")
+    func quotas() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try """
+            quotas:
+              bytes: 10GiB
+              files: 5000
+            partners:
+              acme:
+                subject: CN=acme
+                quota:
+                  bytes: 512MiB
+                  uploads: none
+            uploads:
+              max-size: 2TiB
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let configuration = try await ConfigLoader.load(file: file, environment: [:])
+            #expect(configuration.quota == .init(bytes: 10 << 30, files: 5000, uploads: 32))
+            #expect(configuration.quota(for: "ACME") == .init(bytes: 512 << 20, files: 5000, uploads: .max))
+            #expect(configuration.quota(for: "bank") == configuration.quota)
+            #expect(configuration.uploadMaximumSize == 2 << 40)
+            let plain = try await ConfigLoader.load(file: nil, environment: [:])
+            #expect(plain.quota == .init(uploads: 32), "by default only open uploads are limited")
         }
     }
 

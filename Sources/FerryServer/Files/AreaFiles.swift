@@ -7,6 +7,7 @@ import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
+import CoreFoundation
 #endif
 
 /// Files and folders inside an area, reached by descriptor: every folder below the area's own is opened with

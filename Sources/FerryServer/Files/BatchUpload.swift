@@ -41,6 +41,8 @@ struct BatchUpload {
         var location: FileStore.Location?
         var refusal: ProblemError?
         var file: FileStore.TemporaryFile?
+        /// The entry's hold on its partner's quota, settled when it is committed or dropped.
+        var reservation: QuotaBook.Reservation?
         var hasher = SHA256()
         var entry: LedgerEntry
 
@@ -92,7 +94,7 @@ struct BatchUpload {
                                 detail: "a batch holds at most \(Self.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch")
                             break reading
                         }
-                        current = begin(header, checkedFolders: &checkedFolders)
+                        current = await begin(header, checkedFolders: &checkedFolders)
                     case .bytes(let bytes):
                         current?.take(bytes)
                     case .entryEnd:
@@ -111,6 +113,7 @@ struct BatchUpload {
             // The body stopped (the client went away): what was committed is kept and recorded.
             if let current {
                 current.file?.discard()
+                store.quotas.settle(current.reservation, committed: nil)
                 pending.rows.append(failed(current, reason: "the request body ended inside this file: \(error)"))
             }
             try? await flush(&pending)
@@ -118,6 +121,7 @@ struct BatchUpload {
         }
         if let current, let problem {
             current.file?.discard()
+            store.quotas.settle(current.reservation, committed: nil)
             pending.rows.append(failed(current, reason: problem.detail ?? problem.title))
             results.append(Batch.FileResult(path: current.header.path, status: problem.status, problem: problem))
         }
@@ -136,7 +140,7 @@ struct BatchUpload {
     /// Resolves and checks an entry's target when its header arrives and opens its temporary file; a refused
     /// entry's bytes are skipped. A folder opened for an earlier entry of this request (without following links,
     /// made if missing) is used again by descriptor; a few dozen are kept open at most.
-    func begin(_ header: Batch.Header, checkedFolders: inout [String: FileStore.OpenFolder]) -> Current {
+    func begin(_ header: Batch.Header, checkedFolders: inout [String: FileStore.OpenFolder]) async -> Current {
         var current = Current(header: header, entry: caller.entry(operation: "PUT", path: header.path, direction: .inbound, started: Date()))
         do {
             let joined = folder.relative.isEmpty ? header.path : folder.relative + "/" + header.path
@@ -154,15 +158,20 @@ struct BatchUpload {
             guard target.rights.contains(.write) else { throw FileRoutes.denied(.write, path) }
             let parent = (target.absolutePath as NSString).deletingLastPathComponent
             let location: FileStore.Location
+            let existing: FileStore.Stamp?
             if let folder = checkedFolders[parent], let name = target.inArea.last {
                 location = FileStore.Location(folder: folder, name: name)
-                if try store.stamp(at: location)?.isDirectory == true { throw FileStore.isAFolder }
+                existing = try store.stamp(at: location)
+                if existing?.isDirectory == true { throw FileStore.isAFolder }
             } else {
                 try store.checkContainment(target)
                 location = try store.prepareParent(of: target)
                 if checkedFolders.count >= Self.openFolders { checkedFolders.removeAll() }
                 checkedFolders[parent] = location.folder
+                existing = try store.stamp(at: location)
             }
+            current.reservation = try await store.quotas.admit(
+                target, caller: caller.partner, bytes: header.size, replacing: existing.flatMap { $0.isRegular ? $0.size : nil })
             current.target = target
             current.location = location
             current.file = try FileStore.TemporaryFile(path: try store.newTemporaryPath())
@@ -185,7 +194,7 @@ struct BatchUpload {
                     "digest-mismatch", .badRequest, "Digest mismatch",
                     detail: "the header declared sha-256 \(header.sha256) but the \(header.size) bytes received hash to \(digest.hex); nothing was stored")
             }
-            let placed: (replaced: Bool, stamp: FileStore.Stamp)
+            let placed: (replacedSize: Int64?, stamp: FileStore.Stamp)
             do {
                 try file.finish()
                 placed = try store.place(file.path, at: location, refuseOverwrite: false)
@@ -194,6 +203,8 @@ struct BatchUpload {
                 throw error
             }
             pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = location.folder
+            store.quotas.settle(current.reservation, committed: (header.size - (placed.replacedSize ?? 0), placed.replacedSize == nil))
+            current.reservation = nil
             pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.stamp.ledgerStamp))
             var row = current.entry
             row.bytes = header.size
@@ -201,9 +212,11 @@ struct BatchUpload {
             row.ended = Date()
             row.result = .ok
             pending.rows.append(row)
-            return Batch.FileResult(path: header.path, status: placed.replaced ? 204 : 201, bytes: header.size, sha256: digest.hex)
+            return Batch.FileResult(path: header.path, status: placed.replacedSize != nil ? 204 : 201, bytes: header.size, sha256: digest.hex)
         } catch {
             current.file?.discard()
+            store.quotas.settle(current.reservation, committed: nil)
+            current.reservation = nil
             var problem = ProblemError.wrap(error).problem
             problem.detail = problem.detail.map { TerminalText.escaped(String($0.prefix(Self.maximumDetail))) }
             pending.rows.append(failed(current, reason: problem.description))

@@ -9,7 +9,7 @@ import NIOHTTPTypes
 /// Answers `Expect: 100-continue` (curl sends it for every upload over 1 MiB and then waits a second for it):
 /// `100 Continue` at once when the request head passes the checks that need no body — a partner for the
 /// certificate, the write right on the target, the size limit, room on the disk. Otherwise it sends nothing, and
-/// the route answers with the final refusal (401, 403, 413, 507) before reading a byte of the body, so the client
+/// the route answers with the final refusal (401, 403, 413, 507, a quota) before reading a byte of the body, so the client
 /// never sends a body that would be refused.
 final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -39,7 +39,8 @@ final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler
 extension ExpectContinueHandler: Sendable {}
 
 extension FileRoutes {
-    /// The checks of an upload that need no body: partner, write right, size, free space.
+    /// The checks of an upload that need no body: partner, write right, size, free space, the partner's quota (as
+    /// far as it is already counted).
     static func mayContinue(_ request: HTTPRequest, channel: any Channel, policy: AccessPolicy, store: FileStore) -> Bool {
         guard let path = request.path, request.method == .put || request.method == .post || request.method == .patch,
             let record = FerryRequestContext.registry.record(for: channel)
@@ -56,7 +57,8 @@ extension FileRoutes {
         let plain = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
         if plain.hasPrefix(prefix + "/") || plain == prefix {
             guard let partnerPath = try? PartnerPath(encoded: plain.dropFirst(min(plain.count, prefix.count + 1))) else { return false }
-            return policy.resolve(partnerPath, partner: partner).rights.contains(.write)
+            let target = policy.resolve(partnerPath, partner: partner)
+            return target.rights.contains(.write) && store.quotas.mightFit(target, caller: partner, bytes: length ?? 0)
         }
         // A resumable upload's PATCH: the route checks that the upload is this partner's.
         return plain.hasPrefix(UploadRoutes.prefix + "/")

@@ -152,15 +152,28 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError("bad-digest-header", .badRequest, "Malformed Repr-Digest", detail: String(describing: error))
         }
         let refuseOverwrite = request.headers[.ifNoneMatch] == "*"
-        if refuseOverwrite, try store.stamp(of: target) != nil {
+        let existing = try store.stamp(of: target)
+        if refuseOverwrite, existing != nil {
             throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and '\(path)' already exists")
         }
         let started = Date()
         var entry = caller.entry(operation: "PUT", path: target.rootRelative, direction: .inbound, started: started)
+        let contentLength = request.headers[.contentLength].flatMap { Int($0) }
+        let replacing = existing.flatMap { $0.isRegular ? $0.size : nil }
+        // The quota is checked before a byte of the body is read: by Content-Length, or for a chunked body by its
+        // file count now and by its bytes once they are all in (before the commit).
+        var reservation = try await store.quotas.admit(target, caller: caller.partner, bytes: Int64(contentLength ?? 0), replacing: replacing)
         do {
             let committed = try await store.commit(
                 body: request.body, to: target, declared: declared, refuseOverwrite: refuseOverwrite,
-                contentLength: request.headers[.contentLength].flatMap { Int($0) })
+                contentLength: contentLength
+            ) { bytes in
+                guard contentLength == nil, reservation != nil else { return }
+                store.quotas.settle(reservation, committed: nil)
+                reservation = nil
+                reservation = try await store.quotas.admit(target, caller: caller.partner, bytes: bytes, replacing: replacing)
+            }
+            store.quotas.settle(reservation, committed: committed.change)
             entry.bytes = committed.bytes
             entry.sha256 = committed.digest.hex
             entry.ended = Date()
@@ -173,6 +186,7 @@ struct FileRoutes: RouterMiddleware {
             ]
             return Response(status: committed.replaced ? .noContent : .created, headers: headers, body: .init())
         } catch {
+            store.quotas.settle(reservation, committed: nil)
             entry.ended = Date()
             entry.result = .failed
             entry.error = (error as? ProblemError)?.problem.description ?? String(describing: error)
@@ -191,6 +205,7 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError("not-found", .notFound, "Not found", detail: "nothing at '\(path)'")
         }
         try store.remove(location, isDirectory: stamp.isDirectory, shown: "\(path)")
+        if stamp.isRegular { store.quotas.removed(target, caller: caller.partner, bytes: stamp.size) }
         if !stamp.isDirectory { try await ledger.forget(path: target.rootRelative) }
         var entry = caller.entry(operation: "DELETE", path: target.rootRelative, direction: .inbound, started: Date())
         entry.bytes = 0

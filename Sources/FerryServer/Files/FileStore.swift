@@ -15,6 +15,8 @@ import CoreFoundation
 struct FileStore: Sendable {
     let root: String
     let ledger: Ledger
+    /// Per-partner quotas and what each partner uses.
+    let quotas: QuotaBook
     /// The largest file accepted, however it arrives (`uploads.max-size`).
     var maximumSize: Int64 = 1 << 44
     /// The mode of every committed file, however it arrived (`uploads.file-mode`), whatever the umask.
@@ -75,8 +77,13 @@ struct FileStore: Sendable {
     struct Committed: Sendable {
         let bytes: Int64
         let digest: FileDigest
-        let replaced: Bool
+        /// The size of the file this one replaced; nil when the name was new.
+        let replacedSize: Int64?
         let stamp: Stamp
+
+        var replaced: Bool { replacedSize != nil }
+        /// What the commit changed in its area, for the quota.
+        var change: (bytes: Int64, newFile: Bool) { (bytes - (replacedSize ?? 0), replacedSize == nil) }
     }
 
     /// Streams a body into a temporary file while hashing it, verifies the declared digest, fsyncs, and renames it
@@ -86,7 +93,8 @@ struct FileStore: Sendable {
         to target: AccessPolicy.Target,
         declared: FileDigest?,
         refuseOverwrite: Bool,
-        contentLength: Int? = nil
+        contentLength: Int? = nil,
+        beforeInstall: (Int64) async throws -> Void = { _ in }
     ) async throws -> Committed where Body.Element == ByteBuffer {
         if let contentLength, Int64(contentLength) > maximumSize {
             throw tooLarge(Int64(contentLength))
@@ -148,6 +156,7 @@ struct FileStore: Sendable {
                 detail: "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored"
             )
         }
+        try await beforeInstall(bytes)
         let result = try await install(temporary, at: target, digest: digest, bytes: bytes, refuseOverwrite: refuseOverwrite)
         committed = true
         return result
@@ -174,12 +183,12 @@ struct FileStore: Sendable {
         let placed = try place(file, at: location, refuseOverwrite: refuseOverwrite)
         location.folder.synchronize()
         try await ledger.remember(digest: digest.hex, for: target.rootRelative, stamp: placed.stamp.ledgerStamp)
-        return Committed(bytes: bytes, digest: digest, replaced: placed.replaced, stamp: placed.stamp)
+        return Committed(bytes: bytes, digest: digest, replacedSize: placed.replacedSize, stamp: placed.stamp)
     }
 
     /// The rename of `install` into an opened folder, without the folder's fsync and the digest index (a batch
     /// does those once for many files).
-    func place(_ file: String, at location: Location, refuseOverwrite: Bool) throws -> (replaced: Bool, stamp: Stamp) {
+    func place(_ file: String, at location: Location, refuseOverwrite: Bool) throws -> (replacedSize: Int64?, stamp: Stamp) {
         guard let name = location.name else { throw Self.isAFolder }
         let before = try stamp(at: location)
         if before?.isDirectory == true { throw Self.isAFolder }
@@ -202,7 +211,7 @@ struct FileStore: Sendable {
         guard let stamp = try stamp(at: location) else {
             throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: "the committed file vanished")
         }
-        return (before != nil, stamp)
+        return (before.map(\.size), stamp)
     }
 
     static let isAFolder = ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")

@@ -5,8 +5,14 @@ public import Hummingbird
 
 /// A problem thrown by a route and rendered as `application/problem+json`.
 struct ProblemError: Error, HTTPResponseError {
-    let problem: Problem
+    private(set) var problem: Problem
     var additionalHeaders: HTTPFields = [:]
+
+    /// Which quota refused the request (see `QuotaBook`).
+    var quota: Problem.QuotaState? {
+        get { problem.quota }
+        set { problem.quota = newValue }
+    }
 
     init(_ slug: String, _ status: HTTPResponse.Status, _ title: String, detail: String? = nil) {
         self.problem = Problem(slug, status: status.code, title: title, detail: detail)

@@ -129,7 +129,15 @@ struct UploadRoutes: RouterMiddleware {
             }
             sha256 = digest.hex
         }
-        let record = try uploads.create(partner: caller.partner, path: target.path.relative, length: length, sha256: sha256, metadata: rawMetadata)
+        let id = UploadStore.newID()
+        try await files.quotas.openUpload(id, target: target.target, caller: caller.partner, length: length)
+        let record: UploadRecord
+        do {
+            record = try uploads.create(id: id, partner: caller.partner, path: target.path.relative, length: length, sha256: sha256, metadata: rawMetadata)
+        } catch {
+            files.quotas.closeUpload(id)
+            throw error
+        }
         let location = Self.prefix + "/" + record.id
         // creation-with-upload: the POST may carry the first bytes.
         if request.headers[.contentType] == Self.contentType {
@@ -283,7 +291,7 @@ struct UploadRoutes: RouterMiddleware {
                 throw ProblemError("digest-mismatch", .badRequest, "Digest mismatch", detail: "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded")
             }
             let committed = try await files.install(part, at: target, digest: digest, bytes: record.length, refuseOverwrite: false)
-            uploads.forget(record.id)
+            uploads.forget(record.id, committed: committed.change)
             entry.bytes = committed.bytes
             entry.sha256 = digest.hex
             entry.ended = Date()

@@ -20,9 +20,26 @@ final class UploadStore: Sendable {
     /// PATCH then needs no second read of the part file. Lost on restart (the part file is read instead).
     private let runningDigests = NIOLockedValueBox([String: (offset: Int64, hasher: SHA256)]())
 
-    init(root: String, expireAfter: TimeInterval) {
+    /// Open uploads count against their partner's quota until they are committed or removed.
+    let quotas: QuotaBook
+
+    init(root: String, expireAfter: TimeInterval, quotas: QuotaBook) {
         self.directory = root + "/.ferry/uploads"
         self.expireAfter = expireAfter
+        self.quotas = quotas
+    }
+
+    /// A new upload id: 32 lower-case hexadecimal digits.
+    static func newID() -> String {
+        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    /// Every upload on disk (at startup, to restore what they hold of their partners' quotas).
+    func records() -> [UploadRecord] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.filter { $0.hasSuffix(".json") }.compactMap { name in
+            FileManager.default.contents(atPath: directory + "/" + name).flatMap { try? Self.decoder.decode(UploadRecord.self, from: $0) }
+        }
     }
 
     func partPath(_ id: String) -> String { directory + "/\(id).part" }
@@ -33,9 +50,8 @@ final class UploadStore: Sendable {
     }
 
     /// Creates an empty upload.
-    func create(partner: String, path: String, length: Int64, sha256: String?, metadata: String) throws -> UploadRecord {
+    func create(id: String = newID(), partner: String, path: String, length: Int64, sha256: String?, metadata: String) throws -> UploadRecord {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let now = Date()
         let record = UploadRecord(id: id, partner: partner, path: path, length: length, offset: 0, sha256: sha256, metadata: metadata, created: now, lastActivity: now)
         let fd = open(partPath(id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -127,15 +143,18 @@ final class UploadStore: Sendable {
         runningDigests.withLockedValue { $0[id] = (offset, hasher) }
     }
 
-    /// Removes an upload's files.
+    /// Removes an upload's files (and what it held of its partner's quota).
     func remove(_ id: String) {
+        quotas.closeUpload(id)
         _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
         unlink(partPath(id))
         unlink(statePath(id))
     }
 
-    /// Removes the state file only (after the part file was committed by rename).
-    func forget(_ id: String) {
+    /// Removes the state file only (after the part file was committed by rename, with what the commit changed in
+    /// its area).
+    func forget(_ id: String, committed: (bytes: Int64, newFile: Bool)) {
+        quotas.closeUpload(id, committed: committed)
         _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
         unlink(statePath(id))
     }

@@ -8,7 +8,7 @@ struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List a folder on a partner's server.",
-        discussion: "TARGET is https://HOST:PORT/PATH or PARTNER:PATH; the top of your area is https://HOST:PORT/."
+        discussion: "TARGET is https://HOST:PORT/PATH or PARTNER:PATH; the top of your area is https://HOST:PORT/. Folders end in /, symbolic links (which the server never follows) in @; --json prints the listing as the server sent it."
     )
 
     @Argument(help: "The remote folder.")
@@ -27,7 +27,8 @@ struct List: AsyncParsableCommand {
             }
             for entry in listing.entries {
                 let size = entry.size.map { ByteFormat.size($0) } ?? "-"
-                let name = entry.type == "directory" ? entry.name + "/" : entry.name
+                // As `ls -F`: a folder ends in /, a symbolic link (which the server never follows) in @.
+                let name = entry.name + (entry.type == "directory" ? "/" : entry.type == "link" ? "@" : "")
                 print(TerminalText.escaped("\(size.padding(toLength: 12, withPad: " ", startingAt: 0)) \((entry.modified ?? "").padding(toLength: 21, withPad: " ", startingAt: 0)) \(name)"))
             }
         } catch {
