@@ -1,8 +1,10 @@
 import FerryClient
 import FerryConfig
+import FerryServer
 import FerryProtocol
 import FerryTestSupport
 import Foundation
+import Logging
 import Testing
 
 /// Per-partner quotas on bytes, files and open resumable uploads, against a running server with curl and the
@@ -154,5 +156,37 @@ struct QuotaTests {
                 return problem?.slug == "quota-exceeded" && problem?.quota?.name == "bytes" && (error as? TransferError)?.exitCode == .rejected
             }
         }
+    }
+
+    @Test("open resumable uploads still count after a restart")
+    func restart() async throws {
+        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let folder = try TemporaryDirectory("ferry-quota")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        var configuration = FerryConfiguration()
+        configuration.root = folder.path + "/root"
+        configuration.listen = "127.0.0.1:0"
+        configuration.serverTLS = pki.serverProfile
+        configuration.quota = .init(bytes: 20 << 20, uploads: 1)
+        var logger = Logger(label: "ferry.test")
+        logger.logLevel = .error
+        func create(port: Int, length: Int) async throws -> String {
+            try await ExternalTool.run(curl, [
+                "-s", "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}",
+                "-X", "POST", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Length: \(length)",
+                "-H", "Upload-Metadata: path " + Data("r.bin".utf8).base64EncodedString(), "https://localhost:\(port)/v1/uploads",
+            ]).stdout
+        }
+        let first = try await RunningServer.start(try await FerryServer.prepare(configuration: configuration), logger: logger)
+        #expect(try await create(port: first.port, length: 15 << 20) == "201")
+        try await first.stop()
+        configuration.quota = .init(bytes: 20 << 20, uploads: 2)
+        let second = try await RunningServer.start(try await FerryServer.prepare(configuration: configuration), logger: logger)
+        // The upload from before the restart still holds 15 MiB of the 20.
+        #expect(try await create(port: second.port, length: 10 << 20) == "507")
+        #expect(try await create(port: second.port, length: 5 << 20) == "201")
+        #expect(try await create(port: second.port, length: 1) == "429")
+        try await second.stop()
     }
 }
