@@ -4,49 +4,52 @@ import Glibc
 public import NIOCore
 public import _NIOFileSystem
 
-/// Writes a stream of buffers to a file at increasing offsets. The buffers are kept as they are (not copied
-/// into a staging array, as NIOFileSystem's buffered writer does) until `capacity` bytes are pending, then
-/// written in one trip to the file system's threads.
+/// Writes a stream of buffers to a file at increasing offsets, one trip to the file system's threads per
+/// `capacity` bytes. The bytes are copied into one staging buffer of `capacity` as they arrive, so the memory an
+/// upload holds is that buffer, whatever the buffers that arrived were slices of: a body part from TLS and the
+/// HTTP decoder is a slice of a larger receive buffer, and keeping the slices themselves (as this writer did
+/// before) kept every receive buffer they came from alive until the trip: 4–6 MiB per upload in flight instead
+/// of 1.
 public struct GatheringFileWriter {
     let handle: WriteFileHandle
     public private(set) var offset: Int64
     let capacity: Int
-    var pending: [ByteBuffer] = []
-    var pendingBytes = 0
+    var staging: ByteBuffer
 
-    public init(handle: WriteFileHandle, startingAt offset: Int64, capacity: Int = 1 << 20) {
+    public init(handle: WriteFileHandle, startingAt offset: Int64, capacity: Int = 256 << 10) {
         self.handle = handle
         self.offset = offset
         self.capacity = capacity
+        self.staging = ByteBuffer()
     }
 
     public mutating func write(_ buffer: ByteBuffer) async throws {
-        pending.append(buffer)
-        pendingBytes += buffer.readableBytes
-        if pendingBytes >= capacity { try await flush() }
+        var buffer = buffer
+        while buffer.readableBytes > 0 {
+            if staging.capacity == 0 { staging.reserveCapacity(capacity) }
+            var part = buffer.readSlice(length: min(buffer.readableBytes, capacity - staging.readableBytes))!
+            staging.writeBuffer(&part)
+            if staging.readableBytes >= capacity { try await flush() }
+        }
     }
 
     /// Writes what is pending.
     public mutating func flush() async throws {
-        guard pendingBytes > 0 else { return }
-        let buffers = pending
+        guard staging.readableBytes > 0 else { return }
         let start = offset
-        pending.removeAll(keepingCapacity: true)
-        try await handle.withUnsafeDescriptor { descriptor in
-            var at = start
-            for buffer in buffers {
-                let code = buffer.write(toDescriptor: descriptor.rawValue, at: at)
-                if code != 0 {
-                    throw FileSystemError(
-                        code: code == ENOSPC ? .resourceExhausted : .io, message: "write failed: \(String(cString: strerror(code)))",
-                        cause: FileSystemError.SystemCallError(systemCall: "pwrite", errno: Errno(rawValue: code)),
-                        location: .init(function: #function, file: #fileID, line: #line))
-                }
-                at += Int64(buffer.readableBytes)
+        let count = staging.readableBytes
+        try await handle.withUnsafeDescriptor { [staging] descriptor in
+            let code = staging.write(toDescriptor: descriptor.rawValue, at: start)
+            if code != 0 {
+                throw FileSystemError(
+                    code: code == ENOSPC ? .resourceExhausted : .io, message: "write failed: \(String(cString: strerror(code)))",
+                    cause: FileSystemError.SystemCallError(systemCall: "pwrite", errno: Errno(rawValue: code)),
+                    location: .init(function: #function, file: #fileID, line: #line))
             }
         }
-        offset += Int64(pendingBytes)
-        pendingBytes = 0
+        offset += Int64(count)
+        // The trip's copy is gone: clearing reuses the same storage.
+        staging.clear()
     }
 }
 

@@ -38,7 +38,7 @@ struct QuotaTests {
             #expect(try await putStatus(four, "b.bin").hasPrefix("201"))
             // 8 MiB used of 10: a third 4 MiB file does not fit, and curl (HTTP/1.1, Expect: 100-continue) never sends
             // its body.
-            let early = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["--http1.1"] + Self.status + ["-T", four, server.url("c.bin")])
+            let early = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["--http1.1", "--expect100-timeout", "20"] + Self.status + ["-T", four, server.url("c.bin")])
             let parts = early.stdout.split(separator: " ")
             #expect(parts.first == "507" && (parts.last.flatMap { Int($0) } ?? .max) < 1 << 20, "refused before the body: \(early.stdout)")
             let refused = try Self.problem(try await put(four, "c.bin"))

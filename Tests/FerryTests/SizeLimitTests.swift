@@ -46,7 +46,9 @@ struct SizeLimitTests {
             let big = server.folder.path + "/twelve.bin"
             try TestFiles.write(big, size: 12 << 20)
             // curl sends Expect: 100-continue itself for HTTP/1.1 uploads over 1 MiB; -w shows how much body it sent.
-            let base = server.curlIdentity("acme") + ["--http1.1", "-v", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}"]
+            // It waits 1 s for an answer before sending the body anyway: longer here, as a loaded machine may take
+            // that long to answer at all.
+            let base = server.curlIdentity("acme") + ["--http1.1", "--expect100-timeout", "20", "-v", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}"]
             let allowed = try await ExternalTool.run(curl, base + ["-T", file, server.url("in/four.bin")])
             #expect(allowed.stdout == "201 \(4 << 20)", "\(allowed.stdout)")
             #expect(allowed.stderr.contains("HTTP/1.1 100 Continue"), "no 100 Continue: \(allowed.stderr)")
