@@ -14,12 +14,41 @@ import NIOCore
 /// the committed corpus is replayed by the ordinary build.
 enum FuzzEntry {
     /// The first byte picks what is fuzzed: a two-sided conversation (fed in slices), a batch upload body (fed
-    /// in slices), or a capture file.
+    /// in slices), a capture file (0xC0–0xEF), or one of the parsers a partner's request or an operator's file
+    /// reaches (0xF0–0xFF, `PartnerInput`).
     static func run(_ input: [UInt8]) {
+        if let forced = target, !input.isEmpty {
+            // The first byte is the target's: seeds of that target are read as they are.
+            var input = input
+            input[0] = forced
+            return runUnforced(input)
+        }
+        runUnforced(input)
+    }
+
+    /// The fuzz targets by name (`scripts/fuzz SECONDS TARGET`, `FERRY_FUZZ_TARGET`): every input then goes to
+    /// that one, so each gets its own count of executions.
+    static let targets: [String: UInt8] = [
+        "conversation": 0x00, "batch": 0xB0, "capture": 0xC0, "tus-metadata": 0xF0, "path-encoded": 0xF1, "path-plain": 0xF2,
+        "range": 0xF3, "repr-digest": 0xF4, "terminal-text": 0xF5, "percent": 0xF6, "config": 0xF7,
+    ]
+
+    static let target: UInt8? = {
+        guard let name = ProcessInfo.processInfo.environment["FERRY_FUZZ_TARGET"], !name.isEmpty else { return nil }
+        guard let selector = targets[name] else {
+            FileHandle.standardError.write(Data("FerryFuzz: unknown target '\(name)'; one of \(targets.keys.sorted().joined(separator: ", "))\n".utf8))
+            exit(2)
+        }
+        return selector
+    }()
+
+    private static func runUnforced(_ input: [UInt8]) {
         guard input.count >= 3 else { return }
         let selector = input[0]
         let body = Array(input[3...])
-        if (0xB0..<0xC0).contains(selector) {
+        if selector >= 0xF0 {
+            PartnerInput.run(selector & 0x0F, input[1], body)
+        } else if (0xB0..<0xC0).contains(selector) {
             _ = try? BatchDecoder.decodeAll(body, slice: Int(input[1]) << 4 | Int(input[2] & 0xF))
         } else if selector < 0xC0 {
             let split = body.isEmpty ? 0 : Int(input[1]) * body.count / 256
