@@ -75,8 +75,12 @@ public struct Diagnoser: Sendable {
         // The TLS 1.3 flight, read with the probe's own keys.
         if let tls13 = accepted.first(where: { $0.offered == .tls13 }) {
             let conversation = tls13.conversation
-            let decrypted = conversation.records.contains { $0.protection == .decrypted }
-            if decrypted, conversation.certificateRequest == nil, clientCertificate != nil {
+            // Only a whole flight (up to the server's Finished) shows that no CertificateRequest is in it.
+            let whole = conversation.records.contains { record in
+                guard record.direction == .serverToClient, record.protection == .decrypted, case .handshake(let messages) = record.content else { return false }
+                return messages.contains { $0.type == .finished }
+            }
+            if whole, conversation.certificateRequest == nil, clientCertificate != nil {
                 add([Finding(.clientCertNotRequested, evidence: ["TLS1.3: the server's encrypted flight (EncryptedExtensions .. Finished) holds no CertificateRequest"])])
             }
         } else if let best = accepted.last, best.conversation.certificateRequest == nil, clientCertificate != nil,
@@ -118,8 +122,36 @@ public struct Diagnoser: Sendable {
                              evidence: ["the server accepts: \(accepted.map(\.offered.description).joined(separator: ", "))", "your client offers: \(offeredByClient.map(\.description).joined(separator: ", "))", "the server answered your ClientHello with \(refusal.alert)"])])
             }
             add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate))
+            // A handshake that did not complete is never "no problems": when no finding explains it, say what was seen.
+            if !attempt.completed, !findings.contains(where: { $0.severity == .error }) {
+                add([Finding(.handshakeIncomplete, evidence: Self.progress(of: attempt))])
+            }
         }
         return Diagnosis(host: host, port: port, probes: probes, handshake: handshake?.conversation, handshakeError: handshake?.error, findings: findings.ordered)
+    }
+}
+
+extension Diagnoser {
+    /// How far a handshake that did not complete got: what each side sent, and how it ended.
+    static func progress(of attempt: HandshakeAttempt.Outcome) -> [String] {
+        func messages(_ direction: TLSDirection) -> [String] {
+            attempt.conversation.records.filter { $0.direction == direction }.flatMap { record -> [String] in
+                switch record.content {
+                case .handshake(let messages): return messages.map { $0.type.description }
+                case .alert(let alerts): return alerts.map { "alert \($0)" }
+                case .changeCipherSpec: return ["ChangeCipherSpec"]
+                case .applicationData, .opaque: return ["encrypted record"]
+                case .malformed(let reason): return ["malformed record (\(reason))"]
+                }
+            }
+        }
+        let sent = messages(.clientToServer)
+        let received = messages(.serverToClient)
+        return [
+            "your TLS client: \(attempt.error ?? "did not complete")",
+            "sent by your client: \(sent.isEmpty ? "nothing" : sent.joined(separator: ", "))",
+            "received from the server: \(received.isEmpty ? "no complete record" : received.joined(separator: ", ") + ", then nothing more")",
+        ]
     }
 }
 
@@ -132,6 +164,8 @@ public struct Diagnosis: Sendable {
     public let handshake: TLSConversation?
     public let handshakeError: String?
     public let findings: [Finding]
+    /// Whether the real handshake was attempted and completed.
+    public var handshakeCompleted: Bool { handshake != nil && handshakeError == nil }
 
     public var exitCode: Int32 { findings.exitCode }
 }

@@ -305,4 +305,67 @@ struct DiagnosisTests {
         #expect(closed.ids == ["connect-failed"])
         #expect(closed.status == 2)
     }
+
+    /// A relay in front of `upstream` that passes what the client sends but only the first `limit` bytes of
+    /// each answer, then stalls (`cut: false`) or closes the connection without an alert (`cut: true`).
+    func truncatingRelay(_ python: String, port: Int, upstream: Int, limit: Int, cut: Bool) throws -> BackgroundProcess {
+        try BackgroundProcess(python, ["-c", """
+            import socket, threading
+            def pipe(a, b, limit):
+                # Passes a's bytes to b (only the first `limit` of them when set); when a ends, or when the cut
+                # comes, both connections close (s_server serves one connection at a time).
+                sent = 0
+                try:
+                    while True:
+                        data = a.recv(65536)
+                        if not data: break
+                        if limit is None:
+                            b.sendall(data); continue
+                        if sent < limit:
+                            b.sendall(data[:limit - sent]); sent += len(data[:limit - sent])
+                        if sent >= limit and \(cut ? "True" : "False"):
+                            break
+                except OSError:
+                    pass
+                for s in (a, b):
+                    try: s.shutdown(socket.SHUT_RDWR)
+                    except OSError: pass
+                    s.close()
+            def serve(c):
+                u = socket.create_connection(("127.0.0.1", \(upstream)))
+                threading.Thread(target=pipe, args=(c, u, None), daemon=True).start()
+                threading.Thread(target=pipe, args=(u, c, \(limit)), daemon=True).start()
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", \(port))); s.listen(64)
+            print("relaying", flush=True)
+            while True:
+                c, _ = s.accept(); serve(c)
+            """])
+    }
+
+    @Test("a relay that passes only the start of the server's answer, then stalls or closes: an error finding with what was seen, never 'no problems'", arguments: [false, true])
+    func truncatedAnswer(cut: Bool) async throws {
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let upstream = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: upstream, ["-Verify", "1"]) else { return }
+        let port = freeLoopbackPort()
+        // 150 bytes: a whole ServerHello, and only the start of the certificate that follows it.
+        let relay = try truncatingRelay(python, port: port, upstream: upstream, limit: 150, cut: cut)
+        #expect(try await relay.waitForOutput("relaying"), "\(relay.output)")
+        let report = try await diagnose("127.0.0.1:\(port)", identity(pki))
+        await relay.stop()
+        await server.stop()
+        #expect(report.status == 2, "\(report.text)")
+        #expect(!report.text.contains("No problems found") && !report.text.contains("client settings: completed"), "\(report.text)")
+        let findings = report.json["findings"] as? [[String: Any]] ?? []
+        #expect(findings.first?["severity"] as? String == "error", "\(report.text)")
+        if report.ids.contains("handshake-incomplete") {
+            #expect(report.text.contains("received from the server: SERVER_HELLO"), "the evidence says how far the answer got: \(report.text)")
+            #expect(report.text.contains(cut ? "closed before the handshake completed" : "did not complete within"), "\(report.text)")
+        }
+        // A flight cut short says nothing about what the rest of it would have held.
+        #expect(!report.ids.contains("client-cert-not-requested"), "\(report.text)")
+    }
 }

@@ -148,6 +148,14 @@ struct FindingKind: Sendable {
         rule: "Nothing at TLS level can happen before TCP connects.",
         fixes: ["Check the host name, port, firewalls and that the partner's server is running."])
 
+    static let handshakeIncomplete = FindingKind(
+        id: "handshake-incomplete", severity: .error, title: "The handshake with your client settings did not complete", side: .network,
+        rule: "RFC 8446 §4 / RFC 5246 §7.3: a handshake ends with both sides' Finished, or with a fatal alert that says why. One that stops, or whose connection closes without an alert, was cut by something (a relay, a firewall, a load balancer, a server that hangs or crashes).",
+        fixes: [
+            "Check what sits between you and the partner's server (proxy, load balancer, firewall, TLS inspection): the evidence shows how far the server's answer got before it stopped.",
+            "Ask the partner for its server's log at this time: a crash or a stuck worker shows there.",
+        ])
+
     static let noResponse = FindingKind(
         id: "no-response", severity: .error, title: "The server accepted the connection but never answered the ClientHello", side: .peer,
         rule: "RFC 8446 §4.1.1: the server answers a ClientHello with a ServerHello or an alert.",

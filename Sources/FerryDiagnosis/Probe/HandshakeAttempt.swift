@@ -15,6 +15,9 @@ enum HandshakeAttempt {
         let completed: Bool
     }
 
+    /// How long the handshake may take before it counts as stalled.
+    static let waitSeconds = 5.0
+
     static func run(host: String, port: Int, serverName: String?, configuration: TLSConfiguration) async -> Outcome {
         let keys = TLSKeyLogStore(capacity: 16)
         var configuration = configuration
@@ -36,7 +39,7 @@ enum HandshakeAttempt {
                 }
                 .connect(host: host, port: port).get()
             // Wait for the handshake (or its failure), then a moment for a post-handshake rejection (TLS 1.3).
-            for _ in 0..<100 {
+            for _ in 0..<Int(waitSeconds * 20) {
                 if record.snapshot.handshakeComplete || !channel.isActive { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -44,12 +47,28 @@ enum HandshakeAttempt {
                 // Send nothing; a server that rejects the client certificate after its Finished says so now.
                 try? await Task.sleep(for: .milliseconds(300))
             }
+            let completed = record.snapshot.handshakeComplete
+            let stillOpen = channel.isActive
             try? await channel.close()
-            let error = caught.withLockedValue { $0 }
-            return Outcome(conversation: record.recorder.conversation(), error: error, completed: record.snapshot.handshakeComplete && error == nil)
+            var error = caught.withLockedValue { $0 }.map(Self.plain)
+            // A handshake that neither completed nor failed with an error: the server's answer stopped (a stalled
+            // relay, a server that hangs) or the connection closed without an alert. Either is a failure.
+            if !completed && error == nil {
+                error = stillOpen
+                    ? "the handshake did not complete within \(Int(waitSeconds)) s: the server's answer stopped"
+                    : Self.closedEarly
+            }
+            return Outcome(conversation: record.recorder.conversation(), error: error, completed: completed && error == nil)
         } catch {
             return Outcome(conversation: record.recorder.conversation(), error: String(describing: error), completed: false)
         }
+    }
+
+    static let closedEarly = "the connection closed before the handshake completed, without an alert"
+
+    /// BoringSSL's words for a connection that ended mid-handshake, in the report's words.
+    static func plain(_ error: String) -> String {
+        error.contains("EOF during handshake") || error.contains("uncleanShutdown") ? closedEarly : error
     }
 
     /// Keeps the first error the pipeline reports.

@@ -117,7 +117,7 @@ enum DiagnosisReport {
         }
         if let error = diagnosis.handshakeError {
             out += "\nHandshake with your client settings failed: \(error)\n"
-        } else if diagnosis.handshake != nil {
+        } else if diagnosis.handshakeCompleted {
             out += "\nHandshake with your client settings: completed\n"
         }
         out += "\n"
