@@ -20,9 +20,9 @@ struct NetworkCutTests {
             let source = server.folder.path + "/cut.bin"
             let digest = try TestFiles.write(source, size: size)
             var client = try server.client("acme")
-            // A second before the retry asks for the offset: on a loaded machine the server may still be writing
+            // Seconds before the retry asks for the offset: on a loaded machine the server may still be writing
             // and syncing the bytes that arrived before the cut (its HEAD waits up to a second for that).
-            client.retry = RetryPolicy(retries: 3, baseWait: 1)
+            client.retry = RetryPolicy(retries: 3, baseWait: 3)
             let target = RemoteTarget(host: "localhost", port: proxy.port, path: try .init(plain: "in/cut.bin"))
             let result = try await client.send(files: [source], to: target)[0]
             #expect(result.sha256 == digest)

@@ -31,7 +31,8 @@ struct Serve: AsyncParsableCommand {
 
             Connections that hold resources without using them are cut: a TLS handshake must finish within 15 s, \
             a connection that moves less than 1 KiB in 30 s is closed, and at most 512 connections (64 per \
-            address) are open at once (server.limits.*).
+            address) are open at once (server.limits.*). Each partner may have 32 resumable uploads open; \
+            quotas.bytes/files (and partners.NAME.quota) limit what it keeps in its home.
 
             Every connection's handshake is kept in a small flight recorder; the trace of each failed \
             handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as \

@@ -98,8 +98,13 @@ private final class RelayHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// Closes once what was forwarded so far has reached the socket: the cut falls at the budget as the other end
+    /// sees it, however slowly that end reads (this relay reads on without backpressure, so a slow reader would
+    /// otherwise lose the bytes still queued here and see the cut much earlier).
     private func closeFromPartner() {
         guard let context else { return }
-        context.eventLoop.execute { context.close(promise: nil) }
+        context.eventLoop.execute {
+            context.writeAndFlush(Self.wrapOutboundOut(ByteBuffer())).whenComplete { _ in context.close(promise: nil) }
+        }
     }
 }
