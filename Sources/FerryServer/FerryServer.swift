@@ -76,7 +76,6 @@ public struct FerryServer: Sendable {
         let tls = self.tls
         let counter = ConnectionCounter(limits: configuration.limits)
         FileDescriptorLimit.raise(toServe: configuration.limits, logger: logger)
-        AllocatorSettings.apply()
         let server = HTTPServerBuilder { responder in
             FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder, chains: chains, counter: counter, logger: logger
             ) { request, channel in FileRoutes.mayContinue(request, channel: channel, policy: policy, store: store) }

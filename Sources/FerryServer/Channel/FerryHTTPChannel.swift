@@ -63,10 +63,6 @@ public struct FerryHTTPChannel: ServerChildChannel {
         let (current, generation) = tls.currentWithGeneration
         let chains = self.chains
         do {
-            // One socket read (at most 64 KiB) per turn of the event loop: TLS hands each read on as it comes,
-            // instead of gathering up to four into one buffer that every body part cut from it keeps alive while it
-            // waits in the request body's stream (memory per upload in flight: docs/performance.md).
-            try channel.syncOptions?.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(ConnectionGuard(limits: counter.limits, record: record))
             if flightRecorder.settings.tap {
