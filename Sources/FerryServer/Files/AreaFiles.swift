@@ -154,16 +154,21 @@ extension FileStore {
         return OpenFile(descriptor: descriptor, stamp: Stamp(info))
     }
 
-    /// The names in the folder at `location` (the area's own folder when `name` is nil), links included
-    /// (`entryStamp` tells what each is).
-    func names(in location: Location) throws -> [String] {
-        let descriptor =
-            location.name.map { openat(location.folder.descriptor, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            ?? dup(location.folder.descriptor)
+    /// The folder at `location` itself (the area's own folder when `name` is nil), opened once for a listing.
+    func openFolder(_ location: Location) throws -> OpenFolder {
+        guard let name = location.name else { return location.folder }
+        let descriptor = openat(location.folder.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ELOOP { throw Self.linkRefused }
             throw Self.storageError(errno)
         }
+        return OpenFolder(descriptor: descriptor)
+    }
+
+    /// The names in `folder`, links included (`entryStamp` tells what each is).
+    func names(in folder: OpenFolder) throws -> [String] {
+        let descriptor = dup(folder.descriptor)
+        guard descriptor >= 0 else { throw Self.storageError(errno) }
         guard let directory = fdopendir(descriptor) else {
             close(descriptor)
             throw Self.storageError(errno)
@@ -181,17 +186,9 @@ extension FileStore {
     }
 
     /// An entry of a listed folder, without following a link (a link is listed as what it is, not as its target).
-    func entryStamp(_ name: String, in folder: Location) -> (stamp: Stamp, isLink: Bool)? {
-        guard let listed = folder.name else { return Self.entryStamp(name, in: folder.folder.descriptor) }
-        let descriptor = openat(folder.folder.descriptor, listed, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        return Self.entryStamp(name, in: descriptor)
-    }
-
-    private static func entryStamp(_ name: String, in descriptor: Int32) -> (stamp: Stamp, isLink: Bool)? {
+    func entryStamp(_ name: String, in folder: OpenFolder) -> (stamp: Stamp, isLink: Bool)? {
         var info = stat()
-        guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        guard fstatat(folder.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
         return (Stamp(info), (info.st_mode & S_IFMT) == S_IFLNK)
     }
 

@@ -229,7 +229,8 @@ struct FileRoutes: RouterMiddleware {
         }
         var entries: [Listing.Entry] = []
         let timestamps = ISO8601DateFormatter()
-        var names = try store.names(in: location)
+        let listed = try store.openFolder(location)
+        var names = try store.names(in: listed)
         names.removeAll { $0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
         if path.segments.isEmpty {
             // The mounts a partner sees at its top level belong to the same, ordered pages.
@@ -237,7 +238,7 @@ struct FileRoutes: RouterMiddleware {
         }
         let page = Listing.page(of: names, after: query["after"], limit: limit)
         for name in page.names {
-            guard let (info, isLink) = store.entryStamp(name, in: location) else {
+            guard let (info, isLink) = store.entryStamp(name, in: listed) else {
                 if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
                     entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))
                 }
