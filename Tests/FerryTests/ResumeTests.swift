@@ -28,7 +28,7 @@ struct ResumeTests {
 
             let server = try await ServeProcess(config: config, directory: folder.path)
             let firstRun = Task { try await ferry(command, state: state) }
-            let reached = try await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 136 << 20)
+            let reached = await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 136 << 20, thenSignal: server.pid)
             try await server.kill()
             let first = try await firstRun.value
             #expect(reached, "the upload reached the kill point")
@@ -69,9 +69,9 @@ struct ResumeTests {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let reached = try await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 72 << 20)
+            let reached = await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 72 << 20, thenSignal: process.processIdentifier)
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(reached)
             #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/in/big.bin"))
 

@@ -22,7 +22,7 @@ struct TusCrashTests {
             let patchArguments = identity + ["-X", "PATCH", "--limit-rate", "6M", "-H", "Upload-Offset: 0", "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + source, "https://localhost:\(first.port)\(location)"]
             let patch = Task { try await ExternalTool.run(curl, patchArguments, timeout: 60) }
             // Past two 8 MiB checkpoints, well before the end.
-            let reached = try await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 24 << 20)
+            let reached = await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 24 << 20, thenSignal: first.pid)
             try await first.kill()
             #expect(reached)
             let cut = try await patch.value

@@ -53,6 +53,8 @@ final class ServeProcess {
         var description: String { "ferry serve did not start: \(log)" }
     }
 
+    var pid: pid_t { process.processIdentifier }
+
     /// Kills the server without giving it any chance to clean up.
     func kill() async throws {
         Foundation.kill(process.processIdentifier, SIGKILL)
