@@ -1,15 +1,18 @@
 public import FerryTrace
 public import Hummingbird
-import NIOCore
+public import NIOCore
 
 /// The request context: Hummingbird's core storage plus the TLS facts of the request's connection.
 public struct FerryRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The connection's TLS record (version, cipher, peer certificate).
     public let connection: TLSConnectionRecord?
+    /// The channel the request arrived on (for HTTP/2, its stream).
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.channel = source.channel
         self.connection = FerryRequestContext.registry.record(for: source.channel)
     }
 

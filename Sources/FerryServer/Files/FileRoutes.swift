@@ -284,6 +284,9 @@ struct Caller: Sendable {
     let partner: String
     let identity: PeerIdentity
     let tls: TLSConnectionRecord.Snapshot
+    /// The request's channel: whether it is still open tells a PATCH still streaming from one draining a dropped
+    /// connection.
+    let channel: any Channel
 
     init(context: FerryRequestContext, policy: AccessPolicy) throws {
         guard let snapshot = context.connection?.snapshot, let der = snapshot.peerCertificateDER,
@@ -301,6 +304,7 @@ struct Caller: Sendable {
         }
         self.identity = identity
         self.tls = snapshot
+        self.channel = context.channel
     }
 
     func entry(operation: String, path: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {

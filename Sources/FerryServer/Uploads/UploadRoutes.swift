@@ -72,15 +72,15 @@ struct UploadRoutes: RouterMiddleware {
         }
         switch request.method {
         case .head:
-            // A PATCH whose connection just dropped finishes within moments: wait for it, so its bytes are
+            // A PATCH whose connection dropped still drains what had arrived: wait for it, so those bytes are
             // counted. A PATCH still streaming keeps going; then the last acknowledged offset is the answer.
-            _ = await uploads.waitUntilIdle(record.id, timeout: .seconds(1))
+            _ = await uploads.waitUntilIdle(record.id, timeout: .seconds(20))
             guard let current = uploads.load(id, partner: caller.partner) else {
                 throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "the upload was completed or terminated")
             }
             return Response(status: .ok, headers: headers(for: current, extra: [.uploadLength: String(current.length), .uploadMetadata: current.metadata, .cacheControl: "no-store"]))
         case .patch:
-            return try await uploads.exclusively(record.id) {
+            return try await uploads.exclusively(record.id, on: caller.channel) {
                 // Re-read under the lock: another request may have moved the offset meanwhile. Only here, with
                 // no PATCH writing, may the part file be cut back to the acknowledged offset.
                 guard let current = uploads.loadForWriting(id, partner: caller.partner) else {
@@ -89,7 +89,7 @@ struct UploadRoutes: RouterMiddleware {
                 return try await patch(request, record: current, caller: caller)
             }
         case .delete:
-            return try await uploads.exclusively(record.id) {
+            return try await uploads.exclusively(record.id, on: caller.channel) {
                 uploads.remove(record.id)
                 return Response(status: .noContent)
             }
@@ -141,7 +141,7 @@ struct UploadRoutes: RouterMiddleware {
         let location = Self.prefix + "/" + record.id
         // creation-with-upload: the POST may carry the first bytes.
         if request.headers[.contentType] == Self.contentType {
-            var response = try await uploads.exclusively(record.id) {
+            var response = try await uploads.exclusively(record.id, on: caller.channel) {
                 try await patch(request, record: record, caller: caller, checkOffset: false)
             }
             response.status = .created
@@ -149,7 +149,7 @@ struct UploadRoutes: RouterMiddleware {
             return response
         }
         if length == 0 {
-            var response = try await uploads.exclusively(record.id) {
+            var response = try await uploads.exclusively(record.id, on: caller.channel) {
                 try await finish(record, caller: caller)
             }
             response.status = .created

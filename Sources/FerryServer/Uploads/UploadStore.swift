@@ -1,6 +1,7 @@
 import Crypto
 import FerryProtocol
 import Foundation
+import NIOCore
 import HTTPTypes
 import NIOConcurrencyHelpers
 
@@ -15,7 +16,8 @@ final class UploadStore: Sendable {
     let directory: String
     /// How long an upload may stay untouched before the sweep removes it.
     let expireAfter: TimeInterval
-    private let busy = NIOLockedValueBox(Set<String>())
+    /// Uploads a request is writing to, each with that request's channel.
+    private let busy = NIOLockedValueBox([String: any Channel]())
     /// Each upload's whole-file SHA-256 so far, while this server has seen every byte in order: the last
     /// PATCH then needs no second read of the part file. Lost on restart (the part file is read instead).
     private let runningDigests = NIOLockedValueBox([String: (offset: Int64, hasher: SHA256)]())
@@ -159,23 +161,30 @@ final class UploadStore: Sendable {
         unlink(statePath(id))
     }
 
-    /// Runs `body` while no other request works on the same upload; a concurrent request gets 423.
-    func exclusively<Result>(_ id: String, _ body: () async throws -> Result) async throws -> Result {
-        let acquired = busy.withLockedValue { $0.insert(id).inserted }
+    /// Runs `body` for a request arriving on `channel` while no other request works on the same upload; a
+    /// concurrent request gets 423.
+    func exclusively<Result>(_ id: String, on channel: any Channel, _ body: () async throws -> Result) async throws -> Result {
+        let acquired = busy.withLockedValue { busy in
+            guard busy[id] == nil else { return false }
+            busy[id] = channel
+            return true
+        }
         guard acquired else {
             throw ProblemError("upload-busy", .init(code: 423), "Upload busy", detail: "another request is writing to this upload; retry when it has finished")
         }
-        defer { _ = busy.withLockedValue { $0.remove(id) } }
+        defer { _ = busy.withLockedValue { $0.removeValue(forKey: id) } }
         return try await body()
     }
 
-    /// Waits (up to `timeout`) until no request is writing to the upload; returns whether it is idle. A client
-    /// asking for the offset right after its connection dropped would otherwise be told a stale one while the
-    /// server still writes the bytes that arrived before the drop.
+    /// Waits (up to `timeout`) while the request writing to the upload came on a connection that is gone: it is
+    /// draining what arrived before the drop and ends on its own. Returns whether the upload is idle. A client asking
+    /// for the offset right after its connection dropped would otherwise be told a stale one while the server still
+    /// writes those bytes, however slowly a loaded machine does that. A request still streaming on an open
+    /// connection is not waited for: the last acknowledged offset is the answer.
     func waitUntilIdle(_ id: String, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while busy.withLockedValue({ $0.contains(id) }) {
-            guard ContinuousClock.now < deadline else { return false }
+        while let channel = busy.withLockedValue({ $0[id] }) {
+            guard !channel.isActive, ContinuousClock.now < deadline else { return false }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return true
@@ -196,7 +205,7 @@ final class UploadStore: Sendable {
             guard let data = FileManager.default.contents(atPath: statePath(id)),
                 let record = try? Self.decoder.decode(UploadRecord.self, from: data)
             else { continue }
-            let isBusy = busy.withLockedValue { $0.contains(id) }
+            let isBusy = busy.withLockedValue { $0[id] != nil }
             if !isBusy && expiry(of: record) < now {
                 remove(id)
                 removed.append(id)
@@ -205,7 +214,7 @@ final class UploadStore: Sendable {
         // Part files whose state is gone (a crash between the two unlinks).
         for name in names where name.hasSuffix(".part") {
             let id = String(name.dropLast(5))
-            if !FileManager.default.fileExists(atPath: statePath(id)) && !busy.withLockedValue({ $0.contains(id) }) {
+            if !FileManager.default.fileExists(atPath: statePath(id)) && busy.withLockedValue({ $0[id] == nil }) {
                 unlink(partPath(id))
             }
         }
