@@ -20,9 +20,10 @@ struct NetworkCutTests {
             let source = server.folder.path + "/cut.bin"
             let digest = try TestFiles.write(source, size: size)
             var client = try server.client("acme")
-            // The retry asks for the offset at once: the server's HEAD waits while the cut PATCH still writes what
-            // arrived before the cut, however slowly a loaded machine does that.
-            client.retry = RetryPolicy(retries: 3, baseWait: 0.1)
+            // The retry asks for the offset soon. A loaded server may not have read the cut connection's end yet
+            // (its socket still holds bytes the PATCH has not taken): then it answers the last checkpoint, the
+            // PATCH from there gets 423 or 409, and a later attempt starts from the drained offset.
+            client.retry = RetryPolicy(retries: 5, baseWait: 0.5)
             let target = RemoteTarget(host: "localhost", port: proxy.port, path: try .init(plain: "in/cut.bin"))
             let result = try await client.send(files: [source], to: target)[0]
             #expect(result.sha256 == digest)
@@ -31,7 +32,7 @@ struct NetworkCutTests {
             #expect(result.attemptOffsets.count == result.attempts)
             // 20 MiB of TLS records reached the server: all but their framing, the handshake and the request head is
             // counted, not only the 16 MiB of the last checkpoint.
-            #expect((result.attemptOffsets.dropFirst().first ?? 0) >= 19 << 20, "the retry continued from every byte that reached the server: \(result.attemptOffsets)")
+            #expect((result.attemptOffsets.dropFirst().max() ?? 0) >= 19 << 20, "a retry continued from every byte that reached the server: \(result.attemptOffsets)")
             #expect(try TestFiles.sha256(server.root + "/acme/in/cut.bin") == digest)
         }
     }

@@ -78,6 +78,7 @@ public struct FerryHTTPChannel: ServerChildChannel {
                     let chain = chains.chain(leaf: leaf, verified: snapshot.verifiedChainDER, generation: generation)
                     if snapshot.verifiedChainDER.isEmpty { record.setVerifiedChain(chain) }
                 })
+            try sync.addHandler(PlaintextCopier())
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
