@@ -193,7 +193,7 @@ struct DiagnosisTests {
         #expect(report.status == 2)
     }
 
-    @Test("a server certificate from an untrusted CA, reached by an address it does not name")
+    @Test("a server certificate sent alone, from a CA you do not have, reached by an address it does not name")
     func untrustedAndWrongName() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
@@ -203,13 +203,15 @@ struct DiagnosisTests {
         guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("stranger"), key: pki.key("stranger")) else { return }
         let report = try await diagnose("127.0.0.2:\(port)", identity(pki))
         await server.stop()
-        #expect(report.ids.contains("untrusted-issuer"), "\(report.text)")
+        // From what was sent, CN=Other CA may be a missing intermediate or a root you lack: both fixes, the chain first.
+        #expect(report.ids.contains("incomplete-chain"), "\(report.text)")
+        #expect(report.text.contains("fix 2: If CN=Other CA,O=Elsewhere is the partner's root CA rather than an intermediate, add it to your trusted CAs"), "\(report.text)")
         #expect(report.ids.contains("hostname-mismatch"))
         #expect(report.text.contains("connected to 127.0.0.2"))
     }
 
-    @Test("a server that sends its leaf and one intermediate but not the next: incomplete-chain")
-    func incompleteChain() async throws {
+    @Test("chains judged from what was sent and what is trusted: a leaf alone or a chain missing a middle link is incomplete-chain naming the missing CA, a whole chain up to a root you do not trust is untrusted-issuer, a chain up to your root is fine")
+    func chainVerdicts() async throws {
         guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
@@ -219,8 +221,8 @@ struct DiagnosisTests {
             let outcome = try await ExternalTool.run(openssl, arguments, directory: dir)
             #expect(outcome.status == 0, "openssl \(arguments.joined(separator: " ")): \(outcome.output)")
         }
-        try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n".write(toFile: dir + "/ca.ext", atomically: true, encoding: .utf8)
-        try "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n".write(toFile: dir + "/leaf.ext", atomically: true, encoding: .utf8)
+        try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nauthorityInfoAccess=caIssuers;URI:http://pki.partner.example/root.crt\n".write(toFile: dir + "/ca.ext", atomically: true, encoding: .utf8)
+        try "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nauthorityInfoAccess=caIssuers;URI:http://pki.partner.example/int2.crt\n".write(toFile: dir + "/leaf.ext", atomically: true, encoding: .utf8)
         try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "root.key", "-out", "root.pem", "-subj", "/CN=Partner Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
         var issuer = "root"
         for name in ["int1", "int2", "leaf"] {
@@ -228,13 +230,58 @@ struct DiagnosisTests {
             try await run(["x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key", "-CAcreateserial", "-out", "\(name).pem", "-days", "2", "-extfile", name == "leaf" ? "leaf.ext" : "ca.ext"])
             issuer = name
         }
-        // The server sends the leaf and int2, without int1.
+        func cat(_ names: [String], _ file: String) throws -> String {
+            try names.map { try String(contentsOfFile: dir + "/\($0).pem", encoding: .utf8) }.joined().write(toFile: dir + "/" + file, atomically: true, encoding: .utf8)
+            return dir + "/" + file
+        }
+        func diagnoseServer(sending chain: [String], trusting ca: String) async throws -> Report? {
+            let port = freeLoopbackPort()
+            let extra = chain.isEmpty ? [] : ["-cert_chain", try cat(chain, "chain-\(port).pem")]
+            guard let server = try await opensslServer(pki, port: port, ["-tls1_3"] + extra, certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return nil }
+            defer { Task { await server.stop() } }
+            return try await diagnose("localhost:\(port)", ["--ca", ca])
+        }
+
+        // The common incomplete chain: the leaf alone.
+        guard let alone = try await diagnoseServer(sending: [], trusting: dir + "/root.pem") else { return }
+        #expect(alone.ids.first == "incomplete-chain", "\(alone.text)")
+        #expect(!alone.ids.contains("untrusted-issuer"), "\(alone.text)")
+        #expect(alone.text.contains("the server sent only its own certificate, CN=localhost, issued by CN=Partner int2"), "\(alone.text)")
+        #expect(alone.text.contains("http://pki.partner.example/int2.crt"), "the leaf's AIA names where the missing CA is")
+        #expect(alone.text.contains("fix 1: Have the partner send its full chain: its certificate followed by CN=Partner int2"), "\(alone.text)")
+
+        // A middle link missing: the leaf and int2, without int1.
+        guard let gap = try await diagnoseServer(sending: ["int2"], trusting: dir + "/root.pem") else { return }
+        #expect(gap.ids.first == "incomplete-chain", "\(gap.text)")
+        #expect(gap.text.contains("ending at the intermediate CN=Partner int2, issued by CN=Partner int1"), "\(gap.text)")
+
+        // A whole chain up to a root you do not trust.
+        guard let whole = try await diagnoseServer(sending: ["int2", "int1", "root"], trusting: pki.caFile) else { return }
+        #expect(whole.ids.first == "untrusted-issuer", "\(whole.text)")
+        #expect(!whole.ids.contains("incomplete-chain"), "\(whole.text)")
+        #expect(whole.text.contains("up to the self-signed root CN=Partner Root"), "\(whole.text)")
+        #expect(whole.text.contains("fix 1: Add the partner's root CA certificate (CN=Partner Root)"), "\(whole.text)")
+
+        // Intermediates sent, the root trusted: nothing wrong with the chain.
+        guard let fine = try await diagnoseServer(sending: ["int2", "int1"], trusting: dir + "/root.pem") else { return }
+        #expect(!fine.ids.contains("incomplete-chain") && !fine.ids.contains("untrusted-issuer"), "\(fine.text)")
+        #expect(fine.status == 0, "\(fine.text)")
+    }
+
+    @Test("an expired server certificate under a root re-issued since (same name and key, valid from later): expired, and nothing about trust")
+    func reissuedRoot() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let root = try CertificateAuthority(commonName: "Partner Root", validFrom: Date().addingTimeInterval(-400 * 86_400), days: 300)
+        try pki.issue("old-server", by: root, purpose: .server, validFrom: Date().addingTimeInterval(-200 * 86_400), days: 90)
+        let renewed = try pki.write(pem: try root.reissued(validFrom: Date().addingTimeInterval(-86_400)).certificatePEM, to: "renewed-root.pem")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-cert_chain", dir + "/int2.pem"], certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return }
-        let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/root.pem"])
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("old-server"), key: pki.key("old-server")) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", renewed])
         await server.stop()
-        #expect(report.ids.contains("incomplete-chain"), "\(report.text)")
-        #expect(report.text.contains("ending at the intermediate CN=Partner int2, issued by CN=Partner int1"))
+        #expect(report.ids.first == "server-cert-expired", "\(report.text)")
+        #expect(!report.ids.contains("untrusted-issuer") && !report.ids.contains("incomplete-chain"), "\(report.text)")
     }
 
     @Test("an expired server certificate, and a client certificate without clientAuth")

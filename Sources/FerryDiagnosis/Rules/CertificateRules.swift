@@ -1,7 +1,7 @@
 import FerryWire
 import Foundation
 import SwiftASN1
-import X509
+@_spi(DisableValidityCheck) import X509
 
 /// Checks of the server's certificate chain as sent: validity, host name, EKU, and whether it leads to a
 /// trusted CA (or is missing an intermediate).
@@ -22,34 +22,51 @@ enum CertificateRules {
         if !leaf.extendedKeyUsage.isEmpty, !leaf.extendedKeyUsage.contains("serverAuth") {
             findings.append(Finding(.serverCertMissingServerAuth, evidence: ["\(subject) has EKU: \(leaf.extendedKeyUsage.joined(separator: ", "))"]))
         }
-        if !trusted.isEmpty {
-            let top = chain.last!
-            if !(await anchored(chain, trusted: trusted)) {
-                if top.issuer != top.subject, trusted.contains(where: { $0.subject == top.issuer }) {
-                    findings.append(Finding(.untrustedIssuer, evidence: ["\(top.subject) names its issuer \(top.issuer)", "you trust a CA of that name, but its key did not sign this certificate: a different CA with the same name (another PKI, or a re-created dev PKI)"]))
-                } else if top.issuer != top.subject, top.isCA, chain.count > 1 {
-                    // The server sent intermediates, but not the one above the last.
-                    findings.append(Finding(.incompleteChain, evidence: ["the server sent \(chain.count) certificates, ending at the intermediate \(top.subject), issued by \(top.issuer)", "\(top.issuer) is neither sent nor among your CAs (\(trusted.map(\.subject).joined(separator: "; ")))"]))
-                } else {
-                    findings.append(Finding(.untrustedIssuer, evidence: [
-                        top.issuer == top.subject ? "the chain ends at the self-signed \(top.subject)" : "\(top.subject) is issued by \(top.issuer)",
-                        "your CAs: \(trusted.map(\.subject).joined(separator: "; "))",
-                    ], fixes: FindingKind.untrustedIssuer.fixes.prefix(1) + ["If \(top.issuer) is an intermediate CA of the partner, the server must send it too (see incomplete-chain)."]))
-                }
-            }
+        if !trusted.isEmpty, !(await anchored(chain, trusted: trusted)) {
+            findings.append(chainFinding(chain, trusted: trusted))
         }
         return findings
     }
 
-    /// Whether the chain leads to one of the trusted CAs, signatures checked (swift-certificates' verifier),
-    /// judged at a moment inside the leaf's validity so that expiry is reported on its own.
+    /// Why a chain that does not verify does not, decided from what was sent and what is trusted: a chain that
+    /// ends at a self-signed root is complete and that root is not trusted; a chain whose top names a trusted CA
+    /// that did not sign it meets another CA of the same name; otherwise the top's issuer is missing (neither sent
+    /// nor trusted), which is an incomplete chain, whether the server sent its leaf alone or some intermediates.
+    static func chainFinding(_ chain: [TLSCertificateSummary], trusted: [TLSCertificateSummary]) -> Finding {
+        let top = chain.last!
+        let yours = "your CAs: \(trusted.map(\.subject).joined(separator: "; "))"
+        if top.issuer == top.subject {
+            return Finding(.untrustedIssuer, evidence: [
+                chain.count == 1 ? "the server sent one self-signed certificate, \(top.subject)" : "the server sent its whole chain (\(chain.count) certificates), up to the self-signed root \(top.subject)",
+                "that root is not among \(yours)",
+            ], fixes: ["Add the partner's root CA certificate (\(top.subject)) to your trusted CAs (--ca FILE, or partners.NAME.tls.ca) once you have it from the partner by a channel you trust, and compare its fingerprint."])
+        }
+        if trusted.contains(where: { $0.subject == top.issuer }) {
+            return Finding(.untrustedIssuer, evidence: ["\(top.subject) names its issuer \(top.issuer)", "you trust a CA of that name, but its key did not sign this certificate: a different CA with the same name (another PKI, or a re-created dev PKI)"],
+                           fixes: ["Get the partner's current CA certificate for \(top.issuer) and replace the one you trust (--ca FILE, or partners.NAME.tls.ca).", "If the partner re-created its PKI, ask it which CA now issues its server certificate."])
+        }
+        var evidence = [
+            chain.count == 1
+                ? "the server sent only its own certificate, \(top.subject), issued by \(top.issuer)"
+                : "the server sent \(chain.count) certificates, ending at the intermediate \(top.subject), issued by \(top.issuer)",
+            "\(top.issuer) is neither sent nor among \(yours)",
+        ]
+        if !top.caIssuers.isEmpty { evidence.append("\(top.subject) says its issuer's certificate is at \(top.caIssuers.joined(separator: ", "))") }
+        return Finding(.incompleteChain, title: "The server does not send the CA certificate \(top.issuer) its chain needs", evidence: evidence, fixes: [
+            "Have the partner send its full chain: its certificate followed by \(top.issuer) and any intermediate above it (nginx: ssl_certificate with the full chain file; OpenSSL: -cert_chain; Java: the whole chain in the keystore entry).",
+            "If \(top.issuer) is the partner's root CA rather than an intermediate, add it to your trusted CAs (--ca FILE) once you have it from the partner by a channel you trust.",
+        ])
+    }
+
+    /// Whether the chain leads to one of the trusted CAs, signatures and CA constraints checked (swift-certificates'
+    /// verifier). Validity periods are left out: expiry is reported on its own, and a CA re-issued since (valid
+    /// from a later date than the leaf's) still anchors the chain it signed.
     static func anchored(_ chain: [TLSCertificateSummary], trusted: [TLSCertificateSummary]) async -> Bool {
         let certificates = chain.compactMap { try? Certificate(derEncoded: DER.parse($0.der)) }
         let roots = trusted.compactMap { try? Certificate(derEncoded: DER.parse($0.der)) }
         guard let leaf = certificates.first else { return false }
-        let middle = leaf.notValidBefore.addingTimeInterval(leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore) / 2)
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
-            RFC5280Policy(validationTime: middle)
+            RFC5280Policy.withValidityCheckDisabled()
         }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(Array(certificates.dropFirst())))
         if case .validCertificate = result { return true }

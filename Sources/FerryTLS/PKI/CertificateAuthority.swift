@@ -24,14 +24,21 @@ public struct CertificateAuthority: Sendable {
         try Self.make(commonName: commonName, organization: organization, validFrom: .now, days: days, issuer: self)
     }
 
+    /// The same root CA (name and key) re-issued with another validity window, as a CA renews its root: what it
+    /// signed before still verifies under the new certificate.
+    public func reissued(validFrom: Date, days: Int = 3650) throws -> CertificateAuthority {
+        let commonName = certificate.subject.compactMap { $0.first(where: { $0.type == .RDNAttributeType.commonName }) }.first.map { String(describing: $0.value) } ?? ""
+        let organization = certificate.subject.compactMap { $0.first(where: { $0.type == .RDNAttributeType.organizationName }) }.first.map { String(describing: $0.value) } ?? ""
+        return try Self.make(commonName: commonName, organization: organization, validFrom: validFrom, days: days, issuer: nil, key: privateKey)
+    }
+
     private init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
         self.certificate = certificate
         self.privateKey = privateKey
     }
 
     /// A CA certificate with a fresh P-256 key, self-signed without an issuer.
-    private static func make(commonName: String, organization: String, validFrom: Date, days: Int, issuer: CertificateAuthority?) throws -> CertificateAuthority {
-        let key = P256.Signing.PrivateKey()
+    private static func make(commonName: String, organization: String, validFrom: Date, days: Int, issuer: CertificateAuthority?, key: P256.Signing.PrivateKey = .init()) throws -> CertificateAuthority {
         let name = try DistinguishedName {
             OrganizationName(organization)
             CommonName(commonName)

@@ -20,6 +20,8 @@ public struct TLSCertificateSummary: Sendable, Equatable {
     public let extendedKeyUsage: [String]
     public let publicKey: String
     public let isCA: Bool
+    /// Where the issuer's certificate can be fetched (the Authority Information Access caIssuers URIs).
+    public let caIssuers: [String]
 
     /// Decodes DER; `nil` when the bytes are not a certificate (the trace shows the parse error instead).
     public init(der: [UInt8]) throws {
@@ -75,6 +77,13 @@ public struct TLSCertificateSummary: Sendable, Equatable {
         } else {
             self.isCA = false
         }
+        var issuers: [String] = []
+        if let access = try? certificate.extensions.authorityInformationAccess {
+            for description in access where description.method == .issuingCA {
+                if case .uniformResourceIdentifier(let uri) = description.location { issuers.append(uri) }
+            }
+        }
+        self.caIssuers = issuers
     }
 
     static func describeKey(_ key: Certificate.PublicKey) -> String {
@@ -105,6 +114,7 @@ public struct TLSCertificateSummary: Sendable, Equatable {
         if !keyUsage.isEmpty { fields.append(TLSField("Key Usage", keyUsage.joined(separator: ", "))) }
         if !extendedKeyUsage.isEmpty { fields.append(TLSField("Extended Key Usage", extendedKeyUsage.joined(separator: ", "))) }
         if isCA { fields.append(TLSField("Basic Constraints", "CA")) }
+        if !caIssuers.isEmpty { fields.append(TLSField("CA Issuers", caIssuers.joined(separator: ", "))) }
         return fields
     }
 
