@@ -14,6 +14,8 @@ public struct Diagnoser: Sendable {
     public var tls: TLSConfiguration
     /// The client certificate, decoded, to check against what the server asks for.
     public var clientCertificate: TLSCertificateSummary?
+    /// The CA certificates sent with it (from the certificate file, after the leaf).
+    public var clientChain: [TLSCertificateSummary] = []
     /// The trusted CAs (DER), for the server chain checks; empty: trust is not judged.
     public var trustedCAs: [TLSCertificateSummary]
     public var probeTimeout: Duration = .seconds(4)
@@ -58,10 +60,10 @@ public struct Diagnoser: Sendable {
         }
         // What the server picks when offered up to TLS 1.2 (the incident: SSLv3), and each plaintext flight.
         for probe in probes.reversed() where probe.offered <= .tls12 {
-            if case .otherVersion = probe.outcome { add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate)) }
+            if case .otherVersion = probe.outcome { add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain)) }
         }
         for probe in probes.reversed() where probe.accepted {
-            add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate).filter { $0.id != "peer-alert" })
+            add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain).filter { $0.id != "peer-alert" })
         }
         let accepted = probes.filter(\.accepted)
         if accepted.isEmpty && !probes.isEmpty && !findings.contains(where: { $0.id == "no-response" }) {
@@ -121,7 +123,7 @@ public struct Diagnoser: Sendable {
                 add([Finding(.noCommonVersion, title: "Your TLS client and the server share no protocol version",
                              evidence: ["the server accepts: \(accepted.map(\.offered.description).joined(separator: ", "))", "your client offers: \(offeredByClient.map(\.description).joined(separator: ", "))", "the server answered your ClientHello with \(refusal.alert)"])])
             }
-            add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate))
+            add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain))
             // A handshake that did not complete is never "no problems": when no finding explains it, say what was seen.
             if !attempt.completed, !findings.contains(where: { $0.severity == .error }) {
                 add([Finding(.handshakeIncomplete, evidence: Self.progress(of: attempt))])

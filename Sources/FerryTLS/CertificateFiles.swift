@@ -31,6 +31,12 @@ public enum CertificateFiles {
         try parseCertificates(readText(path, what: what), path: path, what: what)
     }
 
+    /// A library's error in words for a person: without the source file and line some libraries append
+    /// (`SwiftASN1/PEMDocument.swift:211`).
+    static func plain(_ error: any Error) -> String {
+        String(describing: error).replacingOccurrences(of: #"\s*\S+\.swift:\d+"#, with: "", options: .regularExpression)
+    }
+
     /// The certificates of a PEM file's text, as swift-certificates sees them.
     static func parseCertificates(_ text: String, path: String, what: String) throws(TLSSetupError) -> [Certificate] {
         var certificates: [Certificate] = []
@@ -39,7 +45,7 @@ public enum CertificateFiles {
                 certificates.append(try Certificate(pemDocument: document))
             }
         } catch {
-            throw TLSSetupError(.notPEM, subject: path, problem: "the \(what) holds a malformed certificate (\(error))", fix: "replace it with a valid PEM certificate")
+            throw TLSSetupError(.notPEM, subject: path, problem: "the \(what) holds a malformed certificate (\(Self.plain(error)))", fix: "replace it with a valid PEM certificate")
         }
         if certificates.isEmpty {
             throw TLSSetupError(.noCertificates, subject: path, problem: "the \(what) holds no PEM certificate", fix: "put one or more '-----BEGIN CERTIFICATE-----' blocks in it")
@@ -71,7 +77,7 @@ public enum CertificateFiles {
         do {
             nioChain = try NIOSSLCertificate.fromPEMBytes(Array(chainText.utf8))
         } catch {
-            throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL cannot load this certificate or key (\(error))", fix: "check that both are PEM and of a supported key type (P-256, P-384, RSA)")
+            throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL cannot load this certificate or key (\(Self.plain(error)))", fix: "check that both are PEM and of a supported key type (P-256, P-384, RSA)")
         }
         return TLSIdentity(chain: nioChain, privateKey: nioKey, leaf: leaf, certificatePath: certificate, keyPath: key)
     }
@@ -86,7 +92,7 @@ public enum CertificateFiles {
             do {
                 return (try Certificate.PrivateKey(pemEncoded: keyText), try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem))
             } catch {
-                throw TLSSetupError(.notPEM, subject: key, problem: "the file holds no usable private key (\(error))", fix: "point to the PEM key that belongs to \(certificate)")
+                throw TLSSetupError(.notPEM, subject: key, problem: "the file holds no usable private key (\(Self.plain(error)))", fix: "point to the PEM key that belongs to \(certificate)")
             }
         }
         guard let passphrase else {
@@ -121,7 +127,7 @@ public enum CertificateFiles {
             do {
                 roots.nio += try NIOSSLCertificate.fromPEMBytes(Array(text.utf8))
             } catch {
-                throw TLSSetupError(.notPEM, subject: path, problem: "BoringSSL cannot load this CA file (\(error))", fix: "use a PEM file of CA certificates")
+                throw TLSSetupError(.notPEM, subject: path, problem: "BoringSSL cannot load this CA file (\(Self.plain(error)))", fix: "use a PEM file of CA certificates")
             }
         }
         return roots

@@ -193,6 +193,29 @@ struct DiagnosisTests {
         #expect(report.status == 2)
     }
 
+    @Test("a client certificate from an intermediate under the root the server names: the chain it sends is walked, nothing wrong", arguments: ["-tls1_2", "-tls1_3"])
+    func clientIntermediate(version: String) async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let intermediate = try pki.ca.issueSubordinate(commonName: "Ferry Partners Issuing CA")
+        let leaf = try pki.issue("branch", by: intermediate)
+        let chain = try pki.write(pem: try leaf.certificatePEM + "\n" + intermediate.certificatePEM + "\n", to: "branch-chain.pem")
+        let port = freeLoopbackPort()
+        // s_server names the CAs of -CAfile: the root only.
+        guard let server = try await opensslServer(pki, port: port, [version, "-Verify", "2", "-verify_return_error"]) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--cert", chain, "--key", pki.key("branch"), "--ca", pki.caFile])
+        #expect(!report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
+        #expect(report.json["handshake_error"] == nil, "\(report.text)")
+        #expect(report.status == 0, "\(report.text)")
+
+        // The same leaf without its intermediate: the server cannot build the path, and the finding says why.
+        let bare = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("branch"), "--key", pki.key("branch"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(bare.ids.contains("client-issuer-not-in-ca-names"), "\(bare.text)")
+        #expect(bare.text.contains("your certificate's issuer: CN=Ferry Partners Issuing CA"), "\(bare.text)")
+    }
+
     @Test("a server certificate sent alone, from a CA you do not have, reached by an address it does not name")
     func untrustedAndWrongName() async throws {
         let folder = try TemporaryDirectory("ferry-diagnose")

@@ -80,6 +80,16 @@ struct TLSSetupTests {
         expectSetupError("no-certificates", containing: "no PEM certificate") {
             _ = try ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: [folder.path + "/junk.pem"]).makeConfiguration()
         }
+        // Bad base64 inside PEM markers: the library's reason, without the source file and line it appends.
+        try "-----BEGIN CERTIFICATE-----\nMIIB!!\n-----END CERTIFICATE-----\n".write(toFile: folder.path + "/broken.pem", atomically: true, encoding: .utf8)
+        expectSetupError("not-pem", containing: "broken.pem: the certificate holds a malformed certificate") {
+            _ = try ClientTLSProfile(certificate: folder.path + "/broken.pem", privateKey: pki.key("acme"), trustedCAs: [pki.caFile]).makeConfiguration()
+        }
+        do {
+            _ = try ClientTLSProfile(certificate: folder.path + "/broken.pem", privateKey: pki.key("acme"), trustedCAs: [pki.caFile]).makeConfiguration()
+        } catch {
+            #expect(!"\(error)".contains(".swift:"), "\(error)")
+        }
         expectSetupError("incomplete-profile", containing: "no CA file") {
             _ = try ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: []).makeConfiguration()
         }

@@ -8,7 +8,9 @@ public enum TraceRules {
     /// - Parameters:
     ///   - local: which side we were (`.clientToServer` for a client); nil for a capture read from outside.
     ///   - clientCertificate: the certificate our side presents (client side), to check against the request.
-    public static func findings(_ conversation: TLSConversation, local: TLSDirection?, clientCertificate: TLSCertificateSummary? = nil) -> [Finding] {
+    ///   - clientChain: the CA certificates sent after it (leaf first is also accepted); the trace's own client
+    ///     Certificate message is used as well when it was seen.
+    public static func findings(_ conversation: TLSConversation, local: TLSDirection?, clientCertificate: TLSCertificateSummary? = nil, clientChain: [TLSCertificateSummary] = []) -> [Finding] {
         var findings: [Finding] = []
         // The summary trace's wording; a ClientHello also says which versions it offered.
         let summary = { (record: TLSTraceRecord) -> String in
@@ -51,9 +53,16 @@ public enum TraceRules {
                 findings.append(Finding(.tls13EmptyCAExtension, evidence: evidence + ["certificate_authorities extension present with no names"]))
             }
             if let certificate = clientCertificate {
-                if !request.distinguishedNames.isEmpty, !request.distinguishedNames.contains(where: { $0.rfc4514 == certificate.issuer }) {
+                // Any CA on the way up may be the one named (RFC 5246 §7.4.4: a root or a subordinate CA; RFC 8446
+                // §4.2.4): the leaf's issuer, and each CA certificate sent with it and that CA's own issuer.
+                let sent = clientChain + (conversation.clientCertificates?.entries.compactMap(\.summary) ?? [])
+                let path = issuerPath(of: certificate, through: sent)
+                if !request.distinguishedNames.isEmpty, !request.distinguishedNames.contains(where: { name in path.contains { $0 == name.rfc4514 } }) {
                     let names = request.distinguishedNames.map { $0.rfc4514 ?? "?" }.joined(separator: "; ")
-                    findings.append(Finding(.clientIssuerNotInCANames, evidence: ["your certificate's issuer: \(certificate.issuer)", "the server names: \(names)"]))
+                    let evidence = path.count > 1
+                        ? ["your certificate's issuers, up its chain: \(path.joined(separator: " → "))", "the server names: \(names)"]
+                        : ["your certificate's issuer: \(certificate.issuer)", "the server names: \(names)"]
+                    findings.append(Finding(.clientIssuerNotInCANames, evidence: evidence))
                 }
             }
         } else if conversation.serverHello != nil, local == .clientToServer, clientCertificate != nil, conversation.handshakeCompleted {
@@ -104,5 +113,17 @@ public enum TraceRules {
             break
         }
         return findings.ordered
+    }
+
+    /// The names of the CAs above a certificate: its issuer, then, following the certificates sent with it by
+    /// subject, each one's issuer, up to a self-signed one.
+    static func issuerPath(of leaf: TLSCertificateSummary, through chain: [TLSCertificateSummary]) -> [String] {
+        var path = [leaf.issuer]
+        var current = leaf
+        while let next = chain.first(where: { $0.subject == current.issuer && $0.der != current.der }), next.issuer != next.subject, !path.contains(next.issuer) {
+            path.append(next.issuer)
+            current = next
+        }
+        return path
     }
 }

@@ -53,6 +53,7 @@ struct Diagnose: AsyncParsableCommand {
         let profile = profileOptions.profile(configuration: configuration, partner: partner)
         var tls = TLSConfiguration.makeClientConfiguration()
         var clientCertificate: TLSCertificateSummary?
+        var clientChain: [TLSCertificateSummary] = []
         var trusted: [TLSCertificateSummary] = []
         do {
             // The CA files and the CA folder, as a transfer's own profile trusts them.
@@ -61,27 +62,35 @@ struct Diagnose: AsyncParsableCommand {
             // The real handshake uses the client settings a transfer would use (the probes show the rest).
             do {
                 tls = try profile.makeConfiguration().configuration
-            } catch {
+            } catch let refusal {
                 // A certificate Ferry would refuse to send (expired, wrong EKU) is still tried: the findings say
-                // what is wrong with it and how the server reacts.
-                tls.minimumTLSVersion = profile.minimumVersion
-                tls.maximumTLSVersion = profile.maximumVersion
-                if !trust.nio.isEmpty { tls.trustRoots = .certificates(trust.nio) }
-                if let certificate = profile.certificate, let key = profile.privateKey {
-                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-                    tls.privateKey = .privateKey(try CertificateFiles.loadPrivateKey(
-                        key, passphrase: profile.passphrase, certificate: certificate, environment: ProcessInfo.processInfo.environment).1)
+                // what is wrong with it and how the server reacts. Files that cannot be read at all are reported
+                // with the profile's own words, which name the file.
+                do {
+                    tls.minimumTLSVersion = profile.minimumVersion
+                    tls.maximumTLSVersion = profile.maximumVersion
+                    if !trust.nio.isEmpty { tls.trustRoots = .certificates(trust.nio) }
+                    if let certificate = profile.certificate, let key = profile.privateKey {
+                        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                        tls.privateKey = .privateKey(try CertificateFiles.loadPrivateKey(
+                            key, passphrase: profile.passphrase, certificate: certificate, environment: ProcessInfo.processInfo.environment).1)
+                    }
+                } catch {
+                    throw refusal
                 }
             }
-            if let path = profile.certificate, let first = try NIOSSLCertificate.fromPEMFile(path).first {
-                clientCertificate = try? TLSCertificateSummary(der: first.toDERBytes())
+            if let path = profile.certificate {
+                let file = ((try? NIOSSLCertificate.fromPEMFile(path)) ?? []).compactMap { try? TLSCertificateSummary(der: $0.toDERBytes()) }
+                clientCertificate = file.first
+                clientChain = Array(file.dropFirst())
             }
         } catch {
             Failure.printError(String(describing: error))
             throw ExitCode(1)
         }
         let serverName = sni ?? ((try? SocketAddress(ipAddress: host, port: 0)) != nil ? nil : host)
-        let diagnoser = Diagnoser(host: host, port: port, serverName: serverName, tls: tls, clientCertificate: clientCertificate, trustedCAs: trusted)
+        var diagnoser = Diagnoser(host: host, port: port, serverName: serverName, tls: tls, clientCertificate: clientCertificate, trustedCAs: trusted)
+        diagnoser.clientChain = clientChain
         let diagnosis = await diagnoser.run()
         if json {
             print(DiagnosisReport.json(diagnosis))
