@@ -113,7 +113,11 @@ public struct ClientConnection: Sendable {
         guard isTLS, !(error is ChannelError && snapshot.handshakeComplete) else {
             return TransferError(.network, "connection to \(target.authority) failed: \(Self.describe(error))")
         }
-        let findings = TraceRules.findings(record.recorder.conversation(), local: .clientToServer).filter { $0.severity != .note }
+        // The certificate this client sent, from its own trace: the same CA-name checks as ferry diagnose.
+        let conversation = record.recorder.conversation()
+        let sent = conversation.clientCertificates?.entries.compactMap(\.summary) ?? []
+        let findings = TraceRules.findings(conversation, local: .clientToServer, clientCertificate: sent.first, clientChain: Array(sent.dropFirst()))
+            .filter { $0.severity != .note }
         var failure = TransferError(.tlsHandshake, HandshakeExplanation.explain(error: error, snapshot: snapshot, target: target, findings: findings))
         failure.findings = findings.map(\.id)
         return failure
@@ -133,16 +137,15 @@ public struct ClientConnection: Sendable {
             : "no client certificate was sent, and Ferry servers require one. Fix: pass --cert and --key (or set client.tls in the config)."
         return TransferError(
             .tlsHandshake,
-            "TLS handshake with \(target.authority) failed.\nThe server closed the connection right after the TLS 1.3 handshake, before answering: \(cause)\nTLS library said: \(error)"
+            "TLS handshake with \(target.authority) failed.\nThe server closed the connection right after the TLS 1.3 handshake, before answering: \(cause)\nTLS library said: \(TLSErrorText.plain(error))"
         )
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return error.description }
         if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
-            return "\(first.error)"
+            return TLSErrorText.plain(first.error)
         }
-        return String(describing: error)
+        return TLSErrorText.plain(error)
     }
 }
 

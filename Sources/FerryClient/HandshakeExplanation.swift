@@ -1,4 +1,5 @@
 import FerryDiagnosis
+import FerryTLS
 import FerryTrace
 import FerryWire
 import NIOSSL
@@ -23,11 +24,13 @@ enum HandshakeExplanation {
             lines.append("This client refused the server: \(refusal). Fix: raise verify-depth or cipher-suites in this side's profile if the partner is right, or ask the partner to change.")
             return lines.joined(separator: "\n")
         }
-        let received = snapshot.alertsReceived.last
+        // The first fatal alert is the cause; what a stack sends after it (GnuTLS: access_denied, then
+        // bad_certificate) follows from it.
+        let received = snapshot.alertsReceived.first(where: \.isFatal) ?? snapshot.alertsReceived.first
         let alertName = received?.alertDescription.name ?? Self.alertName(in: raw)
         if let received {
             lines.append("The server sent alert \(received.alertDescription.rawValue) \(received.alertDescription) (\(received.isFatal ? "fatal" : "warning")).")
-        } else if let sent = snapshot.alertsSent.last {
+        } else if let sent = snapshot.alertsSent.first(where: \.isFatal) ?? snapshot.alertsSent.first {
             lines.append("This client sent alert \(sent.alertDescription.rawValue) \(sent.alertDescription).")
         }
         switch alertName {
@@ -54,7 +57,7 @@ enum HandshakeExplanation {
             lines.append("Findings from this connection's handshake trace (ferry diagnose \(target.authority) looks further):")
             lines += findings.prefix(4).map(\.brief)
         }
-        lines.append("TLS library said: \(raw)")
+        lines.append("TLS library said: \(TLSErrorText.plain(error))")
         return lines.joined(separator: "\n")
     }
 

@@ -38,7 +38,8 @@ public struct Diagnoser: Sendable {
             do {
                 probes.append(try await VersionProbe.run(version, host: host, port: port, serverName: serverName, timeout: probeTimeout))
             } catch {
-                findings.append(Finding(.connectFailed, title: "Cannot connect to \(host):\(port): \(error)", evidence: ["TCP connect to \(host):\(port): \(error)"]))
+                let reason = HandshakeAttempt.describe(error)
+                findings.append(Finding(.connectFailed, title: "Cannot connect to \(host):\(port): \(reason)", evidence: ["TCP connect to \(host):\(port): \(reason)"]))
                 return Diagnosis(host: host, port: port, probes: probes, handshake: nil, handshakeError: nil, findings: findings)
             }
             if case .notTLS = probes.last?.outcome { break }

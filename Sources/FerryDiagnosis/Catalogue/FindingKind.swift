@@ -16,7 +16,6 @@ struct FindingKind: Sendable {
         fixes: [
             "Disable SSLv3 and TLS 1.0 on the partner's server (OpenSSL: MinProtocol = TLSv1.2; nginx: ssl_protocols TLSv1.2 TLSv1.3;). From TLS 1.1 on an empty list is legal, and TLS 1.2+ is what both sides should use anyway.",
             "Have the partner send its CA names: OpenSSL SSL_CTX_set_client_CA_list() or s_server -CAfile; nginx ssl_client_certificate ca.pem; (ssl_trusted_certificate alone sends none); a Ferry server always sends them.",
-            "Only as a stated, temporary risk: stop requesting client certificates on the partner (XCOM [VERIFY_CERTIFICATE] RECEIVE_SIDE = NO). The partner then no longer authenticates who connects.",
         ])
 
     static let caNamesEmpty = FindingKind(
@@ -32,8 +31,8 @@ struct FindingKind: Sendable {
         id: "tls13-empty-ca-extension", severity: .error,
         title: "The TLS 1.3 CertificateRequest carries an empty certificate_authorities extension",
         side: .peer,
-        rule: "RFC 8446 §4.2.4: authorities<3..2^16-1>; an empty extension is malformed. Java, Go and GnuTLS reject it (decode_error).",
-        fixes: ["Have the partner either send its CA names or omit the extension (OpenSSL omits it when the list is empty; send names with SSL_CTX_set_client_CA_list)."])
+        rule: "RFC 8446 §4.2.4: authorities<3..2^16-1>; an empty extension is malformed. Java, Go, GnuTLS and BoringSSL (Ferry's own client) reject it with decode_error. OpenSSL 3 sends it when it has client CAs but is told not to name them (s_server -no_ca_names; Options -CANames).",
+        fixes: ["Have the partner name its CAs: remove the setting that suppresses them (OpenSSL: SSL_OP_DISABLE_TLSEXT_CA_NAMES, `Options = -CANames` in openssl.cnf or `s_server -no_ca_names`; nginx: `ssl_conf_command Options -CANames`) and list the client CAs (SSL_CTX_set_client_CA_list; nginx ssl_client_certificate)."])
 
     static let ssl3Negotiated = FindingKind(
         id: "ssl3-negotiated", severity: .error,

@@ -13,8 +13,13 @@ public enum TraceRules {
     public static func findings(_ conversation: TLSConversation, local: TLSDirection?, clientCertificate: TLSCertificateSummary? = nil, clientChain: [TLSCertificateSummary] = []) -> [Finding] {
         var findings: [Finding] = []
         // The summary trace's wording; a ClientHello also says which versions it offered.
+        // Records protected under TLS 1.3 carry the legacy record version 1.2; findings name the version in use.
+        let tls13 = (conversation.version ?? .ssl3) >= .tls13
         let summary = { (record: TLSTraceRecord) -> String in
             var text = TLSTraceRenderer.summary(of: record)
+            if tls13, record.protection != .plaintext, text.hasPrefix(record.version.description + ": ") {
+                text = TLSProtocolVersion.tls13.description + ": " + text.dropFirst(record.version.description.count + 2)
+            }
             if case .handshake(let messages) = record.content {
                 for message in messages {
                     if case .clientHello(let hello) = message.content { text += " offering \(hello.offeredVersions.map(\.description).joined(separator: ", "))" }
