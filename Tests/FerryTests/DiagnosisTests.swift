@@ -202,6 +202,56 @@ struct DiagnosisTests {
         #expect(!outcome.stderr.contains(".cc:") && !outcome.stderr.contains("use EKU clientAuth") && !outcome.stderr.lowercased().contains("certificate is valid"), "\(outcome.stderr)")
     }
 
+    /// Starts nginx (one process, in the foreground) serving TLS with client certificates required.
+    func nginxServer(_ pki: TestPKI, folder: String, port: Int, extra: String = "") async throws -> BackgroundProcess? {
+        guard let nginx = try ExternalTool.require("nginx", installHint: "apt-get install nginx") else { return nil }
+        let temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map { "\($0)_temp_path \(folder)/\($0);" }.joined(separator: " ")
+        let conf = folder + "/nginx-\(port).conf"
+        try """
+        pid \(folder)/nginx-\(port).pid;
+        error_log stderr notice;
+        daemon off;
+        master_process off;
+        events { worker_connections 64; }
+        http {
+          access_log off;
+          \(temp)
+          server {
+            listen 127.0.0.1:\(port) ssl;
+            ssl_certificate \(pki.serverCertificate); ssl_certificate_key \(pki.serverKey);
+            ssl_client_certificate \(pki.caFile); ssl_verify_client on;
+            \(extra)
+            location / { return 200 "ok"; }
+          }
+        }
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let server = try BackgroundProcess(nginx, ["-c", conf])
+        #expect(try await server.waitForOutput("getrlimit", timeout: 30), "nginx: \(server.output)")
+        return server
+    }
+
+    @Test("nginx requiring client certificates: every run of the diagnosis says completed and finds nothing; with its CA names turned off under TLS 1.3, the empty extension is named")
+    func nginxPeer() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let server = try await nginxServer(pki, folder: folder.path, port: port) else { return }
+        // nginx closes TCP once it has our close_notify: that is not a failed handshake, in any run.
+        for _ in 0..<5 {
+            let report = try await diagnose("127.0.0.1:\(port)", ["--sni", "localhost"] + identity(pki))
+            #expect(report.text.contains("Handshake with your client settings: completed"), "\(report.text)")
+            #expect(report.json["handshake_error"] == nil && report.ids.isEmpty && report.status == 0, "\(report.text)")
+        }
+        await server.stop()
+
+        let other = freeLoopbackPort()
+        guard let quiet = try await nginxServer(pki, folder: folder.path, port: other, extra: "ssl_protocols TLSv1.3; ssl_conf_command Options -CANames;") else { return }
+        let report = try await diagnose("127.0.0.1:\(other)", ["--sni", "localhost"] + identity(pki))
+        await quiet.stop()
+        #expect(report.ids.first == "tls13-empty-ca-extension", "\(report.text)")
+    }
+
     @Test("a partner named in the config is diagnosed with its URL and TLS profile")
     func partnerFromConfig() async throws {
         try await TestServerHarness.with { server in
