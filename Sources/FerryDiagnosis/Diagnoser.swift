@@ -47,6 +47,16 @@ public struct Diagnoser: Sendable {
         func add(_ new: [Finding]) {
             for finding in new where !findings.contains(where: { $0.id == finding.id }) { findings.append(finding) }
         }
+        // This side's own certificate first: a server that answers certificate_expired is right.
+        if let certificate = clientCertificate {
+            let now = Date()
+            if certificate.notAfter < now {
+                add([Finding(.clientCertExpired, evidence: ["your certificate \(certificate.subject) (issuer \(certificate.issuer)) expired \(TLSCertificateSummary.formatDate(certificate.notAfter))"])])
+            } else if certificate.notBefore > now {
+                add([Finding(.clientCertExpired, title: "Your client certificate is not valid yet", evidence: ["your certificate \(certificate.subject) (issuer \(certificate.issuer)) is valid from \(TLSCertificateSummary.formatDate(certificate.notBefore))", "this machine's clock: \(TLSCertificateSummary.formatDate(now))"],
+                             fixes: ["Check this machine's clock; otherwise use a certificate whose validity has begun."])])
+            }
+        }
         if let plaintext = probes.first(where: { if case .notTLS = $0.outcome { return true } else { return false } }) {
             let answer = plaintext.serverPreview ?? ""
             let evidence = ["Ferry sent a \(plaintext.offered) ClientHello; the server answered: \"\(answer)\""]
@@ -121,8 +131,18 @@ public struct Diagnoser: Sendable {
                 attempt.conversation.serverHello == nil, let offeredByClient = attempt.conversation.clientHello?.offeredVersions, !accepted.isEmpty,
                 accepted.allSatisfy({ !offeredByClient.contains($0.offered) })
             {
-                add([Finding(.noCommonVersion, title: "Your TLS client and the server share no protocol version",
-                             evidence: ["the server accepts: \(accepted.map(\.offered.description).joined(separator: ", "))", "your client offers: \(offeredByClient.map(\.description).joined(separator: ", "))", "the server answered your ClientHello with \(refusal.alert)"])])
+                let evidence = ["the server accepts: \(accepted.map(\.offered.description).joined(separator: ", "))", "your client offers: \(offeredByClient.map(\.description).joined(separator: ", "))", "the server answered your ClientHello with \(refusal.alert)"]
+                // Whose side: a modern version the server accepts and this side's own settings leave out is local;
+                // a server that accepts only legacy versions is the partner's to fix.
+                let modern = accepted.map(\.offered).filter { $0 >= .tls12 }
+                if let best = modern.max() {
+                    add([Finding(.noCommonVersion, title: "Your client's version settings leave out \(best), which the server accepts",
+                                 evidence: evidence + ["your settings: min-version \(Self.name(tls.minimumTLSVersion)), max-version \(tls.maximumTLSVersion.map(Self.name) ?? "TLS1.3")"],
+                                 side: .local,
+                                 fixes: ["Allow \(best) on this side: set max-version (or min-version) in client.tls, or in partners.NAME.tls for this partner, so that the range includes \(best)."])])
+                } else {
+                    add([Finding(.noCommonVersion, title: "Your TLS client and the server share no protocol version", evidence: evidence)])
+                }
             }
             add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain))
             // A handshake that did not complete is never "no problems": when no finding explains it, say what was seen.
@@ -135,6 +155,16 @@ public struct Diagnoser: Sendable {
 }
 
 extension Diagnoser {
+    /// A TLS library version as Ferry's settings spell it.
+    static func name(_ version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: return "TLS1.0"
+        case .tlsv11: return "TLS1.1"
+        case .tlsv12: return "TLS1.2"
+        case .tlsv13: return "TLS1.3"
+        }
+    }
+
     /// How far a handshake that did not complete got: what each side sent, and how it ended.
     static func progress(of attempt: HandshakeAttempt.Outcome) -> [String] {
         func messages(_ direction: TLSDirection) -> [String] {

@@ -252,6 +252,32 @@ struct DiagnosisTests {
         #expect(report.ids.first == "tls13-empty-ca-extension", "\(report.text)")
     }
 
+    @Test("faults on this side are blamed on this side: an expired client certificate, and a max-version that leaves out the only version the server accepts")
+    func localFaults() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        try pki.issue("lapsed", validFrom: Date().addingTimeInterval(-60 * 86_400), days: 30)
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"]) else { return }
+        let expired = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("lapsed"), "--key", pki.key("lapsed"), "--ca", pki.caFile])
+        #expect(expired.ids.first == "client-cert-expired", "\(expired.text)")
+        let first = (expired.json["findings"] as? [[String: Any]])?.first
+        #expect(first?["side"] as? String == "local", "\(expired.text)")
+
+        let config = folder.path + "/client.yaml"
+        try """
+        client:
+          tls: {certificate: \(pki.certificate("acme")), key: \(pki.key("acme")), ca: \(pki.caFile), max-version: TLS1.2}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let capped = try await diagnose("localhost:\(port)", ["--config", config])
+        await server.stop()
+        let finding = (capped.json["findings"] as? [[String: Any]])?.first { $0["id"] as? String == "no-common-version" }
+        #expect(finding?["side"] as? String == "local", "\(capped.text)")
+        #expect(capped.text.contains("Your client's version settings leave out TLS1.3, which the server accepts"), "\(capped.text)")
+        #expect(capped.text.contains("max-version"), "\(capped.text)")
+    }
+
     @Test("a partner named in the config is diagnosed with its URL and TLS profile")
     func partnerFromConfig() async throws {
         try await TestServerHarness.with { server in

@@ -97,6 +97,13 @@ struct FindingKind: Sendable {
         rule: "RFC 5280 §4.2.1.12: with an EKU extension present, the certificate may only be used for the purposes listed; servers reject it (unsupported_certificate or bad_certificate).",
         fixes: ["Issue a client certificate with EKU clientAuth (ferry certs init --client NAME makes one)."])
 
+    static let clientCertExpired = FindingKind(
+        id: "client-cert-expired", severity: .error,
+        title: "Your client certificate has expired",
+        side: .local,
+        rule: "RFC 5280 §4.1.2.5: a certificate is valid only between notBefore and notAfter; a server rejects one outside it (certificate_expired).",
+        fixes: ["Renew this side's client certificate (client.tls.certificate, or partners.NAME.tls.certificate) with the CA the partner trusts, and send the partner nothing new unless its CA changed."])
+
     static let serverCertExpired = FindingKind(
         id: "server-cert-expired", severity: .error, title: "The server's certificate has expired", side: .peer,
         rule: "RFC 5280 §4.1.2.5: a certificate is valid only between notBefore and notAfter.",
