@@ -77,9 +77,7 @@ public struct Diagnoser: Sendable {
             add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain).filter { $0.id != "peer-alert" })
         }
         let accepted = probes.filter(\.accepted)
-        if accepted.isEmpty && !probes.isEmpty && !findings.contains(where: { $0.id == "no-response" }) {
-            add([Finding(.noCommonVersion, evidence: probes.map { "offered only \($0.offered): \($0.outcome)" })])
-        }
+        let blackHole = findings.contains(where: { $0.id == "no-response" })
         let legacy = accepted.filter { $0.offered < .tls12 }.map(\.offered)
         if !legacy.isEmpty {
             add([Finding(.legacyVersionAccepted, title: "The server still accepts \(legacy.map(\.description).joined(separator: ", "))",
@@ -109,8 +107,9 @@ public struct Diagnoser: Sendable {
             add(await CertificateRules.serverChain(chain, host: serverName ?? host, trusted: trustedCAs))
         }
         // A real handshake with the client certificate.
+        // Always, unless the server never answers: the probes' verdict alone has been wrong (a close at once, SNI).
         var handshake: HandshakeAttempt.Outcome?
-        if !accepted.isEmpty {
+        if !blackHole {
             let attempt = await HandshakeAttempt.run(host: host, port: port, serverName: serverName, configuration: tls)
             handshake = attempt
             let offered = attempt.conversation.clientHello?.cipherSuites.filter { !$0.isSignalling } ?? []
@@ -142,6 +141,21 @@ public struct Diagnoser: Sendable {
                                  fixes: ["Allow \(best) on this side: set max-version (or min-version) in client.tls, or in partners.NAME.tls for this partner, so that the range includes \(best)."])])
                 } else {
                     add([Finding(.noCommonVersion, title: "Your TLS client and the server share no protocol version", evidence: evidence)])
+                }
+            }
+            // No probe accepted: say why from what the server did, not always "no common version".
+            if accepted.isEmpty, !attempt.completed {
+                let evidence = probes.map { "offered only \($0.offered): \($0.detail)" }
+                let alerts = probes.compactMap { probe -> TLSAlert? in if case .alert(let alert) = probe.outcome { return alert } else { return nil } }
+                    + attempt.conversation.alerts.filter { $0.direction == .serverToClient }.map(\.alert)
+                if alerts.contains(where: { $0.alertDescription.rawValue == 112 }) {
+                    add([Finding(.unrecognizedName, evidence: ["the name sent in SNI: \(serverName ?? "none (an IP address was given; pass --sni NAME)")"] + evidence)])
+                } else if alerts.isEmpty, probes.allSatisfy({ $0.outcome == .closed }) {
+                    add([Finding(.handshakeIncomplete, title: "The server closes the connection at once, without an alert, whatever is offered",
+                                 evidence: evidence + Self.progress(of: attempt),
+                                 fixes: ["Ask the partner whether its server accepts connections from your address (an access list, a firewall that resets) and whether this port is its TLS port.", "If it sits behind a proxy or load balancer, check that the proxy reaches the TLS server behind it."])])
+                } else {
+                    add([Finding(.noCommonVersion, evidence: evidence)])
                 }
             }
             add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain))

@@ -278,6 +278,47 @@ struct DiagnosisTests {
         #expect(capped.text.contains("max-version"), "\(capped.text)")
     }
 
+    @Test("no probe accepted is not always no-common-version: a TLS 1.3 server wanting P-384 or P-256 (HelloRetryRequest), an SNI name the server does not serve, and a server that closes at once", arguments: ["P-384", "P-256"])
+    func probesThatFailForOtherReasons(group: String) async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let fips = try await opensslServer(pki, port: port, ["-tls1_3", "-groups", group]) else { return }
+        let retried = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
+        await fips.stop()
+        let tls13 = (retried.json["versions"] as? [[String: Any]])?.first { $0["offered"] as? String == "TLS1.3" }
+        #expect(tls13?["result"] as? String == "accepted", "\(retried.text)")
+        #expect((tls13?["detail"] as? String ?? "").contains("after a HelloRetryRequest for secp\(group == "P-384" ? "384r1" : "256r1")"), "\(retried.text)")
+        #expect(retried.ids.isEmpty && retried.status == 0, "\(retried.text)")
+        #expect(retried.text.contains("Handshake with your client settings: completed"))
+
+        let sniPort = freeLoopbackPort()
+        guard let named = try await opensslServer(pki, port: sniPort, ["-cert2", pki.serverCertificate, "-key2", pki.serverKey, "-servername", "partner.example", "-servername_fatal"]) else { return }
+        let sni = try await diagnose("localhost:\(sniPort)", ["--ca", pki.caFile])
+        await named.stop()
+        #expect(sni.ids.first == "sni-unrecognized-name", "\(sni.text)")
+        #expect(!sni.ids.contains("no-common-version"), "\(sni.text)")
+        #expect(sni.text.contains("the name sent in SNI: localhost"))
+
+        // A listener that accepts and closes at once, whatever it is sent.
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let closePort = freeLoopbackPort()
+        let closer = try BackgroundProcess(python, ["-c", """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", \(closePort))); s.listen(16); print("ready", flush=True)
+            while True:
+                c, _ = s.accept(); c.close()
+            """])
+        #expect(try await closer.waitForOutput("ready"))
+        let closed = try await diagnose("127.0.0.1:\(closePort)", ["--ca", pki.caFile])
+        await closer.stop()
+        #expect(closed.ids.first == "handshake-incomplete", "\(closed.text)")
+        #expect(closed.text.contains("closes the connection at once, without an alert"), "\(closed.text)")
+        #expect(!closed.ids.contains("no-common-version"), "\(closed.text)")
+        #expect(closed.status == 2)
+    }
+
     @Test("a partner named in the config is diagnosed with its URL and TLS profile")
     func partnerFromConfig() async throws {
         try await TestServerHarness.with { server in

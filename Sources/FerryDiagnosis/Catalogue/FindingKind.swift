@@ -97,6 +97,13 @@ struct FindingKind: Sendable {
         rule: "RFC 5280 §4.2.1.12: with an EKU extension present, the certificate may only be used for the purposes listed; servers reject it (unsupported_certificate or bad_certificate).",
         fixes: ["Issue a client certificate with EKU clientAuth (ferry certs init --client NAME makes one)."])
 
+    static let unrecognizedName = FindingKind(
+        id: "sni-unrecognized-name", severity: .error,
+        title: "The server does not serve the name sent in SNI",
+        side: .configuration,
+        rule: "RFC 6066 §3: a server that does not recognise the server_name may abort with unrecognized_name (112).",
+        fixes: ["Connect with a host name the partner's server is configured for (--sni NAME, or that name in the URL); its certificate's subjectAltName lists them.", "If this is the right name, the partner must add it to its server (nginx server_name; a virtual host for it)."])
+
     static let clientCertExpired = FindingKind(
         id: "client-cert-expired", severity: .error,
         title: "Your client certificate has expired",

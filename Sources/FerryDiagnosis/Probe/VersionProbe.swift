@@ -23,19 +23,86 @@ public struct VersionProbe: Sendable {
     public let conversation: TLSConversation
 
     public var accepted: Bool { if case .accepted = outcome { return true } else { return false } }
+    /// TLS 1.3: the group a HelloRetryRequest asked for, when the probe was answered with one and offered it.
+    public var helloRetryGroup: TLSNamedGroup?
+
+    /// The outcome as reports print it, with the HelloRetryRequest when there was one.
+    public var detail: String {
+        outcome.description + (helloRetryGroup.map { " (after a HelloRetryRequest for \($0))" } ?? "")
+    }
+
+    /// A TLS 1.3 key share the probe can offer: X25519 first, a NIST curve when a HelloRetryRequest asks for it.
+    enum ShareKey {
+        case x25519(Curve25519.KeyAgreement.PrivateKey)
+        case p256(P256.KeyAgreement.PrivateKey)
+        case p384(P384.KeyAgreement.PrivateKey)
+        case p521(P521.KeyAgreement.PrivateKey)
+
+        init?(group: UInt16) {
+            switch group {
+            case 29: self = .x25519(.init())
+            case 23: self = .p256(.init())
+            case 24: self = .p384(.init())
+            case 25: self = .p521(.init())
+            default: return nil
+            }
+        }
+
+        var group: UInt16 {
+            switch self {
+            case .x25519: return 29
+            case .p256: return 23
+            case .p384: return 24
+            case .p521: return 25
+            }
+        }
+
+        var publicBytes: [UInt8] {
+            switch self {
+            case .x25519(let key): return Array(key.publicKey.rawRepresentation)
+            case .p256(let key): return Array(key.publicKey.x963Representation)
+            case .p384(let key): return Array(key.publicKey.x963Representation)
+            case .p521(let key): return Array(key.publicKey.x963Representation)
+            }
+        }
+
+        /// The (EC)DHE shared secret with the server's share (for NIST curves, the x-coordinate, RFC 8446 §7.4.2).
+        func sharedSecret(with peer: [UInt8]) -> [UInt8]? {
+            let secret: SharedSecret?
+            switch self {
+            case .x25519(let key): secret = (try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
+            case .p256(let key): secret = (try? P256.KeyAgreement.PublicKey(x963Representation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
+            case .p384(let key): secret = (try? P384.KeyAgreement.PublicKey(x963Representation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
+            case .p521(let key): secret = (try? P521.KeyAgreement.PublicKey(x963Representation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
+            }
+            return secret?.withUnsafeBytes { Array($0) }
+        }
+    }
 
     /// Offers `version` only (SSLv3..TLS 1.2 in client_version; TLS 1.3 in supported_versions with an X25519
     /// key share) and reads the plaintext server flight; in TLS 1.3 it derives the handshake keys itself to
     /// read the encrypted flight.
     static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration) async throws -> VersionProbe {
+        let first = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: .x25519(.init()))
+        // A TLS 1.3 server that wants another group answers with a HelloRetryRequest naming it (FIPS setups:
+        // P-256 or P-384 only). The probe then offers that group's share on a new connection.
+        guard version >= .tls13, let retry = first.conversation.helloRetryRequest else { return first }
+        var group: TLSNamedGroup?
+        for item in retry.extensions { if case .selectedGroup(let selected) = item.value { group = selected } }
+        guard let group, let key = ShareKey(group: group.rawValue) else { return first }
+        var second = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: key)
+        second.helloRetryGroup = group
+        return second
+    }
+
+    private static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration, key: ShareKey) async throws -> VersionProbe {
         var random = [UInt8](repeating: 0, count: 32)
         for index in random.indices { random[index] = UInt8.random(in: 0...255) }
-        let key = Curve25519.KeyAgreement.PrivateKey()
-        let builder = ClientHelloBuilder(version: version, random: random, serverName: serverName, x25519PublicKey: version >= .tls13 ? Array(key.publicKey.rawRepresentation) : nil)
+        let builder = ClientHelloBuilder(version: version, random: random, serverName: serverName, keySharePublicKey: version >= .tls13 ? key.publicBytes : nil, keyShareGroup: key.group)
         let hello = builder.record()
         let outcome = try await RawExchange.run(host: host, port: port, hello: hello, connectTimeout: .seconds(5), timeout: timeout) { outcome in
             let conversation = Self.decode(outcome.chunks, key: key, clientHelloRecord: hello)
-            if !conversation.alerts.isEmpty { return true }
+            if !conversation.alerts.isEmpty || conversation.helloRetryRequest != nil { return true }
             if conversation.records.contains(where: { if case .malformed = $0.content { return true } else { return false } }) { return true }
             for record in conversation.records where record.direction == .serverToClient {
                 guard case .handshake(let messages) = record.content else { continue }
@@ -45,7 +112,9 @@ public struct VersionProbe: Sendable {
         }
         let conversation = Self.decode(outcome.chunks, key: key, clientHelloRecord: hello)
         let result: Outcome
-        if let hello = conversation.serverHello {
+        if conversation.helloRetryRequest != nil, conversation.serverHello == nil {
+            result = .closed
+        } else if let hello = conversation.serverHello {
             result = hello.negotiatedVersion == version ? .accepted(hello.cipherSuite) : .otherVersion(hello.negotiatedVersion)
         } else if let alert = conversation.alerts.first(where: { $0.direction == .serverToClient })?.alert {
             result = .alert(alert)
@@ -66,19 +135,19 @@ public struct VersionProbe: Sendable {
     }
 
     /// Decodes the exchange; for TLS 1.3, with handshake keys derived from the probe's own key share.
-    static func decode(_ chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)], key: Curve25519.KeyAgreement.PrivateKey, clientHelloRecord: ByteBuffer) -> TLSConversation {
+    static func decode(_ chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)], key: ShareKey, clientHelloRecord: ByteBuffer) -> TLSConversation {
         var conversation = TLSConversation()
         for chunk in chunks { conversation.feed(chunk.bytes, from: chunk.direction, at: chunk.time) }
         guard let serverHello = conversation.serverHello, serverHello.negotiatedVersion >= .tls13, conversation.helloRetryRequest == nil,
             let random = conversation.clientHello?.random, let serverHelloMessage = Self.serverHelloMessage(chunks)
         else { return conversation }
         var share: [UInt8]?
-        for item in serverHello.extensions { if case .serverKeyShare(let entry) = item.value, entry.group.rawValue == 29 { share = entry.keyExchange } }
-        guard let share, let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: share), let shared = try? key.sharedSecretFromKeyAgreement(with: peer) else {
+        for item in serverHello.extensions { if case .serverKeyShare(let entry) = item.value, entry.group.rawValue == key.group { share = entry.keyExchange } }
+        guard let share, let shared = key.sharedSecret(with: share) else {
             return conversation
         }
         let clientHelloMessage = Array(clientHelloRecord.readableBytesView.dropFirst(5))
-        let lines = TLS13HandshakeSecrets.keyLogLines(sharedSecret: shared.withUnsafeBytes { Array($0) }, transcript: clientHelloMessage + serverHelloMessage, clientRandom: random, suite: serverHello.cipherSuite)
+        let lines = TLS13HandshakeSecrets.keyLogLines(sharedSecret: shared, transcript: clientHelloMessage + serverHelloMessage, clientRandom: random, suite: serverHello.cipherSuite)
         var keyed = TLSConversation(keyLog: TLSKeyLog(text: lines.joined(separator: "\n")))
         for chunk in chunks { keyed.feed(chunk.bytes, from: chunk.direction, at: chunk.time) }
         return keyed

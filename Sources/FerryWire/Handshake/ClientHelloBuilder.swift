@@ -8,8 +8,11 @@ public struct ClientHelloBuilder: Sendable {
     public var random: [UInt8]
     public var cipherSuites: [TLSCipherSuite]
     public var serverName: String?
-    /// TLS 1.3: the X25519 public key to offer in key_share.
-    public var x25519PublicKey: [UInt8]?
+    /// TLS 1.3: the public key to offer in key_share, for `keyShareGroup`.
+    public var keySharePublicKey: [UInt8]?
+    /// The named group of `keySharePublicKey` (29, X25519, by default). Another group (a retry after a
+    /// HelloRetryRequest asked for it) is then the only group offered.
+    public var keyShareGroup: UInt16 = 29
 
     /// Every suite a legacy or modern server might pick, strongest first, plus the renegotiation SCSV.
     public static let broadSuites: [TLSCipherSuite] = [
@@ -18,12 +21,13 @@ public struct ClientHelloBuilder: Sendable {
         0x0005, 0x0004, 0x00FF,
     ].map(TLSCipherSuite.init(rawValue:))
 
-    public init(version: TLSProtocolVersion, random: [UInt8], cipherSuites: [TLSCipherSuite] = Self.broadSuites, serverName: String? = nil, x25519PublicKey: [UInt8]? = nil) {
+    public init(version: TLSProtocolVersion, random: [UInt8], cipherSuites: [TLSCipherSuite] = Self.broadSuites, serverName: String? = nil, keySharePublicKey: [UInt8]? = nil, keyShareGroup: UInt16 = 29) {
         self.version = version
         self.random = random
         self.cipherSuites = cipherSuites
         self.serverName = serverName
-        self.x25519PublicKey = x25519PublicKey
+        self.keySharePublicKey = keySharePublicKey
+        self.keyShareGroup = keyShareGroup
     }
 
     /// The record (header included) carrying the ClientHello.
@@ -48,7 +52,7 @@ public struct ClientHelloBuilder: Sendable {
                 extensions.writeBytes(name)
             }
             // supported_groups and ec_point_formats, so ECDHE suites can be chosen.
-            let groups: [UInt16] = [29, 23, 24, 25, 256]
+            let groups: [UInt16] = tls13 && keyShareGroup != 29 ? [keyShareGroup] : [29, 23, 24, 25, 256]
             Self.extensionHeader(&extensions, 10, length: 2 + groups.count * 2)
             extensions.writeInteger(UInt16(groups.count * 2))
             for group in groups { extensions.writeInteger(group) }
@@ -62,12 +66,12 @@ public struct ClientHelloBuilder: Sendable {
             }
             Self.extensionHeader(&extensions, 0xFF01, length: 1)
             extensions.writeInteger(UInt8(0))
-            if tls13, let key = x25519PublicKey {
+            if tls13, let key = keySharePublicKey {
                 Self.extensionHeader(&extensions, 43, length: 3)
                 extensions.writeBytes([2, 0x03, 0x04])
                 Self.extensionHeader(&extensions, 51, length: 2 + 4 + key.count)
                 extensions.writeInteger(UInt16(4 + key.count))
-                extensions.writeInteger(UInt16(29))
+                extensions.writeInteger(keyShareGroup)
                 extensions.writeInteger(UInt16(key.count))
                 extensions.writeBytes(key)
                 Self.extensionHeader(&extensions, 45, length: 2)

@@ -122,7 +122,7 @@ enum DiagnosisReport {
     static func text(_ diagnosis: Diagnosis, verbose: Bool) -> String {
         var out = "Ferry diagnosis of \(diagnosis.host):\(diagnosis.port)\n\nProtocol versions (a ClientHello offering only that version):\n"
         for probe in diagnosis.probes {
-            out += "  \(probe.offered.description.padding(toLength: 7, withPad: " ", startingAt: 0)) \(probe.outcome.description)\n"
+            out += "  \(probe.offered.description.padding(toLength: 7, withPad: " ", startingAt: 0)) \(probe.detail)\n"
         }
         if let error = diagnosis.handshakeError {
             out += "\nHandshake with your client settings failed: \(error)\n"
@@ -165,12 +165,12 @@ enum DiagnosisReport {
     static func json(_ diagnosis: Diagnosis) -> String {
         let versions = diagnosis.probes.map { probe -> JSONReport.Version in
             switch probe.outcome {
-            case .accepted(let suite): return .init(offered: probe.offered.description, result: "accepted", cipherSuite: suite.description, detail: probe.outcome.description)
-            case .otherVersion: return .init(offered: probe.offered.description, result: "other-version", cipherSuite: nil, detail: probe.outcome.description)
-            case .alert: return .init(offered: probe.offered.description, result: "alert", cipherSuite: nil, detail: probe.outcome.description)
-            case .closed: return .init(offered: probe.offered.description, result: "closed", cipherSuite: nil, detail: probe.outcome.description)
-            case .timedOut: return .init(offered: probe.offered.description, result: "timeout", cipherSuite: nil, detail: probe.outcome.description)
-            case .notTLS: return .init(offered: probe.offered.description, result: "not-tls", cipherSuite: nil, detail: probe.outcome.description)
+            case .accepted(let suite): return .init(offered: probe.offered.description, result: "accepted", cipherSuite: suite.description, detail: probe.detail)
+            case .otherVersion: return .init(offered: probe.offered.description, result: "other-version", cipherSuite: nil, detail: probe.detail)
+            case .alert: return .init(offered: probe.offered.description, result: "alert", cipherSuite: nil, detail: probe.detail)
+            case .closed: return .init(offered: probe.offered.description, result: "closed", cipherSuite: nil, detail: probe.detail)
+            case .timedOut: return .init(offered: probe.offered.description, result: "timeout", cipherSuite: nil, detail: probe.detail)
+            case .notTLS: return .init(offered: probe.offered.description, result: "not-tls", cipherSuite: nil, detail: probe.detail)
             }
         }
         let report = JSONReport(host: diagnosis.host, port: diagnosis.port, versions: versions, handshakeError: diagnosis.handshakeError, findings: diagnosis.findings, exitCode: diagnosis.exitCode)
