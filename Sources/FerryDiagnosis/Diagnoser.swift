@@ -103,8 +103,13 @@ public struct Diagnoser: Sendable {
             add([Finding(.clientCertNotRequested, evidence: ["\(best.offered): the server's flight ends with ServerHelloDone and holds no CertificateRequest"])])
         }
         // The server's certificate, from the best version seen.
-        if let chain = accepted.reversed().compactMap({ $0.conversation.serverCertificates }).first {
-            add(await CertificateRules.serverChain(chain, host: serverName ?? host, trusted: trustedCAs))
+        if let best = accepted.reversed().first(where: { $0.conversation.serverCertificates != nil }), let chain = best.conversation.serverCertificates {
+            var signed: (Bool, String)?
+            if case .accepted(let suite) = best.outcome {
+                let name = suite.description
+                signed = (best.offered >= .tls13 || name.contains("_ECDHE_") || name.contains("_DHE_"), "\(name) (\(best.offered))")
+            }
+            add(await CertificateRules.serverChain(chain, host: serverName ?? host, trusted: trustedCAs, signedKeyExchange: signed))
         }
         // A real handshake with the client certificate.
         // Always, unless the server never answers: the probes' verdict alone has been wrong (a close at once, SNI).
@@ -161,7 +166,13 @@ public struct Diagnoser: Sendable {
             add(TraceRules.findings(attempt.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain))
             // A handshake that did not complete is never "no problems": when no finding explains it, say what was seen.
             if !attempt.completed, !findings.contains(where: { $0.severity == .error }) {
-                add([Finding(.handshakeIncomplete, evidence: Self.progress(of: attempt))])
+                if let reason = attempt.error, reason.hasPrefix("BoringSSL: ") {
+                    // Ferry's own TLS library refused what the server sent, without an alert the trace could show.
+                    add([Finding(.handshakeIncomplete, title: "Your TLS client refused the server's answer (\(reason.dropFirst("BoringSSL: ".count)))", evidence: Self.progress(of: attempt), side: .local,
+                                 fixes: ["ferry explain '\(reason.dropFirst("BoringSSL: ".count))' says what the reason means; run ferry diagnose --verbose for the server's messages it refers to."])])
+                } else {
+                    add([Finding(.handshakeIncomplete, evidence: Self.progress(of: attempt))])
+                }
             }
         }
         return Diagnosis(host: host, port: port, probes: probes, handshake: handshake?.conversation, handshakeError: handshake?.error, findings: findings.ordered)

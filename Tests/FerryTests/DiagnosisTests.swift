@@ -319,6 +319,31 @@ struct DiagnosisTests {
         #expect(closed.status == 2)
     }
 
+    @Test("an RSA server certificate with keyUsage keyEncipherment only, under ECDHE (TLS 1.2) and TLS 1.3: server-cert-key-usage first, and illegal_parameter is not explained as the SSLv3 incident", arguments: ["-tls1_2", "-tls1_3"])
+    func keyUsage(version: String) async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let dir = folder.path
+        func run(_ arguments: [String]) async throws {
+            let outcome = try await ExternalTool.run(openssl, arguments, directory: dir)
+            #expect(outcome.status == 0, "openssl \(arguments.joined(separator: " ")): \(outcome.output)")
+        }
+        try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=KU Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        try await run(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=localhost"])
+        try "subjectAltName=DNS:localhost\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=serverAuth\n".write(toFile: dir + "/ku.ext", atomically: true, encoding: .utf8)
+        try await run(["x509", "-req", "-in", "rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "rsa.pem", "-days", "1", "-extfile", "ku.ext"])
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, [version], certificate: dir + "/rsa.pem", key: dir + "/rsa.key") else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/ca.pem"])
+        await server.stop()
+        #expect(report.ids.first == "server-cert-key-usage", "\(report.text)")
+        #expect(report.text.contains("keyUsage: keyEncipherment"), "\(report.text)")
+        #expect(!report.text.contains("RC 410") && !report.text.contains("empty CA list"), "\(report.text)")
+        #expect(!report.text.contains("at fault: network"), "\(report.text)")
+    }
+
     @Test("a partner named in the config is diagnosed with its URL and TLS profile")
     func partnerFromConfig() async throws {
         try await TestServerHarness.with { server in

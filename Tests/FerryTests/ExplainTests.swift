@@ -51,6 +51,9 @@ struct ExplainTests {
         #expect(codes("no shared cipher") == ["message:no shared cipher"])
         #expect(codes("sun.security.validator.ValidatorException: PKIX path building failed") == ["message:pkix path building failed"])
         #expect(codes("*** Fatal error: The TLS connection was non-properly terminated.") == ["message:non-properly terminated"])
+        #expect(codes("error:10000095:SSL routines:OPENSSL_internal:KEY_USAGE_BIT_INCORRECT").contains("message:key_usage_bit_incorrect"))
+        #expect(codes("javax.net.ssl.SSLProtocolException: Invalid certificate_authorities extension").contains("message:invalid certificate_authorities extension"))
+        #expect(codes("*** Fatal error: Error decoding the received TLS packet.").contains("message:error decoding the received tls packet"))
     }
 
     @Test("a log line with several codes explains each; nothing known is an error")

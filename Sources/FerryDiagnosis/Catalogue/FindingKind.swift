@@ -136,6 +136,13 @@ struct FindingKind: Sendable {
         rule: "RFC 8446 §4.4.2 / RFC 5246 §7.4.2: the server sends its chain up to (not necessarily including) the root.",
         fixes: ["Have the partner configure its full chain (leaf followed by intermediates; nginx ssl_certificate fullchain.pem)."])
 
+    static let serverCertKeyUsage = FindingKind(
+        id: "server-cert-key-usage", severity: .error,
+        title: "The server's certificate does not allow digital signatures, which its key exchange needs",
+        side: .peer,
+        rule: "RFC 5280 §4.2.1.3 with RFC 8446 §4.4.3 / RFC 5246 §7.4.3: an ECDHE or DHE key exchange and every TLS 1.3 handshake are signed with the certificate's key, so its keyUsage must include digitalSignature; clients refuse it (BoringSSL: KEY_USAGE_BIT_INCORRECT, then illegal_parameter or no alert).",
+        fixes: ["Have the partner re-issue its server certificate with keyUsage digitalSignature (plus keyEncipherment for an RSA key, if it must also serve RSA key exchange).", "Not a fix: restricting the partner to TLS_RSA_* suites would use the certificate as it is, without forward secrecy and without TLS 1.3."])
+
     static let serverCertMissingServerAuth = FindingKind(
         id: "server-cert-missing-serverauth-eku", severity: .error, title: "The server's certificate lacks the serverAuth extended key usage", side: .peer,
         rule: "RFC 5280 §4.2.1.12: with an EKU extension present, only the purposes listed are allowed.",

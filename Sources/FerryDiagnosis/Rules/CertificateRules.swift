@@ -6,7 +6,9 @@ import SwiftASN1
 /// Checks of the server's certificate chain as sent: validity, host name, EKU, and whether it leads to a
 /// trusted CA (or is missing an intermediate).
 enum CertificateRules {
-    static func serverChain(_ message: CertificateMessage, host: String, trusted: [TLSCertificateSummary], now: Date = Date()) async -> [Finding] {
+    /// - Parameter signedKeyExchange: the suite chosen signs its key exchange with the certificate's key (TLS 1.3,
+    ///   ECDHE or DHE); nil when no suite was seen.
+    static func serverChain(_ message: CertificateMessage, host: String, trusted: [TLSCertificateSummary], signedKeyExchange: (Bool, String)? = nil, now: Date = Date()) async -> [Finding] {
         let chain = message.entries.compactMap(\.summary)
         guard let leaf = chain.first else { return [] }
         var findings: [Finding] = []
@@ -21,6 +23,9 @@ enum CertificateRules {
         }
         if !leaf.extendedKeyUsage.isEmpty, !leaf.extendedKeyUsage.contains("serverAuth") {
             findings.append(Finding(.serverCertMissingServerAuth, evidence: ["\(subject) has EKU: \(leaf.extendedKeyUsage.joined(separator: ", "))"]))
+        }
+        if let (signs, suite) = signedKeyExchange, signs, !leaf.keyUsage.isEmpty, !leaf.keyUsage.contains("digitalSignature") {
+            findings.append(Finding(.serverCertKeyUsage, evidence: ["\(subject), \(leaf.publicKey) key, keyUsage: \(leaf.keyUsage.joined(separator: ", "))", "the server chose \(suite), whose key exchange the certificate's key must sign"]))
         }
         if !trusted.isEmpty, !(await anchored(chain, trusted: trusted)) {
             findings.append(chainFinding(chain, trusted: trusted))

@@ -94,7 +94,16 @@ public enum TraceRules {
             guard case .alert(let alerts) = record.content, let alert = alerts.first(where: \.isFatal) else { continue }
             let sender = record.direction == .clientToServer ? "client" : "server"
             let before = conversation.records[..<index].last { $0.direction != record.direction }.map(summary)
-            let info = AlertInfo.lookup(alert.alertDescription.rawValue)
+            var info = AlertInfo.lookup(alert.alertDescription.rawValue)
+            // illegal_parameter is the incident only where the incident can happen: SSLv3/TLS 1.0 with an empty CA
+            // list in the CertificateRequest. Elsewhere it is about the message just before.
+            if alert.alertDescription == .illegalParameter, let known = info,
+                !((conversation.version ?? .tls12) <= .tls10 && conversation.certificateRequest?.distinguishedNames.isEmpty == true)
+            {
+                info = AlertInfo(code: known.code, name: known.name, meaning: known.meaning,
+                                 causes: ["a value in the message just before that the \(sender) cannot accept: a certificate whose key usage does not fit the key exchange (BoringSSL: KEY_USAGE_BIT_INCORRECT), a key share or extension out of range"],
+                                 fixes: ["Check the message named just before and the other findings; ferry explain decodes the TLS library's reason."])
+            }
             var evidence = ["the \(sender) sent \(summary(record))"]
             if let before { evidence.append("just before, the \(sender == "client" ? "server" : "client") had sent \(before)") }
             if [40, 42, 43, 45, 46, 48, 116].contains(alert.alertDescription.rawValue) {
