@@ -344,6 +344,20 @@ struct DiagnosisTests {
         #expect(!report.text.contains("at fault: network"), "\(report.text)")
     }
 
+    @Test("a server that accepts only RSA signatures from clients, and a client with an ECDSA key: client-key-type-not-accepted first, not 'pass --cert'", arguments: ["-tls1_2", "-tls1_3"])
+    func clientKeyType(version: String) async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, [version, "-Verify", "1", "-verify_return_error", "-client_sigalgs", "RSA+SHA256:rsa_pss_rsae_sha256"]) else { return }
+        let report = try await diagnose("localhost:\(port)", identity(pki))
+        await server.stop()
+        #expect(report.ids.first == "client-key-type-not-accepted", "\(report.text)")
+        #expect(report.text.contains("has an ECDSA P-256 key") && report.text.contains("rsa_pss_rsae_sha256"), "\(report.text)")
+        #expect(!report.text.contains("fix 1: Pass --cert and --key"), "\(report.text)")
+    }
+
     @Test("a partner named in the config is diagnosed with its URL and TLS profile")
     func partnerFromConfig() async throws {
         try await TestServerHarness.with { server in

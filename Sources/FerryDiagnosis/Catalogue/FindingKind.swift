@@ -90,6 +90,13 @@ struct FindingKind: Sendable {
         rule: "RFC 5246 §7.4.6 / RFC 8446 §4.2.4: when the server names CAs, the client's chain should be issued by one of them; servers usually reject others with unknown_ca.",
         fixes: ["Use a client certificate issued by one of the CAs the server names.", "Or have the partner add your CA to its trusted and named CAs."])
 
+    static let clientKeyTypeNotAccepted = FindingKind(
+        id: "client-key-type-not-accepted", severity: .error,
+        title: "The server does not accept signatures made with your client certificate's key type",
+        side: .configuration,
+        rule: "RFC 5246 §7.4.4 (certificate_types, supported_signature_algorithms) and RFC 8446 §4.3.2 (signature_algorithms): the client's certificate must fit one of the types and signature schemes the CertificateRequest lists; otherwise it cannot sign its CertificateVerify and the server refuses (handshake_failure).",
+        fixes: ["Use a client certificate with a key type the server accepts (the evidence lists them), issued by a CA the server trusts.", "Or have the partner allow your key type's signature schemes in its client-authentication settings (OpenSSL -client_sigalgs / ClientSignatureAlgorithms; Java jdk.tls.client.SignatureSchemes on its side)."])
+
     static let clientCertMissingClientAuth = FindingKind(
         id: "client-cert-missing-clientauth-eku", severity: .error,
         title: "Your client certificate lacks the clientAuth extended key usage",

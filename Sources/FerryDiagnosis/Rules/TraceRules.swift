@@ -60,6 +60,9 @@ public enum TraceRules {
             if let certificate = clientCertificate {
                 // Any CA on the way up may be the one named (RFC 5246 §7.4.4: a root or a subordinate CA; RFC 8446
                 // §4.2.4): the leaf's issuer, and each CA certificate sent with it and that CA's own issuer.
+                if let mismatch = keyTypeMismatch(certificate, request: request, version: version) {
+                    findings.append(Finding(.clientKeyTypeNotAccepted, evidence: mismatch))
+                }
                 let sent = clientChain + (conversation.clientCertificates?.entries.compactMap(\.summary) ?? [])
                 let path = issuerPath(of: certificate, through: sent)
                 if !request.distinguishedNames.isEmpty, !request.distinguishedNames.contains(where: { name in path.contains { $0 == name.rfc4514 } }) {
@@ -127,6 +130,32 @@ public enum TraceRules {
             break
         }
         return findings.ordered
+    }
+
+    /// Whether the request's certificate types (TLS 1.2 and earlier) and signature schemes leave out the key of
+    /// `certificate`; the evidence when they do.
+    static func keyTypeMismatch(_ certificate: TLSCertificateSummary, request: CertificateRequest, version: TLSProtocolVersion) -> [String]? {
+        let key = certificate.publicKey
+        // The schemes a key of this type can sign with (TLS 1.3 binds ECDSA schemes to their curve).
+        let usable: Set<UInt16>
+        let type: UInt8
+        switch key {
+        case "RSA": usable = [0x0401, 0x0501, 0x0601, 0x0804, 0x0805, 0x0806, 0x0201]; type = 1
+        case "ECDSA P-256": usable = version >= .tls13 ? [0x0403] : [0x0403, 0x0503, 0x0603, 0x0203]; type = 64
+        case "ECDSA P-384": usable = version >= .tls13 ? [0x0503] : [0x0403, 0x0503, 0x0603, 0x0203]; type = 64
+        case "ECDSA P-521": usable = version >= .tls13 ? [0x0603] : [0x0403, 0x0503, 0x0603, 0x0203]; type = 64
+        case "Ed25519": usable = [0x0807]; type = 64
+        default: return nil
+        }
+        var evidence: [String] = []
+        if version < .tls13, !request.certificateTypes.isEmpty, !request.certificateTypes.contains(where: { $0.rawValue == type }) {
+            evidence.append("the server accepts certificate types: \(request.certificateTypes.map(\.description).joined(separator: ", "))")
+        }
+        if !request.signatureAlgorithms.isEmpty, !request.signatureAlgorithms.contains(where: { usable.contains($0.rawValue) }) {
+            evidence.append("the server accepts signature schemes: \(request.signatureAlgorithms.map(\.description).joined(separator: ", "))")
+        }
+        guard !evidence.isEmpty else { return nil }
+        return ["your certificate \(certificate.subject) has a\(key.hasPrefix("E") ? "n" : "") \(key) key"] + evidence
     }
 
     /// The names of the CAs above a certificate: its issuer, then, following the certificates sent with it by
