@@ -74,7 +74,10 @@ public struct Diagnoser: Sendable {
             if case .otherVersion = probe.outcome { add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain)) }
         }
         for probe in probes.reversed() where probe.accepted {
-            add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain).filter { $0.id != "peer-alert" })
+            // A legacy version accepted when offered alone is legacy-version-accepted; "negotiated" is for a server
+            // that chose it over a higher offer.
+            let alone: Set<String> = ["peer-alert", "ssl3-negotiated", "tls10-negotiated", "tls11-negotiated"]
+            add(TraceRules.findings(probe.conversation, local: .clientToServer, clientCertificate: clientCertificate, clientChain: clientChain).filter { !alone.contains($0.id) })
         }
         let accepted = probes.filter(\.accepted)
         let blackHole = findings.contains(where: { $0.id == "no-response" })

@@ -27,17 +27,21 @@ struct CLITests {
         return try await ExternalTool.run(try Self.ferry, arguments, timeout: 120, environment: environment, directory: directory)
     }
 
-    @Test("ferry demo runs a verified round trip and exits 0")
+    @Test("ferry demo runs a verified round trip, then diagnoses a partner set up like the incident's, and exits 0")
     func demo() async throws {
         let outcome = try await run(["demo"])
         #expect(outcome.status == 0, "\(outcome.output)")
         #expect(outcome.stdout.contains("Demo passed."))
         #expect(outcome.stdout.contains("TLS1.3"))
+        #expect(outcome.stdout.contains("ERROR [ca-names-empty-illegal]"), "\(outcome.stdout)")
+        #expect(outcome.stdout.contains("Distinguished Names Length = 0") && outcome.stdout.contains("negotiated version: TLS1.0"))
+        #expect(outcome.stderr.isEmpty, "the incident server's refusals are the diagnosis's to report, not log noise: \(outcome.stderr)")
         let json = try await run(["demo", "--json", "--size", "1"])
         #expect(json.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(object?["ok"] as? Bool == true)
         #expect(object?["serverLedgerTLSVersion"] as? String == "TLS1.3")
+        #expect((object?["diagnosis"] as? [String])?.first == "ca-names-empty-illegal", "\(json.stdout)")
     }
 
     @Test("send, get, ls, rm and history from the command line, with the documented exit codes")

@@ -2,17 +2,25 @@ import ArgumentParser
 import Crypto
 import FerryClient
 import FerryConfig
+import FerryDiagnosis
 import FerryLedger
 import FerryProtocol
 import FerryServer
+import FerryWire
 import FerryTLS
 import Foundation
 import Logging
+import NIOSSL
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a complete transfer locally: throwaway PKI, server, upload, download, verification.",
-        discussion: "Exits 0 only when every step worked and every digest matched."
+        abstract: "Run a complete transfer locally: throwaway PKI, server, upload, download, verification, then a diagnosis of a misconfigured partner.",
+        discussion: """
+            After the verified round trip, starts a second local server set up the way the partner in Ferry's founding \
+            incident was (TLS 1.0 only, client certificates requested with no CA names) and runs ferry diagnose against \
+            it. Exits 0 only when every step worked, every digest matched and the diagnosis named the incident's cause \
+            (ca-names-empty-illegal) first.
+            """
     )
 
     @Option(name: .long, help: "Size of the generated file in MiB.")
@@ -37,6 +45,8 @@ struct Demo: AsyncParsableCommand {
         var serverLedgerTLSVersion: String?
         var partner: String
         var folder: String?
+        /// The findings ferry diagnose reported against the misconfigured partner, most severe first.
+        var diagnosis: [String]
     }
 
     func run() async throws {
@@ -98,18 +108,62 @@ struct Demo: AsyncParsableCommand {
             say("   ledger       server recorded \(rows.count) transfers: \(rows.reversed().map { "\($0.operation) \($0.path) \($0.result.rawValue) \($0.tlsVersion ?? "-")" }.joined(separator: "; "))")
             try await clientLedger.close()
             try await running.stop()
-            say(ok ? "Demo passed." : "Demo FAILED: see the mismatch above.")
+
+            // The reason Ferry exists: a partner whose handshake fails, and one step that says why.
+            let diagnosis = try await Self.diagnoseIncident(pki: pki, folder: folder, logger: logger)
+            say("7. diagnose     a second server set up like the incident's partner: TLS 1.0 only, client certificates requested, no CA names")
+            say("   ferry diagnose 127.0.0.1:\(diagnosis.port):")
+            if let first = diagnosis.report.findings.first {
+                say(first.text.split(separator: "\n").map { "     " + $0 }.joined(separator: "\n"))
+            }
+            let others = diagnosis.report.findings.dropFirst().map(\.id)
+            if !others.isEmpty { say("     also: \(others.joined(separator: ", "))") }
+            let diagnosed = diagnosis.report.findings.first?.id == "ca-names-empty-illegal"
+            say(diagnosed ? "   The diagnosis names the empty CA list under TLS 1.0 and fixes it without switching verification off." : "   Diagnosis FAILED: expected ca-names-empty-illegal first.")
+            let passed = ok && diagnosed
+            say(passed ? "Demo passed." : "Demo FAILED: see above.")
             if keep { say("Kept \(folder)") }
             return Outcome(
-                ok: ok,
+                ok: passed,
                 port: running.port,
                 upload: upload,
                 download: download,
                 serverLedgerRows: rows.count,
                 serverLedgerTLSVersion: rows.first?.tlsVersion,
                 partner: partner,
-                folder: keep ? folder : nil
+                folder: keep ? folder : nil,
+                diagnosis: diagnosis.report.findings.map(\.id)
             )
+        } catch {
+            try? await running.stop()
+            throw error
+        }
+    }
+
+    /// Starts a Ferry server configured like the incident's partner (TLS 1.0 only, client certificates requested,
+    /// no CA names) and diagnoses it with the demo partner's certificate.
+    static func diagnoseIncident(pki: DevPKI, folder: String, logger: Logger) async throws -> (port: Int, report: Diagnosis) {
+        var configuration = FerryConfiguration()
+        configuration.root = folder + "/incident"
+        configuration.listen = "127.0.0.1:0"
+        var tls = ServerTLSProfile.dev(pki)
+        tls.minimumVersion = .tlsv1
+        tls.maximumVersion = .tlsv1
+        tls.sendCANames = false
+        configuration.serverTLS = tls
+        let server = try await FerryServer.prepare(configuration: configuration)
+        // Its failed handshakes are the point; the diagnosis reports them, its log need not.
+        var quiet = logger
+        quiet.logLevel = .critical
+        let running = try await RunningServer.start(server, logger: quiet)
+        do throws(any Error) {
+            let client = try ClientTLSProfile.dev(pki, client: "demo-partner").makeConfiguration()
+            let leaf = try NIOSSLCertificate.fromPEMFile(pki.clientCertificate("demo-partner")).first.map { try TLSCertificateSummary(der: $0.toDERBytes()) }
+            let trusted = try NIOSSLCertificate.fromPEMFile(pki.caCertificate).map { try TLSCertificateSummary(der: $0.toDERBytes()) }
+            let diagnoser = Diagnoser(host: "127.0.0.1", port: running.port, serverName: "localhost", tls: client.configuration, clientCertificate: leaf, trustedCAs: trusted)
+            let report = await diagnoser.run()
+            try await running.stop()
+            return (running.port, report)
         } catch {
             try? await running.stop()
             throw error
