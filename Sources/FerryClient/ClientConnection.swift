@@ -47,7 +47,7 @@ public struct ClientConnection: Sendable {
             throw TransferError(.usage, "cannot build the TLS context: \(error)")
         }
         let record = TLSConnectionRecord(role: .client, keys: keys)
-        let serverName = target.host.isIPAddress ? nil : target.host
+        let serverName = target.serverName ?? (target.host.isIPAddress ? nil : target.host)
         let arrival = ResponseArrival()
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -59,6 +59,7 @@ public struct ClientConnection: Sendable {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(IdleStateHandler(allTimeout: stallTimeout))
                         try sync.addHandler(StallDetector(timeout: stallTimeout))
+                        try sync.addHandler(HandshakeDeadline(deadline: min(stallTimeout, Self.handshakeDeadline), record: record))
                         try sync.addHandler(TLSTapHandler(record: record), position: .first)
                         try sync.addHandler(tls.peerPolicy.makeClientHandler(context: sslContext, serverHostname: serverName) { record.refuse($0.reason, finding: $0.finding) })
                         let policy = tls.peerPolicy
@@ -103,6 +104,9 @@ public struct ClientConnection: Sendable {
     func classify(_ error: any Error) -> TransferError {
         let snapshot = record.snapshot
         if let stalled = error as? StallDetector.Stalled {
+            if stalled.duringHandshake {
+                return TransferError(.network, "connection to \(target.authority) stalled: \(stalled): the server's answer stopped (is this its TLS port? a relay or firewall cutting it?); ferry diagnose \(target.authority) shows how far it got")
+            }
             return TransferError(.network, "connection to \(target.authority) stalled: \(stalled)" + (snapshot.handshakeComplete ? "" : " (during the TLS handshake: is this a TLS port?)"))
         }
         // A connection that ends without close_notify after a good handshake is a dropped network, not TLS.
@@ -140,6 +144,9 @@ public struct ClientConnection: Sendable {
             "TLS handshake with \(target.authority) failed.\nThe server closed the connection right after the TLS 1.3 handshake, before answering: \(cause)\nTLS library said: \(TLSErrorText.plain(error))"
         )
     }
+
+    /// How long a TLS handshake may take before the connection counts as stalled.
+    public static let handshakeDeadline: TimeAmount = .seconds(30)
 
     static func describe(_ error: any Error) -> String {
         if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {

@@ -12,6 +12,9 @@ public struct RemoteTarget: Sendable, Equatable {
     public var path: PartnerPath
     /// The configured partner, when the target named one.
     public var partner: String?
+    /// The name sent in SNI and checked against the server's certificate, when it differs from `host`
+    /// (`--sni`); nil: the host, unless it is an IP address.
+    public var serverName: String?
 
     public init(host: String, port: Int, path: PartnerPath, partner: String? = nil) {
         self.host = host

@@ -59,6 +59,9 @@ struct ClientOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not record the transfer in the client ledger.")
     var noLedger = false
 
+    @Option(name: .long, help: ArgumentHelp("The server name to send in SNI and to check the server's certificate against, when it differs from the host in the URL (e.g. connecting by IP address or through a tunnel).", valueName: "name"))
+    var sni: String?
+
     @Option(name: .long, help: "Seconds with nothing moving on a connection before it counts as stalled (then retried).")
     var timeout: Int = 300
 
@@ -120,7 +123,8 @@ struct ClientOptions: ParsableArguments {
 
     private func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {
         let configuration = try await ConfigLoader.load(file: profileOptions.config)
-        let target = try RemoteTarget.parse(text, configuration: configuration)
+        var target = try RemoteTarget.parse(text, configuration: configuration)
+        if let sni { target.serverName = sni }
         let profile = profileOptions.profile(configuration: configuration, partner: target.partner)
         let tls: ResolvedClientTLS
         do {

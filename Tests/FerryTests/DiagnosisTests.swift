@@ -636,4 +636,53 @@ struct DiagnosisTests {
         // A flight cut short says nothing about what the rest of it would have held.
         #expect(!report.ids.contains("client-cert-not-requested"), "\(report.text)")
     }
+
+    @Test("ferry send through a relay that stalls the server's answer mid-handshake gives up after the handshake deadline (30 s), not the 300 s transfer timeout, and says where to look")
+    func sendHandshakeStall() async throws {
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let upstream = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: upstream, ["-Verify", "1"]) else { return }
+        let port = freeLoopbackPort()
+        let relay = try truncatingRelay(python, port: port, upstream: upstream, limit: 150, cut: false)
+        #expect(try await relay.waitForOutput("relaying"), "\(relay.output)")
+        let file = folder.path + "/f.txt"
+        try "hello".write(toFile: file, atomically: true, encoding: .utf8)
+        let started = ContinuousClock.now
+        let outcome = try await ExternalTool.run(try CLITests.ferry, ["send", file, "https://localhost:\(port)/in/", "--retries", "0", "--timeout", "300"] + identity(pki), timeout: 200, directory: folder.path)
+        let took = ContinuousClock.now - started
+        await relay.stop()
+        await server.stop()
+        #expect(outcome.status == 5, "\(outcome.output)")
+        #expect(outcome.stderr.contains("the TLS handshake did not complete within 30 s"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("ferry diagnose localhost:\(port)"), "\(outcome.stderr)")
+        // Not a timing assertion on the deadline itself: only that the 300 s stall timeout was not what ended it.
+        #expect(took < .seconds(200), "took \(took)")
+    }
+
+    @Test("--sni sends another name and checks the server's certificate against it (a certificate naming localhost only, reached by IP address)")
+    func sendWithSNI() async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let made = try await ExternalTool.run(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "named.key", "-out", "named.pem", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "1"], directory: folder.path)
+        #expect(made.status == 0, "\(made.output)")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: folder.path + "/named.pem", key: folder.path + "/named.key") else { return }
+        let file = folder.path + "/f.txt"
+        try "hello".write(toFile: file, atomically: true, encoding: .utf8)
+        let common = ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", folder.path + "/named.pem", "--retries", "0", "--no-ledger", "--timeout", "5"]
+        let bare = try await ExternalTool.run(try CLITests.ferry, ["send", file, "https://127.0.0.1:\(port)/in/"] + common, timeout: 60, directory: folder.path)
+        let named = try await ExternalTool.run(try CLITests.ferry, ["send", file, "https://127.0.0.1:\(port)/in/", "--sni", "localhost"] + common, timeout: 60, directory: folder.path)
+        let wrong = try await ExternalTool.run(try CLITests.ferry, ["send", file, "https://127.0.0.1:\(port)/in/", "--sni", "partner.example"] + common, timeout: 60, directory: folder.path)
+        await server.stop()
+        // By IP address alone the certificate does not fit; with --sni localhost the handshake passes (s_server then
+        // never answers the request: a stalled network after 5 s, exit 5); with another name it fails again.
+        #expect(bare.status == 2, "\(bare.output)")
+        #expect(named.status == 5 && !named.stderr.contains("TLS handshake"), "\(named.output)")
+        #expect(wrong.status == 2 && wrong.stderr.contains("partner.example"), "\(wrong.output)")
+    }
 }
