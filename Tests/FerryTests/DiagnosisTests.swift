@@ -358,6 +358,25 @@ struct DiagnosisTests {
         #expect(!report.text.contains("fix 1: Pass --cert and --key"), "\(report.text)")
     }
 
+    @Test("a server naming 40 CAs, none of them yours: the finding quotes the first few and counts the rest, no line of kilobytes")
+    func manyCANames() async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        var bundle = try String(contentsOfFile: pki.caFile, encoding: .utf8)
+        for index in 1...39 { bundle += "\n" + (try CertificateAuthority(commonName: "Partner CA number \(index)", organization: "Bank \(index)").certificatePEM) + "\n" }
+        try bundle.write(toFile: folder.path + "/bundle.pem", atomically: true, encoding: .utf8)
+        let port = freeLoopbackPort()
+        let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-cert", pki.serverCertificate, "-key", pki.serverKey, "-CAfile", folder.path + "/bundle.pem", "-tls1_2", "-Verify", "1"])
+        #expect(try await server.waitForOutput("ACCEPT", timeout: 30), "s_server: \(server.output)")
+        let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
+        #expect(report.text.contains("and 32 more (ferry diagnose --verbose lists them)"), "\(report.text)")
+        #expect(report.text.split(separator: "\n").allSatisfy { $0.utf8.count < 2_000 }, "no line of kilobytes")
+    }
+
     @Test("a partner named in the config is diagnosed with its URL and TLS profile")
     func partnerFromConfig() async throws {
         try await TestServerHarness.with { server in

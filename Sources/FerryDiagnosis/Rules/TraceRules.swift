@@ -66,7 +66,9 @@ public enum TraceRules {
                 let sent = clientChain + (conversation.clientCertificates?.entries.compactMap(\.summary) ?? [])
                 let path = issuerPath(of: certificate, through: sent)
                 if !request.distinguishedNames.isEmpty, !request.distinguishedNames.contains(where: { name in path.contains { $0 == name.rfc4514 } }) {
-                    let names = request.distinguishedNames.map { $0.rfc4514 ?? "?" }.joined(separator: "; ")
+                    // A large trust store sends hundreds of names: the first few, and how many more (--verbose has all).
+                    let all = request.distinguishedNames.map { $0.rfc4514 ?? "?" }
+                    let names = all.prefix(8).joined(separator: "; ") + (all.count > 8 ? "; … and \(all.count - 8) more (ferry diagnose --verbose lists them)" : "")
                     let evidence = path.count > 1
                         ? ["your certificate's issuers, up its chain: \(path.joined(separator: " → "))", "the server names: \(names)"]
                         : ["your certificate's issuer: \(certificate.issuer)", "the server names: \(names)"]
