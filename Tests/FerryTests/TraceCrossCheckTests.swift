@@ -38,7 +38,11 @@ struct TraceCrossCheckTests {
         Peer(name: "OpenSSL TLS 1.3 with a KeyUpdate from the client", server: ["-tls1_3", "-Verify", "1"], client: [], clientCertificate: true, expectedSuiteIsTLS13: true, caNames: true, input: "k\nhello\n"),
         Peer(name: "OpenSSL TLS 1.2 with ECDHE-ECDSA-CHACHA20-POLY1305", server: ["-tls1_2", "-Verify", "1", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
         Peer(name: "OpenSSL TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256, classic pcap", server: ["-tls1_2", "-Verify", "1", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"], client: [], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true, classicPcap: true),
-        Peer(name: "OpenSSL TLS 1.0 (CBC, compared without keys), client certificate, CA names", server: ["-tls1", "-Verify", "1"] + legacy, client: ["-tls1"] + legacy, clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true, decryptable: false, classicPcap: false),
+        Peer(name: "OpenSSL TLS 1.0, AES-CBC with the implicit IV, encrypt-then-MAC, client certificate", server: ["-tls1", "-Verify", "1"] + legacy, client: ["-tls1"] + legacy, clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
+        Peer(name: "OpenSSL TLS 1.0, AES-CBC, MAC-then-encrypt (-no_etm)", server: ["-tls1", "-Verify", "1", "-no_etm"] + legacy, client: ["-tls1"] + legacy, clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
+        Peer(name: "OpenSSL TLS 1.1, ECDHE-ECDSA-AES256-SHA, explicit IVs", server: ["-tls1_1", "-Verify", "1", "-cipher", "ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0"], client: ["-tls1_1", "-cipher", "ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0"], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
+        Peer(name: "OpenSSL TLS 1.2, ECDHE-ECDSA-AES128-SHA256, MAC-then-encrypt (-no_etm)", server: ["-tls1_2", "-Verify", "1", "-no_etm", "-cipher", "ECDHE-ECDSA-AES128-SHA256"], client: ["-cipher", "ECDHE-ECDSA-AES128-SHA256"], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
+        Peer(name: "OpenSSL TLS 1.2, ECDHE-ECDSA-AES256-SHA384, encrypt-then-MAC", server: ["-tls1_2", "-Verify", "1", "-cipher", "ECDHE-ECDSA-AES256-SHA384"], client: ["-cipher", "ECDHE-ECDSA-AES256-SHA384"], clientCertificate: true, expectedSuiteIsTLS13: false, caNames: true),
     ]
 
     func compare(capture: String, keylog: String?, serverPort: Int) async throws -> (ferry: HandshakeFacts, tshark: HandshakeFacts)? {

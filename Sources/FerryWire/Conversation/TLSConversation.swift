@@ -261,15 +261,23 @@ public struct TLSConversation: Sendable {
             side.whyEncrypted = "ChangeCipherSpec before the hellos"
             return
         }
-        guard suite.aead != nil else {
-            side.whyEncrypted = "Ferry does not decrypt \(suite) (only AEAD suites)"
+        let version = context.version ?? .tls12
+        guard suite.aead != nil || (suite.cbc != nil && version >= .tls10) else {
+            side.whyEncrypted = version < .tls10 && suite.cbc != nil
+                ? "Ferry does not decrypt SSLv3 records (its MAC is not HMAC)"
+                : "Ferry does not decrypt \(suite) (AEAD and AES-CBC suites only)"
             return
         }
         guard let master = keyLog.secret("CLIENT_RANDOM", clientRandom: clientRandom) else {
             side.whyEncrypted = "no key log entry (CLIENT_RANDOM) for this connection"
             return
         }
-        guard let keys = TLSRecordProtection.tls12(masterSecret: master, clientRandom: clientRandom, serverRandom: serverRandom, suite: suite) else {
+        // Encrypt-then-MAC (RFC 7366) holds when the server echoed the client's extension 22.
+        let encryptThenMAC = serverHello?.extensions.contains(where: { $0.type.rawValue == 22 }) ?? false
+        let derived = suite.aead != nil
+            ? TLSRecordProtection.tls12(masterSecret: master, clientRandom: clientRandom, serverRandom: serverRandom, suite: suite)
+            : TLSRecordProtection.cbc(masterSecret: master, clientRandom: clientRandom, serverRandom: serverRandom, suite: suite, version: version, encryptThenMAC: encryptThenMAC)
+        guard let keys = derived else {
             side.whyEncrypted = "the key log's master secret is not 48 bytes"
             return
         }

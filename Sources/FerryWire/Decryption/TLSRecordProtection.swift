@@ -1,4 +1,5 @@
 import Crypto
+import CryptoExtras
 public import NIOCore
 
 /// Decrypts the records of one direction with one set of keys (TLS 1.3 traffic keys, or TLS 1.2 AEAD
@@ -15,9 +16,20 @@ public struct TLSRecordProtection: Sendable {
 
     let aead: TLSCipherSuite.AEAD
     let key: SymmetricKey
-    let iv: [UInt8]
+    var iv: [UInt8]
     let layout: Layout
     public private(set) var sequence: UInt64 = 0
+    /// TLS 1.0-1.2 CBC suites: the MAC and how records are laid out; nil for AEAD.
+    var cbc: CBCState?
+
+    struct CBCState: Sendable {
+        let suite: TLSCipherSuite.CBC
+        let macKey: SymmetricKey
+        /// TLS 1.1 and later carry each record's IV in front of it; TLS 1.0 chains from the last block.
+        let explicitIV: Bool
+        /// RFC 7366 encrypt-then-MAC, when both hellos carried the extension.
+        let encryptThenMAC: Bool
+    }
 
     init(aead: TLSCipherSuite.AEAD, key: [UInt8], iv: [UInt8], layout: Layout) {
         self.aead = aead
@@ -26,8 +38,17 @@ public struct TLSRecordProtection: Sendable {
         self.layout = layout
     }
 
+    init(cbc: TLSCipherSuite.CBC, key: [UInt8], macKey: [UInt8], iv: [UInt8], explicitIV: Bool, encryptThenMAC: Bool) {
+        self.aead = .aes128GCM  // unused for CBC
+        self.key = SymmetricKey(data: key)
+        self.iv = iv
+        self.layout = .tls12GCM  // unused for CBC
+        self.cbc = CBCState(suite: cbc, macKey: SymmetricKey(data: macKey), explicitIV: explicitIV, encryptThenMAC: encryptThenMAC)
+    }
+
     /// The plaintext and its real content type, or `nil` when authentication fails (wrong keys).
     public mutating func open(_ record: TLSRecord) -> (contentType: TLSContentType, plaintext: ByteBuffer)? {
+        if let cbc { return openCBC(record, cbc) }
         var fragment = record.fragment
         let tagLength = 16
         var nonce: [UInt8]
@@ -69,6 +90,62 @@ public struct TLSRecordProtection: Sendable {
             return (TLSContentType(rawValue: plaintext[typeIndex]), buffer)
         }
         return (record.contentType, ByteBuffer(bytes: plaintext))
+    }
+
+    /// A CBC record (RFC 5246 §6.2.3.2, RFC 2246 §6.2.3.2, RFC 7366): MAC-then-encrypt with padding, or
+    /// encrypt-then-MAC; the MAC is verified, so wrong keys are never shown as plaintext.
+    private mutating func openCBC(_ record: TLSRecord, _ state: CBCState) -> (contentType: TLSContentType, plaintext: ByteBuffer)? {
+        let fragment = Array(record.fragment.readableBytesView)
+        let macLength = state.suite.macLength
+        var body = fragment
+        if state.encryptThenMAC {
+            guard fragment.count >= macLength + 16 else { return nil }
+            body = Array(fragment.dropLast(macLength))
+            let expected = mac(state, type: record.contentType, version: record.version, content: body)
+            guard constantTimeEqual(expected, Array(fragment.suffix(macLength))) else { return nil }
+        }
+        var ivBytes = iv
+        var ciphertext = body
+        if state.explicitIV {
+            guard body.count >= 32 else { return nil }
+            ivBytes = Array(body.prefix(16))
+            ciphertext = Array(body.dropFirst(16))
+        }
+        guard !ciphertext.isEmpty, ciphertext.count % 16 == 0,
+            let civ = try? AES._CBC.IV(ivBytes: ivBytes),
+            let decrypted = try? AES._CBC.decrypt(ciphertext, using: key, iv: civ, noPadding: true)
+        else { return nil }
+        var plain = Array(decrypted)
+        // Padding: its length in the last byte, every padding byte equal to it.
+        guard let padLength = plain.last.map(Int.init), padLength + 1 <= plain.count, plain.suffix(padLength + 1).allSatisfy({ Int($0) == padLength }) else { return nil }
+        plain.removeLast(padLength + 1)
+        if !state.encryptThenMAC {
+            guard plain.count >= macLength else { return nil }
+            let content = Array(plain.dropLast(macLength))
+            let expected = mac(state, type: record.contentType, version: record.version, content: content)
+            guard constantTimeEqual(expected, Array(plain.suffix(macLength))) else { return nil }
+            plain = content
+        }
+        if !state.explicitIV { iv = Array(ciphertext.suffix(16)) }
+        sequence &+= 1
+        return (record.contentType, ByteBuffer(bytes: plain))
+    }
+
+    /// HMAC over seq_num + type + version + length + content (RFC 5246 §6.2.3.1).
+    private func mac(_ state: CBCState, type: TLSContentType, version: TLSProtocolVersion, content: [UInt8]) -> [UInt8] {
+        var data = (0..<8).reversed().map { UInt8(truncatingIfNeeded: sequence >> (8 * $0)) }
+        data += [type.rawValue, UInt8(version.rawValue >> 8), UInt8(version.rawValue & 0xFF), UInt8(content.count >> 8), UInt8(content.count & 0xFF)]
+        data += content
+        switch state.suite.mac {
+        case .sha1: return Array(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: state.macKey))
+        case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: data, using: state.macKey))
+        case .sha384: return Array(HMAC<SHA384>.authenticationCode(for: data, using: state.macKey))
+        }
+    }
+
+    private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     private func xorSequence() -> [UInt8] {
@@ -124,6 +201,42 @@ public struct TLSRecordProtection: Sendable {
         let client = TLSRecordProtection(aead: aead, key: Array(block[0..<k]), iv: Array(block[2 * k..<2 * k + ivLength]), layout: layout)
         let server = TLSRecordProtection(aead: aead, key: Array(block[k..<2 * k]), iv: Array(block[2 * k + ivLength..<2 * k + 2 * ivLength]), layout: layout)
         return (client, server)
+    }
+
+    /// TLS 1.0-1.2 CBC keys for both directions (RFC 5246 §6.3; RFC 2246 §6.3 with its MD5/SHA-1 PRF): MAC keys,
+    /// then encryption keys, then (TLS 1.0) the first IVs.
+    public static func cbc(masterSecret: [UInt8], clientRandom: [UInt8], serverRandom: [UInt8], suite: TLSCipherSuite, version: TLSProtocolVersion, encryptThenMAC: Bool) -> (client: TLSRecordProtection, server: TLSRecordProtection)? {
+        guard let cbc = suite.cbc, masterSecret.count == 48, version >= .tls10 else { return nil }
+        let m = cbc.macLength, k = cbc.keyLength
+        let length = 2 * m + 2 * k + 32
+        let seed = serverRandom + clientRandom
+        let block = version >= .tls12
+            ? prf(secret: masterSecret, label: "key expansion", seed: seed, length: length, sha384: suite.usesSHA384)
+            : legacyPRF(secret: masterSecret, label: "key expansion", seed: seed, length: length)
+        func slice(_ start: Int, _ count: Int) -> [UInt8] { Array(block[start..<start + count]) }
+        let explicit = version >= .tls11
+        let client = TLSRecordProtection(cbc: cbc, key: slice(2 * m, k), macKey: slice(0, m), iv: slice(2 * m + 2 * k, 16), explicitIV: explicit, encryptThenMAC: encryptThenMAC)
+        let server = TLSRecordProtection(cbc: cbc, key: slice(2 * m + k, k), macKey: slice(m, m), iv: slice(2 * m + 2 * k + 16, 16), explicitIV: explicit, encryptThenMAC: encryptThenMAC)
+        return (client, server)
+    }
+
+    /// The TLS 1.0/1.1 PRF: P_MD5 over the secret's first half XOR P_SHA1 over its second (RFC 2246 §5).
+    static func legacyPRF(secret: [UInt8], label: String, seed: [UInt8], length: Int) -> [UInt8] {
+        let half = (secret.count + 1) / 2
+        let fullSeed = Array(label.utf8) + seed
+        func p<H: HashFunction>(_ hash: H.Type, _ key: [UInt8]) -> [UInt8] {
+            let symmetric = SymmetricKey(data: key)
+            var output: [UInt8] = []
+            var a = fullSeed
+            while output.count < length {
+                a = Array(HMAC<H>.authenticationCode(for: a, using: symmetric))
+                output += Array(HMAC<H>.authenticationCode(for: a + fullSeed, using: symmetric))
+            }
+            return Array(output.prefix(length))
+        }
+        let md5 = p(Insecure.MD5.self, Array(secret.prefix(half)))
+        let sha1 = p(Insecure.SHA1.self, Array(secret.suffix(half)))
+        return zip(md5, sha1).map { $0 ^ $1 }
     }
 
     /// The TLS 1.2 PRF: P_SHA256 (or P_SHA384) over label + seed.

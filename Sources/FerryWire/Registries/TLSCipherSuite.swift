@@ -82,6 +82,25 @@ extension TLSCipherSuite {
         return nil
     }
 
+    /// A CBC suite Ferry can decrypt: AES-128 or AES-256 with HMAC-SHA1, SHA-256 or SHA-384.
+    public struct CBC: Sendable, Equatable {
+        public enum MAC: Sendable, Equatable { case sha1, sha256, sha384 }
+        public let keyLength: Int
+        public let mac: MAC
+        public var macLength: Int { mac == .sha1 ? 20 : mac == .sha256 ? 32 : 48 }
+    }
+
+    /// The CBC protection, or `nil` (AEAD suites, 3DES, RC4, ...).
+    public var cbc: CBC? {
+        guard let name else { return nil }
+        let keyLength: Int
+        if name.contains("_WITH_AES_128_CBC_") { keyLength = 16 } else if name.contains("_WITH_AES_256_CBC_") { keyLength = 32 } else { return nil }
+        if name.hasSuffix("_SHA384") { return CBC(keyLength: keyLength, mac: .sha384) }
+        if name.hasSuffix("_SHA256") { return CBC(keyLength: keyLength, mac: .sha256) }
+        if name.hasSuffix("_SHA") { return CBC(keyLength: keyLength, mac: .sha1) }
+        return nil
+    }
+
     /// Whether this is a signalling value rather than a suite (renegotiation and fallback SCSVs, GREASE).
     public var isSignalling: Bool { rawValue == 0x00FF || rawValue == 0x5600 || WireReader.isGREASE(rawValue) }
 
