@@ -377,6 +377,57 @@ struct DiagnosisTests {
         #expect(report.text.split(separator: "\n").allSatisfy { $0.utf8.count < 2_000 }, "no line of kilobytes")
     }
 
+    @Test("a server that tops out at TLS 1.1: it answers a TLS 1.2 offer with 1.1 and takes 1.0 and 1.1 alone; Ferry's TLS 1.2+ client shares nothing with it")
+    func tls11Server() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-no_tls1_2", "-no_tls1_3", "-cipher", "DEFAULT:@SECLEVEL=0"]) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.first == "no-common-version", "\(report.text)")
+        #expect(report.ids.contains("tls11-negotiated") && report.ids.contains("legacy-version-accepted"), "\(report.text)")
+        #expect(report.text.contains("The server negotiated TLS 1.1 although the client offered up to TLS1.2"), "\(report.text)")
+        let first = (report.json["findings"] as? [[String: Any]])?.first
+        #expect(first?["side"] as? String == "peer", "only legacy versions: the partner's to fix")
+    }
+
+    @Test("a server certificate for client authentication only (EKU clientAuth): server-cert-missing-serverauth-eku first")
+    func serverCertificateWithoutServerAuth() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        try pki.issue("client-purpose-server", purpose: .server, extendedKeyUsage: [.clientAuth])
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("client-purpose-server"), key: pki.key("client-purpose-server")) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.first == "server-cert-missing-serverauth-eku", "\(report.text)")
+        #expect(report.text.contains("has EKU: clientAuth"), "\(report.text)")
+    }
+
+    @Test("a listener that accepts and never answers: no-response, not a version verdict")
+    func blackHole() async throws {
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let port = freeLoopbackPort()
+        let hole = try BackgroundProcess(python, ["-c", """
+            import socket, time
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", \(port))); s.listen(16); print("ready", flush=True)
+            held = []
+            while True:
+                c, _ = s.accept(); held.append(c)
+            """])
+        #expect(try await hole.waitForOutput("ready"))
+        let report = try await diagnose("127.0.0.1:\(port)", [])
+        await hole.stop()
+        #expect(report.ids.first == "no-response", "\(report.text)")
+        #expect(!report.ids.contains("no-common-version"), "\(report.text)")
+        #expect(report.status == 2)
+    }
+
     @Test("a partner named in the config is diagnosed with its URL and TLS profile")
     func partnerFromConfig() async throws {
         try await TestServerHarness.with { server in
