@@ -50,7 +50,7 @@ enum HandshakeExplanation {
             if raw.contains("CERTIFICATE_VERIFY_FAILED") || raw.contains("certificate verify failed") || raw.contains("unableToValidateCertificate") {
                 lines.append("Cause: this client does not trust the server's certificate (unknown issuer, wrong host name, or expired). Fix: pass the partner's CA with --ca, and connect with a host name listed in its certificate.")
             } else if raw.contains("hostname") || raw.contains("Hostname") {
-                lines.append("Cause: the server's certificate does not name '\(target.host)'. Fix: connect with a host name from its certificate.")
+                lines.append("Cause: the server's certificate does not name '\(target.serverName ?? target.host)'. Fix: connect with a host name from its certificate, or pass --sni NAME with one.")
             }
         }
         if !findings.isEmpty {

@@ -24,6 +24,13 @@ public enum TLSErrorText {
 
     /// The same for an error already turned into text.
     public static func plain(_ text: String) -> String {
+        // swift-nio-ssl: "NIOSSLExtraError.failedToValidateHostname: Couldn't find <none> in certificate from peer"
+        if text.contains("failedToValidateHostname"), let match = text.firstMatch(of: /Couldn't find (.+) in certificate/) {
+            let name = String(match.output.1)
+            return name == "<none>"
+                ? "the server's certificate does not name the IP address connected to (no server name was sent: pass --sni NAME with a name it lists)"
+                : "the server's certificate does not name \(name)"
+        }
         // BoringSSL: "Error: 268435605 error:10000095:SSL routines:OPENSSL_internal:ERROR_PARSING_EXTENSION at /…/tls13_client.cc:791"
         let reasons = text.matches(of: /OPENSSL_internal:([A-Za-z0-9_]+)/).map { String($0.output.1) }
         if !reasons.isEmpty {

@@ -752,6 +752,7 @@ struct DiagnosisTests {
         // By IP address alone the certificate does not fit; with --sni localhost the handshake passes (s_server then
         // never answers the request: a stalled network after 5 s, exit 5); with another name it fails again.
         #expect(bare.status == 2, "\(bare.output)")
+        #expect(bare.stderr.contains("pass --sni NAME") && !bare.stderr.contains("<none>"), "\(bare.stderr)")
         #expect(named.status == 5 && !named.stderr.contains("TLS handshake"), "\(named.output)")
         #expect(wrong.status == 2 && wrong.stderr.contains("partner.example"), "\(wrong.output)")
     }
