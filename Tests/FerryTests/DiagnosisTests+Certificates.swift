@@ -1,0 +1,247 @@
+import FerryTLS
+import FerryTestSupport
+import Foundation
+import Testing
+import X509
+
+/// `ferry diagnose` on certificates: the server's chain and its key usage, the client's certificate against what the
+/// server asks for (CA names, key types), each against a real server.
+extension DiagnosisTests {
+    /// Runs an openssl command in `folder` (making keys and certificates) and expects it to succeed.
+    static func openssl(_ openssl: String, _ arguments: [String], in folder: String) async throws {
+        let outcome = try await ExternalTool.run(openssl, arguments, directory: folder)
+        #expect(outcome.status == 0, "openssl \(arguments.joined(separator: " ")): \(outcome.output)")
+    }
+
+    @Test("an RSA server certificate with keyUsage keyEncipherment only, under ECDHE (TLS 1.2) and TLS 1.3: server-cert-key-usage first, and illegal_parameter is not explained as the SSLv3 incident", arguments: ["-tls1_2", "-tls1_3"])
+    func keyUsage(version: String) async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let dir = folder.path
+        func run(_ arguments: [String]) async throws { try await Self.openssl(openssl, arguments, in: dir) }
+        try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=KU Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        try await run(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=localhost"])
+        try "subjectAltName=DNS:localhost\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=serverAuth\n".write(toFile: dir + "/ku.ext", atomically: true, encoding: .utf8)
+        try await run(["x509", "-req", "-in", "rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "rsa.pem", "-days", "1", "-extfile", "ku.ext"])
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, [version], certificate: dir + "/rsa.pem", key: dir + "/rsa.key") else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/ca.pem"])
+        await server.stop()
+        #expect(report.ids.first == "server-cert-key-usage", "\(report.text)")
+        #expect(report.text.contains("keyUsage: keyEncipherment"), "\(report.text)")
+        #expect(!report.text.contains("RC 410") && !report.text.contains("empty CA list"), "\(report.text)")
+        #expect(!report.text.contains("at fault: network"), "\(report.text)")
+    }
+
+    @Test("a server that accepts only RSA signatures from clients, and a client with an ECDSA key: client-key-type-not-accepted first, not 'pass --cert'", arguments: ["-tls1_2", "-tls1_3"])
+    func clientKeyType(version: String) async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, [version, "-Verify", "1", "-verify_return_error", "-client_sigalgs", "RSA+SHA256:rsa_pss_rsae_sha256"]) else { return }
+        let report = try await diagnose("localhost:\(port)", identity(pki))
+        await server.stop()
+        #expect(report.ids.first == "client-key-type-not-accepted", "\(report.text)")
+        #expect(report.text.contains("has an ECDSA P-256 key") && report.text.contains("rsa_pss_rsae_sha256"), "\(report.text)")
+        #expect(!report.text.contains("fix 1: Pass --cert and --key"), "\(report.text)")
+    }
+
+    @Test("a server naming 40 CAs, none of them yours: the finding quotes the first few and counts the rest, no line of kilobytes")
+    func manyCANames() async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        var bundle = try String(contentsOfFile: pki.caFile, encoding: .utf8)
+        for index in 1...39 { bundle += "\n" + (try CertificateAuthority(commonName: "Partner CA number \(index)", organization: "Bank \(index)").certificatePEM) + "\n" }
+        try bundle.write(toFile: folder.path + "/bundle.pem", atomically: true, encoding: .utf8)
+        let port = freeLoopbackPort()
+        let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-cert", pki.serverCertificate, "-key", pki.serverKey, "-CAfile", folder.path + "/bundle.pem", "-tls1_2", "-Verify", "1"])
+        #expect(try await server.waitForOutput("ACCEPT", timeout: 30), "s_server: \(server.output)")
+        let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
+        #expect(report.text.contains("and 32 more (ferry diagnose --verbose lists them)"), "\(report.text)")
+        #expect(report.text.split(separator: "\n").allSatisfy { $0.utf8.count < 2_000 }, "no line of kilobytes")
+    }
+
+    @Test("a server certificate for client authentication only (EKU clientAuth): server-cert-missing-serverauth-eku first")
+    func serverCertificateWithoutServerAuth() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        try pki.issue("client-purpose-server", purpose: .server, extendedKeyUsage: [.clientAuth])
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("client-purpose-server"), key: pki.key("client-purpose-server")) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.first == "server-cert-missing-serverauth-eku", "\(report.text)")
+        #expect(report.text.contains("has EKU: clientAuth"), "\(report.text)")
+    }
+
+    @Test("a client certificate from a CA the server does not name: issuer finding and the server's unknown_ca")
+    func wrongClientCA() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"]) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
+        #expect(report.ids.contains("peer-alert"))
+        #expect(report.text.contains("The server aborted the handshake with unknown_ca (48)"), "\(report.text)")
+        #expect(report.text.contains("the client's certificate: CN=intruder"))
+        #expect(report.status == 2)
+    }
+
+    @Test("a client certificate from an intermediate under the root the server names: the chain it sends is walked, nothing wrong", arguments: ["-tls1_2", "-tls1_3"])
+    func clientIntermediate(version: String) async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let intermediate = try pki.ca.issueSubordinate(commonName: "Ferry Partners Issuing CA")
+        let leaf = try pki.issue("branch", by: intermediate)
+        let chain = try pki.write(pem: try leaf.certificatePEM + "\n" + intermediate.certificatePEM + "\n", to: "branch-chain.pem")
+        let port = freeLoopbackPort()
+        // s_server names the CAs of -CAfile: the root only.
+        guard let server = try await opensslServer(pki, port: port, [version, "-Verify", "2", "-verify_return_error"]) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--cert", chain, "--key", pki.key("branch"), "--ca", pki.caFile])
+        #expect(!report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
+        #expect(report.json["handshake_error"] == nil, "\(report.text)")
+        #expect(report.status == 0, "\(report.text)")
+
+        // The same leaf without its intermediate: the server cannot build the path, and the finding says why.
+        let bare = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("branch"), "--key", pki.key("branch"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(bare.ids.contains("client-issuer-not-in-ca-names"), "\(bare.text)")
+        #expect(bare.text.contains("your certificate's issuer: CN=Ferry Partners Issuing CA"), "\(bare.text)")
+    }
+
+    @Test("a server certificate sent alone, from a CA you do not have, reached by an address it does not name")
+    func untrustedAndWrongName() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        try pki.issue("stranger", by: pki.otherCA, purpose: .server)
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("stranger"), key: pki.key("stranger")) else { return }
+        let report = try await diagnose("127.0.0.2:\(port)", identity(pki))
+        await server.stop()
+        // From what was sent, CN=Other CA may be a missing intermediate or a root you lack: both fixes, the chain first.
+        #expect(report.ids.contains("incomplete-chain"), "\(report.text)")
+        #expect(report.text.contains("fix 2: If CN=Other CA,O=Elsewhere is the partner's root CA rather than an intermediate, add it to your trusted CAs"), "\(report.text)")
+        #expect(report.ids.contains("hostname-mismatch"))
+        #expect(report.text.contains("connected to 127.0.0.2"))
+    }
+
+    @Test("chains judged from what was sent and what is trusted: a leaf alone or a chain missing a middle link is incomplete-chain naming the missing CA, a whole chain up to a root you do not trust is untrusted-issuer, a chain up to your root is fine")
+    func chainVerdicts() async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let dir = folder.path
+        func run(_ arguments: [String]) async throws { try await Self.openssl(openssl, arguments, in: dir) }
+        try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nauthorityInfoAccess=caIssuers;URI:http://pki.partner.example/root.crt\n".write(toFile: dir + "/ca.ext", atomically: true, encoding: .utf8)
+        try "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nauthorityInfoAccess=caIssuers;URI:http://pki.partner.example/int2.crt\n".write(toFile: dir + "/leaf.ext", atomically: true, encoding: .utf8)
+        try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "root.key", "-out", "root.pem", "-subj", "/CN=Partner Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        var issuer = "root"
+        for name in ["int1", "int2", "leaf"] {
+            try await run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", name == "leaf" ? "/CN=localhost" : "/CN=Partner \(name)"])
+            try await run(["x509", "-req", "-in", "\(name).csr", "-CA", "\(issuer).pem", "-CAkey", "\(issuer).key", "-CAcreateserial", "-out", "\(name).pem", "-days", "2", "-extfile", name == "leaf" ? "leaf.ext" : "ca.ext"])
+            issuer = name
+        }
+        func cat(_ names: [String], _ file: String) throws -> String {
+            try names.map { try String(contentsOfFile: dir + "/\($0).pem", encoding: .utf8) }.joined().write(toFile: dir + "/" + file, atomically: true, encoding: .utf8)
+            return dir + "/" + file
+        }
+        func diagnoseServer(sending chain: [String], trusting ca: String) async throws -> Report? {
+            let port = freeLoopbackPort()
+            let extra = chain.isEmpty ? [] : ["-cert_chain", try cat(chain, "chain-\(port).pem")]
+            guard let server = try await opensslServer(pki, port: port, ["-tls1_3"] + extra, certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return nil }
+            defer { Task { await server.stop() } }
+            return try await diagnose("localhost:\(port)", ["--ca", ca])
+        }
+
+        // The common incomplete chain: the leaf alone.
+        guard let alone = try await diagnoseServer(sending: [], trusting: dir + "/root.pem") else { return }
+        #expect(alone.ids.first == "incomplete-chain", "\(alone.text)")
+        #expect(!alone.ids.contains("untrusted-issuer"), "\(alone.text)")
+        #expect(alone.text.contains("the server sent only its own certificate, CN=localhost, issued by CN=Partner int2"), "\(alone.text)")
+        #expect(alone.text.contains("http://pki.partner.example/int2.crt"), "the leaf's AIA names where the missing CA is")
+        #expect(alone.text.contains("fix 1: Have the partner send its full chain: its certificate followed by CN=Partner int2"), "\(alone.text)")
+
+        // A middle link missing: the leaf and int2, without int1.
+        guard let gap = try await diagnoseServer(sending: ["int2"], trusting: dir + "/root.pem") else { return }
+        #expect(gap.ids.first == "incomplete-chain", "\(gap.text)")
+        #expect(gap.text.contains("ending at the intermediate CN=Partner int2, issued by CN=Partner int1"), "\(gap.text)")
+
+        // A whole chain up to a root you do not trust.
+        guard let whole = try await diagnoseServer(sending: ["int2", "int1", "root"], trusting: pki.caFile) else { return }
+        #expect(whole.ids.first == "untrusted-issuer", "\(whole.text)")
+        #expect(!whole.ids.contains("incomplete-chain"), "\(whole.text)")
+        #expect(whole.text.contains("up to the self-signed root CN=Partner Root"), "\(whole.text)")
+        #expect(whole.text.contains("fix 1: Add the partner's root CA certificate (CN=Partner Root)"), "\(whole.text)")
+
+        // Intermediates sent, the root trusted: nothing wrong with the chain.
+        guard let fine = try await diagnoseServer(sending: ["int2", "int1"], trusting: dir + "/root.pem") else { return }
+        #expect(!fine.ids.contains("incomplete-chain") && !fine.ids.contains("untrusted-issuer"), "\(fine.text)")
+        #expect(fine.status == 0, "\(fine.text)")
+    }
+
+    @Test("an expired server certificate under a root re-issued since (same name and key, valid from later): expired, and nothing about trust")
+    func reissuedRoot() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let root = try CertificateAuthority(commonName: "Partner Root", validFrom: Date().addingTimeInterval(-400 * 86_400), days: 300)
+        try pki.issue("old-server", by: root, purpose: .server, validFrom: Date().addingTimeInterval(-200 * 86_400), days: 90)
+        let renewed = try pki.write(pem: try root.reissued(validFrom: Date().addingTimeInterval(-86_400)).certificatePEM, to: "renewed-root.pem")
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("old-server"), key: pki.key("old-server")) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", renewed])
+        await server.stop()
+        #expect(report.ids.first == "server-cert-expired", "\(report.text)")
+        #expect(!report.ids.contains("untrusted-issuer") && !report.ids.contains("incomplete-chain"), "\(report.text)")
+    }
+
+    @Test("an expired server certificate, and a client certificate without clientAuth")
+    func certificateProblems() async throws {
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        try pki.issue("expired-server", purpose: .server, validFrom: Date().addingTimeInterval(-40 * 86_400), days: 10)
+        try pki.issue("server-only", purpose: .client, extendedKeyUsage: [.serverAuth])
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-verify", "1", "-verify_return_error"], certificate: pki.certificate("expired-server"), key: pki.key("expired-server")) else { return }
+        let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("server-only"), "--key", pki.key("server-only"), "--ca", pki.caFile])
+        await server.stop()
+        #expect(report.ids.contains("server-cert-expired"), "\(report.text)")
+        #expect(report.ids.contains("client-cert-missing-clientauth-eku"))
+        #expect(report.status == 2)
+        // Ferry's client refuses the expired server certificate first, and says so.
+        #expect(report.text.contains("This side (the client) aborted the handshake with certificate_expired (45)"), "\(report.text)")
+
+        // With a valid server certificate, OpenSSL judges the client's: a certificate without clientAuth.
+        let second = freeLoopbackPort()
+        guard let strict = try await opensslServer(pki, port: second, ["-tls1_2", "-Verify", "1", "-verify_return_error"]) else { return }
+        let refused = try await diagnose("localhost:\(second)", ["--cert", pki.certificate("server-only"), "--key", pki.key("server-only"), "--ca", pki.caFile])
+        await strict.stop()
+        #expect(refused.ids == ["client-cert-missing-clientauth-eku", "peer-alert"], "\(refused.text)")
+        #expect(refused.text.contains("The server aborted the handshake with unsupported_certificate (43)") || refused.text.contains("The server aborted the handshake with bad_certificate (42)"), "\(refused.text)")
+        #expect(refused.text.contains("the client's certificate: CN=server-only"))
+
+        // A server certificate that only becomes valid tomorrow.
+        try pki.issue("future-server", purpose: .server, validFrom: Date().addingTimeInterval(86_400), days: 10)
+        let third = freeLoopbackPort()
+        guard let future = try await opensslServer(pki, port: third, ["-tls1_3"], certificate: pki.certificate("future-server"), key: pki.key("future-server")) else { return }
+        let early = try await diagnose("localhost:\(third)", identity(pki))
+        await future.stop()
+        #expect(early.ids.contains("server-cert-not-yet-valid"), "\(early.text)")
+        #expect(!early.ids.contains("untrusted-issuer"), "trust is judged apart from the validity window")
+    }
+}
