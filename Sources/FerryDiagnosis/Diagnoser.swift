@@ -151,6 +151,12 @@ public struct Diagnoser: Sendable {
                     add([Finding(.noCommonVersion, title: "Your TLS client and the server share no protocol version", evidence: evidence)])
                 }
             }
+            // Refused at the ClientHello although a probe with the same versions and suites was accepted: the probes also
+            // offer every signature scheme. Which one the server needs (its certificate's key) is found by offering each
+            // scheme your client left out alone.
+            if !findings.contains(where: { $0.id == FindingKind.noCommonCipher.id }), let schemes = await missingSignatureSchemes(attempt, accepted: accepted) {
+                add([Finding(.serverSignatureNotOffered, evidence: schemes)])
+            }
             // No probe accepted: say why from what the server did, not always "no common version".
             if accepted.isEmpty, !attempt.completed {
                 let evidence = probes.map { "offered only \($0.offered): \($0.detail)" }
@@ -183,6 +189,30 @@ public struct Diagnoser: Sendable {
 }
 
 extension Diagnoser {
+    /// When the server refused the real handshake at its ClientHello (handshake_failure, no ServerHello) but
+    /// accepted a probe of a version the client offers: the schemes the client left out that the server accepts
+    /// when offered alone, and the certificate it then sent, as evidence; nil when none of them explains it.
+    func missingSignatureSchemes(_ attempt: HandshakeAttempt.Outcome, accepted: [VersionProbe]) async -> [String]? {
+        guard attempt.conversation.serverHello == nil,
+            attempt.conversation.alerts.contains(where: { $0.direction == .serverToClient && $0.alert.alertDescription == .handshakeFailure }),
+            let hello = attempt.conversation.clientHello, let offered = hello.signatureSchemes,
+            let version = accepted.map(\.offered).filter({ hello.offeredVersions.contains($0) && $0 >= .tls12 }).max()
+        else { return nil }
+        let left = ClientHelloBuilder.broadSchemes.filter { scheme in !offered.contains { $0.rawValue == scheme } }
+        var needed: [TLSSignatureScheme] = []
+        var certificate: TLSCertificateSummary?
+        for scheme in left {
+            guard let probe = try? await VersionProbe.run(version, host: host, port: port, serverName: serverName, timeout: probeTimeout, signatureSchemes: [scheme]), probe.accepted else { continue }
+            needed.append(TLSSignatureScheme(rawValue: scheme))
+            certificate = certificate ?? probe.conversation.serverCertificates?.entries.first?.summary
+        }
+        guard !needed.isEmpty else { return nil }
+        return (certificate.map { ["the server's certificate: \($0.subject), \(TraceRules.article($0.publicKey)) \($0.publicKey) key"] } ?? [])
+            + ["offered alone at \(version), the server accepts: \(needed.map(\.description).joined(separator: ", "))",
+               "your TLS client offers: \(offered.map(\.description).joined(separator: ", "))",
+               "the server answered your ClientHello with FATAL: HANDSHAKE_FAILURE"]
+    }
+
     /// A TLS library version as Ferry's settings spell it.
     static func name(_ version: TLSVersion) -> String {
         switch version {

@@ -3,6 +3,7 @@ public import FerryLedger
 import FerryProtocol
 public import FerryTLS
 import FerryTrace
+import FerryWire
 import Foundation
 public import Hummingbird
 import HummingbirdCore
@@ -72,7 +73,9 @@ public struct FerryServer: Sendable {
         router.get("/v1/health") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
-        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, keys: keys, ledger: ledger, logger: logger)
+        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, keys: keys, ledger: ledger, logger: logger) { [tls] in
+            (try? tls.current.identity.chain.first?.toDERBytes()).flatMap { try? TLSCertificateSummary(der: $0) }
+        }
         let tls = self.tls
         let counter = ConnectionCounter(limits: configuration.limits)
         FileDescriptorLimit.raise(toServe: configuration.limits, logger: logger)

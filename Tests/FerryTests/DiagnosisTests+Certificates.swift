@@ -245,3 +245,61 @@ extension DiagnosisTests {
         #expect(!early.ids.contains("untrusted-issuer"), "trust is judged apart from the validity window")
     }
 }
+
+extension DiagnosisTests {
+    /// Server certificates whose key Ferry's client (BoringSSL) offers no signature scheme for, each made by openssl.
+    static let unofferedKeys: [(options: String, key: String, scheme: String)] = [
+        ("-newkey ec -pkeyopt ec_paramgen_curve:P-521", "ECDSA P-521", "ecdsa_secp521r1_sha512"),
+        ("-newkey ed25519", "Ed25519", "ed25519"),
+        ("-newkey ed448", "Ed448", "ed448"),
+        ("-newkey rsa-pss -pkeyopt rsa_keygen_bits:2048", "RSA-PSS", "rsa_pss_pss_sha256"),
+    ]
+
+    @Test("a server whose certificate key needs a scheme Ferry's client does not offer (P-521, Ed25519, Ed448, RSASSA-PSS): server-cert-signature-not-offered first, naming the key and the scheme, and no trust verdict it cannot make", arguments: 0..<4)
+    func serverKeyNotOffered(index: Int) async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let (options, key, scheme) = Self.unofferedKeys[index]
+        let folder = try TemporaryDirectory("ferry-diagnose")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki")
+        let dir = folder.path
+        func run(_ arguments: [String]) async throws { try await Self.openssl(openssl, arguments, in: dir) }
+        try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=Scheme Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        try await run(["req", "-new"] + options.split(separator: " ").map(String.init) + ["-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"])
+        try "subjectAltName=DNS:localhost\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n".write(toFile: dir + "/leaf.ext", atomically: true, encoding: .utf8)
+        try await run(["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "leaf.ext"])
+        let port = freeLoopbackPort()
+        guard let server = try await opensslServer(pki, port: port, [], certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return }
+        let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/ca.pem"])
+        await server.stop()
+        #expect(report.ids.first == "server-cert-signature-not-offered", "\(report.text)")
+        #expect(report.text.contains("the server's certificate: CN=localhost, an \(key) key"), "\(report.text)")
+        #expect(report.text.contains("the server accepts: \(scheme)"), "\(report.text)")
+        #expect(!report.ids.contains("untrusted-issuer") && !report.ids.contains("no-common-version") && !report.ids.contains("no-common-cipher"), "\(report.text)")
+        #expect(report.status == 2)
+    }
+
+    @Test("a Ferry server whose ECDSA certificate the partner's client offers no scheme for (openssl s_client -sigalgs RSA only): the failed handshake's log and ledger row carry server-cert-signature-not-offered", arguments: ["-tls1_2", "-tls1_3"])
+    func clientOffersNoSchemeForServerKey(version: String) async throws {
+        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        try await TemporaryDirectory.with("ferry-diagnose") { folder in
+            let pki = try TestPKI(directory: folder.path + "/pki")
+            let port = freeLoopbackPort()
+            let config = try ServeProcess.writeConfig(in: folder.path, port: port)
+            let server = try await ServeProcess(config: config, directory: folder.path)
+            let client = try await ExternalTool.run(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", version, "-sigalgs", "RSA+SHA256:RSA-PSS+SHA256", "-cert", pki.certificate("acme"), "-key", pki.key("acme"), "-CAfile", pki.caFile], input: "", directory: folder.path)
+            #expect(client.output.contains("alert handshake failure"), "\(client.output)")
+            var log = ""
+            for _ in 0..<100 where !log.contains("findings=server-cert-signature-not-offered") {
+                try await Task.sleep(for: .milliseconds(50))
+                log = server.log
+            }
+            #expect(log.contains("The client offers no signature scheme this server's certificate can sign with"), "\(log)")
+            let history = try await ExternalTool.run(try CLITests.ferry, ["history", "--server", "--root", "root", "--json"], timeout: 60, directory: folder.path)
+            let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+            let refused = rows?.first { $0["operation"] as? String == "TLS" }
+            #expect(refused?["findings"] as? [String] == ["server-cert-signature-not-offered", "peer-alert"], "\(history.output)")
+            try await server.kill()
+        }
+    }
+}

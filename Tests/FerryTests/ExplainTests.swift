@@ -54,6 +54,8 @@ struct ExplainTests {
         #expect(codes("error:10000095:SSL routines:OPENSSL_internal:KEY_USAGE_BIT_INCORRECT").contains("message:key_usage_bit_incorrect"))
         #expect(codes("javax.net.ssl.SSLProtocolException: Invalid certificate_authorities extension").contains("message:invalid certificate_authorities extension"))
         #expect(codes("*** Fatal error: Error decoding the received TLS packet.").contains("message:error decoding the received tls packet"))
+        #expect(codes("error:1000007b:SSL routines:OPENSSL_internal:NO_COMMON_SIGNATURE_ALGORITHMS").contains("message:no_common_signature_algorithms"))
+        #expect(codes("error:0A000076:SSL routines:tls_choose_sigalg:no suitable signature algorithm").contains("message:no suitable signature algorithm"))
     }
 
     @Test("a log line with several codes explains each; nothing known is an error")

@@ -97,6 +97,13 @@ struct FindingKind: Sendable {
         rule: "RFC 5246 §7.4.4 (certificate_types, supported_signature_algorithms) and RFC 8446 §4.3.2 (signature_algorithms): the client's certificate must fit one of the types and signature schemes the CertificateRequest lists; otherwise it cannot sign its CertificateVerify and the server refuses (handshake_failure).",
         fixes: ["Use a client certificate with a key type the server accepts (the evidence lists them), issued by a CA the server trusts.", "Or have the partner allow your key type's signature schemes in its client-authentication settings (OpenSSL -client_sigalgs / ClientSignatureAlgorithms; Java jdk.tls.client.SignatureSchemes on its side)."])
 
+    static let serverSignatureNotOffered = FindingKind(
+        id: "server-cert-signature-not-offered", severity: .error,
+        title: "The server's certificate needs a signature scheme the client does not offer",
+        side: .configuration,
+        rule: "RFC 8446 §4.2.3 and RFC 5246 §7.4.1.4.1: the server signs its handshake with its certificate's key, using a scheme from the client's signature_algorithms (TLS 1.3 binds ECDSA to the certificate's curve; TLS 1.2 also needs the curve in supported_groups); with none in common it has nothing to sign with and refuses (handshake_failure).",
+        fixes: ["The partner's server adds a certificate whose key your client accepts: ECDSA P-256 or P-384, or RSA (rsaEncryption, 2048 bits or more). OpenSSL, nginx, Apache and Java servers can hold an RSA and an ECDSA certificate at once and pick per client, so the partner's other clients are not affected.", "Ferry's client (BoringSSL) verifies server certificates with ECDSA P-256/P-384 and RSA keys (PKCS#1 and PSS signatures), not P-521, Ed25519, Ed448, brainpool or RSASSA-PSS keys; no Ferry setting adds them."])
+
     static let clientCertMissingClientAuth = FindingKind(
         id: "client-cert-missing-clientauth-eku", severity: .error,
         title: "Your client certificate lacks the clientAuth extended key usage",

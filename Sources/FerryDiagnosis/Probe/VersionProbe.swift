@@ -82,23 +82,24 @@ public struct VersionProbe: Sendable {
     /// Offers `version` only (SSLv3..TLS 1.2 in client_version; TLS 1.3 in supported_versions with an X25519
     /// key share) and reads the plaintext server flight; in TLS 1.3 it derives the handshake keys itself to
     /// read the encrypted flight.
-    static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration) async throws -> VersionProbe {
-        let first = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: .x25519(.init()))
+    static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration, signatureSchemes: [UInt16] = ClientHelloBuilder.broadSchemes) async throws -> VersionProbe {
+        let first = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: .x25519(.init()), schemes: signatureSchemes)
         // A TLS 1.3 server that wants another group answers with a HelloRetryRequest naming it (FIPS setups:
         // P-256 or P-384 only). The probe then offers that group's share on a new connection.
         guard version >= .tls13, let retry = first.conversation.helloRetryRequest else { return first }
         var group: TLSNamedGroup?
         for item in retry.extensions { if case .selectedGroup(let selected) = item.value { group = selected } }
         guard let group, let key = ShareKey(group: group.rawValue) else { return first }
-        var second = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: key)
+        var second = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: key, schemes: signatureSchemes)
         second.helloRetryGroup = group
         return second
     }
 
-    private static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration, key: ShareKey) async throws -> VersionProbe {
+    private static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration, key: ShareKey, schemes: [UInt16]) async throws -> VersionProbe {
         var random = [UInt8](repeating: 0, count: 32)
         for index in random.indices { random[index] = UInt8.random(in: 0...255) }
-        let builder = ClientHelloBuilder(version: version, random: random, serverName: serverName, keySharePublicKey: version >= .tls13 ? key.publicBytes : nil, keyShareGroup: key.group)
+        var builder = ClientHelloBuilder(version: version, random: random, serverName: serverName, keySharePublicKey: version >= .tls13 ? key.publicBytes : nil, keyShareGroup: key.group)
+        builder.signatureSchemes = schemes
         let hello = builder.record()
         let outcome = try await RawExchange.run(host: host, port: port, hello: hello, connectTimeout: .seconds(5), timeout: timeout) { outcome in
             let conversation = Self.decode(outcome.chunks, key: key, clientHelloRecord: hello)

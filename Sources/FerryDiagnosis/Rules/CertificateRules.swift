@@ -27,7 +27,7 @@ enum CertificateRules {
         if let (signs, suite) = signedKeyExchange, signs, !leaf.keyUsage.isEmpty, !leaf.keyUsage.contains("digitalSignature") {
             findings.append(Finding(.serverCertKeyUsage, evidence: ["\(subject), \(leaf.publicKey) key, keyUsage: \(leaf.keyUsage.joined(separator: ", "))", "the server chose \(suite), whose key exchange the certificate's key must sign"]))
         }
-        if !trusted.isEmpty, !(await anchored(chain, trusted: trusted)) {
+        if !trusted.isEmpty, await anchored(chain, trusted: trusted) == false {
             findings.append(chainFinding(chain, trusted: trusted))
         }
         return findings
@@ -65,10 +65,12 @@ enum CertificateRules {
 
     /// Whether the chain leads to one of the trusted CAs, signatures and CA constraints checked (swift-certificates'
     /// verifier). Validity periods are left out: expiry is reported on its own, and a CA re-issued since (valid
-    /// from a later date than the leaf's) still anchors the chain it signed.
-    static func anchored(_ chain: [TLSCertificateSummary], trusted: [TLSCertificateSummary]) async -> Bool {
+    /// from a later date than the leaf's) still anchors the chain it signed. Nil when a certificate of the chain
+    /// has a key swift-certificates cannot read (RSA-PSS, Ed448, other curves): the real handshake judges it.
+    static func anchored(_ chain: [TLSCertificateSummary], trusted: [TLSCertificateSummary]) async -> Bool? {
         let certificates = chain.compactMap { try? Certificate(derEncoded: DER.parse($0.der)) }
         let roots = trusted.compactMap { try? Certificate(derEncoded: DER.parse($0.der)) }
+        guard certificates.count == chain.count else { return nil }
         guard let leaf = certificates.first else { return false }
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy.withValidityCheckDisabled()

@@ -10,8 +10,16 @@ public enum TraceRules {
     ///   - clientCertificate: the certificate our side presents (client side), to check against the request.
     ///   - clientChain: the CA certificates sent after it (leaf first is also accepted); the trace's own client
     ///     Certificate message is used as well when it was seen.
-    public static func findings(_ conversation: TLSConversation, local: TLSDirection?, clientCertificate: TLSCertificateSummary? = nil, clientChain: [TLSCertificateSummary] = []) -> [Finding] {
+    ///   - serverCertificate: on a server, its own certificate, to check against what the client offers.
+    public static func findings(_ conversation: TLSConversation, local: TLSDirection?, clientCertificate: TLSCertificateSummary? = nil, clientChain: [TLSCertificateSummary] = [], serverCertificate: TLSCertificateSummary? = nil) -> [Finding] {
         var findings: [Finding] = []
+        // This server's certificate cannot sign with anything the client offers: the handshake ends at the ClientHello.
+        if local == .serverToClient, conversation.serverHello == nil, let certificate = serverCertificate, let hello = conversation.clientHello,
+            let mismatch = serverKeyMismatch(certificate, hello: hello)
+        {
+            findings.append(Finding(.serverSignatureNotOffered, title: "The client offers no signature scheme this server's certificate can sign with", evidence: mismatch,
+                                    fixes: ["The partner's client offers a scheme for this key type (OpenSSL -sigalgs / SignatureAlgorithms; Java jdk.tls.client.SignatureSchemes).", "Or serve a certificate with a key type the client offers (the evidence lists its schemes): RSA (rsaEncryption) fits clients that offer only RSA schemes."]))
+        }
         // The summary trace's wording; a ClientHello also says which versions it offered.
         // Records protected under TLS 1.3 carry the legacy record version 1.2; findings name the version in use.
         let tls13 = (conversation.version ?? .ssl3) >= .tls13
@@ -138,17 +146,9 @@ public enum TraceRules {
     /// `certificate`; the evidence when they do.
     static func keyTypeMismatch(_ certificate: TLSCertificateSummary, request: CertificateRequest, version: TLSProtocolVersion) -> [String]? {
         let key = certificate.publicKey
-        // The schemes a key of this type can sign with (TLS 1.3 binds ECDSA schemes to their curve).
-        let usable: Set<UInt16>
-        let type: UInt8
-        switch key {
-        case "RSA": usable = [0x0401, 0x0501, 0x0601, 0x0804, 0x0805, 0x0806, 0x0201]; type = 1
-        case "ECDSA P-256": usable = version >= .tls13 ? [0x0403] : [0x0403, 0x0503, 0x0603, 0x0203]; type = 64
-        case "ECDSA P-384": usable = version >= .tls13 ? [0x0503] : [0x0403, 0x0503, 0x0603, 0x0203]; type = 64
-        case "ECDSA P-521": usable = version >= .tls13 ? [0x0603] : [0x0403, 0x0503, 0x0603, 0x0203]; type = 64
-        case "Ed25519": usable = [0x0807]; type = 64
-        default: return nil
-        }
+        guard let usable = signatureSchemes(forKey: key, version: version) else { return nil }
+        // certificate_types: rsa_sign (1), dss_sign (2), ecdsa_sign (64, also EdDSA: RFC 8422 §5.5).
+        let type: UInt8 = key.hasPrefix("RSA") ? 1 : key == "DSA" ? 2 : 64
         var evidence: [String] = []
         if version < .tls13, !request.certificateTypes.isEmpty, !request.certificateTypes.contains(where: { $0.rawValue == type }) {
             evidence.append("the server accepts certificate types: \(request.certificateTypes.map(\.description).joined(separator: ", "))")
@@ -157,8 +157,45 @@ public enum TraceRules {
             evidence.append("the server accepts signature schemes: \(request.signatureAlgorithms.map(\.description).joined(separator: ", "))")
         }
         guard !evidence.isEmpty else { return nil }
-        return ["your certificate \(certificate.subject) has a\(key.hasPrefix("E") ? "n" : "") \(key) key"] + evidence
+        return ["your certificate \(certificate.subject) has \(article(key)) \(key) key"] + evidence
     }
+
+    /// Whether a ClientHello's signature_algorithms leave out every scheme the server's certificate can sign
+    /// with; the evidence when they do.
+    static func serverKeyMismatch(_ certificate: TLSCertificateSummary, hello: ClientHello) -> [String]? {
+        let version = hello.highestVersion
+        guard let offered = hello.signatureSchemes, let usable = signatureSchemes(forKey: certificate.publicKey, version: version),
+            !offered.contains(where: { usable.contains($0.rawValue) })
+        else { return nil }
+        return [
+            "this server's certificate \(certificate.subject) has \(article(certificate.publicKey)) \(certificate.publicKey) key; under \(version) it signs with \(usable.sorted().map { TLSSignatureScheme(rawValue: $0).description }.joined(separator: " or "))",
+            "the client offers signature schemes: \(offered.map(\.description).joined(separator: ", "))",
+        ]
+    }
+
+    /// The signature schemes a key of this type (as `TLSCertificateSummary.publicKey` names it) can sign
+    /// handshake messages with under `version`: TLS 1.3 binds ECDSA schemes to their curve (RFC 8446 §4.2.3);
+    /// nil for a key type not known here.
+    static func signatureSchemes(forKey key: String, version: TLSProtocolVersion) -> Set<UInt16>? {
+        let anyECDSA: Set<UInt16> = [0x0403, 0x0503, 0x0603, 0x0203]
+        let tls13 = version >= .tls13
+        switch key {
+        case "RSA": return [0x0401, 0x0501, 0x0601, 0x0804, 0x0805, 0x0806, 0x0201]
+        case "RSA-PSS": return [0x0809, 0x080A, 0x080B]
+        case "ECDSA P-256": return tls13 ? [0x0403] : anyECDSA
+        case "ECDSA P-384": return tls13 ? [0x0503] : anyECDSA
+        case "ECDSA P-521": return tls13 ? [0x0603] : anyECDSA
+        case "ECDSA brainpoolP256r1": return tls13 ? [0x081A] : anyECDSA
+        case "ECDSA brainpoolP384r1": return tls13 ? [0x081B] : anyECDSA
+        case "ECDSA brainpoolP512r1": return tls13 ? [0x081C] : anyECDSA
+        case "Ed25519": return [0x0807]
+        case "Ed448": return [0x0808]
+        case "DSA": return tls13 ? [] : [0x0202, 0x0402, 0x0502, 0x0602]
+        default: return nil
+        }
+    }
+
+    static func article(_ word: String) -> String { word.hasPrefix("E") || word.hasPrefix("RSA") ? "an" : "a" }
 
     /// The names of the CAs above a certificate: its issuer, then, following the certificates sent with it by
     /// subject, each one's issuer, up to a self-signed one.

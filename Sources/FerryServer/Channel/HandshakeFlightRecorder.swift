@@ -17,9 +17,12 @@ struct HandshakeFlightRecorder: Sendable {
     let logger: Logger
     let throttle = FailureThrottle()
     let captures: CaptureBudget
+    /// This server's certificate as it is now (reloads replace it), to judge what a failed client offered.
+    let ownCertificate: @Sendable () -> TLSCertificateSummary?
 
-    init(settings: FerryConfiguration.ServerTrace, keys: TLSKeyLogStore, ledger: Ledger, logger: Logger) throws {
+    init(settings: FerryConfiguration.ServerTrace, keys: TLSKeyLogStore, ledger: Ledger, logger: Logger, ownCertificate: @escaping @Sendable () -> TLSCertificateSummary? = { nil }) throws {
         self.settings = settings
+        self.ownCertificate = ownCertificate
         self.keys = keys
         self.ledger = ledger
         self.logger = logger
@@ -57,11 +60,11 @@ struct HandshakeFlightRecorder: Sendable {
             }
         }
         // Decoding, ledger and file writes stay off the event loop.
-        Task.detached { [settings, logger, level, ledger, captures] in
+        Task.detached { [settings, logger, level, ledger, captures, ownCertificate] in
             defer { recorder.forgetKeys() }
             // Decoded and judged once, for the ledger and the log alike.
             let judged = (failed || logs) ? recorder.conversation() : nil
-            var findings = judged.map { TraceRules.findings($0, local: .serverToClient) } ?? []
+            var findings = judged.map { TraceRules.findings($0, local: .serverToClient, serverCertificate: failed ? ownCertificate() : nil) } ?? []
             if let id = snapshot.policyFinding, let refusal, let finding = Finding.refusal(id: id, reason: refusal) {
                 findings.insert(finding, at: 0)
             }

@@ -57,6 +57,13 @@ public struct ClientHello: Sendable, Equatable {
     /// The highest version offered.
     public var highestVersion: TLSProtocolVersion { offeredVersions.max() ?? legacyVersion }
 
+    /// The schemes of `signature_algorithms`; nil when the extension is absent (before TLS 1.2, or a client
+    /// that leaves it to the defaults of RFC 5246 §7.4.1.4.1).
+    public var signatureSchemes: [TLSSignatureScheme]? {
+        for item in extensions where item.type == .signatureAlgorithms { if case .signatureSchemes(let list) = item.value { return list } }
+        return nil
+    }
+
     /// The server name indication, if any.
     public var serverName: String? {
         for item in extensions { if case .serverNames(let names) = item.value { return names.first } }

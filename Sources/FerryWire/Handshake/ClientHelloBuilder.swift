@@ -13,6 +13,14 @@ public struct ClientHelloBuilder: Sendable {
     /// The named group of `keySharePublicKey` (29, X25519, by default). Another group (a retry after a
     /// HelloRetryRequest asked for it) is then the only group offered.
     public var keyShareGroup: UInt16 = 29
+    /// The schemes offered in signature_algorithms (TLS 1.2 and 1.3).
+    public var signatureSchemes: [UInt16] = Self.broadSchemes
+
+    /// Every signature scheme a server certificate might need: ECDSA on each curve, RSA PKCS#1 and PSS (for
+    /// rsaEncryption and RSASSA-PSS keys), EdDSA, SHA-1 last.
+    public static let broadSchemes: [UInt16] = [
+        0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0808, 0x0809, 0x080A, 0x080B, 0x081A, 0x081B, 0x081C, 0x0201, 0x0203,
+    ]
 
     /// Every suite a legacy or modern server might pick, strongest first, plus the renegotiation SCSV.
     public static let broadSuites: [TLSCipherSuite] = [
@@ -52,14 +60,14 @@ public struct ClientHelloBuilder: Sendable {
                 extensions.writeBytes(name)
             }
             // supported_groups and ec_point_formats, so ECDHE suites can be chosen.
-            let groups: [UInt16] = tls13 && keyShareGroup != 29 ? [keyShareGroup] : [29, 23, 24, 25, 256]
+            let groups: [UInt16] = tls13 && keyShareGroup != 29 ? [keyShareGroup] : [29, 23, 24, 25, 256, 26, 27, 28]
             Self.extensionHeader(&extensions, 10, length: 2 + groups.count * 2)
             extensions.writeInteger(UInt16(groups.count * 2))
             for group in groups { extensions.writeInteger(group) }
             Self.extensionHeader(&extensions, 11, length: 2)
             extensions.writeBytes([1, 0])
             if version >= .tls12 {
-                let schemes: [UInt16] = [0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0201, 0x0203]
+                let schemes = signatureSchemes
                 Self.extensionHeader(&extensions, 13, length: 2 + schemes.count * 2)
                 extensions.writeInteger(UInt16(schemes.count * 2))
                 for scheme in schemes { extensions.writeInteger(scheme) }
