@@ -85,7 +85,7 @@ struct TraceCrossCheckTests {
         if let tls13 = peer.expectedSuiteIsTLS13 { #expect((facts.ferry.cipherSuite.map { $0 >> 8 == 0x13 }) == tls13) }
     }
 
-    @Test("GnuTLS gnutls-serv and gnutls-cli, TLS 1.3 and TLS 1.2", arguments: ["+VERS-TLS1.3", "+VERS-TLS1.2"])
+    @Test("GnuTLS gnutls-serv and gnutls-cli, TLS 1.3 and TLS 1.2, and 3DES-CBC under TLS 1.2 and 1.0", arguments: ["+VERS-TLS1.3", "+VERS-TLS1.2", "+VERS-TLS1.2:-CIPHER-ALL:+3DES-CBC", "+VERS-TLS1.0:-CIPHER-ALL:+3DES-CBC"])
     func gnutlsPeers(version: String) async throws {
         guard let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin"),
             let clientTool = try ExternalTool.require("gnutls-cli", installHint: "apt-get install gnutls-bin")
@@ -108,6 +108,37 @@ struct TraceCrossCheckTests {
         #expect(facts.ferry.serverMessages.contains(13))
         #expect(!facts.ferry.distinguishedNames.isEmpty, "gnutls-serv names its CA")
         #expect(facts.ferry.clientMessages.contains(20) && facts.ferry.serverMessages.contains(20), "both Finished messages were decrypted")
+        if version.contains("3DES") { #expect(TLSCipherSuite(rawValue: facts.ferry.cipherSuite ?? 0).name?.contains("3DES_EDE_CBC") == true, "\(facts.ferry)") }
+    }
+
+    @Test("tlslite-ng on both sides under SSLv3 (AES-128-CBC, 3DES-CBC) and TLS 1.0 (3DES-CBC): Ferry decrypts with SSLv3's key block and MAC, as tshark does", arguments: [("ssl3", "aes128"), ("ssl3", "3des"), ("tls1.0", "3des")])
+    func tlsliteLegacyDecryption(version: String, cipher: String) async throws {
+        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3"),
+            let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
+        else { return }
+        guard try await TLSLitePeer.available(python) else { return }
+        let folder = try TemporaryDirectory("ferry-xcheck")
+        defer { folder.remove() }
+        let port = freeLoopbackPort()
+        let keylog = folder.path + "/keys.txt"
+        let captured = try await PacketCapture.record(port: port, into: folder.path + "/capture.pcapng") {
+            let server = try await TLSLitePeer.start(python, openssl: openssl, folder: folder.path, port: port, version: version, caNames: true)
+            #expect(try await server.waitForOutput("ready"), "tlslite-ng: \(server.output)")
+            let client = try await TLSLitePeer.client(python, folder: folder.path, port: port, version: version, cipher: cipher, keylog: keylog)
+            #expect(client.output.contains("handshake done"), "\(client.output)")
+            await server.stop()
+        }
+        guard let captured, let facts = try await compare(capture: captured, keylog: keylog, serverPort: port) else { return }
+        #expect(facts.ferry.serverRecords.first == (version == "ssl3" ? "768/22" : "769/22"), "\(facts.ferry)")
+        #expect(facts.ferry.clientMessages.contains(20) && facts.ferry.serverMessages.contains(20), "both Finished messages were decrypted: \(facts.ferry)")
+        let name = TLSCipherSuite(rawValue: facts.ferry.cipherSuite ?? 0).name ?? ""
+        #expect(name.contains(cipher == "3des" ? "3DES_EDE_CBC" : "AES_128_CBC"), "\(name)")
+        // The wrong master secret decrypts nothing: the MAC is checked.
+        let wrong = folder.path + "/wrong.txt"
+        let line = try String(contentsOfFile: keylog, encoding: .utf8).split(separator: " ")
+        try "CLIENT_RANDOM \(line[1]) \(String(repeating: "ab", count: 48))\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+        let garbled = try HandshakeFacts.ferry(captured, keylog: wrong)
+        #expect(!garbled.clientMessages.contains(20), "a wrong key is not shown as a Finished message")
     }
 
     @Test("tlslite-ng limited to SSLv3 with no CA names: the incident's server flight")
@@ -183,6 +214,30 @@ enum TLSLitePeer {
             except Exception:
                 pass
         """
+
+    /// A tlslite-ng client offering one version and one cipher, writing the connection's master secret in the
+    /// NSS key log format, then "hello".
+    static let clientScript = """
+        import socket, sys
+        from tlslite.api import *
+        port, version, cipher, keylog = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+        v = {"ssl3": (3, 0), "tls1.0": (3, 1), "tls1.1": (3, 2), "tls1.2": (3, 3)}[version]
+        settings = HandshakeSettings(); settings.minVersion = v; settings.maxVersion = v; settings.versions = [v]; settings.cipherNames = [cipher]
+        c = TLSConnection(socket.create_connection(("127.0.0.1", port)))
+        c.handshakeClientCert(settings=settings)
+        open(keylog, "w").write("CLIENT_RANDOM %s %s\\n" % (bytes(c._clientRandom).hex(), bytes(c.session.masterSecret).hex()))
+        print("handshake done", c.getCipherName(), flush=True)
+        try:
+            c.write(b"hello\\n"); c.close()
+        except Exception as e:
+            print("after the handshake:", repr(e), flush=True)
+        """
+
+    static func client(_ python: String, folder: String, port: Int, version: String, cipher: String, keylog: String) async throws -> ExternalTool.Outcome {
+        let path = folder + "/tlslite_client.py"
+        try clientScript.write(toFile: path, atomically: true, encoding: .utf8)
+        return try await ExternalTool.run(python, [path, "\(port)", version, cipher, keylog], timeout: 30)
+    }
 
     static func available(_ python: String) async throws -> Bool {
         let check = try await ExternalTool.run(python, ["-c", "import tlslite"])

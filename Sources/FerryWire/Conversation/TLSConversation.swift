@@ -262,10 +262,8 @@ public struct TLSConversation: Sendable {
             return
         }
         let version = context.version ?? .tls12
-        guard suite.aead != nil || (suite.cbc != nil && version >= .tls10) else {
-            side.whyEncrypted = version < .tls10 && suite.cbc != nil
-                ? "Ferry does not decrypt SSLv3 records (its MAC is not HMAC)"
-                : "Ferry does not decrypt \(suite) (AEAD and AES-CBC suites only)"
+        guard suite.aead != nil || (suite.cbc != nil && (version >= .tls10 || suite.cbc?.mac == .sha1)) else {
+            side.whyEncrypted = "Ferry does not decrypt \(suite)\(version == .ssl3 ? " under SSLv3" : "") (AEAD, AES-CBC and 3DES-CBC suites only)"
             return
         }
         guard let master = keyLog.secret("CLIENT_RANDOM", clientRandom: clientRandom) else {

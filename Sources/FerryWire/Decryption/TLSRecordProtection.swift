@@ -29,6 +29,10 @@ public struct TLSRecordProtection: Sendable {
         let explicitIV: Bool
         /// RFC 7366 encrypt-then-MAC, when both hellos carried the extension.
         let encryptThenMAC: Bool
+        /// SSLv3: its own MAC (RFC 6101 §5.2.3.1) and padding of any content.
+        let ssl3: Bool
+        /// The Triple DES key schedule, for 3DES suites.
+        let tripleDES: TripleDES?
     }
 
     init(aead: TLSCipherSuite.AEAD, key: [UInt8], iv: [UInt8], layout: Layout) {
@@ -38,12 +42,13 @@ public struct TLSRecordProtection: Sendable {
         self.layout = layout
     }
 
-    init(cbc: TLSCipherSuite.CBC, key: [UInt8], macKey: [UInt8], iv: [UInt8], explicitIV: Bool, encryptThenMAC: Bool) {
+    init(cbc: TLSCipherSuite.CBC, key: [UInt8], macKey: [UInt8], iv: [UInt8], explicitIV: Bool, encryptThenMAC: Bool, ssl3: Bool = false) {
         self.aead = .aes128GCM  // unused for CBC
         self.key = SymmetricKey(data: key)
         self.iv = iv
         self.layout = .tls12GCM  // unused for CBC
-        self.cbc = CBCState(suite: cbc, macKey: SymmetricKey(data: macKey), explicitIV: explicitIV, encryptThenMAC: encryptThenMAC)
+        self.cbc = CBCState(suite: cbc, macKey: SymmetricKey(data: macKey), explicitIV: explicitIV, encryptThenMAC: encryptThenMAC, ssl3: ssl3,
+                            tripleDES: cbc.cipher == .tripleDES ? TripleDES(key: key) : nil)
     }
 
     /// The plaintext and its real content type, or `nil` when authentication fails (wrong keys).
@@ -92,14 +97,15 @@ public struct TLSRecordProtection: Sendable {
         return (record.contentType, ByteBuffer(bytes: plaintext))
     }
 
-    /// A CBC record (RFC 5246 §6.2.3.2, RFC 2246 §6.2.3.2, RFC 7366): MAC-then-encrypt with padding, or
-    /// encrypt-then-MAC; the MAC is verified, so wrong keys are never shown as plaintext.
+    /// A CBC record (RFC 5246 §6.2.3.2, RFC 2246 §6.2.3.2, RFC 6101 §5.2.3.2, RFC 7366): MAC-then-encrypt with
+    /// padding, or encrypt-then-MAC; the MAC is verified, so wrong keys are never shown as plaintext.
     private mutating func openCBC(_ record: TLSRecord, _ state: CBCState) -> (contentType: TLSContentType, plaintext: ByteBuffer)? {
         let fragment = Array(record.fragment.readableBytesView)
         let macLength = state.suite.macLength
+        let block = state.suite.blockLength
         var body = fragment
         if state.encryptThenMAC {
-            guard fragment.count >= macLength + 16 else { return nil }
+            guard fragment.count >= macLength + block else { return nil }
             body = Array(fragment.dropLast(macLength))
             let expected = mac(state, type: record.contentType, version: record.version, content: body)
             guard constantTimeEqual(expected, Array(fragment.suffix(macLength))) else { return nil }
@@ -107,17 +113,16 @@ public struct TLSRecordProtection: Sendable {
         var ivBytes = iv
         var ciphertext = body
         if state.explicitIV {
-            guard body.count >= 32 else { return nil }
-            ivBytes = Array(body.prefix(16))
-            ciphertext = Array(body.dropFirst(16))
+            guard body.count >= 2 * block else { return nil }
+            ivBytes = Array(body.prefix(block))
+            ciphertext = Array(body.dropFirst(block))
         }
-        guard !ciphertext.isEmpty, ciphertext.count % 16 == 0,
-            let civ = try? AES._CBC.IV(ivBytes: ivBytes),
-            let decrypted = try? AES._CBC.decrypt(ciphertext, using: key, iv: civ, noPadding: true)
+        guard !ciphertext.isEmpty, ciphertext.count % block == 0, let decrypted = decrypt(ciphertext, iv: ivBytes, state) else { return nil }
+        var plain = decrypted
+        // Padding: its length in the last byte; TLS fills it with that value, SSLv3 with anything (shorter than a block).
+        guard let padLength = plain.last.map(Int.init), padLength + 1 <= plain.count,
+            state.ssl3 ? padLength < block : plain.suffix(padLength + 1).allSatisfy({ Int($0) == padLength })
         else { return nil }
-        var plain = Array(decrypted)
-        // Padding: its length in the last byte, every padding byte equal to it.
-        guard let padLength = plain.last.map(Int.init), padLength + 1 <= plain.count, plain.suffix(padLength + 1).allSatisfy({ Int($0) == padLength }) else { return nil }
         plain.removeLast(padLength + 1)
         if !state.encryptThenMAC {
             guard plain.count >= macLength else { return nil }
@@ -126,16 +131,31 @@ public struct TLSRecordProtection: Sendable {
             guard constantTimeEqual(expected, Array(plain.suffix(macLength))) else { return nil }
             plain = content
         }
-        if !state.explicitIV { iv = Array(ciphertext.suffix(16)) }
+        if !state.explicitIV { iv = Array(ciphertext.suffix(block)) }
         sequence &+= 1
         return (record.contentType, ByteBuffer(bytes: plain))
     }
 
-    /// HMAC over seq_num + type + version + length + content (RFC 5246 §6.2.3.1).
+    private func decrypt(_ ciphertext: [UInt8], iv: [UInt8], _ state: CBCState) -> [UInt8]? {
+        if let tripleDES = state.tripleDES { return tripleDES.decryptCBC(ciphertext, iv: iv) }
+        guard let civ = try? AES._CBC.IV(ivBytes: iv), let decrypted = try? AES._CBC.decrypt(ciphertext, using: key, iv: civ, noPadding: true) else { return nil }
+        return Array(decrypted)
+    }
+
+    /// HMAC over seq_num + type + version + length + content (RFC 5246 §6.2.3.1); SSLv3's keyed hash
+    /// hash(secret + pad_2 + hash(secret + pad_1 + seq_num + type + length + content)) (RFC 6101 §5.2.3.1).
     private func mac(_ state: CBCState, type: TLSContentType, version: TLSProtocolVersion, content: [UInt8]) -> [UInt8] {
         var data = (0..<8).reversed().map { UInt8(truncatingIfNeeded: sequence >> (8 * $0)) }
-        data += [type.rawValue, UInt8(version.rawValue >> 8), UInt8(version.rawValue & 0xFF), UInt8(content.count >> 8), UInt8(content.count & 0xFF)]
+        data.append(type.rawValue)
+        if !state.ssl3 { data += [UInt8(version.rawValue >> 8), UInt8(version.rawValue & 0xFF)] }
+        data += [UInt8(content.count >> 8), UInt8(content.count & 0xFF)]
         data += content
+        if state.ssl3 {
+            // Only SHA-1 CBC suites exist for SSLv3 here: pads of 40 bytes.
+            let secret = state.macKey.withUnsafeBytes { Array($0) }
+            let inner = Array(Insecure.SHA1.hash(data: secret + [UInt8](repeating: 0x36, count: 40) + data))
+            return Array(Insecure.SHA1.hash(data: secret + [UInt8](repeating: 0x5C, count: 40) + inner))
+        }
         switch state.suite.mac {
         case .sha1: return Array(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: state.macKey))
         case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: data, using: state.macKey))
@@ -203,21 +223,39 @@ public struct TLSRecordProtection: Sendable {
         return (client, server)
     }
 
-    /// TLS 1.0-1.2 CBC keys for both directions (RFC 5246 §6.3; RFC 2246 §6.3 with its MD5/SHA-1 PRF): MAC keys,
-    /// then encryption keys, then (TLS 1.0) the first IVs.
+    /// CBC keys for both directions (RFC 5246 §6.3; RFC 2246 §6.3 with its MD5/SHA-1 PRF; RFC 6101 §6.2.2 for
+    /// SSLv3): MAC keys, then encryption keys, then (SSLv3 and TLS 1.0) the first IVs.
     public static func cbc(masterSecret: [UInt8], clientRandom: [UInt8], serverRandom: [UInt8], suite: TLSCipherSuite, version: TLSProtocolVersion, encryptThenMAC: Bool) -> (client: TLSRecordProtection, server: TLSRecordProtection)? {
-        guard let cbc = suite.cbc, masterSecret.count == 48, version >= .tls10 else { return nil }
-        let m = cbc.macLength, k = cbc.keyLength
-        let length = 2 * m + 2 * k + 32
+        guard let cbc = suite.cbc, masterSecret.count == 48, version >= .ssl3 else { return nil }
+        // SSLv3 has no SHA-2 MACs (and Ferry does not decrypt its MD5 suites, which are RC4 or DES).
+        if version == .ssl3, cbc.mac != .sha1 { return nil }
+        let m = cbc.macLength, k = cbc.keyLength, b = cbc.blockLength
+        let length = 2 * m + 2 * k + 2 * b
         let seed = serverRandom + clientRandom
         let block = version >= .tls12
             ? prf(secret: masterSecret, label: "key expansion", seed: seed, length: length, sha384: suite.usesSHA384)
-            : legacyPRF(secret: masterSecret, label: "key expansion", seed: seed, length: length)
+            : version >= .tls10 ? legacyPRF(secret: masterSecret, label: "key expansion", seed: seed, length: length) : ssl3KeyBlock(masterSecret: masterSecret, seed: seed, length: length)
         func slice(_ start: Int, _ count: Int) -> [UInt8] { Array(block[start..<start + count]) }
         let explicit = version >= .tls11
-        let client = TLSRecordProtection(cbc: cbc, key: slice(2 * m, k), macKey: slice(0, m), iv: slice(2 * m + 2 * k, 16), explicitIV: explicit, encryptThenMAC: encryptThenMAC)
-        let server = TLSRecordProtection(cbc: cbc, key: slice(2 * m + k, k), macKey: slice(m, m), iv: slice(2 * m + 2 * k + 16, 16), explicitIV: explicit, encryptThenMAC: encryptThenMAC)
+        let ssl3 = version == .ssl3
+        let etm = encryptThenMAC && !ssl3
+        let client = TLSRecordProtection(cbc: cbc, key: slice(2 * m, k), macKey: slice(0, m), iv: slice(2 * m + 2 * k, b), explicitIV: explicit, encryptThenMAC: etm, ssl3: ssl3)
+        let server = TLSRecordProtection(cbc: cbc, key: slice(2 * m + k, k), macKey: slice(m, m), iv: slice(2 * m + 2 * k + b, b), explicitIV: explicit, encryptThenMAC: etm, ssl3: ssl3)
         return (client, server)
+    }
+
+    /// SSLv3's key block: MD5(master + SHA1("A" + master + seed)) + MD5(master + SHA1("BB" + master + seed)) + ...
+    /// (RFC 6101 §6.2.2).
+    static func ssl3KeyBlock(masterSecret: [UInt8], seed: [UInt8], length: Int) -> [UInt8] {
+        var output: [UInt8] = []
+        var round = 1
+        while output.count < length {
+            let salt = [UInt8](repeating: UInt8(ascii: "A") + UInt8(round - 1), count: round)
+            let inner = Array(Insecure.SHA1.hash(data: salt + masterSecret + seed))
+            output += Array(Insecure.MD5.hash(data: masterSecret + inner))
+            round += 1
+        }
+        return Array(output.prefix(length))
     }
 
     /// The TLS 1.0/1.1 PRF: P_MD5 over the secret's first half XOR P_SHA1 over its second (RFC 2246 §5).

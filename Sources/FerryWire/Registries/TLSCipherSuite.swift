@@ -10,22 +10,36 @@ public struct TLSCipherSuite: RawRepresentable, Hashable, Sendable, CustomString
 
     static let names: [UInt16: String] = [
         0x0000: "TLS_NULL_WITH_NULL_NULL",
+        0x0001: "TLS_RSA_WITH_NULL_MD5",
+        0x0002: "TLS_RSA_WITH_NULL_SHA",
         0x0004: "TLS_RSA_WITH_RC4_128_MD5",
         0x0005: "TLS_RSA_WITH_RC4_128_SHA",
+        0x0009: "TLS_RSA_WITH_DES_CBC_SHA",
         0x000A: "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+        0x0013: "TLS_DHE_DSS_WITH_3DES_EDE_CBC_SHA",
         0x0016: "TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA",
         0x002F: "TLS_RSA_WITH_AES_128_CBC_SHA",
+        0x0032: "TLS_DHE_DSS_WITH_AES_128_CBC_SHA",
         0x0033: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
         0x0035: "TLS_RSA_WITH_AES_256_CBC_SHA",
+        0x0038: "TLS_DHE_DSS_WITH_AES_256_CBC_SHA",
         0x0039: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
+        0x003B: "TLS_RSA_WITH_NULL_SHA256",
         0x003C: "TLS_RSA_WITH_AES_128_CBC_SHA256",
         0x003D: "TLS_RSA_WITH_AES_256_CBC_SHA256",
+        0x0040: "TLS_DHE_DSS_WITH_AES_128_CBC_SHA256",
+        0x0041: "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA",
         0x0067: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256",
+        0x006A: "TLS_DHE_DSS_WITH_AES_256_CBC_SHA256",
         0x006B: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
+        0x0084: "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA",
+        0x0096: "TLS_RSA_WITH_SEED_CBC_SHA",
         0x009C: "TLS_RSA_WITH_AES_128_GCM_SHA256",
         0x009D: "TLS_RSA_WITH_AES_256_GCM_SHA384",
         0x009E: "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
         0x009F: "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+        0x00A2: "TLS_DHE_DSS_WITH_AES_128_GCM_SHA256",
+        0x00A3: "TLS_DHE_DSS_WITH_AES_256_GCM_SHA384",
         0x00FF: "TLS_EMPTY_RENEGOTIATION_INFO_SCSV",
         0x1301: "TLS_AES_128_GCM_SHA256",
         0x1302: "TLS_AES_256_GCM_SHA384",
@@ -33,18 +47,40 @@ public struct TLSCipherSuite: RawRepresentable, Hashable, Sendable, CustomString
         0x1304: "TLS_AES_128_CCM_SHA256",
         0x1305: "TLS_AES_128_CCM_8_SHA256",
         0x5600: "TLS_FALLBACK_SCSV",
+        0xC003: "TLS_ECDH_ECDSA_WITH_3DES_EDE_CBC_SHA",
+        0xC004: "TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA",
+        0xC005: "TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA",
+        0xC007: "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+        0xC008: "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA",
         0xC009: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
         0xC00A: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+        0xC00D: "TLS_ECDH_RSA_WITH_3DES_EDE_CBC_SHA",
+        0xC00E: "TLS_ECDH_RSA_WITH_AES_128_CBC_SHA",
+        0xC00F: "TLS_ECDH_RSA_WITH_AES_256_CBC_SHA",
+        0xC011: "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+        0xC012: "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
         0xC013: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
         0xC014: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
         0xC023: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
         0xC024: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+        0xC025: "TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256",
+        0xC026: "TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA384",
         0xC027: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
         0xC028: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+        0xC029: "TLS_ECDH_RSA_WITH_AES_128_CBC_SHA256",
+        0xC02A: "TLS_ECDH_RSA_WITH_AES_256_CBC_SHA384",
         0xC02B: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
         0xC02C: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        0xC02D: "TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256",
+        0xC02E: "TLS_ECDH_ECDSA_WITH_AES_256_GCM_SHA384",
         0xC02F: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
         0xC030: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        0xC031: "TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256",
+        0xC032: "TLS_ECDH_RSA_WITH_AES_256_GCM_SHA384",
+        0xC09C: "TLS_RSA_WITH_AES_128_CCM",
+        0xC09D: "TLS_RSA_WITH_AES_256_CCM",
+        0xC0AC: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+        0xC0AD: "TLS_ECDHE_ECDSA_WITH_AES_256_CCM",
         0xCCA8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
         0xCCA9: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
         0xCCAA: "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
@@ -82,22 +118,35 @@ extension TLSCipherSuite {
         return nil
     }
 
-    /// A CBC suite Ferry can decrypt: AES-128 or AES-256 with HMAC-SHA1, SHA-256 or SHA-384.
+    /// A CBC suite Ferry can decrypt: AES-128, AES-256 or Triple DES with HMAC-SHA1, SHA-256 or SHA-384 (SSLv3: its SHA-1 MAC).
     public struct CBC: Sendable, Equatable {
         public enum MAC: Sendable, Equatable { case sha1, sha256, sha384 }
+        public enum Cipher: Sendable, Equatable { case aes, tripleDES }
+        public let cipher: Cipher
         public let keyLength: Int
         public let mac: MAC
         public var macLength: Int { mac == .sha1 ? 20 : mac == .sha256 ? 32 : 48 }
+        /// The block (and IV) length: 16 for AES, 8 for Triple DES.
+        public var blockLength: Int { cipher == .aes ? 16 : 8 }
     }
 
-    /// The CBC protection, or `nil` (AEAD suites, 3DES, RC4, ...).
+    /// The CBC protection, or `nil` (AEAD suites, RC4, single DES, ...).
     public var cbc: CBC? {
         guard let name else { return nil }
+        let cipher: CBC.Cipher
         let keyLength: Int
-        if name.contains("_WITH_AES_128_CBC_") { keyLength = 16 } else if name.contains("_WITH_AES_256_CBC_") { keyLength = 32 } else { return nil }
-        if name.hasSuffix("_SHA384") { return CBC(keyLength: keyLength, mac: .sha384) }
-        if name.hasSuffix("_SHA256") { return CBC(keyLength: keyLength, mac: .sha256) }
-        if name.hasSuffix("_SHA") { return CBC(keyLength: keyLength, mac: .sha1) }
+        if name.contains("_WITH_AES_128_CBC_") {
+            (cipher, keyLength) = (.aes, 16)
+        } else if name.contains("_WITH_AES_256_CBC_") {
+            (cipher, keyLength) = (.aes, 32)
+        } else if name.contains("_WITH_3DES_EDE_CBC_") {
+            (cipher, keyLength) = (.tripleDES, 24)
+        } else {
+            return nil
+        }
+        if name.hasSuffix("_SHA384") { return CBC(cipher: cipher, keyLength: keyLength, mac: .sha384) }
+        if name.hasSuffix("_SHA256") { return CBC(cipher: cipher, keyLength: keyLength, mac: .sha256) }
+        if name.hasSuffix("_SHA") { return CBC(cipher: cipher, keyLength: keyLength, mac: .sha1) }
         return nil
     }
 
