@@ -25,7 +25,29 @@ struct DiagnosisTests {
         let ids = (object["findings"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
         let text = try await ExternalTool.run(ferry, ["diagnose", target] + options, timeout: 90, directory: folder.path)
         #expect(text.status == json.status)
+        Self.recordForInteropDoc(object, status: json.status)
         return Report(status: json.status, text: text.stdout, ids: ids, json: object)
+    }
+
+    /// With FERRY_DIAGNOSE_RESULTS set (scripts/interop), each diagnosis appends a JSON line: the test, the first
+    /// finding, its first fix and the exit status; InteropMatrixTests turns them into docs/interop.md's second table.
+    static func recordForInteropDoc(_ report: [String: Any], status: Int32) {
+        guard let path = ProcessInfo.processInfo.environment["FERRY_DIAGNOSE_RESULTS"] else { return }
+        let first = (report["findings"] as? [[String: Any]])?.first
+        let line: [String: Any] = [
+            "test": Test.current?.displayName ?? Test.current?.name ?? "?",
+            "first": first?["id"] as? String ?? "none",
+            "fix": (first?["fixes"] as? [String])?.first ?? "",
+            "status": Int(status),
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) else { return }
+        let handle = FileHandle(forWritingAtPath: path) ?? {
+            FileManager.default.createFile(atPath: path, contents: nil)
+            return FileHandle(forWritingAtPath: path)
+        }()
+        handle?.seekToEndOfFile()
+        handle?.write(data + Data("\n".utf8))
+        try? handle?.close()
     }
 
     func identity(_ pki: TestPKI, _ name: String = "acme") -> [String] {

@@ -186,13 +186,45 @@ struct InteropMatrixTests {
 
                 How each client is limited to one version: curl `--tlsvX --tls-max X`, s_client `-tlsX`, gnutls-cli
                 `--priority NORMAL:-VERS-ALL:+VERS-TLSX`, Java `SSLParameters.setProtocols`, Python (requests and tuspy)
-                an `OPENSSL_CONF` with MinProtocol and MaxProtocol. The diagnosis side of the matrix (misconfigured
-                OpenSSL, GnuTLS, nginx and tlslite-ng servers, each expecting its finding first) is `DiagnosisTests`;
-                docs/diagnosis.md lists the findings.
+                an `OPENSSL_CONF` with MinProtocol and MaxProtocol.
 
+                \(try await Self.diagnosisTable())
                 """
             try table.write(toFile: path, atomically: true, encoding: .utf8)
         }
+    }
+
+    /// The diagnosis side of the matrix: what `DiagnosisTests` recorded in FERRY_DIAGNOSE_RESULTS (scripts/interop runs
+    /// it first), one row per diagnosis, with the versions of the peers it ran against.
+    static func diagnosisTable() async throws -> String {
+        guard let path = ProcessInfo.processInfo.environment["FERRY_DIAGNOSE_RESULTS"], let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            return "The diagnosis side of the matrix is `DiagnosisTests` (run scripts/interop for its table)."
+        }
+        var rows: [String] = []
+        for line in text.split(separator: "\n") {
+            guard let row = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            let cell = { (key: String) in (row[key] as? String ?? "").replacingOccurrences(of: "|", with: "\\|") }
+            rows.append("| \(cell("test")) | `\(cell("first"))` | \(row["status"] as? Int ?? -1) | \(cell("fix")) |")
+        }
+        var versions: [String] = []
+        for (name, tool, arguments) in [("OpenSSL", "openssl", ["version"]), ("GnuTLS", "gnutls-serv", ["--version"]), ("nginx", "nginx", ["-v"]),
+                                        ("tlslite-ng", "python3", ["-c", "import tlslite; print(tlslite.__version__)"])] {
+            guard let executable = try? ExternalTool.require(tool, installHint: "") else { continue }
+            let outcome = try await ExternalTool.run(executable, arguments)
+            versions.append("\(name): `\(outcome.output.split(separator: "\n").first.map(String.init) ?? "?")`")
+        }
+        return """
+            ## Diagnosis against misconfigured servers
+
+            Each row is one `ferry diagnose` run of `DiagnosisTests` against a real server set up wrong on purpose (the
+            test's name says how); the test expects that finding first and fails otherwise. Peers: \(versions.joined(separator: "; ")).
+            The findings are listed in docs/diagnosis.md.
+
+            | case | first finding | exit | first fix |
+            |---|---|---|---|
+            \(rows.joined(separator: "\n"))
+
+            """
     }
 
     /// The server's ledger row for an upload whose path ends with `target` (ledger writes are batched: waits by the
