@@ -13,6 +13,15 @@ extension DiagnosisTests {
         #expect(outcome.status == 0, "openssl \(arguments.joined(separator: " ")): \(outcome.output)")
     }
 
+    /// Makes, with openssl in `folder`, a P-256 root CA (ca.pem, ca.key) and a server certificate for localhost
+    /// (leaf.pem, leaf.key) with a key made by `keyOptions` (e.g. `-newkey rsa:2048`) and these extensions.
+    static func opensslLeaf(_ openssl: String, in folder: String, root: String, keyOptions: [String], extensions: String) async throws {
+        try await Self.openssl(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=\(root)", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], in: folder)
+        try await Self.openssl(openssl, ["req", "-new"] + keyOptions + ["-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"], in: folder)
+        try extensions.write(toFile: folder + "/leaf.ext", atomically: true, encoding: .utf8)
+        try await Self.openssl(openssl, ["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "leaf.ext"], in: folder)
+    }
+
     @Test("an RSA server certificate with keyUsage keyEncipherment only, under ECDHE (TLS 1.2) and TLS 1.3: server-cert-key-usage first, and illegal_parameter is not explained as the SSLv3 incident", arguments: ["-tls1_2", "-tls1_3"])
     func keyUsage(version: String) async throws {
         guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
@@ -20,13 +29,9 @@ extension DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let dir = folder.path
-        func run(_ arguments: [String]) async throws { try await Self.openssl(openssl, arguments, in: dir) }
-        try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=KU Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        try await run(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=localhost"])
-        try "subjectAltName=DNS:localhost\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=serverAuth\n".write(toFile: dir + "/ku.ext", atomically: true, encoding: .utf8)
-        try await run(["x509", "-req", "-in", "rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "rsa.pem", "-days", "1", "-extfile", "ku.ext"])
+        try await Self.opensslLeaf(openssl, in: dir, root: "KU Root", keyOptions: ["-newkey", "rsa:2048"], extensions: "subjectAltName=DNS:localhost\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=serverAuth\n")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, [version], certificate: dir + "/rsa.pem", key: dir + "/rsa.key") else { return }
+        guard let server = try await opensslServer(pki, port: port, [version], certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return }
         let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/ca.pem"])
         await server.stop()
         #expect(report.ids.first == "server-cert-key-usage", "\(report.text)")
@@ -263,11 +268,7 @@ extension DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let dir = folder.path
-        func run(_ arguments: [String]) async throws { try await Self.openssl(openssl, arguments, in: dir) }
-        try await run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=Scheme Root", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        try await run(["req", "-new"] + options.split(separator: " ").map(String.init) + ["-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"])
-        try "subjectAltName=DNS:localhost\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n".write(toFile: dir + "/leaf.ext", atomically: true, encoding: .utf8)
-        try await run(["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "leaf.ext"])
+        try await Self.opensslLeaf(openssl, in: dir, root: "Scheme Root", keyOptions: options.split(separator: " ").map(String.init), extensions: "subjectAltName=DNS:localhost\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
         let port = freeLoopbackPort()
         guard let server = try await opensslServer(pki, port: port, [], certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return }
         let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/ca.pem"])

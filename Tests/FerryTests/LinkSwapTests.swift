@@ -83,9 +83,10 @@ struct LinkSwapTests {
                 try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"] + arguments).stdout
             }
             for path in ["out/secret.txt", "secret.txt", "alias/inner.txt", "alias.txt"] {
-                #expect(try await status([server.url(path)]) == "403", "GET \(path)")
-                #expect(try await status(["-I", server.url(path)]) == "403", "HEAD \(path)")
-                #expect(try await status(["-X", "DELETE", server.url(path)]) == "403", "DELETE \(path)")
+                for (method, options) in [("GET", [String]()), ("HEAD", ["-I"]), ("DELETE", ["-X", "DELETE"])] {
+                    let answer = try await status(options + [server.url(path)])
+                    #expect(answer == "403", "\(method) \(path): \(answer)")
+                }
             }
             #expect(try await status([server.url("out/")]) == "403", "listing through a link")
             #expect(try await status([server.url("pipe")]) == "404", "a FIFO is not a file and is not opened for long")

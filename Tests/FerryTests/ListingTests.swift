@@ -22,7 +22,7 @@ struct ListingTests {
             repeat {
                 let query = "?limit=2000" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
                 let outcome = try await ExternalTool.run(curl, server.curlIdentity("acme") + [server.url("many/") + query])
-                let page = try JSONDecoder().decode(Listing.self, from: Data(outcome.stdout.utf8))
+                let page = try #require(try? JSONDecoder().decode(Listing.self, from: Data(outcome.stdout.utf8)), "curl exit \(outcome.status): \(outcome.output.prefix(2_000))")
                 #expect(page.entries.count <= 2000)
                 names += page.entries.map(\.name)
                 after = page.next

@@ -17,6 +17,7 @@ struct NoiseTests {
     @Test("200 plaintext connections from one address make at most a handful of ledger rows; the rest are counted")
     func plaintextFlood() async throws {
         try await TestServerHarness.with { server in
+            let started = ContinuousClock.now
             for _ in 0..<200 {
                 let fd = try ConnectionLimitTests.rawConnection(from: "127.0.0.7", port: server.port)
                 let request = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
@@ -33,7 +34,11 @@ struct NoiseTests {
             }
             try await Task.sleep(for: .seconds(1))
             rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == "TLS" }
-            #expect(rows.count == FailureThrottle().perSource, "\(rows.count) rows for 200 failed handshakes from one address")
+            // One window (a minute) on an idle machine; a loaded one may spread the flood over more, each allowing its
+            // own few rows and a summary row for the window before.
+            let windows = Int((ContinuousClock.now - started) / .seconds(60)) + 1
+            let perSource = FailureThrottle().perSource
+            #expect(rows.count >= perSource && rows.count <= windows * (perSource + 1), "\(rows.count) rows for 200 failed handshakes from one address over \(windows) window(s)")
             #expect(rows.allSatisfy { $0.partner == "-" && $0.error?.contains("127.0.0.7") == true })
         }
     }
