@@ -2,21 +2,25 @@ import Foundation
 
 /// The tus `Upload-Metadata` header: comma-separated `key base64value` pairs (tus 1.0.0, creation extension).
 public enum TusMetadata {
-    /// Parses the header; a key without a value maps to the empty string.
+    /// Parses the header; a key without a value maps to the empty string. Split on the bytes ',' and ' ', not on
+    /// Swift characters: a combining mark after a comma would otherwise join it into one character and hide
+    /// the separator.
     public static func parse(_ header: String) throws(TusMetadataError) -> [String: String] {
         var result: [String: String] = [:]
-        for pair in header.split(separator: ",") {
-            let parts = pair.trimmingSpaces().split(separator: " ", omittingEmptySubsequences: true)
-            guard let key = parts.first, parts.count <= 2, !key.isEmpty else {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        for pair in header.utf8.split(separator: UInt8(ascii: ",")) {
+            let trimmed = pair.drop(while: blank).reversed().drop(while: blank).reversed()
+            let parts = Array(trimmed).split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+            guard let key = parts.first, parts.count <= 2, let name = String(validating: key, as: UTF8.self) else {
                 throw TusMetadataError(header: header)
             }
             if parts.count == 2 {
-                guard let data = Data(base64Encoded: String(parts[1])), let value = String(data: data, encoding: .utf8) else {
+                guard let data = Data(base64Encoded: Data(parts[1])), let value = String(data: data, encoding: .utf8) else {
                     throw TusMetadataError(header: header)
                 }
-                result[String(key)] = value
+                result[name] = value
             } else {
-                result[String(key)] = ""
+                result[name] = ""
             }
         }
         return result
