@@ -41,6 +41,12 @@ struct CertificateSummaryTests {
             }
             // Not a certificate at all: still an error.
             #expect(throws: (any Error).self) { try TLSCertificateSummary(der: [0x30, 0x03, 0x02, 0x01, 0x00]) }
+            // A crafted certificate whose key's AlgorithmIdentifier is empty: an error, not a read past its end.
+            let empty: [UInt8] = [0x30, 0x00]
+            let spki: [UInt8] = [0x30, 0x05] + empty + [0x03, 0x01, 0x00]
+            let tbs: [UInt8] = [0x02, 0x01, 0x01] + empty + empty + empty + empty + spki
+            let crafted: [UInt8] = [0x30, UInt8(tbs.count + 2 + 2 + 3)] + [0x30, UInt8(tbs.count)] + tbs + empty + [0x03, 0x01, 0x00]
+            #expect(throws: (any Error).self) { try TLSCertificateSummary(der: crafted) }
         }
     }
 }

@@ -120,7 +120,9 @@ public struct TLSCertificateSummary: Sendable, Equatable {
             case .constructed(let algorithmParts) = algorithm.content
         else { throw CertificateError.unsupportedPublicKeyAlgorithm(reason: "no subjectPublicKeyInfo") }
         let identifiers = Array(algorithmParts)
-        let oid = (try? ASN1ObjectIdentifier(derEncoded: identifiers[0])).map(String.init(describing:)) ?? "?"
+        // A partner's bytes: an AlgorithmIdentifier without its OID is refused, not read past.
+        guard let first = identifiers.first else { throw CertificateError.unsupportedPublicKeyAlgorithm(reason: "an empty key algorithm") }
+        let oid = (try? ASN1ObjectIdentifier(derEncoded: first)).map(String.init(describing:)) ?? "?"
         let parameter = identifiers.count > 1 ? (try? ASN1ObjectIdentifier(derEncoded: identifiers[1])).map(String.init(describing:)) : nil
         let key = Self.keyNames[oid].map { name in name == "ECDSA" ? "ECDSA " + (parameter.flatMap { Self.curveNames[$0] } ?? "curve \(parameter ?? "?")") : name }
             ?? "key algorithm \(oid)"
@@ -132,12 +134,12 @@ public struct TLSCertificateSummary: Sendable, Equatable {
         return (Self.sequence(Self.sequence(tbs) + Self.standInAlgorithm + [0x03, 0x09, 0x00, 0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]), key)
     }
 
-    /// Public key algorithms swift-certificates does not read, by OID.
+    /// Public key algorithms by OID, to name the key of a certificate read around a stand-in.
     static let keyNames: [String: String] = [
         "1.2.840.113549.1.1.10": "RSA-PSS", "1.3.101.113": "Ed448", "1.3.101.112": "Ed25519", "1.2.840.10040.4.1": "DSA",
         "1.2.840.10045.2.1": "ECDSA", "1.3.101.110": "X25519", "1.3.101.111": "X448", "1.2.840.113549.1.1.1": "RSA",
     ]
-    /// Named curves other than P-256/384/521, by OID.
+    /// Named curves by OID, for the same.
     static let curveNames: [String: String] = [
         "1.2.840.10045.3.1.7": "P-256", "1.3.132.0.34": "P-384", "1.3.132.0.35": "P-521", "1.3.132.0.10": "secp256k1", "1.3.36.3.3.2.8.1.1.7": "brainpoolP256r1", "1.3.36.3.3.2.8.1.1.11": "brainpoolP384r1",
         "1.3.36.3.3.2.8.1.1.13": "brainpoolP512r1", "1.2.840.10045.3.1.1": "P-192", "1.3.132.0.33": "P-224", "1.2.156.10197.1.301": "SM2",
