@@ -37,6 +37,37 @@ public struct CaptureTrace: Sendable {
         }
     }
 
+    /// The TLS connections found (those with a decoded conversation).
+    public var tlsConnectionCount: Int { connections.count { $0.conversation != nil } }
+
+    /// Every connection's trace, client first (`->`): in text, a `# CLIENT -> SERVER` heading per TLS connection
+    /// and a line for each skipped one; in JSON Lines, a `connection` event before each TLS connection's records
+    /// (skipped connections are left out). Text is not escaped for a terminal: the caller does that.
+    public func render(format: TLSTraceRenderer.Format) -> String {
+        let renderer = TLSTraceRenderer(localSide: .clientToServer)
+        var out = ""
+        for connection in connections {
+            let title = "\(connection.stream.client) -> \(connection.stream.server)"
+            guard let conversation = connection.conversation else {
+                if format != .json { out += "# \(title): skipped (\(connection.reason ?? "not TLS"))\n\n" }
+                continue
+            }
+            if format == .json {
+                out += TLSTraceRenderer.jsonLine(JSONConnection(client: connection.stream.client.description, server: connection.stream.server.description))
+                out += renderer.render(conversation, format: .json)
+            } else {
+                out += "# \(title)\n" + renderer.render(conversation, format: format) + "\n"
+            }
+        }
+        return out
+    }
+
+    struct JSONConnection: Encodable {
+        let event = "connection"
+        let client: String
+        let server: String
+    }
+
     static func matches(_ stream: TCPStream, _ filter: String) -> Bool {
         let endpoints = [stream.client, stream.server]
         if filter.hasPrefix(":"), let port = UInt16(filter.dropFirst()) {

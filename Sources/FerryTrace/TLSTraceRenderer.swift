@@ -221,10 +221,15 @@ public struct TLSTraceRenderer: Sendable {
         let notes: [String]
     }
 
-    func jsonLines(_ conversation: TLSConversation) -> String {
+    /// One JSON Lines line (snake_case keys, sorted), newline included.
+    static func jsonLine(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) + "\n" } ?? ""
+    }
+
+    func jsonLines(_ conversation: TLSConversation) -> String {
         var out = ""
         let start = conversation.records.first?.time ?? 0
         for record in conversation.records {
@@ -258,10 +263,10 @@ public struct TLSTraceRenderer: Sendable {
                 segment: record.segment, bytes: record.wireLength, recordVersion: record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.description,
                 recordVersionCode: record.version.rawValue, contentType: Self.typeName(record.contentType), contentTypeCode: record.contentType.rawValue,
                 protection: protection, encryptedReason: reason, messages: messages, alerts: alerts, length: length, error: error)
-            if let data = try? encoder.encode(item) { out += String(decoding: data, as: UTF8.self) + "\n" }
+            out += Self.jsonLine(item)
         }
         let outcome = JSONOutcome(version: conversation.version?.description, cipherSuite: conversation.cipherSuite?.description, handshakeCompleted: conversation.handshakeCompleted, offeredVersions: conversation.clientHello?.offeredVersions.map(\.description), notes: conversation.notes)
-        if let data = try? encoder.encode(outcome) { out += String(decoding: data, as: UTF8.self) + "\n" }
+        out += Self.jsonLine(outcome)
         return out
     }
 

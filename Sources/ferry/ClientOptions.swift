@@ -28,24 +28,9 @@ struct ProfileOptions: ParsableArguments {
         }
     }
 
-    /// The client TLS profile for a partner (or none): flags, then the partner's profile, then the config's
-    /// client profile, then the dev PKI in `./.ferry/pki`.
+    /// The client TLS profile for a partner (or none); the precedence is `FerryConfiguration.clientProfile`'s.
     func profile(configuration: FerryConfiguration, partner: String?) -> ClientTLSProfile {
-        var profile = partner.flatMap { configuration.partners[$0]?.tls } ?? configuration.clientTLS
-        if let cert, let key {
-            profile.certificate = cert
-            profile.privateKey = key
-        }
-        if let ca { profile.trustedCAs = [ca] }
-        let pki = DevPKI(directory: DevPKI.defaultDirectory)
-        if profile.certificate == nil, pki.exists, let client = pki.clientNames.contains(DevPKI.defaultClient) ? DevPKI.defaultClient : pki.clientNames.first {
-            profile.certificate = pki.clientCertificate(client)
-            profile.privateKey = pki.clientKey(client)
-        }
-        if profile.trustedCAs.isEmpty, pki.exists {
-            profile.trustedCAs = [pki.caCertificate]
-        }
-        return profile
+        configuration.clientProfile(partner: partner, overrides: ClientProfileOverrides(certificate: cert, privateKey: key, trustedCA: ca))
     }
 }
 
@@ -101,24 +86,7 @@ struct ClientOptions: ParsableArguments {
     ) async throws -> Result {
         var (client, target) = try await prepare(target: text)
         adjust(&client)
-        let started = Date()
-        do {
-            let result = try await body(client, target)
-            try? await client.ledger?.close()
-            try client.trace?.finish()
-            return result
-        } catch {
-            // A failed handshake never reaches a transfer's own ledger row: record it here, with its findings.
-            if let failure = error as? TransferError, failure.exitCode == .tlsHandshake, let ledger = client.ledger {
-                try? await ledger.record(LedgerEntry(
-                    direction: direction, partner: target.partner ?? target.authority, operation: operation,
-                    path: "https://\(target.authority)\(target.requestPath)", bytes: 0, sha256: nil, started: started,
-                    result: .failed, error: failure.message.split(separator: "\n").prefix(3).joined(separator: " "), findings: failure.findings))
-            }
-            try? await client.ledger?.close()
-            _ = try? client.trace?.finish()
-            throw error
-        }
+        return try await client.session(target: target, operation: operation, direction: direction, body)
     }
 
     private func prepare(target text: String) async throws -> (TransferClient, RemoteTarget) {

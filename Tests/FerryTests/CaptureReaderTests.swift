@@ -1,4 +1,5 @@
 import FerryTrace
+import Foundation
 import FerryWire
 import NIOCore
 import Testing
@@ -152,6 +153,33 @@ struct CaptureReaderTests {
         #expect(CaptureTrace(file: file, filter: ":40000").connections.count == 1)
         #expect(CaptureTrace(file: file, filter: "10.0.0.2:443").connections.count == 2)
         #expect(CaptureTrace(file: file, filter: "10.0.0.9:443").connections.isEmpty)
+    }
+
+    @Test("a capture renders a heading per TLS connection, a line per skipped one, and JSON connection events")
+    func renderCapture() throws {
+        var packets = Self.segments().map { Self.packet($0, ipv6: false, link: .rawIP) }
+        // A plaintext connection whose first bytes hold a bare line feed and an escape code.
+        let text = Segment(fromClient: true, sequence: 1, flags: 0x18, payload: Array("HELLO\n\u{1B}[2J# 10.0.0.1 forged".utf8))
+        var other = Self.packet(text, ipv6: false, link: .rawIP)
+        other[20] = 0x9B
+        packets.append(other)
+        let trace = CaptureTrace(file: try CaptureFile(bytes: Self.pcap(packets, link: .rawIP, nanoseconds: false, bigEndian: false)))
+        #expect(trace.tlsConnectionCount == 1)
+        let summary = trace.render(format: .summary)
+        let tls = try #require(trace.connections.first { $0.conversation != nil })
+        #expect(summary.contains("# \(tls.stream.client) -> \(tls.stream.server)\n"))
+        #expect(summary.contains(": skipped (not TLS: "))
+        // Bytes that are not printable are shown in hex, so the skipped line stays one line.
+        let skipped = summary.split(separator: "\n").filter { $0.contains("skipped") }
+        #expect(skipped.count == 1)
+        #expect(!summary.contains("forged"))
+        let lines = trace.render(format: .json).split(separator: "\n")
+        let first = try #require(lines.first)
+        let event = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: String]
+        #expect(event == ["event": "connection", "client": tls.stream.client.description, "server": tls.stream.server.description])
+        // Skipped connections are left out of JSON; every line is an object.
+        #expect(lines.filter { $0.contains("\"event\":\"connection\"") }.count == 1)
+        for line in lines { #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any]) }
     }
 
     @Test("a pcapng written by Ferry reads back to the same conversation, keys included")

@@ -63,26 +63,10 @@ struct Trace: AsyncParsableCommand {
             }
         }
         let trace = CaptureTrace(file: capture, extraKeys: keys, filter: filter)
-        let format: TLSTraceRenderer.Format = json ? .json : verbose ? .verbose : .summary
-        let renderer = TLSTraceRenderer(localSide: .clientToServer)
-        var found = 0
-        for connection in trace.connections {
-            let title = "\(connection.stream.client) -> \(connection.stream.server)"
-            guard let conversation = connection.conversation else {
-                if !json { print("# \(title): skipped (\(connection.reason ?? "not TLS"))\n") }
-                continue
-            }
-            found += 1
-            if json {
-                print("{\"event\":\"connection\",\"client\":\"\(connection.stream.client)\",\"server\":\"\(connection.stream.server)\"}")
-            } else {
-                print("# \(title)")
-            }
-            let rendered = renderer.render(conversation, format: format)
-            // JSON escapes control characters itself; text is made safe for the terminal.
-            print(json ? rendered : TerminalText.escaped(rendered, keepingNewlines: true), terminator: json ? "" : "\n")
-        }
-        if found == 0 {
+        let rendered = trace.render(format: json ? .json : verbose ? .verbose : .summary)
+        // JSON escapes control characters itself; text is made safe for the terminal.
+        print(json ? rendered : TerminalText.escaped(rendered, keepingNewlines: true), terminator: "")
+        if trace.tlsConnectionCount == 0 {
             Failure.printError("no TLS connection in \(file)" + (filter.map { " matching \($0)" } ?? "") + " (\(trace.connections.count) TCP connections, \(capture.packets.count) packets)")
             throw ExitCode(1)
         }
