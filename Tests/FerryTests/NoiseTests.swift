@@ -55,6 +55,16 @@ struct NoiseTests {
         let next = throttle.admit(source: "a", now: start + .seconds(61))
         #expect(next.detailed)
         #expect(next.summaries.map(\.source) == ["a", "c"] && next.summaries.map(\.count) == [1, 1])
+        // A window opens at the first failure, not when the server started: a flood that begins late in a quiet
+        // minute is not split in two.
+        let quiet = FailureThrottle(window: .seconds(60), perSource: 2, total: 10)
+        let late = NIODeadline.now() + .seconds(90)
+        #expect(quiet.admit(source: "a", now: late).detailed)
+        #expect(quiet.admit(source: "a", now: late + .seconds(40)).detailed)
+        let third = quiet.admit(source: "a", now: late + .seconds(59))
+        #expect(!third.detailed && third.summaries.isEmpty)
+        let after = quiet.admit(source: "a", now: late + .seconds(60))
+        #expect(after.detailed && after.summaries.map(\.count) == [1])
     }
 
     @Test("an unverified certificate's subject with escape codes and a newline is stored escaped, never as the partner, and printed safely")

@@ -11,7 +11,8 @@ final class FailureThrottle: Sendable {
     let total: Int
 
     private struct State {
-        var windowStart = NIODeadline.now()
+        /// Opened by the first failure after a quiet spell, so a flood spans as few windows as its length allows.
+        var windowStart: NIODeadline?
         var detailed: [String: Int] = [:]
         var suppressed: [String: Int] = [:]
         var detailedTotal = 0
@@ -36,11 +37,11 @@ final class FailureThrottle: Sendable {
     func admit(source: String, now: NIODeadline = .now()) -> Decision {
         state.withLockedValue { state in
             var summaries: [(String, Int)] = []
-            if now - state.windowStart >= window {
+            if let start = state.windowStart, now - start >= window {
                 summaries = state.suppressed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
                 state = State()
-                state.windowStart = now
             }
+            if state.windowStart == nil { state.windowStart = now }
             let fromSource = state.detailed[source, default: 0]
             if fromSource < perSource, state.detailedTotal < total {
                 state.detailed[source] = fromSource + 1
