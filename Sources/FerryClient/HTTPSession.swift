@@ -90,7 +90,7 @@ public struct HTTPSession: ~Copyable {
         // 5xx, and the refusals that mean "not now" (408 timeout, 423 locked by a request that has not yet
         // noticed its dropped connection, 429 too many requests), are worth a retry. 507 is not: the server's
         // disk will not empty itself within this run, and neither does a quota (whatever its status: 413, 429, 507).
-        let quota = problem?.slug == "quota-exceeded"
+        let quota = problem?.slug == ProblemKind.quotaExceeded.slug
         let transient = !quota && ((head.status.code >= 500 && head.status.code != 507) || [408, 423, 429].contains(head.status.code))
         let code: FerryExitCode = transient ? .network : .rejected
         let full = head.status.code == 507 && !quota ? "; the server is out of space: ask its operator, or retry later" : ""

@@ -73,7 +73,8 @@ public struct RemoteTarget: Sendable, Equatable {
         }
         guard !host.isEmpty else { throw TransferError(.usage, "no host in '\(text)'") }
         var encoded = Substring(pathText.drop(while: { $0 == "/" }))
-        for prefix in ["v1/files/", "v1/files"] where encoded.hasPrefix(prefix) {
+        let api = FerryAPI.files.dropFirst()
+        for prefix in [api + "/", api] where encoded.hasPrefix(prefix) {
             encoded = encoded.dropFirst(prefix.count)
             break
         }
@@ -93,7 +94,7 @@ public struct RemoteTarget: Sendable, Equatable {
     }
 
     /// The request target for this path.
-    public var requestPath: String { "/v1/files/" + path.encoded }
+    public var requestPath: String { FerryAPI.file(path) }
 
     /// `host:port`, with brackets for IPv6.
     public var authority: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }

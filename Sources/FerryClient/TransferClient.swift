@@ -191,7 +191,7 @@ public struct TransferClient: Sendable {
         try await session.sendHead(
             method: .PUT,
             uri: remote.requestPath,
-            headers: [("Content-Length", String(size)), ("Content-Type", "application/octet-stream")]
+            headers: [("Content-Length", String(size)), ("Content-Type", FerryMediaType.octetStream)]
         )
         let head = try await streamBody(file, range: 0..<size, hasher: &hasher, sent: &sent, session: &session, connection: connection)
         guard (200..<300).contains(head.status.code), sent == size else {
@@ -201,7 +201,7 @@ public struct TransferClient: Sendable {
         }
         _ = try await session.collectBody(limit: 64 << 10)
         let local = FileDigest(bytes: Array(hasher.finalize()))!
-        let serverDigest = head.headers.first(name: "Repr-Digest").flatMap { try? FileDigest.parse(reprDigest: $0) }
+        let serverDigest = head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) }
         guard let serverDigest, serverDigest == local else {
             let message = "integrity check failed for \(file): local sha-256 \(local.hex), server \(serverDigest?.hex ?? "sent no digest")"
             try? await record(.outbound, "PUT", remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: message)
@@ -386,7 +386,7 @@ public struct TransferClient: Sendable {
         let total = head.status.code == 206
             ? head.headers.first(name: "Content-Range").flatMap { $0.split(separator: "/").last.flatMap { Int64($0) } } ?? -1
             : head.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? -1
-        let serverDigest = head.headers.first(name: "Repr-Digest").flatMap { try? FileDigest.parse(reprDigest: $0) }
+        let serverDigest = head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) }
         var hasher = SHA256()
         if have > 0 {
             try await hashLocal(partial, range: 0..<have, into: &hasher)
@@ -444,7 +444,7 @@ public struct TransferClient: Sendable {
             repeat {
                 // Pages of 2,000 keep each body well under the client's 4 MiB limit, whatever the names.
                 let query = "?limit=2000" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
-                try await session.sendHead(method: .GET, uri: folder.requestPath + query, headers: [("Accept", "application/json")])
+                try await session.sendHead(method: .GET, uri: folder.requestPath + query, headers: [("Accept", FerryMediaType.json)])
                 try await session.sendEnd()
                 let head = try await session.readHead()
                 guard head.status.code == 200 else {

@@ -70,8 +70,8 @@ public struct FerryServer: Sendable {
         let lifecycle = CertificateLifecycle(tls: tls, warningWindow: configuration.expiryWarning, logger: logger) { revalidation.run(with: $0) }
         // Liveness only: a partner learns nothing about files, certificates or reloads (those are in the log and in
         // `ferry config check`).
-        router.get("/v1/health") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        router.get(RouterPath(FerryAPI.health)) { _, _ in
+            Response(status: .ok, headers: [.contentType: FerryMediaType.json], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
         let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, keys: keys, ledger: ledger, logger: logger) { [tls] in
             (try? tls.current.identity.chain.first?.toDERBytes()).flatMap { try? TLSCertificateSummary(der: $0) }

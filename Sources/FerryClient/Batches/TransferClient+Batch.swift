@@ -115,7 +115,7 @@ extension TransferClient {
         } catch {
             throw writeFailure ?? error
         }
-        let isReport = head.headers.first(name: "Content-Type")?.hasPrefix("application/json") == true
+        let isReport = head.headers.first(name: "Content-Type")?.hasPrefix(FerryMediaType.json) == true
         guard head.status.code == 200 || (head.status.code == 400 && isReport) else {
             throw try await session.rejection(head, doing: "batch upload of \(items.count) files to \(folder.path)")
         }
@@ -137,7 +137,7 @@ extension TransferClient {
                 continue
             }
             if let problem = answer.problem ?? (answer.committed ? nil : Problem("refused", status: answer.status, title: "Refused")) {
-                let code: FerryExitCode = problem.slug == "digest-mismatch" ? .integrity : problem.status >= 500 ? .network : .rejected
+                let code: FerryExitCode = problem.slug == ProblemKind.digestMismatch.slug ? .integrity : problem.status >= 500 ? .network : .rejected
                 let message = "upload of \(item.plan.local) to \(item.plan.remote.path) refused by the server (\(problem.status)): \(problem.detail ?? problem.title)"
                 failure = failure ?? TransferError(code, message, problem: problem)
                 rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: 0, sha256: digest.hex, started: started, connection: connection, error: message))

@@ -72,7 +72,7 @@ extension TransferClient {
         connection: ClientConnection,
         save: (String) -> Void
     ) async throws -> (digest: FileDigest, status: Int) {
-        let tus = [("Tus-Resumable", "1.0.0")]
+        let tus = [(FerryHeader.tusResumable, TusProtocol.version)]
         var offset: Int64 = 0
         if let path = uploadPath {
             try await session.sendHead(method: .HEAD, uri: path, headers: tus)
@@ -82,15 +82,15 @@ extension TransferClient {
             if head.status.code == 404 {
                 notify("the server no longer has the interrupted upload of \(file) (expired?); starting over")
                 uploadPath = nil
-            } else if head.status.code == 200, let value = head.headers.first(name: "Upload-Offset").flatMap(Int64.init) {
+            } else if head.status.code == 200, let value = head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init) {
                 offset = value
             } else {
                 throw TransferError(head.status.code >= 500 ? .network : .rejected, "the server answered \(head.status.code) when asked for the upload's offset")
             }
         }
         if uploadPath == nil {
-            let metadata = TusMetadata.encode(["path": remote.path.relative])
-            try await session.sendHead(method: .POST, uri: "/v1/uploads", headers: tus + [("Upload-Length", String(state.size)), ("Upload-Metadata", metadata), ("Content-Length", "0")])
+            let metadata = TusMetadata.encode([TusProtocol.pathKey: remote.path.relative])
+            try await session.sendHead(method: .POST, uri: FerryAPI.uploads, headers: tus + [(FerryHeader.uploadLength, String(state.size)), (FerryHeader.uploadMetadata, metadata), ("Content-Length", "0")])
             try await session.sendEnd()
             let head = try await session.readHead()
             guard head.status.code == 201, let location = head.headers.first(name: "Location") else {
@@ -125,7 +125,7 @@ extension TransferClient {
         try await session.sendHead(
             method: .PATCH,
             uri: uploadPath!,
-            headers: tus + [("Upload-Offset", String(offset)), ("Content-Type", "application/offset+octet-stream"), ("Content-Length", String(state.size - offset))]
+            headers: tus + [(FerryHeader.uploadOffset, String(offset)), ("Content-Type", FerryMediaType.tusOffset), ("Content-Length", String(state.size - offset))]
         )
         var sent: Int64 = 0
         defer {
@@ -144,7 +144,7 @@ extension TransferClient {
         }
         _ = try await session.collectBody(limit: 64 << 10)
         let local = FileDigest(bytes: Array(hasher.finalize()))!
-        let serverDigest = head.headers.first(name: "Repr-Digest").flatMap { try? FileDigest.parse(reprDigest: $0) }
+        let serverDigest = head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) }
         guard let serverDigest, serverDigest == local else {
             throw TransferError(.integrity, "integrity check failed for \(file): local sha-256 \(local.hex), server \(serverDigest?.hex ?? "sent no digest")")
         }

@@ -72,17 +72,13 @@ extension FileStore {
                 if count < 0 { failure = errno }
                 return max(count, 0)
             }
-            if failure != 0 { throw FileStore.storageError(failure) }
+            if failure != 0 { throw StorageError.system(failure, "read") }
             guard buffer.readableBytes > 0 else {
-                throw ProblemError("file-changed", .internalServerError, "File changed", detail: "the file became shorter while it was read")
+                throw StorageError.changedWhileRead
             }
             return buffer
         }
     }
-
-    static let linkRefused = ProblemError(
-        "path-outside-area", .forbidden, "Path leaves your area",
-        detail: "a symbolic link is on this path; links inside an area are never followed")
 
     /// Opens the folder that holds `target`, one name at a time from the area's folder without following links;
     /// `creating` makes missing folders. `nil` when a folder on the way does not exist (or is a file) and
@@ -92,24 +88,24 @@ extension FileStore {
         let top = open(area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard top >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw Self.storageError(errno)
+            throw StorageError.system(errno, "open")
         }
         var folder = OpenFolder(descriptor: top)
         guard let name = target.inArea.last else { return Location(folder: folder, name: nil) }
         for component in target.inArea.dropLast() {
             var next = openat(folder.descriptor, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0, errno == ENOENT, creating {
-                if mkdirat(folder.descriptor, component, 0o777) != 0, errno != EEXIST { throw Self.storageError(errno) }
+                if mkdirat(folder.descriptor, component, 0o777) != 0, errno != EEXIST { throw StorageError.system(errno, "create a folder") }
                 next = openat(folder.descriptor, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             }
             guard next >= 0 else {
                 let code = errno
-                if code == ELOOP || Self.isLink(in: folder, component) { throw Self.linkRefused }
+                if code == ELOOP || Self.isLink(in: folder, component) { throw StorageError.linkOnPath }
                 if code == ENOENT || code == ENOTDIR {
-                    if creating { throw ProblemError("parent-not-folder", .conflict, "Cannot create the folder", detail: "a file is in the way of the folder for this path") }
+                    if creating { throw StorageError.parentNotFolder }
                     return nil
                 }
-                throw Self.storageError(code)
+                throw StorageError.system(code, "open")
             }
             folder = OpenFolder(descriptor: next)
         }
@@ -122,11 +118,11 @@ extension FileStore {
         if let name = location.name {
             guard fstatat(location.folder.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
                 if errno == ENOENT || errno == ENOTDIR { return nil }
-                throw Self.storageError(errno)
+                throw StorageError.system(errno, "look at a file")
             }
-            if (info.st_mode & S_IFMT) == S_IFLNK { throw Self.linkRefused }
+            if (info.st_mode & S_IFMT) == S_IFLNK { throw StorageError.linkOnPath }
         } else {
-            guard fstat(location.folder.descriptor, &info) == 0 else { throw Self.storageError(errno) }
+            guard fstat(location.folder.descriptor, &info) == 0 else { throw StorageError.system(errno, "look at a folder") }
         }
         return Stamp(info)
     }
@@ -142,9 +138,9 @@ extension FileStore {
         let descriptor = openat(location.folder.descriptor, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             let code = errno
-            if code == ELOOP { throw Self.linkRefused }
+            if code == ELOOP { throw StorageError.linkOnPath }
             if code == ENOENT || code == ENOTDIR { return nil }
-            throw Self.storageError(code)
+            throw StorageError.system(code, "open")
         }
         var info = stat()
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
@@ -159,8 +155,8 @@ extension FileStore {
         guard let name = location.name else { return location.folder }
         let descriptor = openat(location.folder.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else {
-            if errno == ELOOP { throw Self.linkRefused }
-            throw Self.storageError(errno)
+            if errno == ELOOP { throw StorageError.linkOnPath }
+            throw StorageError.system(errno, "open")
         }
         return OpenFolder(descriptor: descriptor)
     }
@@ -168,10 +164,10 @@ extension FileStore {
     /// The names in `folder`, links included (`entryStamp` tells what each is).
     func names(in folder: OpenFolder) throws -> [String] {
         let descriptor = dup(folder.descriptor)
-        guard descriptor >= 0 else { throw Self.storageError(errno) }
+        guard descriptor >= 0 else { throw StorageError.system(errno, "list a folder") }
         guard let directory = fdopendir(descriptor) else {
             close(descriptor)
-            throw Self.storageError(errno)
+            throw StorageError.system(errno, "list a folder")
         }
         defer { closedir(directory) }
         rewinddir(directory)
@@ -192,15 +188,15 @@ extension FileStore {
         return (Stamp(info), (info.st_mode & S_IFMT) == S_IFLNK)
     }
 
-    /// Removes the file or empty folder at `location` (`shown` as the partner wrote it).
-    func remove(_ location: Location, isDirectory: Bool, shown: String) throws {
-        guard let name = location.name else { throw ProblemError("cannot-delete-area", .forbidden, "Cannot delete an area", detail: "the top of an area cannot be deleted") }
+    /// Removes the file or empty folder at `location`.
+    func remove(_ location: Location, isDirectory: Bool) throws {
+        guard let name = location.name else { throw StorageError.areaTop }
         guard unlinkat(location.folder.descriptor, name, isDirectory ? AT_REMOVEDIR : 0) == 0 else {
             let code = errno
             if isDirectory, code == ENOTEMPTY || code == EEXIST {
-                throw ProblemError("folder-not-empty", .conflict, "Folder not empty", detail: "delete the files inside '\(shown)' first")
+                throw StorageError.folderNotEmpty
             }
-            throw Self.storageError(code)
+            throw StorageError.system(code, "delete")
         }
         location.folder.synchronize()
     }

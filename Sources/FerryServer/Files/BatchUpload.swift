@@ -89,9 +89,7 @@ struct BatchUpload {
                     switch event {
                     case .header(let header):
                         guard results.count < Self.maximumEntries else {
-                            problem = Problem(
-                                "malformed-batch", status: 400, title: "Too many files in one batch",
-                                detail: "a batch holds at most \(Self.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch")
+                            problem = Problem(.malformedBatch, detail: "Too many files in one batch: a batch holds at most \(Self.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch")
                             break reading
                         }
                         current = await begin(header, checkedFolders: &checkedFolders)
@@ -132,7 +130,7 @@ struct BatchUpload {
         let data = try encoder.encode(report)
         return Response(
             status: problem == nil ? .ok : .badRequest,
-            headers: [.contentType: "application/json", .contentLength: String(data.count)],
+            headers: [.contentType: FerryMediaType.json, .contentLength: String(data.count)],
             body: .init(byteBuffer: ByteBuffer(bytes: data))
         )
     }
@@ -151,7 +149,7 @@ struct BatchUpload {
                 throw ProblemError.from(error)
             }
             guard !path.isDirectory, !path.segments.isEmpty else {
-                throw ProblemError("not-a-file", .badRequest, "Not a file path", detail: "'\(header.path)' names a folder, not a file")
+                throw ProblemError(.notAFile, detail: "'\(header.path)' names a folder, not a file")
             }
             let target = policy.resolve(path, partner: caller.partner)
             current.entry.path = target.rootRelative
@@ -162,7 +160,7 @@ struct BatchUpload {
             if let folder = checkedFolders[parent], let name = target.inArea.last {
                 location = FileStore.Location(folder: folder, name: name)
                 existing = try store.stamp(at: location)
-                if existing?.isDirectory == true { throw FileStore.isAFolder }
+                if existing?.isDirectory == true { throw StorageError.isAFolder }
             } else {
                 try store.checkContainment(target)
                 location = try store.prepareParent(of: target)
@@ -186,13 +184,11 @@ struct BatchUpload {
         let header = current.header
         do {
             if let refusal = current.refusal { throw refusal }
-            guard let target = current.target, let location = current.location, let file = current.file else { throw ProblemError("storage-error", .internalServerError, "No target") }
+            guard let target = current.target, let location = current.location, let file = current.file else { throw ProblemError(.storageError, detail: "No target") }
             let digest = FileDigest(bytes: Array(current.hasher.finalize()))!
             guard digest.hex == header.sha256 else {
                 file.discard()
-                throw ProblemError(
-                    "digest-mismatch", .badRequest, "Digest mismatch",
-                    detail: "the header declared sha-256 \(header.sha256) but the \(header.size) bytes received hash to \(digest.hex); nothing was stored")
+                throw ProblemError(.digestMismatch, detail: "the header declared sha-256 \(header.sha256) but the \(header.size) bytes received hash to \(digest.hex); nothing was stored")
             }
             let placed: (replacedSize: Int64?, stamp: FileStore.Stamp)
             do {
@@ -242,6 +238,6 @@ struct BatchUpload {
     }
 
     static func malformed(_ error: BatchFormatError) -> Problem {
-        Problem("malformed-batch", status: 400, title: "Malformed batch", detail: "\(error.description); the files before it were handled as listed")
+        Problem(.malformedBatch, detail: "\(error.description); the files before it were handled as listed")
     }
 }

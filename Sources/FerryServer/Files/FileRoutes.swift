@@ -15,7 +15,7 @@ import _NIOFileSystem
 struct FileRoutes: RouterMiddleware {
     typealias Context = FerryRequestContext
 
-    static let prefix = "/v1/files"
+    static let prefix = FerryAPI.files
 
     let policy: AccessPolicy
     let store: FileStore
@@ -26,6 +26,15 @@ struct FileRoutes: RouterMiddleware {
         guard rawPath == Self.prefix || rawPath.hasPrefix(Self.prefix + "/") else {
             return try await next(request, context)
         }
+        // The boundary where the storage layer's errors become problems.
+        do {
+            return try await route(request, rawPath: rawPath, context: context)
+        } catch let error as StorageError {
+            throw ProblemError(error)
+        }
+    }
+
+    private func route(_ request: Request, rawPath: String, context: Context) async throws -> Response {
         let caller = try Caller(context: context, policy: policy)
         let path: PartnerPath
         do {
@@ -45,7 +54,7 @@ struct FileRoutes: RouterMiddleware {
         case .put:
             guard target.rights.contains(.write) else { throw Self.denied(.write, path) }
             guard !path.isDirectory, !path.segments.isEmpty else {
-                throw ProblemError("not-a-file", .badRequest, "Not a file path", detail: "PUT needs a file name, not a folder")
+                throw ProblemError(.notAFile, detail: "PUT needs a file name, not a folder")
             }
             return try await upload(request: request, path: path, target: target, caller: caller)
         case .delete:
@@ -53,23 +62,21 @@ struct FileRoutes: RouterMiddleware {
             return try await delete(path: path, target: target, caller: caller)
         case .post:
             guard request.headers[.contentType]?.lowercased().hasPrefix(Batch.mediaType) == true else {
-                throw ProblemError(
-                    "unsupported-media-type", .unsupportedMediaType, "Not a batch",
-                    detail: "POST on /v1/files takes a batch of files (Content-Type: \(Batch.mediaType)); upload one file with PUT")
+                throw ProblemError(.unsupportedMediaType, detail: "Not a batch: POST on \(FerryAPI.files) takes a batch of files (Content-Type: \(Batch.mediaType)); upload one file with PUT")
             }
             if !path.segments.isEmpty, !target.rights.contains(.write) { throw Self.denied(.write, path) }
             if let existing = try store.stamp(of: target), !existing.isDirectory {
-                throw ProblemError("not-a-folder", .conflict, "Not a folder", detail: "'\(path)' is a file; POST a batch to a folder")
+                throw ProblemError(.notAFolder, detail: "'\(path)' is a file; POST a batch to a folder")
             }
             let batch = BatchUpload(folder: path, caller: caller, policy: policy, store: store, ledger: ledger)
             return try await batch.run(request.body)
         default:
-            throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use GET, HEAD, PUT, DELETE, or POST with a batch, on /v1/files")
+            throw ProblemError(.methodNotAllowed, detail: "use GET, HEAD, PUT, DELETE, or POST with a batch, on \(FerryAPI.files)")
         }
     }
 
     static func denied(_ right: FerryConfiguration.Right, _ path: PartnerPath) -> ProblemError {
-        ProblemError("access-denied", .forbidden, "Access denied", detail: "you have no \(right.rawValue) right on '\(path)'")
+        ProblemError(.accessDenied, detail: "you have no \(right.rawValue) right on '\(path)'")
     }
 
     // MARK: Download
@@ -77,12 +84,12 @@ struct FileRoutes: RouterMiddleware {
     private func download(request: Request, path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
         // The file is opened once, without following links, and everything below is about what was opened.
         guard let location = try store.locate(target, creating: false), let file = try store.openForReading(location) else {
-            throw ProblemError("not-found", .notFound, "Not found", detail: "no file at '\(path)'")
+            throw ProblemError(.notFound, detail: "no file at '\(path)'")
         }
         let stamp = file.stamp
         let digest = try await store.digest(of: file, rootRelative: target.rootRelative)
         var headers: HTTPFields = [
-            .contentType: "application/octet-stream",
+            .contentType: FerryMediaType.octetStream,
             .eTag: stamp.etag,
             .lastModified: Self.httpDate(stamp.modified),
             .acceptRanges: "bytes",
@@ -103,7 +110,7 @@ struct FileRoutes: RouterMiddleware {
             status = .partialContent
             headers[.contentRange] = range.contentRange(length: stamp.size)
         case .unsatisfiable:
-            var problem = ProblemError("range-not-satisfiable", .rangeNotSatisfiable, "Range not satisfiable", detail: "the file has \(stamp.size) bytes")
+            var problem = ProblemError(.rangeNotSatisfiable, detail: "the file has \(stamp.size) bytes")
             problem.additionalHeaders[.contentRange] = range.contentRange(length: stamp.size)
             throw problem
         }
@@ -149,12 +156,12 @@ struct FileRoutes: RouterMiddleware {
         do {
             declared = try request.headers[.reprDigest].flatMap { try FileDigest.parse(reprDigest: $0) }
         } catch {
-            throw ProblemError("bad-digest-header", .badRequest, "Malformed Repr-Digest", detail: String(describing: error))
+            throw ProblemError(.badDigestHeader, detail: String(describing: error))
         }
         let refuseOverwrite = request.headers[.ifNoneMatch] == "*"
         let existing = try store.stamp(of: target)
         if refuseOverwrite, existing != nil {
-            throw ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and '\(path)' already exists")
+            throw ProblemError(.exists, detail: "If-None-Match: * was sent and '\(path)' already exists")
         }
         let started = Date()
         var entry = caller.entry(operation: "PUT", path: target.rootRelative, direction: .inbound, started: started)
@@ -189,7 +196,7 @@ struct FileRoutes: RouterMiddleware {
             store.quotas.settle(reservation, committed: nil)
             entry.ended = Date()
             entry.result = .failed
-            entry.error = (error as? ProblemError)?.problem.description ?? String(describing: error)
+            entry.error = ProblemError.wrap(error).problem.description
             try? await ledger.record(entry)
             throw error
         }
@@ -199,12 +206,16 @@ struct FileRoutes: RouterMiddleware {
 
     private func delete(path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
         guard !path.segments.isEmpty, !target.inArea.isEmpty else {
-            throw ProblemError("cannot-delete-area", .forbidden, "Cannot delete an area", detail: "the top of an area cannot be deleted")
+            throw ProblemError(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
         }
         guard let location = try store.locate(target, creating: false), let stamp = try store.stamp(at: location) else {
-            throw ProblemError("not-found", .notFound, "Not found", detail: "nothing at '\(path)'")
+            throw ProblemError(.notFound, detail: "nothing at '\(path)'")
         }
-        try store.remove(location, isDirectory: stamp.isDirectory, shown: "\(path)")
+        do {
+            try store.remove(location, isDirectory: stamp.isDirectory)
+        } catch let error as StorageError where error.isFolderNotEmpty {
+            throw ProblemError(.folderNotEmpty, detail: "delete the files inside '\(path)' first")
+        }
         if stamp.isRegular { store.quotas.removed(target, caller: caller.partner, bytes: stamp.size) }
         if !stamp.isDirectory { try await ledger.forget(path: target.rootRelative) }
         var entry = caller.entry(operation: "DELETE", path: target.rootRelative, direction: .inbound, started: Date())
@@ -218,12 +229,12 @@ struct FileRoutes: RouterMiddleware {
 
     private func list(path: PartnerPath, target: AccessPolicy.Target, caller: Caller, head: Bool, query: [String: String]) async throws -> Response {
         guard let location = try store.locate(target, creating: false), let stamp = try store.stamp(at: location), stamp.isDirectory else {
-            throw ProblemError("not-found", .notFound, "Not found", detail: "no folder at '\(path)'")
+            throw ProblemError(.notFound, detail: "no folder at '\(path)'")
         }
         var limit = Listing.defaultLimit
         if let text = query["limit"] {
             guard let value = Int(text), (1...Listing.maximumLimit).contains(value) else {
-                throw ProblemError("bad-limit", .badRequest, "Bad limit", detail: "limit must be a number from 1 to \(Listing.maximumLimit)")
+                throw ProblemError(.badLimit, detail: "limit must be a number from 1 to \(Listing.maximumLimit)")
             }
             limit = value
         }
@@ -259,7 +270,7 @@ struct FileRoutes: RouterMiddleware {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(Listing(path: "/" + path.relative, entries: entries, next: page.more ? page.names.last : nil))
-        let headers: HTTPFields = [.contentType: "application/json", .contentLength: String(data.count)]
+        let headers: HTTPFields = [.contentType: FerryMediaType.json, .contentLength: String(data.count)]
         return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -292,15 +303,13 @@ struct Caller: Sendable {
         guard let snapshot = context.connection?.snapshot, let der = snapshot.peerCertificateDER,
             let identity = PeerIdentity.cached(derEncoded: der)
         else {
-            throw ProblemError("client-certificate-required", .unauthorized, "Client certificate required", detail: "connect with a client certificate issued by a CA this server trusts")
+            throw ProblemError(.clientCertificateRequired, detail: "connect with a client certificate issued by a CA this server trusts")
         }
         switch policy.partnerName(for: identity, chain: snapshot.verifiedChainDER) {
         case .success(let partner):
             self.partner = partner
         case .failure(let refusal):
-            throw ProblemError(
-                "unknown-partner", .forbidden, "No partner for this certificate",
-                detail: "the client certificate (subject '\(identity.subject)', issuer '\(identity.issuer)') \(refusal.reason)")
+            throw ProblemError(.unknownPartner, detail: "the client certificate (subject '\(identity.subject)', issuer '\(identity.issuer)') \(refusal.reason)")
         }
         self.identity = identity
         self.tls = snapshot
@@ -328,6 +337,6 @@ struct Caller: Sendable {
 }
 
 extension HTTPField.Name {
-    static let reprDigest = Self("Repr-Digest")!
+    static let reprDigest = Self(FerryHeader.reprDigest)!
 }
 

@@ -38,11 +38,11 @@ struct FileStore: Sendable {
         guard let rootReal = Self.realPath(root), let existingReal = Self.realPath(existing),
             existingReal == rootReal || existingReal.hasPrefix(rootReal + "/")
         else {
-            throw ProblemError("path-outside-area", .forbidden, "Area outside the served tree", detail: "this area leads outside the server's root; the operator must fix it")
+            throw ProblemError(.pathOutsideArea, detail: "Area outside the served tree: this area leads outside the server's root; the operator must fix it")
         }
         try FileManager.default.createDirectory(atPath: target.areaDirectory, withIntermediateDirectories: true)
         guard let areaReal = Self.realPath(target.areaDirectory), areaReal == rootReal || areaReal.hasPrefix(rootReal + "/") else {
-            throw ProblemError("path-outside-area", .forbidden, "Area outside the served tree", detail: "this area leads outside the server's root; the operator must fix it")
+            throw ProblemError(.pathOutsideArea, detail: "Area outside the served tree: this area leads outside the server's root; the operator must fix it")
         }
     }
 
@@ -117,7 +117,7 @@ struct FileStore: Sendable {
                     for try await chunk in body {
                         bytes += Int64(chunk.readableBytes)
                         guard bytes <= contentLength else {
-                            throw ProblemError("length-mismatch", .badRequest, "Body longer than Content-Length", detail: "Content-Length is \(contentLength)")
+                            throw ProblemError(.lengthMismatch, detail: "Content-Length is \(contentLength)")
                         }
                         chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                         try file.write(chunk)
@@ -145,15 +145,11 @@ struct FileStore: Sendable {
                 }
             }
         } catch let error as FileSystemError where Self.isNoSpace(error) {
-            throw Self.storageFull
+            throw StorageError.noSpace("write the file")
         }
         let digest = FileDigest(bytes: Array(hasher.finalize()))!
         if let declared, declared != digest {
-            throw ProblemError(
-                "digest-mismatch",
-                .badRequest,
-                "Digest mismatch",
-                detail: "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored"
+            throw ProblemError(.digestMismatch, detail: "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored"
             )
         }
         try await beforeInstall(bytes)
@@ -167,10 +163,10 @@ struct FileStore: Sendable {
     @discardableResult
     func prepareParent(of target: AccessPolicy.Target) throws -> Location {
         guard let location = try locate(target, creating: true), location.name != nil else {
-            throw ProblemError("not-a-file", .badRequest, "Not a file path", detail: "the path must name a file")
+            throw ProblemError(.notAFile, detail: "the path must name a file")
         }
         if let existing = try stamp(at: location), existing.isDirectory {
-            throw Self.isAFolder
+            throw StorageError.isAFolder
         }
         return location
     }
@@ -189,32 +185,31 @@ struct FileStore: Sendable {
     /// The rename of `install` into an opened folder, without the folder's fsync and the digest index (a batch
     /// does those once for many files).
     func place(_ file: String, at location: Location, refuseOverwrite: Bool) throws -> (replacedSize: Int64?, stamp: Stamp) {
-        guard let name = location.name else { throw Self.isAFolder }
+        guard let name = location.name else { throw StorageError.isAFolder }
         let before = try stamp(at: location)
-        if before?.isDirectory == true { throw Self.isAFolder }
+        if before?.isDirectory == true { throw StorageError.isAFolder }
         if refuseOverwrite && before != nil {
-            throw Self.exists
+            throw StorageError.exists
         }
-        guard chmod(file, fileMode) == 0 else { throw Self.storageError(errno) }
+        guard chmod(file, fileMode) == 0 else { throw StorageError.system(errno, "set the file's mode") }
         if refuseOverwrite {
             // Without replacing: link fails if the name appeared meanwhile, so of two such uploads exactly one wins.
             guard linkat(AT_FDCWD, file, location.folder.descriptor, name, 0) == 0 else {
-                throw errno == EEXIST ? Self.exists : Self.storageError(errno)
+                throw errno == EEXIST ? StorageError.exists : StorageError.system(errno, "commit")
             }
             unlink(file)
         } else {
             // renameat replaces a name, never what a link there points at.
             guard renameat(AT_FDCWD, file, location.folder.descriptor, name) == 0 else {
-                throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: String(cString: strerror(errno)))
+                throw StorageError.system(errno, "commit")
             }
         }
         guard let stamp = try stamp(at: location) else {
-            throw ProblemError("storage-error", .internalServerError, "Commit failed", detail: "the committed file vanished")
+            throw StorageError.system(ENOENT, "commit (the committed file vanished)")
         }
         return (before.map(\.size), stamp)
     }
 
-    static let isAFolder = ProblemError("is-a-directory", .conflict, "Target is a folder", detail: "a folder exists at this path; upload to a file name inside it")
 
     /// Bodies up to this size (by their Content-Length) are written with plain system calls as they arrive
     /// (`TemporaryFile`), larger ones on the file system's threads.
@@ -238,14 +233,14 @@ struct FileStore: Sendable {
         init(path: String) throws {
             self.path = path
             descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw FileStore.storageError(errno) }
+            guard descriptor >= 0 else { throw StorageError.system(errno, "create a temporary file") }
         }
 
         deinit { discard() }
 
         func write(_ buffer: ByteBuffer) throws {
             let failure = buffer.write(toDescriptor: descriptor, at: written)
-            if failure != 0 { throw FileStore.storageError(failure) }
+            if failure != 0 { throw StorageError.system(failure, "write") }
             written += Int64(buffer.readableBytes)
         }
 
@@ -255,7 +250,7 @@ struct FileStore: Sendable {
             descriptor = -1
             if failure != 0 {
                 unlink(path)
-                throw FileStore.storageError(failure)
+                throw StorageError.system(failure, "sync")
             }
         }
 
@@ -267,20 +262,10 @@ struct FileStore: Sendable {
         }
     }
 
-    static func storageError(_ code: Int32) -> ProblemError {
-        code == ENOSPC || code == EDQUOT ? storageFull : ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(cString: strerror(code)))
-    }
-
-    static let exists = ProblemError("exists", .preconditionFailed, "File exists", detail: "If-None-Match: * was sent and the file already exists")
-
     /// 413 for a file over `uploads.max-size`.
     func tooLarge(_ size: Int64, counted: Bool = false) -> ProblemError {
-        ProblemError(
-            "too-large", .contentTooLarge, "Upload too large",
-            detail: "\(counted ? "more than \(maximumSize) bytes arrived" : "\(size) bytes") exceed this server's maximum of \(maximumSize) bytes (uploads.max-size); nothing was stored")
+        ProblemError(.tooLarge, detail: "\(counted ? "more than \(maximumSize) bytes arrived" : "\(size) bytes") exceed this server's maximum of \(maximumSize) bytes (uploads.max-size); nothing was stored")
     }
-
-    static let storageFull = ProblemError("storage-full", .init(code: 507), "Storage full", detail: "the server has no space left for this upload")
 
     /// Bytes free for this user on the file system of `path`.
     static func freeBytes(_ path: String) -> Int64? {

@@ -14,8 +14,9 @@ struct ProblemError: Error, HTTPResponseError {
         set { problem.quota = newValue }
     }
 
-    init(_ slug: String, _ status: HTTPResponse.Status, _ title: String, detail: String? = nil) {
-        self.problem = Problem(slug, status: status.code, title: title, detail: detail)
+    /// A problem of a catalogued kind; `status` overrides the kind's (a quota answers by what ran out).
+    init(_ kind: ProblemKind, status: HTTPResponse.Status? = nil, detail: String? = nil) {
+        self.problem = kind.problem(detail: detail, status: status?.code)
     }
 
     var status: HTTPResponse.Status { .init(code: problem.status) }
@@ -32,12 +33,37 @@ struct ProblemError: Error, HTTPResponseError {
     }
 
     static func from(_ error: PathError) -> ProblemError {
-        ProblemError("bad-path", .badRequest, "Path refused", detail: error.description)
+        ProblemError(.badPath, detail: error.description)
     }
 
-    /// Any error as a problem (storage errors keep their reason).
+    /// What a storage error means to a partner.
+    init(_ error: StorageError) {
+        if error.isNoSpace {
+            self.init(.storageFull, detail: "the server has no space left for this upload")
+        } else if error.isExists {
+            self.init(.exists, detail: "If-None-Match: * was sent and the file already exists")
+        } else if error.isAFolderInTheWay {
+            self.init(.isADirectory, detail: "a folder exists at this path; upload to a file name inside it")
+        } else if error.isParentNotFolder {
+            self.init(.parentNotFolder, detail: "a file is in the way of a folder on this path")
+        } else if error.isLinkOnPath {
+            self.init(.pathOutsideArea, detail: "a symbolic link is on this path; links inside an area are never followed")
+        } else if error.isChangedWhileRead {
+            self.init(.fileChanged, detail: "the file became shorter while it was read")
+        } else if error.isFolderNotEmpty {
+            self.init(.folderNotEmpty, detail: "delete the files inside the folder first")
+        } else if error.isAreaTop {
+            self.init(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
+        } else {
+            self.init(.storageError, detail: error.description)
+        }
+    }
+
+    /// Any error as a problem: a problem as it is, a storage error by its meaning, anything else as a storage
+    /// error with its reason.
     static func wrap(_ error: any Error) -> ProblemError {
         if let problem = error as? ProblemError { return problem }
-        return ProblemError("storage-error", .internalServerError, "Cannot store", detail: String(describing: error))
+        if let storage = error as? StorageError { return ProblemError(storage) }
+        return ProblemError(.storageError, detail: String(describing: error))
     }
 }

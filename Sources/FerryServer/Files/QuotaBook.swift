@@ -243,7 +243,7 @@ final class QuotaBook: Sendable {
     }
 
     static func problem(quota: String, status: HTTPResponse.Status, limit: Int64, used: Int64, needed: Int64, detail: String) -> ProblemError {
-        var problem = ProblemError("quota-exceeded", status, "Quota exceeded", detail: detail)
+        var problem = ProblemError(.quotaExceeded, status: status, detail: detail)
         problem.quota = Problem.QuotaState(name: quota, limit: limit, used: used, remaining: max(0, limit - used), needed: needed)
         return problem
     }

@@ -15,11 +15,11 @@ import _NIOFileSystem
 struct UploadRoutes: RouterMiddleware {
     typealias Context = FerryRequestContext
 
-    static let prefix = "/v1/uploads"
-    static let version = "1.0.0"
-    static let extensions = "creation,creation-with-upload,termination,checksum,expiration"
-    static let checksumAlgorithms = "sha1,sha256"
-    static let contentType = "application/offset+octet-stream"
+    static let prefix = FerryAPI.uploads
+    static let version = TusProtocol.version
+    static let extensions = TusProtocol.extensions.joined(separator: ",")
+    static let checksumAlgorithms = TusProtocol.checksumAlgorithms.joined(separator: ",")
+    static let contentType = FerryMediaType.tusOffset
     /// During a PATCH without a checksum, the part file is fsynced and the offset acknowledged this often, so a
     /// crash loses at most this much.
     static let checkpointBytes: Int64 = 8 << 20
@@ -39,9 +39,10 @@ struct UploadRoutes: RouterMiddleware {
             var response = try await route(request, path: path, context: context)
             response.headers[.tusResumable] = Self.version
             return response
-        } catch var error as ProblemError {
-            error.additionalHeaders[.tusResumable] = Self.version
-            throw error
+        } catch {
+            var problem = ProblemError.wrap(error)
+            problem.additionalHeaders[.tusResumable] = Self.version
+            throw problem
         }
     }
 
@@ -56,19 +57,19 @@ struct UploadRoutes: RouterMiddleware {
             ])
         }
         if let version = request.headers[.tusResumable], version != Self.version {
-            var problem = ProblemError("tus-version", .preconditionFailed, "Unsupported tus version", detail: "this server speaks tus \(Self.version)")
+            var problem = ProblemError(.tusVersion, detail: "this server speaks tus \(Self.version)")
             problem.additionalHeaders[.tusVersion] = Self.version
             throw problem
         }
         let caller = try Caller(context: context, policy: policy)
         if id.isEmpty {
             guard request.method == .post else {
-                throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use POST to create an upload, OPTIONS to discover")
+                throw ProblemError(.methodNotAllowed, detail: "use POST to create an upload, OPTIONS to discover")
             }
             return try await create(request, caller: caller)
         }
         guard let record = uploads.load(id, partner: caller.partner) else {
-            throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "no upload '\(id)' for you; it may have expired or been completed")
+            throw ProblemError(.uploadNotFound, detail: "no upload '\(id)' for you; it may have expired or been completed")
         }
         switch request.method {
         case .head:
@@ -76,7 +77,7 @@ struct UploadRoutes: RouterMiddleware {
             // counted. A PATCH still streaming keeps going; then the last acknowledged offset is the answer.
             _ = await uploads.waitUntilIdle(record.id, timeout: .seconds(20))
             guard let current = uploads.load(id, partner: caller.partner) else {
-                throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "the upload was completed or terminated")
+                throw ProblemError(.uploadNotFound, detail: "the upload was completed or terminated")
             }
             return Response(status: .ok, headers: headers(for: current, extra: [.uploadLength: String(current.length), .uploadMetadata: current.metadata, .cacheControl: "no-store"]))
         case .patch:
@@ -84,7 +85,7 @@ struct UploadRoutes: RouterMiddleware {
                 // Re-read under the lock: another request may have moved the offset meanwhile. Only here, with
                 // no PATCH writing, may the part file be cut back to the acknowledged offset.
                 guard let current = uploads.loadForWriting(id, partner: caller.partner) else {
-                    throw ProblemError("upload-not-found", .notFound, "Upload not found", detail: "the upload was completed or terminated")
+                    throw ProblemError(.uploadNotFound, detail: "the upload was completed or terminated")
                 }
                 return try await patch(request, record: current, caller: caller)
             }
@@ -94,7 +95,7 @@ struct UploadRoutes: RouterMiddleware {
                 return Response(status: .noContent)
             }
         default:
-            throw ProblemError("method-not-allowed", .methodNotAllowed, "Method not allowed", detail: "use HEAD, PATCH or DELETE on an upload")
+            throw ProblemError(.methodNotAllowed, detail: "use HEAD, PATCH or DELETE on an upload")
         }
     }
 
@@ -102,30 +103,30 @@ struct UploadRoutes: RouterMiddleware {
 
     private func create(_ request: Request, caller: Caller) async throws -> Response {
         if request.headers[.uploadDeferLength] != nil {
-            throw ProblemError("defer-length-unsupported", .badRequest, "Upload-Defer-Length not supported", detail: "send Upload-Length")
+            throw ProblemError(.deferLengthUnsupported, detail: "send Upload-Length")
         }
         guard let lengthText = request.headers[.uploadLength], let length = Int64(lengthText), length >= 0 else {
-            throw ProblemError("upload-length", .badRequest, "Upload-Length required", detail: "send Upload-Length with the file's size in bytes")
+            throw ProblemError(.uploadLength, detail: "send Upload-Length with the file's size in bytes")
         }
         guard length <= maximumSize else {
-            throw ProblemError("too-large", .contentTooLarge, "Upload too large", detail: "\(length) bytes exceed this server's maximum of \(maximumSize)")
+            throw ProblemError(.tooLarge, detail: "\(length) bytes exceed this server's maximum of \(maximumSize)")
         }
         let rawMetadata = request.headers[.uploadMetadata] ?? ""
         let metadata: [String: String]
         do {
             metadata = try TusMetadata.parse(rawMetadata)
         } catch {
-            throw ProblemError("bad-metadata", .badRequest, "Malformed Upload-Metadata", detail: error.description)
+            throw ProblemError(.badMetadata, detail: error.description)
         }
-        guard let plainPath = metadata["path"] ?? metadata["filename"], !plainPath.isEmpty else {
-            throw ProblemError("path-required", .badRequest, "Target path required", detail: "put the target path in Upload-Metadata as 'path' (base64)")
+        guard let plainPath = metadata[TusProtocol.pathKey] ?? metadata[TusProtocol.filenameKey], !plainPath.isEmpty else {
+            throw ProblemError(.pathRequired, detail: "put the target path in Upload-Metadata as 'path' (base64)")
         }
         let target = try writableTarget(plainPath, caller: caller)
         try files.prepareParent(of: target.target)
         var sha256: String?
-        if let declared = metadata["sha256"] {
+        if let declared = metadata[TusProtocol.sha256Key] {
             guard let digest = FileDigest(hex: declared) else {
-                throw ProblemError("bad-metadata", .badRequest, "Malformed sha256", detail: "Upload-Metadata sha256 must be 64 hexadecimal digits")
+                throw ProblemError(.badMetadata, detail: "Malformed sha256: Upload-Metadata sha256 must be 64 hexadecimal digits")
             }
             sha256 = digest.hex
         }
@@ -167,7 +168,7 @@ struct UploadRoutes: RouterMiddleware {
             throw ProblemError.from(error)
         }
         guard !path.segments.isEmpty, !path.isDirectory else {
-            throw ProblemError("not-a-file", .badRequest, "Not a file path", detail: "the upload's path must name a file")
+            throw ProblemError(.notAFile, detail: "the upload's path must name a file")
         }
         let target = policy.resolve(path, partner: caller.partner)
         guard target.rights.contains(.write) else { throw FileRoutes.denied(.write, path) }
@@ -179,14 +180,14 @@ struct UploadRoutes: RouterMiddleware {
 
     private func patch(_ request: Request, record: UploadRecord, caller: Caller, checkOffset: Bool = true) async throws -> Response {
         guard request.headers[.contentType] == Self.contentType else {
-            throw ProblemError("content-type", .unsupportedMediaType, "Wrong content type", detail: "PATCH bodies must be \(Self.contentType)")
+            throw ProblemError(.unsupportedMediaType, detail: "PATCH bodies must be \(Self.contentType)")
         }
         if checkOffset {
             guard let offsetText = request.headers[.uploadOffset], let offset = Int64(offsetText) else {
-                throw ProblemError("upload-offset", .badRequest, "Upload-Offset required", detail: "send Upload-Offset; HEAD tells the current one")
+                throw ProblemError(.uploadOffset, detail: "send Upload-Offset; HEAD tells the current one")
             }
             guard offset == record.offset else {
-                var problem = ProblemError("offset-mismatch", .conflict, "Offset mismatch", detail: "the upload is at \(record.offset), the request starts at \(offset); resume from \(record.offset)")
+                var problem = ProblemError(.offsetMismatch, detail: "the upload is at \(record.offset), the request starts at \(offset); resume from \(record.offset)")
                 problem.additionalHeaders[.uploadOffset] = String(record.offset)
                 throw problem
             }
@@ -217,7 +218,7 @@ struct UploadRoutes: RouterMiddleware {
                 do {
                     for try await chunk in body {
                         guard written + Int64(chunk.readableBytes) <= record.length else {
-                            throw ProblemError("too-large", .contentTooLarge, "Beyond Upload-Length", detail: "the upload is \(record.length) bytes; this PATCH goes past the end")
+                            throw ProblemError(.tooLarge, detail: "Beyond Upload-Length: the upload is \(record.length) bytes; this PATCH goes past the end")
                         }
                         hasher?.update(chunk)
                         if whole != nil { chunk.withUnsafeReadableBytes { whole!.update(bufferPointer: $0) } }
@@ -246,9 +247,9 @@ struct UploadRoutes: RouterMiddleware {
                 }.value
             }
         } catch let error as FileSystemError where FileStore.isNoSpace(error) {
-            failure = FileStore.storageFull
+            failure = StorageError.noSpace("write the upload")
         }
-        let keepsPartialBytes = checksum == nil && !(failure is ProblemError)
+        let keepsPartialBytes = checksum == nil && !(failure is ProblemError || failure is StorageError)
         if let failure, !keepsPartialBytes {
             truncate(part, off_t(record.offset))
             throw failure
@@ -256,7 +257,7 @@ struct UploadRoutes: RouterMiddleware {
         if let checksum, let hasher, !checksum.matches(hasher) {
             record.offset = start
             truncate(part, off_t(start))
-            throw ProblemError("checksum-mismatch", .init(code: 460), "Checksum mismatch", detail: "Upload-Checksum \(checksum.algorithm) does not match this PATCH's bytes; they were discarded, the offset stays \(start)")
+            throw ProblemError(.checksumMismatch, detail: "Upload-Checksum \(checksum.algorithm) does not match this PATCH's bytes; they were discarded, the offset stays \(start)")
         }
         record.offset = written
         record.lastActivity = Date()
@@ -288,7 +289,7 @@ struct UploadRoutes: RouterMiddleware {
             let digest = FileDigest(bytes: Array(hasher.finalize()))!
             if let declared = record.sha256, declared != digest.hex {
                 uploads.remove(record.id)
-                throw ProblemError("digest-mismatch", .badRequest, "Digest mismatch", detail: "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded")
+                throw ProblemError(.digestMismatch, detail: "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded")
             }
             let committed = try await files.install(part, at: target, digest: digest, bytes: record.length, refuseOverwrite: false)
             uploads.forget(record.id, committed: committed.change)
@@ -300,7 +301,7 @@ struct UploadRoutes: RouterMiddleware {
             return Response(status: .noContent, headers: [.uploadOffset: String(record.length), .reprDigest: digest.reprDigestHeader])
         } catch {
             entry.ended = Date()
-            entry.error = (error as? ProblemError)?.problem.description ?? String(describing: error)
+            entry.error = ProblemError.wrap(error).problem.description
             try? await ledger.record(entry)
             throw error
         }
@@ -321,11 +322,11 @@ struct UploadChecksum {
     init(header: String) throws {
         let parts = header.split(separator: " ")
         guard parts.count == 2, let data = Data(base64Encoded: String(parts[1])) else {
-            throw ProblemError("bad-checksum-header", .badRequest, "Malformed Upload-Checksum", detail: "expected 'ALGORITHM BASE64'")
+            throw ProblemError(.badChecksumHeader, detail: "expected 'ALGORITHM BASE64'")
         }
         let algorithm = parts[0].lowercased()
-        guard algorithm == "sha1" || algorithm == "sha256" else {
-            throw ProblemError("checksum-algorithm", .badRequest, "Unsupported checksum algorithm", detail: "use one of \(UploadRoutes.checksumAlgorithms)")
+        guard TusProtocol.checksumAlgorithms.contains(algorithm) else {
+            throw ProblemError(.checksumAlgorithm, detail: "use one of \(UploadRoutes.checksumAlgorithms)")
         }
         self.algorithm = algorithm
         self.expected = Array(data)
@@ -362,15 +363,15 @@ struct UploadChecksum {
 }
 
 extension HTTPField.Name {
-    static let tusResumable = Self("Tus-Resumable")!
-    static let tusVersion = Self("Tus-Version")!
-    static let tusExtension = Self("Tus-Extension")!
-    static let tusMaxSize = Self("Tus-Max-Size")!
-    static let tusChecksumAlgorithm = Self("Tus-Checksum-Algorithm")!
-    static let uploadLength = Self("Upload-Length")!
-    static let uploadOffset = Self("Upload-Offset")!
-    static let uploadMetadata = Self("Upload-Metadata")!
-    static let uploadDeferLength = Self("Upload-Defer-Length")!
-    static let uploadChecksum = Self("Upload-Checksum")!
-    static let uploadExpires = Self("Upload-Expires")!
+    static let tusResumable = Self(FerryHeader.tusResumable)!
+    static let tusVersion = Self(FerryHeader.tusVersion)!
+    static let tusExtension = Self(FerryHeader.tusExtension)!
+    static let tusMaxSize = Self(FerryHeader.tusMaxSize)!
+    static let tusChecksumAlgorithm = Self(FerryHeader.tusChecksumAlgorithm)!
+    static let uploadLength = Self(FerryHeader.uploadLength)!
+    static let uploadOffset = Self(FerryHeader.uploadOffset)!
+    static let uploadMetadata = Self(FerryHeader.uploadMetadata)!
+    static let uploadDeferLength = Self(FerryHeader.uploadDeferLength)!
+    static let uploadChecksum = Self(FerryHeader.uploadChecksum)!
+    static let uploadExpires = Self(FerryHeader.uploadExpires)!
 }

@@ -58,7 +58,7 @@ final class UploadStore: Sendable {
         let record = UploadRecord(id: id, partner: partner, path: path, length: length, offset: 0, sha256: sha256, metadata: metadata, created: now, lastActivity: now)
         let fd = open(partPath(id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw FileStore.storageError(errno)
+            throw StorageError.system(errno, "create the upload's part file")
         }
         // The whole length is reserved now (blocks allocated, size unchanged), so an upload the disk cannot hold is
         // refused at creation with 507 instead of failing at some PATCH; file systems without fallocate are
@@ -68,7 +68,7 @@ final class UploadStore: Sendable {
             if problem == ENOSPC || problem == EDQUOT || (problem != 0 && FileStore.freeBytes(directory).map { $0 < length } == true) {
                 close(fd)
                 unlink(partPath(id))
-                throw FileStore.storageFull
+                throw StorageError.noSpace("reserve \(length) bytes for the upload")
             }
         }
         close(fd)
@@ -120,14 +120,14 @@ final class UploadStore: Sendable {
         let temporary = statePath(record.id) + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw ProblemError("storage-error", .internalServerError, "Cannot save upload state", detail: String(cString: strerror(errno)))
+            throw StorageError.system(errno, "save the upload's record")
         }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         fsync(fd)
         close(fd)
         guard written == data.count, rename(temporary, statePath(record.id)) == 0 else {
             unlink(temporary)
-            throw ProblemError("storage-error", .internalServerError, "Cannot save upload state", detail: String(cString: strerror(errno)))
+            throw StorageError.system(errno, "save the upload's record")
         }
         FileStore.syncDirectory(directory)
     }
@@ -170,7 +170,7 @@ final class UploadStore: Sendable {
             return true
         }
         guard acquired else {
-            throw ProblemError("upload-busy", .init(code: 423), "Upload busy", detail: "another request is writing to this upload; retry when it has finished")
+            throw ProblemError(.uploadBusy, detail: "another request is writing to this upload; retry when it has finished")
         }
         defer { _ = busy.withLockedValue { $0.removeValue(forKey: id) } }
         return try await body()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryConfig
 import FerryLedger
+import FerryProtocol
 import FerryServer
 import FerryTLS
 import Foundation
@@ -130,7 +131,7 @@ struct Serve: AsyncParsableCommand {
                 "  dev PKI in \(pki.directory) (client '\(client)'). Try, from this folder:",
                 "    ferry send FILE https://\(displayHost):\(port)/",
                 "    ferry ls https://\(displayHost):\(port)/",
-                "    curl --cert \(pki.clientCertificate(client)) --key \(pki.clientKey(client)) --cacert \(pki.caCertificate) -T FILE https://\(displayHost):\(port)/v1/files/FILE",
+                "    curl --cert \(pki.clientCertificate(client)) --key \(pki.clientKey(client)) --cacert \(pki.caCertificate) -T FILE https://\(displayHost):\(port)\(FerryAPI.files)/FILE",
             ]
         }
         // Unbuffered, so scripts reading a pipe see the banner at once.
