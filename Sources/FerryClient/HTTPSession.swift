@@ -92,7 +92,7 @@ public struct HTTPSession: ~Copyable {
         // disk will not empty itself within this run, and neither does a quota (whatever its status: 413, 429, 507).
         let quota = problem?.slug == ProblemKind.quotaExceeded.slug
         let transient = !quota && ((head.status.code >= 500 && head.status.code != 507) || [408, 423, 429].contains(head.status.code))
-        let code: FerryExitCode = transient ? .network : .rejected
+        let code: TransferError.Code = transient ? .network : .rejected
         let full = head.status.code == 507 && !quota ? "; the server is out of space: ask its operator, or retry later" : ""
         return TransferError(code, "\(what) refused by the server (\(head.status.code)): \(TerminalText.escaped(reason))\(full)", problem: problem)
     }

@@ -20,7 +20,7 @@ extension TransferClient {
             try trace?.finish()
             return result
         } catch {
-            if let failure = error as? TransferError, failure.exitCode == .tlsHandshake, let ledger {
+            if let failure = error as? TransferError, failure.code == .tlsHandshake, let ledger {
                 try? await ledger.record(Self.failedHandshakeEntry(failure, target: target, operation: operation, direction: direction, started: started))
             }
             try? await ledger?.close()

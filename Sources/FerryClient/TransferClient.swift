@@ -327,7 +327,7 @@ public struct TransferClient: Sendable {
                 result.attemptOffsets = download.attemptOffsets
                 return result
             }
-        } catch let error as TransferError where error.exitCode != .network {
+        } catch let error as TransferError where error.code != .network {
             // Refusals and local errors are final: a kept .part would never be resumed. A network failure
             // keeps it for the next run.
             unlink(partial)

@@ -1,18 +1,31 @@
 /// A TLS setup problem found at load time: names the file, what is wrong and what to do.
 public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case unreadable = "file-unreadable"
-        case notPEM = "not-pem"
-        case keyMismatch = "key-certificate-mismatch"
-        case expired = "certificate-expired"
-        case notYetValid = "certificate-not-yet-valid"
-        case wrongUsage = "certificate-wrong-eku"
-        case noCertificates = "no-certificates"
-        case badVersion = "bad-protocol-version"
-        case incomplete = "incomplete-profile"
-        case badCipher = "bad-cipher-setting"
-        case wrongPassphrase = "key-passphrase"
-        case badCRL = "crl-invalid"
+    /// What kind of setup problem it is. A struct over a private set, so a new kind is not a breaking change;
+    /// ``id`` is the stable identifier.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        public let id: String
+        private init(_ id: String) { self.id = id }
+
+        public static let unreadable = Code("file-unreadable")
+        public static let notPEM = Code("not-pem")
+        public static let keyMismatch = Code("key-certificate-mismatch")
+        public static let expired = Code("certificate-expired")
+        public static let notYetValid = Code("certificate-not-yet-valid")
+        public static let wrongUsage = Code("certificate-wrong-eku")
+        public static let noCertificates = Code("no-certificates")
+        public static let badVersion = Code("bad-protocol-version")
+        public static let incomplete = Code("incomplete-profile")
+        public static let badCipher = Code("bad-cipher-setting")
+        public static let wrongPassphrase = Code("key-passphrase")
+        public static let badCRL = Code("crl-invalid")
+
+        /// Every kind there is.
+        public static let all: [Code] = [
+            unreadable, notPEM, keyMismatch, expired, notYetValid, wrongUsage, noCertificates, badVersion, incomplete,
+            badCipher, wrongPassphrase, badCRL,
+        ]
+
+        public var description: String { id }
     }
 
     public let code: Code
@@ -31,7 +44,7 @@ public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A stable identifier of the problem.
-    public var shortDescription: String { code.rawValue }
+    public var shortDescription: String { code.id }
 
     public var description: String { "\(subject): \(problem). Fix: \(fix)" }
 }

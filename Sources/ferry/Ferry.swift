@@ -55,7 +55,7 @@ enum Failure {
     static func exit(_ error: any Error) -> ExitCode {
         if let error = error as? TransferError {
             printError(error.message)
-            return ExitCode(error.exitCode.rawValue)
+            return ExitCode(FerryExitCode(error.code).rawValue)
         }
         printError(String(describing: error))
         return ExitCode(FerryExitCode.usage.rawValue)

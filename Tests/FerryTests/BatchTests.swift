@@ -259,7 +259,7 @@ struct BatchTests {
             try Data("in the way".utf8).write(to: URL(fileURLWithPath: server.root + "/acme/again/outbox/day2"))
             client.parallelism = 1
             let partial = await #expect(throws: TransferError.self) { try await client.send(files: [tree], to: try server.target("again/")) }
-            #expect(partial?.exitCode == .rejected)
+            #expect(partial?.code == .rejected)
             #expect(partial?.message.contains("outbox/day2/file101.bin refused by the server (409): a file is in the way") == true, "\(String(describing: partial))")
             #expect(try TestFiles.sha256(server.root + "/acme/again/outbox/day0/file0.bin") == expected["day0/file0.bin"])
             #expect(try TestFiles.sha256(server.root + "/acme/again/outbox/day1/file1.bin") == expected["day1/file1.bin"])

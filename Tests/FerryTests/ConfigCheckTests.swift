@@ -1,5 +1,5 @@
 import FerryConfig
-import FerryDiagnosis
+@testable import FerryDiagnosis
 import FerryTLS
 import FerryTestSupport
 import Foundation
@@ -9,6 +9,15 @@ import X509
 /// `ferry config check`: every finding, each triggered by a file crafted for it.
 @Suite("config check findings")
 struct ConfigCheckTests {
+    @Test("every kind of TLS setup error has its finding, and ids are unique")
+    func setupKindsComplete() {
+        for code in TLSSetupError.Code.all {
+            #expect(ConfigCheck.setupKinds[code] != nil, "\(code) has no finding")
+        }
+        #expect(Set(TLSSetupError.Code.all.map(\.id)).count == TLSSetupError.Code.all.count)
+        #expect(Set(ConfigCheck.setupKinds.keys) == Set(TLSSetupError.Code.all))
+    }
+
     /// A test PKI plus the broken certificates the cases point at.
     static func fixture(_ folder: String) async throws -> TestPKI {
         let pki = try TestPKI(directory: folder + "/pki")

@@ -80,7 +80,7 @@ struct StallTests {
                 try await client.list(target)
             } throws: { error in
                 guard let error = error as? TransferError else { return false }
-                return error.exitCode == .network && error.message.contains("stalled")
+                return error.code == .network && error.message.contains("stalled")
             }
         }
     }

@@ -153,7 +153,7 @@ struct QuotaTests {
                 try await client.send(files: [file], to: try server.target("big.bin"))
             } throws: { error in
                 let problem = (error as? TransferError)?.problem
-                return problem?.slug == "quota-exceeded" && problem?.quota?.name == "bytes" && (error as? TransferError)?.exitCode == .rejected
+                return problem?.slug == "quota-exceeded" && problem?.quota?.name == "bytes" && (error as? TransferError)?.code == .rejected
             }
         }
     }

@@ -60,7 +60,7 @@ struct RemoteTargetTests {
             try RemoteTarget.parse(text, configuration: configuration)
         } throws: { error in
             guard let error = error as? TransferError else { return false }
-            return error.exitCode == .usage && error.message.contains(message)
+            return error.code == .usage && error.message.contains(message)
         }
     }
 }

@@ -175,7 +175,7 @@ struct RevocationTests {
                 try await client.list(try server.target(""))
             } throws: { error in
                 let error = error as? TransferError
-                return error?.exitCode == .tlsHandshake && error?.message.contains("revoked") == true
+                return error?.code == .tlsHandshake && error?.message.contains("revoked") == true
             }
             // Without the list the same client connects.
             _ = try await server.client("acme").list(try server.target(""))

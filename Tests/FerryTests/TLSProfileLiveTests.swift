@@ -174,7 +174,7 @@ struct TLSProfileLiveTests {
                 _ = try await TransferClient(tls: try profile.makeConfiguration(), ledger: nil).list(try server.target(""))
                 Issue.record("a chain deeper than verify-depth must be refused")
             } catch let error as TransferError {
-                #expect(error.exitCode == .tlsHandshake)
+                #expect(error.code == .tlsHandshake)
                 #expect(error.message.contains("This client refused the server: the peer's certificate chain has more than 1 intermediate"), "\(error.message)")
             }
             profile.verifyDepth = 2

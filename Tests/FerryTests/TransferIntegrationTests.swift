@@ -78,7 +78,7 @@ struct TransferIntegrationTests {
             await #expect {
                 try await client.remove(try server.target("drop/a.csv"))
             } throws: { error in
-                (error as? TransferError)?.exitCode == .rejected && (error as? TransferError)?.problem?.status == 404
+                (error as? TransferError)?.code == .rejected && (error as? TransferError)?.problem?.status == 404
             }
         }
     }
@@ -136,7 +136,7 @@ struct TransferIntegrationTests {
             await #expect {
                 try await acme.send(files: [large], to: try server.target("from-bank/planted.csv"))
             } throws: { error in
-                (error as? TransferError)?.problem?.slug == "access-denied" && (error as? TransferError)?.exitCode == .rejected
+                (error as? TransferError)?.problem?.slug == "access-denied" && (error as? TransferError)?.code == .rejected
             }
             await #expect {
                 try await acme.remove(try server.target("from-bank/report.csv"))
@@ -187,14 +187,14 @@ struct TransferIntegrationTests {
                 guard let error = error as? TransferError else { return false }
                 // The server's alert (certificate_required) names the cause; when the request crosses the alert
                 // and the connection is reset, the client explains from the closed TLS 1.3 connection instead.
-                return error.exitCode == .tlsHandshake
+                return error.code == .tlsHandshake
                     && (error.message.contains("CERTIFICATE_REQUIRED") || error.message.contains("no client certificate was sent"))
             }
             await #expect {
                 try await server.client("intruder").send(files: [file], to: try server.target("x.bin"))
             } throws: { error in
                 guard let error = error as? TransferError else { return false }
-                return error.exitCode == .tlsHandshake
+                return error.code == .tlsHandshake
                     && (error.message.contains("UNKNOWN_CA") || error.message.contains("rejected this client certificate"))
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: server.root).filter { !$0.hasPrefix(".") }.isEmpty)

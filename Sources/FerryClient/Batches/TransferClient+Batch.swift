@@ -137,7 +137,7 @@ extension TransferClient {
                 continue
             }
             if let problem = answer.problem ?? (answer.committed ? nil : Problem("refused", status: answer.status, title: "Refused")) {
-                let code: FerryExitCode = problem.slug == ProblemKind.digestMismatch.slug ? .integrity : problem.status >= 500 ? .network : .rejected
+                let code: TransferError.Code = problem.slug == ProblemKind.digestMismatch.slug ? .integrity : problem.status >= 500 ? .network : .rejected
                 let message = "upload of \(item.plan.local) to \(item.plan.remote.path) refused by the server (\(problem.status)): \(problem.detail ?? problem.title)"
                 failure = failure ?? TransferError(code, message, problem: problem)
                 rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: 0, sha256: digest.hex, started: started, connection: connection, error: message))

@@ -26,7 +26,7 @@ public struct RetryPolicy: Sendable {
     /// Whether an error is worth another attempt (the network or the server, not us or the file).
     static func isRetryable(_ error: any Error) -> Bool {
         guard let error = error as? TransferError else { return true }
-        return error.exitCode == .network
+        return error.code == .network
     }
 }
 

@@ -223,21 +223,18 @@ public enum ConfigCheck {
         return []
     }
 
+    /// The finding of each kind of load-time error (a test checks that every kind has one).
+    static let setupKinds: [TLSSetupError.Code: FindingKind] = [
+        .unreadable: .fileUnreadable, .notPEM: .notPEM, .noCertificates: .notPEM, .keyMismatch: .keyMismatch,
+        .expired: .certificateExpired, .notYetValid: .certificateNotYetValid, .wrongUsage: .certificateWrongUsage,
+        .badVersion: .configInvalid, .incomplete: .profileIncomplete, .badCipher: .cipherSetting,
+        .wrongPassphrase: .keyPassphrase, .badCRL: .crlInvalid,
+    ]
+
     /// A load-time error as a finding.
     static func finding(for error: TLSSetupError, side: String) -> Finding {
-        let kind: FindingKind = switch error.code {
-        case .unreadable: .fileUnreadable
-        case .notPEM, .noCertificates: .notPEM
-        case .keyMismatch: .keyMismatch
-        case .expired: .certificateExpired
-        case .notYetValid: .certificateNotYetValid
-        case .wrongUsage: .certificateWrongUsage
-        case .badVersion: error.problem.contains("SSLv3") ? .ssl3Enabled : .configInvalid
-        case .incomplete: .profileIncomplete
-        case .badCipher: .cipherSetting
-        case .wrongPassphrase: .keyPassphrase
-        case .badCRL: .crlInvalid
-        }
+        var kind = setupKinds[error.code] ?? .configInvalid
+        if error.code == .badVersion, error.problem.contains("SSLv3") { kind = .ssl3Enabled }
         return Finding(kind, evidence: ["\(side): \(error.subject): \(error.problem)"], fixes: [error.fix] + kind.fixes)
     }
 
