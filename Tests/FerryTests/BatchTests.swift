@@ -100,7 +100,7 @@ struct BatchTests {
 
     @Test("a batch of 1,500 refused entries with long, escape-laden names: at most 1,000 are handled, report and ledger stay bounded and escaped")
     func boundedBatch() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: CurlIntegrationTests.hint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: CurlIntegrationTests.hint)
         try await TestServerHarness.with { server in
             let name = "../" + String(repeating: "\u{1B}[31m", count: 300)
             let bodyFile = server.folder.path + "/refused.batch"
@@ -123,7 +123,7 @@ struct BatchTests {
 
     @Test("curl posts a batch: good files are committed, each bad one is refused with its reason, nothing partial is left")
     func curlBatch() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: CurlIntegrationTests.hint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: CurlIntegrationTests.hint)
         try await TestServerHarness.with { server in
             let good = Array("first file\n".utf8)
             let second = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
@@ -183,7 +183,7 @@ struct BatchTests {
 
     @Test("a batch cut inside an entry keeps the files before it, commits nothing of the cut one, and says so")
     func truncatedBatch() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: CurlIntegrationTests.hint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: CurlIntegrationTests.hint)
         try await TestServerHarness.with { server in
             var body = Self.body([("one.txt", Array("complete".utf8), nil), ("two.txt", Array(repeating: 65, count: 1000), nil)])
             body.removeLast(990)

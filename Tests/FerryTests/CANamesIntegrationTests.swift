@@ -11,8 +11,8 @@ import Testing
 struct CANamesIntegrationTests {
     static let hint = "apt-get install openssl"
 
-    func handshake(_ server: TestServerHarness, version: String) async throws -> String? {
-        guard let openssl = try ExternalTool.require("openssl", installHint: Self.hint) else { return nil }
+    func handshake(_ server: TestServerHarness, version: String) async throws -> String {
+        let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
         let outcome = try await ExternalTool.run(
             openssl,
             ["s_client", "-connect", "127.0.0.1:\(server.port)", version, "-trace", "-servername", "localhost",
@@ -26,7 +26,7 @@ struct CANamesIntegrationTests {
     @Test("TLS 1.2: a non-empty certificate_authorities list naming the CA")
     func tls12() async throws {
         try await TestServerHarness.with { server in
-            guard let trace = try await handshake(server, version: "-tls1_2") else { return }
+            let trace = try await handshake(server, version: "-tls1_2")
             let lines = trace.components(separatedBy: "\n")
             let index = try #require(lines.firstIndex { $0.contains("certificate_authorities (len=") }, "no CertificateRequest CA list in:\n\(trace)")
             #expect(!lines[index].contains("(len=0)"))
@@ -39,7 +39,7 @@ struct CANamesIntegrationTests {
     @Test("TLS 1.3: the certificate_authorities extension carries the CA's name")
     func tls13() async throws {
         try await TestServerHarness.with { server in
-            guard let trace = try await handshake(server, version: "-tls1_3") else { return }
+            let trace = try await handshake(server, version: "-tls1_3")
             let lines = trace.components(separatedBy: "\n")
             let index = try #require(lines.firstIndex { $0.contains("extension_type=certificate_authorities(47)") }, "no extension 47 in:\n\(trace)")
             // The extension is printed as a hex dump: collect its bytes and look for the CA's common name.
@@ -64,7 +64,7 @@ struct CANamesIntegrationTests {
             // The old and the new root of one organisation: both may name partners by CN while they rotate.
             configuration.commonNameCAs = [pki.caFile, pki.otherCAFile]
         }) { server in
-            guard let trace = try await handshake(server, version: "-tls1_2") else { return }
+            let trace = try await handshake(server, version: "-tls1_2")
             #expect(trace.contains("CN = Ferry Test CA"))
             #expect(trace.contains("CN = Other CA"))
             // Both roots are trusted at once: a client of each is let in.

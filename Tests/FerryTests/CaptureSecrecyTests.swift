@@ -21,8 +21,8 @@ struct CaptureSecrecyTests {
     }
 
     /// What tshark decodes of the capture with its embedded secrets: HTTP frames, and the handshake types.
-    static func tsharkView(_ capture: String, port: Int) async throws -> (http: String, handshake: String)? {
-        guard let tshark = try ExternalTool.require("tshark", installHint: "apt-get install tshark") else { return nil }
+    static func tsharkView(_ capture: String, port: Int) async throws -> (http: String, handshake: String) {
+        let tshark = try ExternalTool.require("tshark", installHint: "apt-get install tshark")
         let http = try await ExternalTool.run(tshark, ["-r", capture, "-d", "tcp.port==\(port),tls", "-Y", "http || http2", "-T", "fields", "-e", "frame.number"])
         #expect(http.status == 0, "\(http.output)")
         let handshake = try await ExternalTool.run(tshark, ["-r", capture, "-d", "tcp.port==\(port),tls", "-Y", "tls", "-T", "fields", "-e", "tcp.srcport", "-e", "tls.handshake.type"])
@@ -31,7 +31,7 @@ struct CaptureSecrecyTests {
 
     @Test("serve --pcapng-dir: each capture is 0600 and stops at the Finished messages; TLS 1.3 exports only handshake secrets, TLS 1.2 none", arguments: ["1.2", "1.3"])
     func serverCaptures(version: String) async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.serverTrace.pcapngDirectory = configuration.root + "-captures"
         }) { server in
@@ -55,7 +55,7 @@ struct CaptureSecrecyTests {
             } else {
                 #expect(labels.isEmpty, "the TLS 1.2 master secret would also open sessions resumed from this one: \(labels)")
             }
-            guard let view = try await Self.tsharkView(capture, port: server.port) else { return }
+            let view = try await Self.tsharkView(capture, port: server.port)
             #expect(view.http.isEmpty, "tshark decoded HTTP from a handshake capture: frames \(view.http)")
             if version == "1.3" {
                 // The handshake itself is decrypted: both Finished messages (type 20) are visible.
@@ -92,7 +92,7 @@ struct CaptureSecrecyTests {
             #expect(send.status == 0, "\(send.output)")
             #expect(try Self.mode(capture) == 0o600)
             #expect(try Self.labels(capture) == ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET"])
-            guard let view = try await Self.tsharkView(capture, port: server.port) else { return }
+            let view = try await Self.tsharkView(capture, port: server.port)
             #expect(view.http.isEmpty, "tshark decoded HTTP from a handshake capture: frames \(view.http)")
         }
     }

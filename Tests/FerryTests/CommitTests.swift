@@ -13,7 +13,7 @@ struct CommitTests {
 
     @Test("two concurrent uploads with If-None-Match: * to one name: exactly one wins, the other gets 412, and the file is the winner's")
     func noReplaceRace() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let first = server.folder.path + "/first.bin"
             let second = server.folder.path + "/second.bin"
@@ -34,7 +34,7 @@ struct CommitTests {
 
     @Test("committed files have uploads.file-mode whether they came by PUT or resumable upload; the server's state is 0700/0600")
     func modes() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let file = server.folder.path + "/f.bin"
             try TestFiles.write(file, size: 100_000)

@@ -70,7 +70,7 @@ struct ConnectionLimitTests {
 
     @Test("300 raw TCP connections that never send a ClientHello are closed by the deadlines; a real client is served throughout")
     func idleCrowd() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             Self.configure(&configuration)
             configuration.limits.maximumConnections = 400
@@ -90,7 +90,7 @@ struct ConnectionLimitTests {
 
     @Test("connections above the per-address and the total cap are closed at once; once they go, clients connect again")
     func caps() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             Self.configure(&configuration)
             configuration.limits.maximumConnections = 30
@@ -124,9 +124,8 @@ struct ConnectionLimitTests {
 
     @Test("slow clients after the handshake: headers that never end, a body trickled byte by byte, a download never read; each is cut while curl transfers")
     func slowClients() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl"),
-            let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
-        else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         try await TestServerHarness.with(configure: { configuration, _ in Self.configure(&configuration) }) { server in
             let big = server.root + "/acme/big.bin"
             try FileManager.default.createDirectory(atPath: server.root + "/acme", withIntermediateDirectories: true)

@@ -9,7 +9,7 @@ struct CurlIntegrationTests {
 
     @Test("curl uploads and downloads with a client certificate, over HTTP/1.1 and HTTP/2")
     func putAndGet() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.hint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with { server in
             let source = server.folder.path + "/data.bin"
             let digest = try TestFiles.write(source, size: 3 << 20)
@@ -38,7 +38,7 @@ struct CurlIntegrationTests {
 
     @Test("ranges: first bytes, suffix, open-ended, If-Range, and 416 with Content-Range")
     func ranges() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.hint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with { server in
             let source = server.folder.path + "/data.txt"
             try String(repeating: "0123456789", count: 100).write(toFile: source, atomically: true, encoding: .utf8)
@@ -77,7 +77,7 @@ struct CurlIntegrationTests {
 
     @Test("a declared digest that does not match commits nothing and leaves no temporary file")
     func digestMismatch() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.hint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with { server in
             let source = server.folder.path + "/data.bin"
             let digest = try TestFiles.write(source, size: 1 << 20)
@@ -102,7 +102,7 @@ struct CurlIntegrationTests {
 
     @Test("bad requests get problem+json and the server keeps serving")
     func problems() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.hint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with { server in
             let cases: [(String, [String], String)] = [
                 ("missing.txt", [], "404"),

@@ -24,14 +24,14 @@ extension DiagnosisTests {
 
     @Test("an RSA server certificate with keyUsage keyEncipherment only, under ECDHE (TLS 1.2) and TLS 1.3: server-cert-key-usage first, and illegal_parameter is not explained as the SSLv3 incident", arguments: ["-tls1_2", "-tls1_3"])
     func keyUsage(version: String) async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let dir = folder.path
         try await Self.opensslLeaf(openssl, in: dir, root: "KU Root", keyOptions: ["-newkey", "rsa:2048"], extensions: "subjectAltName=DNS:localhost\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=serverAuth\n")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, [version], certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return }
+        let server = try await opensslServer(pki, port: port, [version], certificate: dir + "/leaf.pem", key: dir + "/leaf.key")
         let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/ca.pem"])
         await server.stop()
         #expect(report.ids.first == "server-cert-key-usage", "\(report.text)")
@@ -46,7 +46,7 @@ extension DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, [version, "-Verify", "1", "-verify_return_error", "-client_sigalgs", "RSA+SHA256:rsa_pss_rsae_sha256"]) else { return }
+        let server = try await opensslServer(pki, port: port, [version, "-Verify", "1", "-verify_return_error", "-client_sigalgs", "RSA+SHA256:rsa_pss_rsae_sha256"])
         let report = try await diagnose("localhost:\(port)", identity(pki))
         await server.stop()
         #expect(report.ids.first == "client-key-type-not-accepted", "\(report.text)")
@@ -56,7 +56,7 @@ extension DiagnosisTests {
 
     @Test("a server naming 40 CAs, none of them yours: the finding quotes the first few and counts the rest, no line of kilobytes")
     func manyCANames() async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -80,7 +80,7 @@ extension DiagnosisTests {
         let pki = try TestPKI(directory: folder.path + "/pki")
         try pki.issue("client-purpose-server", purpose: .server, extendedKeyUsage: [.clientAuth])
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("client-purpose-server"), key: pki.key("client-purpose-server")) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("client-purpose-server"), key: pki.key("client-purpose-server"))
         let report = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
         await server.stop()
         #expect(report.ids.first == "server-cert-missing-serverauth-eku", "\(report.text)")
@@ -93,7 +93,7 @@ extension DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"]) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"])
         let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("intruder"), "--key", pki.key("intruder"), "--ca", pki.caFile])
         await server.stop()
         #expect(report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
@@ -113,7 +113,7 @@ extension DiagnosisTests {
         let chain = try pki.write(pem: try leaf.certificatePEM + "\n" + intermediate.certificatePEM + "\n", to: "branch-chain.pem")
         let port = freeLoopbackPort()
         // s_server names the CAs of -CAfile: the root only.
-        guard let server = try await opensslServer(pki, port: port, [version, "-Verify", "2", "-verify_return_error"]) else { return }
+        let server = try await opensslServer(pki, port: port, [version, "-Verify", "2", "-verify_return_error"])
         let report = try await diagnose("localhost:\(port)", ["--cert", chain, "--key", pki.key("branch"), "--ca", pki.caFile])
         #expect(!report.ids.contains("client-issuer-not-in-ca-names"), "\(report.text)")
         #expect(report.json["handshake_error"] == nil, "\(report.text)")
@@ -133,7 +133,7 @@ extension DiagnosisTests {
         let pki = try TestPKI(directory: folder.path + "/pki")
         try pki.issue("stranger", by: pki.otherCA, purpose: .server)
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("stranger"), key: pki.key("stranger")) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("stranger"), key: pki.key("stranger"))
         let report = try await diagnose("127.0.0.2:\(port)", identity(pki))
         await server.stop()
         // From what was sent, CN=Other CA may be a missing intermediate or a root you lack: both fixes, the chain first.
@@ -145,7 +145,7 @@ extension DiagnosisTests {
 
     @Test("chains judged from what was sent and what is trusted: a leaf alone or a chain missing a middle link is incomplete-chain naming the missing CA, a whole chain up to a root you do not trust is untrusted-issuer, a chain up to your root is fine")
     func chainVerdicts() async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -167,7 +167,7 @@ extension DiagnosisTests {
         func diagnoseServer(sending chain: [String], trusting ca: String) async throws -> Report? {
             let port = freeLoopbackPort()
             let extra = chain.isEmpty ? [] : ["-cert_chain", try cat(chain, "chain-\(port).pem")]
-            guard let server = try await opensslServer(pki, port: port, ["-tls1_3"] + extra, certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return nil }
+            let server = try await opensslServer(pki, port: port, ["-tls1_3"] + extra, certificate: dir + "/leaf.pem", key: dir + "/leaf.key")
             defer { Task { await server.stop() } }
             return try await diagnose("localhost:\(port)", ["--ca", ca])
         }
@@ -207,7 +207,7 @@ extension DiagnosisTests {
         try pki.issue("old-server", by: root, purpose: .server, validFrom: Date().addingTimeInterval(-200 * 86_400), days: 90)
         let renewed = try pki.write(pem: try root.reissued(validFrom: Date().addingTimeInterval(-86_400)).certificatePEM, to: "renewed-root.pem")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("old-server"), key: pki.key("old-server")) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: pki.certificate("old-server"), key: pki.key("old-server"))
         let report = try await diagnose("localhost:\(port)", ["--ca", renewed])
         await server.stop()
         #expect(report.ids.first == "server-cert-expired", "\(report.text)")
@@ -222,7 +222,7 @@ extension DiagnosisTests {
         try pki.issue("expired-server", purpose: .server, validFrom: Date().addingTimeInterval(-40 * 86_400), days: 10)
         try pki.issue("server-only", purpose: .client, extendedKeyUsage: [.serverAuth])
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-verify", "1", "-verify_return_error"], certificate: pki.certificate("expired-server"), key: pki.key("expired-server")) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_2", "-verify", "1", "-verify_return_error"], certificate: pki.certificate("expired-server"), key: pki.key("expired-server"))
         let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("server-only"), "--key", pki.key("server-only"), "--ca", pki.caFile])
         await server.stop()
         #expect(report.ids.contains("server-cert-expired"), "\(report.text)")
@@ -233,7 +233,7 @@ extension DiagnosisTests {
 
         // With a valid server certificate, OpenSSL judges the client's: a certificate without clientAuth.
         let second = freeLoopbackPort()
-        guard let strict = try await opensslServer(pki, port: second, ["-tls1_2", "-Verify", "1", "-verify_return_error"]) else { return }
+        let strict = try await opensslServer(pki, port: second, ["-tls1_2", "-Verify", "1", "-verify_return_error"])
         let refused = try await diagnose("localhost:\(second)", ["--cert", pki.certificate("server-only"), "--key", pki.key("server-only"), "--ca", pki.caFile])
         await strict.stop()
         #expect(refused.ids == ["client-cert-missing-clientauth-eku", "peer-alert"], "\(refused.text)")
@@ -243,7 +243,7 @@ extension DiagnosisTests {
         // A server certificate that only becomes valid tomorrow.
         try pki.issue("future-server", purpose: .server, validFrom: Date().addingTimeInterval(86_400), days: 10)
         let third = freeLoopbackPort()
-        guard let future = try await opensslServer(pki, port: third, ["-tls1_3"], certificate: pki.certificate("future-server"), key: pki.key("future-server")) else { return }
+        let future = try await opensslServer(pki, port: third, ["-tls1_3"], certificate: pki.certificate("future-server"), key: pki.key("future-server"))
         let early = try await diagnose("localhost:\(third)", identity(pki))
         await future.stop()
         #expect(early.ids.contains("server-cert-not-yet-valid"), "\(early.text)")
@@ -262,7 +262,7 @@ extension DiagnosisTests {
 
     @Test("a server whose certificate key needs a scheme Ferry's client does not offer (P-521, Ed25519, Ed448, RSASSA-PSS): server-cert-signature-not-offered first, naming the key and the scheme, and no trust verdict it cannot make", arguments: 0..<4)
     func serverKeyNotOffered(index: Int) async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let (options, key, scheme) = Self.unofferedKeys[index]
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
@@ -270,7 +270,7 @@ extension DiagnosisTests {
         let dir = folder.path
         try await Self.opensslLeaf(openssl, in: dir, root: "Scheme Root", keyOptions: options.split(separator: " ").map(String.init), extensions: "subjectAltName=DNS:localhost\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, [], certificate: dir + "/leaf.pem", key: dir + "/leaf.key") else { return }
+        let server = try await opensslServer(pki, port: port, [], certificate: dir + "/leaf.pem", key: dir + "/leaf.key")
         let report = try await diagnose("localhost:\(port)", ["--ca", dir + "/ca.pem"])
         await server.stop()
         #expect(report.ids.first == "server-cert-signature-not-offered", "\(report.text)")
@@ -282,7 +282,7 @@ extension DiagnosisTests {
 
     @Test("a Ferry server whose ECDSA certificate the partner's client offers no scheme for (openssl s_client -sigalgs RSA only): the failed handshake's log and ledger row carry server-cert-signature-not-offered", arguments: ["-tls1_2", "-tls1_3"])
     func clientOffersNoSchemeForServerKey(version: String) async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         try await TemporaryDirectory.with("ferry-diagnose") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             let port = freeLoopbackPort()

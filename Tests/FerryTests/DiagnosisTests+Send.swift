@@ -8,7 +8,7 @@ import Testing
 extension DiagnosisTests {
     @Test("ferry send to GnuTLS that does not trust the client's CA: the send path names the CA mismatch from its own trace and the first fatal alert, in plain words", arguments: ["+VERS-TLS1.2", "+VERS-TLS1.3"])
     func sendToGnuTLSWithOtherCA(version: String) async throws {
-        guard let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin") else { return }
+        let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -29,12 +29,12 @@ extension DiagnosisTests {
 
     @Test("ferry send through a relay that stalls the server's answer mid-handshake gives up after the handshake deadline (30 s), not the 300 s transfer timeout, and says where to look")
     func sendHandshakeStall() async throws {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let upstream = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: upstream, ["-Verify", "1"]) else { return }
+        let server = try await opensslServer(pki, port: upstream, ["-Verify", "1"])
         let port = freeLoopbackPort()
         let relay = try truncatingRelay(python, port: port, upstream: upstream, limit: 150, cut: false)
         #expect(try await relay.waitForOutput("relaying"), "\(relay.output)")
@@ -54,13 +54,13 @@ extension DiagnosisTests {
 
     @Test("--sni sends another name and checks the server's certificate against it (a certificate naming localhost only, reached by IP address)")
     func sendWithSNI() async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         try await Self.openssl(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "named.key", "-out", "named.pem", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "1"], in: folder.path)
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: folder.path + "/named.pem", key: folder.path + "/named.key") else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_3"], certificate: folder.path + "/named.pem", key: folder.path + "/named.key")
         let file = folder.path + "/f.txt"
         try "hello".write(toFile: file, atomically: true, encoding: .utf8)
         let common = ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", folder.path + "/named.pem", "--retries", "0", "--no-ledger", "--timeout", "5"]

@@ -56,10 +56,9 @@ struct DiagnosisTests {
 
     @Test("the incident: an SSLv3 server asking for a client certificate with no CA names", arguments: ["ssl3", "tls1.0"])
     func incident(version: String) async throws {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3"),
-            let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl"),
-            try await TLSLitePeer.available(python)
-        else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
+        guard try await TLSLitePeer.available(python) else { return }
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -95,8 +94,8 @@ struct DiagnosisTests {
     }
 
     /// Starts `openssl s_server` (serving many connections) and waits until it accepts.
-    func opensslServer(_ pki: TestPKI, port: Int, _ options: [String], certificate: String? = nil, key: String? = nil) async throws -> BackgroundProcess? {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return nil }
+    func opensslServer(_ pki: TestPKI, port: Int, _ options: [String], certificate: String? = nil, key: String? = nil) async throws -> BackgroundProcess {
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let server = try BackgroundProcess(openssl, ["s_server", "-accept", "\(port)", "-cert", certificate ?? pki.serverCertificate, "-key", key ?? pki.serverKey, "-CAfile", pki.caFile] + options)
         #expect(try await server.waitForOutput("ACCEPT", timeout: 30), "s_server: \(server.output)")
         return server
@@ -108,7 +107,7 @@ struct DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-Verify", "1", "-no_ca_names"]) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_2", "-Verify", "1", "-no_ca_names"])
         let report = try await diagnose("localhost:\(port)", identity(pki))
         await server.stop()
         #expect(report.ids == ["ca-names-empty"], "\(report.text)")
@@ -121,7 +120,7 @@ struct DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-no_ca_names"]) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-no_ca_names"])
         let report = try await diagnose("localhost:\(port)", identity(pki))
         await server.stop()
         #expect(report.ids.first == "tls13-empty-ca-extension", "\(report.text)")
@@ -156,7 +155,7 @@ struct DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_2", "-Verify", "1", "-verify_return_error"]) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_2", "-Verify", "1", "-verify_return_error"])
         let report = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
         await server.stop()
         #expect(report.ids == ["peer-alert"], "\(report.text)")
@@ -171,17 +170,17 @@ struct DiagnosisTests {
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
         // AES128-SHA256 (CBC, RSA key exchange) with an RSA certificate: offered by Ferry's probes, not by BoringSSL.
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let made = try await ExternalTool.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", folder.path + "/rsa-key.pem", "-out", folder.path + "/rsa.pem", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "1"])
         #expect(made.status == 0, "\(made.output)")
-        guard let cbc = try await opensslServer(pki, port: port, ["-tls1_2", "-cipher", "AES128-SHA256"], certificate: folder.path + "/rsa.pem", key: folder.path + "/rsa-key.pem") else { return }
+        let cbc = try await opensslServer(pki, port: port, ["-tls1_2", "-cipher", "AES128-SHA256"], certificate: folder.path + "/rsa.pem", key: folder.path + "/rsa-key.pem")
         let report = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", folder.path + "/rsa.pem"])
         await cbc.stop()
         #expect(report.ids.first == "no-common-cipher", "\(report.text)")
         #expect(report.text.contains("TLS1.2: TLS_RSA_WITH_AES_128_CBC_SHA256"))
 
         let plain = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: plain, ["-tls1_3"]) else { return }
+        let server = try await opensslServer(pki, port: plain, ["-tls1_3"])
         let noRequest = try await diagnose("localhost:\(plain)", identity(pki))
         await server.stop()
         #expect(noRequest.ids == ["client-cert-not-requested"], "\(noRequest.text)")
@@ -190,7 +189,7 @@ struct DiagnosisTests {
 
     @Test("GnuTLS server with client certificates: nothing wrong")
     func gnutlsServer() async throws {
-        guard let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin") else { return }
+        let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -204,8 +203,8 @@ struct DiagnosisTests {
     }
 
     /// Starts nginx (one process, in the foreground) serving TLS with client certificates required.
-    func nginxServer(_ pki: TestPKI, folder: String, port: Int, extra: String = "") async throws -> BackgroundProcess? {
-        guard let nginx = try ExternalTool.require("nginx", installHint: "apt-get install nginx") else { return nil }
+    func nginxServer(_ pki: TestPKI, folder: String, port: Int, extra: String = "") async throws -> BackgroundProcess {
+        let nginx = try ExternalTool.require("nginx", installHint: "apt-get install nginx")
         let temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map { "\($0)_temp_path \(folder)/\($0);" }.joined(separator: " ")
         let conf = folder + "/nginx-\(port).conf"
         try """
@@ -237,7 +236,7 @@ struct DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let server = try await nginxServer(pki, folder: folder.path, port: port) else { return }
+        let server = try await nginxServer(pki, folder: folder.path, port: port)
         // nginx closes TCP once it has our close_notify: that is not a failed handshake, in any run.
         for _ in 0..<5 {
             let report = try await diagnose("127.0.0.1:\(port)", ["--sni", "localhost"] + identity(pki))
@@ -247,7 +246,7 @@ struct DiagnosisTests {
         await server.stop()
 
         let other = freeLoopbackPort()
-        guard let quiet = try await nginxServer(pki, folder: folder.path, port: other, extra: "ssl_protocols TLSv1.3; ssl_conf_command Options -CANames;") else { return }
+        let quiet = try await nginxServer(pki, folder: folder.path, port: other, extra: "ssl_protocols TLSv1.3; ssl_conf_command Options -CANames;")
         let report = try await diagnose("127.0.0.1:\(other)", ["--sni", "localhost"] + identity(pki))
         await quiet.stop()
         #expect(report.ids.first == "tls13-empty-ca-extension", "\(report.text)")
@@ -260,7 +259,7 @@ struct DiagnosisTests {
         let pki = try TestPKI(directory: folder.path + "/pki")
         try pki.issue("lapsed", validFrom: Date().addingTimeInterval(-60 * 86_400), days: 30)
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"]) else { return }
+        let server = try await opensslServer(pki, port: port, ["-tls1_3", "-Verify", "1", "-verify_return_error"])
         let expired = try await diagnose("localhost:\(port)", ["--cert", pki.certificate("lapsed"), "--key", pki.key("lapsed"), "--ca", pki.caFile])
         #expect(expired.ids.first == "client-cert-expired", "\(expired.text)")
         let first = (expired.json["findings"] as? [[String: Any]])?.first
@@ -285,7 +284,7 @@ struct DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let fips = try await opensslServer(pki, port: port, ["-tls1_3", "-groups", group]) else { return }
+        let fips = try await opensslServer(pki, port: port, ["-tls1_3", "-groups", group])
         let retried = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
         await fips.stop()
         let tls13 = (retried.json["versions"] as? [[String: Any]])?.first { $0["offered"] as? String == "TLS1.3" }
@@ -295,7 +294,7 @@ struct DiagnosisTests {
         #expect(retried.text.contains("Handshake with your client settings: completed"))
 
         let sniPort = freeLoopbackPort()
-        guard let named = try await opensslServer(pki, port: sniPort, ["-cert2", pki.serverCertificate, "-key2", pki.serverKey, "-servername", "partner.example", "-servername_fatal"]) else { return }
+        let named = try await opensslServer(pki, port: sniPort, ["-cert2", pki.serverCertificate, "-key2", pki.serverKey, "-servername", "partner.example", "-servername_fatal"])
         let sni = try await diagnose("localhost:\(sniPort)", ["--ca", pki.caFile])
         await named.stop()
         #expect(sni.ids.first == "sni-unrecognized-name", "\(sni.text)")
@@ -303,7 +302,7 @@ struct DiagnosisTests {
         #expect(sni.text.contains("the name sent in SNI: localhost"))
 
         // A listener that accepts and closes at once, whatever it is sent.
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         let closePort = freeLoopbackPort()
         let closer = try BackgroundProcess(python, ["-c", """
             import socket
@@ -326,7 +325,7 @@ struct DiagnosisTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let port = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: port, ["-no_tls1_2", "-no_tls1_3", "-cipher", "DEFAULT:@SECLEVEL=0"]) else { return }
+        let server = try await opensslServer(pki, port: port, ["-no_tls1_2", "-no_tls1_3", "-cipher", "DEFAULT:@SECLEVEL=0"])
         let report = try await diagnose("localhost:\(port)", ["--ca", pki.caFile])
         await server.stop()
         #expect(report.ids.first == "no-common-version", "\(report.text)")
@@ -338,7 +337,7 @@ struct DiagnosisTests {
 
     @Test("a listener that accepts and never answers: no-response, not a version verdict")
     func blackHole() async throws {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let port = freeLoopbackPort()
@@ -376,7 +375,7 @@ struct DiagnosisTests {
 
     @Test("a plaintext HTTP server on the port, a plaintext protocol that speaks first, and nothing listening at all")
     func plaintextAndClosed() async throws {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -445,12 +444,12 @@ struct DiagnosisTests {
 
     @Test("a relay that passes only the start of the server's answer, then stalls or closes: an error finding with what was seen, never 'no problems'", arguments: [false, true])
     func truncatedAnswer(cut: Bool) async throws {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         let folder = try TemporaryDirectory("ferry-diagnose")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
         let upstream = freeLoopbackPort()
-        guard let server = try await opensslServer(pki, port: upstream, ["-Verify", "1"]) else { return }
+        let server = try await opensslServer(pki, port: upstream, ["-Verify", "1"])
         let port = freeLoopbackPort()
         // 150 bytes: a whole ServerHello, and only the start of the certificate that follows it.
         let relay = try truncatingRelay(python, port: port, upstream: upstream, limit: 150, cut: cut)

@@ -35,7 +35,7 @@ struct FullDiskTests {
 
     @Test("on a 40 MiB disk: a 60 MiB resumable upload is refused at creation and a 60 MiB PUT when the disk fills, both 507; no part or temporary file stays; a 10 MiB upload then succeeds; ferry send says the server is out of space without retrying")
     func fullDisk() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await Self.withTmpfs(mebibytes: 40) { disk in
             try await TestServerHarness.with(configure: { configuration, _ in
                 configuration.root = disk + "/root"

@@ -8,12 +8,12 @@ import Testing
 struct ListingTests {
     @Test("curl pages through a 4,500-entry folder with limit and after; ferry ls follows the pages")
     func pages() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let folder = server.root + "/acme/many"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             // Made by another process, so the in-process server's threads are not held up meanwhile.
-            let python = try #require(try ExternalTool.require("python3", installHint: "apt-get install python3"))
+            let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
             let made = try await ExternalTool.run(python, ["-c", "import sys\nfor i in range(4500): open(f'{sys.argv[1]}/f{i:05d}.txt', 'w').close()", folder])
             #expect(made.status == 0, "\(made.output)")
             var names: [String] = []

@@ -69,7 +69,7 @@ struct NoiseTests {
 
     @Test("an unverified certificate's subject with escape codes and a newline is stored escaped, never as the partner, and printed safely")
     func craftedSubject() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let crafted = "evil\u{1B}[2J\nforged 2026-01-01 in PUT ok acme"
             try server.pki.issue(crafted, by: server.pki.otherCA, file: "crafted")
@@ -94,7 +94,7 @@ struct NoiseTests {
 
     @Test("names with C1 controls, DEL or bidirectional overrides are refused with 400 and stored nowhere", arguments: ["a%C2%85b", "a%7Fb", "invoice%E2%80%AEfdp.exe", "x%E2%81%A6y", "%1B%5B2J"])
     func craftedNames(name: String) async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let file = server.folder.path + "/f.txt"
             try "x".write(toFile: file, atomically: true, encoding: .utf8)

@@ -23,7 +23,7 @@ struct PartnerIdentityTests {
 
     /// Runs curl with the certificate `name`.pem / `name`-key.pem from the test PKI.
     static func curl(_ server: TestServerHarness, as name: String, _ arguments: [String]) async throws -> Answer {
-        let curl = try #require(try ExternalTool.require("curl", installHint: hint))
+        let curl = try ExternalTool.require("curl", installHint: hint)
         let outcome = try await ExternalTool.run(
             curl, server.curlIdentity(name) + ["--path-as-is", "-w", "\n%{http_code}"] + arguments)
         let lines = outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false)
@@ -37,7 +37,7 @@ struct PartnerIdentityTests {
 
     @Test("a certificate from a second trusted CA cannot take a partner's name, by CN or by a copied subject")
     func secondCA() async throws {
-        guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
+        _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, pki in
             configuration.serverTLS?.trustedCAs = [pki.caFile, pki.otherCAFile]
             var acme = FerryConfiguration.Partner(name: "acme")
@@ -80,7 +80,7 @@ struct PartnerIdentityTests {
 
     @Test("a configured partner is reached only through its binding: its CN from the right CA with another subject is refused")
     func pinnedSubject() async throws {
-        guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
+        _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, _ in
             var acme = FerryConfiguration.Partner(name: "acme")
             acme.subject = "CN=ACME Transfer,O=ACME"
@@ -105,7 +105,7 @@ struct PartnerIdentityTests {
 
     @Test("partners.NAME.ca is compared by the verified chain: an intermediate CA binds only what it issued")
     func intermediateBinding() async throws {
-        guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
+        _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, pki in
             let issuing = try! pki.ca.issueSubordinate(commonName: "ACME Issuing CA", organization: "ACME")
             try! pki.write(pem: try! issuing.certificatePEM, to: "acme-issuing-ca.pem")
@@ -130,7 +130,7 @@ struct PartnerIdentityTests {
 
     @Test("a resumed TLS session (no verification in its handshake) keeps the partner its first handshake verified", arguments: ["-tls1_2", "-tls1_3"])
     func resumedSession(version: String) async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         try await TestServerHarness.with(configure: { configuration, pki in
             var acme = FerryConfiguration.Partner(name: "acme")
             acme.certificateAuthorities = [pki.caFile]
@@ -187,7 +187,7 @@ struct PartnerIdentityTests {
 
     @Test("a CN that names a shared area's folder gets no partner home there; rights come from the rule whose area is used")
     func sharedAreaNamespace() async throws {
-        guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
+        _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.accessRules = [
                 .init(name: "shared-ro", partners: ["*"], area: "shared/ro", mount: "ro", rights: [.read]),
@@ -252,7 +252,7 @@ struct PartnerIdentityTests {
 
     @Test("ferry serve logs each refusal once with the certificate and the reason; the partner gets problem+json")
     func refusalsLogged() async throws {
-        guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
+        _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TemporaryDirectory.with("ferry-refusals") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             try pki.issue("shared")
@@ -261,7 +261,7 @@ struct PartnerIdentityTests {
                 .write(toFile: config, atomically: true, encoding: .utf8)
             let server = try await ServeProcess(config: config, directory: folder.path)
             defer { server.process.terminate() }
-            let curl = try #require(try ExternalTool.require("curl", installHint: Self.hint))
+            let curl = try ExternalTool.require("curl", installHint: Self.hint)
             let base = ["--silent", "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}"]
             let denied = try await ExternalTool.run(curl, base + ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "-T", config, "https://localhost:\(server.port)/v1/files/ro/x.yaml"])
             #expect(denied.stdout == "403")
@@ -282,7 +282,7 @@ struct PartnerIdentityTests {
 
     @Test("the reserved state folder is refused in any case, and health tells a partner only that the server lives")
     func reservedAndHealth() async throws {
-        guard try ExternalTool.require("curl", installHint: Self.hint) != nil else { return }
+        _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with { server in
             for path in [".FERRY/ledger.sqlite", ".Ferry/tmp/", "a/.fErRy"] {
                 let answer = try await Self.curl(server, as: "acme", [server.url(path)])

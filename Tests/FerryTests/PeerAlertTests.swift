@@ -20,7 +20,7 @@ struct PeerAlertTests {
 
     @Test("decode_error and illegal_parameter, each with what the client had sent just before", arguments: ["decode_error", "illegal_parameter"])
     func alerts(expected: String) async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let folder = try TemporaryDirectory("ferry-alerts")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")

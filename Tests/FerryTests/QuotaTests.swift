@@ -20,7 +20,7 @@ struct QuotaTests {
 
     @Test("bytes: PUTs by Content-Length and chunked, replacement, a file larger than the whole quota, DELETE and files removed by other means")
     func bytes() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.quota = .init(bytes: 10 << 20)
         }) { server in
@@ -69,7 +69,7 @@ struct QuotaTests {
 
     @Test("two uploads racing for the last room: exactly one is stored, the other gets 507")
     func race() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.quota = .init(bytes: 10 << 20)
         }) { server in
@@ -87,7 +87,7 @@ struct QuotaTests {
 
     @Test("files: the next new file over the limit gets 507 (replacing one does not count); a batch stores what fits and refuses the rest")
     func files() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.quota = .init(files: 3)
         }) { server in
@@ -116,7 +116,7 @@ struct QuotaTests {
 
     @Test("open resumable uploads: the third gets 429 until one is cancelled; a creation longer than the bytes left gets 507; ferry send reports the quota without retrying")
     func uploads() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.quota = .init(bytes: 64 << 20, uploads: 2)
         }) { server in
@@ -160,7 +160,7 @@ struct QuotaTests {
 
     @Test("open resumable uploads still count after a restart")
     func restart() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         let folder = try TemporaryDirectory("ferry-quota")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")

@@ -87,9 +87,8 @@ struct RevocationTests {
 
     @Test("a revoked client certificate is refused in the handshake (TLS 1.2 and 1.3), with a ledger row and the finding; others still connect")
     func revokedClient() async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: Self.hint),
-            let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
-        else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         let folder = try TemporaryDirectory("ferry-crl")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -126,7 +125,7 @@ struct RevocationTests {
 
     @Test("a reload that adds a revocation or removes a CA closes the connections it no longer accepts, and only those")
     func reloadClosesConnections() async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: Self.hint) else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
         let folder = try TemporaryDirectory("ferry-crl-reload")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -162,7 +161,7 @@ struct RevocationTests {
 
     @Test("client.tls.crl: a revoked server certificate stops the client with the reason")
     func revokedServer() async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: Self.hint) else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
         try await TestServerHarness.with { server in
             let ca = try OpenSSLCA(openssl: openssl, pki: server.pki)
             try await ca.revoke(server.pki.serverCertificate)
@@ -184,7 +183,7 @@ struct RevocationTests {
 
     @Test("a forged or foreign list is refused or flagged at load; an expired one is a warning in the log and in config check")
     func badLists() async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: Self.hint) else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
         try await TemporaryDirectory.with("ferry-crl-bad") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             let ca = try OpenSSLCA(openssl: openssl, pki: pki)

@@ -8,7 +8,7 @@ import Testing
 struct SizeLimitTests {
     @Test("a PUT with Content-Length, a chunked PUT and a tus creation over the limit get 413; nothing is stored, no temporary file stays")
     func everyWay() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.uploadMaximumSize = 1 << 20
         }) { server in
@@ -36,7 +36,7 @@ struct SizeLimitTests {
 
     @Test("Expect: 100-continue: 100 for an upload that may go on; the final refusal (403, 413) at once for one that may not, and its body is never sent")
     func expectContinue() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.uploadMaximumSize = 8 << 20
             configuration.accessRules = [.init(name: "ro", partners: ["*"], area: "shared/ro", mount: "ro", rights: [.read])]

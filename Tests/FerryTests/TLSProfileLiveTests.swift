@@ -34,7 +34,7 @@ struct TLSProfileLiveTests {
 
     @Test("a server started from a configssl.cnf (encrypted key, '$' in its pass phrase) accepts the clients its [CA] names and refuses others")
     func fromConfigSSL() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.curlHint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.curlHint)
         try await TemporaryDirectory.with { folder in
             let pki = try TestPKI(directory: folder.path + "/ssl")
             guard try await XCOMConfigTests.encrypt(pki.serverKey, to: folder.path + "/ssl/serverkey.pem", passphrase: "pa$$word") else { return }
@@ -83,8 +83,8 @@ struct TLSProfileLiveTests {
 
     /// openssl s_client with a client certificate, at one protocol version; TLS 1.0/1.1 need OpenSSL's
     /// security level 0 on the client side.
-    static func sClient(_ server: TestServerHarness, _ arguments: [String]) async throws -> String? {
-        guard let openssl = try ExternalTool.require("openssl", installHint: opensslHint) else { return nil }
+    static func sClient(_ server: TestServerHarness, _ arguments: [String]) async throws -> String {
+        let openssl = try ExternalTool.require("openssl", installHint: opensslHint)
         let outcome = try await ExternalTool.run(openssl, ["s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost",
                                                            "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), "-CAfile", server.pki.caFile] + arguments,
                                                  input: "", timeout: 30)
@@ -95,14 +95,14 @@ struct TLSProfileLiveTests {
     func legacyVersion() async throws {
         let tls11 = ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]
         try await TestServerHarness.with { server in
-            guard let refused = try await Self.sClient(server, tls11) else { return }
+            let refused = try await Self.sClient(server, tls11)
             #expect(refused.contains("alert protocol version"), "\(refused)")
         }
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.serverTLS?.minimumVersion = .tlsv11
         }) { server in
             #expect(try server.running.server.tls.current.warnings.contains { $0.contains("TLS 1.0/1.1 are deprecated") })
-            guard let accepted = try await Self.sClient(server, tls11) else { return }
+            let accepted = try await Self.sClient(server, tls11)
             #expect(accepted.contains("Protocol  : TLSv1.1") || accepted.contains("Protocol: TLSv1.1"), "\(accepted)")
             #expect(accepted.contains("Cipher is ECDHE-ECDSA-AES"), "a CBC suite, the best TLS 1.1 has: \(accepted)")
             #expect(accepted.contains("Verification: OK") || accepted.contains("Verify return code: 0 (ok)"))
@@ -115,7 +115,7 @@ struct TLSProfileLiveTests {
             configuration.serverTLS?.clientAuthentication = .none
         }) { server in
             #expect(server.running.server.tls.current.warnings.contains { $0.contains("client-auth is none") })
-            guard let trace = try await Self.sClient(server, ["-tls1_2", "-trace"]) else { return }
+            let trace = try await Self.sClient(server, ["-tls1_2", "-trace"])
             #expect(trace.contains("ServerHelloDone"), "\(trace)")
             #expect(!trace.contains("CertificateRequest"), "no CertificateRequest: \(trace)")
         }
@@ -134,7 +134,7 @@ struct TLSProfileLiveTests {
 
     @Test("verify depth: a client chain with two intermediate CAs is refused at depth 1 (with the reason in the ledger) and accepted at depth 2", arguments: [1, 2])
     func verifyDepth(depth: Int) async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.curlHint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.curlHint)
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.serverTLS?.verifyDepth = depth
         }) { server in
@@ -184,7 +184,7 @@ struct TLSProfileLiveTests {
 
     @Test("TLS 1.3 cipher-suites: a connection that agrees on a suite outside the list is closed; one inside it works", arguments: ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"])
     func tls13Suites(offered: String) async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.curlHint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.curlHint)
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.serverTLS?.tls13Suites = ["TLS_AES_256_GCM_SHA384"]
         }) { server in
@@ -201,8 +201,8 @@ struct TLSProfileLiveTests {
 
     @Test("hot reload: SIGHUP swaps the server certificate without dropping an upload in flight; a bad file keeps the old one; expiry is warned; reloads are logged; health shows liveness only")
     func hotReload() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: Self.curlHint),
-              let openssl = try ExternalTool.require("openssl", installHint: Self.opensslHint) else { return }
+        let curl = try ExternalTool.require("curl", installHint: Self.curlHint)
+        let openssl = try ExternalTool.require("openssl", installHint: Self.opensslHint)
         try await TemporaryDirectory.with { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             // A server certificate that expires in 10 days: warned about at startup.

@@ -46,7 +46,7 @@ struct TraceCrossCheckTests {
     ]
 
     func compare(capture: String, keylog: String?, serverPort: Int) async throws -> (ferry: HandshakeFacts, tshark: HandshakeFacts)? {
-        guard let tshark = try await HandshakeFacts.tshark(capture, keylog: keylog, serverPort: serverPort) else { return nil }
+        let tshark = try await HandshakeFacts.tshark(capture, keylog: keylog, serverPort: serverPort)
         let ferry = try HandshakeFacts.ferry(capture, keylog: keylog)
         #expect(ferry == tshark, "Ferry:\n\(ferry)\ntshark:\n\(tshark)")
         #expect(!ferry.serverMessages.isEmpty && !ferry.clientMessages.isEmpty, "the capture holds a handshake")
@@ -55,7 +55,7 @@ struct TraceCrossCheckTests {
 
     @Test("OpenSSL s_server and s_client", arguments: openssl)
     func opensslPeers(peer: Peer) async throws {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let folder = try TemporaryDirectory("ferry-xcheck")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -87,9 +87,8 @@ struct TraceCrossCheckTests {
 
     @Test("GnuTLS gnutls-serv and gnutls-cli, TLS 1.3 and TLS 1.2, and 3DES-CBC under TLS 1.2 and 1.0", arguments: ["+VERS-TLS1.3", "+VERS-TLS1.2", "+VERS-TLS1.2:-CIPHER-ALL:+3DES-CBC", "+VERS-TLS1.0:-CIPHER-ALL:+3DES-CBC"])
     func gnutlsPeers(version: String) async throws {
-        guard let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin"),
-            let clientTool = try ExternalTool.require("gnutls-cli", installHint: "apt-get install gnutls-bin")
-        else { return }
+        let serverTool = try ExternalTool.require("gnutls-serv", installHint: "apt-get install gnutls-bin")
+        let clientTool = try ExternalTool.require("gnutls-cli", installHint: "apt-get install gnutls-bin")
         let folder = try TemporaryDirectory("ferry-xcheck")
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path + "/pki")
@@ -113,9 +112,8 @@ struct TraceCrossCheckTests {
 
     @Test("tlslite-ng on both sides under SSLv3 (AES-128-CBC, 3DES-CBC) and TLS 1.0 (3DES-CBC): Ferry decrypts with SSLv3's key block and MAC, as tshark does", arguments: [("ssl3", "aes128"), ("ssl3", "3des"), ("tls1.0", "3des")])
     func tlsliteLegacyDecryption(version: String, cipher: String) async throws {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3"),
-            let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
-        else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         guard try await TLSLitePeer.available(python) else { return }
         let folder = try TemporaryDirectory("ferry-xcheck")
         defer { folder.remove() }
@@ -143,9 +141,8 @@ struct TraceCrossCheckTests {
 
     @Test("tlslite-ng limited to SSLv3 with no CA names: the incident's server flight")
     func sslv3Server() async throws {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3"),
-            let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
-        else { return }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         guard try await TLSLitePeer.available(python) else { return }
         let folder = try TemporaryDirectory("ferry-xcheck")
         defer { folder.remove() }
@@ -172,7 +169,7 @@ struct TraceCrossCheckTests {
 
     @Test("curl against a Ferry server, captured on the 'any' interface (Linux cooked capture)")
     func ferryServerWithCurl() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let keylog = server.folder.path + "/keys.txt"
             let captured = try await PacketCapture.record(port: server.port, interface: "any", into: server.folder.path + "/capture.pcapng") {

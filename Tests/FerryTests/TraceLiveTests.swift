@@ -28,7 +28,7 @@ struct TraceLiveTests {
             #expect(send.stderr.contains("negotiated TLS1.3"))
 
             // tshark reads the keys from the file's Decryption Secrets Block: no key log option.
-            guard let tshark = try await HandshakeFacts.tshark(capture, keylog: nil, serverPort: server.port) else { return }
+            let tshark = try await HandshakeFacts.tshark(capture, keylog: nil, serverPort: server.port)
             #expect(tshark.serverMessages.prefix(6) == [2, 8, 13, 11, 15, 20], "tshark decrypted the server's flight: \(tshark)")
             #expect(tshark.clientMessages.prefix(4) == [1, 11, 15, 20])
             #expect(tshark.distinguishedNames == ["CN=Ferry Test CA,O=Example"])

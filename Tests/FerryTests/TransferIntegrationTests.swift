@@ -98,7 +98,7 @@ struct TransferIntegrationTests {
                 (error as? TransferError)?.problem?.status == 404
             }
             // No path leads out of bank's area.
-            guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+            let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
             for attack in ["..%2Facme%2Fprivate%2Fsecret.txt", "%2e%2e/acme/private/secret.txt", "../acme/private/secret.txt"] {
                 let outcome = try await ExternalTool.run(curl, server.curlIdentity("bank") + ["--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.url(attack)])
                 #expect(outcome.stdout == "400", "\(attack) gave \(outcome.output)")

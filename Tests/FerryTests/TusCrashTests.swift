@@ -7,7 +7,7 @@ import Testing
 struct TusCrashTests {
     @Test("SIGKILL in the middle of a PATCH: after a restart the upload continues from a durable offset")
     func killDuringPatch() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TemporaryDirectory.with("ferry-crash") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             let config = try ServeProcess.writeConfig(in: folder.path, port: 0)

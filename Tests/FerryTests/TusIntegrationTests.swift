@@ -33,7 +33,7 @@ struct TusIntegrationTests {
         """
 
     func tuspy(_ server: TestServerHarness, _ file: String, _ target: String, _ mode: String) async throws -> ExternalTool.Outcome? {
-        guard let python = try ExternalTool.require("python3", installHint: "apt-get install python3") else { return nil }
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         let check = try await ExternalTool.run(python, ["-c", "import tusclient"])
         if check.status != 0 {
             if ExternalTool.isCI { throw ExternalTool.MissingTool(name: "tuspy", hint: "pip install tuspy") }
@@ -80,7 +80,7 @@ struct TusIntegrationTests {
 
     @Test("protocol rules: discovery, content type, offsets, checksums, length, ownership, termination")
     func protocolRules() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let base = "https://localhost:\(server.port)/v1/uploads"
             func call(_ who: String, _ arguments: [String], body: String? = nil) async throws -> (status: String, headers: String) {
@@ -147,7 +147,7 @@ struct TusIntegrationTests {
 
     @Test("asking the offset while a PATCH is writing changes nothing: the upload completes intact")
     func headDuringPatch() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let file = server.folder.path + "/paced.bin"
             let size = 20 << 20
@@ -176,7 +176,7 @@ struct TusIntegrationTests {
 
     @Test("abandoned uploads expire and the sweep reclaims their space")
     func expiry() async throws {
-        guard let curl = try ExternalTool.require("curl", installHint: "apt-get install curl") else { return }
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.uploadExpireAfter = 1
             configuration.uploadSweepInterval = 0.2

@@ -13,7 +13,7 @@ import Testing
 struct XCOMConfigTests {
     /// Encrypts a PEM key with a pass phrase, as an operator would with OpenSSL.
     static func encrypt(_ key: String, to output: String, passphrase: String) async throws -> Bool {
-        guard let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl") else { return false }
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         let outcome = try await ExternalTool.run(openssl, ["pkey", "-in", key, "-out", output, "-aes256", "-passout", "pass:" + passphrase])
         #expect(outcome.status == 0, "\(outcome.output)")
         return true
@@ -148,13 +148,14 @@ struct XCOMConfigTests {
 
             var wrong = profile
             wrong.passphrase = .literal("pa")
-            #expect(throws: TLSSetupError.self) { try wrong.makeConfiguration() }
-            do { _ = try wrong.makeConfiguration() } catch let error as TLSSetupError { #expect(error.code == .wrongPassphrase && error.description.contains("does not decrypt")) }
+            let wrongError = try #require(throws: TLSSetupError.self) { try wrong.makeConfiguration() }
+            #expect(wrongError.code == .wrongPassphrase && wrongError.description.contains("does not decrypt"), "\(wrongError)")
 
             var fromEnvironment = profile
             fromEnvironment.passphrase = .environment("FERRY_TEST_PASSPHRASE")
             #expect(try fromEnvironment.makeConfiguration(environment: ["FERRY_TEST_PASSPHRASE": "pa$$word"]).identity.keyPath.hasSuffix("server-key.enc.pem"))
-            do { _ = try fromEnvironment.makeConfiguration(environment: [:]) } catch let error as TLSSetupError { #expect(error.description.contains("is not set")) }
+            let unset = try #require(throws: TLSSetupError.self) { try fromEnvironment.makeConfiguration(environment: [:]) }
+            #expect(unset.description.contains("is not set"), "\(unset)")
 
             try "pa$$word\n".write(toFile: folder.path + "/pass.txt", atomically: true, encoding: .utf8)
             var fromFile = profile
@@ -163,7 +164,8 @@ struct XCOMConfigTests {
 
             var none = profile
             none.passphrase = nil
-            do { _ = try none.makeConfiguration() } catch let error as TLSSetupError { #expect(error.description.contains("encrypted and no pass phrase is configured")) }
+            let missing = try #require(throws: TLSSetupError.self) { try none.makeConfiguration() }
+            #expect(missing.description.contains("encrypted and no pass phrase is configured"), "\(missing)")
         }
     }
 

@@ -32,8 +32,8 @@ struct HandshakeFacts: Equatable, CustomStringConvertible {
     }
 
     /// What tshark decodes, with the key log when given.
-    static func tshark(_ file: String, keylog: String?, serverPort: Int) async throws -> HandshakeFacts? {
-        guard let tshark = try ExternalTool.require("tshark", installHint: "apt-get install tshark") else { return nil }
+    static func tshark(_ file: String, keylog: String?, serverPort: Int) async throws -> HandshakeFacts {
+        let tshark = try ExternalTool.require("tshark", installHint: "apt-get install tshark")
         // Decode the server's port as TLS: a random test port may be registered to another protocol in
         // Wireshark, whose dissector would otherwise win over TLS's heuristics.
         var options: [String] = ["-r", file, "-d", "tcp.port==\(serverPort),tls", "-Y", "tls"]
