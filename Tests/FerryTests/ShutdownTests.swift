@@ -14,15 +14,17 @@ struct ShutdownTests {
             let upload = Task {
                 try await ExternalTool.run(curl, server.curlIdentity("acme") + ["--http1.1", "--limit-rate", "2M", "-T", source, "-o", "/dev/null", "-w", "%{http_code}", server.url("in/slow.bin")], timeout: 30)
             }
-            // Stop once the upload is under way: its temporary file holds some bytes.
-            let temporary = server.root + "/.ferry/tmp"
-            let deadline = ContinuousClock.now + .seconds(15)
-            func inFlightBytes() -> Int64 {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
-                return names.compactMap { try? FileManager.default.attributesOfItem(atPath: temporary + "/" + $0)[.size] as? Int64 }.max() ?? 0
+            // Stop once the upload is under way: the server (in this process) holds its temporary file open. The file
+            // is created unnamed (O_TMPFILE) and only linked when complete, so the folder listing shows nothing; the
+            // open descriptor's target does.
+            let temporary = server.root + "/.ferry/tmp/"
+            let deadline = ContinuousClock.now + .seconds(30)
+            func inFlight() -> Bool {
+                let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+                return descriptors.contains { ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0)) ?? "").hasPrefix(temporary) }
             }
-            while inFlightBytes() == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(inFlightBytes() > 0, "the upload never started")
+            while !inFlight(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(inFlight(), "the upload never started")
             #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/in/slow.bin"), "visible before the last byte")
             try await server.running.stop()
             let outcome = try await upload.value

@@ -71,11 +71,11 @@ final class CertificateLifecycle: Service, Sendable {
                 "reason": "\(reason)", "certificate": "\(loaded.identity.certificatePath)", "subject": "\(leaf.subject)",
                 "not_after": "\(leaf.notValidAfter)", "generation": "\(tls.generation)",
             ])
-            for warning in loaded.warnings { logger.warning("\(warning)") }
+            for warning in loaded.warnings { logger.warning("TLS profile warning", metadata: ["warning": "\(warning)"]) }
             onReload(loaded)
             lastExpiryCheck.withLockedValue { $0 = .distantPast }
         case .failure(let error):
-            logger.error("TLS reload refused, the previous certificate stays in use: \(error)", metadata: ["reason": "\(reason)"])
+            logger.error("TLS reload refused, the previous certificate stays in use", metadata: ["reason": "\(reason)", "error": "\(error)"])
         }
     }
 
@@ -89,8 +89,8 @@ final class CertificateLifecycle: Service, Sendable {
         guard due else { return }
         for entry in certificates(now: now) where entry.secondsLeft < warningWindow {
             let when = entry.secondsLeft < 0 ? "expired \(-entry.daysLeft) day(s) ago" : "expires in \(entry.daysLeft) day(s)"
-            logger.warning("certificate \(when): renew it; Ferry reloads it when the file changes", metadata: [
-                "role": "\(entry.role)", "file": "\(entry.file)", "subject": "\(entry.subject)", "not_after": "\(entry.notAfter)",
+            logger.warning("certificate expiring: renew it; Ferry reloads it when the file changes", metadata: [
+                "expiry": "\(when)", "role": "\(entry.role)", "file": "\(entry.file)", "subject": "\(entry.subject)", "not_after": "\(entry.notAfter)",
             ])
         }
     }

@@ -103,7 +103,7 @@ public struct FerryHTTPChannel: ServerChildChannel {
             case .http2(let connection): await http2.handle(value: connection, logger: logger)
             }
         } catch {
-            logger.debug("connection ended before HTTP started: \(error)")
+            logger.debug("connection ended before HTTP started", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -88,10 +88,10 @@ struct Serve: AsyncParsableCommand {
             }
             let server = try await FerryServer.prepare(configuration: configuration)
             for note in configuration.xcomNotes {
-                logger.warning("\(note.message)", metadata: ["xcom_section": "\(note.section)", "line": "\(note.line)"])
+                logger.warning("XCOM configuration note", metadata: ["note": "\(note.message)", "xcom_section": "\(note.section)", "line": "\(note.line)"])
             }
             for warning in server.tls.current.warnings {
-                logger.warning("\(warning)")
+                logger.warning("TLS profile warning", metadata: ["warning": "\(warning)"])
             }
             if let folder = configuration.serverTrace.pcapngDirectory {
                 logger.warning("every connection's handshake is written with its TLS secrets; treat the folder as secret", metadata: ["pcapng_dir": "\(folder)"])
