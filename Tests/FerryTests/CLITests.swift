@@ -27,6 +27,60 @@ struct CLITests {
         return try await ExternalTool.run(try Self.ferry, arguments, timeout: 120, environment: environment, directory: directory)
     }
 
+    /// An HTTPS server (Python's http.server with ssl) whose `Repr-Digest` does not match the bytes it sends
+    /// (GET) or received (PUT): a corrupting or lying partner.
+    static let lyingServer = #"""
+        import base64, hashlib, http.server, ssl, sys
+        body = b"the bytes on the wire\n"
+        wrong = "sha-256=:" + base64.b64encode(hashlib.sha256(b"what the server claims\n").digest()).decode() + ":"
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Repr-Digest", wrong)
+                self.end_headers()
+                self.wfile.write(body)
+            def do_PUT(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.send_header("Repr-Digest", wrong)
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[3])), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[1], sys.argv[2])
+        context.set_alpn_protocols(["http/1.1"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        print("listening", flush=True)
+        server.serve_forever()
+        """#
+
+    @Test("a digest that does not match the bytes exits 4 (integrity), for get and send, and get writes nothing")
+    func integrityExitCode() async throws {
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        try await TemporaryDirectory.with { folder in
+            let pki = try TestPKI(directory: folder.path + "/pki")
+            try Self.lyingServer.write(toFile: folder.path + "/lying.py", atomically: true, encoding: .utf8)
+            let port = freeLoopbackPort()
+            let server = try BackgroundProcess(python, [folder.path + "/lying.py", pki.serverCertificate, pki.serverKey, "\(port)"])
+            #expect(try await server.waitForOutput("listening", timeout: 20), "\(server.output)")
+            let tls = ["--ca", pki.caFile, "--cert", pki.certificate("acme"), "--key", pki.key("acme")]
+            let environment = ["XDG_STATE_HOME": folder.path + "/state", "FERRY_CONFIG": ""]
+            let get = try await run(["get", "https://localhost:\(port)/in/report.csv", folder.path + "/report.csv"] + tls, in: folder.path, environment: environment)
+            #expect(get.status == 4, "\(get.output)")
+            #expect(get.stderr.contains("integrity check failed"), "\(get.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder.path + "/report.csv"), "a file that failed its digest must not appear under its name")
+            try "what the client sends\n".write(toFile: folder.path + "/out.csv", atomically: true, encoding: .utf8)
+            let send = try await run(["send", folder.path + "/out.csv", "https://localhost:\(port)/in/"] + tls, in: folder.path, environment: environment)
+            #expect(send.status == 4, "\(send.output)")
+            #expect(send.stderr.contains("integrity check failed"), "\(send.stderr)")
+            await server.stop()
+        }
+    }
+
     @Test("ferry demo runs a verified round trip, then diagnoses a partner set up like the incident's, and exits 0")
     func demo() async throws {
         let outcome = try await run(["demo"])

@@ -104,7 +104,10 @@ struct RevocationTests {
             for version in ["1.2", "1.3"] {
                 let revoked = try await ExternalTool.run(curl, identity + ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--tlsv\(version)", "--tls-max", version, "https://localhost:\(server.port)/v1/files/"])
                 #expect(revoked.stdout == "000", "TLS \(version): \(revoked.output)")
-                #expect(revoked.stderr.contains("alert"), "\(revoked.stderr)")
+                // TLS 1.2: the server's alert comes before the client's Finished is answered, so curl reads it. TLS 1.3:
+                // the client certificate travels after the server's Finished and curl may find the connection already
+                // reset before it reads the alert (seen under load); the ledger rows below prove the refusal either way.
+                if version == "1.2" { #expect(revoked.stderr.contains("alert"), "\(revoked.stderr)") }
             }
             let bank = try await ExternalTool.run(curl, identity + ["--cert", pki.certificate("bank"), "--key", pki.key("bank"), "https://localhost:\(server.port)/v1/files/"])
             #expect(bank.stdout == "200", "\(bank.output)")
