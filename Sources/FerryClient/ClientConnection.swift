@@ -4,6 +4,7 @@ public import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
+import FerryConfig
 import FerryDiagnosis
 import FerryProtocol
 import FerryWire
@@ -47,7 +48,7 @@ public struct ClientConnection: Sendable {
             throw TransferError(.usage, "cannot build the TLS context: \(error)")
         }
         let record = TLSConnectionRecord(role: .client, keys: keys)
-        let serverName = target.serverName ?? (target.host.isIPAddress ? nil : target.host)
+        let serverName = ServerName.forHost(target.host, given: target.serverName)
         let arrival = ResponseArrival()
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -153,11 +154,5 @@ public struct ClientConnection: Sendable {
             return TLSErrorText.plain(first.error)
         }
         return TLSErrorText.plain(error)
-    }
-}
-
-extension String {
-    var isIPAddress: Bool {
-        (try? SocketAddress(ipAddress: self, port: 0)) != nil
     }
 }

@@ -96,6 +96,9 @@ public struct RemoteTarget: Sendable, Equatable {
     /// The request target for this path.
     public var requestPath: String { FerryAPI.file(path) }
 
+    /// The file's URL, as the ledger records it.
+    public var url: String { "https://\(authority)\(requestPath)" }
+
     /// `host:port`, with brackets for IPv6.
     public var authority: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 }

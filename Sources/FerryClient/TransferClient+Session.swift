@@ -33,7 +33,7 @@ extension TransferClient {
     static func failedHandshakeEntry(_ failure: TransferError, target: RemoteTarget, operation: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
         LedgerEntry(
             direction: direction, partner: target.partner ?? target.authority, operation: operation,
-            path: "https://\(target.authority)\(target.requestPath)", bytes: 0, sha256: nil, started: started,
+            path: target.url, bytes: 0, sha256: nil, started: started,
             result: .failed, error: failure.message.split(separator: "\n").prefix(3).joined(separator: " "), findings: failure.findings)
     }
 }

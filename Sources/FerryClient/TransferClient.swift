@@ -509,7 +509,7 @@ public struct TransferClient: Sendable {
         return TransferResult(
             operation: operation,
             local: local,
-            remote: "https://\(remote.authority)\(remote.requestPath)",
+            remote: remote.url,
             bytes: bytes,
             sha256: digest.hex,
             verified: true,
@@ -538,7 +538,7 @@ public struct TransferClient: Sendable {
             direction: direction,
             partner: remote.partner ?? server?.commonName ?? remote.authority,
             operation: operation,
-            path: "https://\(remote.authority)\(remote.requestPath)",
+            path: remote.url,
             bytes: bytes,
             sha256: sha256,
             started: started,

@@ -2,7 +2,6 @@ public import FerryConfig
 public import FerryTLS
 import FerryWire
 public import Foundation
-import NIOCore
 import NIOSSL
 
 /// What `ferry diagnose` is pointed at: `HOST:PORT`, `[IPv6]:PORT`, `https://HOST[:PORT][/...]`, or the name of a
@@ -35,10 +34,9 @@ public struct DiagnosisTarget: Sendable, Equatable {
         return DiagnosisTarget(host: host, port: port, partner: partner)
     }
 
-    /// The server name sent in SNI and checked against the certificate: the one given, else the host unless it
-    /// is an IP address (SNI carries names only).
+    /// The server name sent in SNI and checked against the certificate (``ServerName/forHost(_:given:)``).
     public func serverName(sni: String?) -> String? {
-        sni ?? ((try? SocketAddress(ipAddress: host, port: 0)) != nil ? nil : host)
+        ServerName.forHost(host, given: sni)
     }
 }
 

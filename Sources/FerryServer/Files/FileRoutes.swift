@@ -196,7 +196,7 @@ struct FileRoutes: RouterMiddleware {
             store.quotas.settle(reservation, committed: nil)
             entry.ended = Date()
             entry.result = .failed
-            entry.error = ProblemError.wrap(error).problem.description
+            entry.error = ProblemError.ledgerText(error)
             try? await ledger.record(entry)
             throw error
         }

@@ -59,6 +59,12 @@ struct ProblemError: Error, HTTPResponseError {
         }
     }
 
+    /// How a failed request's error reads in its ledger row: a problem (a storage error as the problem it becomes),
+    /// else the error itself (a dropped connection, a cancelled task).
+    static func ledgerText(_ error: any Error) -> String {
+        error is ProblemError || error is StorageError ? wrap(error).problem.description : String(describing: error)
+    }
+
     /// Any error as a problem: a problem as it is, a storage error by its meaning, anything else as a storage
     /// error with its reason.
     static func wrap(_ error: any Error) -> ProblemError {

@@ -39,8 +39,12 @@ struct UploadRoutes: RouterMiddleware {
             var response = try await route(request, path: path, context: context)
             response.headers[.tusResumable] = Self.version
             return response
-        } catch {
-            var problem = ProblemError.wrap(error)
+        } catch var problem as ProblemError {
+            problem.additionalHeaders[.tusResumable] = Self.version
+            throw problem
+        } catch let error as StorageError {
+            // The boundary where the storage layer's errors become problems.
+            var problem = ProblemError(error)
             problem.additionalHeaders[.tusResumable] = Self.version
             throw problem
         }
@@ -301,7 +305,7 @@ struct UploadRoutes: RouterMiddleware {
             return Response(status: .noContent, headers: [.uploadOffset: String(record.length), .reprDigest: digest.reprDigestHeader])
         } catch {
             entry.ended = Date()
-            entry.error = ProblemError.wrap(error).problem.description
+            entry.error = ProblemError.ledgerText(error)
             try? await ledger.record(entry)
             throw error
         }
