@@ -113,6 +113,7 @@ let package = Package(
         .target(
             name: "FerryLedger",
             dependencies: [
+                "FerryProtocol", "FerryTLS",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

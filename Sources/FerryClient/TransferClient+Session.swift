@@ -9,7 +9,7 @@ extension TransferClient {
     /// `operation`, with the first lines of the explanation and the finding ids, so `ferry history` shows why.
     public func session<Result>(
         target: RemoteTarget,
-        operation: String,
+        operation: LedgerEntry.Operation,
         direction: LedgerEntry.Direction,
         _ body: (TransferClient, RemoteTarget) async throws -> Result
     ) async throws -> Result {
@@ -30,7 +30,7 @@ extension TransferClient {
     }
 
     /// The ledger row of a handshake that failed before any transfer began.
-    static func failedHandshakeEntry(_ failure: TransferError, target: RemoteTarget, operation: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
+    static func failedHandshakeEntry(_ failure: TransferError, target: RemoteTarget, operation: LedgerEntry.Operation, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
         LedgerEntry(
             direction: direction, partner: target.partner ?? target.authority, operation: operation,
             path: target.url, bytes: 0, sha256: nil, started: started,

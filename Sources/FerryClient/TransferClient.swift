@@ -19,7 +19,7 @@ import CoreFoundation
 /// a ledger row per transfer.
 public struct TransferClient: Sendable {
     public let tls: ResolvedClientTLS
-    public let ledger: Ledger?
+    public let ledger: (any Ledger)?
     public var progress: ProgressDisplay
 
     /// Bytes per read from a local file.
@@ -88,7 +88,7 @@ public struct TransferClient: Sendable {
     /// Receives each connection's handshake trace (`--trace`, `--pcapng`); `nil`: no traces.
     public var trace: TraceCollector?
 
-    public init(tls: ResolvedClientTLS, ledger: Ledger?, progress: ProgressDisplay = ProgressDisplay(enabled: false)) {
+    public init(tls: ResolvedClientTLS, ledger: (any Ledger)?, progress: ProgressDisplay = ProgressDisplay(enabled: false)) {
         self.tls = tls
         self.ledger = ledger
         self.progress = progress
@@ -196,7 +196,7 @@ public struct TransferClient: Sendable {
         let head = try await streamBody(file, range: 0..<size, hasher: &hasher, sent: &sent, session: &session, connection: connection)
         guard (200..<300).contains(head.status.code), sent == size else {
             let rejection = try await session.rejection(head, doing: "upload of \(file) to \(remote.path)")
-            try? await record(.outbound, "PUT", remote, bytes: sent, sha256: nil, started: started, connection: connection, error: rejection.message)
+            try? await record(.outbound, .put, remote, bytes: sent, sha256: nil, started: started, connection: connection, error: rejection.message)
             throw rejection
         }
         _ = try await session.collectBody(limit: 64 << 10)
@@ -204,10 +204,10 @@ public struct TransferClient: Sendable {
         let serverDigest = head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) }
         guard let serverDigest, serverDigest == local else {
             let message = "integrity check failed for \(file): local sha-256 \(local.hex), server \(serverDigest?.hex ?? "sent no digest")"
-            try? await record(.outbound, "PUT", remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: message)
+            try? await record(.outbound, .put, remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: message)
             throw TransferError(.integrity, message)
         }
-        try? await record(.outbound, "PUT", remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: nil)
+        try? await record(.outbound, .put, remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: nil)
         return result("send", local: file, remote: remote, bytes: sent, digest: local, status: Int(head.status.code), started: started, connection: connection)
     }
 
@@ -313,13 +313,13 @@ public struct TransferClient: Sendable {
                 guard let serverDigest = outcome.serverDigest, serverDigest == outcome.digest else {
                     unlink(partial)
                     let message = "integrity check failed for \(remote.path): received sha-256 \(outcome.digest.hex), server \(outcome.serverDigest?.hex ?? "sent no digest"); nothing was written to \(destination)"
-                    try? await record(.inbound, "GET", remote, bytes: outcome.size, sha256: outcome.digest.hex, started: started, connection: connection, error: message)
+                    try? await record(.inbound, .get, remote, bytes: outcome.size, sha256: outcome.digest.hex, started: started, connection: connection, error: message)
                     throw TransferError(.integrity, message)
                 }
                 guard rename(partial, destination) == 0 else {
                     throw TransferError(.localIO, "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))")
                 }
-                try? await record(.inbound, "GET", remote, bytes: outcome.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
+                try? await record(.inbound, .get, remote, bytes: outcome.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
                 var result = result("get", local: destination, remote: remote, bytes: outcome.size, digest: outcome.digest, status: outcome.status, started: started, connection: connection)
                 result.resumedFrom = download.resumedFrom ?? 0
                 result.sentThisRun = download.receivedThisRun
@@ -480,7 +480,7 @@ public struct TransferClient: Sendable {
                 throw try await session.rejection(head, doing: "delete of \(remote.path)")
             }
             _ = try await session.collectBody(limit: 64 << 10)
-            try? await record(.outbound, "DELETE", remote, bytes: 0, sha256: nil, started: started, connection: connection, error: nil)
+            try? await record(.outbound, .delete, remote, bytes: 0, sha256: nil, started: started, connection: connection, error: nil)
         }
     }
 
@@ -525,13 +525,13 @@ public struct TransferClient: Sendable {
         )
     }
 
-    func record(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
+    func record(_ direction: LedgerEntry.Direction, _ operation: LedgerEntry.Operation, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
         guard let ledger else { return }
         try await ledger.record(entry(direction, operation, remote, bytes: bytes, sha256: sha256, started: started, connection: connection, error: error))
     }
 
     /// A ledger row for a transfer on `connection`.
-    func entry(_ direction: LedgerEntry.Direction, _ operation: String, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) -> LedgerEntry {
+    func entry(_ direction: LedgerEntry.Direction, _ operation: LedgerEntry.Operation, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) -> LedgerEntry {
         let snapshot = connection.record.snapshot
         let server = connection.serverIdentity
         return LedgerEntry(
@@ -546,9 +546,7 @@ public struct TransferClient: Sendable {
             error: error,
             tlsVersion: snapshot.version?.description,
             cipherSuite: snapshot.cipherSuite?.description,
-            peerSubject: server?.subject,
-            peerIssuer: server?.issuer,
-            peerSerial: server?.serial
+            peer: server.map(LedgerEntry.PeerCertificate.init)
         )
     }
 }

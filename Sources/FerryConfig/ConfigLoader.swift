@@ -345,7 +345,7 @@ public enum ConfigLoader {
     }
 
     /// Parses `90`, `90s`, `15m`, `24h`, `7d` into seconds.
-    static func duration(_ value: String, key: String) throws -> Double {
+    public static func duration(_ value: String, key: String) throws -> Double {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
         var text = value.trimmingCharacters(in: .whitespaces).lowercased()
         var factor = 1.0

@@ -1,215 +1,128 @@
+public import FerryProtocol
 public import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
-import Logging
-import NIOCore
-import SQLiteNIO
 
-/// The transfer ledger: an embedded SQLite database with one row per transfer, and (on a server) the digests
-/// of committed files so that `HEAD` and `GET` can send `Repr-Digest` without reading the file again.
-public actor Ledger {
-    private let connection: SQLiteConnection
-    /// Where the database lives.
-    public let path: String
+/// The record of every transfer: rows are appended, never changed, read back newest first with filters and a
+/// cursor, and removed only by retention. `SQLiteLedger` is the embedded implementation; a shared database for
+/// several nodes implements the same protocol.
+public protocol Ledger: Sendable {
+    /// Appends rows (a batch of files is one call, so one trip to the database).
+    func record(_ entries: [LedgerEntry]) async throws
+    /// A page of rows matching `query`, newest first, with the cursor of the next page.
+    func transfers(_ query: LedgerQuery) async throws -> LedgerPage
+    /// Removes the rows that ended before `date` (retention); returns how many went.
+    @discardableResult
+    func removeTransfers(endedBefore date: Date) async throws -> Int
+    /// Releases the database.
+    func close() async throws
+}
 
-    private init(connection: SQLiteConnection, path: String) {
-        self.connection = connection
-        self.path = path
-    }
-
-    /// Opens (and creates or migrates) the ledger at `path`, creating its folder.
-    public static func open(path: String) async throws -> Ledger {
-        let folder = (path as NSString).deletingLastPathComponent
-        if !folder.isEmpty {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        }
-        // Created 0600 before SQLite opens it: its journal files take the database's mode.
-        if !FileManager.default.fileExists(atPath: path) {
-            let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd >= 0 { Glibc.close(fd) }
-        }
-        let connection: SQLiteConnection
-        do {
-            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: Logger(label: "ferry.ledger", factory: { _ in SwiftLogNoOpLogHandler() }))
-        } catch {
-            throw LedgerError("cannot open the ledger at \(path) (\(error)); check that the folder is writable")
-        }
-        let ledger = Ledger(connection: connection, path: path)
-        try await ledger.migrate()
-        return ledger
-    }
-
-    private func migrate() async throws {
-        for statement in [
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA busy_timeout=5000",
-            """
-            CREATE TABLE IF NOT EXISTS transfers (
-                id TEXT PRIMARY KEY, direction TEXT NOT NULL, partner TEXT NOT NULL, operation TEXT NOT NULL,
-                path TEXT NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT, started REAL NOT NULL, ended REAL NOT NULL,
-                result TEXT NOT NULL, error TEXT, tls_version TEXT, cipher_suite TEXT,
-                peer_subject TEXT, peer_issuer TEXT, peer_serial TEXT)
-            """,
-            "CREATE INDEX IF NOT EXISTS transfers_ended ON transfers(ended)",
-            """
-            CREATE TABLE IF NOT EXISTS file_digests (
-                path TEXT PRIMARY KEY, inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                sha256 TEXT NOT NULL)
-            """,
-        ] {
-            _ = try await connection.query(statement, [])
-        }
-        // Added after the first release: diagnosis finding ids of a failed handshake, comma-separated.
-        let columns = try await connection.query("PRAGMA table_info(transfers)", [])
-        if !columns.contains(where: { $0.column("name")?.string == "findings" }) {
-            _ = try await connection.query("ALTER TABLE transfers ADD COLUMN findings TEXT", [])
-        }
-    }
-
-    /// Appends one transfer.
+extension Ledger {
+    /// Appends one row.
     public func record(_ entry: LedgerEntry) async throws {
         try await record([entry])
     }
 
-    /// Appends transfers with one statement (one trip to SQLite's thread for a whole batch of files).
-    public func record(_ entries: [LedgerEntry]) async throws {
-        for chunk in Self.chunks(entries, rowsOf: 17) {
-            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
-            _ = try await connection.query(
-                """
-                INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
-                  tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings)
-                VALUES \(rows)
-                """,
-                chunk.flatMap { entry -> [SQLiteData] in
-                    [
-                        .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner), .text(entry.operation),
-                        .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
-                        .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
-                        .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
-                        Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
-                        Self.text(entry.peerSerial), Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
-                    ]
-                }
-            )
-        }
-    }
-
-    /// Splits rows so that no statement binds more than SQLite's 32,766 parameters.
-    static func chunks<Row>(_ rows: [Row], rowsOf columns: Int) -> [ArraySlice<Row>] {
-        let size = 32_766 / columns
-        return stride(from: 0, to: rows.count, by: size).map { rows[$0..<min(rows.count, $0 + size)] }
-    }
-
-    /// The most recent transfers, newest first.
+    /// The most recent rows, newest first.
     public func recent(limit: Int) async throws -> [LedgerEntry] {
-        let rows = try await connection.query("SELECT * FROM transfers ORDER BY ended DESC LIMIT ?", [.integer(limit)])
-        return rows.map { row in
-            LedgerEntry(
-                id: row.column("id")?.string ?? "",
-                direction: LedgerEntry.Direction(rawValue: row.column("direction")?.string ?? "") ?? .inbound,
-                partner: row.column("partner")?.string ?? "",
-                operation: row.column("operation")?.string ?? "",
-                path: row.column("path")?.string ?? "",
-                bytes: Int64(row.column("bytes")?.integer ?? 0),
-                sha256: row.column("sha256")?.string,
-                started: Date(timeIntervalSince1970: row.column("started")?.double ?? 0),
-                ended: Date(timeIntervalSince1970: row.column("ended")?.double ?? 0),
-                result: LedgerEntry.Result(rawValue: row.column("result")?.string ?? "") ?? .failed,
-                error: row.column("error")?.string,
-                tlsVersion: row.column("tls_version")?.string,
-                cipherSuite: row.column("cipher_suite")?.string,
-                peerSubject: row.column("peer_subject")?.string,
-                peerIssuer: row.column("peer_issuer")?.string,
-                peerSerial: row.column("peer_serial")?.string,
-                findings: row.column("findings")?.string.map { $0.split(separator: ",").map(String.init) } ?? []
-            )
-        }
-    }
-
-    /// Removes the transfers that ended before `date` (retention); returns how many went.
-    @discardableResult
-    public func removeTransfers(endedBefore date: Date) async throws -> Int {
-        let before = try await connection.query("SELECT COUNT(*) AS n FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
-        _ = try await connection.query("DELETE FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
-        return before.first?.column("n")?.integer ?? 0
-    }
-
-    /// The identity of a file's content, as the digest index keys it.
-    public struct FileStamp: Sendable, Equatable {
-        public var inode: UInt64
-        public var size: Int64
-        public var modifiedNanoseconds: Int64
-        public init(inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
-            self.inode = inode
-            self.size = size
-            self.modifiedNanoseconds = modifiedNanoseconds
-        }
-    }
-
-    /// The SHA-256 (hex) recorded for a file, if its stamp still matches (the file has not changed since).
-    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
-        let rows = try await connection.query("SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = ?", [.text(path)])
-        guard let row = rows.first,
-            row.column("inode")?.integer.map({ UInt64(bitPattern: Int64($0)) }) == stamp.inode,
-            row.column("size")?.integer.map({ Int64($0) }) == stamp.size,
-            row.column("mtime_ns")?.integer.map({ Int64($0) }) == stamp.modifiedNanoseconds
-        else { return nil }
-        return row.column("sha256")?.string
-    }
-
-    /// A file's SHA-256 (hex) at a stamp, for the digest index.
-    public struct KnownDigest: Sendable {
-        public var path: String
-        public var sha256: String
-        public var stamp: FileStamp
-        public init(path: String, sha256: String, stamp: FileStamp) {
-            self.path = path
-            self.sha256 = sha256
-            self.stamp = stamp
-        }
-    }
-
-    /// Remembers a file's SHA-256 (hex) for its current stamp.
-    public func remember(digest: String, for path: String, stamp: FileStamp) async throws {
-        try await remember([KnownDigest(path: path, sha256: digest, stamp: stamp)])
-    }
-
-    /// Remembers several files' digests with one statement.
-    public func remember(_ digests: [KnownDigest]) async throws {
-        for chunk in Self.chunks(digests, rowsOf: 5) {
-            let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
-            _ = try await connection.query(
-                "INSERT OR REPLACE INTO file_digests (path, inode, size, mtime_ns, sha256) VALUES \(rows)",
-                chunk.flatMap { known -> [SQLiteData] in
-                    [
-                        .text(known.path), .integer(Int(Int64(bitPattern: known.stamp.inode))), .integer(Int(known.stamp.size)),
-                        .integer(Int(known.stamp.modifiedNanoseconds)), .text(known.sha256),
-                    ]
-                }
-            )
-        }
-    }
-
-    /// Forgets a file's digest (after a delete).
-    public func forget(path: String) async throws {
-        _ = try await connection.query("DELETE FROM file_digests WHERE path = ?", [.text(path)])
-    }
-
-    /// Closes the database.
-    public func close() async throws {
-        try await connection.close()
-    }
-
-    private static func text(_ value: String?) -> SQLiteData {
-        value.map { .text($0) } ?? .null
+        try await transfers(LedgerQuery(limit: limit)).entries
     }
 }
 
-/// A ledger problem, naming the file.
-public struct LedgerError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+/// The SHA-256 of committed files, kept by file stamp so that `HEAD` and `GET` can send `Repr-Digest` without
+/// reading an unchanged file again.
+public protocol DigestIndex: Sendable {
+    /// The digest (hex) recorded for `path`, if its stamp still matches (the file has not changed since).
+    func digest(for path: String, stamp: FileStamp) async throws -> String?
+    /// Remembers files' digests at their current stamps.
+    func remember(_ digests: [KnownDigest]) async throws
+    /// Forgets a file's digest (after a delete).
+    func forget(path: String) async throws
+}
+
+extension DigestIndex {
+    /// Remembers one file's digest.
+    public func remember(digest: String, for path: String, stamp: FileStamp) async throws {
+        try await remember([KnownDigest(path: path, sha256: digest, stamp: stamp)])
+    }
+}
+
+/// A file's SHA-256 (hex) at a stamp, for the digest index.
+public struct KnownDigest: Sendable, Equatable {
+    public var path: String
+    public var sha256: String
+    public var stamp: FileStamp
+    public init(path: String, sha256: String, stamp: FileStamp) {
+        self.path = path
+        self.sha256 = sha256
+        self.stamp = stamp
+    }
+}
+
+/// Which rows to read. Every filter is optional; rows come newest first (by end time, then id).
+public struct LedgerQuery: Sendable, Equatable {
+    public var partner: String?
+    public var direction: LedgerEntry.Direction?
+    public var result: LedgerEntry.Result?
+    public var operation: LedgerEntry.Operation?
+    /// Rows whose path starts with this text.
+    public var pathPrefix: String?
+    /// Rows that ended at or after this time.
+    public var since: Date?
+    /// Rows that ended before this time.
+    public var until: Date?
+    /// At most this many rows (1...10,000).
+    public var limit: Int
+    /// Continue after the last row of an earlier page.
+    public var after: LedgerCursor?
+
+    public init(
+        partner: String? = nil, direction: LedgerEntry.Direction? = nil, result: LedgerEntry.Result? = nil,
+        operation: LedgerEntry.Operation? = nil, pathPrefix: String? = nil, since: Date? = nil, until: Date? = nil,
+        limit: Int = 100, after: LedgerCursor? = nil
+    ) {
+        self.partner = partner
+        self.direction = direction
+        self.result = result
+        self.operation = operation
+        self.pathPrefix = pathPrefix
+        self.since = since
+        self.until = until
+        self.limit = min(max(limit, 1), 10_000)
+        self.after = after
+    }
+}
+
+/// One page of rows and where the next one starts (`nil` after the last page).
+public struct LedgerPage: Sendable {
+    public var entries: [LedgerEntry]
+    public var next: LedgerCursor?
+    public init(entries: [LedgerEntry], next: LedgerCursor?) {
+        self.entries = entries
+        self.next = next
+    }
+}
+
+/// A position in the ledger's order: the end time and id of the last row seen. Its text form is opaque to
+/// callers (an API hands it out and takes it back); rows appended later never shift a page already read.
+public struct LedgerCursor: Sendable, Hashable, CustomStringConvertible {
+    let ended: Double
+    let id: String
+
+    init(after entry: LedgerEntry) {
+        ended = entry.ended.timeIntervalSince1970
+        id = entry.id
+    }
+
+    /// Reads the text form; `nil` when it is not one this ledger handed out.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let bits = UInt64(parts[0], radix: 16), !parts[1].isEmpty,
+            parts[1].allSatisfy({ $0.isHexDigit || $0 == "-" })
+        else { return nil }
+        ended = Double(bitPattern: bits)
+        guard ended.isFinite else { return nil }
+        id = String(parts[1])
+    }
+
+    public var description: String { String(ended.bitPattern, radix: 16) + "." + id }
 }

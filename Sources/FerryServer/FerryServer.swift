@@ -20,7 +20,9 @@ public struct FerryServer: Sendable {
     public let tls: ServerTLSContext
     /// The connections' TLS secrets, in memory, for handshake traces.
     let keys: TLSKeyLogStore
-    public let ledger: Ledger
+    public let ledger: any Ledger
+    /// Digests of committed files (the embedded ledger keeps them too).
+    public let digests: any DigestIndex
     public let host: String
     public let port: Int
 
@@ -41,8 +43,8 @@ public struct FerryServer: Sendable {
         let state = configuration.root + "/.ferry"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         chmod(state, 0o700)
-        let ledger = try await Ledger.open(path: configuration.resolvedServerLedger)
-        return FerryServer(configuration: configuration, tls: tls, keys: keys, ledger: ledger, host: host, port: port)
+        let ledger = try await SQLiteLedger.open(path: configuration.resolvedServerLedger)
+        return FerryServer(configuration: configuration, tls: tls, keys: keys, ledger: ledger, digests: ledger, host: host, port: port)
     }
 
     /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.
@@ -51,7 +53,7 @@ public struct FerryServer: Sendable {
     public func makeApplication(logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         let quotas = QuotaBook(root: root, configuration: configuration)
-        let store = FileStore(root: root, ledger: ledger, quotas: quotas, maximumSize: configuration.uploadMaximumSize, fileMode: mode_t(configuration.uploadFileMode))
+        let store = FileStore(root: root, digests: digests, quotas: quotas, maximumSize: configuration.uploadMaximumSize, fileMode: mode_t(configuration.uploadFileMode))
         store.sweepTemporaryFiles()
         let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter, quotas: quotas)
         let chains = VerifiedChains()

@@ -79,7 +79,7 @@ struct ClientOptions: ParsableArguments {
     /// the config's client profile, then the dev PKI in `./.ferry/pki` when run next to a dev server.
     func withClient<Result>(
         target text: String,
-        operation: String,
+        operation: LedgerEntry.Operation,
         direction: LedgerEntry.Direction,
         adjust: (inout TransferClient) -> Void = { _ in },
         _ body: (TransferClient, RemoteTarget) async throws -> Result
@@ -102,9 +102,9 @@ struct ClientOptions: ParsableArguments {
         }
         for warning in tls.warnings { Failure.printError("warning: \(warning)") }
         for note in configuration.xcomNotes { Failure.printError("note: \(note.message)") }
-        var ledger: Ledger?
+        var ledger: (any Ledger)?
         if !noLedger {
-            ledger = try? await Ledger.open(path: configuration.resolvedClientLedger)
+            ledger = try? await SQLiteLedger.open(path: configuration.resolvedClientLedger)
         }
         var client = TransferClient(tls: tls, ledger: ledger, progress: ProgressDisplay(enabled: json ? false : nil))
         client.resumeDirectory = configuration.resolvedClientResumeDirectory

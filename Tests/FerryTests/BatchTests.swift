@@ -167,7 +167,7 @@ struct BatchTests {
             #expect(listing.stdout.contains(Self.hex(good)))
 
             // One ledger row per entry, refused ones included, with the partner and the TLS facts.
-            let rows = try await server.ledger.recent(limit: 20).filter { $0.operation == "PUT" }
+            let rows = try await server.ledger.recent(limit: 20).filter { $0.operation == .put }
             #expect(rows.count == 7)
             #expect(rows.filter { $0.result == .ok }.map(\.path).sorted() == ["acme/in/a.txt", "acme/in/deep/er/c.bin"])
             #expect(rows.allSatisfy { $0.partner == "acme" && $0.tlsVersion == "TLS1.3" })
@@ -228,7 +228,7 @@ struct BatchTests {
             }
             expected["large.bin"] = try TestFiles.write(tree + "/large.bin", size: 3 << 20)
             expected["empty.txt"] = try TestFiles.write(tree + "/empty.txt", size: 0)
-            let clientLedger = try await Ledger.open(path: server.folder.path + "/client.sqlite")
+            let clientLedger = try await SQLiteLedger.open(path: server.folder.path + "/client.sqlite")
             defer { Task { try? await clientLedger.close() } }
             var client = try server.client("acme", ledger: clientLedger)
 
@@ -248,7 +248,7 @@ struct BatchTests {
             #expect(results.filter { $0.method == "batch" }.count == expected.count - 1)
             #expect(results.first { $0.local.hasSuffix("day1/file1.bin") }?.status == 201)
             let serverRows = try await server.ledger.recent(limit: 1000)
-            #expect(serverRows.filter { $0.operation == "PUT" && $0.result == .ok }.count == expected.count)
+            #expect(serverRows.filter { $0.operation == .put && $0.result == .ok }.count == expected.count)
             let clientRows = try await clientLedger.recent(limit: 1000)
             #expect(clientRows.count == expected.count)
             #expect(clientRows.allSatisfy { $0.result == .ok && $0.peerSubject?.contains("CN=localhost") == true })

@@ -134,6 +134,19 @@ struct CLITests {
             let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
             #expect(rows?.count == 4)
             #expect(rows?.allSatisfy { $0["tlsVersion"] as? String == "TLS1.3" } == true)
+            // Filters and pages: two PUTs, one GET, one DELETE were recorded above.
+            let puts = try await run(["history", "--operation", "put", "--json"], environment: environment)
+            #expect((try JSONSerialization.jsonObject(with: Data(puts.stdout.utf8)) as? [[String: Any]])?.map { $0["operation"] as? String } == ["PUT", "PUT"])
+            let copies = try await run(["history", "--path", base + "/v1/files/in/copy", "--since", "1h"], environment: environment)
+            #expect(copies.status == 0 && copies.stdout.split(separator: "\n").count == 2, "\(copies.output)")
+            let first = try await run(["history", "--limit", "3"], environment: environment)
+            let more = try #require(first.stdout.split(separator: "\n").last.flatMap { $0.hasPrefix("more: ferry history --after ") ? $0.split(separator: " ")[4] : nil }, "\(first.output)")
+            let rest = try await run(["history", "--after", String(more)], environment: environment)
+            #expect(rest.status == 0 && rest.stdout.split(separator: "\n").count == 1 && rest.stdout.contains(" PUT "), "\(rest.output)")
+            let wrong = try await run(["history", "--operation", "copy"], environment: environment)
+            #expect(wrong.status == 1 && wrong.stderr.contains("--operation 'copy' is not one of PUT, GET"), "\(wrong.output)")
+            let badCursor = try await run(["history", "--after", "12"], environment: environment)
+            #expect(badCursor.status == 1 && badCursor.stderr.contains("--after '12'"), "\(badCursor.output)")
 
             let missingFile = try await run(["send", server.folder.path + "/nope.csv", base + "/in/"] + identity, environment: environment)
             #expect(missingFile.status == 6)

@@ -160,16 +160,16 @@ struct CommandLogicTests {
         var failure = TransferError(.tlsHandshake, "handshake failed\nthe server's certificate is signed by CN=Other CA\nfix: add its CA\nmore\nand more")
         failure.findings = ["untrusted-issuer"]
         let started = Date(timeIntervalSince1970: 1_000)
-        let row = TransferClient.failedHandshakeEntry(failure, target: target, operation: "send", direction: .outbound, started: started)
+        let row = TransferClient.failedHandshakeEntry(failure, target: target, operation: .send, direction: .outbound, started: started)
         #expect(row.result == .failed)
         #expect(row.partner == "bank")
-        #expect(row.operation == "send")
+        #expect(row.operation == .send)
         #expect(row.path == "https://files.example:8443/v1/files/in/a.txt")
         #expect(row.bytes == 0)
         #expect(row.sha256 == nil)
         #expect(row.findings == ["untrusted-issuer"])
         #expect(row.error == "handshake failed the server's certificate is signed by CN=Other CA fix: add its CA")
         let anonymous = RemoteTarget(host: "10.0.0.5", port: 443, path: try PartnerPath(encoded: ""))
-        #expect(TransferClient.failedHandshakeEntry(failure, target: anonymous, operation: "ls", direction: .inbound, started: started).partner == "10.0.0.5:443")
+        #expect(TransferClient.failedHandshakeEntry(failure, target: anonymous, operation: .list, direction: .inbound, started: started).partner == "10.0.0.5:443")
     }
 }

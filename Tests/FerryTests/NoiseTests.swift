@@ -3,9 +3,12 @@ import FerryLedger
 import FerryProtocol
 @testable import FerryServer
 import FerryTestSupport
+import FerryTLS
 import Foundation
 import NIOCore
+import SwiftASN1
 import Testing
+import X509
 
 #if canImport(Glibc)
 import Glibc
@@ -27,13 +30,13 @@ struct NoiseTests {
             }
             // Rows are written off the event loop: wait until the expected ones are there, then a moment more for any
             // that should not be.
-            var rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == "TLS" }
+            var rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == .tls }
             for _ in 0..<100 where rows.count < FailureThrottle().perSource {
                 try await Task.sleep(for: .milliseconds(100))
-                rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == "TLS" }
+                rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == .tls }
             }
             try await Task.sleep(for: .seconds(1))
-            rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == "TLS" }
+            rows = try await server.ledger.recent(limit: 1000).filter { $0.operation == .tls }
             // One window (a minute) on an idle machine; a loaded one may spread the flood over more, each allowing its
             // own few rows and a summary row for the window before.
             let windows = Int((ContinuousClock.now - started) / .seconds(60)) + 1
@@ -78,7 +81,7 @@ struct NoiseTests {
             var rows: [LedgerEntry] = []
             for _ in 0..<100 where rows.isEmpty {
                 try await Task.sleep(for: .milliseconds(50))
-                rows = try await server.ledger.recent(limit: 10).filter { $0.operation == "TLS" }
+                rows = try await server.ledger.recent(limit: 10).filter { $0.operation == .tls }
             }
             let row = try #require(rows.first)
             #expect(row.partner == "-")
@@ -86,6 +89,11 @@ struct NoiseTests {
             #expect(subject.hasPrefix("unverified: "), "\(subject)")
             #expect(!subject.unicodeScalars.contains { $0.value < 0x20 }, "\(subject.debugDescription)")
             #expect(subject.contains("\\u{1B}") && subject.contains("\\u{A}"), "\(subject)")
+            // One serial format in every row: lowercase hexadecimal without separators, as a verified partner's.
+            let pem = try String(contentsOfFile: server.pki.certificate("crafted"), encoding: .utf8)
+            let certificate = try X509.Certificate(pemEncoded: pem)
+            #expect(row.peerSerial == PeerIdentity(certificate: certificate).serial)
+            #expect(row.peerSerial?.contains(":") == false)
             let history = try await ExternalTool.run(try CLITests.ferry, ["history", "--server", "--root", server.root])
             #expect(history.status == 0, "\(history.output)")
             #expect(!history.stdout.contains("\u{1B}") && !history.stdout.contains("\nforged"), "\(history.stdout.debugDescription)")
@@ -113,8 +121,8 @@ struct NoiseTests {
             configuration.uploadSweepInterval = 0.2
         }) { server in
             let old = Date().addingTimeInterval(-8 * 86_400)
-            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: "PUT", path: "acme/old", bytes: 1, sha256: nil, started: old, ended: old, result: .ok))
-            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: "PUT", path: "acme/new", bytes: 1, sha256: nil, started: Date(), result: .ok))
+            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: .put, path: "acme/old", bytes: 1, sha256: nil, started: old, ended: old, result: .ok))
+            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: .put, path: "acme/new", bytes: 1, sha256: nil, started: Date(), result: .ok))
             var paths: [String] = []
             for _ in 0..<50 {
                 try await Task.sleep(for: .milliseconds(100))

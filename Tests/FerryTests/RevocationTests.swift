@@ -114,7 +114,7 @@ struct RevocationTests {
             var rows: [LedgerEntry] = []
             for _ in 0..<100 where rows.count < 2 {
                 try await Task.sleep(for: .milliseconds(50))
-                rows = try await server.ledger.recent(limit: 100).filter { $0.operation == "TLS" }
+                rows = try await server.ledger.recent(limit: 100).filter { $0.operation == .tls }
             }
             #expect(rows.count == 2, "\(rows)")
             for row in rows {

@@ -151,7 +151,7 @@ struct TLSProfileLiveTests {
                     rows = try await server.ledger.recent(limit: 10)
                 }
                 let row = try #require(rows.first)
-                #expect(row.operation == "TLS" && row.result == .failed)
+                #expect(row.operation == .tls && row.result == .failed)
                 #expect(row.error?.contains("deeper than verify-depth 1") == true, "\(row.error ?? "")")
             }
         }

@@ -13,7 +13,7 @@ struct TransferIntegrationTests {
         try await TestServerHarness.with { server in
             let source = server.folder.path + "/big.bin"
             let digest = try TestFiles.write(source, size: 64 << 20)
-            let clientLedger = try await Ledger.open(path: server.folder.path + "/client.sqlite")
+            let clientLedger = try await SQLiteLedger.open(path: server.folder.path + "/client.sqlite")
             defer { Task { try? await clientLedger.close() } }
             let client = try server.client("acme", ledger: clientLedger)
 
@@ -36,7 +36,7 @@ struct TransferIntegrationTests {
             #expect(!FileManager.default.fileExists(atPath: fetched + ".part"))
 
             let rows = try await server.ledger.recent(limit: 10)
-            let put = try #require(rows.first { $0.operation == "TUS" })
+            let put = try #require(rows.first { $0.operation == .tus })
             #expect(put.partner == "acme")
             #expect(put.path == "acme/inbound/big.bin")
             #expect(put.bytes == 64 << 20)
@@ -47,12 +47,12 @@ struct TransferIntegrationTests {
             #expect(put.peerSubject?.contains("CN=acme") == true)
             #expect(put.peerIssuer?.contains("CN=Ferry Test CA") == true)
             #expect(put.peerSerial?.isEmpty == false)
-            let get = try #require(rows.first { $0.operation == "GET" })
+            let get = try #require(rows.first { $0.operation == .get })
             #expect(get.bytes == 64 << 20)
             #expect(get.result == .ok)
 
             let clientRows = try await clientLedger.recent(limit: 10)
-            #expect(Set(clientRows.map(\.operation)) == ["TUS", "GET"])
+            #expect(Set(clientRows.map(\.operation)) == [.tus, .get])
             #expect(clientRows.allSatisfy { $0.tlsVersion == "TLS1.3" && $0.peerSubject?.contains("CN=localhost") == true })
         }
     }

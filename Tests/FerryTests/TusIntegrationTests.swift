@@ -54,7 +54,7 @@ struct TusIntegrationTests {
             #expect(outcome.status == 0, "\(outcome.output)")
             #expect(try TestFiles.sha256(server.root + "/acme/tus/data.bin") == digest)
             let rows = try await server.ledger.recent(limit: 5)
-            #expect(rows.first?.operation == "TUS")
+            #expect(rows.first?.operation == .tus)
             #expect(rows.first?.sha256 == digest)
             #expect(rows.first?.tlsVersion == "TLS1.3")
             #expect(try FileManager.default.contentsOfDirectory(atPath: server.root + "/.ferry/uploads").isEmpty)

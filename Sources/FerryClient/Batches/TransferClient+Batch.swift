@@ -133,23 +133,23 @@ extension TransferClient {
             guard let answer = answers.popFirst(), answer.path == item.plan.relative else {
                 let reason = report.problem.map { $0.detail ?? $0.title } ?? "the server's report does not list it"
                 failure = failure ?? TransferError(.network, "upload of \(item.plan.local) did not complete: \(reason)", problem: report.problem)
-                rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: 0, sha256: nil, started: started, connection: connection, error: reason))
+                rows.append(entry(.outbound, .put, item.plan.remote, bytes: 0, sha256: nil, started: started, connection: connection, error: reason))
                 continue
             }
             if let problem = answer.problem ?? (answer.committed ? nil : Problem("refused", status: answer.status, title: "Refused")) {
                 let code: TransferError.Code = problem.slug == ProblemKind.digestMismatch.slug ? .integrity : problem.status >= 500 ? .network : .rejected
                 let message = "upload of \(item.plan.local) to \(item.plan.remote.path) refused by the server (\(problem.status)): \(problem.detail ?? problem.title)"
                 failure = failure ?? TransferError(code, message, problem: problem)
-                rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: 0, sha256: digest.hex, started: started, connection: connection, error: message))
+                rows.append(entry(.outbound, .put, item.plan.remote, bytes: 0, sha256: digest.hex, started: started, connection: connection, error: message))
                 continue
             }
             guard answer.sha256 == digest.hex else {
                 let message = "integrity check failed for \(item.plan.local): local sha-256 \(digest.hex), server \(answer.sha256 ?? "sent no digest")"
                 failure = failure ?? TransferError(.integrity, message)
-                rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: message))
+                rows.append(entry(.outbound, .put, item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: message))
                 continue
             }
-            rows.append(entry(.outbound, "PUT", item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: nil))
+            rows.append(entry(.outbound, .put, item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: nil))
             var sent = result("send", local: item.plan.local, remote: item.plan.remote, bytes: item.plan.size, digest: digest, status: answer.status, started: started, connection: connection)
             sent.method = "batch"
             self.report?(sent)

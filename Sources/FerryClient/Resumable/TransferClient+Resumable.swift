@@ -38,7 +38,7 @@ extension TransferClient {
                 })
             }
             if let key { store?.remove(key) }
-            try? await record(.outbound, "TUS", remote, bytes: source.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
+            try? await record(.outbound, .tus, remote, bytes: source.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
             var result = result("send", local: file, remote: remote, bytes: source.size, digest: outcome.digest, status: outcome.status, started: started, connection: connection)
             result.method = "tus"
             result.resumedFrom = state.resumedFrom ?? 0

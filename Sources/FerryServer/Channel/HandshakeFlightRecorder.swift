@@ -13,14 +13,14 @@ import NIOCore
 struct HandshakeFlightRecorder: Sendable {
     let settings: FerryConfiguration.ServerTrace
     let keys: TLSKeyLogStore
-    let ledger: Ledger
+    let ledger: any Ledger
     let logger: Logger
     let throttle = FailureThrottle()
     let captures: CaptureBudget
     /// This server's certificate as it is now (reloads replace it), to judge what a failed client offered.
     let ownCertificate: @Sendable () -> TLSCertificateSummary?
 
-    init(settings: FerryConfiguration.ServerTrace, keys: TLSKeyLogStore, ledger: Ledger, logger: Logger, ownCertificate: @escaping @Sendable () -> TLSCertificateSummary? = { nil }) throws {
+    init(settings: FerryConfiguration.ServerTrace, keys: TLSKeyLogStore, ledger: any Ledger, logger: Logger, ownCertificate: @escaping @Sendable () -> TLSCertificateSummary? = { nil }) throws {
         self.settings = settings
         self.ownCertificate = ownCertificate
         self.keys = keys
@@ -75,15 +75,17 @@ struct HandshakeFlightRecorder: Sendable {
                 let client = conversation.clientCertificates?.entries.first?.summary
                 let alert = conversation.alerts.first { $0.alert.isFatal }
                 try? await ledger.record(LedgerEntry(
-                    direction: .inbound, partner: "-", operation: "TLS", path: "-", bytes: 0, sha256: nil,
+                    direction: .inbound, partner: "-", operation: .tls, path: "-", bytes: 0, sha256: nil,
                     started: Date(timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970),
                     result: .failed,
                     error: "TLS handshake failed from \(peer.address)" + (alert.map { ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)" } ?? "")
                         + (refusal.map { "; refused: \(TerminalText.escaped($0))" } ?? ""),
                     tlsVersion: conversation.version?.description, cipherSuite: conversation.cipherSuite?.description,
-                    peerSubject: client.map { "unverified: " + TerminalText.escaped($0.subject) },
-                    peerIssuer: client.map { "unverified: " + TerminalText.escaped($0.issuer) },
-                    peerSerial: client.map { TerminalText.escaped($0.serial) },
+                    peer: client.map {
+                        LedgerEntry.PeerCertificate(
+                            subject: TerminalText.escaped($0.subject), issuer: TerminalText.escaped($0.issuer),
+                            serial: TerminalText.escaped($0.serial), verified: false)
+                    },
                     findings: findings.map(\.id)))
             }
             if logs, let conversation = judged {
@@ -124,7 +126,7 @@ struct HandshakeFlightRecorder: Sendable {
         logger.log(level: level, "failed TLS handshakes counted, not recorded one by one", metadata: ["peer": "\(source)", "count": "\(count)", "window": "\(throttle.window.nanoseconds / 1_000_000_000)s"])
         Task.detached { [ledger] in
             try? await ledger.record(LedgerEntry(
-                direction: .inbound, partner: "-", operation: "TLS", path: "-", bytes: 0, sha256: nil, started: Date(), result: .failed,
+                direction: .inbound, partner: "-", operation: .tls, path: "-", bytes: 0, sha256: nil, started: Date(), result: .failed,
                 error: "\(count) more failed TLS handshakes from \(source) in one window, counted but not recorded one by one"))
         }
     }

@@ -1,4 +1,5 @@
 public import FerryTLS
+import FerryProtocol
 import FerryTrace
 public import Foundation
 import NIOConcurrencyHelpers
@@ -15,22 +16,8 @@ public final class ServerTLSContext: Sendable {
     struct State {
         var tls: ResolvedServerTLS
         /// The files' identities when last loaded (or last tried), to notice changes.
-        var stamps: [String: FileStamp]
+        var stamps: [String: FileStamp?]
         var generation: Int
-    }
-
-    /// What identifies a file's content cheaply: a replaced or rewritten file changes at least one of these.
-    struct FileStamp: Equatable {
-        let modified: Date?
-        let size: Int?
-        let inode: Int?
-
-        init(_ path: String) {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-            modified = attributes?[.modificationDate] as? Date
-            size = (attributes?[.size] as? NSNumber)?.intValue
-            inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
-        }
     }
 
     /// Loads the profile; every problem is a `TLSSetupError` naming the file.
@@ -56,7 +43,7 @@ public final class ServerTLSContext: Sendable {
     }
 
     /// The watched files as they are on disk now.
-    var diskStamps: [String: FileStamp] { Self.stamps(current.files) }
+    var diskStamps: [String: FileStamp?] { Self.stamps(current.files) }
 
     /// Builds a new context from the files and swaps it in; on failure the old one stays and the error is
     /// returned. Either way the files' current state counts as seen.
@@ -77,7 +64,8 @@ public final class ServerTLSContext: Sendable {
         }
     }
 
-    static func stamps(_ files: [String]) -> [String: FileStamp] {
-        Dictionary(files.map { ($0, FileStamp($0)) }, uniquingKeysWith: { first, _ in first })
+    /// Each file's stamp, `nil` for a file that cannot be read (its return counts as a change).
+    static func stamps(_ files: [String]) -> [String: FileStamp?] {
+        Dictionary(files.map { ($0, FileStamp(path: $0)) }, uniquingKeysWith: { first, _ in first })
     }
 }

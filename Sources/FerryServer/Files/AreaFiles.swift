@@ -212,10 +212,7 @@ extension FileStore.Stamp {
         self.init(
             isDirectory: (info.st_mode & S_IFMT) == S_IFDIR,
             isRegular: (info.st_mode & S_IFMT) == S_IFREG,
-            size: Int64(info.st_size),
-            inode: UInt64(info.st_ino),
-            modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
-            modified: Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
+            file: FileStamp(info)
         )
     }
 }

@@ -20,7 +20,7 @@ struct BatchUpload {
     let caller: Caller
     let policy: AccessPolicy
     let store: FileStore
-    let ledger: Ledger
+    let ledger: any Ledger
 
     /// The most folders a batch keeps open between its entries.
     static let openFolders = 32
@@ -62,7 +62,7 @@ struct BatchUpload {
     /// What is committed but not yet in the ledger and the digest index.
     struct Pending {
         var rows: [LedgerEntry] = []
-        var digests: [Ledger.KnownDigest] = []
+        var digests: [KnownDigest] = []
         /// The folders written to since the last flush, by path.
         var folders: [String: FileStore.OpenFolder] = [:]
     }
@@ -139,7 +139,7 @@ struct BatchUpload {
     /// entry's bytes are skipped. A folder opened for an earlier entry of this request (without following links,
     /// made if missing) is used again by descriptor; a few dozen are kept open at most.
     func begin(_ header: Batch.Header, checkedFolders: inout [String: FileStore.OpenFolder]) async -> Current {
-        var current = Current(header: header, entry: caller.entry(operation: "PUT", path: header.path, direction: .inbound, started: Date()))
+        var current = Current(header: header, entry: caller.entry(operation: .put, path: header.path, direction: .inbound, started: Date()))
         do {
             let joined = folder.relative.isEmpty ? header.path : folder.relative + "/" + header.path
             let path: PartnerPath
@@ -201,7 +201,7 @@ struct BatchUpload {
             pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = location.folder
             store.quotas.settle(current.reservation, committed: (header.size - (placed.replacedSize ?? 0), placed.replacedSize == nil))
             current.reservation = nil
-            pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.stamp.ledgerStamp))
+            pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.stamp.file))
             var row = current.entry
             row.bytes = header.size
             row.sha256 = digest.hex
@@ -232,7 +232,7 @@ struct BatchUpload {
     /// (one statement each).
     func flush(_ pending: inout Pending) async throws {
         for folder in pending.folders.values { folder.synchronize() }
-        if !pending.digests.isEmpty { try await ledger.remember(pending.digests) }
+        if !pending.digests.isEmpty { try await store.digests.remember(pending.digests) }
         if !pending.rows.isEmpty { try await ledger.record(pending.rows) }
         pending = Pending()
     }

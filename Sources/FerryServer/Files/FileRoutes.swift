@@ -19,7 +19,7 @@ struct FileRoutes: RouterMiddleware {
 
     let policy: AccessPolicy
     let store: FileStore
-    let ledger: Ledger
+    let ledger: any Ledger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let rawPath = request.uri.path
@@ -120,7 +120,7 @@ struct FileRoutes: RouterMiddleware {
         }
         let ledger = self.ledger
         let started = Date()
-        let entry = caller.entry(operation: "GET", path: target.rootRelative, direction: .outbound, started: started)
+        let entry = caller.entry(operation: .get, path: target.rootRelative, direction: .outbound, started: started)
         let body = ResponseBody(contentLength: Int(span.count)) { writer in
             var sent: Int64 = 0
             var failure: String?
@@ -164,7 +164,7 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError(.exists, detail: "If-None-Match: * was sent and '\(path)' already exists")
         }
         let started = Date()
-        var entry = caller.entry(operation: "PUT", path: target.rootRelative, direction: .inbound, started: started)
+        var entry = caller.entry(operation: .put, path: target.rootRelative, direction: .inbound, started: started)
         let contentLength = request.headers[.contentLength].flatMap { Int($0) }
         let replacing = existing.flatMap { $0.isRegular ? $0.size : nil }
         // The quota is checked before a byte of the body is read: by Content-Length, or for a chunked body by its
@@ -217,8 +217,8 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError(.folderNotEmpty, detail: "delete the files inside '\(path)' first")
         }
         if stamp.isRegular { store.quotas.removed(target, caller: caller.partner, bytes: stamp.size) }
-        if !stamp.isDirectory { try await ledger.forget(path: target.rootRelative) }
-        var entry = caller.entry(operation: "DELETE", path: target.rootRelative, direction: .inbound, started: Date())
+        if !stamp.isDirectory { try await store.digests.forget(path: target.rootRelative) }
+        var entry = caller.entry(operation: .delete, path: target.rootRelative, direction: .inbound, started: Date())
         entry.bytes = 0
         entry.result = .ok
         try await ledger.record(entry)
@@ -256,7 +256,7 @@ struct FileRoutes: RouterMiddleware {
                 continue
             }
             let relative = target.rootRelative.isEmpty ? name : target.rootRelative + "/" + name
-            let known = info.isRegular ? try? await ledger.digest(for: relative, stamp: info.ledgerStamp) : nil
+            let known = info.isRegular ? try? await store.digests.digest(for: relative, stamp: info.file) : nil
             entries.append(
                 .init(
                     name: name,
@@ -316,7 +316,7 @@ struct Caller: Sendable {
         self.channel = context.channel
     }
 
-    func entry(operation: String, path: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
+    func entry(operation: LedgerEntry.Operation, path: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
         LedgerEntry(
             direction: direction,
             partner: partner,
@@ -329,9 +329,7 @@ struct Caller: Sendable {
             result: .failed,
             tlsVersion: tls.version?.description,
             cipherSuite: tls.cipherSuite?.description,
-            peerSubject: identity.subject,
-            peerIssuer: identity.issuer,
-            peerSerial: identity.serial
+            peer: LedgerEntry.PeerCertificate(identity)
         )
     }
 }

@@ -14,7 +14,8 @@ import CoreFoundation
 /// The served tree on disk: containment checks, streamed reads and writes, atomic commits, digests.
 struct FileStore: Sendable {
     let root: String
-    let ledger: Ledger
+    /// Digests of committed files by stamp.
+    let digests: any DigestIndex
     /// Per-partner quotas and what each partner uses.
     let quotas: QuotaBook
     /// The largest file accepted, however it arrives (`uploads.max-size`).
@@ -50,18 +51,17 @@ struct FileStore: Sendable {
     struct Stamp: Sendable {
         let isDirectory: Bool
         let isRegular: Bool
-        let size: Int64
-        let inode: UInt64
-        let modifiedNanoseconds: Int64
-        let modified: Date
+        /// The content's identity: validators and the digest index use it.
+        let file: FileStamp
 
-        var etag: String { FileETag.make(inode: inode, size: size, modifiedNanoseconds: modifiedNanoseconds) }
-        var ledgerStamp: Ledger.FileStamp { .init(inode: inode, size: size, modifiedNanoseconds: modifiedNanoseconds) }
+        var size: Int64 { file.size }
+        var modified: Date { file.modified }
+        var etag: String { file.etag }
     }
 
     /// The SHA-256 of a committed file: from the index when the file is unchanged, else computed once and kept.
     func digest(of file: OpenFile, rootRelative: String) async throws -> FileDigest {
-        if let hex = try await ledger.digest(for: rootRelative, stamp: file.stamp.ledgerStamp), let digest = FileDigest(hex: hex) {
+        if let hex = try await digests.digest(for: rootRelative, stamp: file.stamp.file), let digest = FileDigest(hex: hex) {
             return digest
         }
         var hasher = SHA256()
@@ -69,7 +69,7 @@ struct FileStore: Sendable {
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
         }
         let digest = FileDigest(bytes: Array(hasher.finalize()))!
-        try await ledger.remember(digest: digest.hex, for: rootRelative, stamp: file.stamp.ledgerStamp)
+        try await digests.remember(digest: digest.hex, for: rootRelative, stamp: file.stamp.file)
         return digest
     }
 
@@ -178,7 +178,7 @@ struct FileStore: Sendable {
         let location = try prepareParent(of: target)
         let placed = try place(file, at: location, refuseOverwrite: refuseOverwrite)
         location.folder.synchronize()
-        try await ledger.remember(digest: digest.hex, for: target.rootRelative, stamp: placed.stamp.ledgerStamp)
+        try await digests.remember(digest: digest.hex, for: target.rootRelative, stamp: placed.stamp.file)
         return Committed(bytes: bytes, digest: digest, replacedSize: placed.replacedSize, stamp: placed.stamp)
     }
 

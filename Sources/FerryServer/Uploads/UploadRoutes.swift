@@ -27,7 +27,7 @@ struct UploadRoutes: RouterMiddleware {
     let policy: AccessPolicy
     let files: FileStore
     let uploads: UploadStore
-    let ledger: Ledger
+    let ledger: any Ledger
     let maximumSize: Int64
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -273,7 +273,7 @@ struct UploadRoutes: RouterMiddleware {
     /// Verifies the whole file and commits it to its target.
     private func finish(_ record: UploadRecord, caller: Caller) async throws -> Response {
         let started = record.created
-        var entry = caller.entry(operation: "TUS", path: record.path, direction: .inbound, started: started)
+        var entry = caller.entry(operation: .tus, path: record.path, direction: .inbound, started: started)
         do {
             let (_, target) = try writableTarget(record.path, caller: caller)
             entry.path = target.rootRelative

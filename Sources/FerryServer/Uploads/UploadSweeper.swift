@@ -10,7 +10,7 @@ struct UploadSweeper: Service {
     let uploads: UploadStore
     /// Seconds between sweeps.
     let interval: Double
-    let ledger: Ledger
+    let ledger: any Ledger
     /// Seconds a ledger row is kept.
     let retention: Double
     let logger: Logger

@@ -87,7 +87,7 @@ struct Demo: AsyncParsableCommand {
             say("3. file         \(source) (\(size) MiB, sha256 \(sourceDigest.hex))")
 
             let tls = try ClientTLSProfile.dev(pki, client: partner).makeConfiguration()
-            let clientLedger = try await Ledger.open(path: folder + "/client-ledger.sqlite")
+            let clientLedger = try await SQLiteLedger.open(path: folder + "/client-ledger.sqlite")
             let client = TransferClient(tls: tls, ledger: clientLedger)
             let target = RemoteTarget(host: "localhost", port: running.port, path: try PartnerPath(plain: "inbound/source.bin"))
             let upload = try await client.send(files: [source], to: target)[0]

@@ -22,8 +22,26 @@ struct History: AsyncParsableCommand {
     @Option(name: .long, help: "Read this ledger file.")
     var ledger: String?
 
-    @Option(name: .long, help: "How many transfers to show.")
+    @Option(name: .long, help: "How many transfers to show (at most 10000).")
     var limit = 20
+
+    @Option(name: .long, help: "Only this partner's transfers.")
+    var partner: String?
+
+    @Option(name: .long, help: "Only this operation: PUT, GET, DELETE, TUS, LIST, SEND or TLS (failed handshakes).")
+    var operation: String?
+
+    @Flag(name: .long, help: "Only failed transfers and handshakes.")
+    var failed = false
+
+    @Option(name: .long, help: "Only transfers that ended in this past period (24h, 7d) or since this time (ISO 8601, e.g. 2026-12-01T00:00:00Z).")
+    var since: String?
+
+    @Option(name: .long, help: "Only paths that start with this text.")
+    var path: String?
+
+    @Option(name: .long, help: "Continue after the last row of an earlier page (the cursor `--json` prints as `next`).")
+    var after: String?
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
@@ -38,23 +56,54 @@ struct History: AsyncParsableCommand {
                 Failure.printError("no ledger at \(path) yet: nothing has been transferred" + (server ? " to this server" : " by this user"))
                 throw ExitCode(1)
             }
-            let store = try await Ledger.open(path: path)
-            let entries = try await store.recent(limit: limit)
+            let query = try self.query()
+            let store = try await SQLiteLedger.open(path: path)
+            let page = try await store.transfers(query)
             try await store.close()
+            let entries = page.entries
             if json {
                 JSONOutput.print(entries)
+                if let next = page.next { Failure.printError("more rows: continue with --after \(next)") }
                 return
             }
             let formatter = ISO8601DateFormatter()
             for entry in entries {
                 let status = entry.result == .ok ? "ok" : "FAILED"
-                print(TerminalText.escaped("\(formatter.string(from: entry.ended)) \(entry.direction.rawValue.padding(toLength: 3, withPad: " ", startingAt: 0)) \(entry.operation.padding(toLength: 6, withPad: " ", startingAt: 0)) \(status.padding(toLength: 6, withPad: " ", startingAt: 0)) \(entry.partner) \(entry.path) \(entry.bytes) B \(entry.tlsVersion ?? "-") \(entry.cipherSuite ?? "-")" + (entry.error.map { "  error: \($0)" } ?? "") + (entry.findings.isEmpty ? "" : "  findings: \(entry.findings.joined(separator: ", "))")))
+                print(TerminalText.escaped("\(formatter.string(from: entry.ended)) \(entry.direction.rawValue.padding(toLength: 3, withPad: " ", startingAt: 0)) \(entry.operation.name.padding(toLength: 6, withPad: " ", startingAt: 0)) \(status.padding(toLength: 6, withPad: " ", startingAt: 0)) \(entry.partner) \(entry.path) \(entry.bytes) B \(entry.tlsVersion ?? "-") \(entry.cipherSuite ?? "-")" + (entry.error.map { "  error: \($0)" } ?? "") + (entry.findings.isEmpty ? "" : "  findings: \(entry.findings.joined(separator: ", "))")))
             }
+            if let next = page.next { print("more: ferry history --after \(next) (with the same filters)") }
         } catch let exit as ExitCode {
             throw exit
         } catch {
             Failure.printError(String(describing: error))
             throw ExitCode(1)
         }
+    }
+
+    /// The filters as a ledger query; a value that means nothing is refused with what would.
+    func query() throws -> LedgerQuery {
+        var query = LedgerQuery(partner: partner, result: failed ? .failed : nil, pathPrefix: path, limit: limit)
+        if let operation {
+            guard let known = LedgerEntry.Operation.named(operation) else {
+                throw ValidationError("--operation '\(operation)' is not one of \(LedgerEntry.Operation.all.map(\.name).joined(separator: ", "))")
+            }
+            query.operation = known
+        }
+        if let since {
+            if let seconds = try? ConfigLoader.duration(since, key: "--since") {
+                query.since = Date(timeIntervalSinceNow: -seconds)
+            } else if let date = ISO8601DateFormatter().date(from: since) {
+                query.since = date
+            } else {
+                throw ValidationError("--since '\(since)' is neither a period (90m, 24h, 7d) nor an ISO 8601 time (2026-12-01T00:00:00Z)")
+            }
+        }
+        if let after {
+            guard let cursor = LedgerCursor(after) else {
+                throw ValidationError("--after '\(after)' is not a cursor this ledger printed; copy it from the `more:` line")
+            }
+            query.after = cursor
+        }
+        return query
     }
 }

@@ -18,7 +18,7 @@ struct List: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let listing = try await options.withClient(target: target, operation: "LIST", direction: .inbound) { client, remote in
+            let listing = try await options.withClient(target: target, operation: .list, direction: .inbound) { client, remote in
                 try await client.list(remote)
             }
             if options.json {

@@ -65,7 +65,7 @@ struct Send: AsyncParsableCommand {
             }
             let retry = RetryPolicy(retries: retries, baseWait: retryWait)
             let json = options.json
-            _ = try await options.withClient(target: arguments.last!, operation: "SEND", direction: .outbound, adjust: { client in
+            _ = try await options.withClient(target: arguments.last!, operation: .send, direction: .outbound, adjust: { client in
                 client.uploadMode = mode
                 client.parallelism = parallel
                 client.recursive = recursive

@@ -16,7 +16,7 @@ struct TestServerHarness {
     let running: RunningServer
 
     var port: Int { running.port }
-    var ledger: Ledger { running.server.ledger }
+    var ledger: any Ledger { running.server.ledger }
 
     /// Starts a server, runs `body`, and always stops the server and removes its folder.
     static func with<Result>(
@@ -47,7 +47,7 @@ struct TestServerHarness {
     }
 
     /// A Ferry client for a named test client, or one without a certificate for `nil`.
-    func client(_ name: String?, ledger: Ledger? = nil) throws -> TransferClient {
+    func client(_ name: String?, ledger: (any Ledger)? = nil) throws -> TransferClient {
         let profile = name.map { pki.clientProfile($0) } ?? ClientTLSProfile(certificate: nil, privateKey: nil, trustedCAs: [pki.caFile])
         return TransferClient(tls: try profile.makeConfiguration(), ledger: ledger)
     }

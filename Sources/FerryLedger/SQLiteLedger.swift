@@ -1,0 +1,202 @@
+public import FerryProtocol
+public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import SQLiteNIO
+
+/// The embedded ledger: one SQLite database with one row per transfer and (on a server) the digest index of
+/// committed files.
+public actor SQLiteLedger: Ledger, DigestIndex {
+    private let connection: SQLiteConnection
+    /// Where the database lives.
+    public let path: String
+
+    private init(connection: SQLiteConnection, path: String) {
+        self.connection = connection
+        self.path = path
+    }
+
+    /// Opens (and creates or migrates) the ledger at `path`, creating its folder.
+    public static func open(path: String) async throws -> SQLiteLedger {
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        // Created 0600 before SQLite opens it: its journal files take the database's mode.
+        if !FileManager.default.fileExists(atPath: path) {
+            let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 { Glibc.close(fd) }
+        }
+        let connection: SQLiteConnection
+        do {
+            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: Logger(label: "ferry.ledger", factory: { _ in SwiftLogNoOpLogHandler() }))
+        } catch {
+            throw LedgerError("cannot open the ledger at \(path) (\(error)); check that the folder is writable")
+        }
+        let ledger = SQLiteLedger(connection: connection, path: path)
+        try await ledger.migrate()
+        return ledger
+    }
+
+    private func migrate() async throws {
+        for statement in [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA busy_timeout=5000",
+            """
+            CREATE TABLE IF NOT EXISTS transfers (
+                id TEXT PRIMARY KEY, direction TEXT NOT NULL, partner TEXT NOT NULL, operation TEXT NOT NULL,
+                path TEXT NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT, started REAL NOT NULL, ended REAL NOT NULL,
+                result TEXT NOT NULL, error TEXT, tls_version TEXT, cipher_suite TEXT,
+                peer_subject TEXT, peer_issuer TEXT, peer_serial TEXT)
+            """,
+            "CREATE INDEX IF NOT EXISTS transfers_ended ON transfers(ended)",
+            """
+            CREATE TABLE IF NOT EXISTS file_digests (
+                path TEXT PRIMARY KEY, inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                sha256 TEXT NOT NULL)
+            """,
+        ] {
+            _ = try await connection.query(statement, [])
+        }
+        // Added after the first release: diagnosis finding ids of a failed handshake, comma-separated.
+        let columns = try await connection.query("PRAGMA table_info(transfers)", [])
+        if !columns.contains(where: { $0.column("name")?.string == "findings" }) {
+            _ = try await connection.query("ALTER TABLE transfers ADD COLUMN findings TEXT", [])
+        }
+    }
+
+    /// Appends transfers with one statement (one trip to SQLite's thread for a whole batch of files).
+    public func record(_ entries: [LedgerEntry]) async throws {
+        for chunk in Self.chunks(entries, rowsOf: 17) {
+            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            _ = try await connection.query(
+                """
+                INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
+                  tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings)
+                VALUES \(rows)
+                """,
+                chunk.flatMap { entry -> [SQLiteData] in
+                    [
+                        .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner), .text(entry.operation.name),
+                        .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
+                        .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
+                        .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
+                        Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
+                        Self.text(entry.peerSerial), Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
+                    ]
+                }
+            )
+        }
+    }
+
+    /// Splits rows so that no statement binds more than SQLite's 32,766 parameters.
+    static func chunks<Row>(_ rows: [Row], rowsOf columns: Int) -> [ArraySlice<Row>] {
+        let size = 32_766 / columns
+        return stride(from: 0, to: rows.count, by: size).map { rows[$0..<min(rows.count, $0 + size)] }
+    }
+
+    public func transfers(_ query: LedgerQuery) async throws -> LedgerPage {
+        var conditions: [String] = []
+        var binds: [SQLiteData] = []
+        if let partner = query.partner { conditions.append("partner = ?"); binds.append(.text(partner)) }
+        if let direction = query.direction { conditions.append("direction = ?"); binds.append(.text(direction.rawValue)) }
+        if let result = query.result { conditions.append("result = ?"); binds.append(.text(result.rawValue)) }
+        if let operation = query.operation { conditions.append("operation = ?"); binds.append(.text(operation.name)) }
+        if let prefix = query.pathPrefix {
+            // A prefix compared as text: no LIKE, so `%` and `_` in a path are themselves.
+            conditions.append("substr(path, 1, ?) = ?")
+            binds += [.integer(prefix.unicodeScalars.count), .text(prefix)]
+        }
+        if let since = query.since { conditions.append("ended >= ?"); binds.append(.float(since.timeIntervalSince1970)) }
+        if let until = query.until { conditions.append("ended < ?"); binds.append(.float(until.timeIntervalSince1970)) }
+        if let after = query.after {
+            conditions.append("(ended < ? OR (ended = ? AND id < ?))")
+            binds += [.float(after.ended), .float(after.ended), .text(after.id)]
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        // One row more than asked tells whether there is a next page.
+        let rows = try await connection.query(
+            "SELECT * FROM transfers \(filter) ORDER BY ended DESC, id DESC LIMIT ?", binds + [.integer(query.limit + 1)])
+        let entries = rows.prefix(query.limit).map(Self.entry)
+        return LedgerPage(entries: entries, next: rows.count > query.limit ? entries.last.map(LedgerCursor.init(after:)) : nil)
+    }
+
+    private static func entry(_ row: SQLiteRow) -> LedgerEntry {
+        var entry = LedgerEntry(
+            id: row.column("id")?.string ?? "",
+            direction: LedgerEntry.Direction(rawValue: row.column("direction")?.string ?? "") ?? .inbound,
+            partner: row.column("partner")?.string ?? "",
+            operation: LedgerEntry.Operation(stored: row.column("operation")?.string ?? ""),
+            path: row.column("path")?.string ?? "",
+            bytes: Int64(row.column("bytes")?.integer ?? 0),
+            sha256: row.column("sha256")?.string,
+            started: Date(timeIntervalSince1970: row.column("started")?.double ?? 0),
+            ended: Date(timeIntervalSince1970: row.column("ended")?.double ?? 0),
+            result: LedgerEntry.Result(rawValue: row.column("result")?.string ?? "") ?? .failed,
+            error: row.column("error")?.string,
+            tlsVersion: row.column("tls_version")?.string,
+            cipherSuite: row.column("cipher_suite")?.string,
+            findings: row.column("findings")?.string.map { $0.split(separator: ",").map(String.init) } ?? []
+        )
+        // As stored: rows written before the one serial format keep theirs.
+        entry.peerSubject = row.column("peer_subject")?.string
+        entry.peerIssuer = row.column("peer_issuer")?.string
+        entry.peerSerial = row.column("peer_serial")?.string
+        return entry
+    }
+
+    @discardableResult
+    public func removeTransfers(endedBefore date: Date) async throws -> Int {
+        let before = try await connection.query("SELECT COUNT(*) AS n FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
+        _ = try await connection.query("DELETE FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
+        return before.first?.column("n")?.integer ?? 0
+    }
+
+    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
+        let rows = try await connection.query("SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = ?", [.text(path)])
+        guard let row = rows.first,
+            row.column("inode")?.integer.map({ UInt64(bitPattern: Int64($0)) }) == stamp.inode,
+            row.column("size")?.integer.map({ Int64($0) }) == stamp.size,
+            row.column("mtime_ns")?.integer.map({ Int64($0) }) == stamp.modifiedNanoseconds
+        else { return nil }
+        return row.column("sha256")?.string
+    }
+
+    /// One statement for all of them.
+    public func remember(_ digests: [KnownDigest]) async throws {
+        for chunk in Self.chunks(digests, rowsOf: 5) {
+            let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            _ = try await connection.query(
+                "INSERT OR REPLACE INTO file_digests (path, inode, size, mtime_ns, sha256) VALUES \(rows)",
+                chunk.flatMap { known -> [SQLiteData] in
+                    [
+                        .text(known.path), .integer(Int(Int64(bitPattern: known.stamp.inode))), .integer(Int(known.stamp.size)),
+                        .integer(Int(known.stamp.modifiedNanoseconds)), .text(known.sha256),
+                    ]
+                }
+            )
+        }
+    }
+
+    public func forget(path: String) async throws {
+        _ = try await connection.query("DELETE FROM file_digests WHERE path = ?", [.text(path)])
+    }
+
+    public func close() async throws {
+        try await connection.close()
+    }
+
+    private static func text(_ value: String?) -> SQLiteData {
+        value.map { .text($0) } ?? .null
+    }
+}
+
+/// A ledger problem, naming the file.
+public struct LedgerError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

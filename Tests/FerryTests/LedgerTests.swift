@@ -1,0 +1,137 @@
+import FerryLedger
+import FerryProtocol
+import Foundation
+import Testing
+
+/// The embedded ledger behind the `Ledger` protocol: filters, pages that hold still, one row format.
+@Suite("Ledger")
+struct LedgerTests {
+    static func withLedger(_ body: (SQLiteLedger) async throws -> Void) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-ledger-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ledger = try await SQLiteLedger.open(path: folder.path + "/ledger.sqlite")
+        do {
+            try await body(ledger)
+        } catch {
+            try? await ledger.close()
+            throw error
+        }
+        try await ledger.close()
+    }
+
+    static func row(_ partner: String, _ operation: LedgerEntry.Operation, _ path: String, ended: Date, result: LedgerEntry.Result = .ok, direction: LedgerEntry.Direction = .inbound) -> LedgerEntry {
+        LedgerEntry(direction: direction, partner: partner, operation: operation, path: path, bytes: 1, sha256: nil, started: ended, ended: ended, result: result)
+    }
+
+    @Test("filters by partner, direction, result, operation, path prefix and time, each alone and together")
+    func filters() async throws {
+        try await Self.withLedger { ledger in
+            let base = Date(timeIntervalSince1970: 1_800_000_000)
+            try await ledger.record([
+                Self.row("acme", .put, "acme/in/a.txt", ended: base),
+                Self.row("acme", .get, "acme/out/b.txt", ended: base + 10, direction: .outbound),
+                Self.row("globex", .put, "globex/in/c.txt", ended: base + 20, result: .failed),
+                Self.row("-", .tls, "-", ended: base + 30, result: .failed),
+                Self.row("acme", .tus, "acme/in/%_d.txt", ended: base + 40),
+            ])
+            func paths(_ query: LedgerQuery) async throws -> [String] { try await ledger.transfers(query).entries.map(\.path) }
+            #expect(try await paths(LedgerQuery()) == ["acme/in/%_d.txt", "-", "globex/in/c.txt", "acme/out/b.txt", "acme/in/a.txt"])
+            #expect(try await paths(LedgerQuery(partner: "acme")) == ["acme/in/%_d.txt", "acme/out/b.txt", "acme/in/a.txt"])
+            #expect(try await paths(LedgerQuery(direction: .outbound)) == ["acme/out/b.txt"])
+            #expect(try await paths(LedgerQuery(result: .failed)) == ["-", "globex/in/c.txt"])
+            #expect(try await paths(LedgerQuery(operation: .tls)) == ["-"])
+            #expect(try await paths(LedgerQuery(pathPrefix: "acme/in/")) == ["acme/in/%_d.txt", "acme/in/a.txt"])
+            // `%` and `_` are themselves, not patterns.
+            #expect(try await paths(LedgerQuery(pathPrefix: "acme/in/%_")) == ["acme/in/%_d.txt"])
+            #expect(try await paths(LedgerQuery(pathPrefix: "acme/in/__")) == [])
+            #expect(try await paths(LedgerQuery(since: base + 10, until: base + 30)) == ["globex/in/c.txt", "acme/out/b.txt"])
+            #expect(try await paths(LedgerQuery(partner: "acme", result: .ok, pathPrefix: "acme/in", since: base + 1)) == ["acme/in/%_d.txt"])
+        }
+    }
+
+    @Test("pages by cursor: every row once, in order, even with equal end times and rows appended between pages")
+    func pages() async throws {
+        try await Self.withLedger { ledger in
+            let base = Date(timeIntervalSince1970: 1_800_000_000)
+            // 25 rows, five of each end time, so a page boundary falls inside a group of equal times.
+            let rows = (0..<25).map { Self.row("acme", .put, "acme/f\($0)", ended: base + Double($0 / 5)) }
+            try await ledger.record(rows)
+            var seen: [String] = []
+            var query = LedgerQuery(limit: 7)
+            var pages = 0
+            while true {
+                let page = try await ledger.transfers(query)
+                seen += page.entries.map(\.id)
+                pages += 1
+                // A newer row arriving mid-read does not shift the pages already handed out.
+                if pages == 1 { try await ledger.record(Self.row("acme", .put, "acme/late", ended: base + 100)) }
+                guard let next = page.next else { break }
+                // The cursor survives its text form, as an API or `--after` hands it back.
+                query.after = try #require(LedgerCursor(next.description))
+            }
+            #expect(pages == 4)
+            #expect(seen.count == 25 && Set(seen) == Set(rows.map(\.id)))
+            let expected = rows.sorted { ($0.ended, $0.id) > ($1.ended, $1.id) }.map(\.id)
+            #expect(seen == expected)
+        }
+    }
+
+    @Test("a cursor text this ledger did not print is refused", arguments: ["", "abc", "zz.1234", "7ff0000000000000.ab", "41d0.", "41d0.x;DROP"])
+    func badCursor(text: String) {
+        #expect(LedgerCursor(text) == nil)
+    }
+
+    @Test("one certificate format: a serial with colons or capitals is stored as lowercase hexadecimal, an unverified one marked")
+    func peerCertificate() async throws {
+        try await Self.withLedger { ledger in
+            var verified = Self.row("acme", .put, "acme/a", ended: Date())
+            verified.peer = LedgerEntry.PeerCertificate(subject: "CN=acme", issuer: "CN=CA", serial: "0A:1b:FF")
+            let unverified = LedgerEntry(
+                direction: .inbound, partner: "-", operation: .tls, path: "-", bytes: 0, sha256: nil, started: Date(), result: .failed,
+                peer: LedgerEntry.PeerCertificate(subject: "CN=x", issuer: "CN=Other", serial: "0a1bff", verified: false))
+            try await ledger.record([verified, unverified])
+            let stored = try await ledger.recent(limit: 10)
+            #expect(Set(stored.map(\.peerSerial)) == ["0a1bff"])
+            let tls = try #require(stored.first { $0.operation == .tls })
+            #expect(tls.peerSubject == "unverified: CN=x" && tls.peerIssuer == "unverified: CN=Other")
+            #expect(tls.peer == LedgerEntry.PeerCertificate(subject: "CN=x", issuer: "CN=Other", serial: "0a1bff", verified: false))
+            #expect(stored.first { $0.operation == .put }?.peer?.verified == true)
+            // Text that is not a serial number is kept as it came (escaped by the caller), not mangled.
+            #expect(LedgerEntry.PeerCertificate(subject: "", issuer: "", serial: "not-hex").serial == "not-hex")
+        }
+    }
+
+    @Test("operations are a registry: JSON carries the name, a stored name this version does not know is kept")
+    func operations() throws {
+        let entry = Self.row("acme", .tus, "acme/a", ended: Date(timeIntervalSince1970: 1_800_000_000))
+        let json = String(decoding: try JSONEncoder().encode(entry), as: UTF8.self)
+        #expect(json.contains(#""operation":"TUS""#), "\(json)")
+        let back = try JSONDecoder().decode(LedgerEntry.self, from: Data(json.replacingOccurrences(of: #""TUS""#, with: #""ARCHIVE""#).utf8))
+        #expect(back.operation.name == "ARCHIVE" && !LedgerEntry.Operation.all.contains(back.operation))
+        #expect(LedgerEntry.Operation.named("tus") == .tus && LedgerEntry.Operation.named("nope") == nil)
+    }
+
+    @Test("the digest index answers only while the file's stamp is unchanged")
+    func digestIndex() async throws {
+        try await Self.withLedger { ledger in
+            let stamp = FileStamp(inode: 42, size: 10, modifiedNanoseconds: 1_000)
+            try await ledger.remember(digest: String(repeating: "ab", count: 32), for: "acme/a", stamp: stamp)
+            #expect(try await ledger.digest(for: "acme/a", stamp: stamp) == String(repeating: "ab", count: 32))
+            for changed in [FileStamp(inode: 43, size: 10, modifiedNanoseconds: 1_000), FileStamp(inode: 42, size: 11, modifiedNanoseconds: 1_000), FileStamp(inode: 42, size: 10, modifiedNanoseconds: 1_001)] {
+                #expect(try await ledger.digest(for: "acme/a", stamp: changed) == nil)
+            }
+            try await ledger.forget(path: "acme/a")
+            #expect(try await ledger.digest(for: "acme/a", stamp: stamp) == nil)
+        }
+    }
+
+    @Test("retention removes only rows that ended before the cut and says how many")
+    func retention() async throws {
+        try await Self.withLedger { ledger in
+            let base = Date(timeIntervalSince1970: 1_800_000_000)
+            try await ledger.record((0..<6).map { Self.row("acme", .put, "acme/f\($0)", ended: base + Double($0)) })
+            #expect(try await ledger.removeTransfers(endedBefore: base + 4) == 4)
+            #expect(try await ledger.recent(limit: 10).map(\.path) == ["acme/f5", "acme/f4"])
+        }
+    }
+}
