@@ -53,9 +53,10 @@ public struct FerryServer: Sendable {
     public func makeApplication(logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         let quotas = QuotaBook(root: root, configuration: configuration)
-        let store = FileStore(root: root, digests: digests, quotas: quotas, maximumSize: configuration.uploadMaximumSize, fileMode: mode_t(configuration.uploadFileMode))
-        store.sweepTemporaryFiles()
-        let uploads = UploadStore(root: root, expireAfter: configuration.uploadExpireAfter, quotas: quotas)
+        let storage = LocalFileStorage(root: root, fileMode: mode_t(configuration.uploadFileMode))
+        storage.sweepStaged()
+        let store = FileStore(storage: storage, digests: digests, quotas: quotas, maximumSize: configuration.uploadMaximumSize)
+        let uploads = UploadStore(storage: storage, expireAfter: configuration.uploadExpireAfter, quotas: quotas)
         let chains = VerifiedChains()
         let policy = try AccessPolicy(root: root, configuration: configuration, tls: tls, chains: chains, logger: logger)
         // Resumable uploads from before a restart hold their length and count against their partner's limits.

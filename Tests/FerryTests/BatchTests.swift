@@ -111,13 +111,13 @@ struct BatchTests {
             let (json, status) = try Self.split(posted.stdout)
             #expect(status == "400")
             let report = try JSONDecoder().decode(Batch.Report.self, from: Data(json.utf8))
-            #expect(report.files.count == BatchUpload.maximumEntries, "\(report.files.count)")
+            #expect(report.files.count == BatchLimits.maximumEntries, "\(report.files.count)")
             #expect(report.problem?.slug == ProblemKind.malformedBatch.slug)
-            #expect(report.problem?.detail?.hasPrefix("Too many files in one batch: a batch holds at most \(BatchUpload.maximumEntries) files") == true)
-            #expect(report.files.allSatisfy { ($0.problem?.detail?.count ?? 0) <= BatchUpload.maximumDetail + 64 })
+            #expect(report.problem?.detail?.hasPrefix("Too many files in one batch: a batch holds at most \(BatchLimits.maximumEntries) files") == true)
+            #expect(report.files.allSatisfy { ($0.problem?.detail?.count ?? 0) <= BatchLimits.maximumDetail + 64 })
             let rows = try await server.ledger.recent(limit: 5000)
-            #expect(rows.count == BatchUpload.maximumEntries)
-            #expect(rows.allSatisfy { !$0.path.contains("\u{1B}") && ($0.error?.count ?? 0) <= BatchUpload.maximumDetail * 2 && $0.path.count <= 4096 })
+            #expect(rows.count == BatchLimits.maximumEntries)
+            #expect(rows.allSatisfy { !$0.path.contains("\u{1B}") && ($0.error?.count ?? 0) <= BatchLimits.maximumDetail * 2 && $0.path.count <= 4096 })
         }
     }
 

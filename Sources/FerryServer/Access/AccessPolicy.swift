@@ -77,7 +77,7 @@ public struct AccessPolicy: Sendable {
             try ConfigLoader.checkArea(rule.area, trimmed: rule.area, key: "access.\(rule.name).area")
             try ConfigLoader.checkMount(rule.mount, key: "access.\(rule.name).mount")
             let area = rule.area == "." ? root : root + "/" + rule.area
-            if let rootReal = FileStore.realPath(root), let existing = existingPrefix(of: area, above: root), let real = FileStore.realPath(existing),
+            if let rootReal = LocalFileStorage.realPath(root), let existing = existingPrefix(of: area, above: root), let real = LocalFileStorage.realPath(existing),
                 real != rootReal, !real.hasPrefix(rootReal + "/")
             {
                 throw ConfigError("access.\(rule.name).area: '\(rule.area)' leads through a symbolic link to \(real), outside the root \(rootReal); move the folder under the root or point the rule at a folder inside it")
@@ -88,7 +88,7 @@ public struct AccessPolicy: Sendable {
     /// The longest part of `path` that exists, not above `root`.
     private static func existingPrefix(of path: String, above root: String) -> String? {
         var probe = path
-        while !FileStore.lexists(probe) {
+        while !LocalFileStorage.lexists(probe) {
             guard probe.count > root.count else { return nil }
             probe = (probe as NSString).deletingLastPathComponent
         }

@@ -15,43 +15,32 @@ import Glibc
 /// committed as its own PUT would be. What a batch saves is the per-request work (an HTTP exchange, a trip to
 /// the ledger's thread, a folder fsync per file); what each file gets is unchanged (rights, path rules, the
 /// declared SHA-256 verified, temporary file, fsync, rename, a ledger row).
-struct BatchUpload {
+struct BatchUpload<Storage: FileStorage> {
     let folder: PartnerPath
     let caller: Caller
     let policy: AccessPolicy
-    let store: FileStore
+    let store: FileStore<Storage>
     let ledger: any Ledger
 
-    /// The most folders a batch keeps open between its entries.
-    static let openFolders = 32
-
-    /// Ledger rows and digests are written (and folders fsynced) every this many files, and at the end.
-    static let flushEvery = 64
-    /// The most entries one batch may hold (Ferry's client sends at most 256): the report, the ledger rows and the
-    /// memory a batch costs stay bounded whatever it holds.
-    static let maximumEntries = 1000
-    /// Refusal details in the report and the ledger are cut to this many characters, and texts from the
-    /// request are escaped.
-    static let maximumDetail = 512
 
     /// The entry being received: written to its temporary file and hashed as its bytes arrive.
     struct Current {
         let header: Batch.Header
         var target: AccessPolicy.Target?
-        var location: FileStore.Location?
+        var place: Storage.Place?
         var refusal: ProblemError?
-        var file: FileStore.TemporaryFile?
+        var file: Storage.Staged?
         /// The entry's hold on its partner's quota, settled when it is committed or dropped.
         var reservation: QuotaBook.Reservation?
         var hasher = SHA256()
         var entry: LedgerEntry
 
         /// Takes the next bytes of the entry (skipped when it was refused; a write failure refuses it).
-        mutating func take(_ bytes: ByteBuffer) {
+        mutating func take(_ bytes: ByteBuffer) async {
             guard refusal == nil, let file else { return }
             bytes.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             do {
-                try file.write(bytes)
+                try await file.write(bytes)
             } catch {
                 refusal = ProblemError.wrap(error)
                 file.discard()
@@ -64,7 +53,7 @@ struct BatchUpload {
         var rows: [LedgerEntry] = []
         var digests: [KnownDigest] = []
         /// The folders written to since the last flush, by path.
-        var folders: [String: FileStore.OpenFolder] = [:]
+        var folders: [String: Storage.Folder] = [:]
     }
 
     func run<Body: AsyncSequence>(_ body: Body) async throws -> Response where Body.Element == ByteBuffer {
@@ -73,7 +62,7 @@ struct BatchUpload {
         var pending = Pending()
         var current: Current?
         var problem: Problem?
-        var checkedFolders: [String: FileStore.OpenFolder] = [:]
+        var checkedFolders: [String: Storage.Folder] = [:]
         do {
             reading: for try await chunk in body {
                 var chunk = chunk
@@ -88,18 +77,18 @@ struct BatchUpload {
                     guard let event else { break }
                     switch event {
                     case .header(let header):
-                        guard results.count < Self.maximumEntries else {
-                            problem = Problem(.malformedBatch, detail: "Too many files in one batch: a batch holds at most \(Self.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch")
+                        guard results.count < BatchLimits.maximumEntries else {
+                            problem = Problem(.malformedBatch, detail: "Too many files in one batch: a batch holds at most \(BatchLimits.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch")
                             break reading
                         }
                         current = await begin(header, checkedFolders: &checkedFolders)
                     case .bytes(let bytes):
-                        current?.take(bytes)
+                        await current?.take(bytes)
                     case .entryEnd:
                         if var entry = current {
-                            results.append(finish(&entry, into: &pending))
+                            results.append(await finish(&entry, into: &pending))
                             current = nil
-                            if pending.rows.count >= Self.flushEvery { try await flush(&pending) }
+                            if pending.rows.count >= BatchLimits.flushEvery { try await flush(&pending) }
                         }
                     }
                 }
@@ -138,7 +127,7 @@ struct BatchUpload {
     /// Resolves and checks an entry's target when its header arrives and opens its temporary file; a refused
     /// entry's bytes are skipped. A folder opened for an earlier entry of this request (without following links,
     /// made if missing) is used again by descriptor; a few dozen are kept open at most.
-    func begin(_ header: Batch.Header, checkedFolders: inout [String: FileStore.OpenFolder]) async -> Current {
+    func begin(_ header: Batch.Header, checkedFolders: inout [String: Storage.Folder]) async -> Current {
         var current = Current(header: header, entry: caller.entry(operation: .put, path: header.path, direction: .inbound, started: Date()))
         do {
             let joined = folder.relative.isEmpty ? header.path : folder.relative + "/" + header.path
@@ -153,26 +142,26 @@ struct BatchUpload {
             }
             let target = policy.resolve(path, partner: caller.partner)
             current.entry.path = target.rootRelative
-            guard target.rights.contains(.write) else { throw FileRoutes.denied(.write, path) }
+            guard target.rights.contains(.write) else { throw ProblemError.denied(.write, path) }
             let parent = (target.absolutePath as NSString).deletingLastPathComponent
-            let location: FileStore.Location
-            let existing: FileStore.Stamp?
+            let place: Storage.Place
+            let existing: StoredItem?
             if let folder = checkedFolders[parent], let name = target.inArea.last {
-                location = FileStore.Location(folder: folder, name: name)
-                existing = try store.stamp(at: location)
-                if existing?.isDirectory == true { throw StorageError.isAFolder }
+                place = store.storage.place(named: name, in: folder)
+                existing = try store.storage.item(at: place)
+                if existing?.isFolder == true { throw StorageError.isAFolder }
             } else {
-                try store.checkContainment(target)
-                location = try store.prepareParent(of: target)
-                if checkedFolders.count >= Self.openFolders { checkedFolders.removeAll() }
-                checkedFolders[parent] = location.folder
-                existing = try store.stamp(at: location)
+                try store.storage.prepareArea(target)
+                place = try store.prepareParent(of: target)
+                if checkedFolders.count >= BatchLimits.openFolders { checkedFolders.removeAll() }
+                checkedFolders[parent] = store.storage.folder(holding: place)
+                existing = try store.storage.item(at: place)
             }
             current.reservation = try await store.quotas.admit(
-                target, caller: caller.partner, bytes: header.size, replacing: existing.flatMap { $0.isRegular ? $0.size : nil })
+                target, caller: caller.partner, bytes: header.size, replacing: existing.flatMap { $0.isFile ? $0.size : nil })
             current.target = target
-            current.location = location
-            current.file = try FileStore.TemporaryFile(path: try store.newTemporaryPath())
+            current.place = place
+            current.file = try store.storage.stage(expectedLength: header.size)
         } catch {
             current.refusal = ProblemError.wrap(error)
         }
@@ -180,28 +169,28 @@ struct BatchUpload {
     }
 
     /// Verifies and commits a complete entry; returns its result and queues its ledger row.
-    func finish(_ current: inout Current, into pending: inout Pending) -> Batch.FileResult {
+    func finish(_ current: inout Current, into pending: inout Pending) async -> Batch.FileResult {
         let header = current.header
         do {
             if let refusal = current.refusal { throw refusal }
-            guard let target = current.target, let location = current.location, let file = current.file else { throw ProblemError(.storageError, detail: "No target") }
+            guard let target = current.target, let place = current.place, let file = current.file else { throw ProblemError(.storageError, detail: "No target") }
             let digest = FileDigest(bytes: Array(current.hasher.finalize()))!
             guard digest.hex == header.sha256 else {
                 file.discard()
                 throw ProblemError(.digestMismatch, detail: "the header declared sha-256 \(header.sha256) but the \(header.size) bytes received hash to \(digest.hex); nothing was stored")
             }
-            let placed: (replacedSize: Int64?, stamp: FileStore.Stamp)
+            let placed: Placed
             do {
-                try file.finish()
-                placed = try store.place(file.path, at: location, refuseOverwrite: false)
+                try await file.finish()
+                placed = try store.storage.commit(file, at: place, replace: true)
             } catch {
-                unlink(file.path)
+                file.discard()
                 throw error
             }
-            pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = location.folder
+            pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = store.storage.folder(holding: place)
             store.quotas.settle(current.reservation, committed: (header.size - (placed.replacedSize ?? 0), placed.replacedSize == nil))
             current.reservation = nil
-            pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.stamp.file))
+            pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.item.stamp))
             var row = current.entry
             row.bytes = header.size
             row.sha256 = digest.hex
@@ -214,7 +203,7 @@ struct BatchUpload {
             store.quotas.settle(current.reservation, committed: nil)
             current.reservation = nil
             var problem = ProblemError.wrap(error).problem
-            problem.detail = problem.detail.map { TerminalText.escaped(String($0.prefix(Self.maximumDetail))) }
+            problem.detail = problem.detail.map { TerminalText.escaped(String($0.prefix(BatchLimits.maximumDetail))) }
             pending.rows.append(failed(current, reason: problem.description))
             return Batch.FileResult(path: header.path, status: problem.status, problem: problem)
         }
@@ -224,14 +213,14 @@ struct BatchUpload {
         var row = current.entry
         row.ended = Date()
         row.result = .failed
-        row.error = TerminalText.escaped(String(reason.prefix(Self.maximumDetail)))
+        row.error = TerminalText.escaped(String(reason.prefix(BatchLimits.maximumDetail)))
         return row
     }
 
     /// Makes what was committed durable and recorded: the folders' fsyncs, then the digests and ledger rows
     /// (one statement each).
     func flush(_ pending: inout Pending) async throws {
-        for folder in pending.folders.values { folder.synchronize() }
+        for folder in pending.folders.values { store.storage.synchronize(folder) }
         if !pending.digests.isEmpty { try await store.digests.remember(pending.digests) }
         if !pending.rows.isEmpty { try await ledger.record(pending.rows) }
         pending = Pending()
@@ -240,4 +229,19 @@ struct BatchUpload {
     static func malformed(_ error: BatchFormatError) -> Problem {
         Problem(.malformedBatch, detail: "\(error.description); the files before it were handled as listed")
     }
+}
+
+/// What one batch may hold and how often it flushes.
+enum BatchLimits {
+    /// The most folders a batch keeps open between its entries.
+    static let openFolders = 32
+
+    /// Ledger rows and digests are written (and folders fsynced) every this many files, and at the end.
+    static let flushEvery = 64
+    /// The most entries one batch may hold (Ferry's client sends at most 256): the report, the ledger rows and the
+    /// memory a batch costs stay bounded whatever it holds.
+    static let maximumEntries = 1000
+    /// Refusal details in the report and the ledger are cut to this many characters, and texts from the
+    /// request are escaped.
+    static let maximumDetail = 512
 }

@@ -41,7 +41,7 @@ extension ExpectContinueHandler: Sendable {}
 extension FileRoutes {
     /// The checks of an upload that need no body: partner, write right, size, free space, the partner's quota (as
     /// far as it is already counted).
-    static func mayContinue(_ request: HTTPRequest, channel: any Channel, policy: AccessPolicy, store: FileStore) -> Bool {
+    static func mayContinue(_ request: HTTPRequest, channel: any Channel, policy: AccessPolicy, store: FileStore<Storage>) -> Bool {
         guard let path = request.path, request.method == .put || request.method == .post || request.method == .patch,
             let record = FerryRequestContext.registry.record(for: channel)
         else { return false }
@@ -52,7 +52,7 @@ extension FileRoutes {
         let length = request.headerFields[.contentLength].flatMap { Int64($0) }
         if let length {
             guard length <= store.maximumSize else { return false }
-            if let free = FileStore.freeBytes(store.root), free < length { return false }
+            if let free = store.storage.freeBytes(), free < length { return false }
         }
         let plain = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
         if plain.hasPrefix(prefix + "/") || plain == prefix {
@@ -61,6 +61,6 @@ extension FileRoutes {
             return target.rights.contains(.write) && store.quotas.mightFit(target, caller: partner, bytes: length ?? 0)
         }
         // A resumable upload's PATCH: the route checks that the upload is this partner's.
-        return plain.hasPrefix(UploadRoutes.prefix + "/")
+        return plain.hasPrefix(FerryAPI.uploads + "/")
     }
 }

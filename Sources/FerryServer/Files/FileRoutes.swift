@@ -12,13 +12,13 @@ import NIOCore
 import _NIOFileSystem
 
 /// `/v1/files/...`: download with ranges, upload with atomic commit, metadata, delete and listing.
-struct FileRoutes: RouterMiddleware {
+struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
     typealias Context = FerryRequestContext
 
-    static let prefix = FerryAPI.files
+    static var prefix: String { FerryAPI.files }
 
     let policy: AccessPolicy
-    let store: FileStore
+    let store: FileStore<Storage>
     let ledger: any Ledger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -43,29 +43,29 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError.from(error)
         }
         let target = policy.resolve(path, partner: caller.partner)
-        try store.checkContainment(target)
+        try store.storage.prepareArea(target)
         switch request.method {
         case .get, .head:
-            guard target.rights.contains(.read) else { throw Self.denied(.read, path) }
-            if try path.isDirectory || path.segments.isEmpty || store.stamp(of: target)?.isDirectory == true {
+            guard target.rights.contains(.read) else { throw ProblemError.denied(.read, path) }
+            if try path.isDirectory || path.segments.isEmpty || store.item(of: target)?.isFolder == true {
                 return try await list(path: path, target: target, caller: caller, head: request.method == .head, query: Self.query(request))
             }
             return try await download(request: request, path: path, target: target, caller: caller)
         case .put:
-            guard target.rights.contains(.write) else { throw Self.denied(.write, path) }
+            guard target.rights.contains(.write) else { throw ProblemError.denied(.write, path) }
             guard !path.isDirectory, !path.segments.isEmpty else {
                 throw ProblemError(.notAFile, detail: "PUT needs a file name, not a folder")
             }
             return try await upload(request: request, path: path, target: target, caller: caller)
         case .delete:
-            guard target.rights.contains(.delete) else { throw Self.denied(.delete, path) }
+            guard target.rights.contains(.delete) else { throw ProblemError.denied(.delete, path) }
             return try await delete(path: path, target: target, caller: caller)
         case .post:
             guard request.headers[.contentType]?.lowercased().hasPrefix(Batch.mediaType) == true else {
                 throw ProblemError(.unsupportedMediaType, detail: "Not a batch: POST on \(FerryAPI.files) takes a batch of files (Content-Type: \(Batch.mediaType)); upload one file with PUT")
             }
-            if !path.segments.isEmpty, !target.rights.contains(.write) { throw Self.denied(.write, path) }
-            if let existing = try store.stamp(of: target), !existing.isDirectory {
+            if !path.segments.isEmpty, !target.rights.contains(.write) { throw ProblemError.denied(.write, path) }
+            if let existing = try store.item(of: target), !existing.isFolder {
                 throw ProblemError(.notAFolder, detail: "'\(path)' is a file; POST a batch to a folder")
             }
             let batch = BatchUpload(folder: path, caller: caller, policy: policy, store: store, ledger: ledger)
@@ -75,23 +75,19 @@ struct FileRoutes: RouterMiddleware {
         }
     }
 
-    static func denied(_ right: FerryConfiguration.Right, _ path: PartnerPath) -> ProblemError {
-        ProblemError(.accessDenied, detail: "you have no \(right.rawValue) right on '\(path)'")
-    }
-
     // MARK: Download
 
     private func download(request: Request, path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
         // The file is opened once, without following links, and everything below is about what was opened.
-        guard let location = try store.locate(target, creating: false), let file = try store.openForReading(location) else {
+        guard let place = try store.storage.place(of: target, creating: false), let file = try store.storage.openForReading(place) else {
             throw ProblemError(.notFound, detail: "no file at '\(path)'")
         }
-        let stamp = file.stamp
+        let stamp = file.item
         let digest = try await store.digest(of: file, rootRelative: target.rootRelative)
         var headers: HTTPFields = [
             .contentType: FerryMediaType.octetStream,
             .eTag: stamp.etag,
-            .lastModified: Self.httpDate(stamp.modified),
+            .lastModified: HTTPDate.string(stamp.modified),
             .acceptRanges: "bytes",
             .reprDigest: digest.reprDigestHeader,
         ]
@@ -159,14 +155,14 @@ struct FileRoutes: RouterMiddleware {
             throw ProblemError(.badDigestHeader, detail: String(describing: error))
         }
         let refuseOverwrite = request.headers[.ifNoneMatch] == "*"
-        let existing = try store.stamp(of: target)
+        let existing = try store.item(of: target)
         if refuseOverwrite, existing != nil {
             throw ProblemError(.exists, detail: "If-None-Match: * was sent and '\(path)' already exists")
         }
         let started = Date()
         var entry = caller.entry(operation: .put, path: target.rootRelative, direction: .inbound, started: started)
         let contentLength = request.headers[.contentLength].flatMap { Int($0) }
-        let replacing = existing.flatMap { $0.isRegular ? $0.size : nil }
+        let replacing = existing.flatMap { $0.isFile ? $0.size : nil }
         // The quota is checked before a byte of the body is read: by Content-Length, or for a chunked body by its
         // file count now and by its bytes once they are all in (before the commit).
         var reservation = try await store.quotas.admit(target, caller: caller.partner, bytes: Int64(contentLength ?? 0), replacing: replacing)
@@ -188,7 +184,7 @@ struct FileRoutes: RouterMiddleware {
             try await ledger.record(entry)
             let headers: HTTPFields = [
                 .reprDigest: committed.digest.reprDigestHeader,
-                .eTag: committed.stamp.etag,
+                .eTag: committed.item.etag,
                 .location: Self.prefix + "/" + path.encoded,
             ]
             return Response(status: committed.replaced ? .noContent : .created, headers: headers, body: .init())
@@ -208,16 +204,16 @@ struct FileRoutes: RouterMiddleware {
         guard !path.segments.isEmpty, !target.inArea.isEmpty else {
             throw ProblemError(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
         }
-        guard let location = try store.locate(target, creating: false), let stamp = try store.stamp(at: location) else {
+        guard let place = try store.storage.place(of: target, creating: false), let stamp = try store.storage.item(at: place) else {
             throw ProblemError(.notFound, detail: "nothing at '\(path)'")
         }
         do {
-            try store.remove(location, isDirectory: stamp.isDirectory)
+            try store.storage.remove(place, isFolder: stamp.isFolder)
         } catch let error as StorageError where error.isFolderNotEmpty {
             throw ProblemError(.folderNotEmpty, detail: "delete the files inside '\(path)' first")
         }
-        if stamp.isRegular { store.quotas.removed(target, caller: caller.partner, bytes: stamp.size) }
-        if !stamp.isDirectory { try await store.digests.forget(path: target.rootRelative) }
+        if stamp.isFile { store.quotas.removed(target, caller: caller.partner, bytes: stamp.size) }
+        if !stamp.isFolder { try await store.digests.forget(path: target.rootRelative) }
         var entry = caller.entry(operation: .delete, path: target.rootRelative, direction: .inbound, started: Date())
         entry.bytes = 0
         entry.result = .ok
@@ -228,7 +224,7 @@ struct FileRoutes: RouterMiddleware {
     // MARK: Listing
 
     private func list(path: PartnerPath, target: AccessPolicy.Target, caller: Caller, head: Bool, query: [String: String]) async throws -> Response {
-        guard let location = try store.locate(target, creating: false), let stamp = try store.stamp(at: location), stamp.isDirectory else {
+        guard let place = try store.storage.place(of: target, creating: false), let item = try store.storage.item(at: place), item.isFolder else {
             throw ProblemError(.notFound, detail: "no folder at '\(path)'")
         }
         var limit = Listing.defaultLimit
@@ -240,8 +236,8 @@ struct FileRoutes: RouterMiddleware {
         }
         var entries: [Listing.Entry] = []
         let timestamps = ISO8601DateFormatter()
-        let listed = try store.openFolder(location)
-        var names = try store.names(in: listed)
+        let listed = try store.storage.openFolder(place)
+        var names = try store.storage.names(in: listed)
         names.removeAll { $0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
         if path.segments.isEmpty {
             // The mounts a partner sees at its top level belong to the same, ordered pages.
@@ -249,19 +245,19 @@ struct FileRoutes: RouterMiddleware {
         }
         let page = Listing.page(of: names, after: query["after"], limit: limit)
         for name in page.names {
-            guard let (info, isLink) = store.entryStamp(name, in: listed) else {
+            guard let info = store.storage.item(named: name, in: listed) else {
                 if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
                     entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))
                 }
                 continue
             }
             let relative = target.rootRelative.isEmpty ? name : target.rootRelative + "/" + name
-            let known = info.isRegular ? try? await store.digests.digest(for: relative, stamp: info.file) : nil
+            let known = info.isFile ? try? await store.digests.digest(for: relative, stamp: info.stamp) : nil
             entries.append(
                 .init(
                     name: name,
-                    type: isLink ? "link" : info.isDirectory ? "directory" : info.isRegular ? "file" : "other",
-                    size: info.isRegular ? info.size : nil,
+                    type: Self.listingType(info.kind),
+                    size: info.isFile ? info.size : nil,
                     modified: timestamps.string(from: info.modified),
                     sha256: known ?? nil
                 )
@@ -274,6 +270,15 @@ struct FileRoutes: RouterMiddleware {
         return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    static func listingType(_ kind: StoredItem.Kind) -> String {
+        switch kind {
+        case .file: return "file"
+        case .folder: return "directory"
+        case .link: return "link"
+        case .other: return "other"
+        }
+    }
+
     /// The request's query parameters (the last value of each name).
     static func query(_ request: Request) -> [String: String] {
         var parameters: [String: String] = [:]
@@ -281,13 +286,6 @@ struct FileRoutes: RouterMiddleware {
         return parameters
     }
 
-    static func httpDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
-    }
 }
 
 /// The authenticated partner of a request and its TLS facts.
@@ -338,3 +336,21 @@ extension HTTPField.Name {
     static let reprDigest = Self(FerryHeader.reprDigest)!
 }
 
+
+extension ProblemError {
+    /// 403 for a right the partner does not hold on a path.
+    static func denied(_ right: FerryConfiguration.Right, _ path: PartnerPath) -> ProblemError {
+        ProblemError(.accessDenied, detail: "you have no \(right.rawValue) right on '\(path)'")
+    }
+}
+
+/// Dates in HTTP headers (`Last-Modified`, `Upload-Expires`).
+enum HTTPDate {
+    static func string(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+}

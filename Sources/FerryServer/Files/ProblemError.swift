@@ -54,6 +54,8 @@ struct ProblemError: Error, HTTPResponseError {
             self.init(.folderNotEmpty, detail: "delete the files inside the folder first")
         } else if error.isAreaTop {
             self.init(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
+        } else if error.isAreaOutsideRoot {
+            self.init(.pathOutsideArea, detail: "Area outside the served tree: this area leads outside the server's root; the operator must fix it")
         } else {
             self.init(.storageError, detail: error.description)
         }

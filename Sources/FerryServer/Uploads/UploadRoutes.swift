@@ -12,21 +12,21 @@ import _NIOFileSystem
 /// tus 1.0.0 resumable uploads under `/v1/uploads`: core, creation, creation-with-upload, termination,
 /// checksum (sha1, sha256) and expiration. The last byte triggers digest verification and an atomic commit
 /// to the target, with the same rights checks as `PUT`.
-struct UploadRoutes: RouterMiddleware {
+struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
     typealias Context = FerryRequestContext
 
-    static let prefix = FerryAPI.uploads
-    static let version = TusProtocol.version
-    static let extensions = TusProtocol.extensions.joined(separator: ",")
-    static let checksumAlgorithms = TusProtocol.checksumAlgorithms.joined(separator: ",")
-    static let contentType = FerryMediaType.tusOffset
+    static var prefix: String { FerryAPI.uploads }
+    static var version: String { TusProtocol.version }
+    static var extensions: String { TusProtocol.extensions.joined(separator: ",") }
+    static var checksumAlgorithms: String { TusProtocol.checksumAlgorithms.joined(separator: ",") }
+    static var contentType: String { FerryMediaType.tusOffset }
     /// During a PATCH without a checksum, the part file is fsynced and the offset acknowledged this often, so a
     /// crash loses at most this much.
-    static let checkpointBytes: Int64 = 8 << 20
+    static var checkpointBytes: Int64 { 8 << 20 }
 
     let policy: AccessPolicy
-    let files: FileStore
-    let uploads: UploadStore
+    let files: FileStore<Storage>
+    let uploads: UploadStore<Storage>
     let ledger: any Ledger
     let maximumSize: Int64
 
@@ -88,7 +88,7 @@ struct UploadRoutes: RouterMiddleware {
             return try await uploads.exclusively(record.id, on: caller.channel) {
                 // Re-read under the lock: another request may have moved the offset meanwhile. Only here, with
                 // no PATCH writing, may the part file be cut back to the acknowledged offset.
-                guard let current = uploads.loadForWriting(id, partner: caller.partner) else {
+                guard let current = try uploads.loadForWriting(id, partner: caller.partner) else {
                     throw ProblemError(.uploadNotFound, detail: "the upload was completed or terminated")
                 }
                 return try await patch(request, record: current, caller: caller)
@@ -134,7 +134,7 @@ struct UploadRoutes: RouterMiddleware {
             }
             sha256 = digest.hex
         }
-        let id = UploadStore.newID()
+        let id = UploadID.new()
         try await files.quotas.openUpload(id, target: target.target, caller: caller.partner, length: length)
         let record: UploadRecord
         do {
@@ -175,8 +175,8 @@ struct UploadRoutes: RouterMiddleware {
             throw ProblemError(.notAFile, detail: "the upload's path must name a file")
         }
         let target = policy.resolve(path, partner: caller.partner)
-        guard target.rights.contains(.write) else { throw FileRoutes.denied(.write, path) }
-        try files.checkContainment(target)
+        guard target.rights.contains(.write) else { throw ProblemError.denied(.write, path) }
+        try files.storage.prepareArea(target)
         return (path, target)
     }
 
@@ -214,53 +214,50 @@ struct UploadRoutes: RouterMiddleware {
         // The whole file's digest follows the bytes when this server saw all of them before this PATCH.
         var whole: SHA256? = start == 0 ? SHA256() : uploads.takeDigest(record.id, at: start)
         var sinceCheckpoint: Int64 = 0
-        let part = uploads.partPath(record.id)
         var failure: (any Error)?
+        var part = try files.storage.openPart(id: record.id, at: written)
+        defer { part.close() }
         do {
-            try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(part), options: .modifyFile(createIfNecessary: false)) { handle in
-                var writer = GatheringFileWriter(handle: handle, startingAt: written)
-                do {
-                    for try await chunk in body {
-                        guard written + Int64(chunk.readableBytes) <= record.length else {
-                            throw ProblemError(.tooLarge, detail: "Beyond Upload-Length: the upload is \(record.length) bytes; this PATCH goes past the end")
-                        }
-                        hasher?.update(chunk)
-                        if whole != nil { chunk.withUnsafeReadableBytes { whole!.update(bufferPointer: $0) } }
-                        try await writer.write(chunk)
-                        written += Int64(chunk.readableBytes)
-                        sinceCheckpoint += Int64(chunk.readableBytes)
-                        if checksum == nil && sinceCheckpoint >= Self.checkpointBytes {
-                            try await writer.flush()
-                            try await handle.synchronize()
-                            record.offset = written
-                            record.lastActivity = Date()
-                            try uploads.save(record)
-                            sinceCheckpoint = 0
-                        }
-                    }
-                } catch {
-                    failure = error
+            for try await chunk in body {
+                guard written + Int64(chunk.readableBytes) <= record.length else {
+                    throw ProblemError(.tooLarge, detail: "Beyond Upload-Length: the upload is \(record.length) bytes; this PATCH goes past the end")
                 }
-                // What arrived is made durable even when the request was cancelled (a stopping server cuts requests
-                // after its grace period): the checkpoint below counts on these bytes.
-                let unflushed = writer
-                try await Task.detached {
-                    var writer = unflushed
-                    try await writer.flush()
-                    try await handle.synchronize()
-                }.value
+                hasher?.update(chunk)
+                if whole != nil { chunk.withUnsafeReadableBytes { whole!.update(bufferPointer: $0) } }
+                try await part.write(chunk)
+                written += Int64(chunk.readableBytes)
+                sinceCheckpoint += Int64(chunk.readableBytes)
+                if checksum == nil && sinceCheckpoint >= Self.checkpointBytes {
+                    try await part.checkpoint()
+                    record.offset = written
+                    record.lastActivity = Date()
+                    try uploads.save(record)
+                    sinceCheckpoint = 0
+                }
             }
-        } catch let error as FileSystemError where FileStore.isNoSpace(error) {
-            failure = StorageError.noSpace("write the upload")
+        } catch {
+            failure = error
+        }
+        // What arrived is made durable even when the request was cancelled (a stopping server cuts requests after
+        // its grace period): the checkpoint below counts on these bytes.
+        do {
+            let unflushed = part
+            part = try await Task.detached {
+                var part = unflushed
+                try await part.checkpoint()
+                return part
+            }.value
+        } catch {
+            failure = failure ?? error
         }
         let keepsPartialBytes = checksum == nil && !(failure is ProblemError || failure is StorageError)
         if let failure, !keepsPartialBytes {
-            truncate(part, off_t(record.offset))
+            try? files.storage.truncatePart(id: record.id, to: record.offset)
             throw failure
         }
         if let checksum, let hasher, !checksum.matches(hasher) {
             record.offset = start
-            truncate(part, off_t(start))
+            try files.storage.truncatePart(id: record.id, to: start)
             throw ProblemError(.checksumMismatch, detail: "Upload-Checksum \(checksum.algorithm) does not match this PATCH's bytes; they were discarded, the offset stays \(start)")
         }
         record.offset = written
@@ -277,25 +274,23 @@ struct UploadRoutes: RouterMiddleware {
         do {
             let (_, target) = try writableTarget(record.path, caller: caller)
             entry.path = target.rootRelative
-            let part = uploads.partPath(record.id)
             var hasher: SHA256
             if let running = uploads.takeDigest(record.id, at: record.length) {
                 hasher = running
             } else {
                 // Bytes from before a restart: hash the part file itself.
-                hasher = SHA256()
-                try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(part)) { handle in
-                    for try await chunk in handle.readChunks(chunkLength: FileStore.chunkLength) {
-                        chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                    }
+                var fromPart = SHA256()
+                try await files.storage.readPart(id: record.id) { chunk in
+                    chunk.withUnsafeReadableBytes { fromPart.update(bufferPointer: $0) }
                 }
+                hasher = fromPart
             }
             let digest = FileDigest(bytes: Array(hasher.finalize()))!
             if let declared = record.sha256, declared != digest.hex {
                 uploads.remove(record.id)
                 throw ProblemError(.digestMismatch, detail: "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded")
             }
-            let committed = try await files.install(part, at: target, digest: digest, bytes: record.length, refuseOverwrite: false)
+            let committed = try await files.installPart(record.id, at: target, digest: digest, bytes: record.length)
             uploads.forget(record.id, committed: committed.change)
             entry.bytes = committed.bytes
             entry.sha256 = digest.hex
@@ -312,7 +307,7 @@ struct UploadRoutes: RouterMiddleware {
     }
 
     private func headers(for record: UploadRecord, extra: HTTPFields = [:]) -> HTTPFields {
-        var headers: HTTPFields = [.uploadOffset: String(record.offset), .uploadExpires: FileRoutes.httpDate(uploads.expiry(of: record))]
+        var headers: HTTPFields = [.uploadOffset: String(record.offset), .uploadExpires: HTTPDate.string(uploads.expiry(of: record))]
         headers.append(contentsOf: extra)
         return headers
     }
@@ -330,7 +325,7 @@ struct UploadChecksum {
         }
         let algorithm = parts[0].lowercased()
         guard TusProtocol.checksumAlgorithms.contains(algorithm) else {
-            throw ProblemError(.checksumAlgorithm, detail: "use one of \(UploadRoutes.checksumAlgorithms)")
+            throw ProblemError(.checksumAlgorithm, detail: "use one of \(TusProtocol.checksumAlgorithms.joined(separator: ","))")
         }
         self.algorithm = algorithm
         self.expected = Array(data)

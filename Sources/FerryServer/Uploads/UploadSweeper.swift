@@ -6,8 +6,8 @@ import Foundation
 
 /// Removes abandoned resumable uploads in the background, reclaiming their space, and ledger rows older than
 /// the retention.
-struct UploadSweeper: Service {
-    let uploads: UploadStore
+struct UploadSweeper<Storage: FileStorage>: Service {
+    let uploads: UploadStore<Storage>
     /// Seconds between sweeps.
     let interval: Double
     let ledger: any Ledger

@@ -5,7 +5,7 @@ import Foundation
 /// "out of space" is told by ENOSPC/EDQUOT, never by the text of a message.
 public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     private enum Code: Sendable, Equatable {
-        case noSpace, exists, isAFolder, parentNotFolder, linkOnPath, changedWhileRead, folderNotEmpty, areaTop, system
+        case noSpace, exists, isAFolder, parentNotFolder, linkOnPath, changedWhileRead, folderNotEmpty, areaTop, areaOutsideRoot, system
     }
 
     private let code: Code
@@ -42,6 +42,8 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     public static let folderNotEmpty = StorageError(.folderNotEmpty, operation: "delete")
     /// The top folder of an area is not removed.
     public static let areaTop = StorageError(.areaTop, operation: "delete")
+    /// An area's folder leads (through a link the operator placed) outside the served tree.
+    public static let areaOutsideRoot = StorageError(.areaOutsideRoot, operation: "open the area")
 
     public var isNoSpace: Bool { code == .noSpace }
     public var isExists: Bool { code == .exists }
@@ -51,6 +53,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     public var isChangedWhileRead: Bool { code == .changedWhileRead }
     public var isFolderNotEmpty: Bool { code == .folderNotEmpty }
     public var isAreaTop: Bool { code == .areaTop }
+    public var isAreaOutsideRoot: Bool { code == .areaOutsideRoot }
 
     public var description: String {
         switch code {
@@ -62,6 +65,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         case .changedWhileRead: return "\(operation): the file became shorter while it was read"
         case .folderNotEmpty: return "\(operation): the folder is not empty"
         case .areaTop: return "\(operation): the top folder of an area"
+        case .areaOutsideRoot: return "\(operation): the area leads outside the served tree"
         case .system: return "\(operation): " + String(cString: strerror(errno ?? EIO))
         }
     }

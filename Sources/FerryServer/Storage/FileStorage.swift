@@ -1,0 +1,131 @@
+import FerryProtocol
+import Foundation
+import NIOCore
+
+/// Where committed files live. Routes, batches and the resumable-upload store reach files only through this
+/// protocol; `LocalFileStorage` (a folder on a local file system) is the one implementation today, and an object
+/// store implements the same operations: a name is looked up once per request (`Place`), a file is written under
+/// no name (`Staged`) and appears under its name whole or not at all (`commit`), reads are ranges of what was
+/// opened, listings are names with what each is.
+///
+/// Every error is a `StorageError`; no HTTP here. Containment (no path leaving its area, no link followed) is the
+/// implementation's duty: a `Place` is only ever what a partner's path names inside its area.
+protocol FileStorage: Sendable {
+    /// Where one name is: resolved once and used for every step of a request.
+    associatedtype Place: Sendable
+    /// An opened folder: listed, and reused by a batch for many names.
+    associatedtype Folder: Sendable
+    associatedtype Reader: StoredFile
+    associatedtype Staged: StagedFile
+    associatedtype Part: PartWriter
+
+    /// Refuses an area that leads outside the served tree and creates it if missing.
+    func prepareArea(_ target: AccessPolicy.Target) throws
+    /// Where `target` is; `nil` when a folder on the way is missing (or is a file) and `creating` is off;
+    /// `creating` makes the missing folders.
+    func place(of target: AccessPolicy.Target, creating: Bool) throws -> Place?
+    /// The name `name` in an opened folder.
+    func place(named name: String, in folder: Folder) -> Place
+    /// The folder a place is in.
+    func folder(holding place: Place) -> Folder
+    /// What is at a place, without following a link: `nil` when nothing is; a link there is refused.
+    func item(at place: Place) throws -> StoredItem?
+    /// The file at a place opened for reading; `nil` when there is no file (a folder is not one).
+    func openForReading(_ place: Place) throws -> Reader?
+    /// The folder at a place (the area's own folder for an area's top).
+    func openFolder(_ place: Place) throws -> Folder
+    /// The names in a folder, links included.
+    func names(in folder: Folder) throws -> [String]
+    /// What a listed name is, without following it (a link is `.link`); `nil` when it went meanwhile.
+    func item(named name: String, in folder: Folder) -> StoredItem?
+    /// Removes the file or empty folder at a place.
+    func remove(_ place: Place, isFolder: Bool) throws
+    /// A new file with no name yet. `expectedLength` (when known) lets the implementation pick how to write it.
+    func stage(expectedLength: Int64?) throws -> Staged
+    /// Gives a finished staged file its name: over what is there (never through a link), or, with
+    /// `replace: false`, only if the name is free (of two such commits exactly one wins). Durable in its folder
+    /// after `synchronize`.
+    func commit(_ staged: Staged, at place: Place, replace: Bool) throws -> Placed
+    /// Makes the names committed in a folder durable.
+    func synchronize(_ folder: Folder)
+    /// Bytes free for new files, if the storage has such a limit.
+    func freeBytes() -> Int64?
+    /// Removes staged files a crash left behind.
+    func sweepStaged()
+
+    // MARK: Resumable uploads: a part is written across requests under an id, its record kept beside it.
+
+    /// Creates an empty part with room for `length` bytes reserved where the storage can reserve (`noSpace` when
+    /// the room is not there).
+    func createPart(id: String, length: Int64) throws
+    /// How many bytes a part holds; `nil` when there is none.
+    func partLength(id: String) -> Int64?
+    /// Cuts a part back to its first `length` bytes (what its record acknowledged).
+    func truncatePart(id: String, to length: Int64) throws
+    /// Opens a part to append at `offset`.
+    func openPart(id: String, at offset: Int64) throws -> Part
+    /// Hands a part's bytes to `body` in order (to hash them when the running digest was lost in a restart).
+    func readPart(id: String, _ body: (ByteBuffer) async throws -> Void) async throws
+    /// Commits a complete part at a place, as `commit` does a staged file; the part is gone afterwards.
+    func commitPart(id: String, at place: Place, replace: Bool) throws -> Placed
+    /// Removes a part, if there is one.
+    func removePart(id: String)
+    /// The ids of every part.
+    func partIDs() -> [String]
+    /// Stores an upload's record, atomically and durably, in place of the previous one.
+    func saveRecord(_ data: Data, id: String) throws
+    /// An upload's record, if there is one.
+    func loadRecord(id: String) -> Data?
+    /// Removes an upload's record, if there is one.
+    func removeRecord(id: String)
+    /// The ids of every record.
+    func recordIDs() -> [String]
+}
+
+/// What a name holds, read without following a link.
+struct StoredItem: Sendable {
+    enum Kind: Sendable { case file, folder, link, other }
+    let kind: Kind
+    /// The content's identity: validators (`ETag`) and the digest index use it.
+    let stamp: FileStamp
+
+    var isFile: Bool { kind == .file }
+    var isFolder: Bool { kind == .folder }
+    var size: Int64 { stamp.size }
+    var modified: Date { stamp.modified }
+    var etag: String { stamp.etag }
+}
+
+/// The result of a commit.
+struct Placed: Sendable {
+    /// The size of the file this one replaced; `nil` when the name was new.
+    let replacedSize: Int64?
+    let item: StoredItem
+}
+
+/// A file opened for reading: the facts of what was opened (not of what the name holds a moment later).
+protocol StoredFile: Sendable {
+    var item: StoredItem { get }
+    /// Hands `span` of the file to `body` in chunks; a file that shrinks meanwhile is an error, not a short answer.
+    func forEachChunk(in span: Range<Int64>, _ body: (ByteBuffer) async throws -> Void) async throws
+}
+
+/// Bytes being written under no name. `finish` makes them durable; `discard` (or the end of its life without
+/// a commit) removes them.
+protocol StagedFile: AnyObject {
+    func write(_ chunk: ByteBuffer) async throws
+    func finish() async throws
+    func discard()
+}
+
+/// Appends to a resumable upload's part. A value: a request that was cancelled hands it to a detached task to
+/// make what arrived durable.
+protocol PartWriter: Sendable {
+    /// The offset the next byte goes to.
+    var offset: Int64 { get }
+    mutating func write(_ chunk: ByteBuffer) async throws
+    /// Makes every byte written so far durable.
+    mutating func checkpoint() async throws
+    /// Releases the part (the bytes stay).
+    func close()
+}

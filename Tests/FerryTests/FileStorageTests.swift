@@ -1,0 +1,223 @@
+import FerryConfig
+import FerryProtocol
+@testable import FerryServer
+import FerryTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `FileStorage` contract, checked on the storage itself (no HTTP): what every backend must do. The generic
+/// checks take any backend; `LocalFileStorage` is the one today, with its own checks for links and leftovers.
+@Suite("File storage")
+struct FileStorageTests {
+    /// A partner's path in its own area under `root`, as the access policy resolves it.
+    static func target(_ root: String, _ partner: String, _ path: String) throws -> AccessPolicy.Target {
+        let path = try PartnerPath(plain: path)
+        let area = root + "/" + partner
+        return AccessPolicy.Target(
+            areaDirectory: area, absolutePath: path.relative.isEmpty ? area : area + "/" + path.relative,
+            rootRelative: path.relative.isEmpty ? partner : partner + "/" + path.relative, rights: [.read, .write, .delete],
+            inArea: path.segments)
+    }
+
+    static func bytes(_ count: Int, seed: UInt8) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+    }
+
+    /// Writes `content` in uneven chunks to a new staged file and finishes it.
+    static func staged<S: FileStorage>(_ storage: S, _ content: [UInt8], declareLength: Bool = true) async throws -> S.Staged {
+        let staged = try storage.stage(expectedLength: declareLength ? Int64(content.count) : nil)
+        var offset = 0
+        var step = 1
+        while offset < content.count {
+            let end = min(content.count, offset + step)
+            try await staged.write(ByteBuffer(bytes: content[offset..<end]))
+            offset = end
+            step = step * 3 + 7
+        }
+        try await staged.finish()
+        return staged
+    }
+
+    static func read<S: FileStorage>(_ storage: S, _ place: S.Place, _ span: Range<Int64>? = nil) async throws -> [UInt8] {
+        let file = try #require(try storage.openForReading(place))
+        var out: [UInt8] = []
+        try await file.forEachChunk(in: span ?? 0..<file.item.size) { out += Array($0.readableBytesView) }
+        return out
+    }
+
+    /// Files: staged, committed with and without replacing, read whole and in part, listed, removed.
+    static func files<S: FileStorage>(_ storage: S, root: String) async throws {
+        let target = try target(root, "acme", "in/deep/a.bin")
+        try storage.prepareArea(target)
+        #expect(try storage.place(of: target, creating: false) == nil, "a missing folder is nothing, not an error")
+        let place = try #require(try storage.place(of: target, creating: true))
+        #expect(try storage.item(at: place) == nil)
+
+        // Both ways of writing (small with a declared length, large, and unknown length) keep every byte.
+        for (size, declared) in [(100, true), (3 << 20, true), (70_000, false)] {
+            let content = bytes(size, seed: UInt8(size % 251))
+            let placed = try storage.commit(try await staged(storage, content, declareLength: declared), at: place, replace: true)
+            #expect(placed.item.isFile && placed.item.size == Int64(size))
+            #expect(try await read(storage, place) == content)
+        }
+        #expect(try await read(storage, place, 10..<20) == Array(bytes(70_000, seed: UInt8(70_000 % 251))[10..<20]))
+
+        // Without replacing: refused while the name is taken, and the file in place is untouched.
+        let other = try await staged(storage, bytes(10, seed: 9))
+        #expect(throws: StorageError.exists) { try storage.commit(other, at: place, replace: false) }
+        other.discard()
+        #expect(try storage.item(at: place)?.size == 70_000)
+        // Replacing: the old size is reported for the quota.
+        let replaced = try storage.commit(try await staged(storage, bytes(10, seed: 9)), at: place, replace: true)
+        #expect(replaced.replacedSize == 70_000)
+        // A new name without replacing: committed, nothing replaced.
+        let fresh = try #require(try storage.place(of: try Self.target(root, "acme", "in/deep/b.bin"), creating: true))
+        #expect(try storage.commit(try await staged(storage, bytes(5, seed: 1)), at: fresh, replace: false).replacedSize == nil)
+
+        // A folder stands in the way of a file.
+        let folderTarget = try Self.target(root, "acme", "in/deep")
+        let folderPlace = try #require(try storage.place(of: folderTarget, creating: false))
+        #expect(try storage.item(at: folderPlace)?.isFolder == true)
+        let blocked = try await staged(storage, bytes(5, seed: 2))
+        #expect(throws: StorageError.isAFolder) { try storage.commit(blocked, at: folderPlace, replace: true) }
+        blocked.discard()
+
+        // Listing: names with what each is.
+        let folder = try storage.openFolder(folderPlace)
+        #expect(Set(try storage.names(in: folder)) == ["a.bin", "b.bin"])
+        #expect(storage.item(named: "a.bin", in: folder)?.size == 10)
+        #expect(storage.item(named: "gone", in: folder) == nil)
+
+        // Removing: a folder with files is refused, the area's top too; a file goes.
+        #expect(throws: StorageError.folderNotEmpty) { try storage.remove(folderPlace, isFolder: true) }
+        let top = try #require(try storage.place(of: try Self.target(root, "acme", ""), creating: false))
+        #expect(throws: StorageError.areaTop) { try storage.remove(top, isFolder: true) }
+        try storage.remove(place, isFolder: false)
+        #expect(try storage.item(at: place) == nil)
+        #expect(try storage.openForReading(place) == nil)
+    }
+
+    /// Parts of resumable uploads and their records.
+    static func parts<S: FileStorage>(_ storage: S, root: String) async throws {
+        let id = UploadID.new()
+        let content = bytes(5 << 20, seed: 7)
+        try storage.createPart(id: id, length: Int64(content.count))
+        #expect(storage.partLength(id: id) == 0)
+        var part = try storage.openPart(id: id, at: 0)
+        try await part.write(ByteBuffer(bytes: content[0..<(3 << 20)]))
+        try await part.checkpoint()
+        part.close()
+        #expect(storage.partLength(id: id) == Int64(3 << 20))
+        // What came after the acknowledged offset is cut; the next request writes from there.
+        try storage.truncatePart(id: id, to: 1 << 20)
+        part = try storage.openPart(id: id, at: 1 << 20)
+        #expect(part.offset == 1 << 20)
+        try await part.write(ByteBuffer(bytes: content[(1 << 20)...]))
+        try await part.checkpoint()
+        part.close()
+        var read: [UInt8] = []
+        try await storage.readPart(id: id) { read += Array($0.readableBytesView) }
+        #expect(read == content)
+        #expect(storage.partIDs().contains(id))
+
+        // Records: saved in place of the previous one, read back, removed.
+        try storage.saveRecord(Data("one".utf8), id: id)
+        try storage.saveRecord(Data("two".utf8), id: id)
+        #expect(storage.loadRecord(id: id) == Data("two".utf8))
+        #expect(storage.recordIDs() == [id])
+
+        // The complete part becomes a file, and is gone as a part.
+        let target = try target(root, "acme", "in/resumed.bin")
+        try storage.prepareArea(target)
+        let place = try #require(try storage.place(of: target, creating: true))
+        let placed = try storage.commitPart(id: id, at: place, replace: true)
+        #expect(placed.item.size == Int64(content.count))
+        #expect(try await self.read(storage, place) == content)
+        #expect(!storage.partIDs().contains(id) && storage.partLength(id: id) == nil)
+        storage.removeRecord(id: id)
+        #expect(storage.loadRecord(id: id) == nil && storage.recordIDs().isEmpty)
+
+        // A removed part is gone; removing nothing is no error.
+        let second = UploadID.new()
+        try storage.createPart(id: second, length: 10)
+        storage.removePart(id: second)
+        storage.removePart(id: second)
+        #expect(storage.partLength(id: second) == nil)
+    }
+
+    @Test("local storage: files are staged, committed with and without replacing, read, listed and removed")
+    func localFiles() async throws {
+        try await TemporaryDirectory.with("ferry-storage") { folder in
+            let storage = LocalFileStorage(root: folder.path)
+            try await Self.files(storage, root: folder.path)
+            // Nothing staged is left: every staged file was committed or discarded.
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: storage.temporaryDirectory)) ?? []).isEmpty)
+        }
+    }
+
+    @Test("local storage: parts of resumable uploads are written, cut back, read, committed and removed, with their records")
+    func localParts() async throws {
+        try await TemporaryDirectory.with("ferry-storage") { folder in
+            try await Self.parts(LocalFileStorage(root: folder.path), root: folder.path)
+        }
+    }
+
+    @Test("local storage: a staged file dropped without commit or discard leaves nothing; a crash's leftovers are swept")
+    func localLeftovers() async throws {
+        try await TemporaryDirectory.with("ferry-storage") { folder in
+            let storage = LocalFileStorage(root: folder.path)
+            do {
+                let staged = try storage.stage(expectedLength: 10)
+                try await staged.write(ByteBuffer(bytes: [1, 2, 3]))
+            }
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: storage.temporaryDirectory)) ?? []).isEmpty)
+            FileManager.default.createFile(atPath: storage.temporaryDirectory + "/put-left-by-a-crash", contents: Data([1]))
+            storage.sweepStaged()
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: storage.temporaryDirectory)) ?? []).isEmpty)
+        }
+    }
+
+    @Test("local storage: a link on the path or at the name is refused, never followed; an area leading outside the root is refused")
+    func localLinks() async throws {
+        try await TemporaryDirectory.with("ferry-storage") { folder in
+            let root = folder.path + "/root"
+            let outside = folder.path + "/outside"
+            try FileManager.default.createDirectory(atPath: root + "/acme", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: root + "/acme/link", withDestinationPath: outside)
+            let storage = LocalFileStorage(root: root)
+            let through = try Self.target(root, "acme", "link/x.bin")
+            #expect(throws: StorageError.linkOnPath) { _ = try storage.place(of: through, creating: true) }
+            let at = try #require(try storage.place(of: try Self.target(root, "acme", "link"), creating: false))
+            #expect(throws: StorageError.linkOnPath) { _ = try storage.item(at: at) }
+            #expect(throws: StorageError.linkOnPath) { _ = try storage.openForReading(at) }
+            let top = try #require(try storage.place(of: try Self.target(root, "acme", ""), creating: false))
+            #expect(storage.item(named: "link", in: try storage.openFolder(top))?.kind == .link)
+            // An area that is itself a link out of the root.
+            try FileManager.default.createSymbolicLink(atPath: root + "/globex", withDestinationPath: outside)
+            #expect(throws: StorageError.areaOutsideRoot) { try storage.prepareArea(try Self.target(root, "globex", "a.bin")) }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+        }
+    }
+
+    @Test("local storage: a file that shrinks while it is read is an error, not a short answer")
+    func localShrink() async throws {
+        try await TemporaryDirectory.with("ferry-storage") { folder in
+            let storage = LocalFileStorage(root: folder.path)
+            let target = try Self.target(folder.path, "acme", "f.bin")
+            try storage.prepareArea(target)
+            let place = try #require(try storage.place(of: target, creating: true))
+            _ = try storage.commit(try await Self.staged(storage, Self.bytes(1 << 20, seed: 3)), at: place, replace: true)
+            let file = try #require(try storage.openForReading(place))
+            truncate(folder.path + "/acme/f.bin", 1000)
+            await #expect(throws: StorageError.changedWhileRead) {
+                try await file.forEachChunk(in: 0..<file.item.size) { _ in }
+            }
+        }
+    }
+}
