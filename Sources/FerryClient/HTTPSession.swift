@@ -84,16 +84,12 @@ public struct HTTPSession: ~Copyable {
 
     /// Reads the body of an error response and turns it into a transfer error (exit 3 for 4xx, 5 for 5xx).
     mutating func rejection(_ head: HTTPResponseHead, doing what: String) async throws -> TransferError {
+        TransferError.refused(status: Int(head.status.code), problem: try await problem(), doing: what)
+    }
+
+    /// Reads a small response body as a problem, if it is one.
+    mutating func problem() async throws -> Problem? {
         let body = try await collectBody(limit: 64 << 10)
-        let problem = try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView))
-        let reason = problem.map { $0.detail ?? $0.title } ?? "\(head.status.code) \(head.status.reasonPhrase)"
-        // 5xx, and the refusals that mean "not now" (408 timeout, 423 locked by a request that has not yet
-        // noticed its dropped connection, 429 too many requests), are worth a retry. 507 is not: the server's
-        // disk will not empty itself within this run, and neither does a quota (whatever its status: 413, 429, 507).
-        let quota = problem?.slug == ProblemKind.quotaExceeded.slug
-        let transient = !quota && ((head.status.code >= 500 && head.status.code != 507) || [408, 423, 429].contains(head.status.code))
-        let code: TransferError.Code = transient ? .network : .rejected
-        let full = head.status.code == 507 && !quota ? "; the server is out of space: ask its operator, or retry later" : ""
-        return TransferError(code, "\(what) refused by the server (\(head.status.code)): \(TerminalText.escaped(reason))\(full)", problem: problem)
+        return try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView))
     }
 }

@@ -1,4 +1,5 @@
 public import FerryProtocol
+import NIOHTTP1
 
 /// A failed client operation: what happened, in words a user can act on, and what kind of failure it is (the
 /// command line maps the kind to an exit code).
@@ -42,4 +43,18 @@ public struct TransferError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension TransferError {
+    /// A server's refusal as a transfer error: 5xx and the refusals that mean "not now" (408 timeout, 423 locked by
+    /// a request that has not yet noticed its dropped connection, 429 too many requests) are worth a retry
+    /// (`.network`); the rest is final (`.rejected`). 507 is final: the server's disk will not empty itself within
+    /// this run, and neither does a quota (whatever its status: 413, 429, 507).
+    static func refused(status: Int, problem: Problem?, doing what: String) -> TransferError {
+        let reason = problem.map { $0.detail ?? $0.title } ?? "\(status) \(HTTPResponseStatus(statusCode: status).reasonPhrase)"
+        let quota = problem?.slug == ProblemKind.quotaExceeded.slug
+        let transient = !quota && ((status >= 500 && status != 507) || [408, 423, 429].contains(status))
+        let full = status == 507 && !quota ? "; the server is out of space: ask its operator, or retry later" : ""
+        return TransferError(transient ? .network : .rejected, "\(what) refused by the server (\(status)): \(TerminalText.escaped(reason))\(full)", problem: problem)
+    }
 }

@@ -25,130 +25,127 @@ extension TransferClient {
                 store.remove(key)
             }
         }
-        var state = ResumableRun(size: source.size)
+        var machine = TusUploadMachine(size: source.size, file: file, savedPath: uploadPath, retry: retry)
+        var run = ResumableRun()
         progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: source.size)
         defer { progress.finish() }
-        return try await withRetries("upload of \(file)") { attempt in
-            let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
-            let outcome = try await connection.withSession { session in
-                try await attemptUpload(file, to: remote, uploadPath: &uploadPath, state: &state, session: &session, connection: connection, save: { path in
-                    if let store, let key {
-                        store.save(.init(token: path, authority: remote.authority, remotePath: remote.path.relative, localPath: localPath, source: source), key: key)
-                    }
-                })
+        let save: (String) -> Void = { path in
+            if let store, let key {
+                store.save(.init(token: path, authority: remote.authority, remotePath: remote.path.relative, localPath: localPath, source: source), key: key)
             }
-            if let key { store?.remove(key) }
-            try? await record(.outbound, .tus, remote, bytes: source.size, sha256: outcome.digest.hex, started: started, connection: connection, error: nil)
-            var result = result("send", local: file, remote: remote, bytes: source.size, digest: outcome.digest, status: outcome.status, started: started, connection: connection)
-            result.method = "tus"
-            result.resumedFrom = state.resumedFrom ?? 0
-            result.sentThisRun = state.sentThisRun
-            result.attempts = attempt
-            result.attemptOffsets = state.attemptOffsets
-            return result
+        }
+        var action = machine.start()
+        var last: ClientConnection?
+        while true {
+            for notice in machine.takeNotices() { notify(notice) }
+            switch action {
+            case .done(let digest):
+                guard let connection = last else { throw TransferError(.network, "the upload of \(file) ended without a connection") }
+                if let key { store?.remove(key) }
+                try? await record(.outbound, .tus, remote, bytes: source.size, sha256: digest.hex, started: started, connection: connection, error: nil)
+                var result = result("send", local: file, remote: remote, bytes: source.size, digest: digest, status: 204, started: started, connection: connection)
+                result.method = "tus"
+                result.resumedFrom = machine.resumedFrom ?? 0
+                result.sentThisRun = run.sentThisRun
+                result.attempts = machine.attempts
+                result.attemptOffsets = machine.attemptOffsets
+                return result
+            case .fail(let error):
+                throw error
+            case .wait(let duration, let reason):
+                notify("upload of \(file) interrupted (\(reason)); retry \(machine.attempts) of \(retry.retries) in \(duration)")
+                try await Task.sleep(for: duration)
+                action = machine.retryDue()
+            case .create, .askOffset, .send:
+                // One connection for as many steps as it lasts; a broken one is the machine's to decide about.
+                do {
+                    let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
+                    last = connection
+                    action = try await connection.withSession { session in
+                        var step = action
+                        while step.isRequest {
+                            step = try await perform(step, machine: &machine, run: &run, file: file, session: &session, connection: connection, save: save)
+                        }
+                        return step
+                    }
+                } catch let error as TransferError where error.code != .network {
+                    throw error
+                } catch {
+                    action = machine.connectionFailed(String(describing: error))
+                }
+            }
         }
     }
 
-    /// What one run of a resumable upload has done so far.
+    /// What one run of a resumable upload has done with the local file.
     struct ResumableRun {
-        let size: Int64
-        /// The server's offset when this run first asked (what earlier runs had sent).
-        var resumedFrom: Int64?
         var sentThisRun: Int64 = 0
         /// The digest of bytes [0, hashed) of the local file.
         var hasher = SHA256()
         var hashed: Int64 = 0
         var progressShown: Int64 = 0
-        var attemptOffsets: [Int64] = []
     }
 
-    /// One connection's worth of a resumable upload: create (when needed), ask the offset, send the rest.
-    private func attemptUpload(
-        _ file: String,
-        to remote: RemoteTarget,
-        uploadPath: inout String?,
-        state: inout ResumableRun,
+    /// Performs one request the machine asked for and hands it the answer; returns its next step.
+    private func perform(
+        _ action: TusUploadMachine.Action,
+        machine: inout TusUploadMachine,
+        run: inout ResumableRun,
+        file: String,
         session: inout HTTPSession,
         connection: ClientConnection,
         save: (String) -> Void
-    ) async throws -> (digest: FileDigest, status: Int) {
+    ) async throws -> TusUploadMachine.Action {
         let tus = [(FerryHeader.tusResumable, TusProtocol.version)]
-        var offset: Int64 = 0
-        if let path = uploadPath {
+        switch action {
+        case .create:
+            let metadata = TusMetadata.encode([TusProtocol.pathKey: connection.target.path.relative])
+            try await session.sendHead(method: .POST, uri: FerryAPI.uploads, headers: tus + [(FerryHeader.uploadLength, String(machine.size)), (FerryHeader.uploadMetadata, metadata), ("Content-Length", "0")])
+            try await session.sendEnd()
+            let head = try await session.readHead()
+            let problem = try await session.problem()
+            let next = machine.created(status: Int(head.status.code), location: head.headers.first(name: "Location"), problem: problem)
+            if case .send = next, let path = machine.uploadPath { save(path) }
+            return next
+        case .askOffset(let path):
             try await session.sendHead(method: .HEAD, uri: path, headers: tus)
             try await session.sendEnd()
             let head = try await session.readHead()
-            _ = try await session.collectBody(limit: 64 << 10)
-            if head.status.code == 404 {
-                notify("the server no longer has the interrupted upload of \(file) (expired?); starting over")
-                uploadPath = nil
-            } else if head.status.code == 200, let value = head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init) {
-                offset = value
-            } else {
-                throw TransferError(head.status.code >= 500 ? .network : .rejected, "the server answered \(head.status.code) when asked for the upload's offset")
+            let problem = try await session.problem()
+            return machine.offset(status: Int(head.status.code), offset: head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init), problem: problem)
+        case .send(let path, let offset):
+            // The local digest must cover exactly [0, offset) before the rest is streamed.
+            if run.hashed > offset {
+                run.hasher = SHA256()
+                run.hashed = 0
             }
-        }
-        if uploadPath == nil {
-            let metadata = TusMetadata.encode([TusProtocol.pathKey: remote.path.relative])
-            try await session.sendHead(method: .POST, uri: FerryAPI.uploads, headers: tus + [(FerryHeader.uploadLength, String(state.size)), (FerryHeader.uploadMetadata, metadata), ("Content-Length", "0")])
-            try await session.sendEnd()
-            let head = try await session.readHead()
-            guard head.status.code == 201, let location = head.headers.first(name: "Location") else {
-                throw try await session.rejection(head, doing: "upload of \(file) to \(remote.path)")
+            if run.hashed < offset {
+                try await hashLocal(file, range: run.hashed..<offset, into: &run.hasher)
+                run.hashed = offset
             }
-            _ = try await session.collectBody(limit: 64 << 10)
-            let path = location.hasPrefix("https://") ? String(location.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" }) : location
-            uploadPath = path
-            save(path)
-            offset = 0
-        }
-        state.attemptOffsets.append(offset)
-        if state.resumedFrom == nil {
-            state.resumedFrom = offset
-            if offset > 0 {
-                notify("resuming \(file) at \(ByteFormat.size(offset)) of \(ByteFormat.size(state.size)) (\(offset * 100 / max(state.size, 1))%)")
+            if offset > run.progressShown {
+                progress.advance(Int(offset - run.progressShown))
+                run.progressShown = offset
             }
-        }
-        // The local digest must cover exactly [0, offset) before the rest is streamed.
-        if state.hashed > offset {
-            state.hasher = SHA256()
-            state.hashed = 0
-        }
-        if state.hashed < offset {
-            try await hashLocal(file, range: state.hashed..<offset, into: &state.hasher)
-            state.hashed = offset
-        }
-        if offset > state.progressShown {
-            progress.advance(Int(offset - state.progressShown))
-            state.progressShown = offset
-        }
-        try await session.sendHead(
-            method: .PATCH,
-            uri: uploadPath!,
-            headers: tus + [(FerryHeader.uploadOffset, String(offset)), ("Content-Type", FerryMediaType.tusOffset), ("Content-Length", String(state.size - offset))]
-        )
-        var sent: Int64 = 0
-        defer {
-            state.sentThisRun += sent
-            state.progressShown += sent
-        }
-        var hasher = state.hasher
-        let head = try await streamBody(file, range: offset..<state.size, hasher: &hasher, sent: &sent, session: &session, connection: connection)
-        guard head.status.code == 204 else {
-            if head.status.code == 409 {
-                _ = try? await session.collectBody(limit: 64 << 10)
-                throw TransferError(.network, "offset moved on the server; asking again")
+            try await session.sendHead(
+                method: .PATCH, uri: path,
+                headers: tus + [(FerryHeader.uploadOffset, String(offset)), ("Content-Type", FerryMediaType.tusOffset), ("Content-Length", String(machine.size - offset))])
+            var sent: Int64 = 0
+            defer {
+                run.sentThisRun += sent
+                run.progressShown += sent
             }
-            let rejection = try await session.rejection(head, doing: "upload of \(file) to \(remote.path)")
-            throw rejection
+            var hasher = run.hasher
+            let head = try await streamBody(file, range: offset..<machine.size, hasher: &hasher, sent: &sent, session: &session, connection: connection)
+            let status = Int(head.status.code)
+            let problem = try await session.problem()
+            return machine.sent(
+                status: status, offset: head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init),
+                serverDigest: head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) },
+                localDigest: status == 204 ? FileDigest(bytes: Array(hasher.finalize())) : nil, problem: problem)
+        default:
+            return action
         }
-        _ = try await session.collectBody(limit: 64 << 10)
-        let local = FileDigest(bytes: Array(hasher.finalize()))!
-        let serverDigest = head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) }
-        guard let serverDigest, serverDigest == local else {
-            throw TransferError(.integrity, "integrity check failed for \(file): local sha-256 \(local.hex), server \(serverDigest?.hex ?? "sent no digest")")
-        }
-        return (local, Int(head.status.code))
     }
 
     /// Hashes bytes of a local file (the part an earlier run already sent).
