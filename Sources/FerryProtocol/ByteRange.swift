@@ -93,3 +93,43 @@ extension StringProtocol {
         return sub
     }
 }
+
+/// A `Content-Range` response header (RFC 9110 §14.4) as a client reads it: `bytes first-last/length`, with the
+/// length `*` when unknown, or `bytes */length` for a 416. Anything else is `nil`: a client must not guess where
+/// bytes belong.
+public struct ContentRange: Equatable, Sendable {
+    /// The bytes this response carries (upper bound exclusive); `nil` for `bytes */length`.
+    public let range: Range<Int64>?
+    /// The whole representation's length, when the server knows it.
+    public let total: Int64?
+
+    public var start: Int64? { range?.lowerBound }
+
+    public init?(header: String) {
+        let trimmed = header.trimmingSpaces()
+        guard trimmed.lowercased().hasPrefix("bytes "), let slash = trimmed.lastIndex(of: "/") else { return nil }
+        let span = trimmed[trimmed.index(trimmed.startIndex, offsetBy: 6)..<slash].trimmingSpaces()
+        let length = trimmed[trimmed.index(after: slash)...].trimmingSpaces()
+        if length == "*" {
+            total = nil
+        } else {
+            guard let value = Self.number(length) else { return nil }
+            total = value
+        }
+        if span == "*" {
+            guard total != nil else { return nil }
+            range = nil
+            return
+        }
+        let bounds = span.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let first = Self.number(bounds[0]), let last = Self.number(bounds[1]), first <= last,
+            total.map({ last < $0 }) ?? true
+        else { return nil }
+        range = first..<(last + 1)
+    }
+
+    private static func number<S: StringProtocol>(_ text: S) -> Int64? {
+        guard !text.isEmpty, text.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return Int64(text)
+    }
+}

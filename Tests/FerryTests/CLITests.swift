@@ -1,4 +1,5 @@
 import FerryTestSupport
+@testable import FerryClient
 import Foundation
 import Testing
 
@@ -96,6 +97,56 @@ struct CLITests {
         #expect(object?["ok"] as? Bool == true)
         #expect(object?["serverLedgerTLSVersion"] as? String == "TLS1.3")
         #expect((object?["diagnosis"] as? [String])?.first == "ca-names-empty-illegal", "\(json.stdout)")
+    }
+
+    /// Starts `ferry get` slowed down and kills it (SIGKILL, as a crash would) once `NAME.part` holds at least
+    /// `bytes`: the part and its validator stay for the next run.
+    static func interruptedGet(_ arguments: [String], part: String, atLeast bytes: Int64, environment: [String: String]) async throws {
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        let slow = try BackgroundProcess(try Self.ferry, arguments + ["--limit-rate", "2M"], environment: env)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while TransferClient.length(of: part) < bytes, slow.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await slow.stop(signal: SIGKILL)
+        #expect(TransferClient.length(of: part) >= bytes, "the slowed get never wrote \(bytes) bytes: \(slow.output)")
+    }
+
+    @Test("ferry get resumes across runs from NAME.part (Range + If-Range), and starts over when the file changed on the server")
+    func getAcrossRuns() async throws {
+        try await TestServerHarness.with { server in
+            let environment = ["XDG_STATE_HOME": server.folder.path + "/state"]
+            let identity = ["--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let remote = "https://localhost:\(server.port)/out/big.bin"
+            try FileManager.default.createDirectory(atPath: server.root + "/acme/out", withIntermediateDirectories: true)
+            let original = try TestFiles.write(server.root + "/acme/out/big.bin", size: 12 << 20, seed: 1)
+            let local = server.folder.path + "/big.bin"
+            let get = ["get", remote, local, "--json"] + identity
+
+            // Run 1 is killed part-way; run 2 continues from the part and checks the whole file's digest.
+            try await Self.interruptedGet(get, part: local + ".part", atLeast: 3 << 20, environment: environment)
+            let kept = TransferClient.length(of: local + ".part")
+            let resumed = try await run(get, environment: environment)
+            #expect(resumed.status == 0, "\(resumed.output)")
+            let result = try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any]
+            #expect((result?["resumedFrom"] as? Int).map { $0 >= 3 << 20 && $0 <= kept } == true, "\(resumed.stdout)")
+            #expect(try TestFiles.sha256(local) == original)
+            #expect(!FileManager.default.fileExists(atPath: local + ".part"))
+
+            // Run 3 is killed; the file is replaced on the server; run 4 sees the validator fail and fetches it anew.
+            try FileManager.default.removeItem(atPath: local)
+            try await Self.interruptedGet(get, part: local + ".part", atLeast: 3 << 20, environment: environment)
+            // Replaced as an editor or an upload would: a new file renamed over the old one (a new ETag).
+            let replaced = try TestFiles.write(server.root + "/acme/out/.big.bin.new", size: 5 << 20, seed: 2)
+            #expect(rename(server.root + "/acme/out/.big.bin.new", server.root + "/acme/out/big.bin") == 0)
+            let restarted = try await run(get, environment: environment)
+            #expect(restarted.status == 0, "\(restarted.output)")
+            #expect(restarted.stderr.contains("changed on the server since the partial download; starting over"), "\(restarted.stderr)")
+            let second = try JSONSerialization.jsonObject(with: Data(restarted.stdout.utf8)) as? [String: Any]
+            #expect(second?["resumedFrom"] as? Int == 0)
+            #expect(try TestFiles.sha256(local) == replaced)
+        }
     }
 
     @Test("send, get, ls, rm and history from the command line, with the documented exit codes")
