@@ -35,7 +35,7 @@ struct DownloadMachineTests {
         #expect(Self.shape(machine.response(status: 200, rangeStart: nil, total: 100, etag: "\"e1\"", digest: Self.digest)) == "receive 0 100")
         #expect(machine.etag == "\"e1\"")
         #expect(Self.shape(machine.bodyEnded(received: 100, digest: Self.digest)) == "done 0707")
-        #expect(machine.resumedFrom == 0 && machine.attemptOffsets == [0])
+        #expect(machine.attempts.resumedFrom == 0 && machine.attempts.offsets == [0])
     }
 
     @Test("a part with its validator resumes with Range and If-Range; a part without one starts over")
@@ -43,7 +43,7 @@ struct DownloadMachineTests {
         var machine = Self.machine(etag: "\"e1\"")
         #expect(Self.shape(machine.start(partLength: 40)) == "fetch 40 \"e1\"")
         #expect(Self.shape(machine.response(status: 206, rangeStart: 40, total: 100, etag: "\"e1\"", digest: Self.digest)) == "receive 40 100")
-        #expect(machine.resumedFrom == 40)
+        #expect(machine.attempts.resumedFrom == 40)
         #expect(Self.shape(machine.bodyEnded(received: 100, digest: Self.digest)) == "done 0707")
         var unvalidated = Self.machine()
         #expect(Self.shape(unvalidated.start(partLength: 40)) == "fetch 0 -")
@@ -66,7 +66,7 @@ struct DownloadMachineTests {
         var machine = Self.machine(etag: "\"e1\"")
         _ = machine.start(partLength: 400)
         #expect(Self.shape(machine.response(status: 416, rangeStart: nil, total: 100, etag: nil, digest: nil)) == "fetch 0 -")
-        #expect(machine.etag == nil && machine.attempts == 1)
+        #expect(machine.etag == nil && machine.attempts.count == 1)
         #expect(machine.takeNotices().first?.contains("does not match") == true)
     }
 
@@ -88,7 +88,7 @@ struct DownloadMachineTests {
         #expect(Self.shape(machine.connectionFailed("stalled")) == "wait 2.0 seconds")
         #expect(Self.shape(machine.retryDue(partLength: 85)) == "fetch 85 \"e1\"")
         _ = machine.response(status: 206, rangeStart: 85, total: 100, etag: nil, digest: Self.digest)
-        #expect(machine.attemptOffsets == [0, 85] && machine.attempts == 3)
+        #expect(machine.attempts.offsets == [0, 85] && machine.attempts.count == 3)
         #expect(Self.shape(machine.bodyEnded(received: 100, digest: Self.digest)) == "done 0707")
     }
 

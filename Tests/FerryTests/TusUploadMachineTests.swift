@@ -41,7 +41,7 @@ struct TusUploadMachineTests {
         #expect(Self.shape(machine.created(status: 201, location: "/v1/uploads/abc")) == "send /v1/uploads/abc 0")
         #expect(machine.uploadPath == "/v1/uploads/abc")
         #expect(Self.shape(machine.sent(status: 204, offset: Self.size, serverDigest: Self.digest, localDigest: Self.digest)) == "done 0707")
-        #expect(machine.attemptOffsets == [0] && machine.resumedFrom == 0 && machine.attempts == 1)
+        #expect(machine.attempts.offsets == [0] && machine.attempts.resumedFrom == 0 && machine.attempts.count == 1)
         #expect(machine.takeNotices().isEmpty)
     }
 
@@ -60,7 +60,7 @@ struct TusUploadMachineTests {
         var machine = Self.machine(saved: "/v1/uploads/abc")
         #expect(Self.shape(machine.start()) == "ask /v1/uploads/abc")
         #expect(Self.shape(machine.offset(status: 200, offset: 400)) == "send /v1/uploads/abc 400")
-        #expect(machine.resumedFrom == 400)
+        #expect(machine.attempts.resumedFrom == 400)
         #expect(machine.takeNotices() == ["resuming a.bin at 400 B of 1000 B (40%)"])
         for bad: Int64? in [nil, -1, Self.size + 1] {
             var machine = Self.machine(saved: "/v1/uploads/abc")
@@ -99,7 +99,7 @@ struct TusUploadMachineTests {
         let action = status == 0 ? machine.connectionFailed("connection reset") : machine.sent(status: status, offset: nil)
         #expect(Self.shape(action) == "wait 1.0 seconds")
         #expect(Self.shape(machine.retryDue()) == "ask /v1/uploads/abc")
-        #expect(machine.attempts == 2)
+        #expect(machine.attempts.count == 2)
         // The next wait is the policy's next.
         #expect(Self.shape(machine.connectionFailed("again")) == "wait 2.0 seconds")
     }
@@ -148,6 +148,6 @@ struct TusUploadMachineTests {
         #expect(Self.shape(machine.sent(status: 204, offset: 600, localDigest: Self.digest)) == "wait 1.0 seconds")
         #expect(Self.shape(machine.retryDue()) == "ask /v1/uploads/abc")
         #expect(Self.shape(machine.offset(status: 200, offset: 600)) == "send /v1/uploads/abc 600")
-        #expect(machine.attemptOffsets == [0, 600])
+        #expect(machine.attempts.offsets == [0, 600])
     }
 }

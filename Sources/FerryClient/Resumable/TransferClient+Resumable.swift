@@ -45,15 +45,12 @@ extension TransferClient {
                 try? await record(.outbound, .tus, remote, bytes: source.size, sha256: digest.hex, started: started, connection: connection, error: nil)
                 var result = result("send", local: file, remote: remote, bytes: source.size, digest: digest, status: 204, started: started, connection: connection)
                 result.method = "tus"
-                result.resumedFrom = machine.resumedFrom ?? 0
-                result.sentThisRun = run.sentThisRun
-                result.attempts = machine.attempts
-                result.attemptOffsets = machine.attemptOffsets
+                result.note(machine.attempts, movedThisRun: run.sentThisRun)
                 return result
             case .fail(let error):
                 throw error
             case .wait(let duration, let reason):
-                notify("upload of \(file) interrupted (\(reason)); retry \(machine.attempts) of \(retry.retries) in \(duration)")
+                notify("upload of \(file) interrupted (\(reason)); retry \(machine.attempts.count) of \(retry.retries) in \(duration)")
                 try await Task.sleep(for: duration)
                 action = machine.retryDue()
             case .create, .askOffset, .send:

@@ -36,12 +36,8 @@ struct TusUploadMachine {
     private(set) var notices: [String] = []
     /// The upload's path on the server, once created (to be saved for a later run).
     private(set) var uploadPath: String?
-    /// The offsets each attempt started from.
-    private(set) var attemptOffsets: [Int64] = []
-    /// Where the first offset of this run was (what earlier runs had sent).
-    private(set) var resumedFrom: Int64?
-    /// Attempts made (1 for the first).
-    private(set) var attempts = 1
+    /// The attempts of this run.
+    private(set) var attempts = Attempts()
 
     let size: Int64
     let file: String
@@ -139,20 +135,17 @@ struct TusUploadMachine {
 
     /// The wait of a `.wait` is over: the next step, on a new connection.
     mutating func retryDue() -> Action {
-        attempts += 1
+        attempts.retried()
         return start()
     }
 
     // MARK: -
 
     private mutating func begin(at offset: Int64, path: String) -> Action {
-        attemptOffsets.append(offset)
-        if resumedFrom == nil {
-            resumedFrom = offset
-            if offset > 0 {
-                notices.append("resuming \(file) at \(ByteFormat.size(offset)) of \(ByteFormat.size(size)) (\(offset * 100 / max(size, 1))%)")
-            }
+        if attempts.offsets.isEmpty, offset > 0 {
+            notices.append("resuming \(file) at \(ByteFormat.size(offset)) of \(ByteFormat.size(size)) (\(offset * 100 / max(size, 1))%)")
         }
+        attempts.started(at: offset)
         return .send(path: path, from: offset)
     }
 
@@ -163,10 +156,10 @@ struct TusUploadMachine {
     }
 
     private mutating func retryLater(_ reason: String) -> Action {
-        guard attempts <= retry.retries else {
-            return .fail(TransferError(.network, "upload of \(file) failed after \(attempts) attempts: \(reason)"))
+        guard attempts.count <= retry.retries else {
+            return .fail(TransferError(.network, "upload of \(file) failed after \(attempts.count) attempts: \(reason)"))
         }
-        return .wait(delay(attempts), reason: reason)
+        return .wait(delay(attempts.count), reason: reason)
     }
 
     /// An answer that is not the expected one: what means "not now" (a busy upload, a server error) is retried;

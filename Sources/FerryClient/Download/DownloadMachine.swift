@@ -30,9 +30,8 @@ struct DownloadMachine {
     /// The validator of the file the part holds a prefix of (to be saved for a later run).
     private(set) var etag: String?
     private(set) var notices: [String] = []
-    private(set) var attemptOffsets: [Int64] = []
-    private(set) var resumedFrom: Int64?
-    private(set) var attempts = 1
+    /// The attempts of this run.
+    private(set) var attempts = Attempts()
     let name: String
     let retry: RetryPolicy
     private let delay: (Int) -> Duration
@@ -97,7 +96,7 @@ struct DownloadMachine {
 
     /// The wait of a `.wait` is over: the next request, given what the part holds now.
     mutating func retryDue(partLength: Int64) -> Action {
-        attempts += 1
+        attempts.retried()
         return fetch(partLength: partLength)
     }
 
@@ -118,15 +117,14 @@ struct DownloadMachine {
         etag = newTag
         expected = total
         serverDigest = digest
-        attemptOffsets.append(offset)
-        if resumedFrom == nil { resumedFrom = offset }
+        attempts.started(at: offset)
         return .receive(from: offset, total: total)
     }
 
     private mutating func retryLater(_ reason: String) -> Action {
-        guard attempts <= retry.retries else {
-            return .fail(TransferError(.network, "download of \(name) failed after \(attempts) attempts: \(reason)"))
+        guard attempts.count <= retry.retries else {
+            return .fail(TransferError(.network, "download of \(name) failed after \(attempts.count) attempts: \(reason)"))
         }
-        return .wait(delay(attempts), reason: reason)
+        return .wait(delay(attempts.count), reason: reason)
     }
 }

@@ -1,0 +1,33 @@
+public import FerryLedger
+import FerryTLS
+import FerryTrace
+import FerryWire
+import Foundation
+
+/// The client ledger's rows.
+extension TransferClient {
+    func record(_ direction: LedgerEntry.Direction, _ operation: LedgerEntry.Operation, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
+        guard let ledger else { return }
+        try await ledger.record(entry(direction, operation, remote, bytes: bytes, sha256: sha256, started: started, connection: connection, error: error))
+    }
+
+    /// A ledger row for a transfer on `connection`.
+    func entry(_ direction: LedgerEntry.Direction, _ operation: LedgerEntry.Operation, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) -> LedgerEntry {
+        let snapshot = connection.record.snapshot
+        let server = connection.serverIdentity
+        return LedgerEntry(
+            direction: direction,
+            partner: remote.partner ?? server?.commonName ?? remote.authority,
+            operation: operation,
+            path: remote.url,
+            bytes: bytes,
+            sha256: sha256,
+            started: started,
+            result: error == nil ? .ok : .failed,
+            error: error,
+            tlsVersion: snapshot.version?.description,
+            cipherSuite: snapshot.cipherSuite?.description,
+            peer: server.map(LedgerEntry.PeerCertificate.init)
+        )
+    }
+}
