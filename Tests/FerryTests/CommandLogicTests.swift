@@ -150,8 +150,10 @@ struct CommandLogicTests {
         let findings = try #require(object["findings"] as? [[String: Any]])
         #expect(findings.map { $0["id"] as? String } == ["untrusted-issuer", "legacy-version-accepted"])
         #expect(findings[0]["severity"] as? String == "error")
-        #expect(findings[0]["side"] as? String != nil)
-        #expect((findings[0]["fixes"] as? [String])?.isEmpty == false)
+        let untrusted = try #require(Self.diagnosis().findings.first { $0.id == "untrusted-issuer" })
+        #expect(findings[0]["side"] as? String == untrusted.side.rawValue)
+        #expect(findings[0]["fixes"] as? [String] == untrusted.fixes)
+        #expect(findings[0]["evidence"] as? [String] == ["issuer CN=Other CA"])
     }
 
     @Test("a failed handshake's ledger row: failed, no bytes, the explanation's first lines and the finding ids")

@@ -82,15 +82,31 @@ struct ResumeTests {
             #expect((result?["sentThisRun"] as? Int ?? size) <= size - (64 << 20))
             #expect(try TestFiles.sha256(server.root + "/acme/in/big.bin") == digest)
 
-            // An interrupted upload of a file that then changes is not resumed.
-            let small = server.folder.path + "/small.bin"
-            try TestFiles.write(small, size: 3 << 20, seed: 1)
-            let smallCommand = ["send", small, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
-                                "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
-            let changedDigest = try TestFiles.write(small, size: 3 << 20, seed: 2)
-            let sent = try await ferry(smallCommand, state: state)
-            #expect(sent.status == 0)
-            #expect(try TestFiles.sha256(server.root + "/acme/in/small.bin") == changedDigest)
+            // An upload interrupted part-way, of a file that then changes, is not resumed: the rerun says so and
+            // sends the new content from the start.
+            let changing = server.folder.path + "/changing.bin"
+            try TestFiles.write(changing, size: 24 << 20, seed: 1)
+            let changingCommand = ["send", changing, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
+                                   "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let slow = Process()
+            slow.executableURL = URL(fileURLWithPath: try CLITests.ferry)
+            slow.arguments = changingCommand + ["--limit-rate", "4M"]
+            slow.environment = environment
+            slow.standardOutput = FileHandle.nullDevice
+            slow.standardError = FileHandle.nullDevice
+            try slow.run()
+            let started = await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 8 << 20, thenSignal: slow.processIdentifier)
+            kill(slow.processIdentifier, SIGKILL)
+            while slow.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(started, "the slowed upload never reached 8 MiB")
+            #expect(try !FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty, "the interrupted upload is remembered")
+            let changedDigest = try TestFiles.write(changing, size: 24 << 20, seed: 2)
+            let sent = try await ferry(changingCommand, state: state)
+            #expect(sent.status == 0, "\(sent.output)")
+            #expect(sent.stderr.contains("changed since its interrupted upload; starting over"), "\(sent.stderr)")
+            let restarted = try JSONSerialization.jsonObject(with: Data(sent.stdout.utf8)) as? [String: Any]
+            #expect(restarted?["resumedFrom"] as? Int == 0 && restarted?["sentThisRun"] as? Int == 24 << 20, "\(sent.stdout)")
+            #expect(try TestFiles.sha256(server.root + "/acme/in/changing.bin") == changedDigest)
             #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty, "finished uploads leave no state")
         }
     }

@@ -55,7 +55,8 @@ struct ShutdownTests {
             // 24 MiB at 1 MiB/s: still running long after the grace period.
             async let slow = ExternalTool.run(
                 try CLITests.ferry, ["send", source, "https://localhost:\(port)/in/", "--limit-rate", "1M", "--retries", "0"] + identity, environment: environment)
-            try await Task.sleep(for: .seconds(4))
+            // Cut once the upload's part holds a few MiB (the stop's checkpoint then has something to keep).
+            #expect(await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 3 << 20), "the upload never got going")
             kill(server.process.processIdentifier, SIGTERM)
             let deadline = Date().addingTimeInterval(20)
             while server.process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }

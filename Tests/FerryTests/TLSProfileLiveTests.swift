@@ -26,7 +26,11 @@ struct TLSProfileLiveTests {
             await server.stop()
             throw ServeProcess.StartFailure(log: server.output)
         }
-        try await Task.sleep(for: .milliseconds(100))
+        // The whole line with the address, not the part of it printed so far.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !(server.output.split(separator: "https://", maxSplits: 1).last?.contains("\n") ?? false), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let url = server.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("https://") } ?? ""
         let port = try #require(Int(url.split(separator: ":").last?.split(separator: " ").first ?? ""), "no port in \(server.output)")
         return (server, port)
@@ -230,7 +234,9 @@ struct TLSProfileLiveTests {
             try handle.close()
             async let upload = ExternalTool.run(curl, ["--silent", "--show-error", "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--cacert", pki.caFile,
                                                        "--limit-rate", "4M", "-o", "/dev/null", "-w", "%{http_code}", "-T", source, "https://localhost:\(port)/v1/files/big.bin"])
-            try await Task.sleep(for: .seconds(1))
+            // In flight: the server is writing its staged file.
+            let staged = folder.path + "/root/.ferry/tmp"
+            #expect(await waitForPart(in: staged, atLeast: 1 << 20, named: { $0.hasPrefix("put-") }), "the upload never started")
 
             // Renew: a new certificate and key under the same names; the server notices the change by itself.
             let renewed = try pki.ca.issue(commonName: "renewed", purpose: .server, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
@@ -240,6 +246,7 @@ struct TLSProfileLiveTests {
             #expect(server.output.contains("TLS context reloaded"))
             #expect(!server.output.contains("TLS reload refused"), "the key and certificate were replaced one after the other: one reload, no mismatch")
             #expect(try await servedSubject().contains("CN = renewed"), "new connections get the new certificate")
+            #expect(try !FileManager.default.contentsOfDirectory(atPath: staged).isEmpty, "the upload was still in flight after the reload")
 
             let uploaded = try await upload
             #expect(uploaded.status == 0 && uploaded.stdout == "201", "the upload in flight finished: \(uploaded.output)")

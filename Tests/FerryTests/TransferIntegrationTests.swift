@@ -3,8 +3,11 @@ import FerryConfig
 import FerryLedger
 import FerryProtocol
 import FerryTestSupport
+import FerryTLS
 import Foundation
 import Testing
+import X509
+import SwiftASN1
 
 @Suite("Transfers between the Ferry client and a real Ferry server", .serialized)
 struct TransferIntegrationTests {
@@ -46,7 +49,8 @@ struct TransferIntegrationTests {
             #expect(put.cipherSuite?.hasPrefix("TLS_") == true)
             #expect(put.peerSubject?.contains("CN=acme") == true)
             #expect(put.peerIssuer?.contains("CN=Ferry Test CA") == true)
-            #expect(put.peerSerial?.isEmpty == false)
+            let acme = try X509.Certificate(pemEncoded: try String(contentsOfFile: server.pki.certificate("acme"), encoding: .utf8))
+            #expect(put.peerSerial == PeerIdentity(certificate: acme).serial)
             let get = try #require(rows.first { $0.operation == .get })
             #expect(get.bytes == 64 << 20)
             #expect(get.result == .ok)
