@@ -1,3 +1,4 @@
+import FerryProtocol
 import FerryTestSupport
 @testable import FerryClient
 import Foundation
@@ -79,6 +80,77 @@ struct CLITests {
             #expect(send.status == 4, "\(send.output)")
             #expect(send.stderr.contains("integrity check failed"), "\(send.stderr)")
             await server.stop()
+        }
+    }
+
+    /// An HTTPS server that answers the first `argv[4]` PUTs with 503 (after reading their bodies), then stores
+    /// and acknowledges with the body's true `Repr-Digest`; it prints the time of each PUT it receives.
+    static let flakyServer = #"""
+        import base64, hashlib, http.server, ssl, sys, time
+        failures = int(sys.argv[4])
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_PUT(self):
+                global failures
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                print("PUT %.3f" % time.monotonic(), flush=True)
+                if failures > 0:
+                    failures -= 1
+                    problem = b'{"type":"https://ferry.dev/problems/storage-error","title":"Busy","status":503,"detail":"try later"}'
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/problem+json")
+                    self.send_header("Content-Length", str(len(problem)))
+                    self.end_headers()
+                    self.wfile.write(problem)
+                    return
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.send_header("Repr-Digest", "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":")
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[3])), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[1], sys.argv[2])
+        context.set_alpn_protocols(["http/1.1"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        print("listening", flush=True)
+        server.serve_forever()
+        """#
+
+    @Test("5xx answers are retried after --retry-wait, doubling; --retries bounds them and the last failure exits 5")
+    func retriesOnServerErrors() async throws {
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        try await TemporaryDirectory.with { folder in
+            let pki = try TestPKI(directory: folder.path + "/pki")
+            try Self.flakyServer.write(toFile: folder.path + "/flaky.py", atomically: true, encoding: .utf8)
+            try "a report\n".write(toFile: folder.path + "/out.csv", atomically: true, encoding: .utf8)
+            let tls = ["--ca", pki.caFile, "--cert", pki.certificate("acme"), "--key", pki.key("acme")]
+            let environment = ["XDG_STATE_HOME": folder.path + "/state", "FERRY_CONFIG": ""]
+
+            // Two 503s, then success: three PUTs, the waits about 0.4 s and then 0.8 s (each with up to 50 % jitter).
+            let port = freeLoopbackPort()
+            let server = try BackgroundProcess(python, [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "2"])
+            #expect(try await server.waitForOutput("listening", timeout: 20), "\(server.output)")
+            let send = try await run(["send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "3", "--retry-wait", "0.4", "--json"] + tls, in: folder.path, environment: environment)
+            #expect(send.status == 0, "\(send.output)")
+            #expect(send.stderr.contains("retry 1 of 3") && send.stderr.contains("retry 2 of 3") && !send.stderr.contains("retry 3 of 3"), "\(send.stderr)")
+            #expect(send.stderr.contains("try later"), "the server's words are shown: \(send.stderr)")
+            let times = server.output.split(separator: "\n").filter { $0.hasPrefix("PUT ") }.compactMap { Double($0.dropFirst(4)) }
+            #expect(times.count == 3, "\(server.output)")
+            if times.count == 3 {
+                let (first, second) = (times[1] - times[0], times[2] - times[1])
+                #expect(first >= 0.4 && second >= 0.8, "waits \(first) s and \(second) s")
+            }
+            await server.stop()
+
+            // More failures than retries: the last 503 is final, exit 5 (worth retrying later).
+            let stubborn = try BackgroundProcess(python, [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "9"])
+            #expect(try await stubborn.waitForOutput("listening", timeout: 20), "\(stubborn.output)")
+            let refused = try await run(["send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "1", "--retry-wait", "0.1"] + tls, in: folder.path, environment: environment)
+            #expect(refused.status == 5, "\(refused.output)")
+            #expect(stubborn.output.split(separator: "\n").filter { $0.hasPrefix("PUT ") }.count == 2, "one try and one retry: \(stubborn.output)")
+            await stubborn.stop()
         }
     }
 
@@ -283,6 +355,31 @@ struct CLITests {
             }
             #expect(!process.isRunning, "ferry serve must stop on SIGTERM")
             #expect(process.terminationStatus == 0)
+        }
+    }
+
+    @Test("ferry serve listens on IPv6 ([::1]): the banner's URL works for ferry and curl, the certificate checked by its IP address")
+    func serveOnIPv6() async throws {
+        try await TemporaryDirectory.with { folder in
+            // Started in the test's folder, where it makes its dev PKI.
+            let server = try BackgroundProcess("/bin/sh", ["-c", "cd \"$1\" && exec \"$2\" serve --listen '[::1]:0'", "serve", folder.path, try Self.ferry])
+            defer { Task { await server.stop() } }
+            // The whole banner, curl line included.
+            #expect(try await server.waitForOutput(".pem -T FILE", timeout: 30), "\(server.output)")
+            let url = try #require(server.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("https://[::1]:") }, "\(server.output)")
+            let file = folder.path + "/hello.txt"
+            try "hello over IPv6".write(toFile: file, atomically: true, encoding: .utf8)
+            // The dev PKI is in the server's working folder; the client finds it there too.
+            let printed = try #require(server.output.split(separator: "\n").first { $0.contains("dev PKI in ") }.map { String($0.split(separator: " ")[3]) }, "\(server.output)")
+            let pkiDirectory = printed.hasPrefix("/") ? printed : folder.path + "/" + printed
+            #expect(FileManager.default.fileExists(atPath: folder.path + "/.ferry/pki/ca.pem"))
+            let identity = ["--cert", pkiDirectory + "/clients/dev.pem", "--key", pkiDirectory + "/clients/dev-key.pem", "--ca", pkiDirectory + "/ca.pem"]
+            let send = try await run(["send", file, String(url) + "/", "--json"] + identity, environment: ["XDG_STATE_HOME": folder.path + "/state"])
+            #expect(send.status == 0, "\(send.output)")
+            #expect(try String(contentsOfFile: folder.path + "/ferry-data/dev/hello.txt", encoding: .utf8) == "hello over IPv6")
+            let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+            let fetched = try await ExternalTool.run(curl, ["--silent", "--show-error", "--cert", identity[1], "--key", identity[3], "--cacert", identity[5], String(url) + FerryAPI.files + "/hello.txt"])
+            #expect(fetched.stdout == "hello over IPv6", "\(fetched.output)")
         }
     }
 

@@ -121,6 +121,45 @@ struct ConfigTests {
         }
     }
 
+    @Test("nested keys from FERRY_ variables: sections, hyphenated names and a partner's own settings, over the file's")
+    func nestedEnvironment() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try """
+                uploads:
+                  max-size: 5G
+                server:
+                  limits:
+                    handshake-timeout: 20s
+                partners:
+                  acme:
+                    url: https://acme.example:8443
+                    quota:
+                      files: 3
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+            let environment = [
+                "FERRY_UPLOADS_MAX_SIZE": "1G",
+                "FERRY_SERVER_LIMITS_HANDSHAKE_TIMEOUT": "5s",
+                "FERRY_SERVER_LIMITS_IDLE_TIMEOUT": "2m",
+                "FERRY_QUOTAS_BYTES": "10M",
+                "FERRY_PARTNERS_ACME_QUOTA_FILES": "7",
+                "FERRY_SERVER_TRACE_LEVEL": "debug",
+            ]
+            let configuration = try await ConfigLoader.load(file: file, environment: environment)
+            #expect(configuration.uploadMaximumSize == 1 << 30)
+            #expect(configuration.limits.handshakeTimeout == 5)
+            #expect(configuration.limits.idleTimeout == 120)
+            #expect(configuration.quota.bytes == 10 << 20)
+            #expect(configuration.partners["acme"]?.quota?.files == 7)
+            #expect(configuration.partners["acme"]?.url == "https://acme.example:8443")
+            // A bad value from a variable is named by its key, as one from the file is.
+            let error = await #expect(throws: ConfigError.self) {
+                _ = try await ConfigLoader.load(file: file, environment: ["FERRY_SERVER_LIMITS_HANDSHAKE_TIMEOUT": "soon"])
+            }
+            #expect(error.map { String(describing: $0).contains("server.limits.handshake-timeout: 'soon' is not a duration") } == true, "\(String(describing: error))")
+        }
+    }
+
     @Test(
         "mistakes are errors that name the key and the fix",
         arguments: [

@@ -1,5 +1,6 @@
 import FerryConfig
 import FerryLedger
+import FerryProtocol
 import FerryServer
 import FerryTLS
 import FerryTestSupport
@@ -100,6 +101,68 @@ struct PartnerIdentityTests {
             #expect(try await Self.rows(server, partner: "acme").count == 1)
             // An unconfigured name still works by CN from the only trusted CA (dev mode's rule).
             #expect(try await Self.curl(server, as: "bank", ["-T", report, server.url("r.txt")]).status == "201")
+        }
+    }
+
+    /// The problem a refused request answered with.
+    static func problem(_ answer: Answer) throws -> Problem {
+        try JSONDecoder().decode(Problem.self, from: Data(answer.body.utf8))
+    }
+
+    @Test("partners.NAME.san binds a partner by the certificate's subject alternative name, whatever its CN; the CN alone no longer reaches it")
+    func alternativeNameBinding() async throws {
+        _ = try ExternalTool.require("curl", installHint: Self.hint)
+        try await TestServerHarness.with(configure: { configuration, _ in
+            var acme = FerryConfiguration.Partner(name: "acme")
+            acme.alternativeName = "dns:transfer.acme.example"
+            configuration.partners = ["acme": acme]
+        }) { server in
+            func issue(_ commonName: String, san: [String], file: String) throws {
+                let identity = try server.pki.ca.issue(commonName: commonName, purpose: .client, dnsNames: san, days: 30)
+                try server.pki.write(pem: identity.certificatePEM, to: file + ".pem")
+                try server.pki.write(pem: identity.privateKeyPEM, to: file + "-key.pem")
+            }
+            try issue("gateway-7", san: ["transfer.acme.example"], file: "by-san")
+            try issue("acme", san: [], file: "cn-only")
+            try issue("gateway-8", san: ["transfer.acme.example.evil"], file: "near-miss")
+            let report = server.folder.path + "/r.txt"
+            try "x".write(toFile: report, atomically: true, encoding: .utf8)
+            let bySAN = try await Self.curl(server, as: "by-san", ["-T", report, server.url("r.txt")])
+            #expect(bySAN.status == "201", "\(bySAN)")
+            #expect(FileManager.default.fileExists(atPath: server.root + "/acme/r.txt"), "the SAN's partner, not the CN's")
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/gateway-7"))
+            #expect(try await Self.rows(server, partner: "acme").map(\.operation) == [.put])
+            let cnOnly = try await Self.curl(server, as: "cn-only", [server.url("r.txt")])
+            #expect(try cnOnly.status == "403" && Self.problem(cnOnly).slug == ProblemKind.unknownPartner.slug, "\(cnOnly)")
+            #expect(cnOnly.body.contains("reserved for a configured partner"), "\(cnOnly.body)")
+            // A SAN that only starts like the bound one is another name: that certificate goes by its own CN.
+            let nearMiss = try await Self.curl(server, as: "near-miss", ["-T", report, server.url("r.txt")])
+            #expect(nearMiss.status == "201")
+            #expect(FileManager.default.fileExists(atPath: server.root + "/gateway-8/r.txt"))
+        }
+    }
+
+    @Test("without a certificate (client-auth optional) a request gets client-certificate-required; a certificate that names no partner gets unknown-partner; nothing is stored")
+    func refusalsOverTheWire() async throws {
+        let curl = try ExternalTool.require("curl", installHint: Self.hint)
+        try await TestServerHarness.with(configure: { configuration, _ in
+            configuration.serverTLS?.clientAuthentication = .optional
+        }) { server in
+            let report = server.folder.path + "/r.txt"
+            try "x".write(toFile: report, atomically: true, encoding: .utf8)
+            let anonymous = try await ExternalTool.run(
+                curl, ["--silent", "--cacert", server.pki.caFile, "-w", "\n%{http_code}", "-T", report, server.url("r.txt")])
+            let lines = anonymous.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.last == "401", "\(anonymous.output)")
+            let problem = try JSONDecoder().decode(Problem.self, from: Data(lines.dropLast().joined(separator: "\n").utf8))
+            #expect(problem.slug == ProblemKind.clientCertificateRequired.slug && problem.status == 401)
+            // A CN that cannot be a partner's folder name names no partner.
+            try server.pki.issue("two words", file: "spaced")
+            let nameless = try await Self.curl(server, as: "spaced", ["-T", report, server.url("r.txt")])
+            #expect(nameless.status == "403", "\(nameless)")
+            #expect(try Self.problem(nameless).slug == ProblemKind.unknownPartner.slug, "\(nameless.body)")
+            let stored = try FileManager.default.contentsOfDirectory(atPath: server.root).filter { !$0.hasPrefix(".") }
+            #expect(stored.isEmpty, "\(stored)")
         }
     }
 

@@ -174,12 +174,22 @@ struct TusIntegrationTests {
             }
             #expect(await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 10 << 20), "the PATCH got past its first checkpoint")
             // Offsets asked meanwhile are acknowledged ones, behind what is being written, never ahead.
+            var offsets: [Int] = []
             for _ in 0..<3 {
                 let head = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-s", "-I", "-H", "Tus-Resumable: 1.0.0", upload])
                 let offset = head.stdout.lowercased().split(separator: "\r\n").first { $0.hasPrefix("upload-offset:") }.flatMap { Int($0.dropFirst("upload-offset: ".count)) }
-                // 12 MiB arrived; the last acknowledged checkpoint is the one at 8 MiB.
-                #expect(offset == 8 << 20, "\(head.stdout)")
+                // 12 MiB arrived; the acknowledged checkpoint is the first chunk boundary at or past 8 MiB, and it
+                // holds still while the PATCH is held.
+                #expect(offset.map { $0 >= 8 << 20 && $0 < 12 << 20 } == true, "\(head.stdout)")
+                offsets.append(offset ?? -1)
             }
+            #expect(Set(offsets).count == 1, "\(offsets)")
+            // A second PATCH while the first is writing: 423 upload-busy, and nothing of it is written.
+            let second = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-s", "-w", "\n%{http_code}", "-X", "PATCH", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: \(8 << 20)", "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "intruding bytes", upload])
+            let secondLines = second.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(secondLines.last == "423", "\(second.output)")
+            let busy = try JSONDecoder().decode(Problem.self, from: Data(secondLines.dropLast().joined(separator: "\n").utf8))
+            #expect(busy.slug == ProblemKind.uploadBusy.slug)
             FileManager.default.createFile(atPath: go, contents: nil)
             let outcome = try await patch.value
             #expect(outcome.stdout == "204", "the declared digest matched: no byte was lost to the HEADs (\(outcome.output))")

@@ -129,23 +129,16 @@ struct WireDecoderTests {
         let hello = try #require(conversation.clientHello)
         #expect(hello.offeredVersions == [.tls13, .tls12, .tls11, .tls10])
         #expect(hello.cipherSuites.first == TLSCipherSuite(rawValue: 0x1302))
-        var sawKeyShare = false
-        for item in hello.extensions {
-            switch item.value {
-            case .clientKeyShares(let shares):
-                #expect(shares == [.init(group: TLSNamedGroup(rawValue: 29), keyLength: 32)])
-                sawKeyShare = true
-            case .groups(let groups):
-                #expect(groups.first?.name == "x25519")
-            case .signatureSchemes(let schemes):
-                #expect(schemes.first?.description == "ecdsa_secp256r1_sha256(0x0403)")
-            case .pskModes(let modes):
-                #expect(modes == [1])
-            default:
-                break
-            }
-        }
-        #expect(sawKeyShare)
+        // Each extension is required, so no check can pass by its branch never running.
+        let values = hello.extensions.map(\.value)
+        let shares = try #require(values.lazy.compactMap { if case .clientKeyShares(let shares) = $0 { shares } else { nil } }.first)
+        #expect(shares == [.init(group: TLSNamedGroup(rawValue: 29), keyLength: 32)])
+        let groups = try #require(values.lazy.compactMap { if case .groups(let groups) = $0 { groups } else { nil } }.first)
+        #expect(groups.first?.name == "x25519")
+        let schemes = try #require(values.lazy.compactMap { if case .signatureSchemes(let schemes) = $0 { schemes } else { nil } }.first)
+        #expect(schemes.first?.description == "ecdsa_secp256r1_sha256(0x0403)")
+        let modes = try #require(values.lazy.compactMap { if case .pskModes(let modes) = $0 { modes } else { nil } }.first)
+        #expect(modes == [1])
     }
 
     @Test("an SSLv2-compatible ClientHello is recognised")

@@ -63,22 +63,29 @@ extension TransferClient {
         try await withThrowingTaskGroup(of: [(Int, TransferResult)].self) { group in
             for steps in work {
                 group.addTask { [client, folder, planned] in
-                    let connection = try await ClientConnection.connect(to: target, tls: client.tls, stallTimeout: client.stallTimeout, trace: client.trace)
-                    return try await connection.withSession { session in
-                        var sent: [(Int, TransferResult)] = []
-                        for step in steps {
-                            switch step {
-                            case .single(let index):
-                                let plan = planned[index]
-                                let result = try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)
-                                client.report?(result)
-                                sent.append((index, result))
-                            case .batch(let indices):
-                                sent += try await client.uploadBatch(indices.map { ($0, planned[$0]) }, to: folder, session: &session, connection: connection)
+                    // A lane's files go one step at a time; a dropped connection or a 5xx sends the step that failed
+                    // and the rest again on a new connection after the retry wait (a PUT and a batch replace what
+                    // they name, so sending again is safe); what the user must fix ends the send.
+                    var sent: [(Int, TransferResult)] = []
+                    var remaining = steps[...]
+                    try await client.withRetries("upload to \(target.authority)") { _ in
+                        let connection = try await ClientConnection.connect(to: target, tls: client.tls, stallTimeout: client.stallTimeout, trace: client.trace)
+                        try await connection.withSession { session in
+                            while let step = remaining.first {
+                                switch step {
+                                case .single(let index):
+                                    let plan = planned[index]
+                                    let result = try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)
+                                    client.report?(result)
+                                    sent.append((index, result))
+                                case .batch(let indices):
+                                    sent += try await client.uploadBatch(indices.map { ($0, planned[$0]) }, to: folder, session: &session, connection: connection)
+                                }
+                                remaining.removeFirst()
                             }
                         }
-                        return sent
                     }
+                    return sent
                 }
             }
             for try await batch in group {

@@ -121,7 +121,8 @@ struct Serve: AsyncParsableCommand {
         let profile = server.configuration.serverTLS!
         let caNames = server.tls.current.configuration.sendCANameList ? "sent" : "not sent"
         let host = server.host == "0.0.0.0" || server.host == "::" ? "localhost" : server.host
-        let displayHost = host == "127.0.0.1" ? "localhost" : host
+        // The URL's authority: an IPv6 address in brackets.
+        let displayHost = host == "127.0.0.1" ? "localhost" : host.contains(":") ? "[\(host)]" : host
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
             "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.resolvedServerLedger)",
