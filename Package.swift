@@ -170,7 +170,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "FerryFuzz",
-            dependencies: ["FerryWire", "FerryTrace", "FerryProtocol", "FerryConfig", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "FerryWire", "FerryTrace", "FerryProtocol", "FerryConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

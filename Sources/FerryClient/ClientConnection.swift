@@ -1,13 +1,13 @@
+import FerryConfig
+import FerryDiagnosis
+import FerryProtocol
 public import FerryTLS
 public import FerryTrace
+import FerryWire
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import NIOSSL
-import FerryConfig
-import FerryDiagnosis
-import FerryProtocol
-import FerryWire
 
 /// One TLS connection to a Ferry server carrying HTTP/1.1, with the tap before the TLS handler.
 public struct ClientConnection: Sendable {
@@ -54,37 +54,63 @@ public struct ClientConnection: Sendable {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(15))
                 .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
-                .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16 << 10, maximum: 256 << 10))
+                .channelOption(
+                    ChannelOptions.recvAllocator,
+                    value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 16 << 10, maximum: 256 << 10)
+                )
                 .connect(host: target.host, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(IdleStateHandler(allTimeout: stallTimeout))
                         try sync.addHandler(StallDetector(timeout: stallTimeout))
-                        try sync.addHandler(HandshakeDeadline(deadline: min(stallTimeout, Self.handshakeDeadline), record: record))
+                        try sync.addHandler(
+                            HandshakeDeadline(deadline: min(stallTimeout, Self.handshakeDeadline), record: record)
+                        )
                         try sync.addHandler(TLSTapHandler(record: record), position: .first)
-                        try sync.addHandler(tls.peerPolicy.makeClientHandler(context: sslContext, serverHostname: serverName) { record.refuse($0.reason, finding: $0.finding) })
+                        try sync.addHandler(
+                            tls.peerPolicy.makeClientHandler(context: sslContext, serverHostname: serverName) {
+                                record.refuse($0.reason, finding: $0.finding)
+                            }
+                        )
                         let policy = tls.peerPolicy
-                        try sync.addHandler(TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) })
+                        try sync.addHandler(
+                            TLSHandshakeObserver(record: record) { policy.refusal(suite: $0, name: $1) }
+                        )
                         try sync.addHTTPClientHandlers()
                         try sync.addHandler(ResponseArrivalHandler(arrival))
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                            wrappingChannelSynchronously: channel
+                        )
                     }
                 }
-            return ClientConnection(channel: channel, record: record, target: target, presentsCertificate: tls.identity != nil, responseArrival: arrival, trace: trace)
+            return ClientConnection(
+                channel: channel,
+                record: record,
+                target: target,
+                presentsCertificate: tls.identity != nil,
+                responseArrival: arrival,
+                trace: trace
+            )
         } catch {
             throw TransferError(.network, "cannot connect to \(target.authority): \(Self.describe(error))")
         }
     }
 
     /// Runs requests on the connection and closes it afterwards.
-    public func withSession<Result: Sendable>(_ body: (inout HTTPSession) async throws -> Result) async throws -> Result {
+    public func withSession<Result: Sendable>(_ body: (inout HTTPSession) async throws -> Result) async throws -> Result
+    {
         defer { trace?.collect(record, target: target) }
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                var session = HTTPSession(iterator: inbound.makeAsyncIterator(), outbound: outbound, target: target, arrival: responseArrival)
+                var session = HTTPSession(
+                    iterator: inbound.makeAsyncIterator(),
+                    outbound: outbound,
+                    target: target,
+                    arrival: responseArrival
+                )
                 do {
                     return try await body(&session)
-                } catch where error is ChannelError || error is IOError {
+                } catch  where error is ChannelError || error is IOError {
                     // A write failed because the peer closed the connection. What the peer said before closing
                     // (a TLS alert, in TLS 1.3 only readable after decryption) may be waiting on the inbound side.
                     let cause = await session.closingError() ?? error
@@ -106,24 +132,41 @@ public struct ClientConnection: Sendable {
         let snapshot = record.snapshot
         if let stalled = error as? StallDetector.Stalled {
             if stalled.duringHandshake {
-                return TransferError(.network, "connection to \(target.authority) stalled: \(stalled): the server's answer stopped (is this its TLS port? a relay or firewall cutting it?); ferry diagnose \(target.authority) shows how far it got")
+                return TransferError(
+                    .network,
+                    "connection to \(target.authority) stalled: \(stalled): the server's answer stopped (is this its TLS port? a relay or firewall cutting it?); ferry diagnose \(target.authority) shows how far it got"
+                )
             }
-            return TransferError(.network, "connection to \(target.authority) stalled: \(stalled)" + (snapshot.handshakeComplete ? "" : " (during the TLS handshake: is this a TLS port?)"))
+            return TransferError(
+                .network,
+                "connection to \(target.authority) stalled: \(stalled)"
+                    + (snapshot.handshakeComplete ? "" : " (during the TLS handshake: is this a TLS port?)")
+            )
         }
         // A connection that ends without close_notify after a good handshake is a dropped network, not TLS.
         if let error = error as? NIOSSLError, case .uncleanShutdown = error, snapshot.handshakeComplete {
             return TransferError(.network, "connection to \(target.authority) dropped: \(Self.describe(error))")
         }
-        let isTLS = error is NIOSSLError || error is BoringSSLError || !snapshot.alertsReceived.isEmpty || !snapshot.handshakeComplete
+        let isTLS =
+            error is NIOSSLError || error is BoringSSLError || !snapshot.alertsReceived.isEmpty
+            || !snapshot.handshakeComplete
         guard isTLS, !(error is ChannelError && snapshot.handshakeComplete) else {
             return TransferError(.network, "connection to \(target.authority) failed: \(Self.describe(error))")
         }
         // The certificate this client sent, from its own trace: the same CA-name checks as ferry diagnose.
         let conversation = record.recorder.conversation()
         let sent = conversation.clientCertificates?.entries.compactMap(\.summary) ?? []
-        let findings = TraceRules.findings(conversation, local: .clientToServer, clientCertificate: sent.first, clientChain: Array(sent.dropFirst()))
-            .filter { $0.severity != .note }
-        var failure = TransferError(.tlsHandshake, HandshakeExplanation.explain(error: error, snapshot: snapshot, target: target, findings: findings))
+        let findings = TraceRules.findings(
+            conversation,
+            local: .clientToServer,
+            clientCertificate: sent.first,
+            clientChain: Array(sent.dropFirst())
+        )
+        .filter { $0.severity != .note }
+        var failure = TransferError(
+            .tlsHandshake,
+            HandshakeExplanation.explain(error: error, snapshot: snapshot, target: target, findings: findings)
+        )
         failure.findings = findings.map(\.id)
         return failure
     }
@@ -134,10 +177,12 @@ public struct ClientConnection: Sendable {
     /// before any response is that case.
     func rejectionAfterHandshake(_ error: any Error) -> TransferError? {
         let snapshot = record.snapshot
-        guard snapshot.handshakeComplete, snapshot.version == .tls13, !(error is NIOSSLError || error is BoringSSLError) else {
+        guard snapshot.handshakeComplete, snapshot.version == .tls13, !(error is NIOSSLError || error is BoringSSLError)
+        else {
             return nil
         }
-        let cause = presentsCertificate
+        let cause =
+            presentsCertificate
             ? "it most likely rejected this client certificate (its issuer is not a CA the server trusts, or it lacks EKU clientAuth). Fix: use a certificate from a CA in the partner's trust list."
             : "no client certificate was sent, and Ferry servers require one. Fix: pass --cert and --key (or set client.tls in the config)."
         return TransferError(

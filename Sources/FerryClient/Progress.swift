@@ -52,7 +52,8 @@ public final class ProgressDisplay: Sendable {
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let seconds = max(now.timeIntervalSince(state.started), 0.001)
         let rate = Double(state.done) / seconds
-        return "\r\u{1B}[K\(state.name.suffix(30)) [\(bar)] \(Int(fraction * 100))% \(ByteFormat.size(state.done))/\(ByteFormat.size(state.total)) \(ByteFormat.size(Int64(rate)))/s"
+        return
+            "\r\u{1B}[K\(state.name.suffix(30)) [\(bar)] \(Int(fraction * 100))% \(ByteFormat.size(state.done))/\(ByteFormat.size(state.total)) \(ByteFormat.size(Int64(rate)))/s"
     }
 }
 

@@ -29,7 +29,10 @@ public struct RemoteTarget: Sendable, Equatable {
             return try parseURL(text, partner: nil)
         }
         if text.hasPrefix("http://") {
-            throw TransferError(.usage, "'\(text)' is plain HTTP; Ferry only speaks HTTPS with mutual TLS. Use https://")
+            throw TransferError(
+                .usage,
+                "'\(text)' is plain HTTP; Ferry only speaks HTTPS with mutual TLS. Use https://"
+            )
         }
         guard let colon = text.firstIndex(of: ":") else {
             throw TransferError(.usage, "'\(text)' is not a target: use https://HOST:PORT/PATH or PARTNER:PATH")
@@ -37,7 +40,13 @@ public struct RemoteTarget: Sendable, Equatable {
         let name = String(text[..<colon])
         guard let partner = configuration.partners[name] else {
             let known = configuration.partners.keys.sorted()
-            throw TransferError(.usage, "no partner '\(name)' in the configuration" + (known.isEmpty ? "; define partners.\(name).url in the config file" : " (known: \(known.joined(separator: ", ")))"))
+            throw TransferError(
+                .usage,
+                "no partner '\(name)' in the configuration"
+                    + (known.isEmpty
+                        ? "; define partners.\(name).url in the config file"
+                        : " (known: \(known.joined(separator: ", ")))")
+            )
         }
         guard let url = partner.url else {
             throw TransferError(.usage, "partner '\(name)' has no url; set partners.\(name).url to https://HOST:PORT")
@@ -66,7 +75,9 @@ public struct RemoteTarget: Sendable, Equatable {
             }
         } else if let colon = authority.lastIndex(of: ":") {
             host = String(authority[..<colon])
-            guard let value = Int(authority[authority.index(after: colon)...]) else { throw TransferError(.usage, "bad port in '\(text)'") }
+            guard let value = Int(authority[authority.index(after: colon)...]) else {
+                throw TransferError(.usage, "bad port in '\(text)'")
+            }
             port = value
         } else {
             host = String(authority)

@@ -1,10 +1,9 @@
+import FerryProtocol
 public import FerryTrace
 import FerryWire
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
-
-import Foundation
-import FerryProtocol
 
 /// Collects the handshake traces of a client's connections: prints each one as its connection closes
 /// (`ferry send --trace`) and writes them all to one pcapng file at the end (`--pcapng FILE`).
@@ -24,8 +23,14 @@ public final class TraceCollector: Sendable {
     func collect(_ record: TLSConnectionRecord, target: RemoteTarget) {
         guard !record.recorder.isEmpty else { return }
         if let format {
-            let text = TLSTraceRenderer(localSide: .clientToServer).render(record.recorder.conversation(), format: format)
-            output(format == .json ? text : "TLS trace of the connection to \(target.authority) (-> sent by this client):\n" + text)
+            let text = TLSTraceRenderer(localSide: .clientToServer).render(
+                record.recorder.conversation(),
+                format: format
+            )
+            output(
+                format == .json
+                    ? text : "TLS trace of the connection to \(target.authority) (-> sent by this client):\n" + text
+            )
         }
         if pcapngPath != nil {
             recorders.withLockedValue { $0.append(record.recorder) }

@@ -6,13 +6,42 @@ import Foundation
 
 /// The client ledger's rows.
 extension TransferClient {
-    func record(_ direction: LedgerEntry.Direction, _ operation: LedgerEntry.Operation, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) async throws {
+    func record(
+        _ direction: LedgerEntry.Direction,
+        _ operation: LedgerEntry.Operation,
+        _ remote: RemoteTarget,
+        bytes: Int64,
+        sha256: String?,
+        started: Date,
+        connection: ClientConnection,
+        error: String?
+    ) async throws {
         guard let ledger else { return }
-        try await ledger.record(entry(direction, operation, remote, bytes: bytes, sha256: sha256, started: started, connection: connection, error: error))
+        try await ledger.record(
+            entry(
+                direction,
+                operation,
+                remote,
+                bytes: bytes,
+                sha256: sha256,
+                started: started,
+                connection: connection,
+                error: error
+            )
+        )
     }
 
     /// A ledger row for a transfer on `connection`.
-    func entry(_ direction: LedgerEntry.Direction, _ operation: LedgerEntry.Operation, _ remote: RemoteTarget, bytes: Int64, sha256: String?, started: Date, connection: ClientConnection, error: String?) -> LedgerEntry {
+    func entry(
+        _ direction: LedgerEntry.Direction,
+        _ operation: LedgerEntry.Operation,
+        _ remote: RemoteTarget,
+        bytes: Int64,
+        sha256: String?,
+        started: Date,
+        connection: ClientConnection,
+        error: String?
+    ) -> LedgerEntry {
         let snapshot = connection.record.snapshot
         let server = connection.serverIdentity
         return LedgerEntry(

@@ -21,7 +21,15 @@ extension TransferClient {
             return result
         } catch {
             if let failure = error as? TransferError, failure.code == .tlsHandshake, let ledger {
-                try? await ledger.record(Self.failedHandshakeEntry(failure, target: target, operation: operation, direction: direction, started: started))
+                try? await ledger.record(
+                    Self.failedHandshakeEntry(
+                        failure,
+                        target: target,
+                        operation: operation,
+                        direction: direction,
+                        started: started
+                    )
+                )
             }
             try? await ledger?.close()
             _ = try? trace?.finish()
@@ -30,10 +38,24 @@ extension TransferClient {
     }
 
     /// The ledger row of a handshake that failed before any transfer began.
-    static func failedHandshakeEntry(_ failure: TransferError, target: RemoteTarget, operation: LedgerEntry.Operation, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
+    static func failedHandshakeEntry(
+        _ failure: TransferError,
+        target: RemoteTarget,
+        operation: LedgerEntry.Operation,
+        direction: LedgerEntry.Direction,
+        started: Date
+    ) -> LedgerEntry {
         LedgerEntry(
-            direction: direction, partner: target.partner ?? target.authority, operation: operation,
-            path: target.url, bytes: 0, sha256: nil, started: started,
-            result: .failed, error: failure.message.split(separator: "\n").prefix(3).joined(separator: " "), findings: failure.findings)
+            direction: direction,
+            partner: target.partner ?? target.authority,
+            operation: operation,
+            path: target.url,
+            bytes: 0,
+            sha256: nil,
+            started: started,
+            result: .failed,
+            error: failure.message.split(separator: "\n").prefix(3).joined(separator: " "),
+            findings: failure.findings
+        )
     }
 }

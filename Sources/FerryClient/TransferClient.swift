@@ -43,7 +43,12 @@ public struct TransferClient: Sendable {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(range.count)) { raw in
             var done = 0
             while done < Int(range.count) {
-                let count = pread(fd, raw.baseAddress! + done, Int(range.count) - done, off_t(range.lowerBound) + off_t(done))
+                let count = pread(
+                    fd,
+                    raw.baseAddress! + done,
+                    Int(range.count) - done,
+                    off_t(range.lowerBound) + off_t(done)
+                )
                 if count < 0 {
                     if errno == EINTR { continue }
                     failure = errno
@@ -88,7 +93,11 @@ public struct TransferClient: Sendable {
     /// Receives each connection's handshake trace (`--trace`, `--pcapng`); `nil`: no traces.
     public var trace: TraceCollector?
 
-    public init(tls: ResolvedClientTLS, ledger: (any Ledger)?, progress: ProgressDisplay = ProgressDisplay(enabled: false)) {
+    public init(
+        tls: ResolvedClientTLS,
+        ledger: (any Ledger)?,
+        progress: ProgressDisplay = ProgressDisplay(enabled: false)
+    ) {
         self.tls = tls
         self.ledger = ledger
         self.progress = progress
@@ -120,7 +129,16 @@ public struct TransferClient: Sendable {
         return Int64(info.st_size)
     }
 
-    func result(_ operation: String, local: String, remote: RemoteTarget, bytes: Int64, digest: FileDigest, status: Int, started: Date, connection: ClientConnection) -> TransferResult {
+    func result(
+        _ operation: String,
+        local: String,
+        remote: RemoteTarget,
+        bytes: Int64,
+        digest: FileDigest,
+        status: Int,
+        started: Date,
+        connection: ClientConnection
+    ) -> TransferResult {
         let seconds = Date().timeIntervalSince(started)
         let snapshot = connection.record.snapshot
         let server = connection.serverIdentity
@@ -147,6 +165,8 @@ public struct TransferClient: Sendable {
 extension PartnerPath {
     /// The folder form of a path (for listings).
     init(folderOf path: PartnerPath) {
-        self = path.isDirectory || path.segments.isEmpty ? path : (try? PartnerPath(encoded: Substring(path.encoded + "/"))) ?? path
+        self =
+            path.isDirectory || path.segments.isEmpty
+            ? path : (try? PartnerPath(encoded: Substring(path.encoded + "/"))) ?? path
     }
 }

@@ -7,7 +7,10 @@ public struct TransferError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct over a private set, so a new kind is not a breaking change.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
-            case usage, tlsHandshake = "tls-handshake", rejected, integrity, network, localIO = "local-io"
+            case usage
+            case tlsHandshake = "tls-handshake"
+            case rejected, integrity, network
+            case localIO = "local-io"
         }
 
         private let value: Value
@@ -51,10 +54,15 @@ extension TransferError {
     /// (`.network`); the rest is final (`.rejected`). 507 is final: the server's disk will not empty itself within
     /// this run, and neither does a quota (whatever its status: 413, 429, 507).
     static func refused(status: Int, problem: Problem?, doing what: String) -> TransferError {
-        let reason = problem.map { $0.detail ?? $0.title } ?? "\(status) \(HTTPResponseStatus(statusCode: status).reasonPhrase)"
+        let reason =
+            problem.map { $0.detail ?? $0.title } ?? "\(status) \(HTTPResponseStatus(statusCode: status).reasonPhrase)"
         let quota = problem?.slug == ProblemKind.quotaExceeded.slug
         let transient = !quota && ((status >= 500 && status != 507) || [408, 423, 429].contains(status))
         let full = status == 507 && !quota ? "; the server is out of space: ask its operator, or retry later" : ""
-        return TransferError(transient ? .network : .rejected, "\(what) refused by the server (\(status)): \(TerminalText.escaped(reason))\(full)", problem: problem)
+        return TransferError(
+            transient ? .network : .rejected,
+            "\(what) refused by the server (\(status)): \(TerminalText.escaped(reason))\(full)",
+            problem: problem
+        )
     }
 }

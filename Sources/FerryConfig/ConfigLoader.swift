@@ -28,7 +28,10 @@ public enum ConfigLoader {
         var providers: [any ConfigProvider] = []
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for (key, value) in overrides {
-            values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.string(value), isSecret: false)
+            values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(
+                .string(value),
+                isSecret: false
+            )
         }
         providers.append(InMemoryProvider(name: "flags", values: values))
         let ferryEnvironment = environment.filter { $0.key.hasPrefix("FERRY_") }
@@ -39,7 +42,9 @@ public enum ConfigLoader {
             do {
                 text = try String(contentsOfFile: file, encoding: .utf8)
             } catch {
-                throw ConfigError("cannot read the configuration file \(file): \(FileManager.default.fileExists(atPath: file) ? "not readable" : "no such file"). Pass an existing file with --config, or start without one to use the dev PKI.")
+                throw ConfigError(
+                    "cannot read the configuration file \(file): \(FileManager.default.fileExists(atPath: file) ? "not readable" : "no such file"). Pass an existing file with --config, or start without one to use the dev PKI."
+                )
             }
             let document: Yams.Node?
             do {
@@ -58,7 +63,14 @@ public enum ConfigLoader {
             baseDirectory = URL(fileURLWithPath: file).deletingLastPathComponent().path
         }
         let reader = ConfigReader(providers: providers)
-        return try build(reader: reader, names: names, file: file, overrides: overrides, environment: ferryEnvironment, baseDirectory: baseDirectory)
+        return try build(
+            reader: reader,
+            names: names,
+            file: file,
+            overrides: overrides,
+            environment: ferryEnvironment,
+            baseDirectory: baseDirectory
+        )
     }
 
     private static func build(
@@ -78,7 +90,9 @@ public enum ConfigLoader {
             return resolve(value, against: fromOutside ? FileManager.default.currentDirectoryPath : baseDirectory)
         }
         func paths(_ key: String) -> [String]? {
-            if overrides[key] == nil, environment[environmentName(key)] == nil, let list = reader.stringArray(forKey: ConfigKey(key)) {
+            if overrides[key] == nil, environment[environmentName(key)] == nil,
+                let list = reader.stringArray(forKey: ConfigKey(key))
+            {
                 return list.map { resolve($0, against: baseDirectory) }
             }
             return path(key).map { [$0] }
@@ -87,12 +101,15 @@ public enum ConfigLoader {
         /// A YAML list, or one string split at ':', ',' or spaces.
         func list(_ key: String) -> [String]? {
             if let list = reader.stringArray(forKey: ConfigKey(key)) { return list }
-            return string(key).map { $0.split(whereSeparator: { $0 == ":" || $0 == "," || $0 == " " }).map(String.init) }
+            return string(key).map {
+                $0.split(whereSeparator: { $0 == ":" || $0 == "," || $0 == " " }).map(String.init)
+            }
         }
         /// Whether any of a profile's keys is set under a prefix (`expiry-warning` alone makes no profile).
         func hasTLS(_ prefix: String, server: Bool) -> Bool {
             ConfigSchema.tlsKeys(server: server).keys.contains {
-                $0 != "expiry-warning" && (string(prefix + $0) != nil || reader.stringArray(forKey: ConfigKey(prefix + $0)) != nil)
+                $0 != "expiry-warning"
+                    && (string(prefix + $0) != nil || reader.stringArray(forKey: ConfigKey(prefix + $0)) != nil)
             }
         }
         /// Applies the TLS keys both sides share, as present under `prefix`, on top of `core`.
@@ -105,12 +122,20 @@ public enum ConfigLoader {
             if let value = paths(prefix + "ca") { core.trustedCAs = value }
             if let value = path(prefix + "ca-dir") { core.caDirectory = value }
             if let value = paths(prefix + "crl") { core.crlFiles = value }
-            if let value = string(prefix + "min-version") { core.minimumVersion = try TLSVersionSetting.parse(value, setting: prefix + "min-version") }
-            if let value = string(prefix + "max-version") { core.maximumVersion = try TLSVersionSetting.parse(value, setting: prefix + "max-version") }
+            if let value = string(prefix + "min-version") {
+                core.minimumVersion = try TLSVersionSetting.parse(value, setting: prefix + "min-version")
+            }
+            if let value = string(prefix + "max-version") {
+                core.maximumVersion = try TLSVersionSetting.parse(value, setting: prefix + "max-version")
+            }
             if let value = string(prefix + "ciphers") { core.ciphers = value }
             if let value = list(prefix + "cipher-suites") { core.tls13Suites = value }
             if let value = string(prefix + "verify-depth") {
-                guard let depth = Int(value), depth >= 0 else { throw ConfigError("\(prefix)verify-depth: '\(value)' is not a number of intermediate CA certificates (e.g. 4)") }
+                guard let depth = Int(value), depth >= 0 else {
+                    throw ConfigError(
+                        "\(prefix)verify-depth: '\(value)' is not a number of intermediate CA certificates (e.g. 4)"
+                    )
+                }
                 core.verifyDepth = depth
             }
         }
@@ -118,11 +143,21 @@ public enum ConfigLoader {
         if let listen = string("listen") { configuration.listen = listen }
         if let root = path("root") { configuration.root = root }
         configuration.serverLedger = path("server.ledger")
-        if let value = string("server.shutdown-grace") { configuration.shutdownGrace = try duration(value, key: "server.shutdown-grace") }
-        if let value = string("server.ledger-retain") { configuration.ledgerRetention = try duration(value, key: "server.ledger-retain") }
-        if let value = string("uploads.expire-after") { configuration.uploadExpireAfter = try duration(value, key: "uploads.expire-after") }
-        if let value = string("uploads.sweep-interval") { configuration.uploadSweepInterval = try duration(value, key: "uploads.sweep-interval") }
-        if let value = string("uploads.max-size") { configuration.uploadMaximumSize = try size(value, key: "uploads.max-size") }
+        if let value = string("server.shutdown-grace") {
+            configuration.shutdownGrace = try duration(value, key: "server.shutdown-grace")
+        }
+        if let value = string("server.ledger-retain") {
+            configuration.ledgerRetention = try duration(value, key: "server.ledger-retain")
+        }
+        if let value = string("uploads.expire-after") {
+            configuration.uploadExpireAfter = try duration(value, key: "uploads.expire-after")
+        }
+        if let value = string("uploads.sweep-interval") {
+            configuration.uploadSweepInterval = try duration(value, key: "uploads.sweep-interval")
+        }
+        if let value = string("uploads.max-size") {
+            configuration.uploadMaximumSize = try size(value, key: "uploads.max-size")
+        }
         /// A quota's keys under `prefix` (absent ones stay nil); "none" lifts a limit.
         func quota(_ prefix: String) throws -> FerryConfiguration.Quota? {
             var quota = FerryConfiguration.Quota()
@@ -134,11 +169,18 @@ public enum ConfigLoader {
             }
             var lifted: Set<String> = []
             if let value = limit("bytes") {
-                if value.lowercased() == "none" { lifted.insert("bytes") } else { quota.bytes = try size(value, key: prefix + "bytes") }
+                if value.lowercased() == "none" {
+                    lifted.insert("bytes")
+                } else {
+                    quota.bytes = try size(value, key: prefix + "bytes")
+                }
             }
             for key in ["files", "uploads"] {
                 guard let value = limit(key) else { continue }
-                if value.lowercased() == "none" { lifted.insert(key); continue }
+                if value.lowercased() == "none" {
+                    lifted.insert(key)
+                    continue
+                }
                 guard let number = Int(value), number > 0 else {
                     throw ConfigError("\(prefix)\(key): '\(value)' is not a positive whole number (or none)")
                 }
@@ -152,7 +194,9 @@ public enum ConfigLoader {
         if let defaults = try quota("quotas.") { configuration.quota = configuration.quota.overridden(by: defaults) }
         if let value = string("uploads.file-mode") {
             guard let mode = UInt16(value, radix: 8), mode <= 0o777, mode & 0o600 == 0o600 else {
-                throw ConfigError("uploads.file-mode: '\(value)' is not an octal mode the server can read and write (e.g. 0640, 0600, 0644)")
+                throw ConfigError(
+                    "uploads.file-mode: '\(value)' is not an octal mode the server can read and write (e.g. 0640, 0600, 0644)"
+                )
             }
             configuration.uploadFileMode = mode
         }
@@ -170,25 +214,43 @@ public enum ConfigLoader {
         }
         if let value = string("server.trace.level") {
             guard FerryConfiguration.ServerTrace.levels.contains(value.lowercased()) else {
-                throw ConfigError("server.trace.level: '\(value)' is not one of \(FerryConfiguration.ServerTrace.levels.joined(separator: ", "))")
+                throw ConfigError(
+                    "server.trace.level: '\(value)' is not one of \(FerryConfiguration.ServerTrace.levels.joined(separator: ", "))"
+                )
             }
             configuration.serverTrace.level = value.lowercased()
         }
         configuration.serverTrace.pcapngDirectory = path("server.trace.pcapng-dir")
-        if let value = string("server.limits.handshake-timeout") { configuration.limits.handshakeTimeout = try duration(value, key: "server.limits.handshake-timeout") }
-        if let value = string("server.limits.stall-timeout") { configuration.limits.stallTimeout = try duration(value, key: "server.limits.stall-timeout") }
-        if let value = string("server.limits.idle-timeout") { configuration.limits.idleTimeout = try duration(value, key: "server.limits.idle-timeout") }
+        if let value = string("server.limits.handshake-timeout") {
+            configuration.limits.handshakeTimeout = try duration(value, key: "server.limits.handshake-timeout")
+        }
+        if let value = string("server.limits.stall-timeout") {
+            configuration.limits.stallTimeout = try duration(value, key: "server.limits.stall-timeout")
+        }
+        if let value = string("server.limits.idle-timeout") {
+            configuration.limits.idleTimeout = try duration(value, key: "server.limits.idle-timeout")
+        }
         func count(_ key: String) throws -> Int? {
             guard let value = string(key) else { return nil }
-            guard let number = Int(value), number > 0 else { throw ConfigError("\(key): '\(value)' is not a positive whole number") }
+            guard let number = Int(value), number > 0 else {
+                throw ConfigError("\(key): '\(value)' is not a positive whole number")
+            }
             return number
         }
         if let value = try count("server.limits.stall-bytes") { configuration.limits.minimumBytes = value }
-        if let value = try count("server.trace.pcapng-max-files") { configuration.serverTrace.pcapngMaximumFiles = value }
-        if let value = try count("server.trace.pcapng-max-bytes") { configuration.serverTrace.pcapngMaximumBytes = value }
+        if let value = try count("server.trace.pcapng-max-files") {
+            configuration.serverTrace.pcapngMaximumFiles = value
+        }
+        if let value = try count("server.trace.pcapng-max-bytes") {
+            configuration.serverTrace.pcapngMaximumBytes = value
+        }
         if let value = try count("server.limits.max-connections") { configuration.limits.maximumConnections = value }
-        if let value = try count("server.limits.max-connections-per-address") { configuration.limits.maximumPerSource = value }
-        if let value = string("server.trace.tap") { configuration.serverTrace.tap = try bool(value, key: "server.trace.tap") }
+        if let value = try count("server.limits.max-connections-per-address") {
+            configuration.limits.maximumPerSource = value
+        }
+        if let value = string("server.trace.tap") {
+            configuration.serverTrace.tap = try bool(value, key: "server.trace.tap")
+        }
 
         if let value = string("server.tls.expiry-warning") {
             configuration.expiryWarning = try duration(value, key: "server.tls.expiry-warning")
@@ -209,9 +271,13 @@ public enum ConfigLoader {
                 }
                 profile.clientAuthentication = mode
             }
-            if let value = string("server.tls.send-ca-names") { profile.sendCANames = try bool(value, key: "server.tls.send-ca-names") }
+            if let value = string("server.tls.send-ca-names") {
+                profile.sendCANames = try bool(value, key: "server.tls.send-ca-names")
+            }
             if profile.certificate == nil || profile.privateKey == nil {
-                throw ConfigError("\(file ?? "configuration"): server.tls needs both 'certificate' and 'key' (have \(profile.certificate == nil ? "no certificate" : "no key"))")
+                throw ConfigError(
+                    "\(file ?? "configuration"): server.tls needs both 'certificate' and 'key' (have \(profile.certificate == nil ? "no certificate" : "no key"))"
+                )
             }
             configuration.serverTLS = profile
         }
@@ -240,10 +306,14 @@ public enum ConfigLoader {
                 partner.tls = try clientProfile(prefix: prefix + "tls.", base: configuration.clientTLS)
             }
             guard isPartnerName(name) else {
-                throw ConfigError("partners.\(name): '\(name)' cannot be a partner name: use letters, digits, '-' or '_' (it is also the partner's folder under the root)")
+                throw ConfigError(
+                    "partners.\(name): '\(name)' cannot be a partner name: use letters, digits, '-' or '_' (it is also the partner's folder under the root)"
+                )
             }
             if let other = configuration.partners.keys.first(where: { $0.lowercased() == name.lowercased() }) {
-                throw ConfigError("partners.\(name) and partners.\(other) differ only in case: partner names are compared case-insensitively (their folders would collide on case-insensitive file systems); rename one")
+                throw ConfigError(
+                    "partners.\(name) and partners.\(other) differ only in case: partner names are compared case-insensitively (their folders would collide on case-insensitive file systems); rename one"
+                )
             }
             partner.subject = string(prefix + "subject")
             partner.alternativeName = string(prefix + "san")
@@ -260,11 +330,16 @@ public enum ConfigLoader {
             guard let area = string(prefix + "area"), !area.isEmpty else {
                 throw ConfigError("access.\(name): 'area' is required (a folder under the root, e.g. shared/outbound)")
             }
-            let partners = reader.stringArray(forKey: ConfigKey(prefix + "partners")) ?? string(prefix + "partners").map { [$0] } ?? []
+            let partners =
+                reader.stringArray(forKey: ConfigKey(prefix + "partners")) ?? string(prefix + "partners").map { [$0] }
+                ?? []
             if partners.isEmpty {
                 throw ConfigError("access.\(name): 'partners' is required (partner names, or '*' for all)")
             }
-            let rightNames = reader.stringArray(forKey: ConfigKey(prefix + "rights")) ?? string(prefix + "rights").map { [$0] } ?? ["read"]
+            let rightNames =
+                reader.stringArray(forKey: ConfigKey(prefix + "rights")) ?? string(prefix + "rights").map { [$0] } ?? [
+                    "read"
+                ]
             var rights: Set<FerryConfiguration.Right> = []
             for right in rightNames {
                 guard let value = FerryConfiguration.Right(rawValue: right.lowercased()) else {
@@ -277,7 +352,13 @@ public enum ConfigLoader {
             let mount = string(prefix + "mount") ?? String(trimmedArea.split(separator: "/").last ?? "")
             try checkMount(mount, key: prefix + "mount")
             configuration.accessRules.append(
-                FerryConfiguration.AccessRule(name: name, partners: partners, area: trimmedArea, mount: mount, rights: rights)
+                FerryConfiguration.AccessRule(
+                    name: name,
+                    partners: partners,
+                    area: trimmedArea,
+                    mount: mount,
+                    rights: rights
+                )
             )
         }
         try checkMountsDistinct(configuration.accessRules)
@@ -292,18 +373,27 @@ public enum ConfigLoader {
     /// An access rule's area is a folder under the root: relative, no `.`/`..` segments, nothing reserved.
     public static func checkArea(_ area: String, trimmed: String, key: String) throws {
         if area.hasPrefix("/") || area.hasPrefix("~") {
-            throw ConfigError("\(key): '\(area)' is absolute; an area is a folder under the root (e.g. shared/outbound)")
+            throw ConfigError(
+                "\(key): '\(area)' is absolute; an area is a folder under the root (e.g. shared/outbound)"
+            )
         }
         if trimmed == "." { return }
         for segment in trimmed.split(separator: "/") {
             if segment == "." || segment == ".." {
-                throw ConfigError("\(key): '\(area)' contains '\(segment)'; an area is a folder under the root and cannot leave it (e.g. shared/outbound)")
+                throw ConfigError(
+                    "\(key): '\(area)' contains '\(segment)'; an area is a folder under the root and cannot leave it (e.g. shared/outbound)"
+                )
             }
             if segment.lowercased().hasPrefix(PartnerPath.reservedPrefix) {
-                throw ConfigError("\(key): '\(area)' is inside the server's own state folder \(PartnerPath.reservedPrefix) (ledger, uploads); choose another folder")
+                throw ConfigError(
+                    "\(key): '\(area)' is inside the server's own state folder \(PartnerPath.reservedPrefix) (ledger, uploads); choose another folder"
+                )
             }
-            if segment.contains("\\") || segment.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-                throw ConfigError("\(key): '\(area)' contains a backslash or a control character; use plain folder names")
+            if segment.contains("\\") || segment.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            {
+                throw ConfigError(
+                    "\(key): '\(area)' contains a backslash or a control character; use plain folder names"
+                )
             }
         }
     }
@@ -313,11 +403,14 @@ public enum ConfigLoader {
     public static func checkMountsDistinct(_ rules: [FerryConfiguration.AccessRule]) throws {
         for (index, rule) in rules.enumerated() {
             for other in rules[(index + 1)...] where rule.mount.lowercased() == other.mount.lowercased() {
-                let shared = rule.partners.contains("*") || other.partners.contains("*")
-                    ? ["*"] : rule.partners.filter { name in other.partners.contains { $0.lowercased() == name.lowercased() } }
+                let shared =
+                    rule.partners.contains("*") || other.partners.contains("*")
+                    ? ["*"]
+                    : rule.partners.filter { name in other.partners.contains { $0.lowercased() == name.lowercased() } }
                 if !shared.isEmpty {
                     throw ConfigError(
-                        "access.\(rule.name) and access.\(other.name) both mount '\(rule.mount)' for \(shared == ["*"] ? "the same partners" : "partner " + shared.joined(separator: ", ")): a partner sees one area per mount, so give one of them another mount")
+                        "access.\(rule.name) and access.\(other.name) both mount '\(rule.mount)' for \(shared == ["*"] ? "the same partners" : "partner " + shared.joined(separator: ", ")): a partner sees one area per mount, so give one of them another mount"
+                    )
                 }
             }
         }
@@ -328,7 +421,9 @@ public enum ConfigLoader {
         guard !mount.isEmpty, mount != ".", mount != "..", !mount.contains("/"), !mount.contains("\\"),
             !mount.lowercased().hasPrefix(PartnerPath.reservedPrefix)
         else {
-            throw ConfigError("\(key): '\(mount)' cannot be a mount: it is one folder name in the partner's view (not empty, '.', '..', or starting with \(PartnerPath.reservedPrefix), no '/')")
+            throw ConfigError(
+                "\(key): '\(mount)' cannot be a mount: it is one folder name in the partner's view (not empty, '.', '..', or starting with \(PartnerPath.reservedPrefix), no '/')"
+            )
         }
     }
 
@@ -341,7 +436,8 @@ public enum ConfigLoader {
         if path.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"] {
             return home + path.dropFirst(1)
         }
-        return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: base, isDirectory: true)).standardizedFileURL.path
+        return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: base, isDirectory: true)).standardizedFileURL
+            .path
     }
 
     /// Parses `90`, `90s`, `15m`, `24h`, `7d` into seconds.
@@ -365,9 +461,14 @@ public enum ConfigLoader {
         let text = value.trimmingCharacters(in: .whitespaces)
         let digits = text.prefix { $0.isNumber }
         let unit = text.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
-        let shifts: [String: Int64] = ["": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30, "t": 40, "tb": 40, "tib": 40]
+        let shifts: [String: Int64] = [
+            "": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30,
+            "t": 40, "tb": 40, "tib": 40,
+        ]
         guard let number = Int64(digits), number > 0, let shift = shifts[unit], number <= Int64.max >> shift else {
-            throw ConfigError("\(key): '\(value)' is not a size (a positive number of bytes, or with a unit: 512KiB, 100MiB, 10GiB, 2TiB)")
+            throw ConfigError(
+                "\(key): '\(value)' is not a size (a positive number of bytes, or with a unit: 512KiB, 100MiB, 10GiB, 2TiB)"
+            )
         }
         return number << shift
     }

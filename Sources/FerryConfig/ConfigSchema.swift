@@ -36,15 +36,24 @@ enum ConfigSchema {
             "shutdown-grace": .leaf,
             "cn-ca": .leaf,
             "tls": .map(tlsKeys(server: true)),
-            "trace": .map(["handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "pcapng-max-files": .leaf, "pcapng-max-bytes": .leaf, "tap": .leaf]),
+            "trace": .map([
+                "handshakes": .leaf, "level": .leaf, "pcapng-dir": .leaf, "pcapng-max-files": .leaf,
+                "pcapng-max-bytes": .leaf, "tap": .leaf,
+            ]),
             "limits": .map([
-                "handshake-timeout": .leaf, "stall-timeout": .leaf, "stall-bytes": .leaf, "idle-timeout": .leaf, "max-connections": .leaf,
+                "handshake-timeout": .leaf, "stall-timeout": .leaf, "stall-bytes": .leaf, "idle-timeout": .leaf,
+                "max-connections": .leaf,
                 "max-connections-per-address": .leaf,
             ]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf, "file-mode": .leaf]),
-        "partners": .named(.map(["url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf, "quota": .map(quotaKeys)])),
+        "partners": .named(
+            .map([
+                "url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf,
+                "quota": .map(quotaKeys),
+            ])
+        ),
         "quotas": .map(quotaKeys),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
     ])
@@ -56,7 +65,13 @@ enum ConfigSchema {
         return names
     }
 
-    private static func walk(_ node: Yams.Node, schema: Node, path: [String], file: String, names: inout [String: [String]]) throws(ConfigError) {
+    private static func walk(
+        _ node: Yams.Node,
+        schema: Node,
+        path: [String],
+        file: String,
+        names: inout [String: [String]]
+    ) throws(ConfigError) {
         switch schema {
         case .leaf:
             return
@@ -70,9 +85,17 @@ enum ConfigSchema {
                 }
                 guard let child = children[name] else {
                     let full = (path + [name]).joined(separator: ".")
-                    let suggestion = children.keys.min { EditDistance.between($0, name) < EditDistance.between($1, name) }
-                    let hint = suggestion.flatMap { EditDistance.between($0, name) <= 3 ? " Did you mean '\((path + [$0]).joined(separator: "."))'?" : nil } ?? ""
-                    throw ConfigError("\(file): unknown key '\(full)'.\(hint) Known keys here: \(children.keys.sorted().joined(separator: ", ")). See docs/configuration.md.")
+                    let suggestion = children.keys.min {
+                        EditDistance.between($0, name) < EditDistance.between($1, name)
+                    }
+                    let hint =
+                        suggestion.flatMap {
+                            EditDistance.between($0, name) <= 3
+                                ? " Did you mean '\((path + [$0]).joined(separator: "."))'?" : nil
+                        } ?? ""
+                    throw ConfigError(
+                        "\(file): unknown key '\(full)'.\(hint) Known keys here: \(children.keys.sorted().joined(separator: ", ")). See docs/configuration.md."
+                    )
                 }
                 try walk(value, schema: child, path: path + [name], file: file, names: &names)
             }
@@ -83,7 +106,9 @@ enum ConfigSchema {
             var found: [String] = []
             for (key, value) in mapping {
                 guard let name = key.string, !name.isEmpty, !name.contains(".") else {
-                    throw ConfigError("\(file): names under '\(path.joined(separator: "."))' must be non-empty strings without '.'")
+                    throw ConfigError(
+                        "\(file): names under '\(path.joined(separator: "."))' must be non-empty strings without '.'"
+                    )
                 }
                 found.append(name)
                 try walk(value, schema: child, path: path + [name], file: file, names: &names)

@@ -138,7 +138,8 @@ public struct FerryConfiguration: Sendable {
     public var resolvedClientLedger: String {
         if let clientLedger { return clientLedger }
         let environment = ProcessInfo.processInfo.environment
-        let state = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let state =
+            environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state"
         return state + "/ferry/ledger.sqlite"
     }

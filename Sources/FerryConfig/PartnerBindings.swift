@@ -47,7 +47,11 @@ public struct PartnerBindings: Sendable {
             var parts: [String] = []
             if let subject { parts.append("subject \(subject)") }
             if let alternativeName { parts.append("san \(alternativeName)") }
-            if authorities.isEmpty { parts.append("any trusted CA") } else { parts.append("ca \(authorityCertificates.map { $0.subject.description }.joined(separator: " or "))") }
+            if authorities.isEmpty {
+                parts.append("any trusted CA")
+            } else {
+                parts.append("ca \(authorityCertificates.map { $0.subject.description }.joined(separator: " or "))")
+            }
             if commonNameOnly { parts.append("CN \(name)") }
             return parts.joined(separator: ", ")
         }
@@ -72,16 +76,23 @@ public struct PartnerBindings: Sendable {
             for file in partner.certificateAuthorities {
                 let loaded = try CertificateFiles.loadCertificates(file, what: "CA file of partners.\(partner.name).ca")
                 for certificate in loaded where !CertificateFiles.isCA(certificate) {
-                    throw ConfigError("partners.\(partner.name).ca: \(file) holds '\(certificate.subject)', which is not a CA certificate; name the CA that issues the partner's certificates")
+                    throw ConfigError(
+                        "partners.\(partner.name).ca: \(file) holds '\(certificate.subject)', which is not a CA certificate; name the CA that issues the partner's certificates"
+                    )
                 }
                 certificates += loaded
             }
             let binding = Binding(
-                name: partner.name, subject: partner.subject, alternativeName: partner.alternativeName,
-                authorities: Set(certificates.map(AuthorityKey.init)), authorityCertificates: certificates)
+                name: partner.name,
+                subject: partner.subject,
+                alternativeName: partner.alternativeName,
+                authorities: Set(certificates.map(AuthorityKey.init)),
+                authorityCertificates: certificates
+            )
             if binding.authorities.isEmpty, trusted.count > 1 {
                 warnings.append(
-                    "partners.\(partner.name) is bound by \(binding.summary) while the server trusts \(trusted.count) CAs: any of them can issue such a certificate; set partners.\(partner.name).ca to the partner's CA")
+                    "partners.\(partner.name) is bound by \(binding.summary) while the server trusts \(trusted.count) CAs: any of them can issue such a certificate; set partners.\(partner.name).ca to the partner's CA"
+                )
             }
             bindings.append(binding)
         }
@@ -89,7 +100,8 @@ public struct PartnerBindings: Sendable {
             for second in bindings[(index + 1)...] where canMatchSameCertificate(first, second) {
                 throw ConfigError(
                     "partners.\(first.name) (\(first.summary)) and partners.\(second.name) (\(second.summary)) can both match one certificate, so the server could not tell the two apart; give them different subjects or SANs, or a 'ca' each",
-                    id: "partner-binding-ambiguous")
+                    id: "partner-binding-ambiguous"
+                )
             }
         }
         let commonNameCertificates: [Certificate]
@@ -101,7 +113,8 @@ public struct PartnerBindings: Sendable {
             commonNameCertificates = loaded
             if Set(loaded.map(AuthorityKey.init)).count > 1 {
                 warnings.append(
-                    "server.cn-ca lets \(loaded.count) CAs name partners by CN: unless they are one organisation's old and new root (a CA rotation), a certificate from one can take a name that a partner of another uses; prefer a partners.NAME entry with 'ca' for each partner")
+                    "server.cn-ca lets \(loaded.count) CAs name partners by CN: unless they are one organisation's old and new root (a CA rotation), a certificate from one can take a name that a partner of another uses; prefer a partners.NAME entry with 'ca' for each partner"
+                )
             }
         } else {
             commonNameCertificates = trusted.count == 1 ? trusted : []
@@ -111,8 +124,11 @@ public struct PartnerBindings: Sendable {
             if let first = rule.area.split(separator: "/").first { reserved.insert(first.lowercased()) }
         }
         return PartnerBindings(
-            bindings: bindings, commonNameAuthorities: Set(commonNameCertificates.map(AuthorityKey.init)), reservedNames: reserved,
-            warnings: warnings)
+            bindings: bindings,
+            commonNameAuthorities: Set(commonNameCertificates.map(AuthorityKey.init)),
+            reservedNames: reserved,
+            warnings: warnings
+        )
     }
 
     /// Whether one certificate could satisfy both bindings through a single subject, SAN or CN, under CAs that
@@ -122,19 +138,26 @@ public struct PartnerBindings: Sendable {
         if let subjectA = a.subject, let subjectB = b.subject { return subjectA == subjectB }
         if let sanA = a.alternativeName, let sanB = b.alternativeName, sanA == sanB { return true }
         if a.commonNameOnly, b.commonNameOnly { return a.name.lowercased() == b.name.lowercased() }
-        if a.commonNameOnly, let subject = b.subject { return commonName(of: subject)?.lowercased() == a.name.lowercased() }
-        if b.commonNameOnly, let subject = a.subject { return commonName(of: subject)?.lowercased() == b.name.lowercased() }
+        if a.commonNameOnly, let subject = b.subject {
+            return commonName(of: subject)?.lowercased() == a.name.lowercased()
+        }
+        if b.commonNameOnly, let subject = a.subject {
+            return commonName(of: subject)?.lowercased() == b.name.lowercased()
+        }
         return false
     }
 
     /// Two CA sets can meet in one chain when they share a CA, when either is "any trusted CA", or when a CA of one
     /// is issued by a CA of the other.
     static func authoritiesOverlap(_ a: Binding, _ b: Binding) -> Bool {
-        if a.authorities.isEmpty || b.authorities.isEmpty || !a.authorities.isDisjoint(with: b.authorities) { return true }
+        if a.authorities.isEmpty || b.authorities.isEmpty || !a.authorities.isDisjoint(with: b.authorities) {
+            return true
+        }
         func issues(_ parents: [Certificate], _ children: [Certificate]) -> Bool {
             children.contains { child in parents.contains { $0.subject == child.issuer } }
         }
-        return issues(a.authorityCertificates, b.authorityCertificates) || issues(b.authorityCertificates, a.authorityCertificates)
+        return issues(a.authorityCertificates, b.authorityCertificates)
+            || issues(b.authorityCertificates, a.authorityCertificates)
     }
 
     /// The CN of an RFC 4514 subject string as written in the configuration (`CN=acme,O=Example`).
@@ -150,19 +173,35 @@ public struct PartnerBindings: Sendable {
         let matching = bindings.filter { $0.matches(identity, chain: chain) }
         if matching.count == 1 { return .success(matching[0].name) }
         if matching.count > 1 {
-            return .failure(Refusal("matches the bindings of partners \(matching.map(\.name).joined(separator: " and ")); a certificate must name exactly one partner"))
+            return .failure(
+                Refusal(
+                    "matches the bindings of partners \(matching.map(\.name).joined(separator: " and ")); a certificate must name exactly one partner"
+                )
+            )
         }
         guard let commonName = identity.commonName else {
             return .failure(Refusal("has no CN and matches no configured partner"))
         }
         guard ConfigLoader.isPartnerName(commonName) else {
-            return .failure(Refusal("has the CN '\(commonName)', which cannot be a partner name (letters, digits, '-', '_' and inner dots), and matches no configured partner"))
+            return .failure(
+                Refusal(
+                    "has the CN '\(commonName)', which cannot be a partner name (letters, digits, '-', '_' and inner dots), and matches no configured partner"
+                )
+            )
         }
         if reservedNames.contains(commonName.lowercased()) {
-            return .failure(Refusal("has the CN '\(commonName)', a name reserved for a configured partner or a shared area, and matches no configured partner binding; a configured partner is recognised only by its binding"))
+            return .failure(
+                Refusal(
+                    "has the CN '\(commonName)', a name reserved for a configured partner or a shared area, and matches no configured partner binding; a configured partner is recognised only by its binding"
+                )
+            )
         }
         guard !commonNameAuthorities.isDisjoint(with: chain) else {
-            return .failure(Refusal("matches no configured partner, and its CA may not name partners by CN (server.cn-ca); add a partners.\(commonName) entry with the partner's ca"))
+            return .failure(
+                Refusal(
+                    "matches no configured partner, and its CA may not name partners by CN (server.cn-ca); add a partners.\(commonName) entry with the partner's ca"
+                )
+            )
         }
         return .success(commonName)
     }
@@ -173,4 +212,3 @@ public struct PartnerBindings: Sendable {
         init(_ reason: String) { self.reason = reason }
     }
 }
-

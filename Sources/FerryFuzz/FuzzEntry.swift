@@ -29,14 +29,20 @@ enum FuzzEntry {
     /// The fuzz targets by name (`scripts/fuzz SECONDS TARGET`, `FERRY_FUZZ_TARGET`): every input then goes to
     /// that one, so each gets its own count of executions.
     static let targets: [String: UInt8] = [
-        "conversation": 0x00, "batch": 0xB0, "capture": 0xC0, "tus-metadata": 0xF0, "path-encoded": 0xF1, "path-plain": 0xF2,
+        "conversation": 0x00, "batch": 0xB0, "capture": 0xC0, "tus-metadata": 0xF0, "path-encoded": 0xF1,
+        "path-plain": 0xF2,
         "range": 0xF3, "repr-digest": 0xF4, "terminal-text": 0xF5, "percent": 0xF6, "config": 0xF7,
     ]
 
     static let target: UInt8? = {
         guard let name = ProcessInfo.processInfo.environment["FERRY_FUZZ_TARGET"], !name.isEmpty else { return nil }
         guard let selector = targets[name] else {
-            FileHandle.standardError.write(Data("FerryFuzz: unknown target '\(name)'; one of \(targets.keys.sorted().joined(separator: ", "))\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "FerryFuzz: unknown target '\(name)'; one of \(targets.keys.sorted().joined(separator: ", "))\n"
+                        .utf8
+                )
+            )
             exit(2)
         }
         return selector
@@ -53,7 +59,12 @@ enum FuzzEntry {
         } else if selector < 0xC0 {
             let split = body.isEmpty ? 0 : Int(input[1]) * body.count / 256
             let slice = max(1, Int(input[2]))
-            var conversation = TLSConversation(keyLog: TLSKeyLog(text: "CLIENT_RANDOM " + String(repeating: "00", count: 32) + " " + String(repeating: "11", count: 48)))
+            var conversation = TLSConversation(
+                keyLog: TLSKeyLog(
+                    text: "CLIENT_RANDOM " + String(repeating: "00", count: 32) + " "
+                        + String(repeating: "11", count: 48)
+                )
+            )
             var offsets = (client: 0, server: split)
             var turn = false
             while offsets.client < split || offsets.server < body.count {
@@ -68,10 +79,14 @@ enum FuzzEntry {
                     offsets.server = end
                 }
             }
-            for format in TLSTraceRenderer.Format.allCases { _ = TLSTraceRenderer().render(conversation, format: format) }
+            for format in TLSTraceRenderer.Format.allCases {
+                _ = TLSTraceRenderer().render(conversation, format: format)
+            }
         } else if let capture = try? CaptureFile(bytes: ByteBuffer(bytes: body)) {
             for connection in CaptureTrace(file: capture).connections {
-                if let conversation = connection.conversation { _ = TLSTraceRenderer().render(conversation, format: .summary) }
+                if let conversation = connection.conversation {
+                    _ = TLSTraceRenderer().render(conversation, format: .summary)
+                }
             }
         }
     }
@@ -110,7 +125,11 @@ struct Replay {
                 FileHandle.standardError.write(Data("FerryFuzz: no such file or folder: \(argument)\n".utf8))
                 exit(1)
             }
-            let files = isFolder.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { argument + "/" + $0 } : [argument]
+            let files =
+                isFolder.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map {
+                    argument + "/" + $0
+                } : [argument]
             for file in files {
                 guard let data = FileManager.default.contents(atPath: file) else { continue }
                 FuzzEntry.run(Array(data))

@@ -38,23 +38,44 @@ enum PartnerInput {
     static func partnerPath(encoded: String) {
         guard let path = try? PartnerPath(encoded: Substring(encoded)) else { return }
         checkSafe(path, encoded)
-        check((try? PartnerPath(encoded: Substring(path.encoded))) == path, "encoded path does not round-trip: \(encoded.debugDescription)")
+        check(
+            (try? PartnerPath(encoded: Substring(path.encoded))) == path,
+            "encoded path does not round-trip: \(encoded.debugDescription)"
+        )
     }
 
     /// A path in tus metadata or a batch header.
     static func partnerPath(plain: String) {
         guard let path = try? PartnerPath(plain: plain) else { return }
         checkSafe(path, plain)
-        check((try? PartnerPath(plain: path.relative)).map(\.segments) == path.segments, "plain path does not round-trip: \(plain.debugDescription)")
+        check(
+            (try? PartnerPath(plain: path.relative)).map(\.segments) == path.segments,
+            "plain path does not round-trip: \(plain.debugDescription)"
+        )
     }
 
     static func checkSafe(_ path: PartnerPath, _ input: String) {
         for segment in path.segments {
-            check(!segment.isEmpty && segment != "." && segment != "..", "empty or dot segment from \(input.debugDescription)")
-            check(!segment.contains("/") && !segment.contains("\\"), "separator in a segment from \(input.debugDescription)")
-            check(!segment.unicodeScalars.contains { TerminalText.isUnsafe($0) }, "control or bidi character in a segment from \(input.debugDescription)")
-            check(!segment.lowercased().hasPrefix(PartnerPath.reservedPrefix), ".ferry segment from \(input.debugDescription)")
-            check(segment.utf8.count <= PartnerPath.maximumSegmentLength, "segment too long from \(input.debugDescription)")
+            check(
+                !segment.isEmpty && segment != "." && segment != "..",
+                "empty or dot segment from \(input.debugDescription)"
+            )
+            check(
+                !segment.contains("/") && !segment.contains("\\"),
+                "separator in a segment from \(input.debugDescription)"
+            )
+            check(
+                !segment.unicodeScalars.contains { TerminalText.isUnsafe($0) },
+                "control or bidi character in a segment from \(input.debugDescription)"
+            )
+            check(
+                !segment.lowercased().hasPrefix(PartnerPath.reservedPrefix),
+                ".ferry segment from \(input.debugDescription)"
+            )
+            check(
+                segment.utf8.count <= PartnerPath.maximumSegmentLength,
+                "segment too long from \(input.debugDescription)"
+            )
         }
     }
 
@@ -63,7 +84,10 @@ enum PartnerInput {
         switch RangeRequest(header: header, length: length) {
         case .whole, .unsatisfiable: return
         case .partial(let range):
-            check(range.lowerBound >= 0 && range.upperBound <= length && !range.isEmpty, "range \(range) outside 0..<\(length) from \(header.debugDescription)")
+            check(
+                range.lowerBound >= 0 && range.upperBound <= length && !range.isEmpty,
+                "range \(range) outside 0..<\(length) from \(header.debugDescription)"
+            )
         }
     }
 
@@ -76,14 +100,20 @@ enum PartnerInput {
     /// Escaped text reaches a terminal with no control or bidi character (but kept newlines).
     static func terminalText(_ text: String, keepingNewlines: Bool) {
         let escaped = TerminalText.escaped(text, keepingNewlines: keepingNewlines)
-        check(!escaped.unicodeScalars.contains { TerminalText.isUnsafe($0) && !(keepingNewlines && $0 == "\n") }, "unsafe scalar left in \(text.debugDescription)")
+        check(
+            !escaped.unicodeScalars.contains { TerminalText.isUnsafe($0) && !(keepingNewlines && $0 == "\n") },
+            "unsafe scalar left in \(text.debugDescription)"
+        )
     }
 
     /// Percent-decoding: what an encoded segment decodes to is the segment.
     static func percentDecoding(_ text: String) {
         _ = PercentEncoding.decode(Substring(text))
         let encoded = PercentEncoding.encodeSegment(text)
-        check(PercentEncoding.decode(Substring(encoded)).map { String(decoding: $0, as: UTF8.self) } == text, "segment does not round-trip: \(text.debugDescription)")
+        check(
+            PercentEncoding.decode(Substring(encoded)).map { String(decoding: $0, as: UTF8.self) } == text,
+            "segment does not round-trip: \(text.debugDescription)"
+        )
     }
 
     /// A configuration file: loaded, or refused with a `ConfigError`; nothing else.
@@ -102,7 +132,10 @@ enum PartnerInput {
             done.signal()
         }
         done.wait()
-        check(outcome.unexpected == nil, "a configuration was refused without a ConfigError: \(outcome.unexpected ?? "")")
+        check(
+            outcome.unexpected == nil,
+            "a configuration was refused without a ConfigError: \(outcome.unexpected ?? "")"
+        )
     }
 
     final class Outcome: @unchecked Sendable {

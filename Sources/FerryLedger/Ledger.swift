@@ -76,9 +76,15 @@ public struct LedgerQuery: Sendable, Equatable {
     public var after: LedgerCursor?
 
     public init(
-        partner: String? = nil, direction: LedgerEntry.Direction? = nil, result: LedgerEntry.Result? = nil,
-        operation: LedgerEntry.Operation? = nil, pathPrefix: String? = nil, since: Date? = nil, until: Date? = nil,
-        limit: Int = 100, after: LedgerCursor? = nil
+        partner: String? = nil,
+        direction: LedgerEntry.Direction? = nil,
+        result: LedgerEntry.Result? = nil,
+        operation: LedgerEntry.Operation? = nil,
+        pathPrefix: String? = nil,
+        since: Date? = nil,
+        until: Date? = nil,
+        limit: Int = 100,
+        after: LedgerCursor? = nil
     ) {
         self.partner = partner
         self.direction = direction

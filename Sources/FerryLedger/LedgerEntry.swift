@@ -109,7 +109,9 @@ public struct LedgerEntry: Codable, Sendable, Equatable {
             return PeerCertificate(
                 subject: verified ? peerSubject : String(peerSubject.dropFirst(unverified.count)),
                 issuer: verified ? peerIssuer : String(peerIssuer.dropFirst(unverified.count)),
-                serial: peerSerial ?? "", verified: verified)
+                serial: peerSerial ?? "",
+                verified: verified
+            )
         }
         set {
             let mark = newValue?.verified == false ? "unverified: " : ""

@@ -1,11 +1,12 @@
 public import FerryProtocol
 public import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import SQLiteNIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The embedded ledger: one SQLite database with one row per transfer and (on a server) the digest index of
 /// committed files.
@@ -32,7 +33,10 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         }
         let connection: SQLiteConnection
         do {
-            connection = try await SQLiteConnection.open(storage: .file(path: path), logger: Logger(label: "ferry.ledger", factory: { _ in SwiftLogNoOpLogHandler() }))
+            connection = try await SQLiteConnection.open(
+                storage: .file(path: path),
+                logger: Logger(label: "ferry.ledger", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
         } catch {
             throw LedgerError("cannot open the ledger at \(path) (\(error)); check that the folder is writable")
         }
@@ -72,7 +76,8 @@ public actor SQLiteLedger: Ledger, DigestIndex {
     /// Appends transfers with one statement (one trip to SQLite's thread for a whole batch of files).
     public func record(_ entries: [LedgerEntry]) async throws {
         for chunk in Self.chunks(entries, rowsOf: 17) {
-            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count)
+                .joined(separator: ", ")
             _ = try await connection.query(
                 """
                 INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
@@ -81,12 +86,14 @@ public actor SQLiteLedger: Ledger, DigestIndex {
                 """,
                 chunk.flatMap { entry -> [SQLiteData] in
                     [
-                        .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner), .text(entry.operation.name),
+                        .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner),
+                        .text(entry.operation.name),
                         .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
                         .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
                         .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
                         Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
-                        Self.text(entry.peerSerial), Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
+                        Self.text(entry.peerSerial),
+                        Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
                     ]
                 }
             )
@@ -102,17 +109,35 @@ public actor SQLiteLedger: Ledger, DigestIndex {
     public func transfers(_ query: LedgerQuery) async throws -> LedgerPage {
         var conditions: [String] = []
         var binds: [SQLiteData] = []
-        if let partner = query.partner { conditions.append("partner = ?"); binds.append(.text(partner)) }
-        if let direction = query.direction { conditions.append("direction = ?"); binds.append(.text(direction.rawValue)) }
-        if let result = query.result { conditions.append("result = ?"); binds.append(.text(result.rawValue)) }
-        if let operation = query.operation { conditions.append("operation = ?"); binds.append(.text(operation.name)) }
+        if let partner = query.partner {
+            conditions.append("partner = ?")
+            binds.append(.text(partner))
+        }
+        if let direction = query.direction {
+            conditions.append("direction = ?")
+            binds.append(.text(direction.rawValue))
+        }
+        if let result = query.result {
+            conditions.append("result = ?")
+            binds.append(.text(result.rawValue))
+        }
+        if let operation = query.operation {
+            conditions.append("operation = ?")
+            binds.append(.text(operation.name))
+        }
         if let prefix = query.pathPrefix {
             // A prefix compared as text: no LIKE, so `%` and `_` in a path are themselves.
             conditions.append("substr(path, 1, ?) = ?")
             binds += [.integer(prefix.unicodeScalars.count), .text(prefix)]
         }
-        if let since = query.since { conditions.append("ended >= ?"); binds.append(.float(since.timeIntervalSince1970)) }
-        if let until = query.until { conditions.append("ended < ?"); binds.append(.float(until.timeIntervalSince1970)) }
+        if let since = query.since {
+            conditions.append("ended >= ?")
+            binds.append(.float(since.timeIntervalSince1970))
+        }
+        if let until = query.until {
+            conditions.append("ended < ?")
+            binds.append(.float(until.timeIntervalSince1970))
+        }
         if let after = query.after {
             conditions.append("(ended < ? OR (ended = ? AND id < ?))")
             binds += [.float(after.ended), .float(after.ended), .text(after.id)]
@@ -120,9 +145,14 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // One row more than asked tells whether there is a next page.
         let rows = try await connection.query(
-            "SELECT * FROM transfers \(filter) ORDER BY ended DESC, id DESC LIMIT ?", binds + [.integer(query.limit + 1)])
+            "SELECT * FROM transfers \(filter) ORDER BY ended DESC, id DESC LIMIT ?",
+            binds + [.integer(query.limit + 1)]
+        )
         let entries = rows.prefix(query.limit).map(Self.entry)
-        return LedgerPage(entries: entries, next: rows.count > query.limit ? entries.last.map(LedgerCursor.init(after:)) : nil)
+        return LedgerPage(
+            entries: entries,
+            next: rows.count > query.limit ? entries.last.map(LedgerCursor.init(after:)) : nil
+        )
     }
 
     private static func entry(_ row: SQLiteRow) -> LedgerEntry {
@@ -151,13 +181,19 @@ public actor SQLiteLedger: Ledger, DigestIndex {
 
     @discardableResult
     public func removeTransfers(endedBefore date: Date) async throws -> Int {
-        let before = try await connection.query("SELECT COUNT(*) AS n FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
+        let before = try await connection.query(
+            "SELECT COUNT(*) AS n FROM transfers WHERE ended < ?",
+            [.float(date.timeIntervalSince1970)]
+        )
         _ = try await connection.query("DELETE FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
         return before.first?.column("n")?.integer ?? 0
     }
 
     public func digest(for path: String, stamp: FileStamp) async throws -> String? {
-        let rows = try await connection.query("SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = ?", [.text(path)])
+        let rows = try await connection.query(
+            "SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = ?",
+            [.text(path)]
+        )
         guard let row = rows.first,
             row.column("inode")?.integer.map({ UInt64(bitPattern: Int64($0)) }) == stamp.inode,
             row.column("size")?.integer.map({ Int64($0) }) == stamp.size,
@@ -174,7 +210,8 @@ public actor SQLiteLedger: Ledger, DigestIndex {
                 "INSERT OR REPLACE INTO file_digests (path, inode, size, mtime_ns, sha256) VALUES \(rows)",
                 chunk.flatMap { known -> [SQLiteData] in
                     [
-                        .text(known.path), .integer(Int(Int64(bitPattern: known.stamp.inode))), .integer(Int(known.stamp.size)),
+                        .text(known.path), .integer(Int(Int64(bitPattern: known.stamp.inode))),
+                        .integer(Int(known.stamp.size)),
                         .integer(Int(known.stamp.modifiedNanoseconds)), .text(known.sha256),
                     ]
                 }

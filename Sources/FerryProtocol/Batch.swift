@@ -147,7 +147,9 @@ public struct BatchDecoder: Sendable {
             let newline = input.readableBytesView.firstIndex(of: UInt8(ascii: "\n"))
             let available = newline.map { $0 - input.readerIndex + 1 } ?? input.readableBytes
             guard pendingLine.readableBytes + available <= Batch.maximumHeaderLength else {
-                throw fail("the header line is longer than \(Batch.maximumHeaderLength) bytes (a header is one line of JSON ending in a newline)")
+                throw fail(
+                    "the header line is longer than \(Batch.maximumHeaderLength) bytes (a header is one line of JSON ending in a newline)"
+                )
             }
             var piece = input.readSlice(length: available)!
             pendingLine.writeBuffer(&piece)
@@ -178,13 +180,19 @@ public struct BatchDecoder: Sendable {
 
     func parse(_ line: String) throws(BatchFormatError) -> Batch.Header {
         guard let header = try? JSONDecoder().decode(Batch.Header.self, from: Data(line.utf8)) else {
-            throw fail("the header line is not JSON of the form {\"path\": \"name\", \"size\": bytes, \"sha256\": \"hex\"}")
+            throw fail(
+                "the header line is not JSON of the form {\"path\": \"name\", \"size\": bytes, \"sha256\": \"hex\"}"
+            )
         }
         guard !header.path.isEmpty else { throw fail("the path is empty") }
         guard (0...maximumEntrySize).contains(header.size) else {
-            throw fail("size \(header.size) is outside 0...\(maximumEntrySize); send larger files with PUT or a resumable upload")
+            throw fail(
+                "size \(header.size) is outside 0...\(maximumEntrySize); send larger files with PUT or a resumable upload"
+            )
         }
-        guard header.sha256.utf8.count == 64, header.sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+        guard header.sha256.utf8.count == 64,
+            header.sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
+        else {
             throw fail("sha256 must be 64 lowercase hex digits")
         }
         return header
@@ -219,9 +227,15 @@ extension BatchDecoder {
                 case .bytes(let bytes):
                     precondition(open, "bytes outside an entry")
                     entries[entries.count - 1].bytes += bytes.readableBytesView
-                    precondition(entries[entries.count - 1].bytes.count <= entries[entries.count - 1].header.size, "bytes beyond the declared size")
+                    precondition(
+                        entries[entries.count - 1].bytes.count <= entries[entries.count - 1].header.size,
+                        "bytes beyond the declared size"
+                    )
                 case .entryEnd:
-                    precondition(open && Int64(entries[entries.count - 1].bytes.count) == entries[entries.count - 1].header.size, "an entry ended short")
+                    precondition(
+                        open && Int64(entries[entries.count - 1].bytes.count) == entries[entries.count - 1].header.size,
+                        "an entry ended short"
+                    )
                     open = false
                 }
             }

@@ -1,4 +1,5 @@
 public import Foundation
+
 #if canImport(Glibc)
 public import Glibc
 #endif
@@ -22,8 +23,10 @@ public struct FileStamp: Hashable, Sendable, Codable {
     /// The stamp of what `stat` or `fstat` returned.
     public init(_ info: stat) {
         self.init(
-            inode: UInt64(info.st_ino), size: Int64(info.st_size),
-            modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+            inode: UInt64(info.st_ino),
+            size: Int64(info.st_size),
+            modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        )
     }
 
     /// The stamp of the file at `path` (links followed), or `nil` when it cannot be read.

@@ -1,8 +1,9 @@
+public import NIOCore
+public import _NIOFileSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
-public import NIOCore
-public import _NIOFileSystem
 
 /// Writes a stream of buffers to a file at increasing offsets, one trip to the file system's threads per
 /// `capacity` bytes. The bytes are copied into one staging buffer of `capacity` as they arrive, so the memory an
@@ -42,9 +43,11 @@ public struct GatheringFileWriter {
             let code = staging.write(toDescriptor: descriptor.rawValue, at: start)
             if code != 0 {
                 throw FileSystemError(
-                    code: code == ENOSPC ? .resourceExhausted : .io, message: "write failed: \(String(cString: strerror(code)))",
+                    code: code == ENOSPC ? .resourceExhausted : .io,
+                    message: "write failed: \(String(cString: strerror(code)))",
                     cause: FileSystemError.SystemCallError(systemCall: "pwrite", errno: Errno(rawValue: code)),
-                    location: .init(function: #function, file: #fileID, line: #line))
+                    location: .init(function: #function, file: #fileID, line: #line)
+                )
             }
         }
         offset += Int64(count)

@@ -39,7 +39,10 @@ public struct Listing: Codable, Sendable, Equatable {
     public static func page(of names: [String], after: String?, limit: Int) -> (names: ArraySlice<String>, more: Bool) {
         let sorted = names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         // The first name after the cursor (the cursor itself need not exist any more).
-        let start = after.map { cursor in sorted.firstIndex { Array(cursor.utf8).lexicographicallyPrecedes(Array($0.utf8)) } ?? sorted.endIndex } ?? sorted.startIndex
+        let start =
+            after.map { cursor in
+                sorted.firstIndex { Array(cursor.utf8).lexicographicallyPrecedes(Array($0.utf8)) } ?? sorted.endIndex
+            } ?? sorted.startIndex
         let end = min(sorted.endIndex, start + limit)
         return (sorted[start..<end], end < sorted.endIndex)
     }

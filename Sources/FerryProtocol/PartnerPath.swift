@@ -107,7 +107,8 @@ public struct PartnerPath: Hashable, Sendable, CustomStringConvertible {
 
     /// The path as it appears in a URL after the route prefix, percent-encoded.
     public var encoded: String {
-        segments.map(PercentEncoding.encodeSegment).joined(separator: "/") + (isDirectory && !segments.isEmpty ? "/" : "")
+        segments.map(PercentEncoding.encodeSegment).joined(separator: "/")
+            + (isDirectory && !segments.isEmpty ? "/" : "")
     }
 
     public var description: String { relative.isEmpty ? "/" : relative + (isDirectory ? "/" : "") }

@@ -32,12 +32,15 @@ public struct PathError: Error, Hashable, Sendable, CustomStringConvertible {
         case .emptySegment: why = "it has an empty segment ('//')"
         case .dotSegment: why = "it contains a '.' or '..' segment (also when percent-encoded)"
         case .nul: why = "it contains a NUL byte"
-        case .controlCharacter: why = "it contains a control character (C0, DEL, C1) or a bidirectional override or isolate"
+        case .controlCharacter:
+            why = "it contains a control character (C0, DEL, C1) or a bidirectional override or isolate"
         case .backslash: why = "it contains a backslash; use '/' to separate folders"
         case .encodedSlash: why = "it contains an encoded '/' (%2F) inside a name"
         case .badEncoding: why = "it is not valid percent-encoded UTF-8"
         case .reserved: why = "names starting with '.ferry' are reserved for the server"
-        case .tooLong: why = "it is longer than \(PartnerPath.maximumLength) bytes or has a name over \(PartnerPath.maximumSegmentLength) bytes"
+        case .tooLong:
+            why =
+                "it is longer than \(PartnerPath.maximumLength) bytes or has a name over \(PartnerPath.maximumSegmentLength) bytes"
         }
         return "path '\(TerminalText.escaped(path))' refused: \(why)"
     }

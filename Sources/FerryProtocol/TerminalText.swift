@@ -6,7 +6,8 @@ public enum TerminalText {
     public static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00...0x1F, 0x7F...0x9F: true
-        case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x061C: true  // LRM, RLM, embeddings, overrides, isolates, ALM
+        // LRM, RLM, embeddings, overrides, isolates, ALM.
+        case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x061C: true
         default: false
         }
     }

@@ -15,7 +15,8 @@ public enum TusMetadata {
                 throw TusMetadataError(header: header)
             }
             if parts.count == 2 {
-                guard let data = Data(base64Encoded: Data(parts[1])), let value = String(data: data, encoding: .utf8) else {
+                guard let data = Data(base64Encoded: Data(parts[1])), let value = String(data: data, encoding: .utf8)
+                else {
                     throw TusMetadataError(header: header)
                 }
                 result[name] = value

@@ -29,13 +29,16 @@ public struct FerryServer: Sendable {
     /// Loads certificates and opens the ledger; every problem is reported with the file and the fix.
     public static func prepare(configuration: FerryConfiguration) async throws -> FerryServer {
         guard let profile = configuration.serverTLS else {
-            throw ConfigError("no server TLS profile: set server.tls.certificate, key and ca, or run `ferry serve` without a config to use the dev PKI")
+            throw ConfigError(
+                "no server TLS profile: set server.tls.certificate, key and ca, or run `ferry serve` without a config to use the dev PKI"
+            )
         }
         // Secrets stay in memory, per connection, so a trace can show the encrypted part of a handshake.
         let keys = TLSKeyLogStore()
         var watched = profile
         // A partner's CA file or server.cn-ca changing reloads the context, and with it the partner bindings.
-        watched.watchedFiles = configuration.partners.values.flatMap(\.certificateAuthorities) + (configuration.commonNameCAs ?? [])
+        watched.watchedFiles =
+            configuration.partners.values.flatMap(\.certificateAuthorities) + (configuration.commonNameCAs ?? [])
         let tls = try ServerTLSContext(profile: watched, keyLog: keys.callback)
         let (host, port) = try ListenAddress.parse(configuration.listen)
         try FileManager.default.createDirectory(atPath: configuration.root, withIntermediateDirectories: true)
@@ -44,53 +47,114 @@ public struct FerryServer: Sendable {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         chmod(state, 0o700)
         let ledger = try await SQLiteLedger.open(path: configuration.resolvedServerLedger)
-        return FerryServer(configuration: configuration, tls: tls, keys: keys, ledger: ledger, digests: ledger, host: host, port: port)
+        return FerryServer(
+            configuration: configuration,
+            tls: tls,
+            keys: keys,
+            ledger: ledger,
+            digests: ledger,
+            host: host,
+            port: port
+        )
     }
 
     /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.
     ///
     /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
-    public func makeApplication(logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+    public func makeApplication(
+        logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         let quotas = QuotaBook(root: root, configuration: configuration)
         let storage = LocalFileStorage(root: root, fileMode: mode_t(configuration.uploadFileMode))
         storage.sweepStaged()
-        let store = FileStore(storage: storage, digests: digests, quotas: quotas, maximumSize: configuration.uploadMaximumSize)
+        let store = FileStore(
+            storage: storage,
+            digests: digests,
+            quotas: quotas,
+            maximumSize: configuration.uploadMaximumSize
+        )
         let uploads = UploadStore(storage: storage, expireAfter: configuration.uploadExpireAfter, quotas: quotas)
         let chains = VerifiedChains()
-        let policy = try AccessPolicy(root: root, configuration: configuration, tls: tls, chains: chains, logger: logger)
+        let policy = try AccessPolicy(
+            root: root,
+            configuration: configuration,
+            tls: tls,
+            chains: chains,
+            logger: logger
+        )
         // Resumable uploads from before a restart hold their length and count against their partner's limits.
         for record in uploads.records() {
             guard let path = try? PartnerPath(plain: record.path) else { continue }
-            quotas.restoreUpload(record.id, target: policy.resolve(path, partner: record.partner), caller: record.partner, length: record.length)
+            quotas.restoreUpload(
+                record.id,
+                target: policy.resolve(path, partner: record.partner),
+                caller: record.partner,
+                length: record.length
+            )
         }
         let router = Router(context: FerryRequestContext.self)
         router.add(middleware: RefusalLog(logger: logger))
         router.add(middleware: FileRoutes(policy: policy, store: store, ledger: ledger))
-        router.add(middleware: UploadRoutes(policy: policy, files: store, uploads: uploads, ledger: ledger, maximumSize: configuration.uploadMaximumSize))
+        router.add(
+            middleware: UploadRoutes(
+                policy: policy,
+                files: store,
+                uploads: uploads,
+                ledger: ledger,
+                maximumSize: configuration.uploadMaximumSize
+            )
+        )
         let registry = FerryRequestContext.registry
         let revalidation = ConnectionRevalidation(registry: registry, owner: tls, logger: logger)
-        let lifecycle = CertificateLifecycle(tls: tls, warningWindow: configuration.expiryWarning, logger: logger) { revalidation.run(with: $0) }
+        let lifecycle = CertificateLifecycle(tls: tls, warningWindow: configuration.expiryWarning, logger: logger) {
+            revalidation.run(with: $0)
+        }
         // Liveness only: a partner learns nothing about files, certificates or reloads (those are in the log and in
         // `ferry config check`).
         router.get(RouterPath(FerryAPI.health)) { _, _ in
-            Response(status: .ok, headers: [.contentType: FerryMediaType.json], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            Response(
+                status: .ok,
+                headers: [.contentType: FerryMediaType.json],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))
+            )
         }
-        let flightRecorder = try HandshakeFlightRecorder(settings: configuration.serverTrace, keys: keys, ledger: ledger, logger: logger) { [tls] in
+        let flightRecorder = try HandshakeFlightRecorder(
+            settings: configuration.serverTrace,
+            keys: keys,
+            ledger: ledger,
+            logger: logger
+        ) { [tls] in
             (try? tls.current.identity.chain.first?.toDERBytes()).flatMap { try? TLSCertificateSummary(der: $0) }
         }
         let tls = self.tls
         let counter = ConnectionCounter(limits: configuration.limits)
         FileDescriptorLimit.raise(toServe: configuration.limits, logger: logger)
         let server = HTTPServerBuilder { responder in
-            FerryHTTPChannel(responder: responder, tls: tls, registry: registry, flightRecorder: flightRecorder, chains: chains, counter: counter, logger: logger
+            FerryHTTPChannel(
+                responder: responder,
+                tls: tls,
+                registry: registry,
+                flightRecorder: flightRecorder,
+                chains: chains,
+                counter: counter,
+                logger: logger
             ) { request, channel in FileRoutes.mayContinue(request, channel: channel, policy: policy, store: store) }
         }
         return Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "Ferry"),
-            services: [UploadSweeper(uploads: uploads, interval: configuration.uploadSweepInterval, ledger: ledger, retention: configuration.ledgerRetention, logger: logger), lifecycle],
+            services: [
+                UploadSweeper(
+                    uploads: uploads,
+                    interval: configuration.uploadSweepInterval,
+                    ledger: ledger,
+                    retention: configuration.ledgerRetention,
+                    logger: logger
+                ), lifecycle,
+            ],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -1,6 +1,6 @@
-public import Logging
 import FerryLedger
 import Hummingbird
+public import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
@@ -34,7 +34,9 @@ public final class RunningServer: Sendable {
             try? await server.ledger.close()
             throw error
         }
-        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger)
+        )
         let task = Task {
             defer { continuation.finish() }
             try await group.run()
@@ -53,7 +55,12 @@ public final class RunningServer: Sendable {
     /// Stops accepting connections, lets requests in flight finish, waits for the server to end, and closes
     /// the ledger.
     public func stop() async throws {
-        guard stopped.withLockedValue({ stopped in defer { stopped = true }; return !stopped }) else { return }
+        guard
+            stopped.withLockedValue({ stopped in
+                defer { stopped = true }
+                return !stopped
+            })
+        else { return }
         await group.triggerGracefulShutdown()
         let result = await task.result
         try await server.ledger.close()

@@ -1,7 +1,7 @@
 public import Foundation
 public import NIOSSL
-public import X509
 import SwiftASN1
+public import X509
 
 /// Loads certificates and keys from PEM files and checks them before any connection uses them.
 public enum CertificateFiles {
@@ -10,7 +10,12 @@ public enum CertificateFiles {
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             guard let text = String(data: data, encoding: .utf8) else {
-                throw TLSSetupError(.notPEM, subject: path, problem: "the \(what) is not a text (PEM) file", fix: "convert it to PEM, e.g. `openssl x509 -inform der -in FILE -out FILE.pem`")
+                throw TLSSetupError(
+                    .notPEM,
+                    subject: path,
+                    problem: "the \(what) is not a text (PEM) file",
+                    fix: "convert it to PEM, e.g. `openssl x509 -inform der -in FILE -out FILE.pem`"
+                )
             }
             return text
         } catch let error as TLSSetupError {
@@ -21,13 +26,18 @@ public enum CertificateFiles {
                 .unreadable,
                 subject: path,
                 problem: exists ? "the \(what) cannot be read (permissions?)" : "the \(what) does not exist",
-                fix: exists ? "make it readable by the user running ferry" : "check the path, or create a dev PKI with `ferry certs init`"
+                fix: exists
+                    ? "make it readable by the user running ferry"
+                    : "check the path, or create a dev PKI with `ferry certs init`"
             )
         }
     }
 
     /// Parses every certificate in a PEM file (a chain or a CA bundle).
-    public static func loadCertificates(_ path: String, what: String = "certificate file") throws(TLSSetupError) -> [Certificate] {
+    public static func loadCertificates(
+        _ path: String,
+        what: String = "certificate file"
+    ) throws(TLSSetupError) -> [Certificate] {
         try parseCertificates(readText(path, what: what), path: path, what: what)
     }
 
@@ -41,14 +51,25 @@ public enum CertificateFiles {
     static func parseCertificates(_ text: String, path: String, what: String) throws(TLSSetupError) -> [Certificate] {
         var certificates: [Certificate] = []
         do {
-            for document in try PEMDocument.parseMultiple(pemString: text) where document.discriminator == "CERTIFICATE" {
+            for document in try PEMDocument.parseMultiple(pemString: text) where document.discriminator == "CERTIFICATE"
+            {
                 certificates.append(try Certificate(pemDocument: document))
             }
         } catch {
-            throw TLSSetupError(.notPEM, subject: path, problem: "the \(what) holds a malformed certificate (\(Self.plain(error)))", fix: "replace it with a valid PEM certificate")
+            throw TLSSetupError(
+                .notPEM,
+                subject: path,
+                problem: "the \(what) holds a malformed certificate (\(Self.plain(error)))",
+                fix: "replace it with a valid PEM certificate"
+            )
         }
         if certificates.isEmpty {
-            throw TLSSetupError(.noCertificates, subject: path, problem: "the \(what) holds no PEM certificate", fix: "put one or more '-----BEGIN CERTIFICATE-----' blocks in it")
+            throw TLSSetupError(
+                .noCertificates,
+                subject: path,
+                problem: "the \(what) holds no PEM certificate",
+                fix: "put one or more '-----BEGIN CERTIFICATE-----' blocks in it"
+            )
         }
         return certificates
     }
@@ -56,12 +77,21 @@ public enum CertificateFiles {
     /// Loads a certificate chain and its private key (decrypting it with the pass phrase when it is encrypted)
     /// and checks that they belong together, are valid now and carry the extended key usage the role needs.
     public static func loadIdentity(
-        certificate: String, key: String, passphrase: PassphraseSource? = nil, role: CertificateAuthority.Purpose,
-        now: Date = .now, environment: [String: String] = ProcessInfo.processInfo.environment
+        certificate: String,
+        key: String,
+        passphrase: PassphraseSource? = nil,
+        role: CertificateAuthority.Purpose,
+        now: Date = .now,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(TLSSetupError) -> TLSIdentity {
         let chainText = try readText(certificate, what: "certificate")
         let chain = try parseCertificates(chainText, path: certificate, what: "certificate")
-        let (privateKey, nioKey) = try loadPrivateKey(key, passphrase: passphrase, certificate: certificate, environment: environment)
+        let (privateKey, nioKey) = try loadPrivateKey(
+            key,
+            passphrase: passphrase,
+            certificate: certificate,
+            environment: environment
+        )
         let leaf = chain[0]
         if privateKey.publicKey != leaf.publicKey {
             throw TLSSetupError(
@@ -77,44 +107,86 @@ public enum CertificateFiles {
         do {
             nioChain = try NIOSSLCertificate.fromPEMBytes(Array(chainText.utf8))
         } catch {
-            throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL cannot load this certificate or key (\(Self.plain(error)))", fix: "check that both are PEM and of a supported key type (P-256, P-384, RSA)")
+            throw TLSSetupError(
+                .notPEM,
+                subject: certificate,
+                problem: "BoringSSL cannot load this certificate or key (\(Self.plain(error)))",
+                fix: "check that both are PEM and of a supported key type (P-256, P-384, RSA)"
+            )
         }
         return TLSIdentity(chain: nioChain, privateKey: nioKey, leaf: leaf, certificatePath: certificate, keyPath: key)
     }
 
     /// Reads a PEM private key, decrypting it when it is encrypted, as BoringSSL and swift-certificates see it.
-    public static func loadPrivateKey(_ key: String, passphrase: PassphraseSource?, certificate: String, environment: [String: String])
+    public static func loadPrivateKey(
+        _ key: String,
+        passphrase: PassphraseSource?,
+        certificate: String,
+        environment: [String: String]
+    )
         throws(TLSSetupError) -> (Certificate.PrivateKey, NIOSSLPrivateKey)
     {
         let keyText = try readText(key, what: "private key")
         let encrypted = keyText.contains("ENCRYPTED")
         guard encrypted else {
             do {
-                return (try Certificate.PrivateKey(pemEncoded: keyText), try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem))
+                return (
+                    try Certificate.PrivateKey(pemEncoded: keyText),
+                    try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem)
+                )
             } catch {
-                throw TLSSetupError(.notPEM, subject: key, problem: "the file holds no usable private key (\(Self.plain(error)))", fix: "point to the PEM key that belongs to \(certificate)")
+                throw TLSSetupError(
+                    .notPEM,
+                    subject: key,
+                    problem: "the file holds no usable private key (\(Self.plain(error)))",
+                    fix: "point to the PEM key that belongs to \(certificate)"
+                )
             }
         }
         guard let passphrase else {
-            throw TLSSetupError(.wrongPassphrase, subject: key, problem: "the private key is encrypted and no pass phrase is configured", fix: "set key-passphrase-env (an environment variable), key-passphrase-file or key-passphrase for this profile ([PASSWORD] in a configssl.cnf)")
+            throw TLSSetupError(
+                .wrongPassphrase,
+                subject: key,
+                problem: "the private key is encrypted and no pass phrase is configured",
+                fix:
+                    "set key-passphrase-env (an environment variable), key-passphrase-file or key-passphrase for this profile ([PASSWORD] in a configssl.cnf)"
+            )
         }
         let secret = try passphrase.resolve(environment: environment)
         let nioKey: NIOSSLPrivateKey
         do {
-            nioKey = try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem) { (setter: NIOSSLPassphraseSetter<[UInt8]>) in setter(secret) }
+            nioKey = try NIOSSLPrivateKey(bytes: Array(keyText.utf8), format: .pem) {
+                (setter: NIOSSLPassphraseSetter<[UInt8]>) in setter(secret)
+            }
         } catch {
-            throw TLSSetupError(.wrongPassphrase, subject: key, problem: "\(passphrase) does not decrypt this private key", fix: "check the pass phrase (a '$' in it must be written '\\$' in a configssl.cnf), or re-export the key: `openssl pkey -in KEY -out NEW -aes256`")
+            throw TLSSetupError(
+                .wrongPassphrase,
+                subject: key,
+                problem: "\(passphrase) does not decrypt this private key",
+                fix:
+                    "check the pass phrase (a '$' in it must be written '\\$' in a configssl.cnf), or re-export the key: `openssl pkey -in KEY -out NEW -aes256`"
+            )
         }
         // BoringSSL writes the decrypted key in its traditional form: SEC1 for EC keys, PKCS#1 for RSA.
         guard let der = try? nioKey.derBytes else {
-            throw TLSSetupError(.notPEM, subject: key, problem: "the decrypted private key cannot be read back", fix: "re-export it as PKCS#8: `openssl pkcs8 -topk8 -in KEY -out NEW`")
+            throw TLSSetupError(
+                .notPEM,
+                subject: key,
+                problem: "the decrypted private key cannot be read back",
+                fix: "re-export it as PKCS#8: `openssl pkcs8 -topk8 -in KEY -out NEW`"
+            )
         }
         for type in ["EC PRIVATE KEY", "RSA PRIVATE KEY", "PRIVATE KEY"] {
             if let parsed = try? Certificate.PrivateKey(pemDocument: PEMDocument(type: type, derBytes: der)) {
                 return (parsed, nioKey)
             }
         }
-        throw TLSSetupError(.notPEM, subject: key, problem: "the decrypted private key is of a type Ferry does not support", fix: "use a P-256, P-384 or RSA key")
+        throw TLSSetupError(
+            .notPEM,
+            subject: key,
+            problem: "the decrypted private key is of a type Ferry does not support",
+            fix: "use a P-256, P-384 or RSA key"
+        )
     }
 
     /// Loads trusted CA certificates from several PEM files, each read once; all of them are trusted and, on a
@@ -127,7 +199,12 @@ public enum CertificateFiles {
             do {
                 roots.nio += try NIOSSLCertificate.fromPEMBytes(Array(text.utf8))
             } catch {
-                throw TLSSetupError(.notPEM, subject: path, problem: "BoringSSL cannot load this CA file (\(Self.plain(error)))", fix: "use a PEM file of CA certificates")
+                throw TLSSetupError(
+                    .notPEM,
+                    subject: path,
+                    problem: "BoringSSL cannot load this CA file (\(Self.plain(error)))",
+                    fix: "use a PEM file of CA certificates"
+                )
             }
         }
         return roots
@@ -158,14 +235,22 @@ public enum CertificateFiles {
         }
     }
 
-    public static func checkUsage(_ certificate: Certificate, file: String, role: CertificateAuthority.Purpose) throws(TLSSetupError) {
+    public static func checkUsage(
+        _ certificate: Certificate,
+        file: String,
+        role: CertificateAuthority.Purpose
+    ) throws(TLSSetupError) {
         if let keyUsage = try? certificate.extensions.keyUsage, !keyUsage.digitalSignature {
             let isCA = isCA(certificate)
             throw TLSSetupError(
                 .wrongUsage,
                 subject: file,
-                problem: "the certificate's key usage lacks digitalSignature, so it cannot sign a TLS handshake" + (isCA ? " (this is a CA certificate, not a \(role == .server ? "server" : "client") certificate)" : ""),
-                fix: "use a \(role == .server ? "server" : "client") certificate issued by the CA, e.g. one made by `ferry certs init`"
+                problem: "the certificate's key usage lacks digitalSignature, so it cannot sign a TLS handshake"
+                    + (isCA
+                        ? " (this is a CA certificate, not a \(role == .server ? "server" : "client") certificate)"
+                        : ""),
+                fix:
+                    "use a \(role == .server ? "server" : "client") certificate issued by the CA, e.g. one made by `ferry certs init`"
             )
         }
         guard let eku = try? certificate.extensions.extendedKeyUsage else { return }

@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 public import NIOSSL
-public import X509
 import SwiftASN1
+public import X509
 
 /// What Ferry records about the certificate a peer presented.
 public struct PeerIdentity: Sendable, Hashable, Codable {
@@ -35,7 +35,9 @@ public struct PeerIdentity: Sendable, Hashable, Codable {
 
     /// Reads a certificate that NIOSSL handed over.
     public init?(_ certificate: NIOSSLCertificate) {
-        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else {
+            return nil
+        }
         self.init(certificate: parsed)
     }
 }

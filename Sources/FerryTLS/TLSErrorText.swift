@@ -1,6 +1,7 @@
+import Foundation
 public import NIOCore
 import NIOSSL
-import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,9 @@ public enum TLSErrorText {
     /// The same for an error already turned into text.
     public static func plain(_ text: String) -> String {
         // swift-nio-ssl: "NIOSSLExtraError.failedToValidateHostname: Couldn't find <none> in certificate from peer"
-        if text.contains("failedToValidateHostname"), let match = text.firstMatch(of: /Couldn't find (.+) in certificate/) {
+        if text.contains("failedToValidateHostname"),
+            let match = text.firstMatch(of: /Couldn't find (.+) in certificate/)
+        {
             let name = String(match.output.1)
             return name == "<none>"
                 ? "the server's certificate does not name the IP address connected to (no server name was sent: pass --sni NAME with a name it lists)"

@@ -17,7 +17,8 @@ public final class BackgroundProcess: @unchecked Sendable {
     private var exited = false
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
-        logFile = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bg-\(UUID().uuidString).log").path
+        logFile =
+            FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bg-\(UUID().uuidString).log").path
         FileManager.default.createFile(atPath: logFile, contents: nil)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw SpawnFailure(description: "pipe: \(String(cString: strerror(errno)))") }
@@ -45,9 +46,10 @@ public final class BackgroundProcess: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { variables.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
+        let variables =
+            (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in variables { free(pointer) } }
         var child: pid_t = 0
         let status = posix_spawn(&child, executable, &actions, &attributes, argv, variables)
         close(fds[0])

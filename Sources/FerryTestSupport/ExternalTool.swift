@@ -48,7 +48,14 @@ public enum ExternalTool {
     ///
     /// Output goes to temporary files, never to pipes read by blocking calls: those would occupy Swift
     /// concurrency's few threads while an in-process server needs them to answer the very program being run.
-    public static func run(_ executable: String, _ arguments: [String], input: String = "", timeout: TimeInterval = 120, environment: [String: String]? = nil, directory: String? = nil) async throws -> Outcome {
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        input: String = "",
+        timeout: TimeInterval = 120,
+        environment: [String: String]? = nil,
+        directory: String? = nil
+    ) async throws -> Outcome {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }

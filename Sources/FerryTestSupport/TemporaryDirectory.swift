@@ -5,7 +5,9 @@ public struct TemporaryDirectory: Sendable {
     public let path: String
 
     public init(_ label: String = "ferry-test") throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "\(label)-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         self.path = path
     }
@@ -15,7 +17,10 @@ public struct TemporaryDirectory: Sendable {
     }
 
     /// Runs `body` with a new folder and removes it afterwards.
-    public static func with<Result>(_ label: String = "ferry-test", _ body: (TemporaryDirectory) async throws -> Result) async throws -> Result {
+    public static func with<Result>(
+        _ label: String = "ferry-test",
+        _ body: (TemporaryDirectory) async throws -> Result
+    ) async throws -> Result {
         let directory = try TemporaryDirectory(label)
         defer { directory.remove() }
         return try await body(directory)

@@ -17,7 +17,7 @@ public enum TestFiles {
             let count = min(remaining, 1 << 20)
             var block = [UInt8](repeating: 0, count: count)
             for index in stride(from: 0, to: count, by: 8) {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 withUnsafeBytes(of: state) { bytes in
                     for offset in 0..<min(8, count - index) { block[index + offset] = bytes[offset] }
                 }

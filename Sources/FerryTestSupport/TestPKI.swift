@@ -25,7 +25,12 @@ public struct TestPKI: Sendable {
         self.otherCA = try CertificateAuthority(commonName: "Other CA", organization: "Elsewhere")
         try write(ca.certificatePEM, "ca.pem")
         try write(otherCA.certificatePEM, "other-ca.pem")
-        let server = try ca.issue(commonName: "localhost", purpose: .server, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "::1"])
+        let server = try ca.issue(
+            commonName: "localhost",
+            purpose: .server,
+            dnsNames: ["localhost"],
+            ipAddresses: ["127.0.0.1", "::1"]
+        )
         try write(server.certificatePEM, "server.pem")
         try write(server.privateKeyPEM, "server-key.pem")
         for client in clients {

@@ -1,6 +1,6 @@
 public import FerryWire
-public import NIOCore
 import Foundation
+public import NIOCore
 
 /// Every TCP connection in a capture file, decoded as TLS where it is TLS.
 public struct CaptureTrace: Sendable {
@@ -25,7 +25,8 @@ public struct CaptureTrace: Sendable {
         skippedPackets = reassembler.skippedPackets
         connections = reassembler.streams.compactMap { stream in
             if let filter, !Self.matches(stream, filter) { return nil }
-            guard let first = stream.chunks.first(where: { $0.direction == .clientToServer }) ?? stream.chunks.first else {
+            guard let first = stream.chunks.first(where: { $0.direction == .clientToServer }) ?? stream.chunks.first
+            else {
                 return Connection(stream: stream, conversation: nil, reason: "no payload")
             }
             guard Self.looksLikeTLS(first.bytes) else {
@@ -53,7 +54,12 @@ public struct CaptureTrace: Sendable {
                 continue
             }
             if format == .json {
-                out += TLSTraceRenderer.jsonLine(JSONConnection(client: connection.stream.client.description, server: connection.stream.server.description))
+                out += TLSTraceRenderer.jsonLine(
+                    JSONConnection(
+                        client: connection.stream.client.description,
+                        server: connection.stream.server.description
+                    )
+                )
                 out += renderer.render(conversation, format: .json)
             } else {
                 out += "# \(title)\n" + renderer.render(conversation, format: format) + "\n"
@@ -76,14 +82,19 @@ public struct CaptureTrace: Sendable {
         if let colon = filter.lastIndex(of: ":"), let port = UInt16(filter[filter.index(after: colon)...]) {
             var host = String(filter[..<colon])
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            return endpoints.contains { $0.port == port && ($0.address == host || host == "localhost" && ($0.address == "127.0.0.1" || $0.address == "::1")) }
+            return endpoints.contains {
+                $0.port == port
+                    && ($0.address == host || host == "localhost" && ($0.address == "127.0.0.1" || $0.address == "::1"))
+            }
         }
         return endpoints.contains { $0.address == filter }
     }
 
     /// A TLS record header (handshake, alert, ...) or an SSLv2-compatible ClientHello.
     static func looksLikeTLS(_ bytes: ByteBuffer) -> Bool {
-        guard let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self), let second = bytes.getInteger(at: bytes.readerIndex + 1, as: UInt8.self) else { return false }
+        guard let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self),
+            let second = bytes.getInteger(at: bytes.readerIndex + 1, as: UInt8.self)
+        else { return false }
         if (20...25).contains(first) && second == 3 { return true }
         return first & 0x80 != 0 && bytes.getInteger(at: bytes.readerIndex + 2, as: UInt8.self) == 1
     }

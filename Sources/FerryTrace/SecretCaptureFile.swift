@@ -26,7 +26,10 @@ public enum SecretCaptureFile {
     public static func write(_ bytes: ByteBuffer, to path: String) throws(Problem) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            let reason = errno == EEXIST ? "the file already exists (a capture is never written over another file)" : String(cString: strerror(errno))
+            let reason =
+                errno == EEXIST
+                ? "the file already exists (a capture is never written over another file)"
+                : String(cString: strerror(errno))
             throw Problem(description: "cannot create the capture \(path): \(reason)")
         }
         defer { close(fd) }
@@ -52,20 +55,31 @@ public enum SecretCaptureFile {
         var info = stat()
         if lstat(path, &info) != 0 {
             guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-                throw Problem(description: "cannot create \(path): \(String(cString: strerror(errno))); create it with mode 0700")
+                throw Problem(
+                    description: "cannot create \(path): \(String(cString: strerror(errno))); create it with mode 0700"
+                )
             }
             guard lstat(path, &info) == 0 else {
                 throw Problem(description: "cannot read \(path): \(String(cString: strerror(errno)))")
             }
         }
         guard (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw Problem(description: "\(path) is not a folder (a symbolic link is not accepted): name a folder only this user can open")
+            throw Problem(
+                description:
+                    "\(path) is not a folder (a symbolic link is not accepted): name a folder only this user can open"
+            )
         }
         guard info.st_uid == geteuid() else {
-            throw Problem(description: "\(path) belongs to user \(info.st_uid), not to this user (\(geteuid())): captures hold TLS secrets; use a folder of your own")
+            throw Problem(
+                description:
+                    "\(path) belongs to user \(info.st_uid), not to this user (\(geteuid())): captures hold TLS secrets; use a folder of your own"
+            )
         }
         guard info.st_mode & 0o077 == 0 else {
-            throw Problem(description: "\(path) is open to other users (mode \(String(info.st_mode & 0o777, radix: 8))): captures hold TLS secrets; run `chmod 700 \(path)`")
+            throw Problem(
+                description:
+                    "\(path) is open to other users (mode \(String(info.st_mode & 0o777, radix: 8))): captures hold TLS secrets; run `chmod 700 \(path)`"
+            )
         }
     }
 
@@ -74,14 +88,20 @@ public enum SecretCaptureFile {
     public static func checkTarget(_ path: String) throws(Problem) {
         var info = stat()
         if lstat(path, &info) == 0 {
-            throw Problem(description: "\(path) already exists: a capture is never written over another file; remove it or name a new one")
+            throw Problem(
+                description:
+                    "\(path) already exists: a capture is never written over another file; remove it or name a new one"
+            )
         }
         let folder = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         guard stat(folder.isEmpty ? "/" : folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw Problem(description: "the folder of \(path) does not exist")
         }
         if info.st_mode & 0o022 != 0, info.st_mode & S_ISVTX == 0 {
-            throw Problem(description: "the folder of \(path) is writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))): captures hold TLS secrets; choose a folder only you can write to")
+            throw Problem(
+                description:
+                    "the folder of \(path) is writable by other users (mode \(String(info.st_mode & 0o777, radix: 8))): captures hold TLS secrets; choose a folder only you can write to"
+            )
         }
     }
 }

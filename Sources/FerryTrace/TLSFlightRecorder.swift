@@ -106,7 +106,9 @@ public final class TLSFlightRecorder: Sendable {
     /// handshake and nothing after it. TLS 1.2's master secret is never exported: it would decrypt only the two
     /// Finished messages here (the rest of a TLS 1.2 handshake is plaintext), but it also protects every later
     /// session resumed from this one.
-    public static let handshakeSecretLabels: Set<String> = ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET"]
+    public static let handshakeSecretLabels: Set<String> = [
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    ]
 
     /// The handshake and the secrets that decrypt it, for a capture file: each direction's bytes up to the end
     /// of its handshake (its Finished message), so no application data is in it.
@@ -118,7 +120,8 @@ public final class TLSFlightRecorder: Sendable {
         let conversation = conversation()
         let keepServerTail = refused && role == .server
         var left: [TLSDirection: Int] = [:]
-        for direction in [TLSDirection.clientToServer, .serverToClient] where !(keepServerTail && direction == .serverToClient) {
+        for direction in [TLSDirection.clientToServer, .serverToClient]
+        where !(keepServerTail && direction == .serverToClient) {
             if let length = conversation.handshakeLength(direction) { left[direction] = length }
         }
         var cut: [(TLSDirection, Double, ByteBuffer)] = []
@@ -133,7 +136,8 @@ public final class TLSFlightRecorder: Sendable {
             cut.append((chunk.direction, chunk.time, chunk.bytes.getSlice(at: chunk.bytes.readerIndex, length: take)!))
         }
         let (client, server) = endpoints
-        let labels = keepServerTail ? Self.handshakeSecretLabels.union(["SERVER_TRAFFIC_SECRET_0"]) : Self.handshakeSecretLabels
+        let labels =
+            keepServerTail ? Self.handshakeSecretLabels.union(["SERVER_TRAFFIC_SECRET_0"]) : Self.handshakeSecretLabels
         return (PcapngWriter.Connection(client: client, server: server, chunks: cut), keyLog.keeping(labels: labels))
     }
 

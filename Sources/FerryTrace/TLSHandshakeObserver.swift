@@ -15,7 +15,8 @@ public final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannel
     let completed: @Sendable (TLSConnectionRecord) -> Void
 
     public init(
-        record: TLSConnectionRecord, suiteRefusal: @escaping @Sendable (UInt16, String) -> String? = { _, _ in nil },
+        record: TLSConnectionRecord,
+        suiteRefusal: @escaping @Sendable (UInt16, String) -> String? = { _, _ in nil },
         completed: @escaping @Sendable (TLSConnectionRecord) -> Void = { _ in }
     ) {
         self.record = record

@@ -34,13 +34,19 @@ public final class TLSTapHandler: ChannelDuplexHandler {
     }
 
     public func channelActive(context: ChannelHandlerContext) {
-        record.recorder.setEndpoints(local: Self.endpoint(context.channel.localAddress), peer: Self.endpoint(context.channel.remoteAddress))
+        record.recorder.setEndpoints(
+            local: Self.endpoint(context.channel.localAddress),
+            peer: Self.endpoint(context.channel.remoteAddress)
+        )
         context.fireChannelActive()
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive {
-            record.recorder.setEndpoints(local: Self.endpoint(context.channel.localAddress), peer: Self.endpoint(context.channel.remoteAddress))
+            record.recorder.setEndpoints(
+                local: Self.endpoint(context.channel.localAddress),
+                peer: Self.endpoint(context.channel.remoteAddress)
+            )
         }
     }
 
@@ -72,7 +78,9 @@ public final class TLSTapHandler: ChannelDuplexHandler {
         }
         if sent { keptAfterHandshake.sent = true } else { keptAfterHandshake.received = true }
         keptAfterHandshake.chunks += 1
-        if (keptAfterHandshake.sent && keptAfterHandshake.received) || keptAfterHandshake.chunks >= Self.chunksKeptAfterHandshake {
+        if (keptAfterHandshake.sent && keptAfterHandshake.received)
+            || keptAfterHandshake.chunks >= Self.chunksKeptAfterHandshake
+        {
             recording = false
         }
     }

@@ -40,7 +40,8 @@ public struct TLSTraceRenderer: Sendable {
             if var last = lines.last, let previous = last.records.last, previous.segment == record.segment,
                 previous.direction == record.direction, previous.version == record.version,
                 previous.contentType == record.contentType, previous.protection == record.protection,
-                record.contentType == .handshake || record.contentType == .applicationData || record.protection != .plaintext
+                record.contentType == .handshake || record.contentType == .applicationData
+                    || record.protection != .plaintext
             {
                 last.records.append(record)
                 lines[lines.count - 1] = last
@@ -59,7 +60,8 @@ public struct TLSTraceRenderer: Sendable {
             let arrow = record.direction == localSide ? " -> " : "<-  "
             let delta = previousTime.map { record.time - $0 } ?? 0
             previousTime = record.time
-            let time = delta < 0.001 && previousTime != nil && out.isEmpty == false ? "<0.001" : String(format: "%.3f", delta)
+            let time =
+                delta < 0.001 && previousTime != nil && out.isEmpty == false ? "<0.001" : String(format: "%.3f", delta)
             out += arrow + pad(time, 6) + "  " + pad(String(line.bytes), 5) + "  " + Self.describe(line) + "\n"
             if verbose {
                 for item in line.records {
@@ -74,7 +76,8 @@ public struct TLSTraceRenderer: Sendable {
                         }
                     case .alert(let alerts):
                         for alert in alerts {
-                            out += "    Alert: level \(alert.level == 2 ? "fatal(2)" : alert.level == 1 ? "warning(1)" : "\(alert.level)"), description \(alert.alertDescription.name?.lowercased() ?? "unknown")(\(alert.alertDescription.rawValue))\n"
+                            out +=
+                                "    Alert: level \(alert.level == 2 ? "fatal(2)" : alert.level == 1 ? "warning(1)" : "\(alert.level)"), description \(alert.alertDescription.name?.lowercased() ?? "unknown")(\(alert.alertDescription.rawValue))\n"
                         }
                     case .malformed(let why):
                         out += "    Malformed: \(why)\n"
@@ -95,7 +98,9 @@ public struct TLSTraceRenderer: Sendable {
 
     static func describe(_ line: Line) -> String {
         let record = line.first
-        let version = record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.rawValue == 0 ? "-" : record.version.description
+        let version =
+            record.outerType == .sslv2ClientHello
+            ? "SSLv2" : record.version.rawValue == 0 ? "-" : record.version.description
         var marker = ""
         switch record.protection {
         case .plaintext: break
@@ -136,7 +141,9 @@ public struct TLSTraceRenderer: Sendable {
     static func fieldText(_ fields: [TLSField], indent: Int) -> String {
         var out = ""
         for field in fields {
-            out += String(repeating: " ", count: indent) + field.name + (field.value.isEmpty ? "" : ": " + field.value) + "\n"
+            out +=
+                String(repeating: " ", count: indent) + field.name + (field.value.isEmpty ? "" : ": " + field.value)
+                + "\n"
             out += fieldText(field.children, indent: indent + 2)
         }
         return out
@@ -154,7 +161,9 @@ public struct TLSTraceRenderer: Sendable {
                 out += ", handshake failed: \(sender) sent \(fatal.alert)\n"
             } else if conversation.handshakeCompleted {
                 out += ", handshake completed\n"
-            } else if conversation.records.contains(where: { if case .encrypted = $0.protection { return true } else { return false } }) {
+            } else if conversation.records.contains(where: {
+                if case .encrypted = $0.protection { return true } else { return false }
+            }) {
                 out += ", the rest of the handshake is encrypted (no keys)\n"
             } else {
                 out += ", handshake not completed\n"
@@ -239,9 +248,24 @@ public struct TLSTraceRenderer: Sendable {
             var error: String?
             switch record.content {
             case .handshake(let list):
-                messages = list.map { JSONMessage(type: $0.summaryName.lowercased(), typeCode: $0.type.rawValue, length: $0.length, fields: $0.fields, error: $0.error) }
+                messages = list.map {
+                    JSONMessage(
+                        type: $0.summaryName.lowercased(),
+                        typeCode: $0.type.rawValue,
+                        length: $0.length,
+                        fields: $0.fields,
+                        error: $0.error
+                    )
+                }
             case .alert(let list):
-                alerts = list.map { JSONAlert(level: $0.level, levelName: $0.level == 2 ? "fatal" : $0.level == 1 ? "warning" : "unknown", description: $0.alertDescription.name?.lowercased() ?? "unknown", code: $0.alertDescription.rawValue) }
+                alerts = list.map {
+                    JSONAlert(
+                        level: $0.level,
+                        levelName: $0.level == 2 ? "fatal" : $0.level == 1 ? "warning" : "unknown",
+                        description: $0.alertDescription.name?.lowercased() ?? "unknown",
+                        code: $0.alertDescription.rawValue
+                    )
+                }
             case .applicationData(let bytes), .opaque(_, let bytes):
                 length = bytes
             case .changeCipherSpec:
@@ -259,13 +283,31 @@ public struct TLSTraceRenderer: Sendable {
                 reason = why
             }
             let item = JSONRecord(
-                time: ((record.time - start) * 1_000_000).rounded() / 1_000_000, direction: record.direction.rawValue, local: record.direction == localSide,
-                segment: record.segment, bytes: record.wireLength, recordVersion: record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.description,
-                recordVersionCode: record.version.rawValue, contentType: Self.typeName(record.contentType), contentTypeCode: record.contentType.rawValue,
-                protection: protection, encryptedReason: reason, messages: messages, alerts: alerts, length: length, error: error)
+                time: ((record.time - start) * 1_000_000).rounded() / 1_000_000,
+                direction: record.direction.rawValue,
+                local: record.direction == localSide,
+                segment: record.segment,
+                bytes: record.wireLength,
+                recordVersion: record.outerType == .sslv2ClientHello ? "SSLv2" : record.version.description,
+                recordVersionCode: record.version.rawValue,
+                contentType: Self.typeName(record.contentType),
+                contentTypeCode: record.contentType.rawValue,
+                protection: protection,
+                encryptedReason: reason,
+                messages: messages,
+                alerts: alerts,
+                length: length,
+                error: error
+            )
             out += Self.jsonLine(item)
         }
-        let outcome = JSONOutcome(version: conversation.version?.description, cipherSuite: conversation.cipherSuite?.description, handshakeCompleted: conversation.handshakeCompleted, offeredVersions: conversation.clientHello?.offeredVersions.map(\.description), notes: conversation.notes)
+        let outcome = JSONOutcome(
+            version: conversation.version?.description,
+            cipherSuite: conversation.cipherSuite?.description,
+            handshakeCompleted: conversation.handshakeCompleted,
+            offeredVersions: conversation.clientHello?.offeredVersions.map(\.description),
+            notes: conversation.notes
+        )
         out += Self.jsonLine(outcome)
         return out
     }

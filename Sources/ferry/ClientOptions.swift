@@ -30,7 +30,10 @@ struct ProfileOptions: ParsableArguments {
 
     /// The client TLS profile for a partner (or none); the precedence is `FerryConfiguration.clientProfile`'s.
     func profile(configuration: FerryConfiguration, partner: String?) -> ClientTLSProfile {
-        configuration.clientProfile(partner: partner, overrides: ClientProfileOverrides(certificate: cert, privateKey: key, trustedCA: ca))
+        configuration.clientProfile(
+            partner: partner,
+            overrides: ClientProfileOverrides(certificate: cert, privateKey: key, trustedCA: ca)
+        )
     }
 }
 
@@ -44,19 +47,43 @@ struct ClientOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not record the transfer in the client ledger.")
     var noLedger = false
 
-    @Option(name: .long, help: ArgumentHelp("The server name to send in SNI and to check the server's certificate against, when it differs from the host in the URL (e.g. connecting by IP address or through a tunnel).", valueName: "name"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The server name to send in SNI and to check the server's certificate against, when it differs from the host in the URL (e.g. connecting by IP address or through a tunnel).",
+            valueName: "name"
+        )
+    )
     var sni: String?
 
-    @Option(name: .long, help: "Seconds with nothing moving on a connection before it counts as stalled (then retried).")
+    @Option(
+        name: .long,
+        help: "Seconds with nothing moving on a connection before it counts as stalled (then retried)."
+    )
     var timeout: Int = 300
 
-    @Option(name: .long, help: ArgumentHelp("Print each connection's TLS handshake trace on standard error: --trace (summary), --trace=verbose (every field) or --trace=json (JSON Lines).", valueName: "format"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Print each connection's TLS handshake trace on standard error: --trace (summary), --trace=verbose (every field) or --trace=json (JSON Lines).",
+            valueName: "format"
+        )
+    )
     var trace: TLSTraceRenderer.Format?
 
-    @Option(name: .long, help: ArgumentHelp("Write the connections' handshakes (up to each side's Finished, no application data) to a new pcapng file (mode 0600, never over an existing file), with the TLS 1.3 handshake secrets in a Decryption Secrets Block: tshark and Wireshark show the handshake decrypted.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write the connections' handshakes (up to each side's Finished, no application data) to a new pcapng file (mode 0600, never over an existing file), with the TLS 1.3 handshake secrets in a Decryption Secrets Block: tshark and Wireshark show the handshake decrypted.",
+            valueName: "file"
+        )
+    )
     var pcapng: String?
 
-    @Option(name: .customLong("limit-rate"), help: "Bandwidth limit per file, up or down, in bytes per second; K, M, G suffixes (binary).")
+    @Option(
+        name: .customLong("limit-rate"),
+        help: "Bandwidth limit per file, up or down, in bytes per second; K, M, G suffixes (binary)."
+    )
     var limitRate: String?
 
     var rateLimit: Int64? {
@@ -68,7 +95,9 @@ struct ClientOptions: ParsableArguments {
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
-        if limitRate != nil, (rateLimit ?? 0) <= 0 { throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M") }
+        if limitRate != nil, (rateLimit ?? 0) <= 0 {
+            throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M")
+        }
         if let pcapng {
             // Checked before anything is sent: the capture is created new (0600, O_EXCL) once the command ends.
             do { try SecretCaptureFile.checkTarget(pcapng) } catch { throw ValidationError("--pcapng: \(error)") }
@@ -113,7 +142,9 @@ struct ClientOptions: ParsableArguments {
         client.notify = { message in Failure.printError(message) }
         if trace != nil || pcapng != nil {
             client.trace = TraceCollector(format: trace, pcapngPath: pcapng) { text in
-                FileHandle.standardError.write(Data((trace == .json ? text : TerminalText.escaped(text, keepingNewlines: true)).utf8))
+                FileHandle.standardError.write(
+                    Data((trace == .json ? text : TerminalText.escaped(text, keepingNewlines: true)).utf8)
+                )
             }
         }
         return (client, target)

@@ -15,8 +15,10 @@ struct CANamesIntegrationTests {
         let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
         let outcome = try await ExternalTool.run(
             openssl,
-            ["s_client", "-connect", "127.0.0.1:\(server.port)", version, "-trace", "-servername", "localhost",
-             "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), "-CAfile", server.pki.caFile],
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", version, "-trace", "-servername", "localhost",
+                "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), "-CAfile", server.pki.caFile,
+            ],
             input: "",
             timeout: 30
         )
@@ -28,7 +30,10 @@ struct CANamesIntegrationTests {
         try await TestServerHarness.with { server in
             let trace = try await handshake(server, version: "-tls1_2")
             let lines = trace.components(separatedBy: "\n")
-            let index = try #require(lines.firstIndex { $0.contains("certificate_authorities (len=") }, "no CertificateRequest CA list in:\n\(trace)")
+            let index = try #require(
+                lines.firstIndex { $0.contains("certificate_authorities (len=") },
+                "no CertificateRequest CA list in:\n\(trace)"
+            )
             #expect(!lines[index].contains("(len=0)"))
             #expect(lines[index + 1].contains("DistinguishedName"))
             #expect(lines[index + 1].contains("CN = Ferry Test CA"))
@@ -41,7 +46,10 @@ struct CANamesIntegrationTests {
         try await TestServerHarness.with { server in
             let trace = try await handshake(server, version: "-tls1_3")
             let lines = trace.components(separatedBy: "\n")
-            let index = try #require(lines.firstIndex { $0.contains("extension_type=certificate_authorities(47)") }, "no extension 47 in:\n\(trace)")
+            let index = try #require(
+                lines.firstIndex { $0.contains("extension_type=certificate_authorities(47)") },
+                "no extension 47 in:\n\(trace)"
+            )
             // The extension is printed as a hex dump: collect its bytes and look for the CA's common name.
             var bytes: [UInt8] = []
             for line in lines[(index + 1)...] {
@@ -52,7 +60,9 @@ struct CANamesIntegrationTests {
             }
             #expect(bytes.count > 4)
             let name = Array("Ferry Test CA".utf8)
-            let found = bytes.indices.contains { start in start + name.count <= bytes.count && Array(bytes[start..<(start + name.count)]) == name }
+            let found = bytes.indices.contains { start in
+                start + name.count <= bytes.count && Array(bytes[start..<(start + name.count)]) == name
+            }
             #expect(found, "extension bytes \(bytes) lack the CA name")
         }
     }

@@ -1,8 +1,9 @@
 import FerryProtocol
 import FerryTestSupport
-@testable import FerryClient
 import Foundation
 import Testing
+
+@testable import FerryClient
 
 /// The `ferry` executable as a user runs it: exit codes, messages, the demo, and a config-less `serve`.
 @Suite("The ferry command", .serialized)
@@ -11,7 +12,10 @@ struct CLITests {
     static var ferry: String {
         get throws {
             let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            for candidate in [folder.appendingPathComponent("ferry").path, FileManager.default.currentDirectoryPath + "/.build/debug/ferry"]
+            for candidate in [
+                folder.appendingPathComponent("ferry").path,
+                FileManager.default.currentDirectoryPath + "/.build/debug/ferry",
+            ]
             where FileManager.default.isExecutableFile(atPath: candidate) {
                 return candidate
             }
@@ -23,10 +27,20 @@ struct CLITests {
         var description: String { "the ferry executable was not built next to the tests; run `swift build` first" }
     }
 
-    func run(_ arguments: [String], in directory: String? = nil, environment extra: [String: String] = [:]) async throws -> ExternalTool.Outcome {
+    func run(
+        _ arguments: [String],
+        in directory: String? = nil,
+        environment extra: [String: String] = [:]
+    ) async throws -> ExternalTool.Outcome {
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in extra { environment[key] = value }
-        return try await ExternalTool.run(try Self.ferry, arguments, timeout: 120, environment: environment, directory: directory)
+        return try await ExternalTool.run(
+            try Self.ferry,
+            arguments,
+            timeout: 120,
+            environment: environment,
+            directory: directory
+        )
     }
 
     /// An HTTPS server (Python's http.server with ssl) whose `Repr-Digest` does not match the bytes it sends
@@ -67,16 +81,30 @@ struct CLITests {
             let pki = try TestPKI(directory: folder.path + "/pki")
             try Self.lyingServer.write(toFile: folder.path + "/lying.py", atomically: true, encoding: .utf8)
             let port = freeLoopbackPort()
-            let server = try BackgroundProcess(python, [folder.path + "/lying.py", pki.serverCertificate, pki.serverKey, "\(port)"])
+            let server = try BackgroundProcess(
+                python,
+                [folder.path + "/lying.py", pki.serverCertificate, pki.serverKey, "\(port)"]
+            )
             #expect(try await server.waitForOutput("listening", timeout: 20), "\(server.output)")
             let tls = ["--ca", pki.caFile, "--cert", pki.certificate("acme"), "--key", pki.key("acme")]
             let environment = ["XDG_STATE_HOME": folder.path + "/state", "FERRY_CONFIG": ""]
-            let get = try await run(["get", "https://localhost:\(port)/in/report.csv", folder.path + "/report.csv"] + tls, in: folder.path, environment: environment)
+            let get = try await run(
+                ["get", "https://localhost:\(port)/in/report.csv", folder.path + "/report.csv"] + tls,
+                in: folder.path,
+                environment: environment
+            )
             #expect(get.status == 4, "\(get.output)")
             #expect(get.stderr.contains("integrity check failed"), "\(get.stderr)")
-            #expect(!FileManager.default.fileExists(atPath: folder.path + "/report.csv"), "a file that failed its digest must not appear under its name")
+            #expect(
+                !FileManager.default.fileExists(atPath: folder.path + "/report.csv"),
+                "a file that failed its digest must not appear under its name"
+            )
             try "what the client sends\n".write(toFile: folder.path + "/out.csv", atomically: true, encoding: .utf8)
-            let send = try await run(["send", folder.path + "/out.csv", "https://localhost:\(port)/in/"] + tls, in: folder.path, environment: environment)
+            let send = try await run(
+                ["send", folder.path + "/out.csv", "https://localhost:\(port)/in/"] + tls,
+                in: folder.path,
+                environment: environment
+            )
             #expect(send.status == 4, "\(send.output)")
             #expect(send.stderr.contains("integrity check failed"), "\(send.stderr)")
             await server.stop()
@@ -130,13 +158,29 @@ struct CLITests {
 
             // Two 503s, then success: three PUTs, the waits about 0.4 s and then 0.8 s (each with up to 50 % jitter).
             let port = freeLoopbackPort()
-            let server = try BackgroundProcess(python, [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "2"])
+            let server = try BackgroundProcess(
+                python,
+                [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "2"]
+            )
             #expect(try await server.waitForOutput("listening", timeout: 20), "\(server.output)")
-            let send = try await run(["send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "3", "--retry-wait", "0.4", "--json"] + tls, in: folder.path, environment: environment)
+            let send = try await run(
+                [
+                    "send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "3", "--retry-wait",
+                    "0.4", "--json",
+                ] + tls,
+                in: folder.path,
+                environment: environment
+            )
             #expect(send.status == 0, "\(send.output)")
-            #expect(send.stderr.contains("retry 1 of 3") && send.stderr.contains("retry 2 of 3") && !send.stderr.contains("retry 3 of 3"), "\(send.stderr)")
+            #expect(
+                send.stderr.contains("retry 1 of 3") && send.stderr.contains("retry 2 of 3")
+                    && !send.stderr.contains("retry 3 of 3"),
+                "\(send.stderr)"
+            )
             #expect(send.stderr.contains("try later"), "the server's words are shown: \(send.stderr)")
-            let times = server.output.split(separator: "\n").filter { $0.hasPrefix("PUT ") }.compactMap { Double($0.dropFirst(4)) }
+            let times = server.output.split(separator: "\n").filter { $0.hasPrefix("PUT ") }.compactMap {
+                Double($0.dropFirst(4))
+            }
             #expect(times.count == 3, "\(server.output)")
             if times.count == 3 {
                 let (first, second) = (times[1] - times[0], times[2] - times[1])
@@ -145,11 +189,24 @@ struct CLITests {
             await server.stop()
 
             // More failures than retries: the last 503 is final, exit 5 (worth retrying later).
-            let stubborn = try BackgroundProcess(python, [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "9"])
+            let stubborn = try BackgroundProcess(
+                python,
+                [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "9"]
+            )
             #expect(try await stubborn.waitForOutput("listening", timeout: 20), "\(stubborn.output)")
-            let refused = try await run(["send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "1", "--retry-wait", "0.1"] + tls, in: folder.path, environment: environment)
+            let refused = try await run(
+                [
+                    "send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "1", "--retry-wait",
+                    "0.1",
+                ] + tls,
+                in: folder.path,
+                environment: environment
+            )
             #expect(refused.status == 5, "\(refused.output)")
-            #expect(stubborn.output.split(separator: "\n").filter { $0.hasPrefix("PUT ") }.count == 2, "one try and one retry: \(stubborn.output)")
+            #expect(
+                stubborn.output.split(separator: "\n").filter { $0.hasPrefix("PUT ") }.count == 2,
+                "one try and one retry: \(stubborn.output)"
+            )
             await stubborn.stop()
         }
     }
@@ -161,8 +218,14 @@ struct CLITests {
         #expect(outcome.stdout.contains("Demo passed."))
         #expect(outcome.stdout.contains("TLS1.3"))
         #expect(outcome.stdout.contains("ERROR [ca-names-empty-illegal]"), "\(outcome.stdout)")
-        #expect(outcome.stdout.contains("Distinguished Names Length = 0") && outcome.stdout.contains("negotiated version: TLS1.0"))
-        #expect(outcome.stderr.isEmpty, "the incident server's refusals are the diagnosis's to report, not log noise: \(outcome.stderr)")
+        #expect(
+            outcome.stdout.contains("Distinguished Names Length = 0")
+                && outcome.stdout.contains("negotiated version: TLS1.0")
+        )
+        #expect(
+            outcome.stderr.isEmpty,
+            "the incident server's refusals are the diagnosis's to report, not log noise: \(outcome.stderr)"
+        )
         let json = try await run(["demo", "--json", "--size", "1"])
         #expect(json.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
@@ -173,7 +236,12 @@ struct CLITests {
 
     /// Starts `ferry get` slowed down and kills it (SIGKILL, as a crash would) once `NAME.part` holds at least
     /// `bytes`: the part and its validator stay for the next run.
-    static func interruptedGet(_ arguments: [String], part: String, atLeast bytes: Int64, environment: [String: String]) async throws {
+    static func interruptedGet(
+        _ arguments: [String],
+        part: String,
+        atLeast bytes: Int64,
+        environment: [String: String]
+    ) async throws {
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         let slow = try BackgroundProcess(try Self.ferry, arguments + ["--limit-rate", "2M"], environment: env)
@@ -185,13 +253,20 @@ struct CLITests {
         #expect(TransferClient.length(of: part) >= bytes, "the slowed get never wrote \(bytes) bytes: \(slow.output)")
     }
 
-    @Test("ferry get resumes across runs from NAME.part (Range + If-Range), and starts over when the file changed on the server")
+    @Test(
+        "ferry get resumes across runs from NAME.part (Range + If-Range), and starts over when the file changed on the server"
+    )
     func getAcrossRuns() async throws {
         try await TestServerHarness.with { server in
             let environment = ["XDG_STATE_HOME": server.folder.path + "/state"]
-            let identity = ["--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let identity = [
+                "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile,
+            ]
             let remote = "https://localhost:\(server.port)/out/big.bin"
-            try FileManager.default.createDirectory(atPath: server.root + "/acme/out", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: server.root + "/acme/out",
+                withIntermediateDirectories: true
+            )
             let original = try TestFiles.write(server.root + "/acme/out/big.bin", size: 12 << 20, seed: 1)
             let local = server.folder.path + "/big.bin"
             let get = ["get", remote, local, "--json"] + identity
@@ -214,7 +289,10 @@ struct CLITests {
             #expect(rename(server.root + "/acme/out/.big.bin.new", server.root + "/acme/out/big.bin") == 0)
             let restarted = try await run(get, environment: environment)
             #expect(restarted.status == 0, "\(restarted.output)")
-            #expect(restarted.stderr.contains("changed on the server since the partial download; starting over"), "\(restarted.stderr)")
+            #expect(
+                restarted.stderr.contains("changed on the server since the partial download; starting over"),
+                "\(restarted.stderr)"
+            )
             let second = try JSONSerialization.jsonObject(with: Data(restarted.stdout.utf8)) as? [String: Any]
             #expect(second?["resumedFrom"] as? Int == 0)
             #expect(try TestFiles.sha256(local) == replaced)
@@ -226,7 +304,9 @@ struct CLITests {
         try await TestServerHarness.with { server in
             let state = server.folder.path + "/state"
             let environment = ["XDG_STATE_HOME": state]
-            let identity = ["--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let identity = [
+                "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile,
+            ]
             let base = "https://localhost:\(server.port)"
             let file = server.folder.path + "/report.csv"
             let digest = try TestFiles.write(file, size: 200_000)
@@ -259,29 +339,57 @@ struct CLITests {
             #expect(rows?.allSatisfy { $0["tlsVersion"] as? String == "TLS1.3" } == true)
             // Filters and pages: two PUTs, one GET, one DELETE were recorded above.
             let puts = try await run(["history", "--operation", "put", "--json"], environment: environment)
-            #expect((try JSONSerialization.jsonObject(with: Data(puts.stdout.utf8)) as? [[String: Any]])?.map { $0["operation"] as? String } == ["PUT", "PUT"])
-            let copies = try await run(["history", "--path", base + "/v1/files/in/copy", "--since", "1h"], environment: environment)
+            #expect(
+                (try JSONSerialization.jsonObject(with: Data(puts.stdout.utf8)) as? [[String: Any]])?.map {
+                    $0["operation"] as? String
+                } == ["PUT", "PUT"]
+            )
+            let copies = try await run(
+                ["history", "--path", base + "/v1/files/in/copy", "--since", "1h"],
+                environment: environment
+            )
             #expect(copies.status == 0 && copies.stdout.split(separator: "\n").count == 2, "\(copies.output)")
             let first = try await run(["history", "--limit", "3"], environment: environment)
-            let more = try #require(first.stdout.split(separator: "\n").last.flatMap { $0.hasPrefix("more: ferry history --after ") ? $0.split(separator: " ")[4] : nil }, "\(first.output)")
+            let more = try #require(
+                first.stdout.split(separator: "\n").last.flatMap {
+                    $0.hasPrefix("more: ferry history --after ") ? $0.split(separator: " ")[4] : nil
+                },
+                "\(first.output)"
+            )
             let rest = try await run(["history", "--after", String(more)], environment: environment)
-            #expect(rest.status == 0 && rest.stdout.split(separator: "\n").count == 1 && rest.stdout.contains(" PUT "), "\(rest.output)")
+            #expect(
+                rest.status == 0 && rest.stdout.split(separator: "\n").count == 1 && rest.stdout.contains(" PUT "),
+                "\(rest.output)"
+            )
             let wrong = try await run(["history", "--operation", "copy"], environment: environment)
-            #expect(wrong.status == 1 && wrong.stderr.contains("--operation 'copy' is not one of PUT, GET"), "\(wrong.output)")
+            #expect(
+                wrong.status == 1 && wrong.stderr.contains("--operation 'copy' is not one of PUT, GET"),
+                "\(wrong.output)"
+            )
             let badCursor = try await run(["history", "--after", "12"], environment: environment)
             #expect(badCursor.status == 1 && badCursor.stderr.contains("--after '12'"), "\(badCursor.output)")
 
-            let missingFile = try await run(["send", server.folder.path + "/nope.csv", base + "/in/"] + identity, environment: environment)
+            let missingFile = try await run(
+                ["send", server.folder.path + "/nope.csv", base + "/in/"] + identity,
+                environment: environment
+            )
             #expect(missingFile.status == 6)
             #expect(missingFile.stderr.contains("nope.csv"))
 
-            let missingRemote = try await run(["get", base + "/in/nope.csv", local] + identity, environment: environment)
+            let missingRemote = try await run(
+                ["get", base + "/in/nope.csv", local] + identity,
+                environment: environment
+            )
             #expect(missingRemote.status == 3)
             #expect(missingRemote.stderr.contains("404"))
 
             let empty = server.folder.path + "/empty"
             try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-            let noCertificate = try await run(["send", file, base + "/in/", "--ca", server.pki.caFile], in: empty, environment: environment)
+            let noCertificate = try await run(
+                ["send", file, base + "/in/", "--ca", server.pki.caFile],
+                in: empty,
+                environment: environment
+            )
             #expect(noCertificate.status == 2)
             #expect(noCertificate.stderr.contains("client certificate"), "\(noCertificate.stderr)")
             #expect(noCertificate.stderr.contains("--cert"), "the fix is named: \(noCertificate.stderr)")
@@ -292,7 +400,10 @@ struct CLITests {
 
             let badTarget = try await run(["send", file, "nowhere"] + identity, environment: environment)
             #expect(badTarget.status == 1)
-            let plainHTTP = try await run(["send", file, "http://localhost:\(server.port)/"] + identity, environment: environment)
+            let plainHTTP = try await run(
+                ["send", file, "http://localhost:\(server.port)/"] + identity,
+                environment: environment
+            )
             #expect(plainHTTP.status == 1)
             #expect(plainHTTP.stderr.contains("HTTPS"))
         }
@@ -301,7 +412,9 @@ struct CLITests {
     @Test("certs init writes a PKI, refuses to overwrite it, and replaces it with --force")
     func certsInit() async throws {
         try await TemporaryDirectory.with { folder in
-            let first = try await run(["certs", "init", "--dir", folder.path + "/pki", "--client", "acme", "--server-name", "files.example"])
+            let first = try await run([
+                "certs", "init", "--dir", folder.path + "/pki", "--client", "acme", "--server-name", "files.example",
+            ])
             #expect(first.status == 0, "\(first.output)")
             #expect(FileManager.default.fileExists(atPath: folder.path + "/pki/clients/acme-key.pem"))
             let second = try await run(["certs", "init", "--dir", folder.path + "/pki", "--client", "acme"])
@@ -331,23 +444,39 @@ struct CLITests {
                 banner = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             }
             #expect(banner.contains("CA names sent"))
-            let url = try #require(banner.split(separator: " ").first { $0.hasPrefix("https://localhost:") }).trimmingCharacters(in: .whitespacesAndNewlines)
+            let url = try #require(banner.split(separator: " ").first { $0.hasPrefix("https://localhost:") })
+                .trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(FileManager.default.fileExists(atPath: folder.path + "/.ferry/pki/clients/dev.pem"))
 
             let file = folder.path + "/hello.txt"
             try "hello".write(toFile: file, atomically: true, encoding: .utf8)
-            let send = try await run(["send", "hello.txt", url + "/"], in: folder.path, environment: ["XDG_STATE_HOME": folder.path + "/state"])
+            let send = try await run(
+                ["send", "hello.txt", url + "/"],
+                in: folder.path,
+                environment: ["XDG_STATE_HOME": folder.path + "/state"]
+            )
             #expect(send.status == 0, "\(send.output)")
             #expect(try String(contentsOfFile: folder.path + "/ferry-data/dev/hello.txt", encoding: .utf8) == "hello")
 
             // The banner's curl line works as printed.
             let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
-            let curlLine = try #require(banner.split(separator: "\n").first(where: { $0.contains("curl --cert") }), "no curl line in the banner: \(banner)")
+            let curlLine = try #require(
+                banner.split(separator: "\n").first(where: { $0.contains("curl --cert") }),
+                "no curl line in the banner: \(banner)"
+            )
             var words = curlLine.split(separator: " ").map(String.init).drop { $0 != "curl" }.dropFirst().map { $0 }
-            words = words.map { $0 == "FILE" ? "hello.txt" : $0.replacingOccurrences(of: "/FILE", with: "/via-curl.txt") }
-            let outcome = try await ExternalTool.run(curl, ["--silent", "--show-error", "-w", "%{http_code}", "-o", "/dev/null"] + words, directory: folder.path)
+            words = words.map {
+                $0 == "FILE" ? "hello.txt" : $0.replacingOccurrences(of: "/FILE", with: "/via-curl.txt")
+            }
+            let outcome = try await ExternalTool.run(
+                curl,
+                ["--silent", "--show-error", "-w", "%{http_code}", "-o", "/dev/null"] + words,
+                directory: folder.path
+            )
             #expect(outcome.stdout == "201", "\(outcome.output)")
-            #expect(try String(contentsOfFile: folder.path + "/ferry-data/dev/via-curl.txt", encoding: .utf8) == "hello")
+            #expect(
+                try String(contentsOfFile: folder.path + "/ferry-data/dev/via-curl.txt", encoding: .utf8) == "hello"
+            )
 
             process.terminate()
             for _ in 0..<200 where process.isRunning {
@@ -358,27 +487,57 @@ struct CLITests {
         }
     }
 
-    @Test("ferry serve listens on IPv6 ([::1]): the banner's URL works for ferry and curl, the certificate checked by its IP address")
+    @Test(
+        "ferry serve listens on IPv6 ([::1]): the banner's URL works for ferry and curl, the certificate checked by its IP address"
+    )
     func serveOnIPv6() async throws {
         try await TemporaryDirectory.with { folder in
             // Started in the test's folder, where it makes its dev PKI.
-            let server = try BackgroundProcess("/bin/sh", ["-c", "cd \"$1\" && exec \"$2\" serve --listen '[::1]:0'", "serve", folder.path, try Self.ferry])
+            let server = try BackgroundProcess(
+                "/bin/sh",
+                ["-c", "cd \"$1\" && exec \"$2\" serve --listen '[::1]:0'", "serve", folder.path, try Self.ferry]
+            )
             defer { Task { await server.stop() } }
             // The whole banner, curl line included.
             #expect(try await server.waitForOutput(".pem -T FILE", timeout: 30), "\(server.output)")
-            let url = try #require(server.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("https://[::1]:") }, "\(server.output)")
+            let url = try #require(
+                server.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).first {
+                    $0.hasPrefix("https://[::1]:")
+                },
+                "\(server.output)"
+            )
             let file = folder.path + "/hello.txt"
             try "hello over IPv6".write(toFile: file, atomically: true, encoding: .utf8)
             // The dev PKI is in the server's working folder; the client finds it there too.
-            let printed = try #require(server.output.split(separator: "\n").first { $0.contains("dev PKI in ") }.map { String($0.split(separator: " ")[3]) }, "\(server.output)")
+            let printed = try #require(
+                server.output.split(separator: "\n").first { $0.contains("dev PKI in ") }.map {
+                    String($0.split(separator: " ")[3])
+                },
+                "\(server.output)"
+            )
             let pkiDirectory = printed.hasPrefix("/") ? printed : folder.path + "/" + printed
             #expect(FileManager.default.fileExists(atPath: folder.path + "/.ferry/pki/ca.pem"))
-            let identity = ["--cert", pkiDirectory + "/clients/dev.pem", "--key", pkiDirectory + "/clients/dev-key.pem", "--ca", pkiDirectory + "/ca.pem"]
-            let send = try await run(["send", file, String(url) + "/", "--json"] + identity, environment: ["XDG_STATE_HOME": folder.path + "/state"])
+            let identity = [
+                "--cert", pkiDirectory + "/clients/dev.pem", "--key", pkiDirectory + "/clients/dev-key.pem", "--ca",
+                pkiDirectory + "/ca.pem",
+            ]
+            let send = try await run(
+                ["send", file, String(url) + "/", "--json"] + identity,
+                environment: ["XDG_STATE_HOME": folder.path + "/state"]
+            )
             #expect(send.status == 0, "\(send.output)")
-            #expect(try String(contentsOfFile: folder.path + "/ferry-data/dev/hello.txt", encoding: .utf8) == "hello over IPv6")
+            #expect(
+                try String(contentsOfFile: folder.path + "/ferry-data/dev/hello.txt", encoding: .utf8)
+                    == "hello over IPv6"
+            )
             let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
-            let fetched = try await ExternalTool.run(curl, ["--silent", "--show-error", "--cert", identity[1], "--key", identity[3], "--cacert", identity[5], String(url) + FerryAPI.files + "/hello.txt"])
+            let fetched = try await ExternalTool.run(
+                curl,
+                [
+                    "--silent", "--show-error", "--cert", identity[1], "--key", identity[3], "--cacert", identity[5],
+                    String(url) + FerryAPI.files + "/hello.txt",
+                ]
+            )
             #expect(fetched.stdout == "hello over IPv6", "\(fetched.output)")
         }
     }
@@ -387,10 +546,17 @@ struct CLITests {
     func serveBadConfig() async throws {
         try await TemporaryDirectory.with { folder in
             let config = folder.path + "/ferry.yaml"
-            try "server:\n  tls:\n    certificate: missing.pem\n    key: missing-key.pem\n    ca: ca.pem\n".write(toFile: config, atomically: true, encoding: .utf8)
+            try "server:\n  tls:\n    certificate: missing.pem\n    key: missing-key.pem\n    ca: ca.pem\n".write(
+                toFile: config,
+                atomically: true,
+                encoding: .utf8
+            )
             let outcome = try await run(["serve", "--config", config], in: folder.path)
             #expect(outcome.status == 1)
-            #expect(outcome.stderr.contains("missing.pem") && outcome.stderr.contains("does not exist"), "\(outcome.stderr)")
+            #expect(
+                outcome.stderr.contains("missing.pem") && outcome.stderr.contains("does not exist"),
+                "\(outcome.stderr)"
+            )
             try "listen: nonsense\n".write(toFile: config, atomically: true, encoding: .utf8)
             let listen = try await run(["serve", "--config", config], in: folder.path)
             #expect(listen.status == 1)

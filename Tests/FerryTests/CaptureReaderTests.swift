@@ -1,6 +1,6 @@
 import FerryTrace
-import Foundation
 import FerryWire
+import Foundation
 import NIOCore
 import Testing
 
@@ -14,7 +14,11 @@ struct CaptureReaderTests {
     static let alert = WireDecoderTests.systemSSLAlert
 
     enum Link: UInt32, CaseIterable, CustomTestStringConvertible {
-        case ethernet = 1, linuxCooked = 113, linuxCooked2 = 276, rawIP = 101, bsdLoopback = 0
+        case ethernet = 1
+        case linuxCooked = 113
+        case linuxCooked2 = 276
+        case rawIP = 101
+        case bsdLoopback = 0
         var testDescription: String { "\(self)" }
     }
 
@@ -29,28 +33,52 @@ struct CaptureReaderTests {
     /// Segments of the handshake: SYN, SYN-ACK, the client hello, the server flight in 100-byte pieces
     /// (shuffled, some sent twice, one overlapping its neighbours), and the client's alert.
     static func segments() -> [Segment] {
-        var list = [Segment(fromClient: true, sequence: 999, flags: 0x02, payload: []), Segment(fromClient: false, sequence: 4999, flags: 0x12, payload: [])]
+        var list = [
+            Segment(fromClient: true, sequence: 999, flags: 0x02, payload: []),
+            Segment(fromClient: false, sequence: 4999, flags: 0x12, payload: []),
+        ]
         list.append(Segment(fromClient: true, sequence: 1000, flags: 0x18, payload: client))
         var pieces: [Segment] = []
         for start in stride(from: 0, to: server.count, by: 100) {
-            pieces.append(Segment(fromClient: false, sequence: 5000 + UInt32(start), flags: 0x18, payload: Array(server[start..<min(start + 100, server.count)])))
+            pieces.append(
+                Segment(
+                    fromClient: false,
+                    sequence: 5000 + UInt32(start),
+                    flags: 0x18,
+                    payload: Array(server[start..<min(start + 100, server.count)])
+                )
+            )
         }
         // Out of order: swap neighbours; a retransmission of the third piece; an overlap spanning pieces 4-5.
         for index in stride(from: 0, to: pieces.count - 1, by: 2) { pieces.swapAt(index, index + 1) }
         pieces.insert(pieces[2], at: 5)
         let overlapStart = 350
-        pieces.insert(Segment(fromClient: false, sequence: 5000 + UInt32(overlapStart), flags: 0x18, payload: Array(server[overlapStart..<overlapStart + 120])), at: 3)
+        pieces.insert(
+            Segment(
+                fromClient: false,
+                sequence: 5000 + UInt32(overlapStart),
+                flags: 0x18,
+                payload: Array(server[overlapStart..<overlapStart + 120])
+            ),
+            at: 3
+        )
         list += pieces
         list.append(Segment(fromClient: true, sequence: 1000 + UInt32(client.count), flags: 0x18, payload: alert))
         return list
     }
 
     static func packet(_ segment: Segment, ipv6: Bool, link: Link) -> [UInt8] {
-        let (source, destination): ([UInt8], [UInt8]) = ipv6
+        let (source, destination): ([UInt8], [UInt8]) =
+            ipv6
             ? (segment.fromClient ? v6(1) : v6(2), segment.fromClient ? v6(2) : v6(1))
-            : (segment.fromClient ? [10, 0, 0, 1] : [10, 0, 0, 2], segment.fromClient ? [10, 0, 0, 2] : [10, 0, 0, 1])
+            : (
+                segment.fromClient ? [10, 0, 0, 1] : [10, 0, 0, 2], segment.fromClient ? [10, 0, 0, 2] : [10, 0, 0, 1]
+            )
         let ports: (UInt16, UInt16) = segment.fromClient ? (40000, 443) : (443, 40000)
-        var tcp: [UInt8] = be16(ports.0) + be16(ports.1) + be32(segment.sequence) + be32(0) + [0x50, segment.flags] + be16(65535) + [0, 0, 0, 0]
+        var tcp: [UInt8] =
+            be16(ports.0) + be16(ports.1) + be32(segment.sequence) + be32(0) + [0x50, segment.flags] + be16(65535) + [
+                0, 0, 0, 0,
+            ]
         tcp += segment.payload
         var ip: [UInt8]
         if ipv6 {
@@ -71,7 +99,9 @@ struct CaptureReaderTests {
 
     static func v6(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [last] }
     static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
-    static func be32(_ value: UInt32) -> [UInt8] { [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
+    static func be32(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+    }
 
     /// A classic pcap file.
     static func pcap(_ packets: [[UInt8]], link: Link, nanoseconds: Bool, bigEndian: Bool) -> ByteBuffer {
@@ -106,7 +136,11 @@ struct CaptureReaderTests {
         return shape(conversation)
     }()
 
-    @Test("every link type, over IPv4 and IPv6, with reordered, repeated and overlapping segments", arguments: Link.allCases, [false, true])
+    @Test(
+        "every link type, over IPv4 and IPv6, with reordered, repeated and overlapping segments",
+        arguments: Link.allCases,
+        [false, true]
+    )
     func linkTypes(link: Link, ipv6: Bool) throws {
         let packets = Self.segments().map { Self.packet($0, ipv6: ipv6, link: link) }
         let file = try CaptureFile(bytes: Self.pcap(packets, link: link, nanoseconds: false, bigEndian: false))
@@ -126,7 +160,9 @@ struct CaptureReaderTests {
         let packets = Self.segments().map { Self.packet($0, ipv6: false, link: .ethernet) }
         for nanoseconds in [false, true] {
             for bigEndian in [false, true] {
-                let file = try CaptureFile(bytes: Self.pcap(packets, link: .ethernet, nanoseconds: nanoseconds, bigEndian: bigEndian))
+                let file = try CaptureFile(
+                    bytes: Self.pcap(packets, link: .ethernet, nanoseconds: nanoseconds, bigEndian: bigEndian)
+                )
                 #expect(file.format == "pcap")
                 #expect(file.packets.count == packets.count)
                 let step = file.packets[1].time - file.packets[0].time
@@ -159,11 +195,18 @@ struct CaptureReaderTests {
     func renderCapture() throws {
         var packets = Self.segments().map { Self.packet($0, ipv6: false, link: .rawIP) }
         // A plaintext connection whose first bytes hold a bare line feed and an escape code.
-        let text = Segment(fromClient: true, sequence: 1, flags: 0x18, payload: Array("HELLO\n\u{1B}[2J# 10.0.0.1 forged".utf8))
+        let text = Segment(
+            fromClient: true,
+            sequence: 1,
+            flags: 0x18,
+            payload: Array("HELLO\n\u{1B}[2J# 10.0.0.1 forged".utf8)
+        )
         var other = Self.packet(text, ipv6: false, link: .rawIP)
         other[20] = 0x9B
         packets.append(other)
-        let trace = CaptureTrace(file: try CaptureFile(bytes: Self.pcap(packets, link: .rawIP, nanoseconds: false, bigEndian: false)))
+        let trace = CaptureTrace(
+            file: try CaptureFile(bytes: Self.pcap(packets, link: .rawIP, nanoseconds: false, bigEndian: false))
+        )
         #expect(trace.tlsConnectionCount == 1)
         let summary = trace.render(format: .summary)
         let tls = try #require(trace.connections.first { $0.conversation != nil })
@@ -176,7 +219,11 @@ struct CaptureReaderTests {
         let lines = trace.render(format: .json).split(separator: "\n")
         let first = try #require(lines.first)
         let event = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: String]
-        #expect(event == ["event": "connection", "client": tls.stream.client.description, "server": tls.stream.server.description])
+        #expect(
+            event == [
+                "event": "connection", "client": tls.stream.client.description, "server": tls.stream.server.description,
+            ]
+        )
         // Skipped connections are left out of JSON; every line is an object.
         #expect(lines.filter { $0.contains("\"event\":\"connection\"") }.count == 1)
         for line in lines { #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any]) }
@@ -186,7 +233,14 @@ struct CaptureReaderTests {
     func pcapngRoundTrip() throws {
         var keys = TLSKeyLog()
         keys.add(line: "CLIENT_RANDOM " + String(repeating: "ab", count: 32) + " " + String(repeating: "cd", count: 48))
-        let file = PcapngWriter().file(chunks: [(.clientToServer, 1, ByteBuffer(bytes: Self.client)), (.serverToClient, 2, ByteBuffer(bytes: Self.server)), (.clientToServer, 3, ByteBuffer(bytes: Self.alert))], keyLog: keys)
+        let file = PcapngWriter().file(
+            chunks: [
+                (.clientToServer, 1, ByteBuffer(bytes: Self.client)),
+                (.serverToClient, 2, ByteBuffer(bytes: Self.server)),
+                (.clientToServer, 3, ByteBuffer(bytes: Self.alert)),
+            ],
+            keyLog: keys
+        )
         let capture = try CaptureFile(bytes: file)
         #expect(capture.format == "pcapng")
         #expect(capture.keyLog.lines == keys.lines)
@@ -203,13 +257,22 @@ struct CaptureReaderTests {
         var hello: [UInt8] = [0x03, 0x03] + random + [0] + Self.be16(2) + [0x13, 0x01] + [1, 0]
         let versions: [UInt8] = [0x00, 0x2B, 0x00, 0x03, 0x02, 0x03, 0x04]
         hello += Self.be16(UInt16(versions.count)) + versions
-        let clientHello: [UInt8] = [0x16, 0x03, 0x01] + Self.be16(UInt16(hello.count + 4)) + [1, 0] + Self.be16(UInt16(hello.count)) + hello
+        let clientHello: [UInt8] =
+            [0x16, 0x03, 0x01] + Self.be16(UInt16(hello.count + 4)) + [1, 0] + Self.be16(UInt16(hello.count)) + hello
         var serverHelloBody: [UInt8] = [0x03, 0x03] + [UInt8](repeating: 9, count: 32) + [0] + [0x13, 0x01, 0]
         let selected: [UInt8] = [0x00, 0x2B, 0x00, 0x02, 0x03, 0x04]
         serverHelloBody += Self.be16(UInt16(selected.count)) + selected
-        let serverHello: [UInt8] = [0x16, 0x03, 0x03] + Self.be16(UInt16(serverHelloBody.count + 4)) + [2, 0] + Self.be16(UInt16(serverHelloBody.count)) + serverHelloBody
+        let serverHello: [UInt8] =
+            [0x16, 0x03, 0x03] + Self.be16(UInt16(serverHelloBody.count + 4)) + [2, 0]
+            + Self.be16(UInt16(serverHelloBody.count)) + serverHelloBody
         let encrypted: [UInt8] = [0x17, 0x03, 0x03, 0x00, 0x20] + [UInt8](repeating: 0x55, count: 32)
-        for keys in [TLSKeyLog(), TLSKeyLog(text: "SERVER_HANDSHAKE_TRAFFIC_SECRET \(String(repeating: "07", count: 32)) \(String(repeating: "42", count: 32))")] {
+        for keys in [
+            TLSKeyLog(),
+            TLSKeyLog(
+                text:
+                    "SERVER_HANDSHAKE_TRAFFIC_SECRET \(String(repeating: "07", count: 32)) \(String(repeating: "42", count: 32))"
+            ),
+        ] {
             var conversation = TLSConversation(keyLog: keys)
             conversation.feed(ByteBuffer(bytes: clientHello), from: .clientToServer, at: 0)
             conversation.feed(ByteBuffer(bytes: serverHello + encrypted), from: .serverToClient, at: 0)
@@ -218,7 +281,12 @@ struct CaptureReaderTests {
                 Issue.record("the record should stay encrypted")
                 continue
             }
-            #expect(why == (keys.lines.isEmpty ? "no key log entry for this connection" : "decryption failed: the key log's secrets do not match this connection"))
+            #expect(
+                why
+                    == (keys.lines.isEmpty
+                        ? "no key log entry for this connection"
+                        : "decryption failed: the key log's secrets do not match this connection")
+            )
             #expect(!conversation.notes.isEmpty)
         }
     }

@@ -1,6 +1,4 @@
-@testable import FerryClient
 import FerryConfig
-@testable import FerryDiagnosis
 import FerryLedger
 import FerryProtocol
 import FerryTLS
@@ -8,6 +6,9 @@ import FerryTestSupport
 import FerryWire
 import Foundation
 import Testing
+
+@testable import FerryClient
+@testable import FerryDiagnosis
 
 /// What the `ferry` commands do beyond mapping options, tested as the libraries that own it: the client profile's
 /// precedence, diagnose's target and report formats, and the failed-handshake ledger row.
@@ -52,13 +53,21 @@ struct CommandLogicTests {
             #expect(profile.certificate == "/etc/ferry/client.pem")
             #expect(profile.trustedCAs == ["/etc/ferry/ca.pem"])
         }
-        let flags = ClientProfileOverrides(certificate: "/tmp/me.pem", privateKey: "/tmp/me-key.pem", trustedCA: "/tmp/ca.pem")
+        let flags = ClientProfileOverrides(
+            certificate: "/tmp/me.pem",
+            privateKey: "/tmp/me-key.pem",
+            trustedCA: "/tmp/ca.pem"
+        )
         let overridden = configuration.clientProfile(partner: "bank", overrides: flags, devPKI: none)
         #expect(overridden.certificate == "/tmp/me.pem")
         #expect(overridden.privateKey == "/tmp/me-key.pem")
         #expect(overridden.trustedCAs == ["/tmp/ca.pem"])
         // --ca alone keeps the partner's certificate.
-        let caOnly = configuration.clientProfile(partner: "bank", overrides: ClientProfileOverrides(trustedCA: "/tmp/ca.pem"), devPKI: none)
+        let caOnly = configuration.clientProfile(
+            partner: "bank",
+            overrides: ClientProfileOverrides(trustedCA: "/tmp/ca.pem"),
+            devPKI: none
+        )
         #expect(caOnly.certificate == "/etc/ferry/bank-client.pem")
         #expect(caOnly.trustedCAs == ["/tmp/ca.pem"])
     }
@@ -85,13 +94,27 @@ struct CommandLogicTests {
         }
     }
 
-    @Test("diagnose's target: HOST:PORT, [IPv6]:PORT, https URLs, partner names; the SNI is the host unless it is an address")
+    @Test(
+        "diagnose's target: HOST:PORT, [IPv6]:PORT, https URLs, partner names; the SNI is the host unless it is an address"
+    )
     func diagnoseTarget() async throws {
         let configuration = try await Self.configuration(Self.yaml)
-        #expect(DiagnosisTarget.parse("files.example:8443", configuration: configuration) == DiagnosisTarget(host: "files.example", port: 8443))
-        #expect(DiagnosisTarget.parse("[::1]:9000", configuration: configuration) == DiagnosisTarget(host: "::1", port: 9000))
-        #expect(DiagnosisTarget.parse("https://[2001:db8::5]/x", configuration: configuration) == DiagnosisTarget(host: "2001:db8::5", port: 443))
-        #expect(DiagnosisTarget.parse("bank", configuration: configuration) == DiagnosisTarget(host: "files.bank.example", port: 9443, partner: "bank"))
+        #expect(
+            DiagnosisTarget.parse("files.example:8443", configuration: configuration)
+                == DiagnosisTarget(host: "files.example", port: 8443)
+        )
+        #expect(
+            DiagnosisTarget.parse("[::1]:9000", configuration: configuration)
+                == DiagnosisTarget(host: "::1", port: 9000)
+        )
+        #expect(
+            DiagnosisTarget.parse("https://[2001:db8::5]/x", configuration: configuration)
+                == DiagnosisTarget(host: "2001:db8::5", port: 443)
+        )
+        #expect(
+            DiagnosisTarget.parse("bank", configuration: configuration)
+                == DiagnosisTarget(host: "files.bank.example", port: 9443, partner: "bank")
+        )
         for bad in ["files.example", "files.example:99999", "https://", "unknown-partner"] {
             #expect(DiagnosisTarget.parse(bad, configuration: configuration) == nil, "\(bad)")
         }
@@ -103,7 +126,11 @@ struct CommandLogicTests {
 
     static func diagnosis() -> Diagnosis {
         let probes = [
-            VersionProbe(offered: .tls13, outcome: .accepted(TLSCipherSuite(rawValue: 0x1301)), conversation: TLSConversation()),
+            VersionProbe(
+                offered: .tls13,
+                outcome: .accepted(TLSCipherSuite(rawValue: 0x1301)),
+                conversation: TLSConversation()
+            ),
             VersionProbe(offered: .tls12, outcome: .closed, conversation: TLSConversation()),
             VersionProbe(offered: .ssl3, outcome: .otherVersion(.tls12), conversation: TLSConversation()),
         ]
@@ -111,7 +138,14 @@ struct CommandLogicTests {
             Finding(.legacyVersionAccepted, evidence: ["SSL3: the server answered"]),
             Finding(.untrustedIssuer, evidence: ["issuer CN=Other CA"]),
         ].ordered
-        return Diagnosis(host: "files.example", port: 8443, probes: probes, handshake: nil, handshakeError: "certificate verify failed", findings: findings)
+        return Diagnosis(
+            host: "files.example",
+            port: 8443,
+            probes: probes,
+            handshake: nil,
+            handshakeError: "certificate verify failed",
+            findings: findings
+        )
     }
 
     @Test("diagnosis text report: versions, the handshake's error, findings most severe first")
@@ -129,8 +163,19 @@ struct CommandLogicTests {
         #expect(lines.contains("    evidence: issuer CN=Other CA"))
         #expect(!text.contains("No problems found."))
         #expect(!text.contains("Trace of"))
-        let clean = Diagnosis(host: "h", port: 1, probes: [], handshake: TLSConversation(), handshakeError: nil, findings: [])
-        #expect(DiagnosisReport.text(clean, verbose: false).contains("Handshake with your client settings: completed\n\nNo problems found.\n"))
+        let clean = Diagnosis(
+            host: "h",
+            port: 1,
+            probes: [],
+            handshake: TLSConversation(),
+            handshakeError: nil,
+            findings: []
+        )
+        #expect(
+            DiagnosisReport.text(clean, verbose: false).contains(
+                "Handshake with your client settings: completed\n\nNo problems found.\n"
+            )
+        )
     }
 
     @Test("diagnosis JSON report: the documented keys and values")
@@ -158,11 +203,25 @@ struct CommandLogicTests {
 
     @Test("a failed handshake's ledger row: failed, no bytes, the explanation's first lines and the finding ids")
     func failedHandshakeRow() throws {
-        let target = RemoteTarget(host: "files.example", port: 8443, path: try PartnerPath(encoded: "in/a.txt"), partner: "bank")
-        var failure = TransferError(.tlsHandshake, "handshake failed\nthe server's certificate is signed by CN=Other CA\nfix: add its CA\nmore\nand more")
+        let target = RemoteTarget(
+            host: "files.example",
+            port: 8443,
+            path: try PartnerPath(encoded: "in/a.txt"),
+            partner: "bank"
+        )
+        var failure = TransferError(
+            .tlsHandshake,
+            "handshake failed\nthe server's certificate is signed by CN=Other CA\nfix: add its CA\nmore\nand more"
+        )
         failure.findings = ["untrusted-issuer"]
         let started = Date(timeIntervalSince1970: 1_000)
-        let row = TransferClient.failedHandshakeEntry(failure, target: target, operation: .send, direction: .outbound, started: started)
+        let row = TransferClient.failedHandshakeEntry(
+            failure,
+            target: target,
+            operation: .send,
+            direction: .outbound,
+            started: started
+        )
         #expect(row.result == .failed)
         #expect(row.partner == "bank")
         #expect(row.operation == .send)
@@ -172,6 +231,14 @@ struct CommandLogicTests {
         #expect(row.findings == ["untrusted-issuer"])
         #expect(row.error == "handshake failed the server's certificate is signed by CN=Other CA fix: add its CA")
         let anonymous = RemoteTarget(host: "10.0.0.5", port: 443, path: try PartnerPath(encoded: ""))
-        #expect(TransferClient.failedHandshakeEntry(failure, target: anonymous, operation: .list, direction: .inbound, started: started).partner == "10.0.0.5:443")
+        #expect(
+            TransferClient.failedHandshakeEntry(
+                failure,
+                target: anonymous,
+                operation: .list,
+                direction: .inbound,
+                started: started
+            ).partner == "10.0.0.5:443"
+        )
     }
 }

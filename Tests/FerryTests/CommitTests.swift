@@ -11,13 +11,17 @@ struct CommitTests {
         (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }
 
-    @Test("two concurrent uploads with If-None-Match: * to one name: exactly one wins, the other gets 412, and the file is the winner's")
+    @Test(
+        "two concurrent uploads with If-None-Match: * to one name: exactly one wins, the other gets 412, and the file is the winner's"
+    )
     func noReplaceRace() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let first = server.folder.path + "/first.bin"
             let second = server.folder.path + "/second.bin"
-            let digests = [try TestFiles.write(first, size: 4 << 20, seed: 1), try TestFiles.write(second, size: 4 << 20, seed: 2)]
+            let digests = [
+                try TestFiles.write(first, size: 4 << 20, seed: 1), try TestFiles.write(second, size: 4 << 20, seed: 2),
+            ]
             for round in 0..<5 {
                 let name = server.url("race-\(round).bin")
                 let arguments = ["-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: *", "--http1.1"]
@@ -32,7 +36,9 @@ struct CommitTests {
         }
     }
 
-    @Test("committed files have uploads.file-mode whether they came by PUT or resumable upload; the server's state is 0700/0600")
+    @Test(
+        "committed files have uploads.file-mode whether they came by PUT or resumable upload; the server's state is 0700/0600"
+    )
     func modes() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in

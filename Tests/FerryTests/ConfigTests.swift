@@ -60,7 +60,10 @@ struct ConfigTests {
             #expect(configuration.partners["acme"]?.subject == "CN=ACME Transfer,O=ACME")
             #expect(configuration.partners["bank"]?.alternativeName == "dns:bank.example")
             #expect(configuration.partners["bank"]?.tls?.certificate == "/etc/ferry/bank-client.pem")
-            #expect(configuration.partners["bank"]?.tls?.trustedCAs == [folder.path + "/pki/ca.pem"], "a partner inherits what it does not override")
+            #expect(
+                configuration.partners["bank"]?.tls?.trustedCAs == [folder.path + "/pki/ca.pem"],
+                "a partner inherits what it does not override"
+            )
             #expect(configuration.partners["acme"]?.tls == nil)
             let shared = try #require(configuration.accessRules.first { $0.name == "shared" })
             #expect(shared.mount == "drop")
@@ -76,12 +79,23 @@ struct ConfigTests {
     func traceSettings() async throws {
         try await TemporaryDirectory.with { folder in
             let file = folder.path + "/ferry.yaml"
-            try "server:\n  trace:\n    handshakes: all\n    level: info\n    pcapng-dir: captures\n".write(toFile: file, atomically: true, encoding: .utf8)
+            try "server:\n  trace:\n    handshakes: all\n    level: info\n    pcapng-dir: captures\n".write(
+                toFile: file,
+                atomically: true,
+                encoding: .utf8
+            )
             let configuration = try await ConfigLoader.load(file: file, environment: [:])
             #expect(configuration.serverTrace.handshakes == .all)
             #expect(configuration.serverTrace.level == "info")
-            #expect(configuration.serverTrace.pcapngDirectory == folder.path + "/captures", "relative to the file's folder")
-            let flagged = try await ConfigLoader.load(file: file, overrides: ["server.trace.handshakes": "none"], environment: [:])
+            #expect(
+                configuration.serverTrace.pcapngDirectory == folder.path + "/captures",
+                "relative to the file's folder"
+            )
+            let flagged = try await ConfigLoader.load(
+                file: file,
+                overrides: ["server.trace.handshakes": "none"],
+                environment: [:]
+            )
             #expect(flagged.serverTrace.handshakes == .none)
             let defaults = try await ConfigLoader.load(file: nil, environment: [:])
             #expect(defaults.serverTrace == FerryConfiguration.ServerTrace())
@@ -112,7 +126,11 @@ struct ConfigTests {
             let fromEnvironment = try await ConfigLoader.load(file: file, environment: environment)
             #expect(fromEnvironment.listen == "127.0.0.1:2000")
             #expect(fromEnvironment.root == "/srv/from-env")
-            let fromFlags = try await ConfigLoader.load(file: file, overrides: ["listen": "127.0.0.1:3000"], environment: environment)
+            let fromFlags = try await ConfigLoader.load(
+                file: file,
+                overrides: ["listen": "127.0.0.1:3000"],
+                environment: environment
+            )
             #expect(fromFlags.listen == "127.0.0.1:3000")
             let fileOnly = try await ConfigLoader.load(file: file, environment: [:])
             #expect(fileOnly.root == folder.path + "/from-file")
@@ -126,17 +144,17 @@ struct ConfigTests {
         try await TemporaryDirectory.with { folder in
             let file = folder.path + "/ferry.yaml"
             try """
-                uploads:
-                  max-size: 5G
-                server:
-                  limits:
-                    handshake-timeout: 20s
-                partners:
-                  acme:
-                    url: https://acme.example:8443
-                    quota:
-                      files: 3
-                """.write(toFile: file, atomically: true, encoding: .utf8)
+            uploads:
+              max-size: 5G
+            server:
+              limits:
+                handshake-timeout: 20s
+            partners:
+              acme:
+                url: https://acme.example:8443
+                quota:
+                  files: 3
+            """.write(toFile: file, atomically: true, encoding: .utf8)
             let environment = [
                 "FERRY_UPLOADS_MAX_SIZE": "1G",
                 "FERRY_SERVER_LIMITS_HANDSHAKE_TIMEOUT": "5s",
@@ -154,30 +172,59 @@ struct ConfigTests {
             #expect(configuration.partners["acme"]?.url == "https://acme.example:8443")
             // A bad value from a variable is named by its key, as one from the file is.
             let error = await #expect(throws: ConfigError.self) {
-                _ = try await ConfigLoader.load(file: file, environment: ["FERRY_SERVER_LIMITS_HANDSHAKE_TIMEOUT": "soon"])
+                _ = try await ConfigLoader.load(
+                    file: file,
+                    environment: ["FERRY_SERVER_LIMITS_HANDSHAKE_TIMEOUT": "soon"]
+                )
             }
-            #expect(error.map { String(describing: $0).contains("server.limits.handshake-timeout: 'soon' is not a duration") } == true, "\(String(describing: error))")
+            #expect(
+                error.map {
+                    String(describing: $0).contains("server.limits.handshake-timeout: 'soon' is not a duration")
+                } == true,
+                "\(String(describing: error))"
+            )
         }
     }
 
     @Test(
         "mistakes are errors that name the key and the fix",
         arguments: [
-            ("server:\n  tls:\n    certifcate: x.pem\n", "unknown key 'server.tls.certifcate'. Did you mean 'server.tls.certificate'?"),
+            (
+                "server:\n  tls:\n    certifcate: x.pem\n",
+                "unknown key 'server.tls.certifcate'. Did you mean 'server.tls.certificate'?"
+            ),
             ("listn: 1\n", "unknown key 'listn'"),
             ("partners:\n  acme:\n    ulr: https://x\n", "unknown key 'partners.acme.ulr'"),
             ("server:\n  tls:\n    certificate: a.pem\n", "needs both 'certificate' and 'key'"),
-            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    min-version: SSLv3\n", "SSLv3 is not supported"),
-            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    min-version: \"1.4\"\n", "'1.4' is not a TLS version"),
-            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    client-auth: maybe\n", "not one of required, optional, none"),
-            ("server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    send-ca-names: perhaps\n", "is not true or false"),
+            (
+                "server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    min-version: SSLv3\n",
+                "SSLv3 is not supported"
+            ),
+            (
+                "server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    min-version: \"1.4\"\n",
+                "'1.4' is not a TLS version"
+            ),
+            (
+                "server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    client-auth: maybe\n",
+                "not one of required, optional, none"
+            ),
+            (
+                "server:\n  tls:\n    certificate: a.pem\n    key: b.pem\n    send-ca-names: perhaps\n",
+                "is not true or false"
+            ),
             ("partners:\n  acme:\n    url: http://acme\n", "must start with https://"),
             ("access:\n  r:\n    partners: [acme]\n", "'area' is required"),
-            ("access:\n  r:\n    area: x\n    partners: [acme]\n    rights: [fly]\n", "'fly' is not one of read, write, delete"),
+            (
+                "access:\n  r:\n    area: x\n    partners: [acme]\n    rights: [fly]\n",
+                "'fly' is not one of read, write, delete"
+            ),
             ("- a\n- b\n", "must be a mapping"),
             ("quotas:\n  bytes: 10 parsecs\n", "quotas.bytes: '10 parsecs' is not a size"),
             ("quotas:\n  files: -3\n", "quotas.files: '-3' is not a positive whole number"),
-            ("partners:\n  acme:\n    quota:\n      upload: 3\n", "unknown key 'partners.acme.quota.upload'. Did you mean 'partners.acme.quota.uploads'?"),
+            (
+                "partners:\n  acme:\n    quota:\n      upload: 3\n",
+                "unknown key 'partners.acme.quota.upload'. Did you mean 'partners.acme.quota.uploads'?"
+            ),
             ("uploads:\n  max-size: 0\n", "uploads.max-size: '0' is not a size"),
             ("key: [unclosed\n", "is not valid YAML"),
         ]
@@ -227,7 +274,8 @@ struct ConfigTests {
         await #expect {
             try await ConfigLoader.load(file: "/nonexistent/ferry.yaml", environment: [:])
         } throws: { error in
-            String(describing: error).contains("/nonexistent/ferry.yaml") && String(describing: error).contains("no such file")
+            String(describing: error).contains("/nonexistent/ferry.yaml")
+                && String(describing: error).contains("no such file")
         }
     }
 }

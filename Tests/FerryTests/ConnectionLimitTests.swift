@@ -23,8 +23,16 @@ struct ConnectionLimitTests {
         remote.sin_family = sa_family_t(AF_INET)
         remote.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr)
-        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard bound == 0, connected == 0 else {
             close(fd)
             throw POSIXError(.ECONNREFUSED)
@@ -68,7 +76,9 @@ struct ConnectionLimitTests {
         configuration.limits.maximumConnections = 100
     }
 
-    @Test("300 raw TCP connections that never send a ClientHello are closed by the deadlines; a real client is served throughout")
+    @Test(
+        "300 raw TCP connections that never send a ClientHello are closed by the deadlines; a real client is served throughout"
+    )
     func idleCrowd() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with(configure: { configuration, _ in
@@ -76,15 +86,26 @@ struct ConnectionLimitTests {
             configuration.limits.maximumConnections = 400
         }) { server in
             var descriptors: [Int32] = []
-            defer { descriptors.forEach { close($0) } }
+            defer { for descriptor in descriptors { close(descriptor) } }
             // 300 connections from 20 addresses, 15 each: within the caps, so only the deadlines can free them.
             for index in 0..<300 {
                 descriptors.append(try Self.rawConnection(from: "127.0.0.\(2 + index % 20)", port: server.port))
             }
-            let listing = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", server.url("")])
-            #expect(listing.stdout == "200", "a real client was not served while 300 idle connections were open: \(listing.output)")
+            let listing = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + [
+                    "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", server.url(""),
+                ]
+            )
+            #expect(
+                listing.stdout == "200",
+                "a real client was not served while 300 idle connections were open: \(listing.output)"
+            )
             let closed = try await Self.countClosed(descriptors, within: 40)
-            #expect(closed == descriptors.count, "\(descriptors.count - closed) idle connections were still open after the handshake deadline")
+            #expect(
+                closed == descriptors.count,
+                "\(descriptors.count - closed) idle connections were still open after the handshake deadline"
+            )
         }
     }
 
@@ -98,31 +119,44 @@ struct ConnectionLimitTests {
             configuration.limits.stallTimeout = 30
         }) { server in
             var descriptors: [Int32] = []
-            defer { descriptors.forEach { close($0) } }
+            defer { for descriptor in descriptors { close(descriptor) } }
             for _ in 0..<40 { descriptors.append(try Self.rawConnection(from: "127.0.0.9", port: server.port)) }
             try await Task.sleep(for: .milliseconds(300))
             // The admitted ones stay open for the 30 s deadlines, so a generous wait counts only the refused.
             let refused = try await Self.countClosed(descriptors, within: 10)
             #expect(refused == 40 - 16, "the cap is 16 per address: \(refused) of 40 were closed at once")
             var others: [Int32] = []
-            for index in 0..<40 { others.append(try Self.rawConnection(from: "127.0.0.\(10 + index % 4)", port: server.port)) }
+            for index in 0..<40 {
+                others.append(try Self.rawConnection(from: "127.0.0.\(10 + index % 4)", port: server.port))
+            }
             descriptors += others
             try await Task.sleep(for: .milliseconds(300))
             let refusedTotal = try await Self.countClosed(others, within: 10)
-            #expect(refusedTotal == 40 - 14, "the total cap is 30 and 16 were open: \(refusedTotal) of 40 more were closed at once")
-            descriptors.forEach { close($0) }
+            #expect(
+                refusedTotal == 40 - 14,
+                "the total cap is 30 and 16 were open: \(refusedTotal) of 40 more were closed at once"
+            )
+            for descriptor in descriptors { close(descriptor) }
             descriptors = []
             // The server frees their slots as it sees them close (on a loaded machine, a moment later).
-            var listing = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", server.url("")])
+            var listing = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", server.url("")]
+            )
             for _ in 0..<20 where listing.stdout != "200" {
                 try await Task.sleep(for: .milliseconds(500))
-                listing = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", server.url("")])
+                listing = try await ExternalTool.run(
+                    curl,
+                    server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", server.url("")]
+                )
             }
             #expect(listing.stdout == "200", "\(listing.output)")
         }
     }
 
-    @Test("slow clients after the handshake: headers that never end, a body trickled byte by byte, a download never read; each is cut while curl transfers")
+    @Test(
+        "slow clients after the handshake: headers that never end, a body trickled byte by byte, a download never read; each is cut while curl transfers"
+    )
     func slowClients() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
@@ -149,15 +183,36 @@ struct ConnectionLimitTests {
 
                 """
             let scripts: [(String, String)] = [
-                ("slowloris headers", "s.sendall(b'GET /v1/files/ HTTP/1.1\\r\\nHost: localhost\\r\\n')\nfor _ in range(8):\n    time.sleep(1)\n    try: s.sendall(b'X')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(40) else 'open')\n"),
-                ("trickled body", "s.sendall(b'PUT /v1/files/trickle.bin HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: 100000\\r\\n\\r\\n')\nfor _ in range(12):\n    time.sleep(0.5)\n    try: s.sendall(b'x')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(40) else 'open')\n"),
-                ("download never read", "s.sendall(b'GET /v1/files/big.bin HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\ntime.sleep(14)\ntotal = 0\ns.settimeout(10)\ntry:\n    while True:\n        chunk = s.recv(1 << 20)\n        if not chunk: break\n        total += len(chunk)\nexcept Exception: pass\nprint('closed' if total < (64 << 20) else 'open', total)\n"),
+                (
+                    "slowloris headers",
+                    "s.sendall(b'GET /v1/files/ HTTP/1.1\\r\\nHost: localhost\\r\\n')\nfor _ in range(8):\n    time.sleep(1)\n    try: s.sendall(b'X')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(40) else 'open')\n"
+                ),
+                (
+                    "trickled body",
+                    "s.sendall(b'PUT /v1/files/trickle.bin HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: 100000\\r\\n\\r\\n')\nfor _ in range(12):\n    time.sleep(0.5)\n    try: s.sendall(b'x')\n    except Exception: print('closed'); sys.exit()\nprint('closed' if closed_within(40) else 'open')\n"
+                ),
+                (
+                    "download never read",
+                    "s.sendall(b'GET /v1/files/big.bin HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\ntime.sleep(14)\ntotal = 0\ns.settimeout(10)\ntry:\n    while True:\n        chunk = s.recv(1 << 20)\n        if not chunk: break\n        total += len(chunk)\nexcept Exception: pass\nprint('closed' if total < (64 << 20) else 'open', total)\n"
+                ),
             ]
-            async let transfer = ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "8M", server.url("big.bin")])
+            async let transfer = ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + [
+                    "-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "8M", server.url("big.bin"),
+                ]
+            )
             for (label, body) in scripts {
                 let file = server.folder.path + "/slow.py"
                 try (prelude + body).write(toFile: file, atomically: true, encoding: .utf8)
-                let outcome = try await ExternalTool.run(python, [file, server.pki.caFile, server.pki.certificate("acme"), server.pki.key("acme"), "\(server.port)"], timeout: 60)
+                let outcome = try await ExternalTool.run(
+                    python,
+                    [
+                        file, server.pki.caFile, server.pki.certificate("acme"), server.pki.key("acme"),
+                        "\(server.port)",
+                    ],
+                    timeout: 60
+                )
                 #expect(outcome.stdout.hasPrefix("closed"), "\(label): \(outcome.output)")
             }
             #expect(try await transfer.stdout == "200", "a transfer at 8 MiB/s was cut as a slow client")

@@ -41,7 +41,9 @@ struct DecoderFuzzTests {
             case 1: bytes[at] = [0x00, 0xFF, 0x7F, 0x80, 0x01, 0x16, 0x03][Int.random(in: 0..<7, using: &random)]
             case 2:  // a length field: two bytes set to something large, small or off by one
                 if at + 1 < bytes.count {
-                    let value = [0xFFFF, 0, 1, Int(bytes[at]) << 8 | Int(bytes[at + 1]) + 1, 0x4000][Int.random(in: 0..<5, using: &random)]
+                    let value = [0xFFFF, 0, 1, Int(bytes[at]) << 8 | Int(bytes[at + 1]) + 1, 0x4000][
+                        Int.random(in: 0..<5, using: &random)
+                    ]
                     bytes[at] = UInt8(truncatingIfNeeded: value >> 8)
                     bytes[at + 1] = UInt8(truncatingIfNeeded: value)
                 }
@@ -49,7 +51,13 @@ struct DecoderFuzzTests {
             case 4:
                 let end = min(bytes.count, at + Int.random(in: 1...64, using: &random))
                 bytes.insert(contentsOf: bytes[at..<end], at: at)
-            default: bytes.insert(contentsOf: (0..<Int.random(in: 1...16, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }, at: at)
+            default:
+                bytes.insert(
+                    contentsOf: (0..<Int.random(in: 1...16, using: &random)).map { _ in
+                        UInt8.random(in: 0...255, using: &random)
+                    },
+                    at: at
+                )
             }
         }
         return bytes
@@ -61,11 +69,16 @@ struct DecoderFuzzTests {
         var offsets = (client: 0, server: 0)
         var time = 0.0
         while offsets.client < client.count || offsets.server < server.count {
-            let fromClient = offsets.server >= server.count || (offsets.client < client.count && Bool.random(using: &random))
+            let fromClient =
+                offsets.server >= server.count || (offsets.client < client.count && Bool.random(using: &random))
             let source = fromClient ? client : server
             let start = fromClient ? offsets.client : offsets.server
             let end = min(source.count, start + Int.random(in: 1...300, using: &random))
-            conversation.feed(ByteBuffer(bytes: source[start..<end]), from: fromClient ? .clientToServer : .serverToClient, at: time)
+            conversation.feed(
+                ByteBuffer(bytes: source[start..<end]),
+                from: fromClient ? .clientToServer : .serverToClient,
+                at: time
+            )
             time += 0.001
             if fromClient { offsets.client = end } else { offsets.server = end }
         }
@@ -92,10 +105,15 @@ struct DecoderFuzzTests {
         var random = Random(state: 0xCA_97 ^ Self.seed)
         var writer = PcapngWriter()
         writer.client = TCPEndpoint(address: "10.0.0.1", port: 40000)
-        let file = writer.file(chunks: [
-            (.clientToServer, 1.0, ByteBuffer(bytes: WireDecoderTests.legacyClientHello)),
-            (.serverToClient, 1.1, ByteBuffer(bytes: WireDecoderTests.sslv3ServerFlight)),
-        ], keyLog: TLSKeyLog(text: "CLIENT_RANDOM " + String(repeating: "ab", count: 32) + " " + String(repeating: "cd", count: 48)))
+        let file = writer.file(
+            chunks: [
+                (.clientToServer, 1.0, ByteBuffer(bytes: WireDecoderTests.legacyClientHello)),
+                (.serverToClient, 1.1, ByteBuffer(bytes: WireDecoderTests.sslv3ServerFlight)),
+            ],
+            keyLog: TLSKeyLog(
+                text: "CLIENT_RANDOM " + String(repeating: "ab", count: 32) + " " + String(repeating: "cd", count: 48)
+            )
+        )
         let seed = Array(file.readableBytesView)
         // The unmutated file decodes to the connection it holds.
         let clean = try? CaptureFile(bytes: ByteBuffer(bytes: seed))
@@ -104,7 +122,9 @@ struct DecoderFuzzTests {
             let bytes = Self.mutate(seed, &random)
             guard let capture = try? CaptureFile(bytes: ByteBuffer(bytes: bytes)) else { continue }
             for connection in CaptureTrace(file: capture).connections {
-                if let conversation = connection.conversation { _ = TLSTraceRenderer().render(conversation, format: .verbose) }
+                if let conversation = connection.conversation {
+                    _ = TLSTraceRenderer().render(conversation, format: .verbose)
+                }
             }
         }
     }

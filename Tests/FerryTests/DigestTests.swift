@@ -24,7 +24,10 @@ struct DigestTests {
         #expect(try FileDigest.parse(reprDigest: "sha-512=:AAAA:") == nil)
     }
 
-    @Test("a malformed sha-256 member is an error", arguments: ["sha-256=abc", "sha-256=:not base64!:", "sha-256=:AAAA:", "sha-256=::"])
+    @Test(
+        "a malformed sha-256 member is an error",
+        arguments: ["sha-256=abc", "sha-256=:not base64!:", "sha-256=:AAAA:", "sha-256=::"]
+    )
     func malformed(value: String) {
         #expect(throws: DigestHeaderError.self) { try FileDigest.parse(reprDigest: value) }
     }

@@ -1,7 +1,8 @@
-@testable import FerryClient
 import FerryProtocol
 import Foundation
 import Testing
+
+@testable import FerryClient
 
 /// Every decision of `ferry get`, driven without sockets or files.
 @Suite("The download's state machine")
@@ -32,7 +33,10 @@ struct DownloadMachineTests {
     func fresh() {
         var machine = Self.machine()
         #expect(Self.shape(machine.start(partLength: 0)) == "fetch 0 -")
-        #expect(Self.shape(machine.response(status: 200, rangeStart: nil, total: 100, etag: "\"e1\"", digest: Self.digest)) == "receive 0 100")
+        #expect(
+            Self.shape(machine.response(status: 200, rangeStart: nil, total: 100, etag: "\"e1\"", digest: Self.digest))
+                == "receive 0 100"
+        )
         #expect(machine.etag == "\"e1\"")
         #expect(Self.shape(machine.bodyEnded(received: 100, digest: Self.digest)) == "done 0707")
         #expect(machine.attempts.resumedFrom == 0 && machine.attempts.offsets == [0])
@@ -42,7 +46,10 @@ struct DownloadMachineTests {
     func resume() {
         var machine = Self.machine(etag: "\"e1\"")
         #expect(Self.shape(machine.start(partLength: 40)) == "fetch 40 \"e1\"")
-        #expect(Self.shape(machine.response(status: 206, rangeStart: 40, total: 100, etag: "\"e1\"", digest: Self.digest)) == "receive 40 100")
+        #expect(
+            Self.shape(machine.response(status: 206, rangeStart: 40, total: 100, etag: "\"e1\"", digest: Self.digest))
+                == "receive 40 100"
+        )
         #expect(machine.attempts.resumedFrom == 40)
         #expect(Self.shape(machine.bodyEnded(received: 100, digest: Self.digest)) == "done 0707")
         var unvalidated = Self.machine()
@@ -56,7 +63,10 @@ struct DownloadMachineTests {
     func changed() {
         var machine = Self.machine(etag: "\"e1\"")
         _ = machine.start(partLength: 40)
-        #expect(Self.shape(machine.response(status: 200, rangeStart: nil, total: 120, etag: "\"e2\"", digest: Self.digest)) == "receive 0 120")
+        #expect(
+            Self.shape(machine.response(status: 200, rangeStart: nil, total: 120, etag: "\"e2\"", digest: Self.digest))
+                == "receive 0 120"
+        )
         #expect(machine.etag == "\"e2\"")
         #expect(machine.takeNotices().first?.contains("changed on the server") == true)
     }
@@ -65,7 +75,10 @@ struct DownloadMachineTests {
     func notAPrefix() {
         var machine = Self.machine(etag: "\"e1\"")
         _ = machine.start(partLength: 400)
-        #expect(Self.shape(machine.response(status: 416, rangeStart: nil, total: 100, etag: nil, digest: nil)) == "fetch 0 -")
+        #expect(
+            Self.shape(machine.response(status: 416, rangeStart: nil, total: 100, etag: nil, digest: nil))
+                == "fetch 0 -"
+        )
         #expect(machine.etag == nil && machine.attempts.count == 1)
         #expect(machine.takeNotices().first?.contains("does not match") == true)
     }
@@ -74,7 +87,10 @@ struct DownloadMachineTests {
     func wrongRange() {
         var machine = Self.machine(etag: "\"e1\"")
         _ = machine.start(partLength: 40)
-        #expect(Self.shape(machine.response(status: 206, rangeStart: 0, total: 100, etag: "\"e1\"", digest: Self.digest)) == "wait 1.0 seconds")
+        #expect(
+            Self.shape(machine.response(status: 206, rangeStart: 0, total: 100, etag: "\"e1\"", digest: Self.digest))
+                == "wait 1.0 seconds"
+        )
         #expect(Self.shape(machine.retryDue(partLength: 40)) == "fetch 0 -")
     }
 
@@ -101,15 +117,30 @@ struct DownloadMachineTests {
         #expect(Self.error(machine.connectionFailed("reset"))?.code == .network)
     }
 
-    @Test("refusals: a busy or failing server is retried, a missing file, a denied right or a full disk is final", arguments: [(423, "wait"), (500, "wait"), (503, "wait"), (404, "rejected"), (403, "rejected"), (507, "rejected")])
+    @Test(
+        "refusals: a busy or failing server is retried, a missing file, a denied right or a full disk is final",
+        arguments: [
+            (423, "wait"), (500, "wait"), (503, "wait"), (404, "rejected"), (403, "rejected"), (507, "rejected"),
+        ]
+    )
     func refused(status: Int, outcome: String) {
         var machine = Self.machine()
         _ = machine.start(partLength: 0)
-        let action = machine.response(status: status, rangeStart: nil, total: nil, etag: nil, digest: nil, problem: Problem("x", status: status, title: "t", detail: "the server's words"))
+        let action = machine.response(
+            status: status,
+            rangeStart: nil,
+            total: nil,
+            etag: nil,
+            digest: nil,
+            problem: Problem("x", status: status, title: "t", detail: "the server's words")
+        )
         if outcome == "wait" {
             #expect(Self.shape(action) == "wait 1.0 seconds")
         } else {
-            #expect(Self.error(action)?.code == .rejected && Self.error(action)?.message.contains("the server's words") == true)
+            #expect(
+                Self.error(action)?.code == .rejected
+                    && Self.error(action)?.message.contains("the server's words") == true
+            )
         }
     }
 
@@ -126,13 +157,21 @@ struct DownloadMachineTests {
         #expect(Self.error(missing.bodyEnded(received: 10, digest: Self.digest))?.code == .integrity)
     }
 
-    @Test("Content-Range as a client reads it: a range with its length, an unknown length, a 416's; anything else is refused")
+    @Test(
+        "Content-Range as a client reads it: a range with its length, an unknown length, a 416's; anything else is refused"
+    )
     func contentRange() {
         #expect(ContentRange(header: "bytes 40-99/100") == ContentRange(header: " bytes 40-99/100 "))
-        #expect(ContentRange(header: "bytes 40-99/100")?.range == 40..<100 && ContentRange(header: "bytes 40-99/100")?.total == 100)
+        #expect(
+            ContentRange(header: "bytes 40-99/100")?.range == 40..<100
+                && ContentRange(header: "bytes 40-99/100")?.total == 100
+        )
         #expect(ContentRange(header: "bytes 0-0/*")?.total == nil && ContentRange(header: "bytes 0-0/*")?.start == 0)
         #expect(ContentRange(header: "bytes */100")?.range == nil && ContentRange(header: "bytes */100")?.total == 100)
-        for bad in ["", "bytes", "bytes 40-99", "bytes 99-40/100", "bytes 40-100/100", "items 0-1/2", "bytes -1-5/10", "bytes */*", "bytes 1-2/3/4", "bytes 0-99999999999999999999/1", "bytes a-b/c"] {
+        for bad in [
+            "", "bytes", "bytes 40-99", "bytes 99-40/100", "bytes 40-100/100", "items 0-1/2", "bytes -1-5/10",
+            "bytes */*", "bytes 1-2/3/4", "bytes 0-99999999999999999999/1", "bytes a-b/c",
+        ] {
             #expect(ContentRange(header: bad) == nil, "\(bad)")
         }
     }

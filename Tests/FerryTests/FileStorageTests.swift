@@ -1,10 +1,11 @@
 import FerryConfig
 import FerryProtocol
-@testable import FerryServer
 import FerryTestSupport
 import Foundation
 import NIOCore
 import Testing
+
+@testable import FerryServer
 
 #if canImport(Glibc)
 import Glibc
@@ -19,9 +20,12 @@ struct FileStorageTests {
         let path = try PartnerPath(plain: path)
         let area = root + "/" + partner
         return AccessPolicy.Target(
-            areaDirectory: area, absolutePath: path.relative.isEmpty ? area : area + "/" + path.relative,
-            rootRelative: path.relative.isEmpty ? partner : partner + "/" + path.relative, rights: [.read, .write, .delete],
-            inArea: path.segments)
+            areaDirectory: area,
+            absolutePath: path.relative.isEmpty ? area : area + "/" + path.relative,
+            rootRelative: path.relative.isEmpty ? partner : partner + "/" + path.relative,
+            rights: [.read, .write, .delete],
+            inArea: path.segments
+        )
     }
 
     static func bytes(_ count: Int, seed: UInt8) -> [UInt8] {
@@ -29,7 +33,11 @@ struct FileStorageTests {
     }
 
     /// Writes `content` in uneven chunks to a new staged file and finishes it.
-    static func staged<S: FileStorage>(_ storage: S, _ content: [UInt8], declareLength: Bool = true) async throws -> S.Staged {
+    static func staged<S: FileStorage>(
+        _ storage: S,
+        _ content: [UInt8],
+        declareLength: Bool = true
+    ) async throws -> S.Staged {
         let staged = try storage.stage(expectedLength: declareLength ? Int64(content.count) : nil)
         var offset = 0
         var step = 1
@@ -43,7 +51,11 @@ struct FileStorageTests {
         return staged
     }
 
-    static func read<S: FileStorage>(_ storage: S, _ place: S.Place, _ span: Range<Int64>? = nil) async throws -> [UInt8] {
+    static func read<S: FileStorage>(
+        _ storage: S,
+        _ place: S.Place,
+        _ span: Range<Int64>? = nil
+    ) async throws -> [UInt8] {
         let file = try #require(try storage.openForReading(place))
         var out: [UInt8] = []
         try await file.forEachChunk(in: span ?? 0..<file.item.size) { out += Array($0.readableBytesView) }
@@ -61,7 +73,11 @@ struct FileStorageTests {
         // Both ways of writing (small with a declared length, large, and unknown length) keep every byte.
         for (size, declared) in [(100, true), (3 << 20, true), (70_000, false)] {
             let content = bytes(size, seed: UInt8(size % 251))
-            let placed = try storage.commit(try await staged(storage, content, declareLength: declared), at: place, replace: true)
+            let placed = try storage.commit(
+                try await staged(storage, content, declareLength: declared),
+                at: place,
+                replace: true
+            )
             #expect(placed.item.isFile && placed.item.size == Int64(size))
             #expect(try await read(storage, place) == content)
         }
@@ -77,7 +93,10 @@ struct FileStorageTests {
         #expect(replaced.replacedSize == 70_000)
         // A new name without replacing: committed, nothing replaced.
         let fresh = try #require(try storage.place(of: try Self.target(root, "acme", "in/deep/b.bin"), creating: true))
-        #expect(try storage.commit(try await staged(storage, bytes(5, seed: 1)), at: fresh, replace: false).replacedSize == nil)
+        #expect(
+            try storage.commit(try await staged(storage, bytes(5, seed: 1)), at: fresh, replace: false).replacedSize
+                == nil
+        )
 
         // A folder stands in the way of a file.
         let folderTarget = try Self.target(root, "acme", "in/deep")
@@ -160,14 +179,18 @@ struct FileStorageTests {
         }
     }
 
-    @Test("local storage: parts of resumable uploads are written, cut back, read, committed and removed, with their records")
+    @Test(
+        "local storage: parts of resumable uploads are written, cut back, read, committed and removed, with their records"
+    )
     func localParts() async throws {
         try await TemporaryDirectory.with("ferry-storage") { folder in
             try await Self.parts(LocalFileStorage(root: folder.path), root: folder.path)
         }
     }
 
-    @Test("local storage: a staged file dropped without commit or discard leaves nothing; a crash's leftovers are swept")
+    @Test(
+        "local storage: a staged file dropped without commit or discard leaves nothing; a crash's leftovers are swept"
+    )
     func localLeftovers() async throws {
         try await TemporaryDirectory.with("ferry-storage") { folder in
             let storage = LocalFileStorage(root: folder.path)
@@ -176,13 +199,18 @@ struct FileStorageTests {
                 try await staged.write(ByteBuffer(bytes: [1, 2, 3]))
             }
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: storage.temporaryDirectory)) ?? []).isEmpty)
-            FileManager.default.createFile(atPath: storage.temporaryDirectory + "/put-left-by-a-crash", contents: Data([1]))
+            FileManager.default.createFile(
+                atPath: storage.temporaryDirectory + "/put-left-by-a-crash",
+                contents: Data([1])
+            )
             storage.sweepStaged()
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: storage.temporaryDirectory)) ?? []).isEmpty)
         }
     }
 
-    @Test("local storage: a link on the path or at the name is refused, never followed; an area leading outside the root is refused")
+    @Test(
+        "local storage: a link on the path or at the name is refused, never followed; an area leading outside the root is refused"
+    )
     func localLinks() async throws {
         try await TemporaryDirectory.with("ferry-storage") { folder in
             let root = folder.path + "/root"
@@ -200,7 +228,9 @@ struct FileStorageTests {
             #expect(storage.item(named: "link", in: try storage.openFolder(top))?.kind == .link)
             // An area that is itself a link out of the root.
             try FileManager.default.createSymbolicLink(atPath: root + "/globex", withDestinationPath: outside)
-            #expect(throws: StorageError.areaOutsideRoot) { try storage.prepareArea(try Self.target(root, "globex", "a.bin")) }
+            #expect(throws: StorageError.areaOutsideRoot) {
+                try storage.prepareArea(try Self.target(root, "globex", "a.bin"))
+            }
             #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
         }
     }
@@ -212,7 +242,11 @@ struct FileStorageTests {
             let target = try Self.target(folder.path, "acme", "f.bin")
             try storage.prepareArea(target)
             let place = try #require(try storage.place(of: target, creating: true))
-            _ = try storage.commit(try await Self.staged(storage, Self.bytes(1 << 20, seed: 3)), at: place, replace: true)
+            _ = try storage.commit(
+                try await Self.staged(storage, Self.bytes(1 << 20, seed: 3)),
+                at: place,
+                replace: true
+            )
             let file = try #require(try storage.openForReading(place))
             truncate(folder.path + "/acme/f.bin", 1000)
             await #expect(throws: StorageError.changedWhileRead) {

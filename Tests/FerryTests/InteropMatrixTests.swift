@@ -19,7 +19,9 @@ struct InteropMatrixTests {
         /// The tool's version line, for the table.
         let version: @Sendable () async throws -> String?
         /// Uploads `file` to `interop/NAME` restricted to `tls` ("1.2" or "1.3"); nil when the tool is missing here.
-        let upload: @Sendable (_ server: TestServerHarness, _ file: String, _ target: String, _ tls: String) async throws -> ExternalTool.Outcome?
+        let upload:
+            @Sendable (_ server: TestServerHarness, _ file: String, _ target: String, _ tls: String) async throws ->
+                ExternalTool.Outcome?
     }
 
     /// A peer for one cell: in CI it must be there; elsewhere a missing peer leaves its cells out of the table.
@@ -47,7 +49,9 @@ struct InteropMatrixTests {
 
     static func rawPut(_ target: String, _ file: String) throws -> String {
         let body = try String(contentsOfFile: file, encoding: .utf8)
-        return "PUT /v1/files/\(target) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        return
+            "PUT /v1/files/\(target) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n"
+            + body
     }
 
     static let javaSource = """
@@ -91,72 +95,165 @@ struct InteropMatrixTests {
         """
 
     static let clients: [Client] = [
-        Client(name: "curl", version: {
-            guard let curl = try tool("curl", "apt-get install curl") else { return nil }
-            return try await ExternalTool.run(curl, ["--version"]).stdout.split(separator: "\n").first.map(String.init)
-        }, upload: { server, file, target, tls in
-            guard let curl = try tool("curl", "apt-get install curl") else { return nil }
-            return try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-sS", "--fail", "--tlsv\(tls)", "--tls-max", tls, "-T", file, "https://localhost:\(server.port)/v1/files/\(target)"])
-        }),
-        Client(name: "openssl s_client", version: {
-            guard let openssl = try tool("openssl", "apt-get install openssl") else { return nil }
-            return try await ExternalTool.run(openssl, ["version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }, upload: { server, file, target, tls in
-            guard let openssl = try tool("openssl", "apt-get install openssl") else { return nil }
-            return try await ExternalTool.run(openssl, ["s_client", "-connect", "localhost:\(server.port)", "-servername", "localhost", "-quiet", "-ign_eof", "-tls\(tls.replacingOccurrences(of: ".", with: "_"))",
-                                                        "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), "-CAfile", server.pki.caFile, "-verify_return_error"], input: try rawPut(target, file), timeout: 60)
-        }),
-        Client(name: "gnutls-cli", version: {
-            guard let gnutls = try tool("gnutls-cli", "apt-get install gnutls-bin") else { return nil }
-            return try await ExternalTool.run(gnutls, ["--version"]).stdout.split(separator: "\n").first.map(String.init)
-        }, upload: { server, file, target, tls in
-            guard let gnutls = try tool("gnutls-cli", "apt-get install gnutls-bin") else { return nil }
-            return try await ExternalTool.run(gnutls, ["--priority", "NORMAL:-VERS-ALL:+VERS-TLS\(tls)", "--x509certfile", server.pki.certificate("acme"), "--x509keyfile", server.pki.key("acme"),
-                                                       "--x509cafile", server.pki.caFile, "-p", "\(server.port)", "localhost"], input: try rawPut(target, file), timeout: 60)
-        }),
-        Client(name: "Java HttpClient (JSSE)", version: {
-            guard let java = try tool("java", "apt-get install default-jre-headless") else { return nil }
-            return try await ExternalTool.run(java, ["-version"]).stderr.split(separator: "\n").first.map(String.init)
-        }, upload: { server, file, target, tls in
-            guard let java = try tool("java", "apt-get install default-jre-headless"), let openssl = try tool("openssl", "apt-get install openssl") else { return nil }
-            let keystore = server.folder.path + "/acme.p12"
-            if !FileManager.default.fileExists(atPath: keystore) {
-                let made = try await ExternalTool.run(openssl, ["pkcs12", "-export", "-in", server.pki.certificate("acme"), "-inkey", server.pki.key("acme"), "-out", keystore, "-passout", "pass:interop"])
-                #expect(made.status == 0, "\(made.output)")
+        Client(
+            name: "curl",
+            version: {
+                guard let curl = try tool("curl", "apt-get install curl") else { return nil }
+                return try await ExternalTool.run(curl, ["--version"]).stdout.split(separator: "\n").first.map(
+                    String.init
+                )
+            },
+            upload: { server, file, target, tls in
+                guard let curl = try tool("curl", "apt-get install curl") else { return nil }
+                return try await ExternalTool.run(
+                    curl,
+                    server.curlIdentity("acme") + [
+                        "-sS", "--fail", "--tlsv\(tls)", "--tls-max", tls, "-T", file,
+                        "https://localhost:\(server.port)/v1/files/\(target)",
+                    ]
+                )
             }
-            let source = server.folder.path + "/Put.java"
-            try javaSource.write(toFile: source, atomically: true, encoding: .utf8)
-            return try await ExternalTool.run(java, [source, "https://localhost:\(server.port)/v1/files/\(target)", keystore, "interop", server.pki.caFile, file, "TLSv\(tls)"], timeout: 120)
-        }),
-        Client(name: "Python requests", version: {
-            guard let python = try tool("python3", "apt-get install python3") else { return nil }
-            return try await ExternalTool.run(python, ["-c", "import requests, ssl; print('requests', requests.__version__, '/', ssl.OPENSSL_VERSION)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }, upload: { server, file, target, tls in
-            guard let python = try tool("python3", "apt-get install python3") else { return nil }
-            let script = server.folder.path + "/put.py"
-            try requestsScript.write(toFile: script, atomically: true, encoding: .utf8)
-            return try await ExternalTool.run(python, [script, "https://localhost:\(server.port)/v1/files/\(target)", server.pki.certificate("acme"), server.pki.key("acme"), server.pki.caFile, file],
-                                              environment: try opensslConf(server.folder.path, tls))
-        }),
-        Client(name: "tuspy (tus 1.0.0)", version: {
-            guard let python = try tool("python3", "apt-get install python3") else { return nil }
-            return try await ExternalTool.run(python, ["-c", "import importlib.metadata as m; print('tuspy', m.version('tuspy'))"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        }, upload: { server, file, target, tls in
-            guard let python = try tool("python3", "apt-get install python3") else { return nil }
-            let script = server.folder.path + "/tus_client.py"
-            try TusIntegrationTests.tuspyScript.write(toFile: script, atomically: true, encoding: .utf8)
-            return try await ExternalTool.run(python, [script, "https://localhost:\(server.port)/v1/uploads", server.pki.certificate("acme"), server.pki.key("acme"), server.pki.caFile, file, target, "whole"],
-                                              environment: try opensslConf(server.folder.path, tls))
-        }),
+        ),
+        Client(
+            name: "openssl s_client",
+            version: {
+                guard let openssl = try tool("openssl", "apt-get install openssl") else { return nil }
+                return try await ExternalTool.run(openssl, ["version"]).stdout.trimmingCharacters(
+                    in: .whitespacesAndNewlines
+                )
+            },
+            upload: { server, file, target, tls in
+                guard let openssl = try tool("openssl", "apt-get install openssl") else { return nil }
+                return try await ExternalTool.run(
+                    openssl,
+                    [
+                        "s_client", "-connect", "localhost:\(server.port)", "-servername", "localhost", "-quiet",
+                        "-ign_eof", "-tls\(tls.replacingOccurrences(of: ".", with: "_"))",
+                        "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), "-CAfile",
+                        server.pki.caFile, "-verify_return_error",
+                    ],
+                    input: try rawPut(target, file),
+                    timeout: 60
+                )
+            }
+        ),
+        Client(
+            name: "gnutls-cli",
+            version: {
+                guard let gnutls = try tool("gnutls-cli", "apt-get install gnutls-bin") else { return nil }
+                return try await ExternalTool.run(gnutls, ["--version"]).stdout.split(separator: "\n").first.map(
+                    String.init
+                )
+            },
+            upload: { server, file, target, tls in
+                guard let gnutls = try tool("gnutls-cli", "apt-get install gnutls-bin") else { return nil }
+                return try await ExternalTool.run(
+                    gnutls,
+                    [
+                        "--priority", "NORMAL:-VERS-ALL:+VERS-TLS\(tls)", "--x509certfile",
+                        server.pki.certificate("acme"), "--x509keyfile", server.pki.key("acme"),
+                        "--x509cafile", server.pki.caFile, "-p", "\(server.port)", "localhost",
+                    ],
+                    input: try rawPut(target, file),
+                    timeout: 60
+                )
+            }
+        ),
+        Client(
+            name: "Java HttpClient (JSSE)",
+            version: {
+                guard let java = try tool("java", "apt-get install default-jre-headless") else { return nil }
+                return try await ExternalTool.run(java, ["-version"]).stderr.split(separator: "\n").first.map(
+                    String.init
+                )
+            },
+            upload: { server, file, target, tls in
+                guard let java = try tool("java", "apt-get install default-jre-headless"),
+                    let openssl = try tool("openssl", "apt-get install openssl")
+                else { return nil }
+                let keystore = server.folder.path + "/acme.p12"
+                if !FileManager.default.fileExists(atPath: keystore) {
+                    let made = try await ExternalTool.run(
+                        openssl,
+                        [
+                            "pkcs12", "-export", "-in", server.pki.certificate("acme"), "-inkey",
+                            server.pki.key("acme"), "-out", keystore, "-passout", "pass:interop",
+                        ]
+                    )
+                    #expect(made.status == 0, "\(made.output)")
+                }
+                let source = server.folder.path + "/Put.java"
+                try javaSource.write(toFile: source, atomically: true, encoding: .utf8)
+                return try await ExternalTool.run(
+                    java,
+                    [
+                        source, "https://localhost:\(server.port)/v1/files/\(target)", keystore, "interop",
+                        server.pki.caFile, file, "TLSv\(tls)",
+                    ],
+                    timeout: 120
+                )
+            }
+        ),
+        Client(
+            name: "Python requests",
+            version: {
+                guard let python = try tool("python3", "apt-get install python3") else { return nil }
+                return try await ExternalTool.run(
+                    python,
+                    ["-c", "import requests, ssl; print('requests', requests.__version__, '/', ssl.OPENSSL_VERSION)"]
+                ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            },
+            upload: { server, file, target, tls in
+                guard let python = try tool("python3", "apt-get install python3") else { return nil }
+                let script = server.folder.path + "/put.py"
+                try requestsScript.write(toFile: script, atomically: true, encoding: .utf8)
+                return try await ExternalTool.run(
+                    python,
+                    [
+                        script, "https://localhost:\(server.port)/v1/files/\(target)", server.pki.certificate("acme"),
+                        server.pki.key("acme"), server.pki.caFile, file,
+                    ],
+                    environment: try opensslConf(server.folder.path, tls)
+                )
+            }
+        ),
+        Client(
+            name: "tuspy (tus 1.0.0)",
+            version: {
+                guard let python = try tool("python3", "apt-get install python3") else { return nil }
+                return try await ExternalTool.run(
+                    python,
+                    ["-c", "import importlib.metadata as m; print('tuspy', m.version('tuspy'))"]
+                ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            },
+            upload: { server, file, target, tls in
+                guard let python = try tool("python3", "apt-get install python3") else { return nil }
+                let script = server.folder.path + "/tus_client.py"
+                try TusIntegrationTests.tuspyScript.write(toFile: script, atomically: true, encoding: .utf8)
+                return try await ExternalTool.run(
+                    python,
+                    [
+                        script, "https://localhost:\(server.port)/v1/uploads", server.pki.certificate("acme"),
+                        server.pki.key("acme"), server.pki.caFile, file, target, "whole",
+                    ],
+                    environment: try opensslConf(server.folder.path, tls)
+                )
+            }
+        ),
     ]
 
-    @Test("each client uploads with its own certificate at TLS 1.2 and at TLS 1.3; the server's ledger and the stored bytes agree")
+    @Test(
+        "each client uploads with its own certificate at TLS 1.2 and at TLS 1.3; the server's ledger and the stored bytes agree"
+    )
     func matrix() async throws {
         var rows: [String] = []
         try await TestServerHarness.with { server in
             // Text (s_client and gnutls-cli send it on standard input), 64 KiB.
             let file = server.folder.path + "/interop.txt"
-            try String(repeating: "Ferry interop line: the quick brown fox jumps over the lazy dog 0123456789\n", count: 862).write(toFile: file, atomically: true, encoding: .utf8)
+            try String(
+                repeating: "Ferry interop line: the quick brown fox jumps over the lazy dog 0123456789\n",
+                count: 862
+            ).write(toFile: file, atomically: true, encoding: .utf8)
             let digest = try TestFiles.sha256(file)
             for client in Self.clients {
                 guard let version = try await client.version() else { continue }
@@ -164,11 +261,17 @@ struct InteropMatrixTests {
                 for tls in ["1.2", "1.3"] {
                     let name = client.name.lowercased().filter { $0.isLetter || $0.isNumber } + "-tls\(tls).txt"
                     let target = "interop/" + name
-                    guard let outcome = try await client.upload(server, file, target, tls) else { cells.append("not run"); continue }
+                    guard let outcome = try await client.upload(server, file, target, tls) else {
+                        cells.append("not run")
+                        continue
+                    }
                     let row = try await Self.ledgerRow(server, endingWith: target)
                     let stored = try? TestFiles.sha256(server.root + "/acme/" + target)
                     let ok = row?.result == .ok && row?.tlsVersion == "TLS\(tls)" && stored == digest
-                    #expect(ok, "\(client.name) at TLS \(tls): ledger \(String(describing: row?.result)) \(row?.tlsVersion ?? "-"), stored digest \(stored ?? "none"); \(outcome.output.suffix(1_500))")
+                    #expect(
+                        ok,
+                        "\(client.name) at TLS \(tls): ledger \(String(describing: row?.result)) \(row?.tlsVersion ?? "-"), stored digest \(stored ?? "none"); \(outcome.output.suffix(1_500))"
+                    )
                     cells.append(ok ? "ok: \(row?.tlsVersion ?? "") \(row?.cipherSuite ?? "")" : "FAILED")
                 }
                 rows.append("| \(client.name) | `\(version)` | \(cells.joined(separator: " | ")) |")
@@ -200,7 +303,9 @@ struct InteropMatrixTests {
     /// The diagnosis side of the matrix: what `DiagnosisTests` recorded in FERRY_DIAGNOSE_RESULTS (scripts/interop runs
     /// it first), one row per diagnosis, with the versions of the peers it ran against.
     static func diagnosisTable() async throws -> String {
-        guard let path = ProcessInfo.processInfo.environment["FERRY_DIAGNOSE_RESULTS"], let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard let path = ProcessInfo.processInfo.environment["FERRY_DIAGNOSE_RESULTS"],
+            let text = try? String(contentsOfFile: path, encoding: .utf8)
+        else {
             return "The diagnosis side of the matrix is `DiagnosisTests` (run scripts/interop for its table)."
         }
         var rows: [String] = []
@@ -210,8 +315,10 @@ struct InteropMatrixTests {
             rows.append("| \(cell("test")) | `\(cell("first"))` | \(row["status"] as? Int ?? -1) | \(cell("fix")) |")
         }
         var versions: [String] = []
-        for (name, tool, arguments) in [("OpenSSL", "openssl", ["version"]), ("GnuTLS", "gnutls-serv", ["--version"]), ("nginx", "nginx", ["-v"]),
-                                        ("tlslite-ng", "python3", ["-c", "import tlslite; print(tlslite.__version__)"])] {
+        for (name, tool, arguments) in [
+            ("OpenSSL", "openssl", ["version"]), ("GnuTLS", "gnutls-serv", ["--version"]), ("nginx", "nginx", ["-v"]),
+            ("tlslite-ng", "python3", ["-c", "import tlslite; print(tlslite.__version__)"]),
+        ] {
             guard let executable = try? ExternalTool.require(tool, installHint: "") else { continue }
             let outcome = try await ExternalTool.run(executable, arguments)
             versions.append("\(name): `\(outcome.output.split(separator: "\n").first.map(String.init) ?? "?")`")
@@ -235,7 +342,9 @@ struct InteropMatrixTests {
     static func ledgerRow(_ server: TestServerHarness, endingWith target: String) async throws -> LedgerEntry? {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if let row = try await server.ledger.recent(limit: 50).first(where: { $0.path.hasSuffix(target) }) { return row }
+            if let row = try await server.ledger.recent(limit: 50).first(where: { $0.path.hasSuffix(target) }) {
+                return row
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         return nil

@@ -19,8 +19,25 @@ struct LedgerTests {
         try await ledger.close()
     }
 
-    static func row(_ partner: String, _ operation: LedgerEntry.Operation, _ path: String, ended: Date, result: LedgerEntry.Result = .ok, direction: LedgerEntry.Direction = .inbound) -> LedgerEntry {
-        LedgerEntry(direction: direction, partner: partner, operation: operation, path: path, bytes: 1, sha256: nil, started: ended, ended: ended, result: result)
+    static func row(
+        _ partner: String,
+        _ operation: LedgerEntry.Operation,
+        _ path: String,
+        ended: Date,
+        result: LedgerEntry.Result = .ok,
+        direction: LedgerEntry.Direction = .inbound
+    ) -> LedgerEntry {
+        LedgerEntry(
+            direction: direction,
+            partner: partner,
+            operation: operation,
+            path: path,
+            bytes: 1,
+            sha256: nil,
+            started: ended,
+            ended: ended,
+            result: result
+        )
     }
 
     @Test("filters by partner, direction, result, operation, path prefix and time, each alone and together")
@@ -34,9 +51,17 @@ struct LedgerTests {
                 Self.row("-", .tls, "-", ended: base + 30, result: .failed),
                 Self.row("acme", .tus, "acme/in/%_d.txt", ended: base + 40),
             ])
-            func paths(_ query: LedgerQuery) async throws -> [String] { try await ledger.transfers(query).entries.map(\.path) }
-            #expect(try await paths(LedgerQuery()) == ["acme/in/%_d.txt", "-", "globex/in/c.txt", "acme/out/b.txt", "acme/in/a.txt"])
-            #expect(try await paths(LedgerQuery(partner: "acme")) == ["acme/in/%_d.txt", "acme/out/b.txt", "acme/in/a.txt"])
+            func paths(_ query: LedgerQuery) async throws -> [String] {
+                try await ledger.transfers(query).entries.map(\.path)
+            }
+            #expect(
+                try await paths(LedgerQuery()) == [
+                    "acme/in/%_d.txt", "-", "globex/in/c.txt", "acme/out/b.txt", "acme/in/a.txt",
+                ]
+            )
+            #expect(
+                try await paths(LedgerQuery(partner: "acme")) == ["acme/in/%_d.txt", "acme/out/b.txt", "acme/in/a.txt"]
+            )
             #expect(try await paths(LedgerQuery(direction: .outbound)) == ["acme/out/b.txt"])
             #expect(try await paths(LedgerQuery(result: .failed)) == ["-", "globex/in/c.txt"])
             #expect(try await paths(LedgerQuery(operation: .tls)) == ["-"])
@@ -44,8 +69,16 @@ struct LedgerTests {
             // `%` and `_` are themselves, not patterns.
             #expect(try await paths(LedgerQuery(pathPrefix: "acme/in/%_")) == ["acme/in/%_d.txt"])
             #expect(try await paths(LedgerQuery(pathPrefix: "acme/in/__")) == [])
-            #expect(try await paths(LedgerQuery(since: base + 10, until: base + 30)) == ["globex/in/c.txt", "acme/out/b.txt"])
-            #expect(try await paths(LedgerQuery(partner: "acme", result: .ok, pathPrefix: "acme/in", since: base + 1)) == ["acme/in/%_d.txt"])
+            #expect(
+                try await paths(LedgerQuery(since: base + 10, until: base + 30)) == [
+                    "globex/in/c.txt", "acme/out/b.txt",
+                ]
+            )
+            #expect(
+                try await paths(LedgerQuery(partner: "acme", result: .ok, pathPrefix: "acme/in", since: base + 1)) == [
+                    "acme/in/%_d.txt"
+                ]
+            )
         }
     }
 
@@ -76,25 +109,51 @@ struct LedgerTests {
         }
     }
 
-    @Test("a cursor text this ledger did not print is refused", arguments: ["", "abc", "zz.1234", "7ff0000000000000.ab", "41d0.", "41d0.x;DROP"])
+    @Test(
+        "a cursor text this ledger did not print is refused",
+        arguments: ["", "abc", "zz.1234", "7ff0000000000000.ab", "41d0.", "41d0.x;DROP"]
+    )
     func badCursor(text: String) {
         #expect(LedgerCursor(text) == nil)
     }
 
-    @Test("one certificate format: a serial with colons or capitals is stored as lowercase hexadecimal, an unverified one marked")
+    @Test(
+        "one certificate format: a serial with colons or capitals is stored as lowercase hexadecimal, an unverified one marked"
+    )
     func peerCertificate() async throws {
         try await Self.withLedger { ledger in
             var verified = Self.row("acme", .put, "acme/a", ended: Date())
             verified.peer = LedgerEntry.PeerCertificate(subject: "CN=acme", issuer: "CN=CA", serial: "0A:1b:FF")
             let unverified = LedgerEntry(
-                direction: .inbound, partner: "-", operation: .tls, path: "-", bytes: 0, sha256: nil, started: Date(), result: .failed,
-                peer: LedgerEntry.PeerCertificate(subject: "CN=x", issuer: "CN=Other", serial: "0a1bff", verified: false))
+                direction: .inbound,
+                partner: "-",
+                operation: .tls,
+                path: "-",
+                bytes: 0,
+                sha256: nil,
+                started: Date(),
+                result: .failed,
+                peer: LedgerEntry.PeerCertificate(
+                    subject: "CN=x",
+                    issuer: "CN=Other",
+                    serial: "0a1bff",
+                    verified: false
+                )
+            )
             try await ledger.record([verified, unverified])
             let stored = try await ledger.recent(limit: 10)
             #expect(Set(stored.map(\.peerSerial)) == ["0a1bff"])
             let tls = try #require(stored.first { $0.operation == .tls })
             #expect(tls.peerSubject == "unverified: CN=x" && tls.peerIssuer == "unverified: CN=Other")
-            #expect(tls.peer == LedgerEntry.PeerCertificate(subject: "CN=x", issuer: "CN=Other", serial: "0a1bff", verified: false))
+            #expect(
+                tls.peer
+                    == LedgerEntry.PeerCertificate(
+                        subject: "CN=x",
+                        issuer: "CN=Other",
+                        serial: "0a1bff",
+                        verified: false
+                    )
+            )
             #expect(stored.first { $0.operation == .put }?.peer?.verified == true)
             // Text that is not a serial number is kept as it came (escaped by the caller), not mangled.
             #expect(LedgerEntry.PeerCertificate(subject: "", issuer: "", serial: "not-hex").serial == "not-hex")
@@ -106,7 +165,10 @@ struct LedgerTests {
         let entry = Self.row("acme", .tus, "acme/a", ended: Date(timeIntervalSince1970: 1_800_000_000))
         let json = String(decoding: try JSONEncoder().encode(entry), as: UTF8.self)
         #expect(json.contains(#""operation":"TUS""#), "\(json)")
-        let back = try JSONDecoder().decode(LedgerEntry.self, from: Data(json.replacingOccurrences(of: #""TUS""#, with: #""ARCHIVE""#).utf8))
+        let back = try JSONDecoder().decode(
+            LedgerEntry.self,
+            from: Data(json.replacingOccurrences(of: #""TUS""#, with: #""ARCHIVE""#).utf8)
+        )
         #expect(back.operation.name == "ARCHIVE" && !LedgerEntry.Operation.all.contains(back.operation))
         #expect(LedgerEntry.Operation.named("tus") == .tus && LedgerEntry.Operation.named("nope") == nil)
     }
@@ -117,7 +179,11 @@ struct LedgerTests {
             let stamp = FileStamp(inode: 42, size: 10, modifiedNanoseconds: 1_000)
             try await ledger.remember(digest: String(repeating: "ab", count: 32), for: "acme/a", stamp: stamp)
             #expect(try await ledger.digest(for: "acme/a", stamp: stamp) == String(repeating: "ab", count: 32))
-            for changed in [FileStamp(inode: 43, size: 10, modifiedNanoseconds: 1_000), FileStamp(inode: 42, size: 11, modifiedNanoseconds: 1_000), FileStamp(inode: 42, size: 10, modifiedNanoseconds: 1_001)] {
+            for changed in [
+                FileStamp(inode: 43, size: 10, modifiedNanoseconds: 1_000),
+                FileStamp(inode: 42, size: 11, modifiedNanoseconds: 1_000),
+                FileStamp(inode: 42, size: 10, modifiedNanoseconds: 1_001),
+            ] {
                 #expect(try await ledger.digest(for: "acme/a", stamp: changed) == nil)
             }
             try await ledger.forget(path: "acme/a")

@@ -7,7 +7,9 @@ import Testing
 /// folder while an upload runs (as a script with write access to a partner's folder could do).
 @Suite("Symbolic links in areas")
 struct LinkSwapTests {
-    @Test("a folder swapped for a link to outside while a PUT and a tus upload run: both commits are refused, nothing is written outside")
+    @Test(
+        "a folder swapped for a link to outside while a PUT and a tus upload run: both commits are refused, nothing is written outside"
+    )
     func swapDuringUploads() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
@@ -18,8 +20,10 @@ struct LinkSwapTests {
 
             // A PUT into drop/ whose body comes from a writer the test holds: once 8 MiB have gone through (so the
             // server is writing the body), drop becomes a link to outside, then the body ends.
-            let sent = server.folder.path + "/sent", go = server.folder.path + "/go"
-            let writer = "import os,sys,time\nout=sys.stdout.buffer\nout.write(b'a'*(8<<20)); out.flush()\nopen(sys.argv[1],'w').close()\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.05)\nout.write(b'b'*(1<<20)); out.flush()"
+            let sent = server.folder.path + "/sent"
+            let go = server.folder.path + "/go"
+            let writer =
+                "import os,sys,time\nout=sys.stdout.buffer\nout.write(b'a'*(8<<20)); out.flush()\nopen(sys.argv[1],'w').close()\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.05)\nout.write(b'b'*(1<<20)); out.flush()"
             let command = "python3 -c \"$WRITER\" \"$SENT\" \"$GO\" | \"$CURL\" \"$@\""
             var environment = ProcessInfo.processInfo.environment
             environment["WRITER"] = writer
@@ -28,8 +32,12 @@ struct LinkSwapTests {
             environment["CURL"] = curl
             let put = Task {
                 try await ExternalTool.run(
-                    "/bin/bash", ["-c", command, "put"] + server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "-T", "-", server.url("drop/put.bin")],
-                    environment: environment)
+                    "/bin/bash",
+                    ["-c", command, "put"] + server.curlIdentity("acme") + [
+                        "-o", "/dev/null", "-w", "%{http_code}", "-T", "-", server.url("drop/put.bin"),
+                    ],
+                    environment: environment
+                )
             }
             #expect(try await Self.waitForFile(server.folder.path, named: "sent"), "8 MiB of the body went through")
             try Self.swapForLink(area + "/drop", to: outside)
@@ -42,28 +50,46 @@ struct LinkSwapTests {
             let half = server.folder.path + "/half.bin"
             try Data(repeating: 0x61, count: 1000).write(to: URL(fileURLWithPath: half))
             let base = "https://localhost:\(server.port)/v1/uploads"
-            let created = try await ExternalTool.run(curl, server.curlIdentity("acme") + [
-                "-D", "-", "-o", "/dev/null", "-X", "POST", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Length: 2000",
-                "-H", "Upload-Metadata: path " + Data("drop2/tus.bin".utf8).base64EncodedString(), base,
-            ])
-            let location = try #require(created.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }).dropFirst("location: ".count)
+            let created = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + [
+                    "-D", "-", "-o", "/dev/null", "-X", "POST", "-H", "Tus-Resumable: 1.0.0", "-H",
+                    "Upload-Length: 2000",
+                    "-H", "Upload-Metadata: path " + Data("drop2/tus.bin".utf8).base64EncodedString(), base,
+                ]
+            )
+            let location = try #require(
+                created.stdout.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }
+            ).dropFirst("location: ".count)
             let upload = "https://localhost:\(server.port)" + location
             func patch(offset: Int) async throws -> String {
-                try await ExternalTool.run(curl, server.curlIdentity("acme") + [
-                    "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: \(offset)",
-                    "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + half, upload,
-                ]).stdout
+                try await ExternalTool.run(
+                    curl,
+                    server.curlIdentity("acme") + [
+                        "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH", "-H", "Tus-Resumable: 1.0.0", "-H",
+                        "Upload-Offset: \(offset)",
+                        "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + half, upload,
+                    ]
+                ).stdout
             }
             #expect(try await patch(offset: 0) == "204")
             try Self.swapForLink(area + "/drop2", to: outside)
             #expect(try await patch(offset: 1000) == "403")
 
-            #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty, "nothing was written through the links")
-            #expect(!FileManager.default.fileExists(atPath: area + "/drop.old/put.bin") && !FileManager.default.fileExists(atPath: area + "/drop2.old/tus.bin"))
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty,
+                "nothing was written through the links"
+            )
+            #expect(
+                !FileManager.default.fileExists(atPath: area + "/drop.old/put.bin")
+                    && !FileManager.default.fileExists(atPath: area + "/drop2.old/tus.bin")
+            )
         }
     }
 
-    @Test("links planted in an area are not followed for GET, HEAD, DELETE, listings or batch entries, even when they point inside it; a FIFO does not hang a GET")
+    @Test(
+        "links planted in an area are not followed for GET, HEAD, DELETE, listings or batch entries, even when they point inside it; a FIFO does not hang a GET"
+    )
     func plantedLinks() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
@@ -74,13 +100,23 @@ struct LinkSwapTests {
             try "kept".write(toFile: outside + "/secret.txt", atomically: true, encoding: .utf8)
             try "inside".write(toFile: area + "/real/inner.txt", atomically: true, encoding: .utf8)
             try FileManager.default.createSymbolicLink(atPath: area + "/out", withDestinationPath: outside)
-            try FileManager.default.createSymbolicLink(atPath: area + "/secret.txt", withDestinationPath: outside + "/secret.txt")
+            try FileManager.default.createSymbolicLink(
+                atPath: area + "/secret.txt",
+                withDestinationPath: outside + "/secret.txt"
+            )
             try FileManager.default.createSymbolicLink(atPath: area + "/alias", withDestinationPath: area + "/real")
-            try FileManager.default.createSymbolicLink(atPath: area + "/alias.txt", withDestinationPath: "real/inner.txt")
+            try FileManager.default.createSymbolicLink(
+                atPath: area + "/alias.txt",
+                withDestinationPath: "real/inner.txt"
+            )
             #expect(mkfifo(area + "/pipe", 0o600) == 0)
 
             func status(_ arguments: [String]) async throws -> String {
-                try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"] + arguments).stdout
+                try await ExternalTool.run(
+                    curl,
+                    server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"]
+                        + arguments
+                ).stdout
             }
             for path in ["out/secret.txt", "secret.txt", "alias/inner.txt", "alias.txt"] {
                 for (method, options) in [("GET", [String]()), ("HEAD", ["-I"]), ("DELETE", ["-X", "DELETE"])] {
@@ -102,15 +138,32 @@ struct LinkSwapTests {
             let batch = server.folder.path + "/batch.bin"
             var body = Data()
             for (path, content) in [("out/planted.txt", "x"), ("real/ok.txt", "y")] {
-                let header = try JSONEncoder().encode(Batch.Header(path: path, size: Int64(content.utf8.count), sha256: TestHashes.sha256Hex(Array(content.utf8))))
+                let header = try JSONEncoder().encode(
+                    Batch.Header(
+                        path: path,
+                        size: Int64(content.utf8.count),
+                        sha256: TestHashes.sha256Hex(Array(content.utf8))
+                    )
+                )
                 body += header + Data("\n".utf8) + Data(content.utf8)
             }
             try body.write(to: URL(fileURLWithPath: batch))
-            let posted = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-H", "Content-Type: \(Batch.mediaType)", "--data-binary", "@" + batch, server.url("")])
+            let posted = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + [
+                    "-H", "Content-Type: \(Batch.mediaType)", "--data-binary", "@" + batch, server.url(""),
+                ]
+            )
             #expect(posted.stdout.contains("path-outside-area"), "\(posted.output)")
             #expect(FileManager.default.fileExists(atPath: area + "/real/ok.txt"))
-            #expect(try FileManager.default.contentsOfDirectory(atPath: outside) == ["secret.txt"], "nothing planted, nothing deleted outside")
-            #expect(FileManager.default.fileExists(atPath: area + "/real/inner.txt"), "DELETE through a link removed nothing")
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: outside) == ["secret.txt"],
+                "nothing planted, nothing deleted outside"
+            )
+            #expect(
+                FileManager.default.fileExists(atPath: area + "/real/inner.txt"),
+                "DELETE through a link removed nothing"
+            )
         }
     }
 

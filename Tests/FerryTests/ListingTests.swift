@@ -14,15 +14,24 @@ struct ListingTests {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             // Made by another process, so the in-process server's threads are not held up meanwhile.
             let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
-            let made = try await ExternalTool.run(python, ["-c", "import sys\nfor i in range(4500): open(f'{sys.argv[1]}/f{i:05d}.txt', 'w').close()", folder])
+            let made = try await ExternalTool.run(
+                python,
+                ["-c", "import sys\nfor i in range(4500): open(f'{sys.argv[1]}/f{i:05d}.txt', 'w').close()", folder]
+            )
             #expect(made.status == 0, "\(made.output)")
             var names: [String] = []
             var after: String?
             var pages = 0
             repeat {
                 let query = "?limit=2000" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
-                let outcome = try await ExternalTool.run(curl, server.curlIdentity("acme") + [server.url("many/") + query])
-                let page = try #require(try? JSONDecoder().decode(Listing.self, from: Data(outcome.stdout.utf8)), "curl exit \(outcome.status): \(outcome.output.prefix(2_000))")
+                let outcome = try await ExternalTool.run(
+                    curl,
+                    server.curlIdentity("acme") + [server.url("many/") + query]
+                )
+                let page = try #require(
+                    try? JSONDecoder().decode(Listing.self, from: Data(outcome.stdout.utf8)),
+                    "curl exit \(outcome.status): \(outcome.output.prefix(2_000))"
+                )
                 #expect(page.entries.count <= 2000)
                 names += page.entries.map(\.name)
                 after = page.next
@@ -30,15 +39,29 @@ struct ListingTests {
             } while after != nil && pages < 10
             #expect(pages == 3)
             #expect(names.count == 4500 && names == names.sorted() && Set(names).count == 4500)
-            let bad = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", server.url("many/") + "?limit=0"])
+            let bad = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + [
+                    "-o", "/dev/null", "-w", "%{http_code}", server.url("many/") + "?limit=0",
+                ]
+            )
             #expect(bad.stdout == "400")
 
             let ls = try await ExternalTool.run(
                 try CLITests.ferry,
-                ["ls", "https://localhost:\(server.port)/many/", "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile],
-                environment: ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": server.folder.path + "/state"]) { $1 })
+                [
+                    "ls", "https://localhost:\(server.port)/many/", "--cert", server.pki.certificate("acme"), "--key",
+                    server.pki.key("acme"), "--ca", server.pki.caFile,
+                ],
+                environment: ProcessInfo.processInfo.environment.merging([
+                    "XDG_STATE_HOME": server.folder.path + "/state"
+                ]) { $1 }
+            )
             #expect(ls.status == 0, "\(ls.stderr)")
-            #expect(ls.stdout.split(separator: "\n").count == 4500, "\(ls.stdout.split(separator: "\n").count) lines (ferry ls reads pages of 2,000)")
+            #expect(
+                ls.stdout.split(separator: "\n").count == 4500,
+                "\(ls.stdout.split(separator: "\n").count) lines (ferry ls reads pages of 2,000)"
+            )
         }
     }
 

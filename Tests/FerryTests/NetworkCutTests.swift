@@ -4,9 +4,9 @@ import FerryProtocol
 import FerryTLS
 import FerryTestSupport
 import Foundation
-import Testing
 import NIOCore
 import NIOPosix
+import Testing
 
 /// A connection that drops mid-transfer: the client resumes by itself within the same run.
 @Suite("Transfers resume after the connection is cut", .serialized)
@@ -32,7 +32,10 @@ struct NetworkCutTests {
             #expect(result.attemptOffsets.count == result.attempts)
             // 20 MiB of TLS records reached the server: all but their framing, the handshake and the request head is
             // counted, not only the 16 MiB of the last checkpoint.
-            #expect((result.attemptOffsets.dropFirst().max() ?? 0) >= 19 << 20, "a retry continued from every byte that reached the server: \(result.attemptOffsets)")
+            #expect(
+                (result.attemptOffsets.dropFirst().max() ?? 0) >= 19 << 20,
+                "a retry continued from every byte that reached the server: \(result.attemptOffsets)"
+            )
             #expect(try TestFiles.sha256(server.root + "/acme/in/cut.bin") == digest)
         }
     }
@@ -53,7 +56,10 @@ struct NetworkCutTests {
             let result = try await client.get(target, to: local)
             #expect(result.attempts >= 2)
             #expect(result.resumedFrom == 0)
-            #expect((result.attemptOffsets.dropFirst().first ?? 0) > 0, "the retry asked only for the rest: \(result.attemptOffsets)")
+            #expect(
+                (result.attemptOffsets.dropFirst().first ?? 0) > 0,
+                "the retry asked only for the rest: \(result.attemptOffsets)"
+            )
             #expect(result.sentThisRun == Int64(size), "received \(result.sentThisRun) bytes in all")
             #expect(result.sha256 == digest)
             #expect(try TestFiles.sha256(local) == digest)

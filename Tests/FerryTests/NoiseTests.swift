@@ -1,14 +1,15 @@
 import FerryConfig
 import FerryLedger
 import FerryProtocol
-@testable import FerryServer
-import FerryTestSupport
 import FerryTLS
+import FerryTestSupport
 import Foundation
 import NIOCore
 import SwiftASN1
 import Testing
 import X509
+
+@testable import FerryServer
 
 #if canImport(Glibc)
 import Glibc
@@ -41,7 +42,10 @@ struct NoiseTests {
             // own few rows and a summary row for the window before.
             let windows = Int((ContinuousClock.now - started) / .seconds(60)) + 1
             let perSource = FailureThrottle().perSource
-            #expect(rows.count >= perSource && rows.count <= windows * (perSource + 1), "\(rows.count) rows for 200 failed handshakes from one address over \(windows) window(s)")
+            #expect(
+                rows.count >= perSource && rows.count <= windows * (perSource + 1),
+                "\(rows.count) rows for 200 failed handshakes from one address over \(windows) window(s)"
+            )
             #expect(rows.allSatisfy { $0.partner == "-" && $0.error?.contains("127.0.0.7") == true })
         }
     }
@@ -70,7 +74,9 @@ struct NoiseTests {
         #expect(after.detailed && after.summaries.map(\.count) == [1])
     }
 
-    @Test("an unverified certificate's subject with escape codes and a newline is stored escaped, never as the partner, and printed safely")
+    @Test(
+        "an unverified certificate's subject with escape codes and a newline is stored escaped, never as the partner, and printed safely"
+    )
     func craftedSubject() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
@@ -94,21 +100,36 @@ struct NoiseTests {
             let certificate = try X509.Certificate(pemEncoded: pem)
             #expect(row.peerSerial == PeerIdentity(certificate: certificate).serial)
             #expect(row.peerSerial?.contains(":") == false)
-            let history = try await ExternalTool.run(try CLITests.ferry, ["history", "--server", "--root", server.root])
+            let history = try await ExternalTool.run(
+                try CLITests.ferry,
+                ["history", "--server", "--root", server.root]
+            )
             #expect(history.status == 0, "\(history.output)")
-            #expect(!history.stdout.contains("\u{1B}") && !history.stdout.contains("\nforged"), "\(history.stdout.debugDescription)")
+            #expect(
+                !history.stdout.contains("\u{1B}") && !history.stdout.contains("\nforged"),
+                "\(history.stdout.debugDescription)"
+            )
         }
     }
 
-    @Test("names with C1 controls, DEL or bidirectional overrides are refused with 400 and stored nowhere", arguments: ["a%C2%85b", "a%7Fb", "invoice%E2%80%AEfdp.exe", "x%E2%81%A6y", "%1B%5B2J"])
+    @Test(
+        "names with C1 controls, DEL or bidirectional overrides are refused with 400 and stored nowhere",
+        arguments: ["a%C2%85b", "a%7Fb", "invoice%E2%80%AEfdp.exe", "x%E2%81%A6y", "%1B%5B2J"]
+    )
     func craftedNames(name: String) async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TestServerHarness.with { server in
             let file = server.folder.path + "/f.txt"
             try "x".write(toFile: file, atomically: true, encoding: .utf8)
-            let outcome = try await ExternalTool.run(curl, server.curlIdentity("acme") + ["--path-as-is", "-T", file, "-w", "\n%{http_code}", server.url(name)])
+            let outcome = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("acme") + ["--path-as-is", "-T", file, "-w", "\n%{http_code}", server.url(name)]
+            )
             #expect(outcome.stdout.hasSuffix("\n400"), "\(name): \(outcome.stdout)")
-            #expect(!outcome.stdout.contains("\u{1B}") && !outcome.stdout.contains("\u{202E}"), "the problem echoes the raw name: \(outcome.stdout.debugDescription)")
+            #expect(
+                !outcome.stdout.contains("\u{1B}") && !outcome.stdout.contains("\u{202E}"),
+                "the problem echoes the raw name: \(outcome.stdout.debugDescription)"
+            )
             let stored = (try? FileManager.default.contentsOfDirectory(atPath: server.root + "/acme")) ?? []
             #expect(stored.isEmpty, "\(stored)")
         }
@@ -121,8 +142,31 @@ struct NoiseTests {
             configuration.uploadSweepInterval = 0.2
         }) { server in
             let old = Date().addingTimeInterval(-8 * 86_400)
-            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: .put, path: "acme/old", bytes: 1, sha256: nil, started: old, ended: old, result: .ok))
-            try await server.ledger.record(LedgerEntry(direction: .inbound, partner: "acme", operation: .put, path: "acme/new", bytes: 1, sha256: nil, started: Date(), result: .ok))
+            try await server.ledger.record(
+                LedgerEntry(
+                    direction: .inbound,
+                    partner: "acme",
+                    operation: .put,
+                    path: "acme/old",
+                    bytes: 1,
+                    sha256: nil,
+                    started: old,
+                    ended: old,
+                    result: .ok
+                )
+            )
+            try await server.ledger.record(
+                LedgerEntry(
+                    direction: .inbound,
+                    partner: "acme",
+                    operation: .put,
+                    path: "acme/new",
+                    bytes: 1,
+                    sha256: nil,
+                    started: Date(),
+                    result: .ok
+                )
+            )
             var paths: [String] = []
             for _ in 0..<50 {
                 try await Task.sleep(for: .milliseconds(100))
@@ -138,7 +182,10 @@ struct NoiseTests {
         #expect(TerminalText.escaped("plain ünïcödé – ok") == "plain ünïcödé – ok")
         #expect(TerminalText.escaped("a\u{1B}[31mb") == "a\\u{1B}[31mb")
         #expect(TerminalText.escaped("x\u{202E}y\u{85}z\u{7F}") == "x\\u{202E}y\\u{85}z\\u{7F}")
-        #expect(TerminalText.escaped("a\\u{1B}b") == "a\\\\u{1B}b", "a literal escape sequence cannot pass for an escaped control")
+        #expect(
+            TerminalText.escaped("a\\u{1B}b") == "a\\\\u{1B}b",
+            "a literal escape sequence cannot pass for an escaped control"
+        )
         #expect(TerminalText.escaped("one\ntwo\r", keepingNewlines: true) == "one\ntwo\\u{D}")
     }
 }

@@ -26,9 +26,15 @@ struct PartnerIdentityTests {
     static func curl(_ server: TestServerHarness, as name: String, _ arguments: [String]) async throws -> Answer {
         let curl = try ExternalTool.require("curl", installHint: hint)
         let outcome = try await ExternalTool.run(
-            curl, server.curlIdentity(name) + ["--path-as-is", "-w", "\n%{http_code}"] + arguments)
+            curl,
+            server.curlIdentity(name) + ["--path-as-is", "-w", "\n%{http_code}"] + arguments
+        )
         let lines = outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false)
-        return Answer(status: String(lines.last ?? ""), body: lines.dropLast().joined(separator: "\n"), errors: outcome.stderr)
+        return Answer(
+            status: String(lines.last ?? ""),
+            body: lines.dropLast().joined(separator: "\n"),
+            errors: outcome.stderr
+        )
     }
 
     /// Ledger rows recorded under a partner name.
@@ -54,12 +60,18 @@ struct PartnerIdentityTests {
             try server.pki.issue("newcomer", by: server.pki.otherCA)
             let secret = server.folder.path + "/secret.txt"
             try "acme's statement".write(toFile: secret, atomically: true, encoding: .utf8)
-            #expect(try await Self.curl(server, as: "acme", ["-T", secret, server.url("statement.txt")]).status == "201")
-            #expect(try await Self.curl(server, as: "bank", ["-T", secret, server.url("statement.txt")]).status == "201")
+            #expect(
+                try await Self.curl(server, as: "acme", ["-T", secret, server.url("statement.txt")]).status == "201"
+            )
+            #expect(
+                try await Self.curl(server, as: "bank", ["-T", secret, server.url("statement.txt")]).status == "201"
+            )
             let before = try await server.ledger.recent(limit: 1000).count
 
             for forged in ["forged-acme", "forged-bank"] {
-                for arguments in [[server.url("statement.txt")], ["-X", "DELETE", server.url("statement.txt")], [server.url("")]] {
+                for arguments in [
+                    [server.url("statement.txt")], ["-X", "DELETE", server.url("statement.txt")], [server.url("")],
+                ] {
                     let answer = try await Self.curl(server, as: forged, arguments)
                     #expect(answer.status == "403", "\(forged) \(arguments): \(answer)")
                     #expect(answer.body.contains("unknown-partner"), "\(answer.body)")
@@ -72,14 +84,19 @@ struct PartnerIdentityTests {
             #expect(FileManager.default.fileExists(atPath: server.root + "/acme/statement.txt"))
             #expect(FileManager.default.fileExists(atPath: server.root + "/bank/statement.txt"))
             #expect(!FileManager.default.fileExists(atPath: server.root + "/newcomer"))
-            #expect(try await server.ledger.recent(limit: 1000).count == before, "a refused certificate left ledger rows")
+            #expect(
+                try await server.ledger.recent(limit: 1000).count == before,
+                "a refused certificate left ledger rows"
+            )
             // The real partners still get their files.
             #expect(try await Self.curl(server, as: "acme", [server.url("statement.txt")]).body == "acme's statement")
             #expect(try await Self.curl(server, as: "bank", [server.url("statement.txt")]).status == "200")
         }
     }
 
-    @Test("a configured partner is reached only through its binding: its CN from the right CA with another subject is refused")
+    @Test(
+        "a configured partner is reached only through its binding: its CN from the right CA with another subject is refused"
+    )
     func pinnedSubject() async throws {
         _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, _ in
@@ -92,7 +109,9 @@ struct PartnerIdentityTests {
             try server.pki.issue("ACME", file: "acme-upper")
             let report = server.folder.path + "/r.txt"
             try "x".write(toFile: report, atomically: true, encoding: .utf8)
-            #expect(try await Self.curl(server, as: "acme-transfer", ["-T", report, server.url("r.txt")]).status == "201")
+            #expect(
+                try await Self.curl(server, as: "acme-transfer", ["-T", report, server.url("r.txt")]).status == "201"
+            )
             for impostor in ["acme-evil", "acme-upper", "acme"] {
                 let answer = try await Self.curl(server, as: impostor, [server.url("r.txt")])
                 #expect(answer.status == "403", "\(impostor): \(answer)")
@@ -109,7 +128,9 @@ struct PartnerIdentityTests {
         try JSONDecoder().decode(Problem.self, from: Data(answer.body.utf8))
     }
 
-    @Test("partners.NAME.san binds a partner by the certificate's subject alternative name, whatever its CN; the CN alone no longer reaches it")
+    @Test(
+        "partners.NAME.san binds a partner by the certificate's subject alternative name, whatever its CN; the CN alone no longer reaches it"
+    )
     func alternativeNameBinding() async throws {
         _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, _ in
@@ -118,7 +139,12 @@ struct PartnerIdentityTests {
             configuration.partners = ["acme": acme]
         }) { server in
             func issue(_ commonName: String, san: [String], file: String) throws {
-                let identity = try server.pki.ca.issue(commonName: commonName, purpose: .client, dnsNames: san, days: 30)
+                let identity = try server.pki.ca.issue(
+                    commonName: commonName,
+                    purpose: .client,
+                    dnsNames: san,
+                    days: 30
+                )
                 try server.pki.write(pem: identity.certificatePEM, to: file + ".pem")
                 try server.pki.write(pem: identity.privateKeyPEM, to: file + "-key.pem")
             }
@@ -129,11 +155,17 @@ struct PartnerIdentityTests {
             try "x".write(toFile: report, atomically: true, encoding: .utf8)
             let bySAN = try await Self.curl(server, as: "by-san", ["-T", report, server.url("r.txt")])
             #expect(bySAN.status == "201", "\(bySAN)")
-            #expect(FileManager.default.fileExists(atPath: server.root + "/acme/r.txt"), "the SAN's partner, not the CN's")
+            #expect(
+                FileManager.default.fileExists(atPath: server.root + "/acme/r.txt"),
+                "the SAN's partner, not the CN's"
+            )
             #expect(!FileManager.default.fileExists(atPath: server.root + "/gateway-7"))
             #expect(try await Self.rows(server, partner: "acme").map(\.operation) == [.put])
             let cnOnly = try await Self.curl(server, as: "cn-only", [server.url("r.txt")])
-            #expect(try cnOnly.status == "403" && Self.problem(cnOnly).slug == ProblemKind.unknownPartner.slug, "\(cnOnly)")
+            #expect(
+                try cnOnly.status == "403" && Self.problem(cnOnly).slug == ProblemKind.unknownPartner.slug,
+                "\(cnOnly)"
+            )
             #expect(cnOnly.body.contains("reserved for a configured partner"), "\(cnOnly.body)")
             // A SAN that only starts like the bound one is another name: that certificate goes by its own CN.
             let nearMiss = try await Self.curl(server, as: "near-miss", ["-T", report, server.url("r.txt")])
@@ -142,7 +174,9 @@ struct PartnerIdentityTests {
         }
     }
 
-    @Test("without a certificate (client-auth optional) a request gets client-certificate-required; a certificate that names no partner gets unknown-partner; nothing is stored")
+    @Test(
+        "without a certificate (client-auth optional) a request gets client-certificate-required; a certificate that names no partner gets unknown-partner; nothing is stored"
+    )
     func refusalsOverTheWire() async throws {
         let curl = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, _ in
@@ -151,10 +185,15 @@ struct PartnerIdentityTests {
             let report = server.folder.path + "/r.txt"
             try "x".write(toFile: report, atomically: true, encoding: .utf8)
             let anonymous = try await ExternalTool.run(
-                curl, ["--silent", "--cacert", server.pki.caFile, "-w", "\n%{http_code}", "-T", report, server.url("r.txt")])
+                curl,
+                ["--silent", "--cacert", server.pki.caFile, "-w", "\n%{http_code}", "-T", report, server.url("r.txt")]
+            )
             let lines = anonymous.stdout.split(separator: "\n", omittingEmptySubsequences: false)
             #expect(lines.last == "401", "\(anonymous.output)")
-            let problem = try JSONDecoder().decode(Problem.self, from: Data(lines.dropLast().joined(separator: "\n").utf8))
+            let problem = try JSONDecoder().decode(
+                Problem.self,
+                from: Data(lines.dropLast().joined(separator: "\n").utf8)
+            )
             #expect(problem.slug == ProblemKind.clientCertificateRequired.slug && problem.status == 401)
             // A CN that cannot be a partner's folder name names no partner.
             try server.pki.issue("two words", file: "spaced")
@@ -178,11 +217,21 @@ struct PartnerIdentityTests {
             configuration.partners = ["acme": acme]
         }) { server in
             let issuing = try CertificateAuthority(
-                certificatePEM: try String(contentsOfFile: server.pki.directory + "/acme-issuing-ca.pem", encoding: .utf8),
-                privateKeyPEM: try String(contentsOfFile: server.pki.directory + "/acme-issuing-ca-key.pem", encoding: .utf8))
+                certificatePEM: try String(
+                    contentsOfFile: server.pki.directory + "/acme-issuing-ca.pem",
+                    encoding: .utf8
+                ),
+                privateKeyPEM: try String(
+                    contentsOfFile: server.pki.directory + "/acme-issuing-ca-key.pem",
+                    encoding: .utf8
+                )
+            )
             let leaf = try server.pki.issue("acme", by: issuing, file: "acme-chained")
             // curl sends the chain: the client certificate, then its issuing CA.
-            try server.pki.write(pem: try leaf.certificatePEM + "\n" + issuing.certificatePEM + "\n", to: "acme-chained.pem")
+            try server.pki.write(
+                pem: try leaf.certificatePEM + "\n" + issuing.certificatePEM + "\n",
+                to: "acme-chained.pem"
+            )
             let chained = try await Self.curl(server, as: "acme-chained", [server.url("")])
             #expect(chained.status == "200", "\(chained)")
             // The root's own certificate with CN=acme verifies too, but not through acme's CA.
@@ -191,7 +240,10 @@ struct PartnerIdentityTests {
         }
     }
 
-    @Test("a resumed TLS session (no verification in its handshake) keeps the partner its first handshake verified", arguments: ["-tls1_2", "-tls1_3"])
+    @Test(
+        "a resumed TLS session (no verification in its handshake) keeps the partner its first handshake verified",
+        arguments: ["-tls1_2", "-tls1_3"]
+    )
     func resumedSession(version: String) async throws {
         let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
         try await TestServerHarness.with(configure: { configuration, pki in
@@ -204,38 +256,67 @@ struct PartnerIdentityTests {
             for (index, sessionFlag) in ["-sess_out", "-sess_in"].enumerated() {
                 let outcome = try await ExternalTool.run(
                     openssl,
-                    ["s_client", version, "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", "-CAfile", server.pki.caFile,
-                     "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), sessionFlag, session, "-ign_eof"],
-                    input: request, timeout: 30)
+                    [
+                        "s_client", version, "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost",
+                        "-CAfile", server.pki.caFile,
+                        "-cert", server.pki.certificate("acme"), "-key", server.pki.key("acme"), sessionFlag, session,
+                        "-ign_eof",
+                    ],
+                    input: request,
+                    timeout: 30
+                )
                 #expect(outcome.stdout.contains(index == 0 ? "New, TLS" : "Reused, TLS"), "\(outcome.output)")
                 #expect(outcome.stdout.contains("HTTP/1.1 200 OK"), "\(sessionFlag): \(outcome.output)")
             }
         }
     }
 
-    @Test("bindings that can match one certificate, and rules that share a mount, stop the server at startup naming both")
+    @Test(
+        "bindings that can match one certificate, and rules that share a mount, stop the server at startup naming both"
+    )
     func ambiguousConfiguration() async throws {
         let cases: [(String, (inout FerryConfiguration, TestPKI) -> Void, [String])] = [
-            ("same subject", { configuration, _ in
-                var a = FerryConfiguration.Partner(name: "a")
-                a.subject = "CN=x,O=Ferry"
-                var b = FerryConfiguration.Partner(name: "b")
-                b.subject = "CN=x,O=Ferry"
-                configuration.partners = ["a": a, "b": b]
-            }, ["partners.a", "partners.b"]),
-            ("CN binding against a subject with that CN", { configuration, pki in
-                var a = FerryConfiguration.Partner(name: "acme")
-                a.certificateAuthorities = [pki.caFile]
-                var b = FerryConfiguration.Partner(name: "bank")
-                b.subject = "CN=acme,O=Ferry"
-                configuration.partners = ["acme": a, "bank": b]
-            }, ["partners.acme", "partners.bank"]),
-            ("one mount twice for a partner", { configuration, _ in
-                configuration.accessRules = [
-                    .init(name: "statements-ro", partners: ["acme"], area: "shared/statements", mount: "statements", rights: [.read]),
-                    .init(name: "drop", partners: ["*"], area: "shared/drop", mount: "statements", rights: [.read, .write]),
-                ]
-            }, ["access.statements-ro", "access.drop"]),
+            (
+                "same subject",
+                { configuration, _ in
+                    var a = FerryConfiguration.Partner(name: "a")
+                    a.subject = "CN=x,O=Ferry"
+                    var b = FerryConfiguration.Partner(name: "b")
+                    b.subject = "CN=x,O=Ferry"
+                    configuration.partners = ["a": a, "b": b]
+                }, ["partners.a", "partners.b"]
+            ),
+            (
+                "CN binding against a subject with that CN",
+                { configuration, pki in
+                    var a = FerryConfiguration.Partner(name: "acme")
+                    a.certificateAuthorities = [pki.caFile]
+                    var b = FerryConfiguration.Partner(name: "bank")
+                    b.subject = "CN=acme,O=Ferry"
+                    configuration.partners = ["acme": a, "bank": b]
+                }, ["partners.acme", "partners.bank"]
+            ),
+            (
+                "one mount twice for a partner",
+                { configuration, _ in
+                    configuration.accessRules = [
+                        .init(
+                            name: "statements-ro",
+                            partners: ["acme"],
+                            area: "shared/statements",
+                            mount: "statements",
+                            rights: [.read]
+                        ),
+                        .init(
+                            name: "drop",
+                            partners: ["*"],
+                            area: "shared/drop",
+                            mount: "statements",
+                            rights: [.read, .write]
+                        ),
+                    ]
+                }, ["access.statements-ro", "access.drop"]
+            ),
         ]
         for (label, configure, names) in cases {
             do {
@@ -248,25 +329,42 @@ struct PartnerIdentityTests {
         }
     }
 
-    @Test("a CN that names a shared area's folder gets no partner home there; rights come from the rule whose area is used")
+    @Test(
+        "a CN that names a shared area's folder gets no partner home there; rights come from the rule whose area is used"
+    )
     func sharedAreaNamespace() async throws {
         _ = try ExternalTool.require("curl", installHint: Self.hint)
         try await TestServerHarness.with(configure: { configuration, _ in
             configuration.accessRules = [
                 .init(name: "shared-ro", partners: ["*"], area: "shared/ro", mount: "ro", rights: [.read]),
-                .init(name: "statements", partners: ["acme"], area: "outbound/statements", mount: "statements", rights: [.read]),
+                .init(
+                    name: "statements",
+                    partners: ["acme"],
+                    area: "outbound/statements",
+                    mount: "statements",
+                    rights: [.read]
+                ),
             ]
         }) { server in
-            try FileManager.default.createDirectory(atPath: server.root + "/shared/ro", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: server.root + "/shared/ro",
+                withIntermediateDirectories: true
+            )
             try "published".write(toFile: server.root + "/shared/ro/notice.txt", atomically: true, encoding: .utf8)
-            try FileManager.default.createDirectory(atPath: server.root + "/outbound/statements", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: server.root + "/outbound/statements",
+                withIntermediateDirectories: true
+            )
             try "acme's".write(toFile: server.root + "/outbound/statements/s.txt", atomically: true, encoding: .utf8)
             try server.pki.issue("shared")
             try server.pki.issue("OUTBOUND", file: "outbound")
             let planted = server.folder.path + "/planted.txt"
             try "planted".write(toFile: planted, atomically: true, encoding: .utf8)
             for name in ["shared", "outbound"] {
-                for arguments in [["-T", planted, server.url("ro/notice.txt")], ["-X", "DELETE", server.url("ro/notice.txt")], [server.url("statements/s.txt")]] {
+                for arguments in [
+                    ["-T", planted, server.url("ro/notice.txt")], ["-X", "DELETE", server.url("ro/notice.txt")],
+                    [server.url("statements/s.txt")],
+                ] {
                     let answer = try await Self.curl(server, as: name, arguments)
                     #expect(answer.status == "403", "\(name) \(arguments): \(answer)")
                     #expect(answer.body.contains("shared area"), "\(answer.body)")
@@ -275,27 +373,46 @@ struct PartnerIdentityTests {
             #expect(try String(contentsOfFile: server.root + "/shared/ro/notice.txt", encoding: .utf8) == "published")
             // acme reads the rule area, and its read-only right holds for writes and deletes.
             #expect(try await Self.curl(server, as: "acme", [server.url("ro/notice.txt")]).body == "published")
-            #expect(try await Self.curl(server, as: "acme", ["-T", planted, server.url("statements/s.txt")]).status == "403")
-            #expect(try await Self.curl(server, as: "acme", ["-X", "DELETE", server.url("statements/s.txt")]).status == "403")
+            #expect(
+                try await Self.curl(server, as: "acme", ["-T", planted, server.url("statements/s.txt")]).status == "403"
+            )
+            #expect(
+                try await Self.curl(server, as: "acme", ["-X", "DELETE", server.url("statements/s.txt")]).status
+                    == "403"
+            )
             #expect(try String(contentsOfFile: server.root + "/outbound/statements/s.txt", encoding: .utf8) == "acme's")
         }
     }
 
-    @Test("access rule areas that leave the root or reach the state folder are refused at startup, and nothing is created outside")
+    @Test(
+        "access rule areas that leave the root or reach the state folder are refused at startup, and nothing is created outside"
+    )
     func areaValidation() async throws {
         for area in ["../pki", "/etc", ".ferry", ".FERRY/ledger", "shared/../../x", "a/./b"] {
             let folder = try TemporaryDirectory("ferry-area")
             defer { folder.remove() }
             let yaml = folder.path + "/ferry.yaml"
-            try "access:\n  r:\n    partners: \"*\"\n    area: \"\(area)\"\n".write(toFile: yaml, atomically: true, encoding: .utf8)
-            await #expect(throws: ConfigError.self, "\(area)") { try await ConfigLoader.load(file: yaml, environment: [:]) }
+            try "access:\n  r:\n    partners: \"*\"\n    area: \"\(area)\"\n".write(
+                toFile: yaml,
+                atomically: true,
+                encoding: .utf8
+            )
+            await #expect(throws: ConfigError.self, "\(area)") {
+                try await ConfigLoader.load(file: yaml, environment: [:])
+            }
         }
         for mount in ["..", ".ferry", "a/b"] {
             let folder = try TemporaryDirectory("ferry-mount")
             defer { folder.remove() }
             let yaml = folder.path + "/ferry.yaml"
-            try "access:\n  r:\n    partners: \"*\"\n    area: shared\n    mount: \"\(mount)\"\n".write(toFile: yaml, atomically: true, encoding: .utf8)
-            await #expect(throws: ConfigError.self, "\(mount)") { try await ConfigLoader.load(file: yaml, environment: [:]) }
+            try "access:\n  r:\n    partners: \"*\"\n    area: shared\n    mount: \"\(mount)\"\n".write(
+                toFile: yaml,
+                atomically: true,
+                encoding: .utf8
+            )
+            await #expect(throws: ConfigError.self, "\(mount)") {
+                try await ConfigLoader.load(file: yaml, environment: [:])
+            }
         }
         // A symbolic link under the root that leads out of it.
         let outside = try TemporaryDirectory("ferry-outside")
@@ -303,8 +420,13 @@ struct PartnerIdentityTests {
         do {
             try await TestServerHarness.with(configure: { configuration, _ in
                 try? FileManager.default.createDirectory(atPath: configuration.root, withIntermediateDirectories: true)
-                try? FileManager.default.createSymbolicLink(atPath: configuration.root + "/shared", withDestinationPath: outside.path)
-                configuration.accessRules = [.init(name: "escape", partners: ["*"], area: "shared/in", mount: "in", rights: [.read, .write])]
+                try? FileManager.default.createSymbolicLink(
+                    atPath: configuration.root + "/shared",
+                    withDestinationPath: outside.path
+                )
+                configuration.accessRules = [
+                    .init(name: "escape", partners: ["*"], area: "shared/in", mount: "in", rights: [.read, .write])
+                ]
             }) { _ in }
             Issue.record("a rule through a symbolic link out of the root started")
         } catch {
@@ -320,24 +442,43 @@ struct PartnerIdentityTests {
             let pki = try TestPKI(directory: folder.path + "/pki")
             try pki.issue("shared")
             let config = try ServeProcess.writeConfig(in: folder.path, port: 0)
-            try (String(contentsOfFile: config, encoding: .utf8) + "\naccess:\n  ro:\n    partners: \"*\"\n    area: shared/ro\n")
+            try
+                (String(contentsOfFile: config, encoding: .utf8)
+                + "\naccess:\n  ro:\n    partners: \"*\"\n    area: shared/ro\n")
                 .write(toFile: config, atomically: true, encoding: .utf8)
             let server = try await ServeProcess(config: config, directory: folder.path)
             defer { server.process.terminate() }
             let curl = try ExternalTool.require("curl", installHint: Self.hint)
             let base = ["--silent", "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}"]
-            let denied = try await ExternalTool.run(curl, base + ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "-T", config, "https://localhost:\(server.port)/v1/files/ro/x.yaml"])
+            let denied = try await ExternalTool.run(
+                curl,
+                base + [
+                    "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "-T", config,
+                    "https://localhost:\(server.port)/v1/files/ro/x.yaml",
+                ]
+            )
             #expect(denied.stdout == "403")
-            let nameless = try await ExternalTool.run(curl, base + ["--cert", pki.certificate("shared"), "--key", pki.key("shared"), "https://localhost:\(server.port)/v1/files/"])
+            let nameless = try await ExternalTool.run(
+                curl,
+                base + [
+                    "--cert", pki.certificate("shared"), "--key", pki.key("shared"),
+                    "https://localhost:\(server.port)/v1/files/",
+                ]
+            )
             #expect(nameless.stdout == "403")
             var log = ""
-            for _ in 0..<100 where !(log.contains("problem=access-denied") && log.contains("client certificate names no partner")) {
+            for _ in 0..<100
+            where !(log.contains("problem=access-denied") && log.contains("client certificate names no partner")) {
                 try await Task.sleep(for: .milliseconds(50))
                 log = server.log
             }
             let refused = log.split(separator: "\n").filter { $0.contains("request refused") }
             #expect(refused.count == 1, "\(log)")
-            #expect(refused.first?.contains("subject=CN=acme,O=Ferry") == true && refused.first?.contains("path=/v1/files/ro/x.yaml") == true, "\(log)")
+            #expect(
+                refused.first?.contains("subject=CN=acme,O=Ferry") == true
+                    && refused.first?.contains("path=/v1/files/ro/x.yaml") == true,
+                "\(log)"
+            )
             let nameRefusals = log.split(separator: "\n").filter { $0.contains("client certificate names no partner") }
             #expect(nameRefusals.count == 1 && nameRefusals.first?.contains("shared area") == true, "\(log)")
         }
@@ -353,9 +494,16 @@ struct PartnerIdentityTests {
             }
             let health = try await Self.curl(server, as: "acme", ["https://localhost:\(server.port)/v1/health"])
             #expect(health.status == "200")
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any], "\(health.body)")
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any],
+                "\(health.body)"
+            )
             #expect(object["status"] as? String == "ok")
-            #expect(!health.body.contains(".pem") && !health.body.contains("CN=") && !health.body.contains(server.folder.path), "\(health.body)")
+            #expect(
+                !health.body.contains(".pem") && !health.body.contains("CN=")
+                    && !health.body.contains(server.folder.path),
+                "\(health.body)"
+            )
         }
     }
 }

@@ -7,7 +7,10 @@ import Testing
 /// What arrives after TLS is passed on in buffers of their own, so a body part never keeps a larger read alive.
 @Suite("Plaintext copier")
 struct PlaintextCopierTests {
-    @Test("a read over 64 KiB becomes pieces of at most 64 KiB with the same bytes, none sharing the read's storage", arguments: [1, 65_536, 65_537, 200_000, 262_144])
+    @Test(
+        "a read over 64 KiB becomes pieces of at most 64 KiB with the same bytes, none sharing the read's storage",
+        arguments: [1, 65_536, 65_537, 200_000, 262_144]
+    )
     func pieces(size: Int) throws {
         let channel = EmbeddedChannel(handler: PlaintextCopier())
         var read = channel.allocator.buffer(capacity: size)

@@ -1,11 +1,13 @@
 import FerryProtocol
-@testable import FerryServer
 import Foundation
 import Testing
 
+@testable import FerryServer
+
 @Suite("The problem catalogue")
 struct ProblemCatalogueTests {
-    static let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
         .appendingPathComponent("docs/protocol.md").path
     static let start = "<!-- problem catalogue: generated from ProblemKind.all -->\n"
     static let end = "<!-- end of problem catalogue -->"
@@ -34,10 +36,17 @@ struct ProblemCatalogueTests {
         let tail = try #require(text.range(of: Self.end))
         let table = String(text[head.upperBound..<tail.lowerBound])
         if table != ProblemKind.markdownTable, ProcessInfo.processInfo.environment["FERRY_UPDATE_DOCS"] == "1" {
-            try (String(text[..<head.upperBound]) + ProblemKind.markdownTable + String(text[tail.lowerBound...])).write(toFile: Self.docs, atomically: true, encoding: .utf8)
+            try (String(text[..<head.upperBound]) + ProblemKind.markdownTable + String(text[tail.lowerBound...])).write(
+                toFile: Self.docs,
+                atomically: true,
+                encoding: .utf8
+            )
             return
         }
-        #expect(table == ProblemKind.markdownTable, "run FERRY_UPDATE_DOCS=1 swift test --filter ProblemCatalogueTests to regenerate")
+        #expect(
+            table == ProblemKind.markdownTable,
+            "run FERRY_UPDATE_DOCS=1 swift test --filter ProblemCatalogueTests to regenerate"
+        )
     }
 }
 

@@ -23,17 +23,26 @@ struct ResumeTests {
             let digest = try TestFiles.write(source, size: size)
             let state = folder.path + "/state"
             // Limited to 32 MiB/s so that the kill lands mid-upload even on a busy machine.
-            let command = ["send", source, "https://localhost:\(port)/in/", "--json", "--retries", "0", "--limit-rate", "32M",
-                           "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", pki.caFile]
+            let command = [
+                "send", source, "https://localhost:\(port)/in/", "--json", "--retries", "0", "--limit-rate", "32M",
+                "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--ca", pki.caFile,
+            ]
 
             let server = try await ServeProcess(config: config, directory: folder.path)
             let firstRun = Task { try await ferry(command, state: state) }
-            let reached = await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 136 << 20, thenSignal: server.pid)
+            let reached = await waitForPart(
+                in: folder.path + "/root/.ferry/uploads",
+                atLeast: 136 << 20,
+                thenSignal: server.pid
+            )
             try await server.kill()
             let first = try await firstRun.value
             #expect(reached, "the upload reached the kill point")
             #expect(first.status == 5, "the interrupted run ends with the network exit code: \(first.output)")
-            #expect(!FileManager.default.fileExists(atPath: folder.path + "/root/acme/in/big.bin"), "no partial file under the final name")
+            #expect(
+                !FileManager.default.fileExists(atPath: folder.path + "/root/acme/in/big.bin"),
+                "no partial file under the final name"
+            )
 
             let restarted = try await ServeProcess(config: config, directory: folder.path)
             let second = try await ferry(command, state: state)
@@ -58,8 +67,11 @@ struct ResumeTests {
             let source = server.folder.path + "/big.bin"
             let digest = try TestFiles.write(source, size: size)
             let state = server.folder.path + "/state"
-            let command = ["send", source, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus", "--limit-rate", "32M",
-                           "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let command = [
+                "send", source, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus", "--limit-rate",
+                "32M",
+                "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile,
+            ]
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
             process.arguments = command
@@ -69,7 +81,11 @@ struct ResumeTests {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let reached = await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 72 << 20, thenSignal: process.processIdentifier)
+            let reached = await waitForPart(
+                in: server.root + "/.ferry/uploads",
+                atLeast: 72 << 20,
+                thenSignal: process.processIdentifier
+            )
             kill(process.processIdentifier, SIGKILL)
             while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(reached)
@@ -86,8 +102,10 @@ struct ResumeTests {
             // sends the new content from the start.
             let changing = server.folder.path + "/changing.bin"
             try TestFiles.write(changing, size: 24 << 20, seed: 1)
-            let changingCommand = ["send", changing, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
-                                   "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile]
+            let changingCommand = [
+                "send", changing, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
+                "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile,
+            ]
             let slow = Process()
             slow.executableURL = URL(fileURLWithPath: try CLITests.ferry)
             slow.arguments = changingCommand + ["--limit-rate", "4M"]
@@ -95,19 +113,32 @@ struct ResumeTests {
             slow.standardOutput = FileHandle.nullDevice
             slow.standardError = FileHandle.nullDevice
             try slow.run()
-            let started = await waitForPart(in: server.root + "/.ferry/uploads", atLeast: 8 << 20, thenSignal: slow.processIdentifier)
+            let started = await waitForPart(
+                in: server.root + "/.ferry/uploads",
+                atLeast: 8 << 20,
+                thenSignal: slow.processIdentifier
+            )
             kill(slow.processIdentifier, SIGKILL)
             while slow.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(started, "the slowed upload never reached 8 MiB")
-            #expect(try !FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty, "the interrupted upload is remembered")
+            #expect(
+                try !FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty,
+                "the interrupted upload is remembered"
+            )
             let changedDigest = try TestFiles.write(changing, size: 24 << 20, seed: 2)
             let sent = try await ferry(changingCommand, state: state)
             #expect(sent.status == 0, "\(sent.output)")
             #expect(sent.stderr.contains("changed since its interrupted upload; starting over"), "\(sent.stderr)")
             let restarted = try JSONSerialization.jsonObject(with: Data(sent.stdout.utf8)) as? [String: Any]
-            #expect(restarted?["resumedFrom"] as? Int == 0 && restarted?["sentThisRun"] as? Int == 24 << 20, "\(sent.stdout)")
+            #expect(
+                restarted?["resumedFrom"] as? Int == 0 && restarted?["sentThisRun"] as? Int == 24 << 20,
+                "\(sent.stdout)"
+            )
             #expect(try TestFiles.sha256(server.root + "/acme/in/changing.bin") == changedDigest)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty, "finished uploads leave no state")
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty,
+                "finished uploads leave no state"
+            )
         }
     }
 }

@@ -43,13 +43,19 @@ struct RevocationTests {
         }
 
         func revoke(_ certificate: String) async throws {
-            let outcome = try await ExternalTool.run(openssl, ["ca", "-config", folder + "/ca.cnf", "-batch", "-revoke", certificate])
+            let outcome = try await ExternalTool.run(
+                openssl,
+                ["ca", "-config", folder + "/ca.cnf", "-batch", "-revoke", certificate]
+            )
             #expect(outcome.status == 0, "\(outcome.output)")
         }
 
         /// Writes the CRL (PEM) to `path`, through a temporary file so a watcher never sees half of it.
         func writeCRL(to path: String, extra: [String] = []) async throws {
-            let outcome = try await ExternalTool.run(openssl, ["ca", "-config", folder + "/ca.cnf", "-batch", "-gencrl", "-out", path + ".new"] + extra)
+            let outcome = try await ExternalTool.run(
+                openssl,
+                ["ca", "-config", folder + "/ca.cnf", "-batch", "-gencrl", "-out", path + ".new"] + extra
+            )
             #expect(outcome.status == 0, "\(outcome.output)")
             _ = rename(path + ".new", path)
         }
@@ -65,8 +71,10 @@ struct RevocationTests {
             output = folder + "/s_client-\(name).log"
             FileManager.default.createFile(atPath: output, contents: nil)
             process.executableURL = URL(fileURLWithPath: openssl)
-            process.arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
-                                 "-cert", pki.certificate(name), "-key", pki.key(name), "-quiet"]
+            process.arguments = [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-CAfile", pki.caFile,
+                "-cert", pki.certificate(name), "-key", pki.key(name), "-quiet",
+            ]
             process.standardInput = input
             process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
             process.standardError = process.standardOutput
@@ -85,7 +93,9 @@ struct RevocationTests {
         deinit { if process.isRunning { process.terminate() } }
     }
 
-    @Test("a revoked client certificate is refused in the handshake (TLS 1.2 and 1.3), with a ledger row and the finding; others still connect")
+    @Test(
+        "a revoked client certificate is refused in the handshake (TLS 1.2 and 1.3), with a ledger row and the finding; others still connect"
+    )
     func revokedClient() async throws {
         let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
@@ -97,19 +107,37 @@ struct RevocationTests {
         let crl = folder.path + "/ca.crl"
         try await ca.writeCRL(to: crl)
         try await TestServerHarness.with(configure: { configuration, _ in
-            configuration.serverTLS = ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: [pki.caFile])
+            configuration.serverTLS = ServerTLSProfile(
+                certificate: pki.serverCertificate,
+                privateKey: pki.serverKey,
+                trustedCAs: [pki.caFile]
+            )
             configuration.serverTLS?.crlFiles = [crl]
         }) { server in
-            let identity = ["--silent", "--show-error", "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}"]
+            let identity = [
+                "--silent", "--show-error", "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}",
+            ]
             for version in ["1.2", "1.3"] {
-                let revoked = try await ExternalTool.run(curl, identity + ["--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--tlsv\(version)", "--tls-max", version, "https://localhost:\(server.port)/v1/files/"])
+                let revoked = try await ExternalTool.run(
+                    curl,
+                    identity + [
+                        "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--tlsv\(version)", "--tls-max",
+                        version, "https://localhost:\(server.port)/v1/files/",
+                    ]
+                )
                 #expect(revoked.stdout == "000", "TLS \(version): \(revoked.output)")
                 // TLS 1.2: the server's alert comes before the client's Finished is answered, so curl reads it. TLS 1.3:
                 // the client certificate travels after the server's Finished and curl may find the connection already
                 // reset before it reads the alert (seen under load); the ledger rows below prove the refusal either way.
                 if version == "1.2" { #expect(revoked.stderr.contains("alert"), "\(revoked.stderr)") }
             }
-            let bank = try await ExternalTool.run(curl, identity + ["--cert", pki.certificate("bank"), "--key", pki.key("bank"), "https://localhost:\(server.port)/v1/files/"])
+            let bank = try await ExternalTool.run(
+                curl,
+                identity + [
+                    "--cert", pki.certificate("bank"), "--key", pki.key("bank"),
+                    "https://localhost:\(server.port)/v1/files/",
+                ]
+            )
             #expect(bank.stdout == "200", "\(bank.output)")
             var rows: [LedgerEntry] = []
             for _ in 0..<100 where rows.count < 2 {
@@ -122,7 +150,10 @@ struct RevocationTests {
                 #expect(row.error?.contains("was revoked on") == true, "\(row.error ?? "")")
                 #expect(row.peerSubject?.contains("CN=acme") == true)
             }
-            #expect(!FileManager.default.fileExists(atPath: server.root + "/acme"), "a revoked partner reached its area")
+            #expect(
+                !FileManager.default.fileExists(atPath: server.root + "/acme"),
+                "a revoked partner reached its area"
+            )
         }
     }
 
@@ -137,26 +168,63 @@ struct RevocationTests {
         try await ca.writeCRL(to: crl)
         // Both CAs in one file: removing one is an edit of that file.
         let cas = folder.path + "/cas.pem"
-        try (String(contentsOfFile: pki.caFile, encoding: .utf8) + "\n" + String(contentsOfFile: pki.otherCAFile, encoding: .utf8) + "\n").write(toFile: cas, atomically: true, encoding: .utf8)
+        try
+            (String(contentsOfFile: pki.caFile, encoding: .utf8) + "\n"
+            + String(contentsOfFile: pki.otherCAFile, encoding: .utf8) + "\n").write(
+                toFile: cas,
+                atomically: true,
+                encoding: .utf8
+            )
         try await TestServerHarness.with(configure: { configuration, _ in
-            configuration.serverTLS = ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: [cas])
+            configuration.serverTLS = ServerTLSProfile(
+                certificate: pki.serverCertificate,
+                privateKey: pki.serverKey,
+                trustedCAs: [cas]
+            )
             configuration.serverTLS?.crlFiles = [crl]
             configuration.commonNameCAs = [pki.caFile, pki.otherCAFile]
         }) { server in
-            let acme = try OpenConnection(openssl: openssl, port: server.port, pki: pki, name: "acme", folder: folder.path)
-            let bank = try OpenConnection(openssl: openssl, port: server.port, pki: pki, name: "bank", folder: folder.path)
-            let intruder = try OpenConnection(openssl: openssl, port: server.port, pki: pki, name: "intruder", folder: folder.path)
+            let acme = try OpenConnection(
+                openssl: openssl,
+                port: server.port,
+                pki: pki,
+                name: "acme",
+                folder: folder.path
+            )
+            let bank = try OpenConnection(
+                openssl: openssl,
+                port: server.port,
+                pki: pki,
+                name: "bank",
+                folder: folder.path
+            )
+            let intruder = try OpenConnection(
+                openssl: openssl,
+                port: server.port,
+                pki: pki,
+                name: "intruder",
+                folder: folder.path
+            )
             for connection in [acme, bank, intruder] {
-                for _ in 0..<100 where !connection.log.contains("HTTP/1.1 200") { try await Task.sleep(for: .milliseconds(50)) }
+                for _ in 0..<100 where !connection.log.contains("HTTP/1.1 200") {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 #expect(connection.log.contains("HTTP/1.1 200"), "\(connection.log)")
             }
             // Revoke acme: the server notices the new CRL by itself and closes acme's connection only.
             try await ca.revoke(pki.certificate("acme"))
             try await ca.writeCRL(to: crl)
-            #expect(try await acme.waitForExit(seconds: 15), "acme's connection is still open after its certificate was revoked")
+            #expect(
+                try await acme.waitForExit(seconds: 15),
+                "acme's connection is still open after its certificate was revoked"
+            )
             #expect(bank.process.isRunning && intruder.process.isRunning)
             // Remove the other CA: the intruder's connection goes, bank's stays.
-            try String(contentsOfFile: pki.caFile, encoding: .utf8).write(toFile: cas, atomically: true, encoding: .utf8)
+            try String(contentsOfFile: pki.caFile, encoding: .utf8).write(
+                toFile: cas,
+                atomically: true,
+                encoding: .utf8
+            )
             #expect(try await intruder.waitForExit(seconds: 15), "a connection from a removed CA is still open")
             #expect(bank.process.isRunning, "a connection the new context accepts was closed")
         }
@@ -184,7 +252,9 @@ struct RevocationTests {
         }
     }
 
-    @Test("a forged or foreign list is refused or flagged at load; an expired one is a warning in the log and in config check")
+    @Test(
+        "a forged or foreign list is refused or flagged at load; an expired one is a warning in the log and in config check"
+    )
     func badLists() async throws {
         let openssl = try ExternalTool.require("openssl", installHint: Self.hint)
         try await TemporaryDirectory.with("ferry-crl-bad") { folder in
@@ -201,10 +271,15 @@ struct RevocationTests {
             var profile = pki.serverProfile
             profile.crlFiles = [der]
             #expect(throws: TLSSetupError.self) { try profile.makeConfiguration() }
-            do { _ = try profile.makeConfiguration() } catch { #expect(String(describing: error).contains("did not sign it"), "\(error)") }
+            do { _ = try profile.makeConfiguration() } catch {
+                #expect(String(describing: error).contains("did not sign it"), "\(error)")
+            }
             // A certificate where a list belongs.
             profile.crlFiles = [pki.caFile]
-            do { _ = try profile.makeConfiguration(); Issue.record("a certificate was taken as a CRL") } catch {
+            do {
+                _ = try profile.makeConfiguration()
+                Issue.record("a certificate was taken as a CRL")
+            } catch {
                 #expect((error as? TLSSetupError)?.code == .badCRL, "\(error)")
             }
             // A list from a CA the server does not trust: loaded with a warning.
@@ -215,15 +290,20 @@ struct RevocationTests {
             #expect(try profile.makeConfiguration().warnings.contains { $0.contains("not among the trusted CAs") })
             // An expired list.
             let expired = folder.path + "/expired.crl"
-            try await ca.writeCRL(to: expired, extra: ["-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200201000000Z"])
+            try await ca.writeCRL(
+                to: expired,
+                extra: ["-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200201000000Z"]
+            )
             profile.crlFiles = [expired]
             #expect(try profile.makeConfiguration().warnings.contains { $0.contains("was due for renewal") })
             let yaml = folder.path + "/ferry.yaml"
-            try "server:\n  tls:\n    certificate: pki/server.pem\n    key: pki/server-key.pem\n    ca: pki/ca.pem\n    crl: expired.crl\n"
+            try
+                "server:\n  tls:\n    certificate: pki/server.pem\n    key: pki/server-key.pem\n    ca: pki/ca.pem\n    crl: expired.crl\n"
                 .write(toFile: yaml, atomically: true, encoding: .utf8)
             let report = await ConfigCheck.check(file: yaml, environment: [:])
             #expect(report.findings.map(\.id).contains("crl-expired"), "\(report.text)")
-            try "server:\n  tls:\n    certificate: pki/server.pem\n    key: pki/server-key.pem\n    ca: pki/ca.pem\n    crl: forged.der\n"
+            try
+                "server:\n  tls:\n    certificate: pki/server.pem\n    key: pki/server-key.pem\n    ca: pki/ca.pem\n    crl: forged.der\n"
                 .write(toFile: yaml, atomically: true, encoding: .utf8)
             #expect(await ConfigCheck.check(file: yaml, environment: [:]).findings.map(\.id).contains("crl-invalid"))
         }

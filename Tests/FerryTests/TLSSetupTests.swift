@@ -2,9 +2,9 @@ import FerryTLS
 import FerryTestSupport
 import Foundation
 import NIOSSL
+import SwiftASN1
 import Testing
 import X509
-import SwiftASN1
 
 @Suite("TLS files are checked at load time")
 struct TLSSetupTests {
@@ -57,41 +57,79 @@ struct TLSSetupTests {
         defer { folder.remove() }
         let pki = try TestPKI(directory: folder.path)
         expectSetupError("file-unreadable", containing: "does not exist") {
-            _ = try ServerTLSProfile(certificate: folder.path + "/nope.pem", privateKey: pki.serverKey, trustedCAs: [pki.caFile]).makeConfiguration()
+            _ = try ServerTLSProfile(
+                certificate: folder.path + "/nope.pem",
+                privateKey: pki.serverKey,
+                trustedCAs: [pki.caFile]
+            ).makeConfiguration()
         }
         expectSetupError("key-certificate-mismatch", containing: "does not belong") {
-            _ = try ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.key("acme"), trustedCAs: [pki.caFile]).makeConfiguration()
+            _ = try ServerTLSProfile(
+                certificate: pki.serverCertificate,
+                privateKey: pki.key("acme"),
+                trustedCAs: [pki.caFile]
+            ).makeConfiguration()
         }
         try pki.issue("old-server", purpose: .server, validFrom: Date(timeIntervalSinceNow: -86_400 * 60), days: 30)
         expectSetupError("certificate-expired", containing: "expired") {
-            _ = try ServerTLSProfile(certificate: pki.certificate("old-server"), privateKey: pki.key("old-server"), trustedCAs: [pki.caFile]).makeConfiguration()
+            _ = try ServerTLSProfile(
+                certificate: pki.certificate("old-server"),
+                privateKey: pki.key("old-server"),
+                trustedCAs: [pki.caFile]
+            ).makeConfiguration()
         }
         try pki.issue("future", purpose: .server, validFrom: Date(timeIntervalSinceNow: 86_400 * 10))
         expectSetupError("certificate-not-yet-valid", containing: "not valid before") {
-            _ = try ServerTLSProfile(certificate: pki.certificate("future"), privateKey: pki.key("future"), trustedCAs: [pki.caFile]).makeConfiguration()
+            _ = try ServerTLSProfile(
+                certificate: pki.certificate("future"),
+                privateKey: pki.key("future"),
+                trustedCAs: [pki.caFile]
+            ).makeConfiguration()
         }
         expectSetupError("certificate-wrong-eku", containing: "serverAuth") {
-            _ = try ServerTLSProfile(certificate: pki.certificate("acme"), privateKey: pki.key("acme"), trustedCAs: [pki.caFile]).makeConfiguration()
+            _ = try ServerTLSProfile(
+                certificate: pki.certificate("acme"),
+                privateKey: pki.key("acme"),
+                trustedCAs: [pki.caFile]
+            ).makeConfiguration()
         }
         expectSetupError("certificate-wrong-eku", containing: "clientAuth") {
-            _ = try ClientTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: []).makeConfiguration()
+            _ = try ClientTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: [])
+                .makeConfiguration()
         }
         try "not a certificate".write(toFile: folder.path + "/junk.pem", atomically: true, encoding: .utf8)
         expectSetupError("no-certificates", containing: "no PEM certificate") {
-            _ = try ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: [folder.path + "/junk.pem"]).makeConfiguration()
+            _ = try ServerTLSProfile(
+                certificate: pki.serverCertificate,
+                privateKey: pki.serverKey,
+                trustedCAs: [folder.path + "/junk.pem"]
+            ).makeConfiguration()
         }
         // Bad base64 inside PEM markers: the library's reason, without the source file and line it appends.
-        try "-----BEGIN CERTIFICATE-----\nMIIB!!\n-----END CERTIFICATE-----\n".write(toFile: folder.path + "/broken.pem", atomically: true, encoding: .utf8)
+        try "-----BEGIN CERTIFICATE-----\nMIIB!!\n-----END CERTIFICATE-----\n".write(
+            toFile: folder.path + "/broken.pem",
+            atomically: true,
+            encoding: .utf8
+        )
         expectSetupError("not-pem", containing: "broken.pem: the certificate holds a malformed certificate") {
-            _ = try ClientTLSProfile(certificate: folder.path + "/broken.pem", privateKey: pki.key("acme"), trustedCAs: [pki.caFile]).makeConfiguration()
+            _ = try ClientTLSProfile(
+                certificate: folder.path + "/broken.pem",
+                privateKey: pki.key("acme"),
+                trustedCAs: [pki.caFile]
+            ).makeConfiguration()
         }
         do {
-            _ = try ClientTLSProfile(certificate: folder.path + "/broken.pem", privateKey: pki.key("acme"), trustedCAs: [pki.caFile]).makeConfiguration()
+            _ = try ClientTLSProfile(
+                certificate: folder.path + "/broken.pem",
+                privateKey: pki.key("acme"),
+                trustedCAs: [pki.caFile]
+            ).makeConfiguration()
         } catch {
             #expect(!"\(error)".contains(".swift:"), "\(error)")
         }
         expectSetupError("incomplete-profile", containing: "no CA file") {
-            _ = try ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: []).makeConfiguration()
+            _ = try ServerTLSProfile(certificate: pki.serverCertificate, privateKey: pki.serverKey, trustedCAs: [])
+                .makeConfiguration()
         }
     }
 

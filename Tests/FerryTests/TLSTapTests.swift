@@ -9,7 +9,9 @@ struct TLSTapTests {
     static func tls13ServerHello() -> [UInt8] {
         var body: [UInt8] = [0x03, 0x03] + Array(repeating: 0x11, count: 32) + [32] + Array(repeating: 0x22, count: 32)
         body += [0x13, 0x01, 0x00]
-        let extensions: [UInt8] = [0x00, 0x2B, 0x00, 0x02, 0x03, 0x04] + [0x00, 0x33, 0x00, 0x24, 0x00, 0x1D, 0x00, 0x20] + Array(repeating: 0x33, count: 32)
+        let extensions: [UInt8] =
+            [0x00, 0x2B, 0x00, 0x02, 0x03, 0x04] + [0x00, 0x33, 0x00, 0x24, 0x00, 0x1D, 0x00, 0x20]
+            + Array(repeating: 0x33, count: 32)
         body += [UInt8(extensions.count >> 8), UInt8(extensions.count & 0xFF)] + extensions
         return record(22, version: 0x0303, handshake(2, body))
     }
@@ -26,7 +28,8 @@ struct TLSTapTests {
     }
 
     static func record(_ type: UInt8, version: UInt16, _ fragment: [UInt8]) -> [UInt8] {
-        [type, UInt8(version >> 8), UInt8(version & 0xFF), UInt8(fragment.count >> 8), UInt8(fragment.count & 0xFF)] + fragment
+        [type, UInt8(version >> 8), UInt8(version & 0xFF), UInt8(fragment.count >> 8), UInt8(fragment.count & 0xFF)]
+            + fragment
     }
 
     /// Feeds bytes in pieces of `step` and collects the events.
@@ -42,7 +45,10 @@ struct TLSTapTests {
         return events
     }
 
-    @Test("a TLS 1.3 ServerHello gives version and cipher, drip-fed, whole or in batches", arguments: [1, 3, 7, 64, 100_000])
+    @Test(
+        "a TLS 1.3 ServerHello gives version and cipher, drip-fed, whole or in batches",
+        arguments: [1, 3, 7, 64, 100_000]
+    )
     func tls13(step: Int) {
         let events = feed(Self.tls13ServerHello(), step: step)
         #expect(events == [.negotiated(.tls13, TLSCipherSuite(rawValue: 0x1301))])

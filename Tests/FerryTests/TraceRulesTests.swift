@@ -1,8 +1,9 @@
 import Crypto
 import FerryDiagnosis
-@testable import FerryWire
 import NIOCore
 import Testing
+
+@testable import FerryWire
 
 /// The trace rules on handshakes built here byte by byte, for what no peer on this machine sends.
 @Suite("Trace rules on built handshakes")
@@ -21,9 +22,11 @@ struct TraceRulesTests {
         let versions: [UInt8] = [0x00, 0x2B, 0x00, 0x03, 0x02, 0x03, 0x04]
         let hello = [0x03, 0x03] + random + [0] + be16(2) + [0x13, 0x01] + [1, 0] + be16(versions.count) + versions
         let selected: [UInt8] = [0x00, 0x2B, 0x00, 0x02, 0x03, 0x04]
-        let serverHello = [0x03, 0x03] + [UInt8](repeating: 9, count: 32) + [0] + [0x13, 0x01, 0] + be16(selected.count) + selected
+        let serverHello =
+            [0x03, 0x03] + [UInt8](repeating: 9, count: 32) + [0] + [0x13, 0x01, 0] + be16(selected.count) + selected
         // CertificateRequest: empty context; signature_algorithms (ecdsa_secp256r1_sha256) and certificate_authorities.
-        let extensions: [UInt8] = [0x00, 0x0D, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03] + [0x00, 0x2F] + be16(authorities.count) + authorities
+        let extensions: [UInt8] =
+            [0x00, 0x0D, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03] + [0x00, 0x2F] + be16(authorities.count) + authorities
         let request = [13, 0] + be16(1 + 2 + extensions.count) + [0] + be16(extensions.count) + extensions
         // Sealed under a made-up server handshake traffic secret, as RFC 8446 §5.2 says.
         let secret = [UInt8](repeating: 0x42, count: 32)
@@ -31,11 +34,29 @@ struct TraceRulesTests {
         let iv = TLSRecordProtection.expandLabel(secret: secret, label: "iv", length: 12, sha384: false)
         let inner = request + [22]
         let header: [UInt8] = [23, 3, 3] + be16(inner.count + 16)
-        let sealed = try! AES.GCM.seal(inner, using: SymmetricKey(data: key), nonce: AES.GCM.Nonce(data: iv), authenticating: header)
+        let sealed = try! AES.GCM.seal(
+            inner,
+            using: SymmetricKey(data: key),
+            nonce: AES.GCM.Nonce(data: iv),
+            authenticating: header
+        )
         let record = header + Array(sealed.ciphertext) + Array(sealed.tag)
-        var conversation = TLSConversation(keyLog: TLSKeyLog(text: "SERVER_HANDSHAKE_TRAFFIC_SECRET \(String(repeating: "07", count: 32)) \(String(repeating: "42", count: 32))"))
-        conversation.feed(ByteBuffer(bytes: handshakeRecord(type: 1, body: hello, version: [3, 1])), from: .clientToServer, at: 0)
-        conversation.feed(ByteBuffer(bytes: handshakeRecord(type: 2, body: serverHello) + record), from: .serverToClient, at: 0.001)
+        var conversation = TLSConversation(
+            keyLog: TLSKeyLog(
+                text:
+                    "SERVER_HANDSHAKE_TRAFFIC_SECRET \(String(repeating: "07", count: 32)) \(String(repeating: "42", count: 32))"
+            )
+        )
+        conversation.feed(
+            ByteBuffer(bytes: handshakeRecord(type: 1, body: hello, version: [3, 1])),
+            from: .clientToServer,
+            at: 0
+        )
+        conversation.feed(
+            ByteBuffer(bytes: handshakeRecord(type: 2, body: serverHello) + record),
+            from: .serverToClient,
+            at: 0.001
+        )
         return conversation
     }
 

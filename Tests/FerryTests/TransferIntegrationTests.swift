@@ -2,16 +2,18 @@ import FerryClient
 import FerryConfig
 import FerryLedger
 import FerryProtocol
-import FerryTestSupport
 import FerryTLS
+import FerryTestSupport
 import Foundation
+import SwiftASN1
 import Testing
 import X509
-import SwiftASN1
 
 @Suite("Transfers between the Ferry client and a real Ferry server", .serialized)
 struct TransferIntegrationTests {
-    @Test("a 64 MiB file goes up (resumable, by default above 8 MiB) and comes back with matching digests, recorded in both ledgers")
+    @Test(
+        "a 64 MiB file goes up (resumable, by default above 8 MiB) and comes back with matching digests, recorded in both ledgers"
+    )
     func roundTrip() async throws {
         try await TestServerHarness.with { server in
             let source = server.folder.path + "/big.bin"
@@ -49,7 +51,9 @@ struct TransferIntegrationTests {
             #expect(put.cipherSuite?.hasPrefix("TLS_") == true)
             #expect(put.peerSubject?.contains("CN=acme") == true)
             #expect(put.peerIssuer?.contains("CN=Ferry Test CA") == true)
-            let acme = try X509.Certificate(pemEncoded: try String(contentsOfFile: server.pki.certificate("acme"), encoding: .utf8))
+            let acme = try X509.Certificate(
+                pemEncoded: try String(contentsOfFile: server.pki.certificate("acme"), encoding: .utf8)
+            )
             #expect(put.peerSerial == PeerIdentity(certificate: acme).serial)
             let get = try #require(rows.first { $0.operation == .get })
             #expect(get.bytes == 64 << 20)
@@ -57,7 +61,9 @@ struct TransferIntegrationTests {
 
             let clientRows = try await clientLedger.recent(limit: 10)
             #expect(Set(clientRows.map(\.operation)) == [.tus, .get])
-            #expect(clientRows.allSatisfy { $0.tlsVersion == "TLS1.3" && $0.peerSubject?.contains("CN=localhost") == true })
+            #expect(
+                clientRows.allSatisfy { $0.tlsVersion == "TLS1.3" && $0.peerSubject?.contains("CN=localhost") == true }
+            )
         }
     }
 
@@ -103,11 +109,24 @@ struct TransferIntegrationTests {
             }
             // No path leads out of bank's area.
             let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
-            for attack in ["..%2Facme%2Fprivate%2Fsecret.txt", "%2e%2e/acme/private/secret.txt", "../acme/private/secret.txt"] {
-                let outcome = try await ExternalTool.run(curl, server.curlIdentity("bank") + ["--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.url(attack)])
+            for attack in [
+                "..%2Facme%2Fprivate%2Fsecret.txt", "%2e%2e/acme/private/secret.txt", "../acme/private/secret.txt",
+            ] {
+                let outcome = try await ExternalTool.run(
+                    curl,
+                    server.curlIdentity("bank") + [
+                        "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.url(attack),
+                    ]
+                )
                 #expect(outcome.stdout == "400", "\(attack) gave \(outcome.output)")
             }
-            let write = try await ExternalTool.run(curl, server.curlIdentity("bank") + ["--path-as-is", "-T", file, "-o", "/dev/null", "-w", "%{http_code}", server.url("../acme/private/planted.txt")])
+            let write = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("bank") + [
+                    "--path-as-is", "-T", file, "-o", "/dev/null", "-w", "%{http_code}",
+                    server.url("../acme/private/planted.txt"),
+                ]
+            )
             #expect(write.stdout == "400")
             #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/private/planted.txt"))
             #expect(!FileManager.default.fileExists(atPath: server.root + "/bank/private/secret.txt"))
@@ -122,7 +141,13 @@ struct TransferIntegrationTests {
             bank.certificateAuthorities = [pki.caFile]
             configuration.partners = ["bank": bank]
             configuration.accessRules = [
-                .init(name: "bank-outbound", partners: ["acme"], area: "bank/outbound", mount: "from-bank", rights: [.read])
+                .init(
+                    name: "bank-outbound",
+                    partners: ["acme"],
+                    area: "bank/outbound",
+                    mount: "from-bank",
+                    rights: [.read]
+                )
             ]
         }) { server in
             let report = server.folder.path + "/report.csv"
@@ -130,7 +155,10 @@ struct TransferIntegrationTests {
             let bank = try server.client("bank")
             let acme = try server.client("acme")
             _ = try await bank.send(files: [report], to: try server.target("outbound/"))
-            let got = try await acme.get(try server.target("from-bank/report.csv"), to: server.folder.path + "/copy.csv")
+            let got = try await acme.get(
+                try server.target("from-bank/report.csv"),
+                to: server.folder.path + "/copy.csv"
+            )
             #expect(got.sha256 == digest)
             let top = try await acme.list(try server.target(""))
             #expect(top.entries.contains { $0.name == "from-bank" && $0.type == "directory" })
@@ -140,7 +168,8 @@ struct TransferIntegrationTests {
             await #expect {
                 try await acme.send(files: [large], to: try server.target("from-bank/planted.csv"))
             } throws: { error in
-                (error as? TransferError)?.problem?.slug == "access-denied" && (error as? TransferError)?.code == .rejected
+                (error as? TransferError)?.problem?.slug == "access-denied"
+                    && (error as? TransferError)?.code == .rejected
             }
             await #expect {
                 try await acme.remove(try server.target("from-bank/report.csv"))
@@ -159,8 +188,14 @@ struct TransferIntegrationTests {
             try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
             try "secret".write(toFile: outside + "/secret.txt", atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: server.root + "/acme", withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(atPath: server.root + "/acme/escape", withDestinationPath: outside)
-            try FileManager.default.createSymbolicLink(atPath: server.root + "/acme/passwd", withDestinationPath: "/etc/passwd")
+            try FileManager.default.createSymbolicLink(
+                atPath: server.root + "/acme/escape",
+                withDestinationPath: outside
+            )
+            try FileManager.default.createSymbolicLink(
+                atPath: server.root + "/acme/passwd",
+                withDestinationPath: "/etc/passwd"
+            )
             let acme = try server.client("acme")
             for path in ["escape/secret.txt", "passwd"] {
                 await #expect {
@@ -192,16 +227,20 @@ struct TransferIntegrationTests {
                 // The server's alert (certificate_required) names the cause; when the request crosses the alert
                 // and the connection is reset, the client explains from the closed TLS 1.3 connection instead.
                 return error.code == .tlsHandshake
-                    && (error.message.contains("CERTIFICATE_REQUIRED") || error.message.contains("no client certificate was sent"))
+                    && (error.message.contains("CERTIFICATE_REQUIRED")
+                        || error.message.contains("no client certificate was sent"))
             }
             await #expect {
                 try await server.client("intruder").send(files: [file], to: try server.target("x.bin"))
             } throws: { error in
                 guard let error = error as? TransferError else { return false }
                 return error.code == .tlsHandshake
-                    && (error.message.contains("UNKNOWN_CA") || error.message.contains("rejected this client certificate"))
+                    && (error.message.contains("UNKNOWN_CA")
+                        || error.message.contains("rejected this client certificate"))
             }
-            #expect(try FileManager.default.contentsOfDirectory(atPath: server.root).filter { !$0.hasPrefix(".") }.isEmpty)
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: server.root).filter { !$0.hasPrefix(".") }.isEmpty
+            )
         }
     }
 }

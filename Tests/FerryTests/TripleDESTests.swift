@@ -17,7 +17,9 @@ struct TripleDESTests {
         #expect(des.crypt(0x0123_4567_89AB_CDEF, decrypt: false) == 0x85E8_1354_0F0A_B405)
         #expect(des.crypt(0x85E8_1354_0F0A_B405, decrypt: true) == 0x0123_4567_89AB_CDEF)
         // NIST SP 800-67's sample key K1 = 0123456789ABCDEF: "Now is t" → 3FA40E8A984D4815.
-        #expect(DES(key: Self.hex("0123456789ABCDEF")).crypt(0x4E6F_7720_6973_2074, decrypt: false) == 0x3FA4_0E8A_984D_4815)
+        #expect(
+            DES(key: Self.hex("0123456789ABCDEF")).crypt(0x4E6F_7720_6973_2074, decrypt: false) == 0x3FA4_0E8A_984D_4815
+        )
         let triple = TripleDES(key: Self.hex("133457799BBCDFF1133457799BBCDFF1133457799BBCDFF1"))
         #expect(triple?.decrypt(block: 0x85E8_1354_0F0A_B405) == 0x0123_4567_89AB_CDEF)
         #expect(TripleDES(key: [1, 2, 3]) == nil)
@@ -32,8 +34,13 @@ struct TripleDESTests {
             for blocks in [1, 2, 7, 64] {
                 let plain = (0..<(8 * blocks)).map { _ in UInt8.random(in: 0...255) }
                 try Data(plain).write(to: URL(fileURLWithPath: folder.path + "/plain"))
-                let hexKey = key.map { String(format: "%02x", $0) }.joined(), hexIV = iv.map { String(format: "%02x", $0) }.joined()
-                let run = try await ExternalTool.run(openssl, ["enc", "-des-ede3-cbc", "-K", hexKey, "-iv", hexIV, "-nopad", "-in", "plain", "-out", "cipher"], directory: folder.path)
+                let hexKey = key.map { String(format: "%02x", $0) }.joined()
+                let hexIV = iv.map { String(format: "%02x", $0) }.joined()
+                let run = try await ExternalTool.run(
+                    openssl,
+                    ["enc", "-des-ede3-cbc", "-K", hexKey, "-iv", hexIV, "-nopad", "-in", "plain", "-out", "cipher"],
+                    directory: folder.path
+                )
                 #expect(run.status == 0, "\(run.output)")
                 let cipher = try [UInt8](Data(contentsOf: URL(fileURLWithPath: folder.path + "/cipher")))
                 #expect(TripleDES(key: key)?.decryptCBC(cipher, iv: iv) == plain, "\(blocks) blocks")

@@ -16,10 +16,16 @@ struct TusMetadataTests {
     func combiningMarkAfterComma() throws {
         let parsed = try TusMetadata.parse("\u{034C}h,AA:")
         #expect(parsed == ["\u{034C}h": "", "AA:": ""])
-        #expect(try TusMetadata.parse(TusMetadata.encode(parsed)) == parsed, "encoded: \(TusMetadata.encode(parsed).debugDescription)")
+        #expect(
+            try TusMetadata.parse(TusMetadata.encode(parsed)) == parsed,
+            "encoded: \(TusMetadata.encode(parsed).debugDescription)"
+        )
     }
 
-    @Test("malformed headers are refused: three parts, bad base64, a blank pair, a value that is not UTF-8", arguments: ["key a b", "key !!!", " , key", "key /w=="])
+    @Test(
+        "malformed headers are refused: three parts, bad base64, a blank pair, a value that is not UTF-8",
+        arguments: ["key a b", "key !!!", " , key", "key /w=="]
+    )
     func malformed(header: String) {
         #expect(throws: TusMetadataError.self) { try TusMetadata.parse(header) }
     }

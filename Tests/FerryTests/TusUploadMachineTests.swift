@@ -1,7 +1,8 @@
-@testable import FerryClient
 import FerryProtocol
 import Foundation
 import Testing
+
+@testable import FerryClient
 
 /// Every decision of a resumable upload, driven without sockets: the server's answers, broken connections and
 /// retry timers in, the next step out.
@@ -12,7 +13,13 @@ struct TusUploadMachineTests {
     static let other = FileDigest(bytes: Array(repeating: 8, count: 32))!
 
     static func machine(saved: String? = nil, retries: Int = 3) -> TusUploadMachine {
-        TusUploadMachine(size: size, file: "a.bin", savedPath: saved, retry: RetryPolicy(retries: retries), delay: { .seconds($0) })
+        TusUploadMachine(
+            size: size,
+            file: "a.bin",
+            savedPath: saved,
+            retry: RetryPolicy(retries: retries),
+            delay: { .seconds($0) }
+        )
     }
 
     static func problem(_ kind: ProblemKind) -> Problem { Problem(kind, detail: "detail of \(kind.slug)") }
@@ -40,7 +47,11 @@ struct TusUploadMachineTests {
         #expect(Self.shape(machine.start()) == "create")
         #expect(Self.shape(machine.created(status: 201, location: "/v1/uploads/abc")) == "send /v1/uploads/abc 0")
         #expect(machine.uploadPath == "/v1/uploads/abc")
-        #expect(Self.shape(machine.sent(status: 204, offset: Self.size, serverDigest: Self.digest, localDigest: Self.digest)) == "done 0707")
+        #expect(
+            Self.shape(
+                machine.sent(status: 204, offset: Self.size, serverDigest: Self.digest, localDigest: Self.digest)
+            ) == "done 0707"
+        )
         #expect(machine.attempts.offsets == [0] && machine.attempts.resumedFrom == 0 && machine.attempts.count == 1)
         #expect(machine.takeNotices().isEmpty)
     }
@@ -48,7 +59,10 @@ struct TusUploadMachineTests {
     @Test("an absolute Location is reduced to its path; a missing or foreign one is a refusal")
     func location() {
         var machine = Self.machine()
-        #expect(Self.shape(machine.created(status: 201, location: "https://ferry.example:8443/v1/uploads/abc")) == "send /v1/uploads/abc 0")
+        #expect(
+            Self.shape(machine.created(status: 201, location: "https://ferry.example:8443/v1/uploads/abc"))
+                == "send /v1/uploads/abc 0"
+        )
         var missing = Self.machine()
         #expect(Self.error(missing.created(status: 201, location: nil))?.code == .rejected)
         var foreign = Self.machine()
@@ -68,7 +82,10 @@ struct TusUploadMachineTests {
         }
     }
 
-    @Test("the server lost the upload (404 or 410 on HEAD or PATCH): start over with a new one, and say so", arguments: [404, 410])
+    @Test(
+        "the server lost the upload (404 or 410 on HEAD or PATCH): start over with a new one, and say so",
+        arguments: [404, 410]
+    )
     func lost(status: Int) {
         var asked = Self.machine(saved: "/v1/uploads/old")
         #expect(Self.shape(asked.offset(status: status, offset: nil)) == "create")
@@ -86,17 +103,24 @@ struct TusUploadMachineTests {
         var machine = Self.machine()
         _ = machine.created(status: 201, location: "/v1/uploads/abc")
         for _ in 0..<TusUploadMachine.maximumOffsetConflicts {
-            #expect(Self.shape(machine.sent(status: 409, offset: nil, problem: Self.problem(.offsetMismatch))) == "ask /v1/uploads/abc")
+            #expect(
+                Self.shape(machine.sent(status: 409, offset: nil, problem: Self.problem(.offsetMismatch)))
+                    == "ask /v1/uploads/abc"
+            )
             #expect(Self.shape(machine.offset(status: 200, offset: 10)) == "send /v1/uploads/abc 10")
         }
         #expect(Self.error(machine.sent(status: 409, offset: nil))?.code == .network)
     }
 
-    @Test("busy (423), a server error (5xx), a dropped connection and a checksum mismatch (460) wait with backoff, then ask the offset", arguments: [423, 500, 503, 460, 0])
+    @Test(
+        "busy (423), a server error (5xx), a dropped connection and a checksum mismatch (460) wait with backoff, then ask the offset",
+        arguments: [423, 500, 503, 460, 0]
+    )
     func transient(status: Int) {
         var machine = Self.machine()
         _ = machine.created(status: 201, location: "/v1/uploads/abc")
-        let action = status == 0 ? machine.connectionFailed("connection reset") : machine.sent(status: status, offset: nil)
+        let action =
+            status == 0 ? machine.connectionFailed("connection reset") : machine.sent(status: status, offset: nil)
         #expect(Self.shape(action) == "wait 1.0 seconds")
         #expect(Self.shape(machine.retryDue()) == "ask /v1/uploads/abc")
         #expect(machine.attempts.count == 2)
@@ -112,10 +136,19 @@ struct TusUploadMachineTests {
         #expect(Self.shape(machine.connectionFailed("reset")) == "wait 2.0 seconds")
         _ = machine.retryDue()
         let final = Self.error(machine.connectionFailed("reset"))
-        #expect(final?.code == .network && final?.message.contains("after 3 attempts") == true, "\(String(describing: final))")
+        #expect(
+            final?.code == .network && final?.message.contains("after 3 attempts") == true,
+            "\(String(describing: final))"
+        )
     }
 
-    @Test("a refusal the user must fix fails at once with the server's words", arguments: [(400, ProblemKind.badMetadata), (403, .accessDenied), (412, .tusVersion), (413, .tooLarge), (507, .storageFull)])
+    @Test(
+        "a refusal the user must fix fails at once with the server's words",
+        arguments: [
+            (400, ProblemKind.badMetadata), (403, .accessDenied), (412, .tusVersion), (413, .tooLarge),
+            (507, .storageFull),
+        ]
+    )
     func refused(status: Int, kind: ProblemKind) {
         var machine = Self.machine()
         let error = Self.error(machine.created(status: status, location: nil, problem: Self.problem(kind)))
@@ -127,18 +160,26 @@ struct TusUploadMachineTests {
     @Test("a quota refusal is final whatever its status, even one that would otherwise be retried")
     func quota() {
         var machine = Self.machine()
-        #expect(Self.error(machine.created(status: 429, location: nil, problem: Self.problem(.quotaExceeded)))?.code == .rejected)
+        #expect(
+            Self.error(machine.created(status: 429, location: nil, problem: Self.problem(.quotaExceeded)))?.code
+                == .rejected
+        )
     }
 
     @Test("the digests: a mismatch or a missing server digest is an integrity failure (exit 4), never retried")
     func integrity() {
         var mismatch = Self.machine()
         _ = mismatch.created(status: 201, location: "/v1/uploads/abc")
-        let error = Self.error(mismatch.sent(status: 204, offset: Self.size, serverDigest: Self.other, localDigest: Self.digest))
+        let error = Self.error(
+            mismatch.sent(status: 204, offset: Self.size, serverDigest: Self.other, localDigest: Self.digest)
+        )
         #expect(error?.code == .integrity && error?.message.contains(Self.other.hex) == true)
         var missing = Self.machine()
         _ = missing.created(status: 201, location: "/v1/uploads/abc")
-        #expect(Self.error(missing.sent(status: 204, offset: Self.size, serverDigest: nil, localDigest: Self.digest))?.code == .integrity)
+        #expect(
+            Self.error(missing.sent(status: 204, offset: Self.size, serverDigest: nil, localDigest: Self.digest))?.code
+                == .integrity
+        )
     }
 
     @Test("204 before the end (the server kept only part of the body): retry from the server's offset")

@@ -1,18 +1,25 @@
 import FerryConfig
-@testable import FerryServer
 import FerryTestSupport
 import Foundation
 import NIOCore
 import Testing
 
+@testable import FerryServer
+
 /// The resumable-upload store over its storage, with the clock passed in: expiry is arithmetic, not waiting.
 @Suite("Resumable upload store")
 struct UploadStoreTests {
-    @Test("an upload expires after uploads.expire-after without activity, not before; activity moves the expiry; orphaned parts go too")
+    @Test(
+        "an upload expires after uploads.expire-after without activity, not before; activity moves the expiry; orphaned parts go too"
+    )
     func expiry() async throws {
         try await TemporaryDirectory.with("ferry-uploads") { folder in
             let storage = LocalFileStorage(root: folder.path)
-            let store = UploadStore(storage: storage, expireAfter: 3600, quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration()))
+            let store = UploadStore(
+                storage: storage,
+                expireAfter: 3600,
+                quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration())
+            )
             var record = try store.create(partner: "acme", path: "in/a.bin", length: 100, sha256: nil, metadata: "")
             let created = record.lastActivity
             #expect(store.expiry(of: record) == created.addingTimeInterval(3600))
@@ -38,7 +45,11 @@ struct UploadStoreTests {
     @Test("another partner's upload is reported as absent, and a malformed id is no upload")
     func ownership() async throws {
         try await TemporaryDirectory.with("ferry-uploads") { folder in
-            let store = UploadStore(storage: LocalFileStorage(root: folder.path), expireAfter: 60, quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration()))
+            let store = UploadStore(
+                storage: LocalFileStorage(root: folder.path),
+                expireAfter: 60,
+                quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration())
+            )
             let record = try store.create(partner: "acme", path: "in/a.bin", length: 5, sha256: nil, metadata: "")
             #expect(store.load(Substring(record.id), partner: "acme")?.path == "in/a.bin")
             #expect(store.load(Substring(record.id), partner: "globex") == nil)
@@ -52,7 +63,11 @@ struct UploadStoreTests {
     func cutBack() async throws {
         try await TemporaryDirectory.with("ferry-uploads") { folder in
             let storage = LocalFileStorage(root: folder.path)
-            let store = UploadStore(storage: storage, expireAfter: 60, quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration()))
+            let store = UploadStore(
+                storage: storage,
+                expireAfter: 60,
+                quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration())
+            )
             var record = try store.create(partner: "acme", path: "in/a.bin", length: 100, sha256: nil, metadata: "")
             var part = try storage.openPart(id: record.id, at: 0)
             try await part.write(.init(bytes: Array(repeating: 1, count: 60)))

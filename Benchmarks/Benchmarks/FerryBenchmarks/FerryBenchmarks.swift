@@ -11,9 +11,17 @@ import NIOTLS
 /// path normalisation, and what the handshake tap costs per record once the handshake is over (against the
 /// same pipeline without it).
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput], maxDuration: .seconds(2))
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        maxDuration: .seconds(2)
+    )
 
-    let hello = ClientHelloBuilder(version: .tls13, random: Array(repeating: 7, count: 32), serverName: "files.example", x25519PublicKey: Array(repeating: 9, count: 32)).record()
+    let hello = ClientHelloBuilder(
+        version: .tls13,
+        random: Array(repeating: 7, count: 32),
+        serverName: "files.example",
+        x25519PublicKey: Array(repeating: 9, count: 32)
+    ).record()
     Benchmark("decode a ClientHello record (TLSConversation.feed)") { benchmark in
         for _ in benchmark.scaledIterations {
             var conversation = TLSConversation()
@@ -22,7 +30,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let chunk = ByteBuffer(repeating: 0x5A, count: 256 << 10)
-    Benchmark("SHA-256 of 16 MiB in 256 KiB ByteBuffer chunks", configuration: .init(scalingFactor: .one)) { benchmark in
+    Benchmark("SHA-256 of 16 MiB in 256 KiB ByteBuffer chunks", configuration: .init(scalingFactor: .one)) {
+        benchmark in
         for _ in benchmark.scaledIterations {
             var hasher = SHA256()
             for _ in 0..<64 {
@@ -47,7 +56,9 @@ let benchmarks: @Sendable () -> Void = {
         try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(record: record))
         try channel.writeInbound(hello)
         _ = try channel.readInbound(as: ByteBuffer.self)
-        channel.pipeline.syncOperations.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil))
+        channel.pipeline.syncOperations.fireUserInboundEventTriggered(
+            TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil)
+        )
         // The chunks the tap keeps after the handshake, so that what follows is its steady state.
         for _ in 0..<8 {
             try channel.writeInbound(hello)
@@ -57,7 +68,8 @@ let benchmarks: @Sendable () -> Void = {
     }
     let payload = ByteBuffer(repeating: 0x17, count: 16 << 10)
     for tap in [true, false] {
-        Benchmark(tap ? "16 KiB read through the tap after the handshake" : "16 KiB read without the tap (baseline)") { benchmark in
+        Benchmark(tap ? "16 KiB read through the tap after the handshake" : "16 KiB read without the tap (baseline)") {
+            benchmark in
             let channel = try pipeline(tap: tap)
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {

@@ -48,7 +48,12 @@ extension TransferClient {
     /// Sends small files in one batch request (`POST` to the target folder, `application/vnd.ferry.batch`):
     /// each file read in place, hashed, and sent after a header line declaring its path, size and SHA-256; the
     /// server checks and commits each as it would a PUT and answers with one result per file.
-    func uploadBatch(_ items: [(index: Int, plan: Plan)], to folder: RemoteTarget, session: inout HTTPSession, connection: ClientConnection) async throws -> [(Int, TransferResult)] {
+    func uploadBatch(
+        _ items: [(index: Int, plan: Plan)],
+        to folder: RemoteTarget,
+        session: inout HTTPSession,
+        connection: ClientConnection
+    ) async throws -> [(Int, TransferResult)] {
         let started = Date()
         try await session.sendHead(
             method: .POST,
@@ -69,7 +74,9 @@ extension TransferClient {
                 // The header line, then the file read in after it; the header's digest is filled in once the
                 // bytes are hashed (its place is fixed: 64 hex digits before `"}\n`).
                 let start = outgoing.writerIndex
-                var header = Batch.headerLine(.init(path: item.plan.relative!, size: item.plan.size, sha256: String(repeating: "0", count: 64)))
+                var header = Batch.headerLine(
+                    .init(path: item.plan.relative!, size: item.plan.size, sha256: String(repeating: "0", count: 64))
+                )
                 let headerLength = header.readableBytes
                 if outgoing.writerIndex == 0 {
                     outgoing.reserveCapacity(Self.batchWrite + headerLength + Int(item.plan.size))
@@ -81,7 +88,10 @@ extension TransferClient {
                     try Self.readInPlace(item.plan.local, range: 0..<item.plan.size, appendingTo: &outgoing)
                     let read = outgoing.writerIndex - start - headerLength
                     if Int64(read) != item.plan.size {
-                        throw TransferError(.localIO, "\(item.plan.local) changed while it was being sent (\(read) of \(item.plan.size) bytes read)")
+                        throw TransferError(
+                            .localIO,
+                            "\(item.plan.local) changed while it was being sent (\(read) of \(item.plan.size) bytes read)"
+                        )
                     }
                 } catch let error as TransferError {
                     // The file is left out of the batch; the others go on.
@@ -132,25 +142,90 @@ extension TransferClient {
             guard let digest else { continue }
             guard let answer = answers.popFirst(), answer.path == item.plan.relative else {
                 let reason = report.problem.map { $0.detail ?? $0.title } ?? "the server's report does not list it"
-                failure = failure ?? TransferError(.network, "upload of \(item.plan.local) did not complete: \(reason)", problem: report.problem)
-                rows.append(entry(.outbound, .put, item.plan.remote, bytes: 0, sha256: nil, started: started, connection: connection, error: reason))
+                failure =
+                    failure
+                    ?? TransferError(
+                        .network,
+                        "upload of \(item.plan.local) did not complete: \(reason)",
+                        problem: report.problem
+                    )
+                rows.append(
+                    entry(
+                        .outbound,
+                        .put,
+                        item.plan.remote,
+                        bytes: 0,
+                        sha256: nil,
+                        started: started,
+                        connection: connection,
+                        error: reason
+                    )
+                )
                 continue
             }
-            if let problem = answer.problem ?? (answer.committed ? nil : Problem("refused", status: answer.status, title: "Refused")) {
-                let code: TransferError.Code = problem.slug == ProblemKind.digestMismatch.slug ? .integrity : problem.status >= 500 ? .network : .rejected
-                let message = "upload of \(item.plan.local) to \(item.plan.remote.path) refused by the server (\(problem.status)): \(problem.detail ?? problem.title)"
+            if let problem = answer.problem
+                ?? (answer.committed ? nil : Problem("refused", status: answer.status, title: "Refused"))
+            {
+                let code: TransferError.Code =
+                    problem.slug == ProblemKind.digestMismatch.slug
+                    ? .integrity : problem.status >= 500 ? .network : .rejected
+                let message =
+                    "upload of \(item.plan.local) to \(item.plan.remote.path) refused by the server (\(problem.status)): \(problem.detail ?? problem.title)"
                 failure = failure ?? TransferError(code, message, problem: problem)
-                rows.append(entry(.outbound, .put, item.plan.remote, bytes: 0, sha256: digest.hex, started: started, connection: connection, error: message))
+                rows.append(
+                    entry(
+                        .outbound,
+                        .put,
+                        item.plan.remote,
+                        bytes: 0,
+                        sha256: digest.hex,
+                        started: started,
+                        connection: connection,
+                        error: message
+                    )
+                )
                 continue
             }
             guard answer.sha256 == digest.hex else {
-                let message = "integrity check failed for \(item.plan.local): local sha-256 \(digest.hex), server \(answer.sha256 ?? "sent no digest")"
+                let message =
+                    "integrity check failed for \(item.plan.local): local sha-256 \(digest.hex), server \(answer.sha256 ?? "sent no digest")"
                 failure = failure ?? TransferError(.integrity, message)
-                rows.append(entry(.outbound, .put, item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: message))
+                rows.append(
+                    entry(
+                        .outbound,
+                        .put,
+                        item.plan.remote,
+                        bytes: item.plan.size,
+                        sha256: digest.hex,
+                        started: started,
+                        connection: connection,
+                        error: message
+                    )
+                )
                 continue
             }
-            rows.append(entry(.outbound, .put, item.plan.remote, bytes: item.plan.size, sha256: digest.hex, started: started, connection: connection, error: nil))
-            var sent = result("send", local: item.plan.local, remote: item.plan.remote, bytes: item.plan.size, digest: digest, status: answer.status, started: started, connection: connection)
+            rows.append(
+                entry(
+                    .outbound,
+                    .put,
+                    item.plan.remote,
+                    bytes: item.plan.size,
+                    sha256: digest.hex,
+                    started: started,
+                    connection: connection,
+                    error: nil
+                )
+            )
+            var sent = result(
+                "send",
+                local: item.plan.local,
+                remote: item.plan.remote,
+                bytes: item.plan.size,
+                digest: digest,
+                status: answer.status,
+                started: started,
+                connection: connection
+            )
             sent.method = "batch"
             self.report?(sent)
             results.append((item.index, sent))

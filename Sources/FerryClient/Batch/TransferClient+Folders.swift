@@ -24,7 +24,10 @@ extension TransferClient {
             var info = stat()
             if stat(name, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
                 guard recursive else {
-                    throw TransferError(.usage, "\(name) is a folder: add --recursive (-r) to send it with everything under it")
+                    throw TransferError(
+                        .usage,
+                        "\(name) is a folder: add --recursive (-r) to send it with everything under it"
+                    )
                 }
                 let base = URL(fileURLWithPath: name).standardizedFileURL.lastPathComponent
                 guard let walker = FileManager.default.enumerator(atPath: name) else {
@@ -38,18 +41,33 @@ extension TransferClient {
                     switch entry.st_mode & S_IFMT {
                     case S_IFDIR: continue
                     case S_IFREG: found.append(relative)
-                    case S_IFLNK where stat(path, &entry) == 0 && (entry.st_mode & S_IFMT) == S_IFREG: found.append(relative)
+                    case S_IFLNK where stat(path, &entry) == 0 && (entry.st_mode & S_IFMT) == S_IFREG:
+                        found.append(relative)
                     default: notify("skipping \(path): not a regular file")
                     }
                 }
                 if found.isEmpty { throw TransferError(.usage, "nothing to send: the folder \(name) holds no files") }
                 for relative in found.sorted() {
                     let path = name + "/" + relative
-                    sources.append(Source(local: path, relative: base + "/" + relative, size: try checkReadable(path), inFolder: true))
+                    sources.append(
+                        Source(
+                            local: path,
+                            relative: base + "/" + relative,
+                            size: try checkReadable(path),
+                            inFolder: true
+                        )
+                    )
                 }
             } else {
                 let size = try checkReadable(name)
-                sources.append(Source(local: name, relative: URL(fileURLWithPath: name).lastPathComponent, size: size, inFolder: false))
+                sources.append(
+                    Source(
+                        local: name,
+                        relative: URL(fileURLWithPath: name).lastPathComponent,
+                        size: size,
+                        inFolder: false
+                    )
+                )
             }
         }
         return sources

@@ -54,7 +54,14 @@ struct DownloadMachine {
 
     /// The response head to a `fetch`: its status, where its range starts and the file's total length
     /// (`Content-Range`, or `Content-Length` for a 200), its validator and digest, and the problem of a refusal.
-    mutating func response(status: Int, rangeStart: Int64?, total: Int64?, etag newTag: String?, digest: FileDigest?, problem: Problem? = nil) -> Action {
+    mutating func response(
+        status: Int,
+        rangeStart: Int64?,
+        total: Int64?,
+        etag newTag: String?,
+        digest: FileDigest?,
+        problem: Problem? = nil
+    ) -> Action {
         switch status {
         case 200:
             if asked > 0 {
@@ -66,7 +73,9 @@ struct DownloadMachine {
         case 206:
             // A range that was not asked for: nothing of it is trusted; start over.
             etag = nil
-            return retryLater("the server sent bytes from \(rangeStart.map(String.init) ?? "an unknown offset"), not from \(asked)")
+            return retryLater(
+                "the server sent bytes from \(rangeStart.map(String.init) ?? "an unknown offset"), not from \(asked)"
+            )
         case 416:
             // The part is no prefix of the file (it shrank, or the part is damaged): start over on this connection.
             notices.append("the partial download of \(name) does not match the file on the server; starting over")
@@ -84,7 +93,12 @@ struct DownloadMachine {
             return retryLater("the download ended after \(received) of \(expected) bytes")
         }
         guard let serverDigest, serverDigest == digest else {
-            return .fail(TransferError(.integrity, "integrity check failed for \(name): received sha-256 \(digest.hex), server \(serverDigest?.hex ?? "sent no digest")"))
+            return .fail(
+                TransferError(
+                    .integrity,
+                    "integrity check failed for \(name): received sha-256 \(digest.hex), server \(serverDigest?.hex ?? "sent no digest")"
+                )
+            )
         }
         return .done(digest)
     }
@@ -113,7 +127,8 @@ struct DownloadMachine {
         return .fetch(from: asked, ifRange: asked > 0 ? etag : nil)
     }
 
-    private mutating func accept(from offset: Int64, total: Int64?, etag newTag: String?, digest: FileDigest?) -> Action {
+    private mutating func accept(from offset: Int64, total: Int64?, etag newTag: String?, digest: FileDigest?) -> Action
+    {
         etag = newTag
         expected = total
         serverDigest = digest
@@ -123,7 +138,9 @@ struct DownloadMachine {
 
     private mutating func retryLater(_ reason: String) -> Action {
         guard attempts.count <= retry.retries else {
-            return .fail(TransferError(.network, "download of \(name) failed after \(attempts.count) attempts: \(reason)"))
+            return .fail(
+                TransferError(.network, "download of \(name) failed after \(attempts.count) attempts: \(reason)")
+            )
         }
         return .wait(delay(attempts.count), reason: reason)
     }

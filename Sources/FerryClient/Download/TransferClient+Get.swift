@@ -20,7 +20,10 @@ extension TransferClient {
     /// continues with `Range` + `If-Range` (the server's ETag), in this run after a retry or in the next run.
     public func get(_ remote: RemoteTarget, to local: String?) async throws -> TransferResult {
         guard let name = remote.path.name, !remote.path.isDirectory else {
-            throw TransferError(.usage, "'\(remote.path)' is a folder; name a file to get (use `ferry ls` to see what is there)")
+            throw TransferError(
+                .usage,
+                "'\(remote.path)' is a folder; name a file to get (use `ferry ls` to see what is there)"
+            )
         }
         var destination = local ?? name
         var isDirectory: ObjCBool = false
@@ -30,8 +33,16 @@ extension TransferClient {
         let partial = destination + ".part"
         let started = Date()
         let store = resumeDirectory.map { ResumeStore(directory: $0) }
-        let key = store?.key(authority: remote.authority, remotePath: "GET " + remote.path.relative, localPath: URL(fileURLWithPath: partial).standardizedFileURL.path)
-        var machine = DownloadMachine(name: "\(remote.path)", etag: key.flatMap { store?.load($0)?.token }, retry: retry)
+        let key = store?.key(
+            authority: remote.authority,
+            remotePath: "GET " + remote.path.relative,
+            localPath: URL(fileURLWithPath: partial).standardizedFileURL.path
+        )
+        var machine = DownloadMachine(
+            name: "\(remote.path)",
+            etag: key.flatMap { store?.load($0)?.token },
+            retry: retry
+        )
         if machine.etag == nil { unlink(partial) }
         progress.start(name: name, total: 0)
         defer { progress.finish() }
@@ -43,13 +54,36 @@ extension TransferClient {
                 for notice in machine.takeNotices() { notify(notice) }
                 switch action {
                 case .done(let digest):
-                    guard let connection = last else { throw TransferError(.network, "the download of \(remote.path) ended without a connection") }
+                    guard let connection = last else {
+                        throw TransferError(.network, "the download of \(remote.path) ended without a connection")
+                    }
                     if let key { store?.remove(key) }
                     guard rename(partial, destination) == 0 else {
-                        throw TransferError(.localIO, "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))")
+                        throw TransferError(
+                            .localIO,
+                            "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))"
+                        )
                     }
-                    try? await record(.inbound, .get, remote, bytes: run.size, sha256: digest.hex, started: started, connection: connection, error: nil)
-                    var result = result("get", local: destination, remote: remote, bytes: run.size, digest: digest, status: run.status, started: started, connection: connection)
+                    try? await record(
+                        .inbound,
+                        .get,
+                        remote,
+                        bytes: run.size,
+                        sha256: digest.hex,
+                        started: started,
+                        connection: connection,
+                        error: nil
+                    )
+                    var result = result(
+                        "get",
+                        local: destination,
+                        remote: remote,
+                        bytes: run.size,
+                        digest: digest,
+                        status: run.status,
+                        started: started,
+                        connection: connection
+                    )
                     result.note(machine.attempts, movedThisRun: run.receivedThisRun)
                     return result
                 case .fail(let error):
@@ -57,30 +91,70 @@ extension TransferClient {
                         unlink(partial)
                         let message = error.message + "; nothing was written to \(destination)"
                         if let connection = last {
-                            try? await record(.inbound, .get, remote, bytes: run.size, sha256: run.digest?.hex, started: started, connection: connection, error: message)
+                            try? await record(
+                                .inbound,
+                                .get,
+                                remote,
+                                bytes: run.size,
+                                sha256: run.digest?.hex,
+                                started: started,
+                                connection: connection,
+                                error: message
+                            )
                         }
                         throw TransferError(.integrity, message)
                     }
                     throw error
                 case .wait(let duration, let reason):
-                    notify("download of \(remote.path) interrupted (\(reason)); retry \(machine.attempts.count) of \(retry.retries) in \(duration)")
+                    notify(
+                        "download of \(remote.path) interrupted (\(reason)); retry \(machine.attempts.count) of \(retry.retries) in \(duration)"
+                    )
                     try await Task.sleep(for: duration)
                     action = machine.retryDue(partLength: Self.length(of: partial))
                 case .fetch, .receive:
                     do {
-                        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
+                        let connection = try await ClientConnection.connect(
+                            to: remote,
+                            tls: tls,
+                            stallTimeout: stallTimeout,
+                            trace: trace
+                        )
                         last = connection
                         action = try await connection.withSession { session in
                             var step = action
                             while true {
                                 switch step {
                                 case .fetch(let from, let ifRange):
-                                    step = try await fetch(remote, from: from, ifRange: ifRange, machine: &machine, run: &run, session: &session)
+                                    step = try await fetch(
+                                        remote,
+                                        from: from,
+                                        ifRange: ifRange,
+                                        machine: &machine,
+                                        run: &run,
+                                        session: &session
+                                    )
                                     if let etag = machine.etag, let store, let key {
-                                        store.save(.init(token: etag, authority: remote.authority, remotePath: remote.path.relative, localPath: partial, source: .none), key: key)
+                                        store.save(
+                                            .init(
+                                                token: etag,
+                                                authority: remote.authority,
+                                                remotePath: remote.path.relative,
+                                                localPath: partial,
+                                                source: .none
+                                            ),
+                                            key: key
+                                        )
                                     }
                                 case .receive(let from, let total):
-                                    step = try await receive(remote, into: partial, from: from, total: total, machine: &machine, run: &run, session: &session)
+                                    step = try await receive(
+                                        remote,
+                                        into: partial,
+                                        from: from,
+                                        total: total,
+                                        machine: &machine,
+                                        run: &run,
+                                        session: &session
+                                    )
                                 default:
                                     return step
                                 }
@@ -119,7 +193,12 @@ extension TransferClient {
 
     /// Sends the `GET` the machine asked for and hands it the response head.
     private func fetch(
-        _ remote: RemoteTarget, from: Int64, ifRange: String?, machine: inout DownloadMachine, run: inout DownloadRun, session: inout HTTPSession
+        _ remote: RemoteTarget,
+        from: Int64,
+        ifRange: String?,
+        machine: inout DownloadMachine,
+        run: inout DownloadRun,
+        session: inout HTTPSession
     ) async throws -> DownloadMachine.Action {
         var headers: [(String, String)] = []
         if from > 0, let ifRange { headers = [("Range", "bytes=\(from)-"), ("If-Range", ifRange)] }
@@ -129,17 +208,28 @@ extension TransferClient {
         let status = Int(head.status.code)
         run.status = status
         let contentRange = head.headers.first(name: "Content-Range").flatMap(ContentRange.init(header:))
-        let total = status == 206 ? contentRange?.total : head.headers.first(name: "Content-Length").flatMap { Int64($0) }
+        let total =
+            status == 206 ? contentRange?.total : head.headers.first(name: "Content-Length").flatMap { Int64($0) }
         let problem = status == 200 || status == 206 ? nil : try await session.problem()
         return machine.response(
-            status: status, rangeStart: contentRange?.start, total: total, etag: head.headers.first(name: "ETag"),
-            digest: head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) }, problem: problem)
+            status: status,
+            rangeStart: contentRange?.start,
+            total: total,
+            etag: head.headers.first(name: "ETag"),
+            digest: head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) },
+            problem: problem
+        )
     }
 
     /// Reads the body into the part file from `from` (emptying it first for 0), hashing the whole file; what
     /// arrived is kept when the body stops, for the next attempt.
     private func receive(
-        _ remote: RemoteTarget, into partial: String, from have: Int64, total: Int64?, machine: inout DownloadMachine, run: inout DownloadRun,
+        _ remote: RemoteTarget,
+        into partial: String,
+        from have: Int64,
+        total: Int64?,
+        machine: inout DownloadMachine,
+        run: inout DownloadRun,
         session: inout HTTPSession
     ) async throws -> DownloadMachine.Action {
         var hasher = SHA256()
@@ -153,7 +243,10 @@ extension TransferClient {
         let rateLimit = self.rateLimit
         var thisRequest: Int64 = 0
         do {
-            try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(partial), options: .modifyFile(createIfNecessary: true)) { handle in
+            try await FileSystem.shared.withFileHandle(
+                forWritingAt: FilePath(partial),
+                options: .modifyFile(createIfNecessary: true)
+            ) { handle in
                 if have == 0 { try await handle.resize(to: .bytes(0)) }
                 var writer = GatheringFileWriter(handle: handle, startingAt: have)
                 do {

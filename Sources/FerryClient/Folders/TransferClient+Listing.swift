@@ -12,14 +12,23 @@ extension TransferClient {
     public func list(_ remote: RemoteTarget) async throws -> Listing {
         var folder = remote
         folder.path = PartnerPath(folderOf: remote.path)
-        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
+        let connection = try await ClientConnection.connect(
+            to: remote,
+            tls: tls,
+            stallTimeout: stallTimeout,
+            trace: trace
+        )
         return try await connection.withSession { session in
             var all: Listing?
             var after: String?
             repeat {
                 // Pages of 2,000 keep each body well under the client's 4 MiB limit, whatever the names.
                 let query = "?limit=2000" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
-                try await session.sendHead(method: .GET, uri: folder.requestPath + query, headers: [("Accept", FerryMediaType.json)])
+                try await session.sendHead(
+                    method: .GET,
+                    uri: folder.requestPath + query,
+                    headers: [("Accept", FerryMediaType.json)]
+                )
                 try await session.sendEnd()
                 let head = try await session.readHead()
                 guard head.status.code == 200 else {
@@ -46,7 +55,12 @@ extension TransferClient {
     /// Deletes a file (or an empty folder).
     public func remove(_ remote: RemoteTarget) async throws {
         let started = Date()
-        let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
+        let connection = try await ClientConnection.connect(
+            to: remote,
+            tls: tls,
+            stallTimeout: stallTimeout,
+            trace: trace
+        )
         try await connection.withSession { session in
             try await session.sendHead(method: .DELETE, uri: remote.requestPath)
             try await session.sendEnd()
@@ -55,7 +69,16 @@ extension TransferClient {
                 throw try await session.rejection(head, doing: "delete of \(remote.path)")
             }
             _ = try await session.collectBody(limit: 64 << 10)
-            try? await record(.outbound, .delete, remote, bytes: 0, sha256: nil, started: started, connection: connection, error: nil)
+            try? await record(
+                .outbound,
+                .delete,
+                remote,
+                bytes: 0,
+                sha256: nil,
+                started: started,
+                connection: connection,
+                error: nil
+            )
         }
     }
 }

@@ -30,14 +30,18 @@ extension TransferClient {
     /// otherwise the single file is stored under the target path.
     public func send(files: [String], to target: RemoteTarget) async throws -> [TransferResult] {
         let sources = try Self.expand(files, recursive: recursive, notify: notify)
-        let intoFolder = sources.count > 1 || sources.first?.inFolder == true || target.path.isDirectory || target.path.segments.isEmpty
+        let intoFolder =
+            sources.count > 1 || sources.first?.inFolder == true || target.path.isDirectory
+            || target.path.segments.isEmpty
         var plans: [Plan] = []
         for source in sources {
             var remote = target
             var relative: String?
             if intoFolder {
                 do {
-                    remote.path = try PartnerPath(plain: (target.path.relative.isEmpty ? "" : target.path.relative + "/") + source.relative)
+                    remote.path = try PartnerPath(
+                        plain: (target.path.relative.isEmpty ? "" : target.path.relative + "/") + source.relative
+                    )
                 } catch {
                     throw TransferError(.usage, "cannot send '\(source.local)': \(error.description)")
                 }
@@ -55,7 +59,8 @@ extension TransferClient {
             // One progress line cannot follow several files at once: the summary lines tell instead.
             client.progress = ProgressDisplay(enabled: false)
         }
-        let shares = (0..<lanes).map { lane in stride(from: lane, to: whole.count, by: lanes).map { whole[$0] } }.filter { !$0.isEmpty }
+        let shares = (0..<lanes).map { lane in stride(from: lane, to: whole.count, by: lanes).map { whole[$0] } }.filter
+        { !$0.isEmpty }
         let work = shares.map { client.steps(for: $0, of: plans) }
         var folder = target
         folder.path = PartnerPath(folderOf: target.path)
@@ -69,17 +74,33 @@ extension TransferClient {
                     var sent: [(Int, TransferResult)] = []
                     var remaining = steps[...]
                     try await client.withRetries("upload to \(target.authority)") { _ in
-                        let connection = try await ClientConnection.connect(to: target, tls: client.tls, stallTimeout: client.stallTimeout, trace: client.trace)
+                        let connection = try await ClientConnection.connect(
+                            to: target,
+                            tls: client.tls,
+                            stallTimeout: client.stallTimeout,
+                            trace: client.trace
+                        )
                         try await connection.withSession { session in
                             while let step = remaining.first {
                                 switch step {
                                 case .single(let index):
                                     let plan = planned[index]
-                                    let result = try await client.upload(plan.local, size: plan.size, to: plan.remote, session: &session, connection: connection)
+                                    let result = try await client.upload(
+                                        plan.local,
+                                        size: plan.size,
+                                        to: plan.remote,
+                                        session: &session,
+                                        connection: connection
+                                    )
                                     client.report?(result)
                                     sent.append((index, result))
                                 case .batch(let indices):
-                                    sent += try await client.uploadBatch(indices.map { ($0, planned[$0]) }, to: folder, session: &session, connection: connection)
+                                    sent += try await client.uploadBatch(
+                                        indices.map { ($0, planned[$0]) },
+                                        to: folder,
+                                        session: &session,
+                                        connection: connection
+                                    )
                                 }
                                 remaining.removeFirst()
                             }
@@ -101,7 +122,13 @@ extension TransferClient {
     }
 
     /// Uploads one file of `size` bytes (checked by `send`) with a single PUT on the shared session.
-    private func upload(_ file: String, size: Int64, to remote: RemoteTarget, session: inout HTTPSession, connection: ClientConnection) async throws -> TransferResult {
+    private func upload(
+        _ file: String,
+        size: Int64,
+        to remote: RemoteTarget,
+        session: inout HTTPSession,
+        connection: ClientConnection
+    ) async throws -> TransferResult {
         let started = Date()
         var hasher = SHA256()
         var sent: Int64 = 0
@@ -112,22 +139,68 @@ extension TransferClient {
             uri: remote.requestPath,
             headers: [("Content-Length", String(size)), ("Content-Type", FerryMediaType.octetStream)]
         )
-        let head = try await streamBody(file, range: 0..<size, hasher: &hasher, sent: &sent, session: &session, connection: connection)
+        let head = try await streamBody(
+            file,
+            range: 0..<size,
+            hasher: &hasher,
+            sent: &sent,
+            session: &session,
+            connection: connection
+        )
         guard (200..<300).contains(head.status.code), sent == size else {
             let rejection = try await session.rejection(head, doing: "upload of \(file) to \(remote.path)")
-            try? await record(.outbound, .put, remote, bytes: sent, sha256: nil, started: started, connection: connection, error: rejection.message)
+            try? await record(
+                .outbound,
+                .put,
+                remote,
+                bytes: sent,
+                sha256: nil,
+                started: started,
+                connection: connection,
+                error: rejection.message
+            )
             throw rejection
         }
         _ = try await session.collectBody(limit: 64 << 10)
         let local = FileDigest(bytes: Array(hasher.finalize()))!
-        let serverDigest = head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) }
+        let serverDigest = head.headers.first(name: FerryHeader.reprDigest).flatMap {
+            try? FileDigest.parse(reprDigest: $0)
+        }
         guard let serverDigest, serverDigest == local else {
-            let message = "integrity check failed for \(file): local sha-256 \(local.hex), server \(serverDigest?.hex ?? "sent no digest")"
-            try? await record(.outbound, .put, remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: message)
+            let message =
+                "integrity check failed for \(file): local sha-256 \(local.hex), server \(serverDigest?.hex ?? "sent no digest")"
+            try? await record(
+                .outbound,
+                .put,
+                remote,
+                bytes: sent,
+                sha256: local.hex,
+                started: started,
+                connection: connection,
+                error: message
+            )
             throw TransferError(.integrity, message)
         }
-        try? await record(.outbound, .put, remote, bytes: sent, sha256: local.hex, started: started, connection: connection, error: nil)
-        return result("send", local: file, remote: remote, bytes: sent, digest: local, status: Int(head.status.code), started: started, connection: connection)
+        try? await record(
+            .outbound,
+            .put,
+            remote,
+            bytes: sent,
+            sha256: local.hex,
+            started: started,
+            connection: connection,
+            error: nil
+        )
+        return result(
+            "send",
+            local: file,
+            remote: remote,
+            bytes: sent,
+            digest: local,
+            status: Int(head.status.code),
+            started: started,
+            connection: connection
+        )
     }
 
     /// Sends bytes `range` of a file as the request body (then the end), hashing them; stops early when the
@@ -170,7 +243,10 @@ extension TransferClient {
                 }
             }
             if streamed != Int64(range.count) {
-                throw TransferError(.localIO, "\(file) changed while it was being sent (\(streamed) of \(range.count) bytes read)")
+                throw TransferError(
+                    .localIO,
+                    "\(file) changed while it was being sent (\(streamed) of \(range.count) bytes read)"
+                )
             }
             try await session.sendEnd()
         } catch let error as TransferError {

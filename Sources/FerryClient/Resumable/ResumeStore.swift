@@ -22,7 +22,9 @@ struct ResumeStore: Sendable {
     }
 
     func key(authority: String, remotePath: String, localPath: String) -> String {
-        SHA256.hash(data: Data("\(authority)\n\(remotePath)\n\(localPath)".utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data("\(authority)\n\(remotePath)\n\(localPath)".utf8)).prefix(16).map {
+            String(format: "%02x", $0)
+        }.joined()
     }
 
     func load(_ key: String) -> Entry? {

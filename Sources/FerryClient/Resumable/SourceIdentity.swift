@@ -42,8 +42,10 @@ extension SourceIdentity: Codable {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         stamp = FileStamp(
-            inode: try container.decode(UInt64.self, forKey: .inode), size: try container.decode(Int64.self, forKey: .size),
-            modifiedNanoseconds: try container.decode(Int64.self, forKey: .modifiedNanoseconds))
+            inode: try container.decode(UInt64.self, forKey: .inode),
+            size: try container.decode(Int64.self, forKey: .size),
+            modifiedNanoseconds: try container.decode(Int64.self, forKey: .modifiedNanoseconds)
+        )
         headTailSHA256 = try container.decode(String.self, forKey: .headTailSHA256)
     }
 

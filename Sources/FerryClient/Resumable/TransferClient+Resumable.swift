@@ -31,7 +31,16 @@ extension TransferClient {
         defer { progress.finish() }
         let save: (String) -> Void = { path in
             if let store, let key {
-                store.save(.init(token: path, authority: remote.authority, remotePath: remote.path.relative, localPath: localPath, source: source), key: key)
+                store.save(
+                    .init(
+                        token: path,
+                        authority: remote.authority,
+                        remotePath: remote.path.relative,
+                        localPath: localPath,
+                        source: source
+                    ),
+                    key: key
+                )
             }
         }
         var action = machine.start()
@@ -40,28 +49,63 @@ extension TransferClient {
             for notice in machine.takeNotices() { notify(notice) }
             switch action {
             case .done(let digest):
-                guard let connection = last else { throw TransferError(.network, "the upload of \(file) ended without a connection") }
+                guard let connection = last else {
+                    throw TransferError(.network, "the upload of \(file) ended without a connection")
+                }
                 if let key { store?.remove(key) }
-                try? await record(.outbound, .tus, remote, bytes: source.size, sha256: digest.hex, started: started, connection: connection, error: nil)
-                var result = result("send", local: file, remote: remote, bytes: source.size, digest: digest, status: 204, started: started, connection: connection)
+                try? await record(
+                    .outbound,
+                    .tus,
+                    remote,
+                    bytes: source.size,
+                    sha256: digest.hex,
+                    started: started,
+                    connection: connection,
+                    error: nil
+                )
+                var result = result(
+                    "send",
+                    local: file,
+                    remote: remote,
+                    bytes: source.size,
+                    digest: digest,
+                    status: 204,
+                    started: started,
+                    connection: connection
+                )
                 result.method = "tus"
                 result.note(machine.attempts, movedThisRun: run.sentThisRun)
                 return result
             case .fail(let error):
                 throw error
             case .wait(let duration, let reason):
-                notify("upload of \(file) interrupted (\(reason)); retry \(machine.attempts.count) of \(retry.retries) in \(duration)")
+                notify(
+                    "upload of \(file) interrupted (\(reason)); retry \(machine.attempts.count) of \(retry.retries) in \(duration)"
+                )
                 try await Task.sleep(for: duration)
                 action = machine.retryDue()
             case .create, .askOffset, .send:
                 // One connection for as many steps as it lasts; a broken one is the machine's to decide about.
                 do {
-                    let connection = try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
+                    let connection = try await ClientConnection.connect(
+                        to: remote,
+                        tls: tls,
+                        stallTimeout: stallTimeout,
+                        trace: trace
+                    )
                     last = connection
                     action = try await connection.withSession { session in
                         var step = action
                         while step.isRequest {
-                            step = try await perform(step, machine: &machine, run: &run, file: file, session: &session, connection: connection, save: save)
+                            step = try await perform(
+                                step,
+                                machine: &machine,
+                                run: &run,
+                                file: file,
+                                session: &session,
+                                connection: connection,
+                                save: save
+                            )
                         }
                         return step
                     }
@@ -97,11 +141,22 @@ extension TransferClient {
         switch action {
         case .create:
             let metadata = TusMetadata.encode([TusProtocol.pathKey: connection.target.path.relative])
-            try await session.sendHead(method: .POST, uri: FerryAPI.uploads, headers: tus + [(FerryHeader.uploadLength, String(machine.size)), (FerryHeader.uploadMetadata, metadata), ("Content-Length", "0")])
+            try await session.sendHead(
+                method: .POST,
+                uri: FerryAPI.uploads,
+                headers: tus + [
+                    (FerryHeader.uploadLength, String(machine.size)), (FerryHeader.uploadMetadata, metadata),
+                    ("Content-Length", "0"),
+                ]
+            )
             try await session.sendEnd()
             let head = try await session.readHead()
             let problem = try await session.problem()
-            let next = machine.created(status: Int(head.status.code), location: head.headers.first(name: "Location"), problem: problem)
+            let next = machine.created(
+                status: Int(head.status.code),
+                location: head.headers.first(name: "Location"),
+                problem: problem
+            )
             if case .send = next, let path = machine.uploadPath { save(path) }
             return next
         case .askOffset(let path):
@@ -109,7 +164,11 @@ extension TransferClient {
             try await session.sendEnd()
             let head = try await session.readHead()
             let problem = try await session.problem()
-            return machine.offset(status: Int(head.status.code), offset: head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init), problem: problem)
+            return machine.offset(
+                status: Int(head.status.code),
+                offset: head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init),
+                problem: problem
+            )
         case .send(let path, let offset):
             // The local digest must cover exactly [0, offset) before the rest is streamed.
             if run.hashed > offset {
@@ -125,21 +184,38 @@ extension TransferClient {
                 run.progressShown = offset
             }
             try await session.sendHead(
-                method: .PATCH, uri: path,
-                headers: tus + [(FerryHeader.uploadOffset, String(offset)), ("Content-Type", FerryMediaType.tusOffset), ("Content-Length", String(machine.size - offset))])
+                method: .PATCH,
+                uri: path,
+                headers: tus + [
+                    (FerryHeader.uploadOffset, String(offset)), ("Content-Type", FerryMediaType.tusOffset),
+                    ("Content-Length", String(machine.size - offset)),
+                ]
+            )
             var sent: Int64 = 0
             defer {
                 run.sentThisRun += sent
                 run.progressShown += sent
             }
             var hasher = run.hasher
-            let head = try await streamBody(file, range: offset..<machine.size, hasher: &hasher, sent: &sent, session: &session, connection: connection)
+            let head = try await streamBody(
+                file,
+                range: offset..<machine.size,
+                hasher: &hasher,
+                sent: &sent,
+                session: &session,
+                connection: connection
+            )
             let status = Int(head.status.code)
             let problem = try await session.problem()
             return machine.sent(
-                status: status, offset: head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init),
-                serverDigest: head.headers.first(name: FerryHeader.reprDigest).flatMap { try? FileDigest.parse(reprDigest: $0) },
-                localDigest: status == 204 ? FileDigest(bytes: Array(hasher.finalize())) : nil, problem: problem)
+                status: status,
+                offset: head.headers.first(name: FerryHeader.uploadOffset).flatMap(Int64.init),
+                serverDigest: head.headers.first(name: FerryHeader.reprDigest).flatMap {
+                    try? FileDigest.parse(reprDigest: $0)
+                },
+                localDigest: status == 204 ? FileDigest(bytes: Array(hasher.finalize())) : nil,
+                problem: problem
+            )
         default:
             return action
         }

@@ -65,7 +65,12 @@ struct TusUploadMachine {
     mutating func created(status: Int, location: String?, problem: Problem? = nil) -> Action {
         guard status == 201 else { return answer(status, problem: problem, doing: "create the upload") }
         guard let location, let path = Self.path(of: location) else {
-            return .fail(TransferError(.rejected, "the server created the upload of \(file) but sent no usable Location (\(TerminalText.escaped(location ?? "none")))"))
+            return .fail(
+                TransferError(
+                    .rejected,
+                    "the server created the upload of \(file) but sent no usable Location (\(TerminalText.escaped(location ?? "none")))"
+                )
+            )
         }
         uploadPath = path
         return begin(at: 0, path: path)
@@ -77,7 +82,12 @@ struct TusUploadMachine {
         switch status {
         case 200, 204:
             guard let offset, (0...size).contains(offset) else {
-                return .fail(TransferError(.rejected, "the server's Upload-Offset (\(offset.map(String.init) ?? "none")) is not within the \(size) bytes of \(file)"))
+                return .fail(
+                    TransferError(
+                        .rejected,
+                        "the server's Upload-Offset (\(offset.map(String.init) ?? "none")) is not within the \(size) bytes of \(file)"
+                    )
+                )
             }
             return begin(at: offset, path: path)
         case 404, 410:
@@ -88,7 +98,13 @@ struct TusUploadMachine {
     }
 
     /// The answer to `PATCH`, with the server's digest (when it sent one) and the local one.
-    mutating func sent(status: Int, offset: Int64?, serverDigest: FileDigest? = nil, localDigest: FileDigest? = nil, problem: Problem? = nil) -> Action {
+    mutating func sent(
+        status: Int,
+        offset: Int64?,
+        serverDigest: FileDigest? = nil,
+        localDigest: FileDigest? = nil,
+        problem: Problem? = nil
+    ) -> Action {
         switch status {
         case 204 where offset == nil || offset == size:
             conflicts = 0
@@ -96,10 +112,20 @@ struct TusUploadMachine {
                 return .fail(TransferError(.localIO, "no local digest of \(file) to compare"))
             }
             guard let serverDigest else {
-                return .fail(TransferError(.integrity, "integrity check failed for \(file): local sha-256 \(localDigest.hex), server sent no digest"))
+                return .fail(
+                    TransferError(
+                        .integrity,
+                        "integrity check failed for \(file): local sha-256 \(localDigest.hex), server sent no digest"
+                    )
+                )
             }
             guard serverDigest == localDigest else {
-                return .fail(TransferError(.integrity, "integrity check failed for \(file): local sha-256 \(localDigest.hex), server \(serverDigest.hex)"))
+                return .fail(
+                    TransferError(
+                        .integrity,
+                        "integrity check failed for \(file): local sha-256 \(localDigest.hex), server \(serverDigest.hex)"
+                    )
+                )
             }
             return .done(localDigest)
         case 204:
@@ -109,11 +135,18 @@ struct TusUploadMachine {
             // The offset moved (a request of an earlier attempt still finished writing): ask again, at once.
             conflicts += 1
             guard conflicts <= Self.maximumOffsetConflicts, let path = uploadPath else {
-                return .fail(TransferError(.network, "the server's offset for \(file) kept moving (\(conflicts) conflicts in a row)"))
+                return .fail(
+                    TransferError(
+                        .network,
+                        "the server's offset for \(file) kept moving (\(conflicts) conflicts in a row)"
+                    )
+                )
             }
             return .askOffset(path: path)
         case 404, 410:
-            return restart("the server lost the upload of \(file) while it was sent (restarted or expired); starting over")
+            return restart(
+                "the server lost the upload of \(file) while it was sent (restarted or expired); starting over"
+            )
         case 460:
             // A checksum of the PATCH did not match: the bytes were damaged on the way; they were discarded.
             return retryLater("the server discarded damaged bytes (checksum mismatch)")
@@ -143,7 +176,9 @@ struct TusUploadMachine {
 
     private mutating func begin(at offset: Int64, path: String) -> Action {
         if attempts.offsets.isEmpty, offset > 0 {
-            notices.append("resuming \(file) at \(ByteFormat.size(offset)) of \(ByteFormat.size(size)) (\(offset * 100 / max(size, 1))%)")
+            notices.append(
+                "resuming \(file) at \(ByteFormat.size(offset)) of \(ByteFormat.size(size)) (\(offset * 100 / max(size, 1))%)"
+            )
         }
         attempts.started(at: offset)
         return .send(path: path, from: offset)
@@ -157,7 +192,9 @@ struct TusUploadMachine {
 
     private mutating func retryLater(_ reason: String) -> Action {
         guard attempts.count <= retry.retries else {
-            return .fail(TransferError(.network, "upload of \(file) failed after \(attempts.count) attempts: \(reason)"))
+            return .fail(
+                TransferError(.network, "upload of \(file) failed after \(attempts.count) attempts: \(reason)")
+            )
         }
         return .wait(delay(attempts.count), reason: reason)
     }

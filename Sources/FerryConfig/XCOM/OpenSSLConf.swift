@@ -43,11 +43,17 @@ public struct OpenSSLConf: Sendable, Equatable {
     }
 
     /// Parses the text of a file (named for messages).
-    public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws(ParseError) -> OpenSSLConf {
+    public static func parse(
+        _ text: String,
+        file: String,
+        environment: [String: String] = [:]
+    ) throws(ParseError) -> OpenSSLConf {
         var entries: [Entry] = []
         var sections: [(String, Int)] = []
         var section = "default"
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.hasSuffix("\r") ? $0.dropLast() : $0) }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            String($0.hasSuffix("\r") ? $0.dropLast() : $0)
+        }
         if lines.last == "" { lines.removeLast() }
         var index = 0
         while index < lines.count {
@@ -64,28 +70,60 @@ public struct OpenSSLConf: Sendable, Equatable {
             if content.isEmpty { continue }
             if content.hasPrefix("[") {
                 guard content.hasSuffix("]") else {
-                    throw ParseError(file: file, line: first, problem: "'\(content)' opens a section without closing it", fix: "write the header as [NAME]")
+                    throw ParseError(
+                        file: file,
+                        line: first,
+                        problem: "'\(content)' opens a section without closing it",
+                        fix: "write the header as [NAME]"
+                    )
                 }
                 let name = content.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
                 guard !name.isEmpty, name.allSatisfy(isNameCharacter) else {
-                    throw ParseError(file: file, line: first, problem: "'\(content)' is not a valid section name", fix: "use letters, digits and _ only, e.g. [CERTIFICATE]")
+                    throw ParseError(
+                        file: file,
+                        line: first,
+                        problem: "'\(content)' is not a valid section name",
+                        fix: "use letters, digits and _ only, e.g. [CERTIFICATE]"
+                    )
                 }
                 section = name
                 sections.append((name, first))
                 continue
             }
             if content.hasPrefix(".") {
-                throw ParseError(file: file, line: first, problem: "the directive '\(content.split(separator: " ").first ?? "")' is not supported", fix: "inline the included settings in this file")
+                throw ParseError(
+                    file: file,
+                    line: first,
+                    problem: "the directive '\(content.split(separator: " ").first ?? "")' is not supported",
+                    fix: "inline the included settings in this file"
+                )
             }
             guard let equals = content.firstIndex(of: "=") else {
-                throw ParseError(file: file, line: first, problem: "'\(content)' is neither a [section] nor a NAME = VALUE line", fix: "add '= VALUE', or comment the line out with #")
+                throw ParseError(
+                    file: file,
+                    line: first,
+                    problem: "'\(content)' is neither a [section] nor a NAME = VALUE line",
+                    fix: "add '= VALUE', or comment the line out with #"
+                )
             }
             let name = content[..<equals].trimmingCharacters(in: .whitespaces)
             guard !name.isEmpty, name.allSatisfy({ isNameCharacter($0) || $0 == "." }) else {
-                throw ParseError(file: file, line: first, problem: "'\(name)' is not a valid name", fix: "use letters, digits, _ and . only, e.g. RECEIVE_SIDE")
+                throw ParseError(
+                    file: file,
+                    line: first,
+                    problem: "'\(name)' is not a valid name",
+                    fix: "use letters, digits, _ and . only, e.g. RECEIVE_SIDE"
+                )
             }
             let raw = content[content.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            let value = try expand(raw, file: file, line: first, section: section, entries: entries, environment: environment)
+            let value = try expand(
+                raw,
+                file: file,
+                line: first,
+                section: section,
+                entries: entries,
+                environment: environment
+            )
             entries.append(Entry(section: section, name: name, value: value, line: first, raw: raw))
         }
         return OpenSSLConf(entries: entries, sections: sections)
@@ -109,20 +147,36 @@ public struct OpenSSLConf: Sendable, Equatable {
         var quote: Character?
         var escaped = false
         for (offset, character) in line.enumerated() {
-            if escaped { escaped = false; continue }
-            if character == "\\" && quote != "'" { escaped = true; continue }
+            if escaped {
+                escaped = false
+                continue
+            }
+            if character == "\\" && quote != "'" {
+                escaped = true
+                continue
+            }
             if let open = quote {
                 if character == open { quote = nil }
                 continue
             }
-            if character == "\"" || character == "'" { quote = character; continue }
+            if character == "\"" || character == "'" {
+                quote = character
+                continue
+            }
             if character == "#" { return String(line.prefix(offset)) }
         }
         return line
     }
 
     /// Removes quotes, applies escapes and expands variables, as OpenSSL's `str_copy` does.
-    private static func expand(_ raw: String, file: String, line: Int, section: String, entries: [Entry], environment: [String: String]) throws(ParseError) -> String {
+    private static func expand(
+        _ raw: String,
+        file: String,
+        line: Int,
+        section: String,
+        entries: [Entry],
+        environment: [String: String]
+    ) throws(ParseError) -> String {
         let characters = Array(raw)
         var out = ""
         var index = 0
@@ -151,7 +205,16 @@ public struct OpenSSLConf: Sendable, Equatable {
                 }
                 index += 2
             case "$":
-                let (value, next) = try variable(characters, at: index, raw: raw, file: file, line: line, section: section, entries: entries, environment: environment)
+                let (value, next) = try variable(
+                    characters,
+                    at: index,
+                    raw: raw,
+                    file: file,
+                    line: line,
+                    section: section,
+                    entries: entries,
+                    environment: environment
+                )
                 out += value
                 index = next
             default:
@@ -160,7 +223,12 @@ public struct OpenSSLConf: Sendable, Equatable {
             }
         }
         if let quote {
-            throw ParseError(file: file, line: line, problem: "the value \(raw) opens a \(quote) quote without closing it", fix: "close the quote")
+            throw ParseError(
+                file: file,
+                line: line,
+                problem: "the value \(raw) opens a \(quote) quote without closing it",
+                fix: "close the quote"
+            )
         }
         return out
     }
@@ -176,7 +244,14 @@ public struct OpenSSLConf: Sendable, Equatable {
     }
 
     private static func variable(
-        _ characters: [Character], at start: Int, raw: String, file: String, line: Int, section: String, entries: [Entry], environment: [String: String]
+        _ characters: [Character],
+        at start: Int,
+        raw: String,
+        file: String,
+        line: Int,
+        section: String,
+        entries: [Entry],
+        environment: [String: String]
     ) throws(ParseError) -> (String, Int) {
         var index = start + 1
         var close: Character?
@@ -201,19 +276,37 @@ public struct OpenSSLConf: Sendable, Equatable {
         }
         if let close {
             guard index < characters.count, characters[index] == close else {
-                throw ParseError(file: file, line: line, problem: "the variable in \(raw) is not closed with '\(close)'", fix: "close it, or write a literal $ as \\$")
+                throw ParseError(
+                    file: file,
+                    line: line,
+                    problem: "the variable in \(raw) is not closed with '\(close)'",
+                    fix: "close it, or write a literal $ as \\$"
+                )
             }
             index += 1
         }
         let written = String(characters[start..<index])
         guard !name.isEmpty else {
-            throw ParseError(file: file, line: line, problem: "the '$' in \(raw) starts a variable reference with no name (OpenSSL: variable has no value)", fix: "write a literal $ as \\$ (a pass phrase such as pa$$word becomes pa\\$\\$word)")
+            throw ParseError(
+                file: file,
+                line: line,
+                problem: "the '$' in \(raw) starts a variable reference with no name (OpenSSL: variable has no value)",
+                fix: "write a literal $ as \\$ (a pass phrase such as pa$$word becomes pa\\$\\$word)"
+            )
         }
         if scope == "ENV" {
             if let value = environment[name] { return (value, index) }
-        } else if let entry = entries.last(where: { $0.section == scope && $0.name == name }) ?? entries.last(where: { $0.section == "default" && $0.name == name }) {
+        } else if let entry = entries.last(where: { $0.section == scope && $0.name == name })
+            ?? entries.last(where: { $0.section == "default" && $0.name == name })
+        {
             return (entry.value, index)
         }
-        throw ParseError(file: file, line: line, problem: "\(written) in \(raw) names a variable that is not defined (OpenSSL: variable has no value)", fix: "write a literal $ as \\$ (a pass phrase such as pa$$word becomes pa\\$\\$word), or define \(name) earlier in the file")
+        throw ParseError(
+            file: file,
+            line: line,
+            problem: "\(written) in \(raw) names a variable that is not defined (OpenSSL: variable has no value)",
+            fix:
+                "write a literal $ as \\$ (a pass phrase such as pa$$word becomes pa\\$\\$word), or define \(name) earlier in the file"
+        )
     }
 }

@@ -21,17 +21,29 @@ extension XCOMSSLConfig {
             lines += ["server:", "  tls:"]
             lines += side(self.receive, core: receive.core, side: .receive, indent: "    ")
             if self.receive.verifyCertificate == false {
-                lines += ["    # [VERIFY_CERTIFICATE] RECEIVE_SIDE = NO: no client certificate is requested, so partners are not authenticated.", "    client-auth: none"]
+                lines += [
+                    "    # [VERIFY_CERTIFICATE] RECEIVE_SIDE = NO: no client certificate is requested, so partners are not authenticated.",
+                    "    client-auth: none",
+                ]
             } else {
-                lines += ["    # [VERIFY_CERTIFICATE] RECEIVE_SIDE = \(self.receive.verifyCertificate == true ? "YES" : "(unset)"): client certificates are required.", "    client-auth: required"]
+                lines += [
+                    "    # [VERIFY_CERTIFICATE] RECEIVE_SIDE = \(self.receive.verifyCertificate == true ? "YES" : "(unset)"): client certificates are required.",
+                    "    client-auth: required",
+                ]
             }
-            lines += ["    # Not an XCOM setting: the CA names of server.tls.ca are sent in the CertificateRequest (strict clients such as IBM System SSL need them).", "    send-ca-names: true"]
+            lines += [
+                "    # Not an XCOM setting: the CA names of server.tls.ca are sent in the CertificateRequest (strict clients such as IBM System SSL need them).",
+                "    send-ca-names: true",
+            ]
         }
         if initiate.core != TLSProfileCore() || !initiate.verifyServer {
             lines += ["client:", "  tls:"]
             lines += side(self.initiate, core: initiate.core, side: .initiate, indent: "    ")
             if self.initiate.verifyCertificate == false {
-                lines += ["    # [VERIFY_CERTIFICATE] INITIATE_SIDE = NO: the server's certificate is not checked.", "    verify: false"]
+                lines += [
+                    "    # [VERIFY_CERTIFICATE] INITIATE_SIDE = NO: the server's certificate is not checked.",
+                    "    verify: false",
+                ]
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -47,7 +59,9 @@ extension XCOMSSLConfig {
         if let key = settings.privateKey { add("PRIVATEKEY", "key", key) }
         if let password = settings.password, !password.isEmpty {
             let variable = "FERRY_\(side == .receive ? "RECEIVE" : "INITIATE")_KEY_PASSPHRASE"
-            lines.append("\(indent)# [PASSWORD] \(side.rawValue) is set in the XCOM file; it is not copied here. Export it before starting ferry:")
+            lines.append(
+                "\(indent)# [PASSWORD] \(side.rawValue) is set in the XCOM file; it is not copied here. Export it before starting ferry:"
+            )
             lines.append("\(indent)#   export \(variable)='...'")
             lines.append("\(indent)key-passphrase-env: \(variable)")
         }
@@ -65,8 +79,11 @@ extension XCOMSSLConfig {
 
     /// A YAML scalar, quoted when plain style would change its meaning.
     static func quoted(_ value: String) -> String {
-        let plain = value.allSatisfy { $0.isLetter || $0.isNumber || "/._-+".contains($0) } && !value.isEmpty && Int(value) == nil
+        let plain =
+            value.allSatisfy { $0.isLetter || $0.isNumber || "/._-+".contains($0) } && !value.isEmpty
+            && Int(value) == nil
         if plain { return value }
-        return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            + "\""
     }
 }

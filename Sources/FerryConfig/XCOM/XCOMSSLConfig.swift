@@ -53,7 +53,8 @@ public struct XCOMSSLConfig: Sendable {
     /// The sections XCOM reads, with what they mean (for `config import` comments).
     public static let sections: [String: String] = [
         "SSL_METHOD": "protocol versions",
-        "VERIFY_CERTIFICATE": "verify the partner's certificate (RECEIVE_SIDE = NO: no client certificate is requested)",
+        "VERIFY_CERTIFICATE":
+            "verify the partner's certificate (RECEIVE_SIDE = NO: no client certificate is requested)",
         "VERIFY_DEPTH": "maximum chain depth",
         "CA": "PEM file of trusted CA certificates",
         "CA_DIRECTORY": "folder of trusted CA certificates",
@@ -70,12 +71,17 @@ public struct XCOMSSLConfig: Sendable {
     ]
 
     /// Reads and maps a file.
-    public static func load(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> XCOMSSLConfig {
+    public static func load(
+        _ path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> XCOMSSLConfig {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ConfigError("cannot read the XCOM TLS file \(path): \(FileManager.default.fileExists(atPath: path) ? "not readable (permissions?)" : "no such file"). Point --xcom-config (or xcom-config) at XCOM's configssl.cnf.")
+            throw ConfigError(
+                "cannot read the XCOM TLS file \(path): \(FileManager.default.fileExists(atPath: path) ? "not readable (permissions?)" : "no such file"). Point --xcom-config (or xcom-config) at XCOM's configssl.cnf."
+            )
         }
         return try map(OpenSSLConf.parse(text, file: path, environment: environment), file: path)
     }
@@ -87,22 +93,48 @@ public struct XCOMSSLConfig: Sendable {
         var zosNoted: Set<String> = []
         for entry in conf.entries {
             func fail(_ problem: String, _ fix: String) -> ConfigError {
-                ConfigError("\(file):\(entry.line): [\(entry.section)] \(entry.name) = \(entry.raw): \(problem). Fix: \(fix)")
+                ConfigError(
+                    "\(file):\(entry.line): [\(entry.section)] \(entry.name) = \(entry.raw): \(problem). Fix: \(fix)"
+                )
             }
             if let meaning = zosSections[entry.section] {
                 if zosNoted.insert(entry.section).inserted {
-                    notes.append(Note(kind: .zosOnly, section: entry.section, line: entry.line, message: "[\(entry.section)] names \(meaning), which only z/OS System SSL can read; Ferry ignores it. Export the certificate and key from the key ring (RACDCERT EXPORT ... FORMAT(PKCS12DER), then `openssl pkcs12 -in FILE -nodes`) and set [CERTIFICATE] and [PRIVATEKEY] to the PEM files"))
+                    notes.append(
+                        Note(
+                            kind: .zosOnly,
+                            section: entry.section,
+                            line: entry.line,
+                            message:
+                                "[\(entry.section)] names \(meaning), which only z/OS System SSL can read; Ferry ignores it. Export the certificate and key from the key ring (RACDCERT EXPORT ... FORMAT(PKCS12DER), then `openssl pkcs12 -in FILE -nodes`) and set [CERTIFICATE] and [PRIVATEKEY] to the PEM files"
+                        )
+                    )
                 }
                 continue
             }
             guard sections[entry.section] != nil else {
                 if entry.section != "default" {
-                    notes.append(Note(kind: .unknown, section: entry.section, line: entry.line, message: "[\(entry.section)] is not a section XCOM reads; Ferry ignores it (check the spelling: \(sections.keys.sorted().joined(separator: ", ")))"))
+                    notes.append(
+                        Note(
+                            kind: .unknown,
+                            section: entry.section,
+                            line: entry.line,
+                            message:
+                                "[\(entry.section)] is not a section XCOM reads; Ferry ignores it (check the spelling: \(sections.keys.sorted().joined(separator: ", ")))"
+                        )
+                    )
                 }
                 continue
             }
             guard let side = Side(rawValue: entry.name.uppercased()) else {
-                notes.append(Note(kind: .unknown, section: entry.section, line: entry.line, message: "[\(entry.section)] \(entry.name) is neither INITIATE_SIDE nor RECEIVE_SIDE; Ferry ignores it"))
+                notes.append(
+                    Note(
+                        kind: .unknown,
+                        section: entry.section,
+                        line: entry.line,
+                        message:
+                            "[\(entry.section)] \(entry.name) is neither INITIATE_SIDE nor RECEIVE_SIDE; Ferry ignores it"
+                    )
+                )
                 continue
             }
             let value = entry.value
@@ -117,7 +149,9 @@ public struct XCOMSSLConfig: Sendable {
                 default: throw fail("not YES or NO", "write YES (verify the partner's certificate) or NO")
                 }
             case "VERIFY_DEPTH":
-                guard let depth = Int(value), depth >= 0 else { throw fail("not a number", "write the maximum chain depth, e.g. 4") }
+                guard let depth = Int(value), depth >= 0 else {
+                    throw fail("not a number", "write the maximum chain depth, e.g. 4")
+                }
                 settings.verifyDepth = depth
             case "CA": settings.ca = path()
             case "CA_DIRECTORY": settings.caDirectory = path()
@@ -131,11 +165,26 @@ public struct XCOMSSLConfig: Sendable {
         }
         for side in Side.allCases {
             if let method = sides[side]!.sslMethod, method.uppercased() == "ALL" || method.uppercased() == "SSLV23" {
-                let line = conf.entries.last { $0.section == "SSL_METHOD" && $0.name.uppercased() == side.rawValue }?.line ?? 0
-                notes.append(Note(kind: .sslMethodAll, section: "SSL_METHOD", line: line, message: "[SSL_METHOD] \(side.rawValue) = \(method) enabled SSLv3 in XCOM; in Ferry it means TLS 1.0 to 1.3 (SSLv3 is not among Ferry's versions: RFC 7568 forbids it). Set TLSv1.2 once every partner can"))
+                let line =
+                    conf.entries.last { $0.section == "SSL_METHOD" && $0.name.uppercased() == side.rawValue }?.line ?? 0
+                notes.append(
+                    Note(
+                        kind: .sslMethodAll,
+                        section: "SSL_METHOD",
+                        line: line,
+                        message:
+                            "[SSL_METHOD] \(side.rawValue) = \(method) enabled SSLv3 in XCOM; in Ferry it means TLS 1.0 to 1.3 (SSLv3 is not among Ferry's versions: RFC 7568 forbids it). Set TLSv1.2 once every partner can"
+                    )
+                )
             }
         }
-        return XCOMSSLConfig(file: file, conf: conf, initiate: sides[.initiate]!, receive: sides[.receive]!, notes: notes)
+        return XCOMSSLConfig(
+            file: file,
+            conf: conf,
+            initiate: sides[.initiate]!,
+            receive: sides[.receive]!,
+            notes: notes
+        )
     }
 
     /// The protocol range of an `[SSL_METHOD]` value.
@@ -149,9 +198,14 @@ public struct XCOMSSLConfig: Sendable {
         case "TLSV1.2", "TLS1.2": return (.tlsv12, .tlsv12)
         case "TLSV1.3", "TLS1.3": return (.tlsv13, .tlsv13)
         case "SSLV3", "SSL3", "SSLV3.0", "SSLV2", "SSLV2.0":
-            throw ConfigError("\(file): [SSL_METHOD] \(side.rawValue) = \(method) allows only \(key.hasPrefix("SSLV2") ? "SSLv2" : "SSLv3"), which Ferry does not speak: it is broken (POODLE; RFC 7568 forbids SSLv3) and its empty CA lists are what strict peers such as IBM System SSL reject (alert 47, RC 410). Fix: set it to TLS (TLS 1.2 and 1.3) or, for a partner stuck on old software, ALL (TLS 1.0 to 1.3), and ask the partner to enable TLS 1.2", id: "ssl3-enabled")
+            throw ConfigError(
+                "\(file): [SSL_METHOD] \(side.rawValue) = \(method) allows only \(key.hasPrefix("SSLV2") ? "SSLv2" : "SSLv3"), which Ferry does not speak: it is broken (POODLE; RFC 7568 forbids SSLv3) and its empty CA lists are what strict peers such as IBM System SSL reject (alert 47, RC 410). Fix: set it to TLS (TLS 1.2 and 1.3) or, for a partner stuck on old software, ALL (TLS 1.0 to 1.3), and ask the partner to enable TLS 1.2",
+                id: "ssl3-enabled"
+            )
         default:
-            throw ConfigError("\(file): [SSL_METHOD] \(side.rawValue) = \(method) is not a method Ferry knows. Fix: use TLS (TLS 1.2 and 1.3), ALL (TLS 1.0 to 1.3), or one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3")
+            throw ConfigError(
+                "\(file): [SSL_METHOD] \(side.rawValue) = \(method) is not a method Ferry knows. Fix: use TLS (TLS 1.2 and 1.3), ALL (TLS 1.0 to 1.3), or one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"
+            )
         }
     }
 

@@ -18,7 +18,8 @@ public enum ConfigCheck {
 
         /// The report as the CLI prints it.
         public var text: String {
-            var out = "Checked \(file) (\(format == "xcom" ? "XCOM configssl.cnf" : "Ferry configuration")): \(profiles.isEmpty ? "no TLS profile" : profiles.joined(separator: ", "))\n"
+            var out =
+                "Checked \(file) (\(format == "xcom" ? "XCOM configssl.cnf" : "Ferry configuration")): \(profiles.isEmpty ? "no TLS profile" : profiles.joined(separator: ", "))\n"
             for finding in findings { out += "\n" + finding.text }
             let count = { (severity: Finding.Severity) in findings.filter { $0.severity == severity }.count }
             out += "\n\(count(.error)) error(s), \(count(.warning)) warning(s), \(count(.note)) note(s)\n"
@@ -39,7 +40,9 @@ public enum ConfigCheck {
     /// Checks a file; an XCOM file is recognised by its `.cnf` extension or a first setting line that is a
     /// `[section]`.
     public static func check(
-        file: String, now: Date = .now, warningWindow: Double = 30 * 86_400,
+        file: String,
+        now: Date = .now,
+        warningWindow: Double = 30 * 86_400,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async -> Report {
         if isXCOM(file) {
@@ -53,21 +56,39 @@ public enum ConfigCheck {
         }
         var profiles: [Profile] = []
         if let server = configuration.serverTLS {
-            profiles.append(Profile(name: "server.tls", core: server.core, role: .server, clientAuthentication: server.clientAuthentication, sendCANames: server.sendCANames))
+            profiles.append(
+                Profile(
+                    name: "server.tls",
+                    core: server.core,
+                    role: .server,
+                    clientAuthentication: server.clientAuthentication,
+                    sendCANames: server.sendCANames
+                )
+            )
         }
         let client = configuration.clientTLS
         if client.core != TLSProfileCore() || !client.verifyServer {
-            profiles.append(Profile(name: "client.tls", core: client.core, role: .client, verifyServer: client.verifyServer))
+            profiles.append(
+                Profile(name: "client.tls", core: client.core, role: .client, verifyServer: client.verifyServer)
+            )
         }
         for name in configuration.partners.keys.sorted() {
             if let tls = configuration.partners[name]?.tls {
-                profiles.append(Profile(name: "partners.\(name).tls", core: tls.core, role: .client, verifyServer: tls.verifyServer))
+                profiles.append(
+                    Profile(name: "partners.\(name).tls", core: tls.core, role: .client, verifyServer: tls.verifyServer)
+                )
             }
         }
         var findings = configuration.xcomNotes.map(finding(for:))
-        for profile in profiles { findings += audit(profile, now: now, warningWindow: warningWindow, environment: environment) }
+        for profile in profiles {
+            findings += audit(profile, now: now, warningWindow: warningWindow, environment: environment)
+        }
         if let server = configuration.serverTLS {
-            findings += auditBindings(configuration, trusted: (try? server.core.loadTrust().certificates.map(\.certificate)) ?? [], file: file)
+            findings += auditBindings(
+                configuration,
+                trusted: (try? server.core.loadTrust().certificates.map(\.certificate)) ?? [],
+                file: file
+            )
         }
         return Report(file: file, format: "ferry", profiles: profiles.map(\.name), findings: unique(findings).ordered)
     }
@@ -75,7 +96,9 @@ public enum ConfigCheck {
     static func isXCOM(_ file: String) -> Bool {
         if file.lowercased().hasSuffix(".cnf") { return true }
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return false }
-        let first = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty && !$0.hasPrefix("#") }
+        let first = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first {
+            !$0.isEmpty && !$0.hasPrefix("#")
+        }
         return first?.hasPrefix("[") == true
     }
 
@@ -92,8 +115,17 @@ public enum ConfigCheck {
             let receive = try xcom.receiveProfile()
             if receive.certificate != nil || receive.privateKey != nil || !receive.trustedCAs.isEmpty {
                 profiles.append("RECEIVE_SIDE")
-                findings += audit(Profile(name: "RECEIVE_SIDE", core: receive.core, role: .server, clientAuthentication: receive.clientAuthentication),
-                                  now: now, warningWindow: warningWindow, environment: environment)
+                findings += audit(
+                    Profile(
+                        name: "RECEIVE_SIDE",
+                        core: receive.core,
+                        role: .server,
+                        clientAuthentication: receive.clientAuthentication
+                    ),
+                    now: now,
+                    warningWindow: warningWindow,
+                    environment: environment
+                )
             }
         } catch {
             findings.append(loadFailure(error, file: file))
@@ -102,8 +134,17 @@ public enum ConfigCheck {
             let initiate = try xcom.initiateProfile()
             if initiate.core != TLSProfileCore() || !initiate.verifyServer {
                 profiles.append("INITIATE_SIDE")
-                findings += audit(Profile(name: "INITIATE_SIDE", core: initiate.core, role: .client, verifyServer: initiate.verifyServer),
-                                  now: now, warningWindow: warningWindow, environment: environment)
+                findings += audit(
+                    Profile(
+                        name: "INITIATE_SIDE",
+                        core: initiate.core,
+                        role: .client,
+                        verifyServer: initiate.verifyServer
+                    ),
+                    now: now,
+                    warningWindow: warningWindow,
+                    environment: environment
+                )
             }
         } catch {
             findings.append(loadFailure(error, file: file))
@@ -112,7 +153,8 @@ public enum ConfigCheck {
     }
 
     /// Every problem of one profile: its files, its certificates, its settings.
-    static func audit(_ profile: Profile, now: Date, warningWindow: Double, environment: [String: String]) -> [Finding] {
+    static func audit(_ profile: Profile, now: Date, warningWindow: Double, environment: [String: String]) -> [Finding]
+    {
         var findings: [Finding] = []
         let side = profile.name
         let core = profile.core
@@ -122,45 +164,104 @@ public enum ConfigCheck {
         switch (core.certificate, core.privateKey) {
         case (let certificate?, let key?):
             var chain: [Certificate]?
-            do { chain = try CertificateFiles.loadCertificates(certificate, what: "certificate") } catch { report(error) }
+            do { chain = try CertificateFiles.loadCertificates(certificate, what: "certificate") } catch {
+                report(error)
+            }
             var privateKey: Certificate.PrivateKey?
             do {
-                privateKey = try CertificateFiles.loadPrivateKey(key, passphrase: core.passphrase, certificate: certificate, environment: environment).0
+                privateKey = try CertificateFiles.loadPrivateKey(
+                    key,
+                    passphrase: core.passphrase,
+                    certificate: certificate,
+                    environment: environment
+                ).0
             } catch { report(error) }
             if let chain, let leaf = chain.first {
                 if let privateKey, privateKey.publicKey != leaf.publicKey {
-                    findings.append(Finding(.keyMismatch, evidence: ["\(side): \(key) does not hold the private key of \(certificate) (subject \(leaf.subject))"]))
+                    findings.append(
+                        Finding(
+                            .keyMismatch,
+                            evidence: [
+                                "\(side): \(key) does not hold the private key of \(certificate) (subject \(leaf.subject))"
+                            ]
+                        )
+                    )
                 }
                 for (index, certificate) in chain.enumerated() {
-                    findings += validity(certificate, what: index == 0 ? "\(side) certificate" : "\(side) chain certificate \(index)", file: core.certificate ?? "", now: now, warningWindow: warningWindow)
+                    findings += validity(
+                        certificate,
+                        what: index == 0 ? "\(side) certificate" : "\(side) chain certificate \(index)",
+                        file: core.certificate ?? "",
+                        now: now,
+                        warningWindow: warningWindow
+                    )
                 }
-                do { try CertificateFiles.checkUsage(leaf, file: certificate, role: profile.role) } catch { report(error) }
+                do { try CertificateFiles.checkUsage(leaf, file: certificate, role: profile.role) } catch {
+                    report(error)
+                }
                 let intermediates = chain.dropFirst().filter { $0.subject != $0.issuer }.count
                 if let depth = core.verifyDepth, intermediates > depth {
-                    findings.append(Finding(.chainTooDeep, evidence: ["\(side): \(certificate) carries \(intermediates) intermediate CA certificate(s) below its root; verify-depth is \(depth)"]))
+                    findings.append(
+                        Finding(
+                            .chainTooDeep,
+                            evidence: [
+                                "\(side): \(certificate) carries \(intermediates) intermediate CA certificate(s) below its root; verify-depth is \(depth)"
+                            ]
+                        )
+                    )
                 }
             }
         case (nil, nil):
             if profile.role == .server {
-                findings.append(Finding(.profileIncomplete, evidence: ["\(side): no certificate and no private key (the receive side needs both)"]))
+                findings.append(
+                    Finding(
+                        .profileIncomplete,
+                        evidence: ["\(side): no certificate and no private key (the receive side needs both)"]
+                    )
+                )
             }
         case (.some, nil), (nil, .some):
-            findings.append(Finding(.profileIncomplete, evidence: ["\(side): a certificate needs its private key and a key its certificate (have \(core.certificate == nil ? "only the key" : "only the certificate"))"]))
+            findings.append(
+                Finding(
+                    .profileIncomplete,
+                    evidence: [
+                        "\(side): a certificate needs its private key and a key its certificate (have \(core.certificate == nil ? "only the key" : "only the certificate"))"
+                    ]
+                )
+            )
         }
 
         // Trusted CAs.
         do {
             let files = try core.caFiles()
             if files.isEmpty, let mode = profile.clientAuthentication, mode != .none {
-                findings.append(Finding(.profileIncomplete, evidence: ["\(side): client certificates are \(mode.rawValue) but no CA file is configured"]))
+                findings.append(
+                    Finding(
+                        .profileIncomplete,
+                        evidence: ["\(side): client certificates are \(mode.rawValue) but no CA file is configured"]
+                    )
+                )
             }
             for file in files {
                 do {
                     for certificate in try CertificateFiles.loadCertificates(file, what: "CA file") {
                         if !CertificateFiles.isCA(certificate) {
-                            findings.append(Finding(.caFileNotCA, evidence: ["\(side): \(file) holds \(certificate.subject), which is not a CA certificate (no basicConstraints cA=TRUE)"]))
+                            findings.append(
+                                Finding(
+                                    .caFileNotCA,
+                                    evidence: [
+                                        "\(side): \(file) holds \(certificate.subject), which is not a CA certificate (no basicConstraints cA=TRUE)"
+                                    ]
+                                )
+                            )
                         }
-                        findings += validity(certificate, what: "\(side) CA", file: file, now: now, warningWindow: warningWindow)
+                        findings += validity(
+                            certificate,
+                            what: "\(side) CA",
+                            file: file,
+                            now: now,
+                            warningWindow: warningWindow
+                        )
                     }
                 } catch { report(error) }
             }
@@ -170,7 +271,12 @@ public enum ConfigCheck {
         if !core.crlFiles.isEmpty {
             do {
                 let trusted = try core.loadTrust().certificates.map(\.certificate)
-                let (_, warnings) = try RevocationCheck.load(files: core.crlFiles, trusted: trusted, side: side, now: now)
+                let (_, warnings) = try RevocationCheck.load(
+                    files: core.crlFiles,
+                    trusted: trusted,
+                    side: side,
+                    now: now
+                )
                 for warning in warnings where warning.kind == .expired {
                     findings.append(Finding(.crlExpired, evidence: [warning.description]))
                 }
@@ -182,16 +288,37 @@ public enum ConfigCheck {
         var probe = TLSConfiguration.makeClientConfiguration()
         do { _ = try core.apply(to: &probe, trust: .none, side: side) } catch { report(error) }
         if core.minimumVersion == .tlsv1 || core.minimumVersion == .tlsv11 {
-            findings.append(Finding(.legacyVersionEnabled, evidence: ["\(side): min-version is \(TLSVersionSetting.name(core.minimumVersion))"]))
+            findings.append(
+                Finding(
+                    .legacyVersionEnabled,
+                    evidence: ["\(side): min-version is \(TLSVersionSetting.name(core.minimumVersion))"]
+                )
+            )
         }
         if profile.clientAuthentication == ClientAuthentication.none {
-            findings.append(Finding(.verificationOff, title: "The receive side does not ask for client certificates", evidence: ["\(side): client-auth is none ([VERIFY_CERTIFICATE] RECEIVE_SIDE = NO): partners are not authenticated"]))
+            findings.append(
+                Finding(
+                    .verificationOff,
+                    title: "The receive side does not ask for client certificates",
+                    evidence: [
+                        "\(side): client-auth is none ([VERIFY_CERTIFICATE] RECEIVE_SIDE = NO): partners are not authenticated"
+                    ]
+                )
+            )
         }
         if !profile.verifyServer {
-            findings.append(Finding(.verificationOff, title: "The initiate side does not verify the server's certificate", evidence: ["\(side): verify is off ([VERIFY_CERTIFICATE] INITIATE_SIDE = NO)"]))
+            findings.append(
+                Finding(
+                    .verificationOff,
+                    title: "The initiate side does not verify the server's certificate",
+                    evidence: ["\(side): verify is off ([VERIFY_CERTIFICATE] INITIATE_SIDE = NO)"]
+                )
+            )
         }
         if let mode = profile.clientAuthentication, mode != .none, !profile.sendCANames {
-            findings.append(Finding(.caNamesOff, evidence: ["\(side): client-auth is \(mode.rawValue) and send-ca-names is false"]))
+            findings.append(
+                Finding(.caNamesOff, evidence: ["\(side): client-auth is \(mode.rawValue) and send-ca-names is false"])
+            )
         }
         return findings
     }
@@ -208,17 +335,39 @@ public enum ConfigCheck {
         }
     }
 
-    static func validity(_ certificate: Certificate, what: String, file: String, now: Date, warningWindow: Double) -> [Finding] {
+    static func validity(
+        _ certificate: Certificate,
+        what: String,
+        file: String,
+        now: Date,
+        warningWindow: Double
+    ) -> [Finding] {
         let left = certificate.notValidAfter.timeIntervalSince(now)
         let location = file.isEmpty ? "" : " (\(file))"
         if left < 0 {
-            return [Finding(.certificateExpired, evidence: ["\(what) \(certificate.subject)\(location) expired on \(certificate.notValidAfter)"])]
+            return [
+                Finding(
+                    .certificateExpired,
+                    evidence: ["\(what) \(certificate.subject)\(location) expired on \(certificate.notValidAfter)"]
+                )
+            ]
         }
         if certificate.notValidBefore > now {
-            return [Finding(.certificateNotYetValid, evidence: ["\(what) \(certificate.subject)\(location) is valid from \(certificate.notValidBefore)"])]
+            return [
+                Finding(
+                    .certificateNotYetValid,
+                    evidence: ["\(what) \(certificate.subject)\(location) is valid from \(certificate.notValidBefore)"]
+                )
+            ]
         }
         if left < warningWindow {
-            return [Finding(.certificateExpiring, title: "A certificate in use expires in \(Int(left / 86_400)) day(s)", evidence: ["\(what) \(certificate.subject)\(location) expires on \(certificate.notValidAfter)"])]
+            return [
+                Finding(
+                    .certificateExpiring,
+                    title: "A certificate in use expires in \(Int(left / 86_400)) day(s)",
+                    evidence: ["\(what) \(certificate.subject)\(location) expires on \(certificate.notValidAfter)"]
+                )
+            ]
         }
         return []
     }
@@ -241,7 +390,10 @@ public enum ConfigCheck {
     static func loadFailure(_ error: any Error, file: String) -> Finding {
         if let error = error as? TLSSetupError { return finding(for: error, side: file) }
         if let error = error as? OpenSSLConf.ParseError {
-            return Finding(error.isVariableProblem ? .xcomDollar : .configInvalid, evidence: ["\(error.file):\(error.line): \(error.problem)"])
+            return Finding(
+                error.isVariableProblem ? .xcomDollar : .configInvalid,
+                evidence: ["\(error.file):\(error.line): \(error.problem)"]
+            )
         }
         if let error = error as? ConfigError, error.id == "ssl3-enabled" {
             return Finding(.ssl3Enabled, evidence: [error.description])
@@ -250,11 +402,12 @@ public enum ConfigCheck {
     }
 
     static func finding(for note: XCOMSSLConfig.Note) -> Finding {
-        let kind: FindingKind = switch note.kind {
-        case .sslMethodAll: .sslMethodAll
-        case .zosOnly: .zosOnly
-        case .unknown: .xcomUnknown
-        }
+        let kind: FindingKind =
+            switch note.kind {
+            case .sslMethodAll: .sslMethodAll
+            case .zosOnly: .zosOnly
+            case .unknown: .xcomUnknown
+            }
         return Finding(kind, evidence: ["line \(note.line): \(note.message)"])
     }
 

@@ -53,19 +53,30 @@ enum HandshakeAttempt {
             // The error as it stands before this side closes: a server that closes TCP after the close_notify
             // sent below (nginx) has not failed anything. After a completed handshake, only an alert counts.
             var error = caught.withLockedValue { $0 }
-            if completed, let text = error, text.contains("uncleanShutdown") || text.contains("EOF during") { error = nil }
+            if completed, let text = error, text.contains("uncleanShutdown") || text.contains("EOF during") {
+                error = nil
+            }
             error = error.map(Self.plain)
             try? await channel.close()
             // A handshake that neither completed nor failed with an error: the server's answer stopped (a stalled
             // relay, a server that hangs) or the connection closed without an alert. Either is a failure.
             if !completed && error == nil {
-                error = stillOpen
+                error =
+                    stillOpen
                     ? "the handshake did not complete within \(Int(waitSeconds)) s: the server's answer stopped"
                     : Self.closedEarly
             }
-            return Outcome(conversation: record.recorder.conversation(), error: error, completed: completed && error == nil)
+            return Outcome(
+                conversation: record.recorder.conversation(),
+                error: error,
+                completed: completed && error == nil
+            )
         } catch {
-            return Outcome(conversation: record.recorder.conversation(), error: Self.plain(Self.describe(error)), completed: false)
+            return Outcome(
+                conversation: record.recorder.conversation(),
+                error: Self.plain(Self.describe(error)),
+                completed: false
+            )
         }
     }
 
@@ -73,12 +84,15 @@ enum HandshakeAttempt {
 
     /// BoringSSL's words for a connection that ended mid-handshake, in the report's words.
     static func plain(_ error: String) -> String {
-        error.contains("EOF during handshake") || error.contains("uncleanShutdown") ? closedEarly : TLSErrorText.plain(error)
+        error.contains("EOF during handshake") || error.contains("uncleanShutdown")
+            ? closedEarly : TLSErrorText.plain(error)
     }
 
     /// A connection error's first cause, in plain words.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first { return TLSErrorText.plain(first.error) }
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+            return TLSErrorText.plain(first.error)
+        }
         return TLSErrorText.plain(error)
     }
 

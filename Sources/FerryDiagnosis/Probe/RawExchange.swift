@@ -21,13 +21,22 @@ struct RawExchange {
     }
 
     /// Sends `hello` and reads until `done(outcome)` is true, the server closes, or `timeout` passes.
-    static func run(host: String, port: Int, hello: ByteBuffer, connectTimeout: TimeAmount, timeout: Duration, done: @escaping @Sendable (Outcome) -> Bool) async throws -> Outcome {
+    static func run(
+        host: String,
+        port: Int,
+        hello: ByteBuffer,
+        connectTimeout: TimeAmount,
+        timeout: Duration,
+        done: @escaping @Sendable (Outcome) -> Bool
+    ) async throws -> Outcome {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(connectTimeout)
                 .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
                 }
         } catch {
             throw Failure.connect(describe(error))
@@ -39,7 +48,15 @@ struct RawExchange {
         }
         let underlying = channel.channel
         do {
-            return try await exchange(channel, underlying: underlying, hello: hello, timeout: timeout, started: started, now: now, done: done)
+            return try await exchange(
+                channel,
+                underlying: underlying,
+                hello: hello,
+                timeout: timeout,
+                started: started,
+                now: now,
+                done: done
+            )
         } catch {
             // Not a connection failure: the connection broke during the exchange.
             var outcome = Outcome()
@@ -74,7 +91,11 @@ struct RawExchange {
                     outcome.chunks.append((.serverToClient, now(), bytes))
                     if done(outcome) { return outcome }
                 }
-                if timer.isCancelled == false && ContinuousClock.now - started >= timeout { outcome.timedOut = true } else { outcome.closedByServer = true }
+                if timer.isCancelled == false && ContinuousClock.now - started >= timeout {
+                    outcome.timedOut = true
+                } else {
+                    outcome.closedByServer = true
+                }
             } catch {
                 outcome.closedByServer = true
             }
@@ -83,7 +104,9 @@ struct RawExchange {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first { return "\(first.error)" }
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+            return "\(first.error)"
+        }
         if let error = error as? ChannelError, case .connectTimeout = error { return "connection timed out" }
         return String(describing: error)
     }

@@ -70,10 +70,22 @@ public struct VersionProbe: Sendable {
         func sharedSecret(with peer: [UInt8]) -> [UInt8]? {
             let secret: SharedSecret?
             switch self {
-            case .x25519(let key): secret = (try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
-            case .p256(let key): secret = (try? P256.KeyAgreement.PublicKey(x963Representation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
-            case .p384(let key): secret = (try? P384.KeyAgreement.PublicKey(x963Representation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
-            case .p521(let key): secret = (try? P521.KeyAgreement.PublicKey(x963Representation: peer)).flatMap { try? key.sharedSecretFromKeyAgreement(with: $0) }
+            case .x25519(let key):
+                secret = (try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer)).flatMap {
+                    try? key.sharedSecretFromKeyAgreement(with: $0)
+                }
+            case .p256(let key):
+                secret = (try? P256.KeyAgreement.PublicKey(x963Representation: peer)).flatMap {
+                    try? key.sharedSecretFromKeyAgreement(with: $0)
+                }
+            case .p384(let key):
+                secret = (try? P384.KeyAgreement.PublicKey(x963Representation: peer)).flatMap {
+                    try? key.sharedSecretFromKeyAgreement(with: $0)
+                }
+            case .p521(let key):
+                secret = (try? P521.KeyAgreement.PublicKey(x963Representation: peer)).flatMap {
+                    try? key.sharedSecretFromKeyAgreement(with: $0)
+                }
             }
             return secret?.withUnsafeBytes { Array($0) }
         }
@@ -82,29 +94,76 @@ public struct VersionProbe: Sendable {
     /// Offers `version` only (SSLv3..TLS 1.2 in client_version; TLS 1.3 in supported_versions with an X25519
     /// key share) and reads the plaintext server flight; in TLS 1.3 it derives the handshake keys itself to
     /// read the encrypted flight.
-    static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration, signatureSchemes: [UInt16] = ClientHelloBuilder.broadSchemes) async throws -> VersionProbe {
-        let first = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: .x25519(.init()), schemes: signatureSchemes)
+    static func run(
+        _ version: TLSProtocolVersion,
+        host: String,
+        port: Int,
+        serverName: String?,
+        timeout: Duration,
+        signatureSchemes: [UInt16] = ClientHelloBuilder.broadSchemes
+    ) async throws -> VersionProbe {
+        let first = try await run(
+            version,
+            host: host,
+            port: port,
+            serverName: serverName,
+            timeout: timeout,
+            key: .x25519(.init()),
+            schemes: signatureSchemes
+        )
         // A TLS 1.3 server that wants another group answers with a HelloRetryRequest naming it (FIPS setups:
         // P-256 or P-384 only). The probe then offers that group's share on a new connection.
         guard version >= .tls13, let retry = first.conversation.helloRetryRequest else { return first }
         var group: TLSNamedGroup?
         for item in retry.extensions { if case .selectedGroup(let selected) = item.value { group = selected } }
         guard let group, let key = ShareKey(group: group.rawValue) else { return first }
-        var second = try await run(version, host: host, port: port, serverName: serverName, timeout: timeout, key: key, schemes: signatureSchemes)
+        var second = try await run(
+            version,
+            host: host,
+            port: port,
+            serverName: serverName,
+            timeout: timeout,
+            key: key,
+            schemes: signatureSchemes
+        )
         second.helloRetryGroup = group
         return second
     }
 
-    private static func run(_ version: TLSProtocolVersion, host: String, port: Int, serverName: String?, timeout: Duration, key: ShareKey, schemes: [UInt16]) async throws -> VersionProbe {
+    private static func run(
+        _ version: TLSProtocolVersion,
+        host: String,
+        port: Int,
+        serverName: String?,
+        timeout: Duration,
+        key: ShareKey,
+        schemes: [UInt16]
+    ) async throws -> VersionProbe {
         var random = [UInt8](repeating: 0, count: 32)
         for index in random.indices { random[index] = UInt8.random(in: 0...255) }
-        var builder = ClientHelloBuilder(version: version, random: random, serverName: serverName, keySharePublicKey: version >= .tls13 ? key.publicBytes : nil, keyShareGroup: key.group)
+        var builder = ClientHelloBuilder(
+            version: version,
+            random: random,
+            serverName: serverName,
+            keySharePublicKey: version >= .tls13 ? key.publicBytes : nil,
+            keyShareGroup: key.group
+        )
         builder.signatureSchemes = schemes
         let hello = builder.record()
-        let outcome = try await RawExchange.run(host: host, port: port, hello: hello, connectTimeout: .seconds(5), timeout: timeout) { outcome in
+        let outcome = try await RawExchange.run(
+            host: host,
+            port: port,
+            hello: hello,
+            connectTimeout: .seconds(5),
+            timeout: timeout
+        ) { outcome in
             let conversation = Self.decode(outcome.chunks, key: key, clientHelloRecord: hello)
             if !conversation.alerts.isEmpty || conversation.helloRetryRequest != nil { return true }
-            if conversation.records.contains(where: { if case .malformed = $0.content { return true } else { return false } }) { return true }
+            if conversation.records.contains(where: {
+                if case .malformed = $0.content { return true } else { return false }
+            }) {
+                return true
+            }
             for record in conversation.records where record.direction == .serverToClient {
                 guard case .handshake(let messages) = record.content else { continue }
                 if messages.contains(where: { $0.type == .serverHelloDone || $0.type == .finished }) { return true }
@@ -116,10 +175,14 @@ public struct VersionProbe: Sendable {
         if conversation.helloRetryRequest != nil, conversation.serverHello == nil {
             result = .closed
         } else if let hello = conversation.serverHello {
-            result = hello.negotiatedVersion == version ? .accepted(hello.cipherSuite) : .otherVersion(hello.negotiatedVersion)
+            result =
+                hello.negotiatedVersion == version
+                ? .accepted(hello.cipherSuite) : .otherVersion(hello.negotiatedVersion)
         } else if let alert = conversation.alerts.first(where: { $0.direction == .serverToClient })?.alert {
             result = .alert(alert)
-        } else if let malformed = conversation.records.first(where: { if case .malformed = $0.content { return $0.direction == .serverToClient } else { return false } }),
+        } else if let malformed = conversation.records.first(where: {
+            if case .malformed = $0.content { return $0.direction == .serverToClient } else { return false }
+        }),
             case .malformed(let why) = malformed.content
         {
             result = .notTLS(why)
@@ -136,19 +199,33 @@ public struct VersionProbe: Sendable {
     }
 
     /// Decodes the exchange; for TLS 1.3, with handshake keys derived from the probe's own key share.
-    static func decode(_ chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)], key: ShareKey, clientHelloRecord: ByteBuffer) -> TLSConversation {
+    static func decode(
+        _ chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)],
+        key: ShareKey,
+        clientHelloRecord: ByteBuffer
+    ) -> TLSConversation {
         var conversation = TLSConversation()
         for chunk in chunks { conversation.feed(chunk.bytes, from: chunk.direction, at: chunk.time) }
-        guard let serverHello = conversation.serverHello, serverHello.negotiatedVersion >= .tls13, conversation.helloRetryRequest == nil,
+        guard let serverHello = conversation.serverHello, serverHello.negotiatedVersion >= .tls13,
+            conversation.helloRetryRequest == nil,
             let random = conversation.clientHello?.random, let serverHelloMessage = Self.serverHelloMessage(chunks)
         else { return conversation }
         var share: [UInt8]?
-        for item in serverHello.extensions { if case .serverKeyShare(let entry) = item.value, entry.group.rawValue == key.group { share = entry.keyExchange } }
+        for item in serverHello.extensions {
+            if case .serverKeyShare(let entry) = item.value, entry.group.rawValue == key.group {
+                share = entry.keyExchange
+            }
+        }
         guard let share, let shared = key.sharedSecret(with: share) else {
             return conversation
         }
         let clientHelloMessage = Array(clientHelloRecord.readableBytesView.dropFirst(5))
-        let lines = TLS13HandshakeSecrets.keyLogLines(sharedSecret: shared, transcript: clientHelloMessage + serverHelloMessage, clientRandom: random, suite: serverHello.cipherSuite)
+        let lines = TLS13HandshakeSecrets.keyLogLines(
+            sharedSecret: shared,
+            transcript: clientHelloMessage + serverHelloMessage,
+            clientRandom: random,
+            suite: serverHello.cipherSuite
+        )
         var keyed = TLSConversation(keyLog: TLSKeyLog(text: lines.joined(separator: "\n")))
         for chunk in chunks { keyed.feed(chunk.bytes, from: chunk.direction, at: chunk.time) }
         return keyed
@@ -165,7 +242,8 @@ public struct VersionProbe: Sendable {
                 messages.append(record.fragment)
                 if let message = try? messages.next(), message.type == .serverHello {
                     let length = message.body.readableBytes
-                    return [2, UInt8(length >> 16), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + Array(message.body.readableBytesView)
+                    return [2, UInt8(length >> 16), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
+                        + Array(message.body.readableBytesView)
                 }
             }
         }

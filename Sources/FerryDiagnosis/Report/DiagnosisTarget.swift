@@ -28,7 +28,11 @@ public struct DiagnosisTarget: Sendable, Equatable {
         }
         if value.hasPrefix("https://") {
             guard let url = URL(string: value), let host = url.host else { return nil }
-            return DiagnosisTarget(host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port: url.port ?? 443, partner: partner)
+            return DiagnosisTarget(
+                host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host,
+                port: url.port ?? 443,
+                partner: partner
+            )
         }
         guard let (host, port) = try? ListenAddress.parse(value) else { return nil }
         return DiagnosisTarget(host: host, port: port, partner: partner)
@@ -47,7 +51,12 @@ extension Diagnoser {
     /// A certificate Ferry would refuse to send (expired, wrong extended key usage) is still offered: the findings
     /// say what is wrong with it and how the server reacts. Files that cannot be read at all throw the profile's
     /// own error, which names the file.
-    public init(target: DiagnosisTarget, sni: String?, profile: ClientTLSProfile, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public init(
+        target: DiagnosisTarget,
+        sni: String?,
+        profile: ClientTLSProfile,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         let trust = try profile.core.loadTrust()
         let trusted = trust.nio.compactMap { try? TLSCertificateSummary(der: $0.toDERBytes()) }
@@ -60,8 +69,14 @@ extension Diagnoser {
                 if !trust.nio.isEmpty { tls.trustRoots = .certificates(trust.nio) }
                 if let certificate = profile.certificate, let key = profile.privateKey {
                     tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-                    tls.privateKey = .privateKey(try CertificateFiles.loadPrivateKey(
-                        key, passphrase: profile.passphrase, certificate: certificate, environment: environment).1)
+                    tls.privateKey = .privateKey(
+                        try CertificateFiles.loadPrivateKey(
+                            key,
+                            passphrase: profile.passphrase,
+                            certificate: certificate,
+                            environment: environment
+                        ).1
+                    )
                 }
             } catch {
                 throw refusal
@@ -69,9 +84,18 @@ extension Diagnoser {
         }
         var file: [TLSCertificateSummary] = []
         if let path = profile.certificate {
-            file = ((try? NIOSSLCertificate.fromPEMFile(path)) ?? []).compactMap { try? TLSCertificateSummary(der: $0.toDERBytes()) }
+            file = ((try? NIOSSLCertificate.fromPEMFile(path)) ?? []).compactMap {
+                try? TLSCertificateSummary(der: $0.toDERBytes())
+            }
         }
-        self.init(host: target.host, port: target.port, serverName: target.serverName(sni: sni), tls: tls, clientCertificate: file.first, trustedCAs: trusted)
+        self.init(
+            host: target.host,
+            port: target.port,
+            serverName: target.serverName(sni: sni),
+            tls: tls,
+            clientCertificate: file.first,
+            trustedCAs: trusted
+        )
         clientChain = Array(file.dropFirst())
     }
 }

@@ -8,24 +8,63 @@ import SwiftASN1
 enum CertificateRules {
     /// - Parameter signedKeyExchange: the suite chosen signs its key exchange with the certificate's key (TLS 1.3,
     ///   ECDHE or DHE); nil when no suite was seen.
-    static func serverChain(_ message: CertificateMessage, host: String, trusted: [TLSCertificateSummary], signedKeyExchange: (Bool, String)? = nil, now: Date = Date()) async -> [Finding] {
+    static func serverChain(
+        _ message: CertificateMessage,
+        host: String,
+        trusted: [TLSCertificateSummary],
+        signedKeyExchange: (Bool, String)? = nil,
+        now: Date = Date()
+    ) async -> [Finding] {
         let chain = message.entries.compactMap(\.summary)
         guard let leaf = chain.first else { return [] }
         var findings: [Finding] = []
         let subject = "server certificate \(leaf.subject) (issuer \(leaf.issuer))"
         if leaf.notAfter < now {
-            findings.append(Finding(.serverCertExpired, evidence: ["\(subject) expired \(TLSCertificateSummary.formatDate(leaf.notAfter))"]))
+            findings.append(
+                Finding(
+                    .serverCertExpired,
+                    evidence: ["\(subject) expired \(TLSCertificateSummary.formatDate(leaf.notAfter))"]
+                )
+            )
         } else if leaf.notBefore > now {
-            findings.append(Finding(.serverCertNotYetValid, evidence: ["\(subject) is valid from \(TLSCertificateSummary.formatDate(leaf.notBefore))"]))
+            findings.append(
+                Finding(
+                    .serverCertNotYetValid,
+                    evidence: ["\(subject) is valid from \(TLSCertificateSummary.formatDate(leaf.notBefore))"]
+                )
+            )
         }
         if !matches(host: host, names: leaf.subjectAlternativeNames) {
-            findings.append(Finding(.hostnameMismatch, evidence: ["connected to \(host)", "the certificate names: \(leaf.subjectAlternativeNames.isEmpty ? "no subjectAltName" : leaf.subjectAlternativeNames.joined(separator: ", "))"]))
+            findings.append(
+                Finding(
+                    .hostnameMismatch,
+                    evidence: [
+                        "connected to \(host)",
+                        "the certificate names: \(leaf.subjectAlternativeNames.isEmpty ? "no subjectAltName" : leaf.subjectAlternativeNames.joined(separator: ", "))",
+                    ]
+                )
+            )
         }
         if !leaf.extendedKeyUsage.isEmpty, !leaf.extendedKeyUsage.contains("serverAuth") {
-            findings.append(Finding(.serverCertMissingServerAuth, evidence: ["\(subject) has EKU: \(leaf.extendedKeyUsage.joined(separator: ", "))"]))
+            findings.append(
+                Finding(
+                    .serverCertMissingServerAuth,
+                    evidence: ["\(subject) has EKU: \(leaf.extendedKeyUsage.joined(separator: ", "))"]
+                )
+            )
         }
-        if let (signs, suite) = signedKeyExchange, signs, !leaf.keyUsage.isEmpty, !leaf.keyUsage.contains("digitalSignature") {
-            findings.append(Finding(.serverCertKeyUsage, evidence: ["\(subject), \(leaf.publicKey) key, keyUsage: \(leaf.keyUsage.joined(separator: ", "))", "the server chose \(suite), whose key exchange the certificate's key must sign"]))
+        if let (signs, suite) = signedKeyExchange, signs, !leaf.keyUsage.isEmpty,
+            !leaf.keyUsage.contains("digitalSignature")
+        {
+            findings.append(
+                Finding(
+                    .serverCertKeyUsage,
+                    evidence: [
+                        "\(subject), \(leaf.publicKey) key, keyUsage: \(leaf.keyUsage.joined(separator: ", "))",
+                        "the server chose \(suite), whose key exchange the certificate's key must sign",
+                    ]
+                )
+            )
         }
         if !trusted.isEmpty, await anchored(chain, trusted: trusted) == false {
             findings.append(chainFinding(chain, trusted: trusted))
@@ -41,14 +80,31 @@ enum CertificateRules {
         let top = chain.last!
         let yours = "your CAs: \(trusted.map(\.subject).joined(separator: "; "))"
         if top.issuer == top.subject {
-            return Finding(.untrustedIssuer, evidence: [
-                chain.count == 1 ? "the server sent one self-signed certificate, \(top.subject)" : "the server sent its whole chain (\(chain.count) certificates), up to the self-signed root \(top.subject)",
-                "that root is not among \(yours)",
-            ], fixes: ["Add the partner's root CA certificate (\(top.subject)) to your trusted CAs (--ca FILE, or partners.NAME.tls.ca) once you have it from the partner by a channel you trust, and compare its fingerprint."])
+            return Finding(
+                .untrustedIssuer,
+                evidence: [
+                    chain.count == 1
+                        ? "the server sent one self-signed certificate, \(top.subject)"
+                        : "the server sent its whole chain (\(chain.count) certificates), up to the self-signed root \(top.subject)",
+                    "that root is not among \(yours)",
+                ],
+                fixes: [
+                    "Add the partner's root CA certificate (\(top.subject)) to your trusted CAs (--ca FILE, or partners.NAME.tls.ca) once you have it from the partner by a channel you trust, and compare its fingerprint."
+                ]
+            )
         }
         if trusted.contains(where: { $0.subject == top.issuer }) {
-            return Finding(.untrustedIssuer, evidence: ["\(top.subject) names its issuer \(top.issuer)", "you trust a CA of that name, but its key did not sign this certificate: a different CA with the same name (another PKI, or a re-created dev PKI)"],
-                           fixes: ["Get the partner's current CA certificate for \(top.issuer) and replace the one you trust (--ca FILE, or partners.NAME.tls.ca).", "If the partner re-created its PKI, ask it which CA now issues its server certificate."])
+            return Finding(
+                .untrustedIssuer,
+                evidence: [
+                    "\(top.subject) names its issuer \(top.issuer)",
+                    "you trust a CA of that name, but its key did not sign this certificate: a different CA with the same name (another PKI, or a re-created dev PKI)",
+                ],
+                fixes: [
+                    "Get the partner's current CA certificate for \(top.issuer) and replace the one you trust (--ca FILE, or partners.NAME.tls.ca).",
+                    "If the partner re-created its PKI, ask it which CA now issues its server certificate.",
+                ]
+            )
         }
         var evidence = [
             chain.count == 1
@@ -56,11 +112,20 @@ enum CertificateRules {
                 : "the server sent \(chain.count) certificates, ending at the intermediate \(top.subject), issued by \(top.issuer)",
             "\(top.issuer) is neither sent nor among \(yours)",
         ]
-        if !top.caIssuers.isEmpty { evidence.append("\(top.subject) says its issuer's certificate is at \(top.caIssuers.joined(separator: ", "))") }
-        return Finding(.incompleteChain, title: "The server does not send the CA certificate \(top.issuer) its chain needs", evidence: evidence, fixes: [
-            "Have the partner send its full chain: its certificate followed by \(top.issuer) and any intermediate above it (nginx: ssl_certificate with the full chain file; OpenSSL: -cert_chain; Java: the whole chain in the keystore entry).",
-            "If \(top.issuer) is the partner's root CA rather than an intermediate, add it to your trusted CAs (--ca FILE) once you have it from the partner by a channel you trust.",
-        ])
+        if !top.caIssuers.isEmpty {
+            evidence.append(
+                "\(top.subject) says its issuer's certificate is at \(top.caIssuers.joined(separator: ", "))"
+            )
+        }
+        return Finding(
+            .incompleteChain,
+            title: "The server does not send the CA certificate \(top.issuer) its chain needs",
+            evidence: evidence,
+            fixes: [
+                "Have the partner send its full chain: its certificate followed by \(top.issuer) and any intermediate above it (nginx: ssl_certificate with the full chain file; OpenSSL: -cert_chain; Java: the whole chain in the keystore entry).",
+                "If \(top.issuer) is the partner's root CA rather than an intermediate, add it to your trusted CAs (--ca FILE) once you have it from the partner by a channel you trust.",
+            ]
+        )
     }
 
     /// Whether the chain leads to one of the trusted CAs, signatures and CA constraints checked (swift-certificates'
@@ -75,7 +140,10 @@ enum CertificateRules {
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
             RFC5280Policy.withValidityCheckDisabled()
         }
-        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(Array(certificates.dropFirst())))
+        let result = await verifier.validate(
+            leaf: leaf,
+            intermediates: CertificateStore(Array(certificates.dropFirst()))
+        )
         if case .validCertificate = result { return true }
         return false
     }
@@ -89,7 +157,11 @@ enum CertificateRules {
             } else if name.hasPrefix("DNS:") {
                 let pattern = name.dropFirst(4).lowercased()
                 if pattern == host { return true }
-                if pattern.hasPrefix("*."), let dot = host.firstIndex(of: "."), host[host.index(after: dot)...] == pattern.dropFirst(2) { return true }
+                if pattern.hasPrefix("*."), let dot = host.firstIndex(of: "."),
+                    host[host.index(after: dot)...] == pattern.dropFirst(2)
+                {
+                    return true
+                }
             }
         }
         return false

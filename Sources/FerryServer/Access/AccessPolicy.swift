@@ -19,7 +19,13 @@ public struct AccessPolicy: Sendable {
 
     /// Checks the rules and loads the partner bindings against the TLS context's trusted CAs; a rule or binding
     /// that could let one partner reach another's files is an error naming both.
-    init(root: String, configuration: FerryConfiguration, tls: ServerTLSContext, chains: VerifiedChains, logger: Logger) throws {
+    init(
+        root: String,
+        configuration: FerryConfiguration,
+        tls: ServerTLSContext,
+        chains: VerifiedChains,
+        logger: Logger
+    ) throws {
         self.root = root
         self.rules = configuration.accessRules
         self.configuration = configuration
@@ -28,7 +34,10 @@ public struct AccessPolicy: Sendable {
         self.logger = logger
         try Self.checkRules(configuration.accessRules, root: root)
         let generation = tls.generation
-        let loaded = try PartnerBindings.load(configuration: configuration, trusted: tls.current.trustedCertificates.map(\.certificate))
+        let loaded = try PartnerBindings.load(
+            configuration: configuration,
+            trusted: tls.current.trustedCertificates.map(\.certificate)
+        )
         for warning in loaded.warnings {
             logger.warning("partner binding can be forged", metadata: ["problem": "\(warning)"])
         }
@@ -42,11 +51,17 @@ public struct AccessPolicy: Sendable {
         let (known, current) = bindings.withLockedValue { ($0.generation, $0.bindings) }
         guard known != generation else { return current }
         do {
-            let reloaded = try PartnerBindings.load(configuration: configuration, trusted: tls.current.trustedCertificates.map(\.certificate))
+            let reloaded = try PartnerBindings.load(
+                configuration: configuration,
+                trusted: tls.current.trustedCertificates.map(\.certificate)
+            )
             bindings.withLockedValue { $0 = (generation, reloaded) }
             return reloaded
         } catch {
-            logger.error("partner bindings not reloaded; the previous ones stay in use", metadata: ["error": "\(error)"])
+            logger.error(
+                "partner bindings not reloaded; the previous ones stay in use",
+                metadata: ["error": "\(error)"]
+            )
             bindings.withLockedValue { $0.generation = generation }
             return current
         }
@@ -57,13 +72,21 @@ public struct AccessPolicy: Sendable {
     /// - Parameter chain: the chain the server verified for this connection, anchor first.
     /// - Parameter log: whether a refusal is logged (a look-ahead, such as the answer to `Expect: 100-continue`,
     ///   leaves that to the request itself).
-    func partnerName(for identity: PeerIdentity, chain: [[UInt8]], log: Bool = true) -> Result<String, PartnerBindings.Refusal> {
+    func partnerName(
+        for identity: PeerIdentity,
+        chain: [[UInt8]],
+        log: Bool = true
+    ) -> Result<String, PartnerBindings.Refusal> {
         let authorities = chains.authorities(of: chain, generation: tls.generation)
         let result = currentBindings.partner(for: identity, chain: authorities)
         if log, case .failure(let refusal) = result {
             logger.warning(
                 "client certificate names no partner",
-                metadata: ["subject": "\(identity.subject)", "issuer": "\(identity.issuer)", "serial": "\(identity.serial)", "reason": "\(refusal.reason)"])
+                metadata: [
+                    "subject": "\(identity.subject)", "issuer": "\(identity.issuer)", "serial": "\(identity.serial)",
+                    "reason": "\(refusal.reason)",
+                ]
+            )
         }
         return result
     }
@@ -77,10 +100,13 @@ public struct AccessPolicy: Sendable {
             try ConfigLoader.checkArea(rule.area, trimmed: rule.area, key: "access.\(rule.name).area")
             try ConfigLoader.checkMount(rule.mount, key: "access.\(rule.name).mount")
             let area = rule.area == "." ? root : root + "/" + rule.area
-            if let rootReal = LocalFileStorage.realPath(root), let existing = existingPrefix(of: area, above: root), let real = LocalFileStorage.realPath(existing),
+            if let rootReal = LocalFileStorage.realPath(root), let existing = existingPrefix(of: area, above: root),
+                let real = LocalFileStorage.realPath(existing),
                 real != rootReal, !real.hasPrefix(rootReal + "/")
             {
-                throw ConfigError("access.\(rule.name).area: '\(rule.area)' leads through a symbolic link to \(real), outside the root \(rootReal); move the folder under the root or point the rule at a folder inside it")
+                throw ConfigError(
+                    "access.\(rule.name).area: '\(rule.area)' leads through a symbolic link to \(real), outside the root \(rootReal); move the folder under the root or point the rule at a folder inside it"
+                )
             }
         }
     }
@@ -114,15 +140,21 @@ public struct AccessPolicy: Sendable {
     func resolve(_ path: PartnerPath, partner: String) -> Target {
         if let first = path.segments.first {
             // At most one rule mounts a name for a partner (checked at startup); its area and its rights apply.
-            if let rule = rules.first(where: { $0.mount.lowercased() == first.lowercased() && Self.grants($0, to: partner) }) {
+            if let rule = rules.first(where: {
+                $0.mount.lowercased() == first.lowercased() && Self.grants($0, to: partner)
+            }) {
                 let rights = rule.rights
                 let inArea = path.dropping(first: 1)
                 let rest = inArea.relative
                 let area = rule.area == "." ? root : root + "/" + rule.area
                 let relative = [rule.area == "." ? "" : rule.area, rest].filter { !$0.isEmpty }.joined(separator: "/")
                 return Target(
-                    areaDirectory: area, absolutePath: rest.isEmpty ? area : area + "/" + rest, rootRelative: relative, rights: rights,
-                    inArea: inArea.segments)
+                    areaDirectory: area,
+                    absolutePath: rest.isEmpty ? area : area + "/" + rest,
+                    rootRelative: relative,
+                    rights: rights,
+                    inArea: inArea.segments
+                )
             }
         }
         let area = root + "/" + partner

@@ -12,7 +12,11 @@ struct RefusalLog: RouterMiddleware {
 
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as ProblemError {
@@ -22,9 +26,12 @@ struct RefusalLog: RouterMiddleware {
                 logger.notice(
                     "request refused",
                     metadata: [
-                        "status": "\(status)", "problem": "\(error.problem.slug)", "detail": "\(error.problem.detail ?? "")",
-                        "method": "\(request.method)", "path": "\(request.uri.path)", "subject": "\(identity?.subject ?? "none")",
-                    ])
+                        "status": "\(status)", "problem": "\(error.problem.slug)",
+                        "detail": "\(error.problem.detail ?? "")",
+                        "method": "\(request.method)", "path": "\(request.uri.path)",
+                        "subject": "\(identity?.subject ?? "none")",
+                    ]
+                )
             }
             throw error
         }

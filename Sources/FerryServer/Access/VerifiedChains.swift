@@ -20,7 +20,9 @@ final class VerifiedChains: Sendable {
     private static let capacity = 4096
 
     private func current(_ state: inout State, generation: Int) {
-        if state.generation != generation || state.byLeaf.count >= Self.capacity || state.authorities.count >= Self.capacity {
+        if state.generation != generation || state.byLeaf.count >= Self.capacity
+            || state.authorities.count >= Self.capacity
+        {
             state = State()
             state.generation = generation
         }

@@ -16,7 +16,9 @@ final class CaptureBudget: Sendable {
         if let folder, let names = try? FileManager.default.contentsOfDirectory(atPath: folder) {
             for name in names where name.hasSuffix(".pcapng") {
                 files += 1
-                bytes += ((try? FileManager.default.attributesOfItem(atPath: folder + "/" + name))?[.size] as? NSNumber)?.intValue ?? 0
+                bytes +=
+                    ((try? FileManager.default.attributesOfItem(atPath: folder + "/" + name))?[.size] as? NSNumber)?
+                    .intValue ?? 0
             }
         }
         used = NIOLockedValueBox((files, bytes, false))

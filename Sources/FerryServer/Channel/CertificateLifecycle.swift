@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import X509
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,7 +25,10 @@ final class CertificateLifecycle: Service, Sendable {
     let onReload: @Sendable (ResolvedServerTLS) -> Void
 
     init(
-        tls: ServerTLSContext, warningWindow: Double, logger: Logger, pollInterval: Duration = .seconds(2),
+        tls: ServerTLSContext,
+        warningWindow: Double,
+        logger: Logger,
+        pollInterval: Duration = .seconds(2),
         onReload: @escaping @Sendable (ResolvedServerTLS) -> Void = { _ in }
     ) {
         self.tls = tls
@@ -50,7 +54,9 @@ final class CertificateLifecycle: Service, Sendable {
                             // have stopped changing, rather than log a mismatch between an old and a new file.
                             let seen = self.tls.diskStamps
                             try await Task.sleep(for: .milliseconds(300))
-                            if self.tls.diskStamps == seen { self.reload(reason: "a certificate, key or CA file changed") }
+                            if self.tls.diskStamps == seen {
+                                self.reload(reason: "a certificate, key or CA file changed")
+                            }
                         }
                         self.warnAboutExpiry()
                         try await Task.sleep(for: self.pollInterval)
@@ -67,15 +73,24 @@ final class CertificateLifecycle: Service, Sendable {
         switch tls.reload() {
         case .success(let loaded):
             let leaf = loaded.identity.leaf
-            logger.notice("TLS context reloaded; new connections use it, connections in flight keep theirs", metadata: [
-                "reason": "\(reason)", "certificate": "\(loaded.identity.certificatePath)", "subject": "\(leaf.subject)",
-                "not_after": "\(leaf.notValidAfter)", "generation": "\(tls.generation)",
-            ])
-            for warning in loaded.warnings { logger.warning("TLS profile warning", metadata: ["warning": "\(warning)"]) }
+            logger.notice(
+                "TLS context reloaded; new connections use it, connections in flight keep theirs",
+                metadata: [
+                    "reason": "\(reason)", "certificate": "\(loaded.identity.certificatePath)",
+                    "subject": "\(leaf.subject)",
+                    "not_after": "\(leaf.notValidAfter)", "generation": "\(tls.generation)",
+                ]
+            )
+            for warning in loaded.warnings {
+                logger.warning("TLS profile warning", metadata: ["warning": "\(warning)"])
+            }
             onReload(loaded)
             lastExpiryCheck.withLockedValue { $0 = .distantPast }
         case .failure(let error):
-            logger.error("TLS reload refused, the previous certificate stays in use", metadata: ["reason": "\(reason)", "error": "\(error)"])
+            logger.error(
+                "TLS reload refused, the previous certificate stays in use",
+                metadata: ["reason": "\(reason)", "error": "\(error)"]
+            )
         }
     }
 
@@ -88,10 +103,15 @@ final class CertificateLifecycle: Service, Sendable {
         }
         guard due else { return }
         for entry in certificates(now: now) where entry.secondsLeft < warningWindow {
-            let when = entry.secondsLeft < 0 ? "expired \(-entry.daysLeft) day(s) ago" : "expires in \(entry.daysLeft) day(s)"
-            logger.warning("certificate expiring: renew it; Ferry reloads it when the file changes", metadata: [
-                "expiry": "\(when)", "role": "\(entry.role)", "file": "\(entry.file)", "subject": "\(entry.subject)", "not_after": "\(entry.notAfter)",
-            ])
+            let when =
+                entry.secondsLeft < 0 ? "expired \(-entry.daysLeft) day(s) ago" : "expires in \(entry.daysLeft) day(s)"
+            logger.warning(
+                "certificate expiring: renew it; Ferry reloads it when the file changes",
+                metadata: [
+                    "expiry": "\(when)", "role": "\(entry.role)", "file": "\(entry.file)",
+                    "subject": "\(entry.subject)", "not_after": "\(entry.notAfter)",
+                ]
+            )
         }
     }
 
@@ -103,7 +123,11 @@ final class CertificateLifecycle: Service, Sendable {
         let secondsLeft: Double
         var daysLeft: Int { Int((secondsLeft / 86_400).rounded(.down)) }
 
-        enum CodingKeys: String, CodingKey { case role, file, subject, notAfter = "not_after", daysLeft = "days_left" }
+        enum CodingKeys: String, CodingKey {
+            case role, file, subject
+            case notAfter = "not_after"
+            case daysLeft = "days_left"
+        }
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(role, forKey: .role)
@@ -117,11 +141,25 @@ final class CertificateLifecycle: Service, Sendable {
     /// Every certificate in use: the server's chain, then the trusted CAs.
     func certificates(now: Date = .now) -> [Entry] {
         let current = tls.current
-        var entries = [Entry(role: "server", file: current.identity.certificatePath, subject: current.identity.leaf.subject.description,
-                             notAfter: current.identity.leaf.notValidAfter, secondsLeft: current.identity.leaf.notValidAfter.timeIntervalSince(now))]
+        var entries = [
+            Entry(
+                role: "server",
+                file: current.identity.certificatePath,
+                subject: current.identity.leaf.subject.description,
+                notAfter: current.identity.leaf.notValidAfter,
+                secondsLeft: current.identity.leaf.notValidAfter.timeIntervalSince(now)
+            )
+        ]
         for (file, certificate) in current.trustedCertificates {
-            entries.append(Entry(role: "ca", file: file, subject: certificate.subject.description, notAfter: certificate.notValidAfter,
-                                 secondsLeft: certificate.notValidAfter.timeIntervalSince(now)))
+            entries.append(
+                Entry(
+                    role: "ca",
+                    file: file,
+                    subject: certificate.subject.description,
+                    notAfter: certificate.notValidAfter,
+                    secondsLeft: certificate.notValidAfter.timeIntervalSince(now)
+                )
+            )
         }
         return entries
     }

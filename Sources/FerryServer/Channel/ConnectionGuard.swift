@@ -67,7 +67,9 @@ final class ConnectionGuard: ChannelDuplexHandler {
         let handshake = limits.handshakeTimeout
         deadline = loop.scheduleTask(in: .nanoseconds(Int64(handshake * 1e9))) { [record] in
             guard !record.snapshot.handshakeComplete else { return }
-            record.refuse("the TLS handshake did not complete within \(Self.seconds(handshake)) (server.limits.handshake-timeout)")
+            record.refuse(
+                "the TLS handshake did not complete within \(Self.seconds(handshake)) (server.limits.handshake-timeout)"
+            )
             context.close(promise: nil)
         }
         scheduleWindow(context)
@@ -77,14 +79,18 @@ final class ConnectionGuard: ChannelDuplexHandler {
     private func scheduleWindow(_ context: ChannelHandlerContext) {
         let period = TimeAmount.nanoseconds(Int64(limits.stallTimeout * 1e9))
         window = context.eventLoop.assumeIsolated().scheduleTask(in: period) { [self] in
-            let moved = read >= limits.minimumBytes || (written >= limits.minimumBytes && (wasWritable || context.channel.isWritable))
+            let moved =
+                read >= limits.minimumBytes
+                || (written >= limits.minimumBytes && (wasWritable || context.channel.isWritable))
             read = 0
             written = 0
             wasWritable = context.channel.isWritable
             guard moved else {
                 window = nil
                 if !record.snapshot.handshakeComplete {
-                    record.refuse("fewer than \(limits.minimumBytes) bytes moved in \(Self.seconds(limits.stallTimeout)) during the handshake (server.limits.stall-timeout)")
+                    record.refuse(
+                        "fewer than \(limits.minimumBytes) bytes moved in \(Self.seconds(limits.stallTimeout)) during the handshake (server.limits.stall-timeout)"
+                    )
                 }
                 context.close(promise: nil)
                 return
@@ -135,11 +141,13 @@ final class ConnectionCounter: Sendable {
     func admit(source: String) -> String? {
         state.withLockedValue { state in
             if state.total >= limits.maximumConnections {
-                return "the server holds its maximum of \(limits.maximumConnections) connections (server.limits.max-connections)"
+                return
+                    "the server holds its maximum of \(limits.maximumConnections) connections (server.limits.max-connections)"
             }
             let fromSource = state.bySource[source, default: 0]
             if fromSource >= limits.maximumPerSource {
-                return "\(source) holds the maximum of \(limits.maximumPerSource) connections per address (server.limits.max-connections-per-address)"
+                return
+                    "\(source) holds the maximum of \(limits.maximumPerSource) connections per address (server.limits.max-connections-per-address)"
             }
             state.total += 1
             state.bySource[source] = fromSource + 1

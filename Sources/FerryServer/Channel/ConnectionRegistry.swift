@@ -17,7 +17,9 @@ public final class ConnectionRegistry: Sendable {
     public init() {}
 
     func register(_ channel: any Channel, record: TLSConnectionRecord, owner: AnyObject) {
-        records.withLockedValue { $0[ObjectIdentifier(channel)] = Entry(channel: channel, record: record, owner: ObjectIdentifier(owner)) }
+        records.withLockedValue {
+            $0[ObjectIdentifier(channel)] = Entry(channel: channel, record: record, owner: ObjectIdentifier(owner))
+        }
     }
 
     /// The open connections of one server.

@@ -23,11 +23,16 @@ struct ConnectionRevalidation: Sendable {
             let snapshot = record.snapshot
             guard let leaf = snapshot.peerCertificateDER else { continue }
             let chain = snapshot.verifiedChainDER.compactMap { try? Certificate(derEncoded: $0) }
-            guard let reason = Self.refusal(chain: chain, trusted: trusted, revocation: tls.peerPolicy.revocation) else { continue }
+            guard let reason = Self.refusal(chain: chain, trusted: trusted, revocation: tls.peerPolicy.revocation)
+            else { continue }
             let identity = PeerIdentity.cached(derEncoded: leaf)
             logger.warning(
                 "closing a connection whose client certificate the reloaded TLS context refuses",
-                metadata: ["subject": "\(identity?.subject ?? "?")", "serial": "\(identity?.serial ?? "?")", "reason": "\(reason)"])
+                metadata: [
+                    "subject": "\(identity?.subject ?? "?")", "serial": "\(identity?.serial ?? "?")",
+                    "reason": "\(reason)",
+                ]
+            )
             channel.close(promise: nil)
             closed += 1
         }
@@ -43,7 +48,8 @@ struct ConnectionRevalidation: Sendable {
         if let revocation {
             for (issuer, certificate) in zip(chain, chain.dropFirst()) {
                 if let revoked = revocation.revocation(of: certificate, issuer: issuer) {
-                    return "\(certificate.subject) (serial \(certificate.serialNumber)) was revoked on \(revoked.date) (CRL \(revoked.list.file))"
+                    return
+                        "\(certificate.subject) (serial \(certificate.serialNumber)) was revoked on \(revoked.date) (CRL \(revoked.list.file))"
                 }
             }
         }

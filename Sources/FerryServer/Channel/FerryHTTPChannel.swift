@@ -1,7 +1,7 @@
 import FerryConfig
-import HTTPTypes
 import FerryTLS
 import FerryTrace
+import HTTPTypes
 public import HummingbirdCore
 import HummingbirdHTTP2
 public import Logging
@@ -31,15 +31,29 @@ public struct FerryHTTPChannel: ServerChildChannel {
     let logger: Logger
 
     init(
-        responder: @escaping HTTPChannelHandler.Responder, tls: ServerTLSContext, registry: ConnectionRegistry, flightRecorder: HandshakeFlightRecorder,
-        chains: VerifiedChains, counter: ConnectionCounter, logger: Logger,
+        responder: @escaping HTTPChannelHandler.Responder,
+        tls: ServerTLSContext,
+        registry: ConnectionRegistry,
+        flightRecorder: HandshakeFlightRecorder,
+        chains: VerifiedChains,
+        counter: ConnectionCounter,
+        logger: Logger,
         mayContinue: @escaping @Sendable (HTTPRequest, any Channel) -> Bool
     ) {
         let idle = TimeAmount.nanoseconds(Int64(counter.limits.idleTimeout * 1e9))
-        let http1Configuration = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler(mayContinue: mayContinue)], idleTimeout: idle)
+        let http1Configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ExpectContinueHandler(mayContinue: mayContinue)],
+            idleTimeout: idle
+        )
         self.http1 = HTTP1Channel(responder: responder, configuration: http1Configuration)
         let streams = http1Configuration
-        self.http2 = HTTP2Channel(responder: responder, configuration: .init(idleTimeout: .nanoseconds(Int64(counter.limits.idleTimeout * 1e9)), streamConfiguration: streams))
+        self.http2 = HTTP2Channel(
+            responder: responder,
+            configuration: .init(
+                idleTimeout: .nanoseconds(Int64(counter.limits.idleTimeout * 1e9)),
+                streamConfiguration: streams
+            )
+        )
         self.counter = counter
         self.logger = logger
         self.tls = tls
@@ -53,7 +67,10 @@ public struct FerryHTTPChannel: ServerChildChannel {
         let source = channel.remoteAddress?.ipAddress ?? "unknown"
         if let refusal = counter.admit(source: source) {
             if let count = counter.refusalToLog() {
-                logger.warning("connection refused", metadata: ["peer": "\(source)", "reason": "\(refusal)", "refused_since_last_line": "\(count)"])
+                logger.warning(
+                    "connection refused",
+                    metadata: ["peer": "\(source)", "reason": "\(refusal)", "refused_since_last_line": "\(count)"]
+                )
             }
             return channel.close().flatMapThrowing { throw ConnectionRefused() }
         }
@@ -68,7 +85,12 @@ public struct FerryHTTPChannel: ServerChildChannel {
             if flightRecorder.settings.tap {
                 try sync.addHandler(TLSTapHandler(record: record))
             }
-            try sync.addHandler(current.makeHandler(onReject: { record.refuse($0.reason, finding: $0.finding) }, onVerified: { record.addVerified($0) }))
+            try sync.addHandler(
+                current.makeHandler(
+                    onReject: { record.refuse($0.reason, finding: $0.finding) },
+                    onVerified: { record.addVerified($0) }
+                )
+            )
             let policy = current.peerPolicy
             try sync.addHandler(
                 TLSHandshakeObserver(record: record, suiteRefusal: { policy.refusal(suite: $0, name: $1) }) { record in
@@ -77,7 +99,8 @@ public struct FerryHTTPChannel: ServerChildChannel {
                     guard let leaf = snapshot.peerCertificateDER else { return }
                     let chain = chains.chain(leaf: leaf, verified: snapshot.verifiedChainDER, generation: generation)
                     if snapshot.verifiedChainDER.isEmpty { record.setVerifiedChain(chain) }
-                })
+                }
+            )
             try sync.addHandler(PlaintextCopier())
         } catch {
             return channel.eventLoop.makeFailedFuture(error)

@@ -27,7 +27,11 @@ enum FileDescriptorLimit {
         if inForce < needed(for: limits) {
             logger.warning(
                 "the open-file limit is lower than the connection caps need: raise it (ulimit -n, LimitNOFILE=) or lower server.limits.max-connections",
-                metadata: ["limit": "\(inForce)", "needed": "\(needed(for: limits))", "max_connections": "\(limits.maximumConnections)"])
+                metadata: [
+                    "limit": "\(inForce)", "needed": "\(needed(for: limits))",
+                    "max_connections": "\(limits.maximumConnections)",
+                ]
+            )
         }
         return inForce
     }

@@ -20,13 +20,23 @@ struct HandshakeFlightRecorder: Sendable {
     /// This server's certificate as it is now (reloads replace it), to judge what a failed client offered.
     let ownCertificate: @Sendable () -> TLSCertificateSummary?
 
-    init(settings: FerryConfiguration.ServerTrace, keys: TLSKeyLogStore, ledger: any Ledger, logger: Logger, ownCertificate: @escaping @Sendable () -> TLSCertificateSummary? = { nil }) throws {
+    init(
+        settings: FerryConfiguration.ServerTrace,
+        keys: TLSKeyLogStore,
+        ledger: any Ledger,
+        logger: Logger,
+        ownCertificate: @escaping @Sendable () -> TLSCertificateSummary? = { nil }
+    ) throws {
         self.settings = settings
         self.ownCertificate = ownCertificate
         self.keys = keys
         self.ledger = ledger
         self.logger = logger
-        self.captures = CaptureBudget(folder: settings.pcapngDirectory, maximumFiles: settings.pcapngMaximumFiles, maximumBytes: settings.pcapngMaximumBytes)
+        self.captures = CaptureBudget(
+            folder: settings.pcapngDirectory,
+            maximumFiles: settings.pcapngMaximumFiles,
+            maximumBytes: settings.pcapngMaximumBytes
+        )
         if let folder = settings.pcapngDirectory {
             do {
                 try SecretCaptureFile.prepareFolder(folder)
@@ -64,7 +74,10 @@ struct HandshakeFlightRecorder: Sendable {
             defer { recorder.forgetKeys() }
             // Decoded and judged once, for the ledger and the log alike.
             let judged = (failed || logs) ? recorder.conversation() : nil
-            var findings = judged.map { TraceRules.findings($0, local: .serverToClient, serverCertificate: failed ? ownCertificate() : nil) } ?? []
+            var findings =
+                judged.map {
+                    TraceRules.findings($0, local: .serverToClient, serverCertificate: failed ? ownCertificate() : nil)
+                } ?? []
             if let id = snapshot.policyFinding, let refusal, let finding = Finding.refusal(id: id, reason: refusal) {
                 findings.insert(finding, at: 0)
             }
@@ -74,30 +87,57 @@ struct HandshakeFlightRecorder: Sendable {
                 // marked unverified.
                 let client = conversation.clientCertificates?.entries.first?.summary
                 let alert = conversation.alerts.first { $0.alert.isFatal }
-                try? await ledger.record(LedgerEntry(
-                    direction: .inbound, partner: "-", operation: .tls, path: "-", bytes: 0, sha256: nil,
-                    started: Date(timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970),
-                    result: .failed,
-                    error: "TLS handshake failed from \(peer.address)" + (alert.map { ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)" } ?? "")
-                        + (refusal.map { "; refused: \(TerminalText.escaped($0))" } ?? ""),
-                    tlsVersion: conversation.version?.description, cipherSuite: conversation.cipherSuite?.description,
-                    peer: client.map {
-                        LedgerEntry.PeerCertificate(
-                            subject: TerminalText.escaped($0.subject), issuer: TerminalText.escaped($0.issuer),
-                            serial: TerminalText.escaped($0.serial), verified: false)
-                    },
-                    findings: findings.map(\.id)))
+                try? await ledger.record(
+                    LedgerEntry(
+                        direction: .inbound,
+                        partner: "-",
+                        operation: .tls,
+                        path: "-",
+                        bytes: 0,
+                        sha256: nil,
+                        started: Date(
+                            timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970
+                        ),
+                        result: .failed,
+                        error: "TLS handshake failed from \(peer.address)"
+                            + (alert.map {
+                                ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)"
+                            } ?? "")
+                            + (refusal.map { "; refused: \(TerminalText.escaped($0))" } ?? ""),
+                        tlsVersion: conversation.version?.description,
+                        cipherSuite: conversation.cipherSuite?.description,
+                        peer: client.map {
+                            LedgerEntry.PeerCertificate(
+                                subject: TerminalText.escaped($0.subject),
+                                issuer: TerminalText.escaped($0.issuer),
+                                serial: TerminalText.escaped($0.serial),
+                                verified: false
+                            )
+                        },
+                        findings: findings.map(\.id)
+                    )
+                )
             }
             if logs, let conversation = judged {
-                let trace = TerminalText.escaped(TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary), keepingNewlines: true)
+                let trace = TerminalText.escaped(
+                    TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary),
+                    keepingNewlines: true
+                )
                 var metadata: Logger.Metadata = ["peer": "\(peer)"]
                 if let version = conversation.version { metadata["tls_version"] = "\(version)" }
                 if let alert = conversation.alerts.last { metadata["alert"] = "\(alert.alert)" }
                 if !findings.isEmpty { metadata["findings"] = "\(findings.map(\.id).joined(separator: ","))" }
                 if let refusal { metadata["refused"] = "\(TerminalText.escaped(refusal))" }
-                let explained = TerminalText.escaped(findings.map(\.brief).joined(separator: "\n"), keepingNewlines: true)
+                let explained = TerminalText.escaped(
+                    findings.map(\.brief).joined(separator: "\n"),
+                    keepingNewlines: true
+                )
                 let title = failed ? "TLS handshake failed" : "TLS handshake"
-                logger.log(level: level, "\(title); trace (-> sent by this server):\n\(trace)\(explained.isEmpty ? "" : "findings:\n" + explained + "\n")", metadata: metadata)
+                logger.log(
+                    level: level,
+                    "\(title); trace (-> sent by this server):\n\(trace)\(explained.isEmpty ? "" : "findings:\n" + explained + "\n")",
+                    metadata: metadata
+                )
             }
             if let folder = settings.pcapngDirectory {
                 let bytes = recorder.pcapng(refused: failed)
@@ -105,17 +145,25 @@ struct HandshakeFlightRecorder: Sendable {
                     if captures.shouldWarnFull() {
                         logger.warning(
                             "the capture folder reached its limit; no more captures are written until files are removed",
-                            metadata: ["pcapng_dir": "\(folder)", "max_files": "\(settings.pcapngMaximumFiles)", "max_bytes": "\(settings.pcapngMaximumBytes)"])
+                            metadata: [
+                                "pcapng_dir": "\(folder)", "max_files": "\(settings.pcapngMaximumFiles)",
+                                "max_bytes": "\(settings.pcapngMaximumBytes)",
+                            ]
+                        )
                     }
                     return
                 }
                 let stamp = Self.timestamp(Date())
-                let name = "\(stamp)-\(peer.address.replacingOccurrences(of: ":", with: "_"))-\(peer.port)\(failed ? "-failed" : "").pcapng"
+                let name =
+                    "\(stamp)-\(peer.address.replacingOccurrences(of: ":", with: "_"))-\(peer.port)\(failed ? "-failed" : "").pcapng"
                 let path = folder + "/" + name
                 do {
                     try SecretCaptureFile.write(bytes, to: path)
                 } catch {
-                    logger.warning("cannot write the handshake capture", metadata: ["file": "\(path)", "error": "\(error)"])
+                    logger.warning(
+                        "cannot write the handshake capture",
+                        metadata: ["file": "\(path)", "error": "\(error)"]
+                    )
                 }
             }
         }
@@ -123,11 +171,28 @@ struct HandshakeFlightRecorder: Sendable {
 
     /// One log line and one ledger row for the failed handshakes of a source that were only counted.
     private func summarise(source: String, count: Int) {
-        logger.log(level: level, "failed TLS handshakes counted, not recorded one by one", metadata: ["peer": "\(source)", "count": "\(count)", "window": "\(throttle.window.nanoseconds / 1_000_000_000)s"])
+        logger.log(
+            level: level,
+            "failed TLS handshakes counted, not recorded one by one",
+            metadata: [
+                "peer": "\(source)", "count": "\(count)", "window": "\(throttle.window.nanoseconds / 1_000_000_000)s",
+            ]
+        )
         Task.detached { [ledger] in
-            try? await ledger.record(LedgerEntry(
-                direction: .inbound, partner: "-", operation: .tls, path: "-", bytes: 0, sha256: nil, started: Date(), result: .failed,
-                error: "\(count) more failed TLS handshakes from \(source) in one window, counted but not recorded one by one"))
+            try? await ledger.record(
+                LedgerEntry(
+                    direction: .inbound,
+                    partner: "-",
+                    operation: .tls,
+                    path: "-",
+                    bytes: 0,
+                    sha256: nil,
+                    started: Date(),
+                    result: .failed,
+                    error:
+                        "\(count) more failed TLS handshakes from \(source) in one window, counted but not recorded one by one"
+                )
+            )
         }
     }
 

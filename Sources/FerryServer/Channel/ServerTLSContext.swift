@@ -1,5 +1,5 @@
-public import FerryTLS
 import FerryProtocol
+public import FerryTLS
 import FerryTrace
 public import Foundation
 import NIOConcurrencyHelpers

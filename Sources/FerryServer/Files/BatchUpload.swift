@@ -3,8 +3,8 @@ import FerryConfig
 import FerryLedger
 import FerryProtocol
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 
 #if canImport(Glibc)
@@ -21,7 +21,6 @@ struct BatchUpload<Storage: FileStorage> {
     let policy: AccessPolicy
     let store: FileStore<Storage>
     let ledger: any Ledger
-
 
     /// The entry being received: written to its temporary file and hashed as its bytes arrive.
     struct Current {
@@ -78,7 +77,11 @@ struct BatchUpload<Storage: FileStorage> {
                     switch event {
                     case .header(let header):
                         guard results.count < BatchLimits.maximumEntries else {
-                            problem = Problem(.malformedBatch, detail: "Too many files in one batch: a batch holds at most \(BatchLimits.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch")
+                            problem = Problem(
+                                .malformedBatch,
+                                detail:
+                                    "Too many files in one batch: a batch holds at most \(BatchLimits.maximumEntries) files; the first \(results.count) were handled, send the rest in another batch"
+                            )
                             break reading
                         }
                         current = await begin(header, checkedFolders: &checkedFolders)
@@ -128,7 +131,10 @@ struct BatchUpload<Storage: FileStorage> {
     /// entry's bytes are skipped. A folder opened for an earlier entry of this request (without following links,
     /// made if missing) is used again by descriptor; a few dozen are kept open at most.
     func begin(_ header: Batch.Header, checkedFolders: inout [String: Storage.Folder]) async -> Current {
-        var current = Current(header: header, entry: caller.entry(operation: .put, path: header.path, direction: .inbound, started: Date()))
+        var current = Current(
+            header: header,
+            entry: caller.entry(operation: .put, path: header.path, direction: .inbound, started: Date())
+        )
         do {
             let joined = folder.relative.isEmpty ? header.path : folder.relative + "/" + header.path
             let path: PartnerPath
@@ -158,7 +164,11 @@ struct BatchUpload<Storage: FileStorage> {
                 existing = try store.storage.item(at: place)
             }
             current.reservation = try await store.quotas.admit(
-                target, caller: caller.partner, bytes: header.size, replacing: existing.flatMap { $0.isFile ? $0.size : nil })
+                target,
+                caller: caller.partner,
+                bytes: header.size,
+                replacing: existing.flatMap { $0.isFile ? $0.size : nil }
+            )
             current.target = target
             current.place = place
             current.file = try store.storage.stage(expectedLength: header.size)
@@ -173,11 +183,17 @@ struct BatchUpload<Storage: FileStorage> {
         let header = current.header
         do {
             if let refusal = current.refusal { throw refusal }
-            guard let target = current.target, let place = current.place, let file = current.file else { throw ProblemError(.storageError, detail: "No target") }
+            guard let target = current.target, let place = current.place, let file = current.file else {
+                throw ProblemError(.storageError, detail: "No target")
+            }
             let digest = FileDigest(bytes: Array(current.hasher.finalize()))!
             guard digest.hex == header.sha256 else {
                 file.discard()
-                throw ProblemError(.digestMismatch, detail: "the header declared sha-256 \(header.sha256) but the \(header.size) bytes received hash to \(digest.hex); nothing was stored")
+                throw ProblemError(
+                    .digestMismatch,
+                    detail:
+                        "the header declared sha-256 \(header.sha256) but the \(header.size) bytes received hash to \(digest.hex); nothing was stored"
+                )
             }
             let placed: Placed
             do {
@@ -187,8 +203,13 @@ struct BatchUpload<Storage: FileStorage> {
                 file.discard()
                 throw error
             }
-            pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = store.storage.folder(holding: place)
-            store.quotas.settle(current.reservation, committed: (header.size - (placed.replacedSize ?? 0), placed.replacedSize == nil))
+            pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = store.storage.folder(
+                holding: place
+            )
+            store.quotas.settle(
+                current.reservation,
+                committed: (header.size - (placed.replacedSize ?? 0), placed.replacedSize == nil)
+            )
             current.reservation = nil
             pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.item.stamp))
             var row = current.entry
@@ -197,7 +218,12 @@ struct BatchUpload<Storage: FileStorage> {
             row.ended = Date()
             row.result = .ok
             pending.rows.append(row)
-            return Batch.FileResult(path: header.path, status: placed.replacedSize != nil ? 204 : 201, bytes: header.size, sha256: digest.hex)
+            return Batch.FileResult(
+                path: header.path,
+                status: placed.replacedSize != nil ? 204 : 201,
+                bytes: header.size,
+                sha256: digest.hex
+            )
         } catch {
             current.file?.discard()
             store.quotas.settle(current.reservation, committed: nil)

@@ -41,7 +41,12 @@ extension ExpectContinueHandler: Sendable {}
 extension FileRoutes {
     /// The checks of an upload that need no body: partner, write right, size, free space, the partner's quota (as
     /// far as it is already counted).
-    static func mayContinue(_ request: HTTPRequest, channel: any Channel, policy: AccessPolicy, store: FileStore<Storage>) -> Bool {
+    static func mayContinue(
+        _ request: HTTPRequest,
+        channel: any Channel,
+        policy: AccessPolicy,
+        store: FileStore<Storage>
+    ) -> Bool {
         guard let path = request.path, request.method == .put || request.method == .post || request.method == .patch,
             let record = FerryRequestContext.registry.record(for: channel)
         else { return false }
@@ -56,7 +61,8 @@ extension FileRoutes {
         }
         let plain = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
         if plain.hasPrefix(prefix + "/") || plain == prefix {
-            guard let partnerPath = try? PartnerPath(encoded: plain.dropFirst(min(plain.count, prefix.count + 1))) else { return false }
+            guard let partnerPath = try? PartnerPath(encoded: plain.dropFirst(min(plain.count, prefix.count + 1)))
+            else { return false }
             let target = policy.resolve(partnerPath, partner: partner)
             return target.rights.contains(.write) && store.quotas.mightFit(target, caller: partner, bytes: length ?? 0)
         }

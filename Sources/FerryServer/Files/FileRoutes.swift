@@ -5,8 +5,8 @@ import FerryTLS
 import FerryTrace
 import FerryWire
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Logging
 import NIOCore
 import _NIOFileSystem
@@ -21,7 +21,11 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
     let store: FileStore<Storage>
     let ledger: any Ledger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let rawPath = request.uri.path
         guard rawPath == Self.prefix || rawPath.hasPrefix(Self.prefix + "/") else {
             return try await next(request, context)
@@ -48,7 +52,13 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         case .get, .head:
             guard target.rights.contains(.read) else { throw ProblemError.denied(.read, path) }
             if try path.isDirectory || path.segments.isEmpty || store.item(of: target)?.isFolder == true {
-                return try await list(path: path, target: target, caller: caller, head: request.method == .head, query: Self.query(request))
+                return try await list(
+                    path: path,
+                    target: target,
+                    caller: caller,
+                    head: request.method == .head,
+                    query: Self.query(request)
+                )
             }
             return try await download(request: request, path: path, target: target, caller: caller)
         case .put:
@@ -62,7 +72,11 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             return try await delete(path: path, target: target, caller: caller)
         case .post:
             guard request.headers[.contentType]?.lowercased().hasPrefix(Batch.mediaType) == true else {
-                throw ProblemError(.unsupportedMediaType, detail: "Not a batch: POST on \(FerryAPI.files) takes a batch of files (Content-Type: \(Batch.mediaType)); upload one file with PUT")
+                throw ProblemError(
+                    .unsupportedMediaType,
+                    detail:
+                        "Not a batch: POST on \(FerryAPI.files) takes a batch of files (Content-Type: \(Batch.mediaType)); upload one file with PUT"
+                )
             }
             if !path.segments.isEmpty, !target.rights.contains(.write) { throw ProblemError.denied(.write, path) }
             if let existing = try store.item(of: target), !existing.isFolder {
@@ -71,15 +85,25 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             let batch = BatchUpload(folder: path, caller: caller, policy: policy, store: store, ledger: ledger)
             return try await batch.run(request.body)
         default:
-            throw ProblemError(.methodNotAllowed, detail: "use GET, HEAD, PUT, DELETE, or POST with a batch, on \(FerryAPI.files)")
+            throw ProblemError(
+                .methodNotAllowed,
+                detail: "use GET, HEAD, PUT, DELETE, or POST with a batch, on \(FerryAPI.files)"
+            )
         }
     }
 
     // MARK: Download
 
-    private func download(request: Request, path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
+    private func download(
+        request: Request,
+        path: PartnerPath,
+        target: AccessPolicy.Target,
+        caller: Caller
+    ) async throws -> Response {
         // The file is opened once, without following links, and everything below is about what was opened.
-        guard let place = try store.storage.place(of: target, creating: false), let file = try store.storage.openForReading(place) else {
+        guard let place = try store.storage.place(of: target, creating: false),
+            let file = try store.storage.openForReading(place)
+        else {
             throw ProblemError(.notFound, detail: "no file at '\(path)'")
         }
         let stamp = file.item
@@ -147,7 +171,12 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
 
     // MARK: Upload
 
-    private func upload(request: Request, path: PartnerPath, target: AccessPolicy.Target, caller: Caller) async throws -> Response {
+    private func upload(
+        request: Request,
+        path: PartnerPath,
+        target: AccessPolicy.Target,
+        caller: Caller
+    ) async throws -> Response {
         let declared: FileDigest?
         do {
             declared = try request.headers[.reprDigest].flatMap { try FileDigest.parse(reprDigest: $0) }
@@ -165,16 +194,29 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         let replacing = existing.flatMap { $0.isFile ? $0.size : nil }
         // The quota is checked before a byte of the body is read: by Content-Length, or for a chunked body by its
         // file count now and by its bytes once they are all in (before the commit).
-        var reservation = try await store.quotas.admit(target, caller: caller.partner, bytes: Int64(contentLength ?? 0), replacing: replacing)
+        var reservation = try await store.quotas.admit(
+            target,
+            caller: caller.partner,
+            bytes: Int64(contentLength ?? 0),
+            replacing: replacing
+        )
         do {
             let committed = try await store.commit(
-                body: request.body, to: target, declared: declared, refuseOverwrite: refuseOverwrite,
+                body: request.body,
+                to: target,
+                declared: declared,
+                refuseOverwrite: refuseOverwrite,
                 contentLength: contentLength
             ) { bytes in
                 guard contentLength == nil, reservation != nil else { return }
                 store.quotas.settle(reservation, committed: nil)
                 reservation = nil
-                reservation = try await store.quotas.admit(target, caller: caller.partner, bytes: bytes, replacing: replacing)
+                reservation = try await store.quotas.admit(
+                    target,
+                    caller: caller.partner,
+                    bytes: bytes,
+                    replacing: replacing
+                )
             }
             store.quotas.settle(reservation, committed: committed.change)
             entry.bytes = committed.bytes
@@ -204,7 +246,9 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         guard !path.segments.isEmpty, !target.inArea.isEmpty else {
             throw ProblemError(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
         }
-        guard let place = try store.storage.place(of: target, creating: false), let stamp = try store.storage.item(at: place) else {
+        guard let place = try store.storage.place(of: target, creating: false),
+            let stamp = try store.storage.item(at: place)
+        else {
             throw ProblemError(.notFound, detail: "nothing at '\(path)'")
         }
         do {
@@ -223,8 +267,16 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
 
     // MARK: Listing
 
-    private func list(path: PartnerPath, target: AccessPolicy.Target, caller: Caller, head: Bool, query: [String: String]) async throws -> Response {
-        guard let place = try store.storage.place(of: target, creating: false), let item = try store.storage.item(at: place), item.isFolder else {
+    private func list(
+        path: PartnerPath,
+        target: AccessPolicy.Target,
+        caller: Caller,
+        head: Bool,
+        query: [String: String]
+    ) async throws -> Response {
+        guard let place = try store.storage.place(of: target, creating: false),
+            let item = try store.storage.item(at: place), item.isFolder
+        else {
             throw ProblemError(.notFound, detail: "no folder at '\(path)'")
         }
         var limit = Listing.defaultLimit
@@ -265,9 +317,15 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(Listing(path: "/" + path.relative, entries: entries, next: page.more ? page.names.last : nil))
+        let data = try encoder.encode(
+            Listing(path: "/" + path.relative, entries: entries, next: page.more ? page.names.last : nil)
+        )
         let headers: HTTPFields = [.contentType: FerryMediaType.json, .contentLength: String(data.count)]
-        return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     static func listingType(_ kind: StoredItem.Kind) -> String {
@@ -301,20 +359,32 @@ struct Caller: Sendable {
         guard let snapshot = context.connection?.snapshot, let der = snapshot.peerCertificateDER,
             let identity = PeerIdentity.cached(derEncoded: der)
         else {
-            throw ProblemError(.clientCertificateRequired, detail: "connect with a client certificate issued by a CA this server trusts")
+            throw ProblemError(
+                .clientCertificateRequired,
+                detail: "connect with a client certificate issued by a CA this server trusts"
+            )
         }
         switch policy.partnerName(for: identity, chain: snapshot.verifiedChainDER) {
         case .success(let partner):
             self.partner = partner
         case .failure(let refusal):
-            throw ProblemError(.unknownPartner, detail: "the client certificate (subject '\(identity.subject)', issuer '\(identity.issuer)') \(refusal.reason)")
+            throw ProblemError(
+                .unknownPartner,
+                detail:
+                    "the client certificate (subject '\(identity.subject)', issuer '\(identity.issuer)') \(refusal.reason)"
+            )
         }
         self.identity = identity
         self.tls = snapshot
         self.channel = context.channel
     }
 
-    func entry(operation: LedgerEntry.Operation, path: String, direction: LedgerEntry.Direction, started: Date) -> LedgerEntry {
+    func entry(
+        operation: LedgerEntry.Operation,
+        path: String,
+        direction: LedgerEntry.Direction,
+        started: Date
+    ) -> LedgerEntry {
         LedgerEntry(
             direction: direction,
             partner: partner,
@@ -335,7 +405,6 @@ struct Caller: Sendable {
 extension HTTPField.Name {
     static let reprDigest = Self(FerryHeader.reprDigest)!
 }
-
 
 extension ProblemError {
     /// 403 for a right the partner does not hold on a path.

@@ -18,7 +18,9 @@ struct FileStore<Storage: FileStorage>: Sendable {
 
     /// The SHA-256 of a committed file: from the index when the file is unchanged, else computed once and kept.
     func digest(of file: Storage.Reader, rootRelative: String) async throws -> FileDigest {
-        if let hex = try await digests.digest(for: rootRelative, stamp: file.item.stamp), let digest = FileDigest(hex: hex) {
+        if let hex = try await digests.digest(for: rootRelative, stamp: file.item.stamp),
+            let digest = FileDigest(hex: hex)
+        {
             return digest
         }
         var hasher = SHA256()
@@ -80,10 +82,20 @@ struct FileStore<Storage: FileStorage>: Sendable {
         try await staged.finish()
         let digest = FileDigest(bytes: Array(hasher.finalize()))!
         if let declared, declared != digest {
-            throw ProblemError(.digestMismatch, detail: "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored")
+            throw ProblemError(
+                .digestMismatch,
+                detail:
+                    "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored"
+            )
         }
         try await beforeInstall(bytes)
-        let result = try await install(staged, at: target, digest: digest, bytes: bytes, refuseOverwrite: refuseOverwrite)
+        let result = try await install(
+            staged,
+            at: target,
+            digest: digest,
+            bytes: bytes,
+            refuseOverwrite: refuseOverwrite
+        )
         committed = true
         return result
     }
@@ -103,16 +115,36 @@ struct FileStore<Storage: FileStorage>: Sendable {
     /// Commits a finished staged file to the target, makes its folder durable and records the digest. The commit
     /// is the moment: before it the target is untouched, after it complete. The target is looked up again here,
     /// so a link swapped in during the upload is refused.
-    func install(_ staged: Storage.Staged, at target: AccessPolicy.Target, digest: FileDigest, bytes: Int64, refuseOverwrite: Bool) async throws -> Committed {
-        try await install(at: target, digest: digest, bytes: bytes) { try storage.commit(staged, at: $0, replace: !refuseOverwrite) }
+    func install(
+        _ staged: Storage.Staged,
+        at target: AccessPolicy.Target,
+        digest: FileDigest,
+        bytes: Int64,
+        refuseOverwrite: Bool
+    ) async throws -> Committed {
+        try await install(at: target, digest: digest, bytes: bytes) {
+            try storage.commit(staged, at: $0, replace: !refuseOverwrite)
+        }
     }
 
     /// Commits a resumable upload's complete part to the target, as `install` does a staged file.
-    func installPart(_ id: String, at target: AccessPolicy.Target, digest: FileDigest, bytes: Int64) async throws -> Committed {
-        try await install(at: target, digest: digest, bytes: bytes) { try storage.commitPart(id: id, at: $0, replace: true) }
+    func installPart(
+        _ id: String,
+        at target: AccessPolicy.Target,
+        digest: FileDigest,
+        bytes: Int64
+    ) async throws -> Committed {
+        try await install(at: target, digest: digest, bytes: bytes) {
+            try storage.commitPart(id: id, at: $0, replace: true)
+        }
     }
 
-    private func install(at target: AccessPolicy.Target, digest: FileDigest, bytes: Int64, _ commit: (Storage.Place) throws -> Placed) async throws -> Committed {
+    private func install(
+        at target: AccessPolicy.Target,
+        digest: FileDigest,
+        bytes: Int64,
+        _ commit: (Storage.Place) throws -> Placed
+    ) async throws -> Committed {
         let place = try prepareParent(of: target)
         let placed = try commit(place)
         storage.synchronize(storage.folder(holding: place))
@@ -122,6 +154,10 @@ struct FileStore<Storage: FileStorage>: Sendable {
 
     /// 413 for a file over `uploads.max-size`.
     func tooLarge(_ size: Int64, counted: Bool = false) -> ProblemError {
-        ProblemError(.tooLarge, detail: "\(counted ? "more than \(maximumSize) bytes arrived" : "\(size) bytes") exceed this server's maximum of \(maximumSize) bytes (uploads.max-size); nothing was stored")
+        ProblemError(
+            .tooLarge,
+            detail:
+                "\(counted ? "more than \(maximumSize) bytes arrived" : "\(size) bytes") exceed this server's maximum of \(maximumSize) bytes (uploads.max-size); nothing was stored"
+        )
     }
 }

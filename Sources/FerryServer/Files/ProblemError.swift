@@ -47,7 +47,10 @@ struct ProblemError: Error, HTTPResponseError {
         } else if error.isParentNotFolder {
             self.init(.parentNotFolder, detail: "a file is in the way of a folder on this path")
         } else if error.isLinkOnPath {
-            self.init(.pathOutsideArea, detail: "a symbolic link is on this path; links inside an area are never followed")
+            self.init(
+                .pathOutsideArea,
+                detail: "a symbolic link is on this path; links inside an area are never followed"
+            )
         } else if error.isChangedWhileRead {
             self.init(.fileChanged, detail: "the file became shorter while it was read")
         } else if error.isFolderNotEmpty {
@@ -55,7 +58,11 @@ struct ProblemError: Error, HTTPResponseError {
         } else if error.isAreaTop {
             self.init(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
         } else if error.isAreaOutsideRoot {
-            self.init(.pathOutsideArea, detail: "Area outside the served tree: this area leads outside the server's root; the operator must fix it")
+            self.init(
+                .pathOutsideArea,
+                detail:
+                    "Area outside the served tree: this area leads outside the server's root; the operator must fix it"
+            )
         } else {
             self.init(.storageError, detail: error.description)
         }

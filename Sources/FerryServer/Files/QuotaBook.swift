@@ -65,7 +65,12 @@ final class QuotaBook: Sendable {
 
     /// Admits an upload of `bytes` into `target` (replacing a file of `replacing` bytes, if one is there), or
     /// throws the quota it would break. `nil` when no quota applies.
-    func admit(_ target: AccessPolicy.Target, caller: String, bytes: Int64, replacing: Int64?) async throws -> Reservation? {
+    func admit(
+        _ target: AccessPolicy.Target,
+        caller: String,
+        bytes: Int64,
+        replacing: Int64?
+    ) async throws -> Reservation? {
         guard let owner = owner(of: target, caller: caller) else { return nil }
         let hold = Hold(owner: owner, partner: caller, bytes: bytes - (replacing ?? 0), files: replacing == nil ? 1 : 0)
         let id = UUID()
@@ -98,11 +103,19 @@ final class QuotaBook: Sendable {
     /// not fit in the home's quota; the length stays held until `closeUpload`.
     func openUpload(_ id: String, target: AccessPolicy.Target, caller: String, length: Int64) async throws {
         let limit = quotaFor(caller).uploads ?? .max
-        let open = state.withLockedValue { state in state.uploads.values.filter { $0.partner.lowercased() == caller.lowercased() }.count }
+        let open = state.withLockedValue { state in
+            state.uploads.values.filter { $0.partner.lowercased() == caller.lowercased() }.count
+        }
         if open >= limit {
             throw Self.problem(
-                quota: "uploads", status: .tooManyRequests, limit: Int64(limit), used: Int64(open), needed: 1,
-                detail: "\(caller) has \(open) resumable uploads open, its limit; finish or cancel (DELETE) one, or wait for unused ones to expire")
+                quota: "uploads",
+                status: .tooManyRequests,
+                limit: Int64(limit),
+                used: Int64(open),
+                needed: 1,
+                detail:
+                    "\(caller) has \(open) resumable uploads open, its limit; finish or cancel (DELETE) one, or wait for unused ones to expire"
+            )
         }
         let owner = owner(of: target, caller: caller)
         let hold = Hold(owner: owner, partner: caller, bytes: length, files: 1)
@@ -140,8 +153,13 @@ final class QuotaBook: Sendable {
         let quota = quotaFor(owner)
         if let bytes = quota.bytes, size > bytes {
             throw Self.problem(
-                quota: "bytes", status: .contentTooLarge, limit: bytes, used: 0, needed: size,
-                detail: "this file (\(size) bytes) is larger than \(owner)'s whole quota of \(bytes) bytes")
+                quota: "bytes",
+                status: .contentTooLarge,
+                limit: bytes,
+                used: 0,
+                needed: size,
+                detail: "this file (\(size) bytes) is larger than \(owner)'s whole quota of \(bytes) bytes"
+            )
         }
         var counted = false
         if state.withLockedValue({ $0.stored[owner] == nil }) {
@@ -172,12 +190,19 @@ final class QuotaBook: Sendable {
             let remaining = max(0, limit - used)
             let what = quota == "bytes" ? "bytes" : "files"
             return QuotaBook.problem(
-                quota: quota, status: .init(code: 507), limit: limit, used: used, needed: needed,
-                detail: "\(owner)'s home holds \(used) of its \(limit) \(what) (with uploads in progress); \(remaining) remain and this upload needs \(needed); remove files or ask the operator to raise partners.\(owner).quota.\(quota)")
+                quota: quota,
+                status: .init(code: 507),
+                limit: limit,
+                used: used,
+                needed: needed,
+                detail:
+                    "\(owner)'s home holds \(used) of its \(limit) \(what) (with uploads in progress); \(remaining) remain and this upload needs \(needed); remove files or ask the operator to raise partners.\(owner).quota.\(quota)"
+            )
         }
     }
 
-    private static func breach(of hold: Hold, size: Int64, quota: FerryConfiguration.Quota, in state: State) -> Breach? {
+    private static func breach(of hold: Hold, size: Int64, quota: FerryConfiguration.Quota, in state: State) -> Breach?
+    {
         guard let owner = hold.owner, let stored = state.stored[owner] else { return nil }
         let pending = state.held.values.filter { $0.owner == owner } + state.uploads.values.filter { $0.owner == owner }
         let bytesUsed = stored.bytes + pending.reduce(0) { $0 + max(0, $1.bytes) }
@@ -191,7 +216,12 @@ final class QuotaBook: Sendable {
         return nil
     }
 
-    private static func add(_ change: (bytes: Int64, newFile: Bool), to owner: String, in state: inout State, removedFile: Bool = false) {
+    private static func add(
+        _ change: (bytes: Int64, newFile: Bool),
+        to owner: String,
+        in state: inout State,
+        removedFile: Bool = false
+    ) {
         guard var stored = state.stored[owner] else { return }
         stored.bytes = max(0, stored.bytes + change.bytes)
         stored.files = max(0, stored.files + (change.newFile ? 1 : 0) - (removedFile ? 1 : 0))
@@ -220,7 +250,9 @@ final class QuotaBook: Sendable {
         defer { closedir(directory) }
         var total: (bytes: Int64, files: Int) = (0, 0)
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name == "." || name == ".." { continue }
             var info = stat()
             guard fstatat(dirfd(directory), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
@@ -242,9 +274,22 @@ final class QuotaBook: Sendable {
         return total
     }
 
-    static func problem(quota: String, status: HTTPResponse.Status, limit: Int64, used: Int64, needed: Int64, detail: String) -> ProblemError {
+    static func problem(
+        quota: String,
+        status: HTTPResponse.Status,
+        limit: Int64,
+        used: Int64,
+        needed: Int64,
+        detail: String
+    ) -> ProblemError {
         var problem = ProblemError(.quotaExceeded, status: status, detail: detail)
-        problem.quota = Problem.QuotaState(name: quota, limit: limit, used: used, remaining: max(0, limit - used), needed: needed)
+        problem.quota = Problem.QuotaState(
+            name: quota,
+            limit: limit,
+            used: used,
+            remaining: max(0, limit - used),
+            needed: needed
+        )
         return problem
     }
 }

@@ -31,7 +31,9 @@ extension LocalFileStorage {
         // their free space instead.
         if length > 0 {
             let problem = Self.reserve(fd, length)
-            if problem == ENOSPC || problem == EDQUOT || (problem != 0 && Self.freeBytes(uploadsDirectory).map { $0 < length } == true) {
+            if problem == ENOSPC || problem == EDQUOT
+                || (problem != 0 && Self.freeBytes(uploadsDirectory).map { $0 < length } == true)
+            {
                 unlink(partPath(id))
                 throw StorageError.noSpace("reserve \(length) bytes for the upload")
             }
@@ -58,7 +60,9 @@ extension LocalFileStorage {
     }
 
     func truncatePart(id: String, to length: Int64) throws {
-        guard truncate(partPath(id), off_t(length)) == 0 else { throw StorageError.system(errno, "cut the upload back") }
+        guard truncate(partPath(id), off_t(length)) == 0 else {
+            throw StorageError.system(errno, "cut the upload back")
+        }
     }
 
     func openPart(id: String, at offset: Int64) throws -> LocalPart {

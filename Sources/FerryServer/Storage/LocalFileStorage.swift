@@ -85,7 +85,9 @@ struct LocalFileStorage: FileStorage {
             var failure: Int32 = 0
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
                 var count = -1
-                repeat { count = pread(descriptor, raw.baseAddress, length, off_t(offset)) } while count < 0 && errno == EINTR
+                repeat {
+                    count = pread(descriptor, raw.baseAddress, length, off_t(offset))
+                } while count < 0 && errno == EINTR
                 if count < 0 { failure = errno }
                 return max(count, 0)
             }
@@ -112,7 +114,9 @@ struct LocalFileStorage: FileStorage {
         } catch {
             throw StorageError.system(Self.posixCode(error) ?? EIO, "create the area's folder")
         }
-        guard let areaReal = Self.realPath(target.areaDirectory), areaReal == rootReal || areaReal.hasPrefix(rootReal + "/") else {
+        guard let areaReal = Self.realPath(target.areaDirectory),
+            areaReal == rootReal || areaReal.hasPrefix(rootReal + "/")
+        else {
             throw StorageError.areaOutsideRoot
         }
     }
@@ -138,7 +142,9 @@ struct LocalFileStorage: FileStorage {
         for component in target.inArea.dropLast() {
             var next = openat(folder.descriptor, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0, errno == ENOENT, creating {
-                if mkdirat(folder.descriptor, component, 0o777) != 0, errno != EEXIST { throw StorageError.system(errno, "create a folder") }
+                if mkdirat(folder.descriptor, component, 0o777) != 0, errno != EEXIST {
+                    throw StorageError.system(errno, "create a folder")
+                }
                 next = openat(folder.descriptor, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             }
             guard next >= 0 else {
@@ -165,7 +171,9 @@ struct LocalFileStorage: FileStorage {
             }
             if (info.st_mode & S_IFMT) == S_IFLNK { throw StorageError.linkOnPath }
         } else {
-            guard fstat(location.folder.descriptor, &info) == 0 else { throw StorageError.system(errno, "look at a folder") }
+            guard fstat(location.folder.descriptor, &info) == 0 else {
+                throw StorageError.system(errno, "look at a folder")
+            }
         }
         return StoredItem(info)
     }
@@ -240,7 +248,10 @@ struct LocalFileStorage: FileStorage {
 
     func stage(expectedLength: Int64?) throws -> LocalStagedFile {
         try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
-        return try LocalStagedFile(path: temporaryDirectory + "/put-" + UUID().uuidString.lowercased(), small: expectedLength.map { $0 <= Self.smallFile } ?? false)
+        return try LocalStagedFile(
+            path: temporaryDirectory + "/put-" + UUID().uuidString.lowercased(),
+            small: expectedLength.map { $0 <= Self.smallFile } ?? false
+        )
     }
 
     func commit(_ staged: LocalStagedFile, at location: Location, replace: Bool) throws -> Placed {
@@ -291,7 +302,9 @@ struct LocalFileStorage: FileStorage {
     static func posixCode(_ error: any Error) -> Int32? {
         let error = error as NSError
         if error.domain == NSPOSIXErrorDomain { return Int32(error.code) }
-        return (error.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? Int32($0.code) : nil }
+        return (error.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap {
+            $0.domain == NSPOSIXErrorDomain ? Int32($0.code) : nil
+        }
     }
 
     /// Bytes free for this user on the file system of `path`.

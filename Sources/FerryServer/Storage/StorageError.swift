@@ -5,7 +5,8 @@ import Foundation
 /// "out of space" is told by ENOSPC/EDQUOT, never by the text of a message.
 public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     private enum Code: Sendable, Equatable {
-        case noSpace, exists, isAFolder, parentNotFolder, linkOnPath, changedWhileRead, folderNotEmpty, areaTop, areaOutsideRoot, system
+        case noSpace, exists, isAFolder, parentNotFolder, linkOnPath, changedWhileRead, folderNotEmpty, areaTop,
+            areaOutsideRoot, system
     }
 
     private let code: Code
@@ -57,7 +58,8 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String {
         switch code {
-        case .noSpace: return "\(operation): no space left" + (errno.map { " (\(String(cString: strerror($0))))" } ?? "")
+        case .noSpace:
+            return "\(operation): no space left" + (errno.map { " (\(String(cString: strerror($0))))" } ?? "")
         case .exists: return "\(operation): the file already exists"
         case .isAFolder: return "\(operation): a folder exists at this path"
         case .parentNotFolder: return "\(operation): a file is in the way of a folder on this path"

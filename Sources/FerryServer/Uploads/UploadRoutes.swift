@@ -30,7 +30,11 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
     let ledger: any Ledger
     let maximumSize: Int64
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let path = request.uri.path
         guard path == Self.prefix || path.hasPrefix(Self.prefix + "/") else {
             return try await next(request, context)
@@ -53,12 +57,15 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
     private func route(_ request: Request, path: String, context: Context) async throws -> Response {
         let id = path.dropFirst(Self.prefix.count).drop { $0 == "/" }
         if request.method == .options {
-            return Response(status: .noContent, headers: [
-                .tusVersion: Self.version,
-                .tusExtension: Self.extensions,
-                .tusMaxSize: String(maximumSize),
-                .tusChecksumAlgorithm: Self.checksumAlgorithms,
-            ])
+            return Response(
+                status: .noContent,
+                headers: [
+                    .tusVersion: Self.version,
+                    .tusExtension: Self.extensions,
+                    .tusMaxSize: String(maximumSize),
+                    .tusChecksumAlgorithm: Self.checksumAlgorithms,
+                ]
+            )
         }
         if let version = request.headers[.tusResumable], version != Self.version {
             var problem = ProblemError(.tusVersion, detail: "this server speaks tus \(Self.version)")
@@ -73,7 +80,10 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             return try await create(request, caller: caller)
         }
         guard let record = uploads.load(id, partner: caller.partner) else {
-            throw ProblemError(.uploadNotFound, detail: "no upload '\(id)' for you; it may have expired or been completed")
+            throw ProblemError(
+                .uploadNotFound,
+                detail: "no upload '\(id)' for you; it may have expired or been completed"
+            )
         }
         switch request.method {
         case .head:
@@ -83,7 +93,16 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             guard let current = uploads.load(id, partner: caller.partner) else {
                 throw ProblemError(.uploadNotFound, detail: "the upload was completed or terminated")
             }
-            return Response(status: .ok, headers: headers(for: current, extra: [.uploadLength: String(current.length), .uploadMetadata: current.metadata, .cacheControl: "no-store"]))
+            return Response(
+                status: .ok,
+                headers: headers(
+                    for: current,
+                    extra: [
+                        .uploadLength: String(current.length), .uploadMetadata: current.metadata,
+                        .cacheControl: "no-store",
+                    ]
+                )
+            )
         case .patch:
             return try await uploads.exclusively(record.id, on: caller.channel) {
                 // Re-read under the lock: another request may have moved the offset meanwhile. Only here, with
@@ -122,7 +141,8 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         } catch {
             throw ProblemError(.badMetadata, detail: error.description)
         }
-        guard let plainPath = metadata[TusProtocol.pathKey] ?? metadata[TusProtocol.filenameKey], !plainPath.isEmpty else {
+        guard let plainPath = metadata[TusProtocol.pathKey] ?? metadata[TusProtocol.filenameKey], !plainPath.isEmpty
+        else {
             throw ProblemError(.pathRequired, detail: "put the target path in Upload-Metadata as 'path' (base64)")
         }
         let target = try writableTarget(plainPath, caller: caller)
@@ -130,7 +150,10 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         var sha256: String?
         if let declared = metadata[TusProtocol.sha256Key] {
             guard let digest = FileDigest(hex: declared) else {
-                throw ProblemError(.badMetadata, detail: "Malformed sha256: Upload-Metadata sha256 must be 64 hexadecimal digits")
+                throw ProblemError(
+                    .badMetadata,
+                    detail: "Malformed sha256: Upload-Metadata sha256 must be 64 hexadecimal digits"
+                )
             }
             sha256 = digest.hex
         }
@@ -138,7 +161,14 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         try await files.quotas.openUpload(id, target: target.target, caller: caller.partner, length: length)
         let record: UploadRecord
         do {
-            record = try uploads.create(id: id, partner: caller.partner, path: target.path.relative, length: length, sha256: sha256, metadata: rawMetadata)
+            record = try uploads.create(
+                id: id,
+                partner: caller.partner,
+                path: target.path.relative,
+                length: length,
+                sha256: sha256,
+                metadata: rawMetadata
+            )
         } catch {
             files.quotas.closeUpload(id)
             throw error
@@ -164,7 +194,10 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         return Response(status: .created, headers: headers(for: record, extra: [.location: location]))
     }
 
-    private func writableTarget(_ plainPath: String, caller: Caller) throws -> (path: PartnerPath, target: AccessPolicy.Target) {
+    private func writableTarget(
+        _ plainPath: String,
+        caller: Caller
+    ) throws -> (path: PartnerPath, target: AccessPolicy.Target) {
         let path: PartnerPath
         do {
             path = try PartnerPath(plain: plainPath)
@@ -182,7 +215,12 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
 
     // MARK: PATCH
 
-    private func patch(_ request: Request, record: UploadRecord, caller: Caller, checkOffset: Bool = true) async throws -> Response {
+    private func patch(
+        _ request: Request,
+        record: UploadRecord,
+        caller: Caller,
+        checkOffset: Bool = true
+    ) async throws -> Response {
         guard request.headers[.contentType] == Self.contentType else {
             throw ProblemError(.unsupportedMediaType, detail: "PATCH bodies must be \(Self.contentType)")
         }
@@ -191,7 +229,11 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                 throw ProblemError(.uploadOffset, detail: "send Upload-Offset; HEAD tells the current one")
             }
             guard offset == record.offset else {
-                var problem = ProblemError(.offsetMismatch, detail: "the upload is at \(record.offset), the request starts at \(offset); resume from \(record.offset)")
+                var problem = ProblemError(
+                    .offsetMismatch,
+                    detail:
+                        "the upload is at \(record.offset), the request starts at \(offset); resume from \(record.offset)"
+                )
                 problem.additionalHeaders[.uploadOffset] = String(record.offset)
                 throw problem
             }
@@ -220,7 +262,11 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         do {
             for try await chunk in body {
                 guard written + Int64(chunk.readableBytes) <= record.length else {
-                    throw ProblemError(.tooLarge, detail: "Beyond Upload-Length: the upload is \(record.length) bytes; this PATCH goes past the end")
+                    throw ProblemError(
+                        .tooLarge,
+                        detail:
+                            "Beyond Upload-Length: the upload is \(record.length) bytes; this PATCH goes past the end"
+                    )
                 }
                 hasher?.update(chunk)
                 if whole != nil { chunk.withUnsafeReadableBytes { whole!.update(bufferPointer: $0) } }
@@ -258,7 +304,11 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         if let checksum, let hasher, !checksum.matches(hasher) {
             record.offset = start
             try files.storage.truncatePart(id: record.id, to: start)
-            throw ProblemError(.checksumMismatch, detail: "Upload-Checksum \(checksum.algorithm) does not match this PATCH's bytes; they were discarded, the offset stays \(start)")
+            throw ProblemError(
+                .checksumMismatch,
+                detail:
+                    "Upload-Checksum \(checksum.algorithm) does not match this PATCH's bytes; they were discarded, the offset stays \(start)"
+            )
         }
         record.offset = written
         record.lastActivity = Date()
@@ -288,7 +338,11 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             let digest = FileDigest(bytes: Array(hasher.finalize()))!
             if let declared = record.sha256, declared != digest.hex {
                 uploads.remove(record.id)
-                throw ProblemError(.digestMismatch, detail: "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded")
+                throw ProblemError(
+                    .digestMismatch,
+                    detail:
+                        "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded"
+                )
             }
             let committed = try await files.installPart(record.id, at: target, digest: digest, bytes: record.length)
             uploads.forget(record.id, committed: committed.change)
@@ -297,7 +351,10 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             entry.ended = Date()
             entry.result = .ok
             try await ledger.record(entry)
-            return Response(status: .noContent, headers: [.uploadOffset: String(record.length), .reprDigest: digest.reprDigestHeader])
+            return Response(
+                status: .noContent,
+                headers: [.uploadOffset: String(record.length), .reprDigest: digest.reprDigestHeader]
+            )
         } catch {
             entry.ended = Date()
             entry.error = ProblemError.ledgerText(error)
@@ -307,7 +364,9 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
     }
 
     private func headers(for record: UploadRecord, extra: HTTPFields = [:]) -> HTTPFields {
-        var headers: HTTPFields = [.uploadOffset: String(record.offset), .uploadExpires: HTTPDate.string(uploads.expiry(of: record))]
+        var headers: HTTPFields = [
+            .uploadOffset: String(record.offset), .uploadExpires: HTTPDate.string(uploads.expiry(of: record)),
+        ]
         headers.append(contentsOf: extra)
         return headers
     }
@@ -325,7 +384,10 @@ struct UploadChecksum {
         }
         let algorithm = parts[0].lowercased()
         guard TusProtocol.checksumAlgorithms.contains(algorithm) else {
-            throw ProblemError(.checksumAlgorithm, detail: "use one of \(TusProtocol.checksumAlgorithms.joined(separator: ","))")
+            throw ProblemError(
+                .checksumAlgorithm,
+                detail: "use one of \(TusProtocol.checksumAlgorithms.joined(separator: ","))"
+            )
         }
         self.algorithm = algorithm
         self.expected = Array(data)

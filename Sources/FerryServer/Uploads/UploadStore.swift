@@ -1,9 +1,9 @@
 import Crypto
 import FerryProtocol
 import Foundation
-import NIOCore
 import HTTPTypes
 import NIOConcurrencyHelpers
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +32,6 @@ final class UploadStore<Storage: FileStorage>: Sendable {
         self.quotas = quotas
     }
 
-
     /// Every upload on disk (at startup, to restore what they hold of their partners' quotas).
     func records() -> [UploadRecord] {
         storage.recordIDs().compactMap(record)
@@ -42,11 +41,27 @@ final class UploadStore<Storage: FileStorage>: Sendable {
         storage.loadRecord(id: id).flatMap { try? UploadRecord.decoder.decode(UploadRecord.self, from: $0) }
     }
 
-
     /// Creates an empty upload.
-    func create(id: String = UploadID.new(), partner: String, path: String, length: Int64, sha256: String?, metadata: String) throws -> UploadRecord {
+    func create(
+        id: String = UploadID.new(),
+        partner: String,
+        path: String,
+        length: Int64,
+        sha256: String?,
+        metadata: String
+    ) throws -> UploadRecord {
         let now = Date()
-        let record = UploadRecord(id: id, partner: partner, path: path, length: length, offset: 0, sha256: sha256, metadata: metadata, created: now, lastActivity: now)
+        let record = UploadRecord(
+            id: id,
+            partner: partner,
+            path: path,
+            length: length,
+            offset: 0,
+            sha256: sha256,
+            metadata: metadata,
+            created: now,
+            lastActivity: now
+        )
         try storage.createPart(id: id, length: length)
         do {
             try save(record)
@@ -116,14 +131,21 @@ final class UploadStore<Storage: FileStorage>: Sendable {
 
     /// Runs `body` for a request arriving on `channel` while no other request works on the same upload; a
     /// concurrent request gets 423.
-    func exclusively<Result>(_ id: String, on channel: any Channel, _ body: () async throws -> Result) async throws -> Result {
+    func exclusively<Result>(
+        _ id: String,
+        on channel: any Channel,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
         let acquired = busy.withLockedValue { busy in
             guard busy[id] == nil else { return false }
             busy[id] = channel
             return true
         }
         guard acquired else {
-            throw ProblemError(.uploadBusy, detail: "another request is writing to this upload; retry when it has finished")
+            throw ProblemError(
+                .uploadBusy,
+                detail: "another request is writing to this upload; retry when it has finished"
+            )
         }
         defer { _ = busy.withLockedValue { $0.removeValue(forKey: id) } }
         return try await body()

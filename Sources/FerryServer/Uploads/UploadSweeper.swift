@@ -1,8 +1,7 @@
-import Logging
-import ServiceLifecycle
-
 import FerryLedger
 import Foundation
+import Logging
+import ServiceLifecycle
 
 /// Removes abandoned resumable uploads in the background, reclaiming their space, and ledger rows older than
 /// the retention.
@@ -23,7 +22,9 @@ struct UploadSweeper<Storage: FileStorage>: Service {
                 if !removed.isEmpty {
                     logger.info("removed expired uploads", metadata: ["count": "\(removed.count)"])
                 }
-                if let old = try? await ledger.removeTransfers(endedBefore: Date().addingTimeInterval(-retention)), old > 0 {
+                if let old = try? await ledger.removeTransfers(endedBefore: Date().addingTimeInterval(-retention)),
+                    old > 0
+                {
                     logger.info("removed ledger rows older than server.ledger-retain", metadata: ["count": "\(old)"])
                 }
                 try await Task.sleep(for: .seconds(interval))

@@ -1,10 +1,11 @@
 public import Crypto
 public import Foundation
 import SwiftASN1
+public import X509
+
 #if canImport(Glibc)
 import Glibc
 #endif
-public import X509
 
 /// A certificate authority held in memory: its certificate and P-256 signing key.
 ///
@@ -16,20 +17,42 @@ public struct CertificateAuthority: Sendable {
 
     /// Makes a new self-signed root CA.
     public init(commonName: String, organization: String = "Ferry", validFrom: Date = .now, days: Int = 3650) throws {
-        self = try Self.make(commonName: commonName, organization: organization, validFrom: validFrom, days: days, issuer: nil)
+        self = try Self.make(
+            commonName: commonName,
+            organization: organization,
+            validFrom: validFrom,
+            days: days,
+            issuer: nil
+        )
     }
 
     /// Issues an intermediate CA signed by this one (for chains: root, intermediates, leaf).
-    public func issueSubordinate(commonName: String, organization: String = "Ferry", days: Int = 1825) throws -> CertificateAuthority {
+    public func issueSubordinate(
+        commonName: String,
+        organization: String = "Ferry",
+        days: Int = 1825
+    ) throws -> CertificateAuthority {
         try Self.make(commonName: commonName, organization: organization, validFrom: .now, days: days, issuer: self)
     }
 
     /// The same root CA (name and key) re-issued with another validity window, as a CA renews its root: what it
     /// signed before still verifies under the new certificate.
     public func reissued(validFrom: Date, days: Int = 3650) throws -> CertificateAuthority {
-        let commonName = certificate.subject.compactMap { $0.first(where: { $0.type == .RDNAttributeType.commonName }) }.first.map { String(describing: $0.value) } ?? ""
-        let organization = certificate.subject.compactMap { $0.first(where: { $0.type == .RDNAttributeType.organizationName }) }.first.map { String(describing: $0.value) } ?? ""
-        return try Self.make(commonName: commonName, organization: organization, validFrom: validFrom, days: days, issuer: nil, key: privateKey)
+        let commonName =
+            certificate.subject.compactMap { $0.first(where: { $0.type == .RDNAttributeType.commonName }) }.first.map {
+                String(describing: $0.value)
+            } ?? ""
+        let organization =
+            certificate.subject.compactMap { $0.first(where: { $0.type == .RDNAttributeType.organizationName }) }.first
+            .map { String(describing: $0.value) } ?? ""
+        return try Self.make(
+            commonName: commonName,
+            organization: organization,
+            validFrom: validFrom,
+            days: days,
+            issuer: nil,
+            key: privateKey
+        )
     }
 
     private init(certificate: Certificate, privateKey: P256.Signing.PrivateKey) {
@@ -38,7 +61,14 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// A CA certificate with a fresh P-256 key, self-signed without an issuer.
-    private static func make(commonName: String, organization: String, validFrom: Date, days: Int, issuer: CertificateAuthority?, key: P256.Signing.PrivateKey = .init()) throws -> CertificateAuthority {
+    private static func make(
+        commonName: String,
+        organization: String,
+        validFrom: Date,
+        days: Int,
+        issuer: CertificateAuthority?,
+        key: P256.Signing.PrivateKey = .init()
+    ) throws -> CertificateAuthority {
         let name = try DistinguishedName {
             OrganizationName(organization)
             CommonName(commonName)
@@ -48,7 +78,9 @@ public struct CertificateAuthority: Sendable {
             Critical(KeyUsage(keyCertSign: true, cRLSign: true))
             SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey))
             if let issuer {
-                AuthorityKeyIdentifier(keyIdentifier: try? issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+                AuthorityKeyIdentifier(
+                    keyIdentifier: try? issuer.certificate.extensions.subjectKeyIdentifier?.keyIdentifier
+                )
             }
         }
         let certificate = try Certificate(

@@ -1,4 +1,5 @@
 public import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,7 +47,11 @@ public struct DevPKI: Sendable {
     ///
     /// - Returns: the paths written.
     @discardableResult
-    public func create(serverNames: [String] = [], clients: [String] = [DevPKI.defaultClient], force: Bool = false)
+    public func create(
+        serverNames: [String] = [],
+        clients: [String] = [DevPKI.defaultClient],
+        force: Bool = false
+    )
         throws -> [String]
     {
         for client in clients where !Self.isValidName(client) {
@@ -89,7 +94,9 @@ public struct DevPKI: Sendable {
     /// Partner and file names usable in certificates and folder names.
     public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 64 && !name.hasPrefix(".")
-            && name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }
+            && name.unicodeScalars.allSatisfy {
+                $0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)
+            }
     }
 
     /// Writes a file, creating it with mode 0600 for secrets (never briefly readable by others).

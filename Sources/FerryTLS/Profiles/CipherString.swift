@@ -1,3 +1,5 @@
+import Foundation
+
 /// An OpenSSL cipher string, evaluated against the TLS 1.2 suites of BoringSSL (the library under
 /// swift-nio-ssl) before BoringSSL sees it.
 ///
@@ -36,15 +38,30 @@ public enum CipherString {
         ("ECDHE-RSA-AES256-SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE", "RSA", "AES256", "SHA1"),
         ("ECDHE-ECDSA-AES128-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE", "ECDSA", "AES128", "SHA256"),
         ("ECDHE-RSA-AES128-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE", "RSA", "AES128", "SHA256"),
-        ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE", "ECDSA", "AES128GCM", "AEAD"),
-        ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE", "ECDSA", "AES256GCM", "AEAD"),
+        (
+            "ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE", "ECDSA", "AES128GCM",
+            "AEAD"
+        ),
+        (
+            "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE", "ECDSA", "AES256GCM",
+            "AEAD"
+        ),
         ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE", "RSA", "AES128GCM", "AEAD"),
         ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE", "RSA", "AES256GCM", "AEAD"),
         ("ECDHE-PSK-AES128-CBC-SHA", "TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA", "ECDHE", "PSK", "AES128", "SHA1"),
         ("ECDHE-PSK-AES256-CBC-SHA", "TLS_ECDHE_PSK_WITH_AES_256_CBC_SHA", "ECDHE", "PSK", "AES256", "SHA1"),
-        ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE", "RSA", "CHACHA20", "AEAD"),
-        ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE", "ECDSA", "CHACHA20", "AEAD"),
-        ("ECDHE-PSK-CHACHA20-POLY1305", "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "ECDHE", "PSK", "CHACHA20", "AEAD"),
+        (
+            "ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE", "RSA", "CHACHA20",
+            "AEAD"
+        ),
+        (
+            "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE", "ECDSA",
+            "CHACHA20", "AEAD"
+        ),
+        (
+            "ECDHE-PSK-CHACHA20-POLY1305", "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256", "ECDHE", "PSK", "CHACHA20",
+            "AEAD"
+        ),
     ].map { Suite(name: $0.0, standardName: $0.1, kx: $0.2, auth: $0.3, enc: $0.4, mac: $0.5) }
 
     /// BoringSSL's aliases, as predicates on a suite (3DES only when named: BoringSSL treats it as deprecated).
@@ -56,9 +73,11 @@ public enum CipherString {
         "ECDHE": { $0.kx == "ECDHE" }, "EECDH": { $0.kx == "ECDHE" },
         "AECDSA": { $0.auth == "ECDSA" }, "ECDSA": { $0.auth == "ECDSA" },
         "KPSK": { $0.kx == "PSK" }, "APSK": { $0.auth == "PSK" }, "PSK": { $0.kx == "PSK" },
-        "3DES": { $0.enc == "3DES" }, "AES128": { $0.enc.hasPrefix("AES128") }, "AES256": { $0.enc.hasPrefix("AES256") },
+        "3DES": { $0.enc == "3DES" }, "AES128": { $0.enc.hasPrefix("AES128") },
+        "AES256": { $0.enc.hasPrefix("AES256") },
         "AES": { $0.enc.hasPrefix("AES") }, "AESGCM": { $0.enc.hasSuffix("GCM") }, "CHACHA20": { $0.enc == "CHACHA20" },
-        "SHA1": { $0.mac == "SHA1" }, "SHA": { $0.mac == "SHA1" }, "SHA256": { $0.mac == "SHA256" }, "SHA384": { $0.mac == "SHA384" },
+        "SHA1": { $0.mac == "SHA1" }, "SHA": { $0.mac == "SHA1" }, "SHA256": { $0.mac == "SHA256" },
+        "SHA384": { $0.mac == "SHA384" },
         "SSLV3": { !$0.needsTLS12 }, "TLSV1": { !$0.needsTLS12 }, "TLSV1.2": { $0.needsTLS12 },
     ]
 
@@ -79,7 +98,10 @@ public enum CipherString {
             if operation != nil { rule.removeFirst() }
             if rule.hasPrefix("@") {
                 guard rule.uppercased() == "@STRENGTH" else {
-                    throw Problem(description: "'\(rule)' is an OpenSSL command BoringSSL does not have (it has no security levels)")
+                    throw Problem(
+                        description:
+                            "'\(rule)' is an OpenSSL command BoringSSL does not have (it has no security levels)"
+                    )
                 }
                 continue
             }
@@ -94,30 +116,39 @@ public enum CipherString {
                     } else if let suite = suites.first(where: { $0.name == key || $0.standardName == key }) {
                         matches = matches.filter { $0 == suite }
                     } else {
-                        let suggestion = (Array(aliases.keys) + suites.map(\.name)).min { EditDistance.between($0, key) < EditDistance.between($1, key) } ?? ""
-                        throw Problem(description: "'\(atom)' is not a cipher or alias BoringSSL knows (did you mean \(suggestion)?)")
+                        let suggestion =
+                            (Array(aliases.keys) + suites.map(\.name)).min {
+                                EditDistance.between($0, key) < EditDistance.between($1, key)
+                            } ?? ""
+                        throw Problem(
+                            description:
+                                "'\(atom)' is not a cipher or alias BoringSSL knows (did you mean \(suggestion)?)"
+                        )
                     }
                 }
                 matching += matches
             }
             switch operation {
-            case "!": killed.formUnion(matching.map(\.name)); selected.removeAll { killed.contains($0.name) }
+            case "!":
+                killed.formUnion(matching.map(\.name))
+                selected.removeAll { killed.contains($0.name) }
             case "-": selected.removeAll { suite in matching.contains(suite) }
             case "+": break
             default:
-                for suite in matching where !killed.contains(suite.name) && !selected.contains(suite) { selected.append(suite) }
+                for suite in matching where !killed.contains(suite.name) && !selected.contains(suite) {
+                    selected.append(suite)
+                }
             }
         }
         return selected.filter { !$0.isPSK }
     }
 }
 
-import Foundation
-
 /// Levenshtein distance, for "did you mean" suggestions.
 public enum EditDistance {
     public static func between(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         var previous = Array(0...b.count)
         for i in a.indices {
             var current = [i + 1] + Array(repeating: 0, count: b.count)

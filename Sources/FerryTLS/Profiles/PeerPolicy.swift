@@ -40,24 +40,43 @@ public struct PeerPolicy: Sendable, Equatable {
     ///   anchor down to the client's own certificate. The partner binding compares CAs by this chain, not by the
     ///   issuer names the client wrote into its certificates.
     public func makeServerHandler(
-        context: NIOSSLContext, onReject: @escaping @Sendable (PeerRefusal) -> Void, onVerified: @escaping @Sendable ([UInt8]) -> Void
+        context: NIOSSLContext,
+        onReject: @escaping @Sendable (PeerRefusal) -> Void,
+        onVerified: @escaping @Sendable ([UInt8]) -> Void
     ) throws -> NIOSSLServerHandler {
-        try DepthLimitedHandlers.maker.server(context: context, callback: verifyCallback(onReject: onReject, onVerified: onVerified))
+        try DepthLimitedHandlers.maker.server(
+            context: context,
+            callback: verifyCallback(onReject: onReject, onVerified: onVerified)
+        )
     }
 
     /// A client-side TLS handler enforcing depth and revocation.
-    public func makeClientHandler(context: NIOSSLContext, serverHostname: String?, onReject: @escaping @Sendable (PeerRefusal) -> Void) throws -> NIOSSLClientHandler {
-        guard verifyDepth != nil || revocation != nil else { return try NIOSSLClientHandler(context: context, serverHostname: serverHostname) }
-        return try DepthLimitedHandlers.maker.client(context: context, serverHostname: serverHostname, callback: verifyCallback(onReject: onReject, onVerified: { _ in }))
+    public func makeClientHandler(
+        context: NIOSSLContext,
+        serverHostname: String?,
+        onReject: @escaping @Sendable (PeerRefusal) -> Void
+    ) throws -> NIOSSLClientHandler {
+        guard verifyDepth != nil || revocation != nil else {
+            return try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+        }
+        return try DepthLimitedHandlers.maker.client(
+            context: context,
+            serverHostname: serverHostname,
+            callback: verifyCallback(onReject: onReject, onVerified: { _ in })
+        )
     }
 
     /// Whether a negotiated TLS 1.3 suite is allowed; the reason when not.
     public func refusal(suite: UInt16, name: String) -> String? {
         guard let tls13Suites, (0x1301...0x1305).contains(suite), !tls13Suites.contains(suite) else { return nil }
-        return "the TLS 1.3 cipher suite \(name) was negotiated but cipher-suites does not allow it; the connection is closed"
+        return
+            "the TLS 1.3 cipher suite \(name) was negotiated but cipher-suites does not allow it; the connection is closed"
     }
 
-    private func verifyCallback(onReject: @escaping @Sendable (PeerRefusal) -> Void, onVerified: @escaping @Sendable ([UInt8]) -> Void) -> NIOSSLVerificationCallback {
+    private func verifyCallback(
+        onReject: @escaping @Sendable (PeerRefusal) -> Void,
+        onVerified: @escaping @Sendable ([UInt8]) -> Void
+    ) -> NIOSSLVerificationCallback {
         var seen = 0
         var issuer: Certificate?
         let verifyDepth = self.verifyDepth
@@ -67,18 +86,26 @@ public struct PeerPolicy: Sendable, Equatable {
             guard case .certificateVerified = result else { return result }
             seen += 1
             if let verifyDepth, seen > verifyDepth + 2 {
-                onReject(PeerRefusal(
-                    reason: "the peer's certificate chain has more than \(verifyDepth) intermediate CA certificate(s) below the trust anchor, deeper than verify-depth \(verifyDepth)",
-                    finding: nil))
+                onReject(
+                    PeerRefusal(
+                        reason:
+                            "the peer's certificate chain has more than \(verifyDepth) intermediate CA certificate(s) below the trust anchor, deeper than verify-depth \(verifyDepth)",
+                        finding: nil
+                    )
+                )
                 return .failed
             }
             guard let der = try? certificate.toDERBytes() else { return .failed }
             if let revocation {
                 guard let parsed = try? Certificate(derEncoded: der) else { return .failed }
                 if let signer = issuer, let revoked = revocation.revocation(of: parsed, issuer: signer) {
-                    onReject(PeerRefusal(
-                        reason: "the peer's certificate \(parsed.subject) (serial \(parsed.serialNumber)) was revoked on \(revoked.date) by \(signer.subject) (CRL \(revoked.list.file))",
-                        finding: "certificate-revoked"))
+                    onReject(
+                        PeerRefusal(
+                            reason:
+                                "the peer's certificate \(parsed.subject) (serial \(parsed.serialNumber)) was revoked on \(revoked.date) by \(signer.subject) (CRL \(revoked.list.file))",
+                            finding: "certificate-revoked"
+                        )
+                    )
                     return .failed
                 }
                 issuer = parsed
@@ -94,8 +121,15 @@ public struct PeerPolicy: Sendable, Equatable {
 /// the only place where the chain BoringSSL actually verified can be seen. The protocol keeps the deprecation
 /// notice to this one place.
 private protocol DepthLimitedHandlerMaking {
-    static func server(context: NIOSSLContext, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLServerHandler
-    static func client(context: NIOSSLContext, serverHostname: String?, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLClientHandler
+    static func server(
+        context: NIOSSLContext,
+        callback: @escaping NIOSSLVerificationCallback
+    ) throws -> NIOSSLServerHandler
+    static func client(
+        context: NIOSSLContext,
+        serverHostname: String?,
+        callback: @escaping NIOSSLVerificationCallback
+    ) throws -> NIOSSLClientHandler
 }
 
 private enum DepthLimitedHandlers {
@@ -104,11 +138,18 @@ private enum DepthLimitedHandlers {
 
 @available(*, deprecated, message: "uses the per-certificate verify callback on purpose")
 extension DepthLimitedHandlers: DepthLimitedHandlerMaking {
-    static func server(context: NIOSSLContext, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLServerHandler {
+    static func server(
+        context: NIOSSLContext,
+        callback: @escaping NIOSSLVerificationCallback
+    ) throws -> NIOSSLServerHandler {
         try NIOSSLServerHandler(context: context, verificationCallback: callback)
     }
 
-    static func client(context: NIOSSLContext, serverHostname: String?, callback: @escaping NIOSSLVerificationCallback) throws -> NIOSSLClientHandler {
+    static func client(
+        context: NIOSSLContext,
+        serverHostname: String?,
+        callback: @escaping NIOSSLVerificationCallback
+    ) throws -> NIOSSLClientHandler {
         try NIOSSLClientHandler(context: context, serverHostname: serverHostname, verificationCallback: callback)
     }
 }

@@ -50,17 +50,37 @@ public struct ServerTLSProfile: Sendable, Equatable {
     /// - Returns: the context, the loaded identity, and warnings about loosened settings.
     /// - Parameter keyLog: receives the connections' TLS secrets (kept in memory for handshake traces).
     public func makeConfiguration(
-        now: Date = .now, environment: [String: String] = ProcessInfo.processInfo.environment, keyLog: NIOSSLKeyLogCallback? = nil
+        now: Date = .now,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        keyLog: NIOSSLKeyLogCallback? = nil
     ) throws(TLSSetupError) -> ResolvedServerTLS {
         let side = "server.tls"
         guard let certificate = core.certificate, let privateKey = core.privateKey else {
-            throw TLSSetupError(.incomplete, subject: side, problem: "the receive side needs a certificate and its private key", fix: "set server.tls.certificate and server.tls.key (or [CERTIFICATE] and [PRIVATEKEY] RECEIVE_SIDE in a configssl.cnf)")
+            throw TLSSetupError(
+                .incomplete,
+                subject: side,
+                problem: "the receive side needs a certificate and its private key",
+                fix:
+                    "set server.tls.certificate and server.tls.key (or [CERTIFICATE] and [PRIVATEKEY] RECEIVE_SIDE in a configssl.cnf)"
+            )
         }
         let allowedSuites = try core.checkSettings(side: side)
-        let identity = try CertificateFiles.loadIdentity(certificate: certificate, key: privateKey, passphrase: core.passphrase, role: .server, now: now, environment: environment)
+        let identity = try CertificateFiles.loadIdentity(
+            certificate: certificate,
+            key: privateKey,
+            passphrase: core.passphrase,
+            role: .server,
+            now: now,
+            environment: environment
+        )
         let trust = try core.loadTrust()
         if clientAuthentication != .none && trust.files.isEmpty {
-            throw TLSSetupError(.incomplete, subject: "server.tls.ca", problem: "client certificates are \(clientAuthentication.rawValue) but no CA file is configured", fix: "set server.tls.ca to the CA file that issued your partners' certificates")
+            throw TLSSetupError(
+                .incomplete,
+                subject: "server.tls.ca",
+                problem: "client certificates are \(clientAuthentication.rawValue) but no CA file is configured",
+                fix: "set server.tls.ca to the CA file that issued your partners' certificates"
+            )
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: identity.chain.map { .certificate($0) },
@@ -80,10 +100,14 @@ public struct ServerTLSProfile: Sendable, Equatable {
         }
         configuration.sendCANameList = sendCANames && clientAuthentication != .none
         if clientAuthentication != .required {
-            warnings.append("server.tls.client-auth is \(clientAuthentication.rawValue): connections without a client certificate have no partner identity and are refused by the file routes")
+            warnings.append(
+                "server.tls.client-auth is \(clientAuthentication.rawValue): connections without a client certificate have no partner identity and are refused by the file routes"
+            )
         }
         if !sendCANames && clientAuthentication != .none {
-            warnings.append("server.tls.send-ca-names is off: the CertificateRequest carries no CA names, which strict clients (IBM System SSL under SSLv3/TLS 1.0) reject and which makes other clients guess their certificate")
+            warnings.append(
+                "server.tls.send-ca-names is off: the CertificateRequest carries no CA names, which strict clients (IBM System SSL under SSLv3/TLS 1.0) reject and which makes other clients guess their certificate"
+            )
         }
         configuration.keyLogCallback = keyLog
         // HTTP/2 first, HTTP/1.1 for clients that do not offer h2 (curl --http1.1, Ferry's own client).
@@ -92,11 +116,20 @@ public struct ServerTLSProfile: Sendable, Equatable {
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch let error {
-            throw TLSSetupError(.notPEM, subject: certificate, problem: "BoringSSL refuses this profile (\(error))", fix: "check the certificate, key and CA files with `ferry config check`")
+            throw TLSSetupError(
+                .notPEM,
+                subject: certificate,
+                problem: "BoringSSL refuses this profile (\(error))",
+                fix: "check the certificate, key and CA files with `ferry config check`"
+            )
         }
         return ResolvedServerTLS(
-            configuration: configuration, context: context, identity: identity, trustedCertificates: trust.certificates,
-            files: [certificate, privateKey] + trust.files + core.passphraseFiles + (core.caDirectory.map { [$0] } ?? []) + core.crlFiles + watchedFiles,
+            configuration: configuration,
+            context: context,
+            identity: identity,
+            trustedCertificates: trust.certificates,
+            files: [certificate, privateKey] + trust.files + core.passphraseFiles
+                + (core.caDirectory.map { [$0] } ?? []) + core.crlFiles + watchedFiles,
             peerPolicy: PeerPolicy(verifyDepth: core.verifyDepth, tls13Suites: allowedSuites, revocation: revocation),
             warnings: warnings
         )
@@ -118,7 +151,8 @@ public struct ResolvedServerTLS: Sendable {
 
     /// A TLS handler for one new connection; `onVerified` receives the verified chain, anchor first (DER).
     public func makeHandler(
-        onReject: @escaping @Sendable (PeerRefusal) -> Void = { _ in }, onVerified: @escaping @Sendable ([UInt8]) -> Void = { _ in }
+        onReject: @escaping @Sendable (PeerRefusal) -> Void = { _ in },
+        onVerified: @escaping @Sendable ([UInt8]) -> Void = { _ in }
     ) throws -> NIOSSLServerHandler {
         try peerPolicy.makeServerHandler(context: context, onReject: onReject, onVerified: onVerified)
     }

@@ -25,7 +25,12 @@ public enum PassphraseSource: Sendable, Equatable, CustomStringConvertible {
             return Array(text.utf8)
         case .environment(let name):
             guard let value = environment[name] else {
-                throw TLSSetupError(.incomplete, subject: "$\(name)", problem: "the environment variable holding the key's pass phrase is not set", fix: "export \(name) before starting ferry, or use key-passphrase-file")
+                throw TLSSetupError(
+                    .incomplete,
+                    subject: "$\(name)",
+                    problem: "the environment variable holding the key's pass phrase is not set",
+                    fix: "export \(name) before starting ferry, or use key-passphrase-file"
+                )
             }
             return Array(value.utf8)
         case .file(let path):
@@ -74,7 +79,8 @@ public struct TLSProfileCore: Sendable, Equatable {
     /// The cipher string in effect.
     public var effectiveCiphers: String {
         if let ciphers { return ciphers }
-        return minimumVersion.rank < TLSVersion.tlsv12.rank ? Self.modernCiphers + ":" + Self.legacyCiphers : Self.modernCiphers
+        return minimumVersion.rank < TLSVersion.tlsv12.rank
+            ? Self.modernCiphers + ":" + Self.legacyCiphers : Self.modernCiphers
     }
 
     /// Every CA file in use: the listed files, then the directory's PEM files in name order.
@@ -84,19 +90,30 @@ public struct TLSProfileCore: Sendable, Equatable {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: caDirectory).sorted()
         } catch {
-            throw TLSSetupError(.unreadable, subject: caDirectory, problem: "the CA directory cannot be read", fix: "check the path and its permissions")
+            throw TLSSetupError(
+                .unreadable,
+                subject: caDirectory,
+                problem: "the CA directory cannot be read",
+                fix: "check the path and its permissions"
+            )
         }
         var files: [String] = []
         for name in names where !name.hasPrefix(".") {
             let path = caDirectory + "/" + name
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  let text = try? CertificateFiles.readText(path, what: "CA file"), text.contains("-----BEGIN CERTIFICATE-----")
+                let text = try? CertificateFiles.readText(path, what: "CA file"),
+                text.contains("-----BEGIN CERTIFICATE-----")
             else { continue }
             files.append(path)
         }
         if files.isEmpty {
-            throw TLSSetupError(.noCertificates, subject: caDirectory, problem: "the CA directory holds no PEM certificate", fix: "put the trusted CA certificates (PEM) in it")
+            throw TLSSetupError(
+                .noCertificates,
+                subject: caDirectory,
+                problem: "the CA directory holds no PEM certificate",
+                fix: "put the trusted CA certificates (PEM) in it"
+            )
         }
         return trustedCAs + files
     }
@@ -104,29 +121,59 @@ public struct TLSProfileCore: Sendable, Equatable {
     /// Checks the settings that do not need files, and the names in `tls13Suites`.
     public func checkSettings(side: String) throws(TLSSetupError) -> Set<UInt16>? {
         if minimumVersion.rank > maximumVersion.rank {
-            throw TLSSetupError(.badVersion, subject: "\(side).min-version", problem: "the minimum version (\(TLSVersionSetting.name(minimumVersion))) is above the maximum (\(TLSVersionSetting.name(maximumVersion)))", fix: "set min-version to at most max-version")
+            throw TLSSetupError(
+                .badVersion,
+                subject: "\(side).min-version",
+                problem:
+                    "the minimum version (\(TLSVersionSetting.name(minimumVersion))) is above the maximum (\(TLSVersionSetting.name(maximumVersion)))",
+                fix: "set min-version to at most max-version"
+            )
         }
         if let verifyDepth, verifyDepth < 0 {
-            throw TLSSetupError(.incomplete, subject: "\(side).verify-depth", problem: "\(verifyDepth) is not a depth", fix: "use a number of CA certificates above the peer's own, e.g. 4")
+            throw TLSSetupError(
+                .incomplete,
+                subject: "\(side).verify-depth",
+                problem: "\(verifyDepth) is not a depth",
+                fix: "use a number of CA certificates above the peer's own, e.g. 4"
+            )
         }
         guard let tls13Suites else { return nil }
         var allowed: Set<UInt16> = []
         for name in tls13Suites {
             guard let value = Self.tls13SuiteNames[name.uppercased()] else {
-                throw TLSSetupError(.badCipher, subject: "\(side).cipher-suites", problem: "'\(name)' is not a TLS 1.3 cipher suite", fix: "use \(Self.tls13SuiteNames.keys.sorted().joined(separator: ", "))")
+                throw TLSSetupError(
+                    .badCipher,
+                    subject: "\(side).cipher-suites",
+                    problem: "'\(name)' is not a TLS 1.3 cipher suite",
+                    fix: "use \(Self.tls13SuiteNames.keys.sorted().joined(separator: ", "))"
+                )
             }
             allowed.insert(value)
         }
         if allowed.isEmpty {
-            throw TLSSetupError(.badCipher, subject: "\(side).cipher-suites", problem: "the list is empty, so no TLS 1.3 connection could be made", fix: "name at least one suite, or set max-version to 1.2")
+            throw TLSSetupError(
+                .badCipher,
+                subject: "\(side).cipher-suites",
+                problem: "the list is empty, so no TLS 1.3 connection could be made",
+                fix: "name at least one suite, or set max-version to 1.2"
+            )
         }
         return allowed.count == Self.tls13SuiteNames.count ? nil : allowed
     }
 
     /// The revocation lists, checked against the trusted CAs; `nil` when none are configured.
-    func loadRevocation(trust: TrustRoots, side: String, now: Date) throws(TLSSetupError) -> (RevocationCheck?, [String]) {
+    func loadRevocation(
+        trust: TrustRoots,
+        side: String,
+        now: Date
+    ) throws(TLSSetupError) -> (RevocationCheck?, [String]) {
         guard !crlFiles.isEmpty else { return (nil, []) }
-        let (check, warnings) = try RevocationCheck.load(files: crlFiles, trusted: trust.certificates.map(\.certificate), side: side, now: now)
+        let (check, warnings) = try RevocationCheck.load(
+            files: crlFiles,
+            trusted: trust.certificates.map(\.certificate),
+            side: side,
+            now: now
+        )
         return (check, warnings.map(\.description))
     }
 
@@ -137,7 +184,11 @@ public struct TLSProfileCore: Sendable, Equatable {
 
     /// Applies versions, ciphers and the trust roots to a NIOSSL configuration after checking the cipher string
     /// (BoringSSL must never see one that selects nothing); returns the warnings about loosened settings.
-    public func apply(to configuration: inout TLSConfiguration, trust: TrustRoots, side: String) throws(TLSSetupError) -> [String] {
+    public func apply(
+        to configuration: inout TLSConfiguration,
+        trust: TrustRoots,
+        side: String
+    ) throws(TLSSetupError) -> [String] {
         configuration.minimumTLSVersion = minimumVersion
         configuration.maximumTLSVersion = maximumVersion
         configuration.cipherSuites = effectiveCiphers
@@ -149,13 +200,29 @@ public struct TLSProfileCore: Sendable, Equatable {
             do {
                 selected = try CipherString.select(effectiveCiphers)
             } catch {
-                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "'\(effectiveCiphers)': \(error)", fix: "use an OpenSSL cipher string such as \(Self.modernCiphers)")
+                throw TLSSetupError(
+                    .badCipher,
+                    subject: "\(side).ciphers",
+                    problem: "'\(effectiveCiphers)': \(error)",
+                    fix: "use an OpenSSL cipher string such as \(Self.modernCiphers)"
+                )
             }
             if selected.isEmpty {
-                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "'\(effectiveCiphers)' selects no TLS 1.2 cipher suite", fix: "use an OpenSSL cipher string such as \(Self.modernCiphers), or set min-version to 1.3")
+                throw TLSSetupError(
+                    .badCipher,
+                    subject: "\(side).ciphers",
+                    problem: "'\(effectiveCiphers)' selects no TLS 1.2 cipher suite",
+                    fix: "use an OpenSSL cipher string such as \(Self.modernCiphers), or set min-version to 1.3"
+                )
             }
             if minimumVersion.rank < TLSVersion.tlsv12.rank, selected.allSatisfy(\.needsTLS12) {
-                throw TLSSetupError(.badCipher, subject: "\(side).ciphers", problem: "min-version allows \(TLSVersionSetting.name(minimumVersion)) but '\(effectiveCiphers)' selects only suites that need TLS 1.2, so older clients would find no cipher in common", fix: "add CBC suites for them (e.g. ECDHE+AES), or set min-version to 1.2")
+                throw TLSSetupError(
+                    .badCipher,
+                    subject: "\(side).ciphers",
+                    problem:
+                        "min-version allows \(TLSVersionSetting.name(minimumVersion)) but '\(effectiveCiphers)' selects only suites that need TLS 1.2, so older clients would find no cipher in common",
+                    fix: "add CBC suites for them (e.g. ECDHE+AES), or set min-version to 1.2"
+                )
             }
         }
         return warnings(side: side, selected: selected)
@@ -165,20 +232,28 @@ public struct TLSProfileCore: Sendable, Equatable {
     func warnings(side: String, selected: [CipherString.Suite]) -> [String] {
         var warnings: [String] = []
         if minimumVersion.rank < TLSVersion.tlsv12.rank {
-            warnings.append("\(side).min-version is \(TLSVersionSetting.name(minimumVersion)): TLS 1.0/1.1 are deprecated (RFC 8996), use SHA-1 in the handshake and CBC ciphers open to padding-oracle attacks; allow them only for partners that cannot do better")
+            warnings.append(
+                "\(side).min-version is \(TLSVersionSetting.name(minimumVersion)): TLS 1.0/1.1 are deprecated (RFC 8996), use SHA-1 in the handshake and CBC ciphers open to padding-oracle attacks; allow them only for partners that cannot do better"
+            )
         }
         if let ciphers, ciphers != Self.modernCiphers {
             let withoutFS = selected.filter { !$0.hasForwardSecrecy }.map(\.name)
             let cbc = selected.filter(\.isCBC).map(\.name)
             if !withoutFS.isEmpty {
-                warnings.append("\(side).ciphers '\(ciphers)' enables RSA key exchange (\(withoutFS.joined(separator: ", "))): no forward secrecy, so a stolen server key decrypts recorded transfers")
+                warnings.append(
+                    "\(side).ciphers '\(ciphers)' enables RSA key exchange (\(withoutFS.joined(separator: ", "))): no forward secrecy, so a stolen server key decrypts recorded transfers"
+                )
             }
             if !cbc.isEmpty {
-                warnings.append("\(side).ciphers '\(ciphers)' enables CBC suites (\(cbc.joined(separator: ", "))), open to padding-oracle attacks; keep them only for partners on TLS 1.0/1.1")
+                warnings.append(
+                    "\(side).ciphers '\(ciphers)' enables CBC suites (\(cbc.joined(separator: ", "))), open to padding-oracle attacks; keep them only for partners on TLS 1.0/1.1"
+                )
             }
         }
         if let tls13Suites {
-            warnings.append("\(side).cipher-suites allows only \(tls13Suites.joined(separator: ", ")): BoringSSL negotiates all three TLS 1.3 suites, so a TLS 1.3 connection that agrees on another one is closed right after its handshake")
+            warnings.append(
+                "\(side).cipher-suites allows only \(tls13Suites.joined(separator: ", ")): BoringSSL negotiates all three TLS 1.3 suites, so a TLS 1.3 connection that agrees on another one is closed right after its handshake"
+            )
         }
         return warnings
     }

@@ -1,3 +1,4 @@
+import Foundation
 public import NIOSSL
 
 /// Protocol versions as written in configuration (`"1.2"`, `"TLSv1.3"`, ...).
@@ -15,11 +16,17 @@ public enum TLSVersionSetting {
             throw TLSSetupError(
                 .badVersion,
                 subject: setting,
-                problem: "SSLv3 is not supported: it is broken (POODLE, RFC 7568 forbids it) and strict peers such as IBM System SSL reject its empty CA lists",
+                problem:
+                    "SSLv3 is not supported: it is broken (POODLE, RFC 7568 forbids it) and strict peers such as IBM System SSL reject its empty CA lists",
                 fix: "use 1.2 (the default) or at least 1.0 for old partners"
             )
         default:
-            throw TLSSetupError(.badVersion, subject: setting, problem: "'\(text)' is not a TLS version", fix: "use one of 1.0, 1.1, 1.2, 1.3")
+            throw TLSSetupError(
+                .badVersion,
+                subject: setting,
+                problem: "'\(text)' is not a TLS version",
+                fix: "use one of 1.0, 1.1, 1.2, 1.3"
+            )
         }
     }
 
@@ -38,8 +45,6 @@ public enum TLSVersionSetting {
         }
     }
 }
-
-import Foundation
 
 extension TLSVersion {
     /// An ordering for comparisons (NIOSSL's `TLSVersion` is not `Comparable`).

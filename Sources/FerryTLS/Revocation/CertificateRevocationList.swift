@@ -28,7 +28,11 @@ public struct CertificateRevocationList: Sendable, Equatable {
     public init(derEncoded der: [UInt8], file: String) throws(TLSSetupError) {
         do {
             let root = try DER.parse(der)
-            var parsed: (DistinguishedName, Date, Date?, [Certificate.SerialNumber: Date], [UInt8], ASN1ObjectIdentifier, [UInt8])?
+            var parsed:
+                (
+                    DistinguishedName, Date, Date?, [Certificate.SerialNumber: Date], [UInt8], ASN1ObjectIdentifier,
+                    [UInt8]
+                )?
             try DER.sequence(root, identifier: .sequence) { nodes in
                 guard let tbsNode = nodes.next() else { throw CRLFormatError("no tbsCertList") }
                 let signed = Array(tbsNode.encodedBytes)
@@ -36,7 +40,8 @@ public struct CertificateRevocationList: Sendable, Equatable {
                 try DER.sequence(tbsNode, identifier: .sequence) { fields in
                     var next = fields.next()
                     if let node = next, node.identifier == .integer { next = fields.next() }  // version
-                    guard next != nil else { throw CRLFormatError("no signature algorithm") }  // inner signature algorithm
+                    // The inner signature algorithm.
+                    guard next != nil else { throw CRLFormatError("no signature algorithm") }
                     guard let issuerNode = fields.next() else { throw CRLFormatError("no issuer") }
                     let issuer = try DistinguishedName(derEncoded: issuerNode)
                     guard let thisNode = fields.next() else { throw CRLFormatError("no thisUpdate") }
@@ -44,7 +49,9 @@ public struct CertificateRevocationList: Sendable, Equatable {
                     var nextUpdate: Date?
                     var revoked: [Certificate.SerialNumber: Date] = [:]
                     var node = fields.next()
-                    if let candidate = node, candidate.identifier == .utcTime || candidate.identifier == .generalizedTime {
+                    if let candidate = node,
+                        candidate.identifier == .utcTime || candidate.identifier == .generalizedTime
+                    {
                         nextUpdate = try Self.time(candidate)
                         node = fields.next()
                     }
@@ -52,8 +59,12 @@ public struct CertificateRevocationList: Sendable, Equatable {
                         try DER.sequence(list, identifier: .sequence) { entries in
                             while let entry = entries.next() {
                                 try DER.sequence(entry, identifier: .sequence) { parts in
-                                    guard let serialNode = parts.next(), let dateNode = parts.next() else { throw CRLFormatError("a revoked entry is incomplete") }
-                                    let serial = Certificate.SerialNumber(bytes: try ArraySlice<UInt8>(derEncoded: serialNode))
+                                    guard let serialNode = parts.next(), let dateNode = parts.next() else {
+                                        throw CRLFormatError("a revoked entry is incomplete")
+                                    }
+                                    let serial = Certificate.SerialNumber(
+                                        bytes: try ArraySlice<UInt8>(derEncoded: serialNode)
+                                    )
                                     revoked[serial] = try Self.time(dateNode)
                                     while parts.next() != nil {}  // entry extensions
                                 }
@@ -81,7 +92,12 @@ public struct CertificateRevocationList: Sendable, Equatable {
         } catch let error as TLSSetupError {
             throw error
         } catch {
-            throw TLSSetupError(.badCRL, subject: file, problem: "not a certificate revocation list (\(error))", fix: "give the CA's CRL as PEM (-----BEGIN X509 CRL-----) or DER, e.g. from `openssl ca -gencrl`")
+            throw TLSSetupError(
+                .badCRL,
+                subject: file,
+                problem: "not a certificate revocation list (\(error))",
+                fix: "give the CA's CRL as PEM (-----BEGIN X509 CRL-----) or DER, e.g. from `openssl ca -gencrl`"
+            )
         }
     }
 
@@ -92,21 +108,39 @@ public struct CertificateRevocationList: Sendable, Equatable {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             let exists = FileManager.default.fileExists(atPath: path)
-            throw TLSSetupError(.unreadable, subject: path, problem: exists ? "the CRL file cannot be read (permissions?)" : "the CRL file does not exist", fix: exists ? "make it readable by the user running ferry" : "check the path in the crl setting")
+            throw TLSSetupError(
+                .unreadable,
+                subject: path,
+                problem: exists ? "the CRL file cannot be read (permissions?)" : "the CRL file does not exist",
+                fix: exists ? "make it readable by the user running ferry" : "check the path in the crl setting"
+            )
         }
         if let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN") {
             let documents: [PEMDocument]
             do {
                 documents = try PEMDocument.parseMultiple(pemString: text)
             } catch {
-                throw TLSSetupError(.badCRL, subject: path, problem: "the PEM blocks cannot be read (\(error))", fix: "give the CA's CRL as PEM (-----BEGIN X509 CRL-----) or DER")
+                throw TLSSetupError(
+                    .badCRL,
+                    subject: path,
+                    problem: "the PEM blocks cannot be read (\(error))",
+                    fix: "give the CA's CRL as PEM (-----BEGIN X509 CRL-----) or DER"
+                )
             }
             let crls = documents.filter { $0.discriminator == "X509 CRL" }
             guard !crls.isEmpty else {
-                throw TLSSetupError(.badCRL, subject: path, problem: "no X509 CRL block (found \(Set(documents.map(\.discriminator)).sorted().joined(separator: ", ")))", fix: "name the CA's CRL file, not a certificate")
+                throw TLSSetupError(
+                    .badCRL,
+                    subject: path,
+                    problem:
+                        "no X509 CRL block (found \(Set(documents.map(\.discriminator)).sorted().joined(separator: ", ")))",
+                    fix: "name the CA's CRL file, not a certificate"
+                )
             }
             var lists: [CertificateRevocationList] = []
-            for document in crls { lists.append(try CertificateRevocationList(derEncoded: document.derBytes, file: path)) }
+            for document in crls {
+                lists.append(try CertificateRevocationList(derEncoded: document.derBytes, file: path))
+            }
             return lists
         }
         return [try CertificateRevocationList(derEncoded: Array(data), file: path)]
@@ -122,9 +156,11 @@ public struct CertificateRevocationList: Sendable, Equatable {
     public func isExpired(at now: Date) -> Bool { nextUpdate.map { $0 < now } ?? false }
 
     static let algorithms: [ASN1ObjectIdentifier: Certificate.SignatureAlgorithm] = [
-        [1, 2, 840, 10045, 4, 3, 2]: .ecdsaWithSHA256, [1, 2, 840, 10045, 4, 3, 3]: .ecdsaWithSHA384, [1, 2, 840, 10045, 4, 3, 4]: .ecdsaWithSHA512,
+        [1, 2, 840, 10045, 4, 3, 2]: .ecdsaWithSHA256, [1, 2, 840, 10045, 4, 3, 3]: .ecdsaWithSHA384,
+        [1, 2, 840, 10045, 4, 3, 4]: .ecdsaWithSHA512,
         [1, 2, 840, 113549, 1, 1, 5]: .sha1WithRSAEncryption, [1, 2, 840, 113549, 1, 1, 11]: .sha256WithRSAEncryption,
-        [1, 2, 840, 113549, 1, 1, 12]: .sha384WithRSAEncryption, [1, 2, 840, 113549, 1, 1, 13]: .sha512WithRSAEncryption,
+        [1, 2, 840, 113549, 1, 1, 12]: .sha384WithRSAEncryption,
+        [1, 2, 840, 113549, 1, 1, 13]: .sha512WithRSAEncryption,
         [1, 3, 101, 112]: .ed25519,
     ]
 

@@ -40,11 +40,19 @@ public struct CaptureFile: Sendable {
         let raw = buffer.readInteger(endianness: .little, as: UInt32.self)!
         let endianness: Endianness = raw == 0xA1B2_C3D4 || raw == 0xA1B2_3C4D ? .little : .big
         let nanoseconds = raw == 0xA1B2_3C4D || raw == 0x4D3C_B2A1
-        guard let (_, _, _, _, _, network) = buffer.readMultipleIntegers(endianness: endianness, as: (UInt16, UInt16, Int32, UInt32, UInt32, UInt32).self) else {
+        guard
+            let (_, _, _, _, _, network) = buffer.readMultipleIntegers(
+                endianness: endianness,
+                as: (UInt16, UInt16, Int32, UInt32, UInt32, UInt32).self
+            )
+        else {
             throw CaptureError(description: "pcap header is truncated")
         }
         while buffer.readableBytes >= 16 {
-            let (seconds, fraction, captured, _) = buffer.readMultipleIntegers(endianness: endianness, as: (UInt32, UInt32, UInt32, UInt32).self)!
+            let (seconds, fraction, captured, _) = buffer.readMultipleIntegers(
+                endianness: endianness,
+                as: (UInt32, UInt32, UInt32, UInt32).self
+            )!
             guard let data = buffer.readSlice(length: Int(captured)) else { break }
             let time = Double(seconds) + Double(fraction) / (nanoseconds ? 1e9 : 1e6)
             packets.append(CapturedPacket(time: time, linkType: network & 0x0FFF_FFFF, data: data))
@@ -64,7 +72,8 @@ public struct CaptureFile: Sendable {
                 endianness = magic == 0x1A2B_3C4D ? .little : .big
                 interfaces = []
             }
-            guard let length = buffer.getInteger(at: start + 4, endianness: endianness, as: UInt32.self), length >= 12, length % 4 == 0,
+            guard let length = buffer.getInteger(at: start + 4, endianness: endianness, as: UInt32.self), length >= 12,
+                length % 4 == 0,
                 Int(length) <= buffer.readableBytes, var body = buffer.getSlice(at: start + 8, length: Int(length) - 12)
             else {
                 throw CaptureError(description: "pcapng block at byte \(start) has a bad length")
@@ -72,10 +81,18 @@ public struct CaptureFile: Sendable {
             buffer.moveReaderIndex(forwardBy: Int(length))
             switch type {
             case 1:  // Interface Description
-                guard let (linkType, _, _) = body.readMultipleIntegers(endianness: endianness, as: (UInt16, UInt16, UInt32).self) else { continue }
+                guard
+                    let (linkType, _, _) = body.readMultipleIntegers(
+                        endianness: endianness,
+                        as: (UInt16, UInt16, UInt32).self
+                    )
+                else { continue }
                 var resolution = 1e-6
                 // Options: if_tsresol (9).
-                while let (code, optionLength) = body.readMultipleIntegers(endianness: endianness, as: (UInt16, UInt16).self), code != 0 {
+                while let (code, optionLength) = body.readMultipleIntegers(
+                    endianness: endianness,
+                    as: (UInt16, UInt16).self
+                ), code != 0 {
                     guard var value = body.readSlice(length: (Int(optionLength) + 3) & ~3) else { break }
                     if code == 9, let exponent = value.readInteger(as: UInt8.self) {
                         resolution = exponent & 0x80 == 0 ? pow10(-Int(exponent)) : pow2(-Int(exponent & 0x7F))
@@ -83,17 +100,33 @@ public struct CaptureFile: Sendable {
                 }
                 interfaces.append((UInt32(linkType), resolution))
             case 6:  // Enhanced Packet
-                guard let (interface, high, low, captured, _) = body.readMultipleIntegers(endianness: endianness, as: (UInt32, UInt32, UInt32, UInt32, UInt32).self),
+                guard
+                    let (interface, high, low, captured, _) = body.readMultipleIntegers(
+                        endianness: endianness,
+                        as: (UInt32, UInt32, UInt32, UInt32, UInt32).self
+                    ),
                     Int(interface) < interfaces.count, let data = body.readSlice(length: Int(captured))
                 else { continue }
                 let ticks = UInt64(high) << 32 | UInt64(low)
-                packets.append(CapturedPacket(time: Double(ticks) * interfaces[Int(interface)].resolution, linkType: interfaces[Int(interface)].linkType, data: data))
+                packets.append(
+                    CapturedPacket(
+                        time: Double(ticks) * interfaces[Int(interface)].resolution,
+                        linkType: interfaces[Int(interface)].linkType,
+                        data: data
+                    )
+                )
             case 3:  // Simple Packet
-                guard let original = body.readInteger(endianness: endianness, as: UInt32.self), let first = interfaces.first else { continue }
+                guard let original = body.readInteger(endianness: endianness, as: UInt32.self),
+                    let first = interfaces.first
+                else { continue }
                 let data = body.readSlice(length: min(Int(original), body.readableBytes))!
                 packets.append(CapturedPacket(time: packets.last?.time ?? 0, linkType: first.linkType, data: data))
             case 10:  // Decryption Secrets
-                guard let (secretsType, secretsLength) = body.readMultipleIntegers(endianness: endianness, as: (UInt32, UInt32).self),
+                guard
+                    let (secretsType, secretsLength) = body.readMultipleIntegers(
+                        endianness: endianness,
+                        as: (UInt32, UInt32).self
+                    ),
                     secretsType == 0x544C_534B, let text = body.readString(length: Int(secretsLength))
                 else { continue }
                 for line in text.split(whereSeparator: \.isNewline) { keyLog.add(line: String(line)) }

@@ -15,7 +15,11 @@ public struct PcapngWriter: Sendable {
         public var server: TCPEndpoint
         public var chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)]
 
-        public init(client: TCPEndpoint, server: TCPEndpoint, chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)]) {
+        public init(
+            client: TCPEndpoint,
+            server: TCPEndpoint,
+            chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)]
+        ) {
             self.client = client
             self.server = server
             self.chunks = chunks
@@ -23,7 +27,10 @@ public struct PcapngWriter: Sendable {
     }
 
     /// The file's bytes for `chunks` (in the order sent) and the key log.
-    public func file(chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)], keyLog: TLSKeyLog) -> ByteBuffer {
+    public func file(
+        chunks: [(direction: TLSDirection, time: Double, bytes: ByteBuffer)],
+        keyLog: TLSKeyLog
+    ) -> ByteBuffer {
         file(connections: [Connection(client: client, server: server, chunks: chunks)], keyLog: keyLog)
     }
 
@@ -74,12 +81,31 @@ public struct PcapngWriter: Sendable {
             let acknowledgement = fromClient ? serverSequence : clientSequence
             var ip = ByteBuffer()
             let length = 20 + 20 + (payload?.readableBytes ?? 0)
-            ip.writeMultipleIntegers(UInt8(0x45), UInt8(0), UInt16(length), identification, UInt16(0x4000), UInt8(64), UInt8(6), UInt16(0))
+            ip.writeMultipleIntegers(
+                UInt8(0x45),
+                UInt8(0),
+                UInt16(length),
+                identification,
+                UInt16(0x4000),
+                UInt8(64),
+                UInt8(6),
+                UInt16(0)
+            )
             ip.writeBytes(Self.ipv4(source.address))
             ip.writeBytes(Self.ipv4(destination.address))
             ip.setInteger(Self.checksum(ip.getBytes(at: 0, length: 20)!), at: 10)
             identification &+= 1
-            ip.writeMultipleIntegers(source.port, destination.port, sequence, flags & 0x10 != 0 ? acknowledgement : 0, UInt8(0x50), flags, UInt16(65535), UInt16(0), UInt16(0))
+            ip.writeMultipleIntegers(
+                source.port,
+                destination.port,
+                sequence,
+                flags & 0x10 != 0 ? acknowledgement : 0,
+                UInt8(0x50),
+                flags,
+                UInt16(65535),
+                UInt16(0),
+                UInt16(0)
+            )
             if var payload { ip.writeBuffer(&payload) }
             let micros = UInt64(max(0, time) * 1_000_000)
             Self.block(&out, type: 6) { body in
@@ -95,7 +121,10 @@ public struct PcapngWriter: Sendable {
                 body.writeInteger(UInt32(0), endianness: .little)
             }
         }
-        let syn: UInt8 = 0x02, ack: UInt8 = 0x10, psh: UInt8 = 0x08, fin: UInt8 = 0x01
+        let syn: UInt8 = 0x02
+        let ack: UInt8 = 0x10
+        let psh: UInt8 = 0x08
+        let fin: UInt8 = 0x01
         packet(true, time: start, flags: syn, payload: nil)
         clientSequence &+= 1
         packet(false, time: start, flags: syn | ack, payload: nil)
@@ -107,7 +136,11 @@ public struct PcapngWriter: Sendable {
             while bytes.readableBytes > 0 {
                 let piece = bytes.readSlice(length: min(bytes.readableBytes, 16_000))!
                 packet(fromClient, time: chunk.time, flags: ack | psh, payload: piece)
-                if fromClient { clientSequence &+= UInt32(piece.readableBytes) } else { serverSequence &+= UInt32(piece.readableBytes) }
+                if fromClient {
+                    clientSequence &+= UInt32(piece.readableBytes)
+                } else {
+                    serverSequence &+= UInt32(piece.readableBytes)
+                }
             }
         }
         let end = chunks.last?.time ?? start

@@ -58,16 +58,20 @@ public struct TCPReassembler: Sendable {
             skippedPackets += 1
             return
         }
-        let key = segment.source.description < segment.destination.description
+        let key =
+            segment.source.description < segment.destination.description
             ? FlowKey(a: segment.source, b: segment.destination) : FlowKey(a: segment.destination, b: segment.source)
-        var flow = flows[key] ?? {
-            // The side that sends the SYN (without ACK) is the client; otherwise the first sender.
-            let clientIsSource = !(segment.syn && segment.ack)
-            let stream = clientIsSource
-                ? TCPStream(client: segment.source, server: segment.destination)
-                : TCPStream(client: segment.destination, server: segment.source)
-            return Flow(stream: stream, order: flows.count)
-        }()
+        var flow =
+            flows[key]
+            ?? {
+                // The side that sends the SYN (without ACK) is the client; otherwise the first sender.
+                let clientIsSource = !(segment.syn && segment.ack)
+                let stream =
+                    clientIsSource
+                    ? TCPStream(client: segment.source, server: segment.destination)
+                    : TCPStream(client: segment.destination, server: segment.source)
+                return Flow(stream: stream, order: flows.count)
+            }()
         let direction: TLSDirection = segment.source == flow.stream.client ? .clientToServer : .serverToClient
         var half = flow.halves[direction]!
         if segment.syn {
@@ -76,7 +80,9 @@ public struct TCPReassembler: Sendable {
             half.nextSequence = segment.sequence
         }
         if segment.payload.readableBytes > 0 {
-            if let existing = half.pending[segment.sequence], existing.bytes.readableBytes >= segment.payload.readableBytes {
+            if let existing = half.pending[segment.sequence],
+                existing.bytes.readableBytes >= segment.payload.readableBytes
+            {
                 // A retransmission of what is already waiting.
             } else {
                 half.pending[segment.sequence] = (packet.time, segment.payload)
@@ -130,7 +136,9 @@ struct TCPSegment {
         case 1:  // Ethernet
             guard data.readSlice(length: 12) != nil, var type = data.readInteger(as: UInt16.self) else { return nil }
             while type == 0x8100 || type == 0x88A8 {  // VLAN tags
-                guard data.readInteger(as: UInt16.self) != nil, let inner = data.readInteger(as: UInt16.self) else { return nil }
+                guard data.readInteger(as: UInt16.self) != nil, let inner = data.readInteger(as: UInt16.self) else {
+                    return nil
+                }
                 type = inner
             }
             etherType = type
@@ -144,7 +152,8 @@ struct TCPSegment {
             guard let first = data.getInteger(at: data.readerIndex, as: UInt8.self) else { return nil }
             etherType = first >> 4 == 6 ? 0x86DD : 0x0800
         case 0, 108:  // BSD loopback / OpenBSD loop: a 4-byte address family
-            guard let family = data.readInteger(endianness: packet.linkType == 108 ? .big : .little, as: UInt32.self) else { return nil }
+            guard let family = data.readInteger(endianness: packet.linkType == 108 ? .big : .little, as: UInt32.self)
+            else { return nil }
             let swapped = family.byteSwapped
             etherType = family == 2 || swapped == 2 ? 0x0800 : 0x86DD
         default:
@@ -155,7 +164,8 @@ struct TCPSegment {
         var destination: String
         switch etherType {
         case 0x0800:
-            guard let versionLength = data.getInteger(at: data.readerIndex, as: UInt8.self), versionLength >> 4 == 4 else { return nil }
+            guard let versionLength = data.getInteger(at: data.readerIndex, as: UInt8.self), versionLength >> 4 == 4
+            else { return nil }
             let headerLength = Int(versionLength & 0x0F) * 4
             guard headerLength >= 20, var header = data.readSlice(length: headerLength),
                 let totalLength = header.getInteger(at: header.readerIndex + 2, as: UInt16.self),
@@ -171,7 +181,9 @@ struct TCPSegment {
                 data = data.getSlice(at: data.readerIndex, length: payloadLength)!  // Ethernet padding
             }
         case 0x86DD:
-            guard var header = data.readSlice(length: 40), header.getInteger(at: header.readerIndex, as: UInt8.self).map({ $0 >> 4 == 6 }) == true else { return nil }
+            guard var header = data.readSlice(length: 40),
+                header.getInteger(at: header.readerIndex, as: UInt8.self).map({ $0 >> 4 == 6 }) == true
+            else { return nil }
             let payloadLength = Int(header.getInteger(at: header.readerIndex + 4, as: UInt16.self)!)
             var next = header.getInteger(at: header.readerIndex + 6, as: UInt8.self)!
             header.moveReaderIndex(forwardBy: 8)
@@ -180,7 +192,9 @@ struct TCPSegment {
             if payloadLength < data.readableBytes { data = data.getSlice(at: data.readerIndex, length: payloadLength)! }
             // Extension headers: hop-by-hop, routing, destination options.
             while next == 0 || next == 43 || next == 60 {
-                guard let following = data.readInteger(as: UInt8.self), let length = data.readInteger(as: UInt8.self), data.readSlice(length: Int(length) * 8 + 6) != nil else { return nil }
+                guard let following = data.readInteger(as: UInt8.self), let length = data.readInteger(as: UInt8.self),
+                    data.readSlice(length: Int(length) * 8 + 6) != nil
+                else { return nil }
                 next = following
             }
             guard next == 6 else { return nil }
@@ -188,7 +202,11 @@ struct TCPSegment {
             return nil
         }
         // TCP.
-        guard let (sourcePort, destinationPort, sequence, _, offsetFlags) = data.readMultipleIntegers(as: (UInt16, UInt16, UInt32, UInt32, UInt16).self) else { return nil }
+        guard
+            let (sourcePort, destinationPort, sequence, _, offsetFlags) = data.readMultipleIntegers(
+                as: (UInt16, UInt16, UInt32, UInt32, UInt16).self
+            )
+        else { return nil }
         let headerLength = Int(offsetFlags >> 12) * 4
         guard headerLength >= 20, data.readSlice(length: headerLength - 14) != nil else { return nil }
         self.source = TCPEndpoint(address: source, port: sourcePort)
@@ -220,6 +238,7 @@ struct TCPSegment {
         }
         let text = groups.map { String($0, radix: 16) }
         guard bestStart >= 0 else { return text.joined(separator: ":") }
-        return text[..<bestStart].joined(separator: ":") + "::" + text[(bestStart + bestLength)...].joined(separator: ":")
+        return text[..<bestStart].joined(separator: ":") + "::"
+            + text[(bestStart + bestLength)...].joined(separator: ":")
     }
 }

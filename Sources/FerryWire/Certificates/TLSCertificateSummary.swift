@@ -111,38 +111,59 @@ public struct TLSCertificateSummary: Sendable, Equatable {
     /// ecdsa-with-SHA256 one (that does not verify; a summary verifies nothing), and the name of the key it had.
     static func withStandInKey(_ der: [UInt8]) throws -> (der: [UInt8], key: String) {
         let root = try DER.parse(der)
-        guard case .constructed(let parts) = root.content, case let outer = Array(parts), outer.count == 3, case .constructed(let fields) = outer[0].content
+        guard case .constructed(let parts) = root.content, case let outer = Array(parts), outer.count == 3,
+            case .constructed(let fields) = outer[0].content
         else { throw CertificateError.unsupportedPublicKeyAlgorithm(reason: "not a certificate") }
         let list = Array(fields)
         // version [0] is optional; then serial, signature, issuer, validity, subject, subjectPublicKeyInfo.
         let offset = list.first?.identifier.tagClass == .contextSpecific ? 1 : 0
-        guard list.count > 5 + offset, case .constructed(let spki) = list[5 + offset].content, let algorithm = spki.first(where: { _ in true }),
+        guard list.count > 5 + offset, case .constructed(let spki) = list[5 + offset].content,
+            let algorithm = spki.first(where: { _ in true }),
             case .constructed(let algorithmParts) = algorithm.content
         else { throw CertificateError.unsupportedPublicKeyAlgorithm(reason: "no subjectPublicKeyInfo") }
         let identifiers = Array(algorithmParts)
         // A partner's bytes: an AlgorithmIdentifier without its OID is refused, not read past.
-        guard let first = identifiers.first else { throw CertificateError.unsupportedPublicKeyAlgorithm(reason: "an empty key algorithm") }
+        guard let first = identifiers.first else {
+            throw CertificateError.unsupportedPublicKeyAlgorithm(reason: "an empty key algorithm")
+        }
         let oid = (try? ASN1ObjectIdentifier(derEncoded: first)).map(String.init(describing:)) ?? "?"
-        let parameter = identifiers.count > 1 ? (try? ASN1ObjectIdentifier(derEncoded: identifiers[1])).map(String.init(describing:)) : nil
-        let key = Self.keyNames[oid].map { name in name == "ECDSA" ? "ECDSA " + (parameter.flatMap { Self.curveNames[$0] } ?? "curve \(parameter ?? "?")") : name }
+        let parameter =
+            identifiers.count > 1
+            ? (try? ASN1ObjectIdentifier(derEncoded: identifiers[1])).map(String.init(describing:)) : nil
+        let key =
+            Self.keyNames[oid].map { name in
+                name == "ECDSA"
+                    ? "ECDSA " + (parameter.flatMap { Self.curveNames[$0] } ?? "curve \(parameter ?? "?")") : name
+            }
             ?? "key algorithm \(oid)"
         var tbs: [UInt8] = []
         for (index, field) in list.enumerated() {
-            tbs += index == 1 + offset ? Self.standInAlgorithm : index == 5 + offset ? Self.standInKey : Array(field.encodedBytes)
+            tbs +=
+                index == 1 + offset
+                ? Self.standInAlgorithm : index == 5 + offset ? Self.standInKey : Array(field.encodedBytes)
         }
         // The signature too: swift-certificates reads it as the stand-in algorithm's (an ECDSA-Sig-Value of r = s = 1).
-        return (Self.sequence(Self.sequence(tbs) + Self.standInAlgorithm + [0x03, 0x09, 0x00, 0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]), key)
+        return (
+            Self.sequence(
+                Self.sequence(tbs) + Self.standInAlgorithm + [
+                    0x03, 0x09, 0x00, 0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01,
+                ]
+            ), key
+        )
     }
 
     /// Public key algorithms by OID, to name the key of a certificate read around a stand-in.
     static let keyNames: [String: String] = [
-        "1.2.840.113549.1.1.10": "RSA-PSS", "1.3.101.113": "Ed448", "1.3.101.112": "Ed25519", "1.2.840.10040.4.1": "DSA",
+        "1.2.840.113549.1.1.10": "RSA-PSS", "1.3.101.113": "Ed448", "1.3.101.112": "Ed25519",
+        "1.2.840.10040.4.1": "DSA",
         "1.2.840.10045.2.1": "ECDSA", "1.3.101.110": "X25519", "1.3.101.111": "X448", "1.2.840.113549.1.1.1": "RSA",
     ]
     /// Named curves by OID, for the same.
     static let curveNames: [String: String] = [
-        "1.2.840.10045.3.1.7": "P-256", "1.3.132.0.34": "P-384", "1.3.132.0.35": "P-521", "1.3.132.0.10": "secp256k1", "1.3.36.3.3.2.8.1.1.7": "brainpoolP256r1", "1.3.36.3.3.2.8.1.1.11": "brainpoolP384r1",
-        "1.3.36.3.3.2.8.1.1.13": "brainpoolP512r1", "1.2.840.10045.3.1.1": "P-192", "1.3.132.0.33": "P-224", "1.2.156.10197.1.301": "SM2",
+        "1.2.840.10045.3.1.7": "P-256", "1.3.132.0.34": "P-384", "1.3.132.0.35": "P-521", "1.3.132.0.10": "secp256k1",
+        "1.3.36.3.3.2.8.1.1.7": "brainpoolP256r1", "1.3.36.3.3.2.8.1.1.11": "brainpoolP384r1",
+        "1.3.36.3.3.2.8.1.1.13": "brainpoolP512r1", "1.2.840.10045.3.1.1": "P-192", "1.3.132.0.33": "P-224",
+        "1.2.156.10197.1.301": "SM2",
     ]
 
     /// A P-256 subjectPublicKeyInfo, standing in for a key swift-certificates cannot read.
@@ -158,7 +179,10 @@ public struct TLSCertificateSummary: Sendable, Equatable {
         if count < 0x80 {
             length = [UInt8(count)]
         } else {
-            while count > 0 { length.insert(UInt8(count & 0xFF), at: 0); count >>= 8 }
+            while count > 0 {
+                length.insert(UInt8(count & 0xFF), at: 0)
+                count >>= 8
+            }
             length.insert(0x80 | UInt8(length.count), at: 0)
         }
         return [0x30] + length + content
@@ -167,7 +191,9 @@ public struct TLSCertificateSummary: Sendable, Equatable {
     static func ipAddress(_ bytes: [UInt8]) -> String {
         if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
         if bytes.count == 16 {
-            return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+            return stride(from: 0, to: 16, by: 2).map {
+                String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16)
+            }.joined(separator: ":")
         }
         return bytes.map { String($0) }.joined(separator: ".")
     }
@@ -178,9 +204,13 @@ public struct TLSCertificateSummary: Sendable, Equatable {
             TLSField("Not Before", Self.format(notBefore)), TLSField("Not After", Self.format(notAfter)),
             TLSField("Public Key", publicKey),
         ]
-        if !subjectAlternativeNames.isEmpty { fields.append(TLSField("Subject Alternative Names", subjectAlternativeNames.joined(separator: ", "))) }
+        if !subjectAlternativeNames.isEmpty {
+            fields.append(TLSField("Subject Alternative Names", subjectAlternativeNames.joined(separator: ", ")))
+        }
         if !keyUsage.isEmpty { fields.append(TLSField("Key Usage", keyUsage.joined(separator: ", "))) }
-        if !extendedKeyUsage.isEmpty { fields.append(TLSField("Extended Key Usage", extendedKeyUsage.joined(separator: ", "))) }
+        if !extendedKeyUsage.isEmpty {
+            fields.append(TLSField("Extended Key Usage", extendedKeyUsage.joined(separator: ", ")))
+        }
         if isCA { fields.append(TLSField("Basic Constraints", "CA")) }
         if !caIssuers.isEmpty { fields.append(TLSField("CA Issuers", caIssuers.joined(separator: ", "))) }
         return fields

@@ -20,7 +20,9 @@ public struct TLSDistinguishedName: Sendable, Equatable {
         var names: [TLSDistinguishedName] = []
         while !reader.isEmpty {
             var name = try reader.vector16("DistinguishedName")
-            guard name.readableBytes > 0 else { throw TLSWireError(description: "\(what) holds an empty DistinguishedName") }
+            guard name.readableBytes > 0 else {
+                throw TLSWireError(description: "\(what) holds an empty DistinguishedName")
+            }
             names.append(TLSDistinguishedName(der: name.readBytes(length: name.readableBytes)!))
         }
         return names

@@ -67,7 +67,11 @@ public struct TLSConversation: Sendable {
 
     /// Feeds bytes one side sent. Returns the records completed by them.
     @discardableResult
-    public mutating func feed(_ bytes: ByteBuffer, from direction: TLSDirection, at time: Double) -> ArraySlice<TLSTraceRecord> {
+    public mutating func feed(
+        _ bytes: ByteBuffer,
+        from direction: TLSDirection,
+        at time: Double
+    ) -> ArraySlice<TLSTraceRecord> {
         let before = records.count
         segments += 1
         var side = direction == .clientToServer ? client : server
@@ -84,8 +88,21 @@ public struct TLSConversation: Sendable {
                 record = next
             } catch {
                 side.failed = true
-                records.append(TLSTraceRecord(time: time, direction: direction, segment: segments, wireLength: side.records.pendingBytes, version: TLSProtocolVersion(rawValue: 0), outerType: TLSContentType(rawValue: 0), protection: .plaintext, content: .malformed(error.description)))
-                note("\(direction == .clientToServer ? "client" : "server") bytes stopped being TLS: \(error.description)")
+                records.append(
+                    TLSTraceRecord(
+                        time: time,
+                        direction: direction,
+                        segment: segments,
+                        wireLength: side.records.pendingBytes,
+                        version: TLSProtocolVersion(rawValue: 0),
+                        outerType: TLSContentType(rawValue: 0),
+                        protection: .plaintext,
+                        content: .malformed(error.description)
+                    )
+                )
+                note(
+                    "\(direction == .clientToServer ? "client" : "server") bytes stopped being TLS: \(error.description)"
+                )
                 break
             }
             store(side)
@@ -102,7 +119,18 @@ public struct TLSConversation: Sendable {
         side.consumed += record.wireLength
         store(side, direction)
         func append(_ protection: TLSTraceRecord.Protection, _ content: TLSTraceRecord.Content) {
-            records.append(TLSTraceRecord(time: time, direction: direction, segment: segments, wireLength: record.wireLength, version: record.version, outerType: record.contentType, protection: protection, content: content))
+            records.append(
+                TLSTraceRecord(
+                    time: time,
+                    direction: direction,
+                    segment: segments,
+                    wireLength: record.wireLength,
+                    version: record.version,
+                    outerType: record.contentType,
+                    protection: protection,
+                    content: content
+                )
+            )
         }
         if record.isSSLv2ClientHello {
             let message = TLSDecodedHandshake(sslv2ClientHello: record.fragment)
@@ -128,9 +156,14 @@ public struct TLSConversation: Sendable {
                 side.firstOpaque = side.firstOpaque ?? start
                 side.protection = nil
                 side.whyEncrypted = "decryption failed: the key log's secrets do not match this connection"
-                note("\(direction == .clientToServer ? "client" : "server") records could not be decrypted: the key log's secrets do not match this connection")
+                note(
+                    "\(direction == .clientToServer ? "client" : "server") records could not be decrypted: the key log's secrets do not match this connection"
+                )
                 store(side, direction)
-                append(.encrypted(side.whyEncrypted!), .opaque(type: record.contentType, length: record.fragment.readableBytes))
+                append(
+                    .encrypted(side.whyEncrypted!),
+                    .opaque(type: record.contentType, length: record.fragment.readableBytes)
+                )
                 return
             }
             side.protection = protection
@@ -147,7 +180,11 @@ public struct TLSConversation: Sendable {
         if direction == .clientToServer { client = side } else { server = side }
     }
 
-    private mutating func decodeContent(_ type: TLSContentType, _ fragment: ByteBuffer, from direction: TLSDirection) -> TLSTraceRecord.Content {
+    private mutating func decodeContent(
+        _ type: TLSContentType,
+        _ fragment: ByteBuffer,
+        from direction: TLSDirection
+    ) -> TLSTraceRecord.Content {
         switch type {
         case .handshake:
             var side = direction == .clientToServer ? client : server
@@ -177,7 +214,9 @@ public struct TLSConversation: Sendable {
             while let (level, code) = reader.readMultipleIntegers(as: (UInt8, UInt8).self) {
                 alerts.append(TLSAlert(level: level, description: TLSAlertDescription(rawValue: code)))
             }
-            if reader.readableBytes > 0 || alerts.isEmpty { return .malformed("alert record of \(fragment.readableBytes) bytes") }
+            if reader.readableBytes > 0 || alerts.isEmpty {
+                return .malformed("alert record of \(fragment.readableBytes) bytes")
+            }
             return .alert(alerts)
         case .changeCipherSpec:
             if (context.version ?? .tls12) < .tls13 { startTLS12Protection(direction) }
@@ -210,7 +249,11 @@ public struct TLSConversation: Sendable {
                 startTLS13Protection(.serverToClient, label: "SERVER_HANDSHAKE_TRAFFIC_SECRET")
             }
         case .certificate(let certificates):
-            if direction == .serverToClient { serverCertificates = certificates } else { clientCertificates = certificates }
+            if direction == .serverToClient {
+                serverCertificates = certificates
+            } else {
+                clientCertificates = certificates
+            }
         case .certificateRequest(let request):
             certificateRequest = request
         case .finished:
@@ -219,7 +262,10 @@ public struct TLSConversation: Sendable {
             side.handshakeEnd = side.handshakeEnd ?? side.consumed
             store(side, direction)
             if (context.version ?? .tls12) >= .tls13 {
-                startTLS13Protection(direction, label: direction == .clientToServer ? "CLIENT_TRAFFIC_SECRET_0" : "SERVER_TRAFFIC_SECRET_0")
+                startTLS13Protection(
+                    direction,
+                    label: direction == .clientToServer ? "CLIENT_TRAFFIC_SECRET_0" : "SERVER_TRAFFIC_SECRET_0"
+                )
             }
             handshakeCompleted = client.finished && server.finished
         case .keyUpdate:
@@ -246,7 +292,9 @@ public struct TLSConversation: Sendable {
             return
         }
         guard let secret = keyLog.secret(label, clientRandom: random) else {
-            side.whyEncrypted = keyLog.knows(clientRandom: random) ? "the key log has no \(label) for this connection" : "no key log entry for this connection"
+            side.whyEncrypted =
+                keyLog.knows(clientRandom: random)
+                ? "the key log has no \(label) for this connection" : "no key log entry for this connection"
             return
         }
         side.trafficSecret = secret
@@ -257,13 +305,16 @@ public struct TLSConversation: Sendable {
         var side = direction == .clientToServer ? client : server
         side.encrypted = true
         defer { store(side, direction) }
-        guard let suite = context.cipherSuite, let clientRandom = clientHello?.random, let serverRandom = serverHello?.random else {
+        guard let suite = context.cipherSuite, let clientRandom = clientHello?.random,
+            let serverRandom = serverHello?.random
+        else {
             side.whyEncrypted = "ChangeCipherSpec before the hellos"
             return
         }
         let version = context.version ?? .tls12
         guard suite.aead != nil || (suite.cbc != nil && (version >= .tls10 || suite.cbc?.mac == .sha1)) else {
-            side.whyEncrypted = "Ferry does not decrypt \(suite)\(version == .ssl3 ? " under SSLv3" : "") (AEAD, AES-CBC and 3DES-CBC suites only)"
+            side.whyEncrypted =
+                "Ferry does not decrypt \(suite)\(version == .ssl3 ? " under SSLv3" : "") (AEAD, AES-CBC and 3DES-CBC suites only)"
             return
         }
         guard let master = keyLog.secret("CLIENT_RANDOM", clientRandom: clientRandom) else {
@@ -272,9 +323,22 @@ public struct TLSConversation: Sendable {
         }
         // Encrypt-then-MAC (RFC 7366) holds when the server echoed the client's extension 22.
         let encryptThenMAC = serverHello?.extensions.contains(where: { $0.type.rawValue == 22 }) ?? false
-        let derived = suite.aead != nil
-            ? TLSRecordProtection.tls12(masterSecret: master, clientRandom: clientRandom, serverRandom: serverRandom, suite: suite)
-            : TLSRecordProtection.cbc(masterSecret: master, clientRandom: clientRandom, serverRandom: serverRandom, suite: suite, version: version, encryptThenMAC: encryptThenMAC)
+        let derived =
+            suite.aead != nil
+            ? TLSRecordProtection.tls12(
+                masterSecret: master,
+                clientRandom: clientRandom,
+                serverRandom: serverRandom,
+                suite: suite
+            )
+            : TLSRecordProtection.cbc(
+                masterSecret: master,
+                clientRandom: clientRandom,
+                serverRandom: serverRandom,
+                suite: suite,
+                version: version,
+                encryptThenMAC: encryptThenMAC
+            )
         guard let keys = derived else {
             side.whyEncrypted = "the key log's master secret is not 48 bytes"
             return

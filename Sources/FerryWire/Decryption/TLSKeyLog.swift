@@ -22,7 +22,9 @@ public struct TLSKeyLog: Sendable, Equatable {
         let trimmed = Self.trimmed(line)
         guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { return false }
         let parts = trimmed.split(separator: " ")
-        guard parts.count == 3, let random = Self.bytes(hex: parts[1]), random.count == 32, let secret = Self.bytes(hex: parts[2]), !secret.isEmpty else {
+        guard parts.count == 3, let random = Self.bytes(hex: parts[1]), random.count == 32,
+            let secret = Self.bytes(hex: parts[2]), !secret.isEmpty
+        else {
             skippedLines += 1
             return false
         }

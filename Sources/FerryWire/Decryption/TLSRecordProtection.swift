@@ -42,13 +42,27 @@ public struct TLSRecordProtection: Sendable {
         self.layout = layout
     }
 
-    init(cbc: TLSCipherSuite.CBC, key: [UInt8], macKey: [UInt8], iv: [UInt8], explicitIV: Bool, encryptThenMAC: Bool, ssl3: Bool = false) {
+    init(
+        cbc: TLSCipherSuite.CBC,
+        key: [UInt8],
+        macKey: [UInt8],
+        iv: [UInt8],
+        explicitIV: Bool,
+        encryptThenMAC: Bool,
+        ssl3: Bool = false
+    ) {
         self.aead = .aes128GCM  // unused for CBC
         self.key = SymmetricKey(data: key)
         self.iv = iv
         self.layout = .tls12GCM  // unused for CBC
-        self.cbc = CBCState(suite: cbc, macKey: SymmetricKey(data: macKey), explicitIV: explicitIV, encryptThenMAC: encryptThenMAC, ssl3: ssl3,
-                            tripleDES: cbc.cipher == .tripleDES ? TripleDES(key: key) : nil)
+        self.cbc = CBCState(
+            suite: cbc,
+            macKey: SymmetricKey(data: macKey),
+            explicitIV: explicitIV,
+            encryptThenMAC: encryptThenMAC,
+            ssl3: ssl3,
+            tripleDES: cbc.cipher == .tripleDES ? TripleDES(key: key) : nil
+        )
     }
 
     /// The plaintext and its real content type, or `nil` when authentication fails (wrong keys).
@@ -62,9 +76,14 @@ public struct TLSRecordProtection: Sendable {
         case .tls13:
             guard fragment.readableBytes > tagLength else { return nil }
             nonce = xorSequence()
-            aad = [record.contentType.rawValue, UInt8(record.version.rawValue >> 8), UInt8(record.version.rawValue & 0xFF), UInt8(fragment.readableBytes >> 8), UInt8(fragment.readableBytes & 0xFF)]
+            aad = [
+                record.contentType.rawValue, UInt8(record.version.rawValue >> 8), UInt8(record.version.rawValue & 0xFF),
+                UInt8(fragment.readableBytes >> 8), UInt8(fragment.readableBytes & 0xFF),
+            ]
         case .tls12GCM:
-            guard fragment.readableBytes > 8 + tagLength, let explicit = fragment.readBytes(length: 8) else { return nil }
+            guard fragment.readableBytes > 8 + tagLength, let explicit = fragment.readBytes(length: 8) else {
+                return nil
+            }
             nonce = iv + explicit
             aad = tls12AAD(record, plaintextLength: fragment.readableBytes - tagLength)
         case .tls12ChaCha:
@@ -72,7 +91,9 @@ public struct TLSRecordProtection: Sendable {
             nonce = xorSequence()
             aad = tls12AAD(record, plaintextLength: fragment.readableBytes - tagLength)
         }
-        guard let ciphertext = fragment.readBytes(length: fragment.readableBytes - tagLength), let tag = fragment.readBytes(length: tagLength) else { return nil }
+        guard let ciphertext = fragment.readBytes(length: fragment.readableBytes - tagLength),
+            let tag = fragment.readBytes(length: tagLength)
+        else { return nil }
         let plaintext: [UInt8]
         do {
             switch aead {
@@ -80,7 +101,11 @@ public struct TLSRecordProtection: Sendable {
                 let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
                 plaintext = Array(try AES.GCM.open(box, using: key, authenticating: aad))
             case .chacha20Poly1305:
-                let box = try ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
+                let box = try ChaChaPoly.SealedBox(
+                    nonce: ChaChaPoly.Nonce(data: nonce),
+                    ciphertext: ciphertext,
+                    tag: tag
+                )
                 plaintext = Array(try ChaChaPoly.open(box, using: key, authenticating: aad))
             }
         } catch {
@@ -99,7 +124,10 @@ public struct TLSRecordProtection: Sendable {
 
     /// A CBC record (RFC 5246 §6.2.3.2, RFC 2246 §6.2.3.2, RFC 6101 §5.2.3.2, RFC 7366): MAC-then-encrypt with
     /// padding, or encrypt-then-MAC; the MAC is verified, so wrong keys are never shown as plaintext.
-    private mutating func openCBC(_ record: TLSRecord, _ state: CBCState) -> (contentType: TLSContentType, plaintext: ByteBuffer)? {
+    private mutating func openCBC(
+        _ record: TLSRecord,
+        _ state: CBCState
+    ) -> (contentType: TLSContentType, plaintext: ByteBuffer)? {
         let fragment = Array(record.fragment.readableBytesView)
         let macLength = state.suite.macLength
         let block = state.suite.blockLength
@@ -117,7 +145,9 @@ public struct TLSRecordProtection: Sendable {
             ivBytes = Array(body.prefix(block))
             ciphertext = Array(body.dropFirst(block))
         }
-        guard !ciphertext.isEmpty, ciphertext.count % block == 0, let decrypted = decrypt(ciphertext, iv: ivBytes, state) else { return nil }
+        guard !ciphertext.isEmpty, ciphertext.count % block == 0,
+            let decrypted = decrypt(ciphertext, iv: ivBytes, state)
+        else { return nil }
         var plain = decrypted
         // Padding: its length in the last byte; TLS fills it with that value, SSLv3 with anything (shorter than a block).
         guard let padLength = plain.last.map(Int.init), padLength + 1 <= plain.count,
@@ -138,13 +168,16 @@ public struct TLSRecordProtection: Sendable {
 
     private func decrypt(_ ciphertext: [UInt8], iv: [UInt8], _ state: CBCState) -> [UInt8]? {
         if let tripleDES = state.tripleDES { return tripleDES.decryptCBC(ciphertext, iv: iv) }
-        guard let civ = try? AES._CBC.IV(ivBytes: iv), let decrypted = try? AES._CBC.decrypt(ciphertext, using: key, iv: civ, noPadding: true) else { return nil }
+        guard let civ = try? AES._CBC.IV(ivBytes: iv),
+            let decrypted = try? AES._CBC.decrypt(ciphertext, using: key, iv: civ, noPadding: true)
+        else { return nil }
         return Array(decrypted)
     }
 
     /// HMAC over seq_num + type + version + length + content (RFC 5246 §6.2.3.1); SSLv3's keyed hash
     /// hash(secret + pad_2 + hash(secret + pad_1 + seq_num + type + length + content)) (RFC 6101 §5.2.3.1).
-    private func mac(_ state: CBCState, type: TLSContentType, version: TLSProtocolVersion, content: [UInt8]) -> [UInt8] {
+    private func mac(_ state: CBCState, type: TLSContentType, version: TLSProtocolVersion, content: [UInt8]) -> [UInt8]
+    {
         var data = (0..<8).reversed().map { UInt8(truncatingIfNeeded: sequence >> (8 * $0)) }
         data.append(type.rawValue)
         if !state.ssl3 { data += [UInt8(version.rawValue >> 8), UInt8(version.rawValue & 0xFF)] }
@@ -178,7 +211,10 @@ public struct TLSRecordProtection: Sendable {
 
     private func tls12AAD(_ record: TLSRecord, plaintextLength: Int) -> [UInt8] {
         var aad = (0..<8).reversed().map { UInt8(truncatingIfNeeded: sequence >> (8 * $0)) }
-        aad += [record.contentType.rawValue, UInt8(record.version.rawValue >> 8), UInt8(record.version.rawValue & 0xFF), UInt8(plaintextLength >> 8), UInt8(plaintextLength & 0xFF)]
+        aad += [
+            record.contentType.rawValue, UInt8(record.version.rawValue >> 8), UInt8(record.version.rawValue & 0xFF),
+            UInt8(plaintextLength >> 8), UInt8(plaintextLength & 0xFF),
+        ]
         return aad
     }
 
@@ -198,49 +234,100 @@ public struct TLSRecordProtection: Sendable {
     }
 
     /// HKDF-Expand-Label (RFC 8446 §7.1).
-    static func expandLabel(secret: [UInt8], label: String, context: [UInt8] = [], length: Int, sha384: Bool) -> [UInt8] {
+    static func expandLabel(secret: [UInt8], label: String, context: [UInt8] = [], length: Int, sha384: Bool) -> [UInt8]
+    {
         let fullLabel = Array("tls13 \(label)".utf8)
         var info: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xFF), UInt8(fullLabel.count)]
         info += fullLabel
         info.append(UInt8(context.count))
         info += context
         let prk = SymmetricKey(data: secret)
-        let output = sha384
+        let output =
+            sha384
             ? HKDF<SHA384>.expand(pseudoRandomKey: prk, info: info, outputByteCount: length)
             : HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: length)
         return output.withUnsafeBytes { Array($0) }
     }
 
     /// TLS 1.2 AEAD keys for both directions from the master secret (RFC 5246 §6.3, RFC 5288, RFC 7905).
-    public static func tls12(masterSecret: [UInt8], clientRandom: [UInt8], serverRandom: [UInt8], suite: TLSCipherSuite) -> (client: TLSRecordProtection, server: TLSRecordProtection)? {
+    public static func tls12(
+        masterSecret: [UInt8],
+        clientRandom: [UInt8],
+        serverRandom: [UInt8],
+        suite: TLSCipherSuite
+    ) -> (client: TLSRecordProtection, server: TLSRecordProtection)? {
         guard let aead = suite.aead, masterSecret.count == 48 else { return nil }
         let ivLength = aead == .chacha20Poly1305 ? 12 : 4
-        let block = prf(secret: masterSecret, label: "key expansion", seed: serverRandom + clientRandom, length: 2 * aead.keyLength + 2 * ivLength, sha384: suite.usesSHA384)
+        let block = prf(
+            secret: masterSecret,
+            label: "key expansion",
+            seed: serverRandom + clientRandom,
+            length: 2 * aead.keyLength + 2 * ivLength,
+            sha384: suite.usesSHA384
+        )
         let k = aead.keyLength
         let layout: Layout = aead == .chacha20Poly1305 ? .tls12ChaCha : .tls12GCM
-        let client = TLSRecordProtection(aead: aead, key: Array(block[0..<k]), iv: Array(block[2 * k..<2 * k + ivLength]), layout: layout)
-        let server = TLSRecordProtection(aead: aead, key: Array(block[k..<2 * k]), iv: Array(block[2 * k + ivLength..<2 * k + 2 * ivLength]), layout: layout)
+        let client = TLSRecordProtection(
+            aead: aead,
+            key: Array(block[0..<k]),
+            iv: Array(block[2 * k..<2 * k + ivLength]),
+            layout: layout
+        )
+        let server = TLSRecordProtection(
+            aead: aead,
+            key: Array(block[k..<2 * k]),
+            iv: Array(block[2 * k + ivLength..<2 * k + 2 * ivLength]),
+            layout: layout
+        )
         return (client, server)
     }
 
     /// CBC keys for both directions (RFC 5246 §6.3; RFC 2246 §6.3 with its MD5/SHA-1 PRF; RFC 6101 §6.2.2 for
     /// SSLv3): MAC keys, then encryption keys, then (SSLv3 and TLS 1.0) the first IVs.
-    public static func cbc(masterSecret: [UInt8], clientRandom: [UInt8], serverRandom: [UInt8], suite: TLSCipherSuite, version: TLSProtocolVersion, encryptThenMAC: Bool) -> (client: TLSRecordProtection, server: TLSRecordProtection)? {
+    public static func cbc(
+        masterSecret: [UInt8],
+        clientRandom: [UInt8],
+        serverRandom: [UInt8],
+        suite: TLSCipherSuite,
+        version: TLSProtocolVersion,
+        encryptThenMAC: Bool
+    ) -> (client: TLSRecordProtection, server: TLSRecordProtection)? {
         guard let cbc = suite.cbc, masterSecret.count == 48, version >= .ssl3 else { return nil }
         // SSLv3 has no SHA-2 MACs (and Ferry does not decrypt its MD5 suites, which are RC4 or DES).
         if version == .ssl3, cbc.mac != .sha1 { return nil }
-        let m = cbc.macLength, k = cbc.keyLength, b = cbc.blockLength
+        let m = cbc.macLength
+        let k = cbc.keyLength
+        let b = cbc.blockLength
         let length = 2 * m + 2 * k + 2 * b
         let seed = serverRandom + clientRandom
-        let block = version >= .tls12
+        let block =
+            version >= .tls12
             ? prf(secret: masterSecret, label: "key expansion", seed: seed, length: length, sha384: suite.usesSHA384)
-            : version >= .tls10 ? legacyPRF(secret: masterSecret, label: "key expansion", seed: seed, length: length) : ssl3KeyBlock(masterSecret: masterSecret, seed: seed, length: length)
+            : version >= .tls10
+                ? legacyPRF(secret: masterSecret, label: "key expansion", seed: seed, length: length)
+                : ssl3KeyBlock(masterSecret: masterSecret, seed: seed, length: length)
         func slice(_ start: Int, _ count: Int) -> [UInt8] { Array(block[start..<start + count]) }
         let explicit = version >= .tls11
         let ssl3 = version == .ssl3
         let etm = encryptThenMAC && !ssl3
-        let client = TLSRecordProtection(cbc: cbc, key: slice(2 * m, k), macKey: slice(0, m), iv: slice(2 * m + 2 * k, b), explicitIV: explicit, encryptThenMAC: etm, ssl3: ssl3)
-        let server = TLSRecordProtection(cbc: cbc, key: slice(2 * m + k, k), macKey: slice(m, m), iv: slice(2 * m + 2 * k + b, b), explicitIV: explicit, encryptThenMAC: etm, ssl3: ssl3)
+        let client = TLSRecordProtection(
+            cbc: cbc,
+            key: slice(2 * m, k),
+            macKey: slice(0, m),
+            iv: slice(2 * m + 2 * k, b),
+            explicitIV: explicit,
+            encryptThenMAC: etm,
+            ssl3: ssl3
+        )
+        let server = TLSRecordProtection(
+            cbc: cbc,
+            key: slice(2 * m + k, k),
+            macKey: slice(m, m),
+            iv: slice(2 * m + 2 * k + b, b),
+            explicitIV: explicit,
+            encryptThenMAC: etm,
+            ssl3: ssl3
+        )
         return (client, server)
     }
 
@@ -282,7 +369,9 @@ public struct TLSRecordProtection: Sendable {
         let key = SymmetricKey(data: secret)
         let fullSeed = Array(label.utf8) + seed
         func mac(_ data: [UInt8]) -> [UInt8] {
-            sha384 ? Array(HMAC<SHA384>.authenticationCode(for: data, using: key)) : Array(HMAC<SHA256>.authenticationCode(for: data, using: key))
+            sha384
+                ? Array(HMAC<SHA384>.authenticationCode(for: data, using: key))
+                : Array(HMAC<SHA256>.authenticationCode(for: data, using: key))
         }
         var output: [UInt8] = []
         var a = fullSeed

@@ -57,7 +57,9 @@ public struct TLSExtension: Sendable, Equatable {
             self.keyExchange = keyExchange
         }
 
-        public static func == (lhs: Self, rhs: Self) -> Bool { lhs.group == rhs.group && lhs.keyLength == rhs.keyLength }
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.group == rhs.group && lhs.keyLength == rhs.keyLength
+        }
     }
 
     public init(type: TLSExtensionType, length: Int, value: Value) {
@@ -67,7 +69,10 @@ public struct TLSExtension: Sendable, Equatable {
     }
 
     /// Decodes an extensions block (`Extension extensions<0..2^16-1>`) of a message.
-    public static func decodeList(_ block: ByteBuffer, in context: TLSExtensionContext) throws(TLSWireError) -> [TLSExtension] {
+    public static func decodeList(
+        _ block: ByteBuffer,
+        in context: TLSExtensionContext
+    ) throws(TLSWireError) -> [TLSExtension] {
         var reader = WireReader(block, "extensions")
         var list: [TLSExtension] = []
         while !reader.isEmpty {
@@ -78,7 +83,11 @@ public struct TLSExtension: Sendable, Equatable {
         return list
     }
 
-    static func decode(_ type: TLSExtensionType, _ data: ByteBuffer, in context: TLSExtensionContext) throws(TLSWireError) -> TLSExtension {
+    static func decode(
+        _ type: TLSExtensionType,
+        _ data: ByteBuffer,
+        in context: TLSExtensionContext
+    ) throws(TLSWireError) -> TLSExtension {
         var reader = WireReader(data, type.name ?? "extension \(type.rawValue)")
         let length = data.readableBytes
         func done(_ value: Value) throws(TLSWireError) -> TLSExtension {
@@ -118,7 +127,9 @@ public struct TLSExtension: Sendable, Equatable {
                 var entries: [KeyShareEntry] = []
                 while !list.isEmpty {
                     let group = TLSNamedGroup(rawValue: try list.u16("group"))
-                    entries.append(KeyShareEntry(group: group, keyLength: try list.vector16("key_exchange").readableBytes))
+                    entries.append(
+                        KeyShareEntry(group: group, keyLength: try list.vector16("key_exchange").readableBytes)
+                    )
                 }
                 return try done(.clientKeyShares(entries))
             case .helloRetryRequest:
@@ -126,13 +137,25 @@ public struct TLSExtension: Sendable, Equatable {
             default:
                 let group = TLSNamedGroup(rawValue: try reader.u16("group"))
                 var key = try reader.vector16("key_exchange")
-                return try done(.serverKeyShare(KeyShareEntry(group: group, keyLength: key.readableBytes, keyExchange: key.readBytes(length: key.readableBytes)!)))
+                return try done(
+                    .serverKeyShare(
+                        KeyShareEntry(
+                            group: group,
+                            keyLength: key.readableBytes,
+                            keyExchange: key.readBytes(length: key.readableBytes)!
+                        )
+                    )
+                )
             }
         case .signatureAlgorithms, .signatureAlgorithmsCert:
             let list = try WireReader.list16(try reader.vector16("supported_signature_algorithms"), type.name ?? "")
             return try done(.signatureSchemes(list.map(TLSSignatureScheme.init(rawValue:))))
         case .certificateAuthorities:
-            return try done(.authorities(try TLSDistinguishedName.decodeList(try reader.vector16("authorities"), "certificate_authorities")))
+            return try done(
+                .authorities(
+                    try TLSDistinguishedName.decodeList(try reader.vector16("authorities"), "certificate_authorities")
+                )
+            )
         case .statusRequest:
             if length == 0 { return try done(.empty) }
             if context == .certificate {
@@ -205,24 +228,38 @@ extension TLSExtension: TLSFieldDescribing {
         case .groups(let groups): return [TLSField("Supported Groups (\(groups.count))", groups.listed())]
         case .clientKeyShares(let entries):
             return entries.map { TLSField("Key Share Entry", "\($0.group), key_exchange length \($0.keyLength)") }
-        case .serverKeyShare(let entry): return [TLSField("Key Share Entry", "\(entry.group), key_exchange length \(entry.keyLength)")]
+        case .serverKeyShare(let entry):
+            return [TLSField("Key Share Entry", "\(entry.group), key_exchange length \(entry.keyLength)")]
         case .selectedGroup(let group): return [TLSField("Selected Group", group.description)]
-        case .signatureSchemes(let schemes): return [TLSField("Signature Algorithms (\(schemes.count))", schemes.listed())]
+        case .signatureSchemes(let schemes):
+            return [TLSField("Signature Algorithms (\(schemes.count))", schemes.listed())]
         case .authorities(let names):
             return [TLSField("Distinguished Names (\(names.count))", "", names.map(\.field))]
-        case .statusRequest(let statusType): return [TLSField("Certificate Status Type", statusType == 1 ? "ocsp(1)" : "\(statusType)")]
+        case .statusRequest(let statusType):
+            return [TLSField("Certificate Status Type", statusType == 1 ? "ocsp(1)" : "\(statusType)")]
         case .renegotiationInfo(let length): return [TLSField("Renegotiation Info length", "\(length)")]
         case .sessionTicket(let length): return [TLSField("Session Ticket length", "\(length)")]
         case .pskModes(let modes):
-            return [TLSField("PSK Key Exchange Modes", modes.map { $0 == 0 ? "psk_ke(0)" : $0 == 1 ? "psk_dhe_ke(1)" : "\($0)" }.joined(separator: " "))]
-        case .offeredPSKs(let identities, let binders): return [TLSField("Identities", "\(identities)"), TLSField("Binders", "\(binders)")]
+            return [
+                TLSField(
+                    "PSK Key Exchange Modes",
+                    modes.map { $0 == 0 ? "psk_ke(0)" : $0 == 1 ? "psk_dhe_ke(1)" : "\($0)" }.joined(separator: " ")
+                )
+            ]
+        case .offeredPSKs(let identities, let binders):
+            return [TLSField("Identities", "\(identities)"), TLSField("Binders", "\(binders)")]
         case .selectedIdentity(let index): return [TLSField("Selected Identity", "\(index)")]
         case .maxEarlyData(let size): return [TLSField("Maximum Early Data Size", "\(size)")]
         case .cookie(let length): return [TLSField("Cookie length", "\(length)")]
         case .recordSizeLimit(let limit): return [TLSField("Record Size Limit", "\(limit)")]
         case .padding(let length): return [TLSField("Padding Data length", "\(length)")]
         case .pointFormats(let formats):
-            return [TLSField("EC point formats", formats.map { $0 == 0 ? "uncompressed(0)" : "\($0)" }.joined(separator: " "))]
+            return [
+                TLSField(
+                    "EC point formats",
+                    formats.map { $0 == 0 ? "uncompressed(0)" : "\($0)" }.joined(separator: " ")
+                )
+            ]
         case .opaque(let length): return length > 0 ? [TLSField("Data length", "\(length)")] : []
         }
     }

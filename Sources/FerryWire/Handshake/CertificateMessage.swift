@@ -21,13 +21,24 @@ public struct CertificateMessage: Sendable, Equatable {
         var entries: [Entry] = []
         while !list.isEmpty {
             var data = try list.vector24("cert_data")
-            guard data.readableBytes > 0 else { throw TLSWireError(description: "Certificate holds an empty certificate") }
+            guard data.readableBytes > 0 else {
+                throw TLSWireError(description: "Certificate holds an empty certificate")
+            }
             let der = data.readBytes(length: data.readableBytes)!
             let extensions = tls13 ? try TLSExtension.decodeList(try list.vector16("extensions"), in: .certificate) : []
             do {
-                entries.append(Entry(der: der, summary: try TLSCertificateSummary(der: der), parseError: nil, extensions: extensions))
+                entries.append(
+                    Entry(
+                        der: der,
+                        summary: try TLSCertificateSummary(der: der),
+                        parseError: nil,
+                        extensions: extensions
+                    )
+                )
             } catch {
-                entries.append(Entry(der: der, summary: nil, parseError: String(describing: error), extensions: extensions))
+                entries.append(
+                    Entry(der: der, summary: nil, parseError: String(describing: error), extensions: extensions)
+                )
             }
         }
         self.entries = entries
@@ -38,12 +49,20 @@ public struct CertificateMessage: Sendable, Equatable {
 extension CertificateMessage: TLSFieldDescribing {
     public var fields: [TLSField] {
         var fields: [TLSField] = []
-        if let requestContext { fields.append(TLSField("Certificate Request Context Length", "\(requestContext.count)")) }
-        fields.append(TLSField("Certificates (\(entries.count))", entries.isEmpty ? "none (no certificate sent)" : "", entries.enumerated().map { index, entry in
-            var children = entry.summary?.fields ?? [TLSField("Error", entry.parseError ?? "")]
-            children += entry.extensions.flatMap(\.fields)
-            return TLSField("Certificate [\(index)]", "\(entry.der.count) bytes", children)
-        }))
+        if let requestContext {
+            fields.append(TLSField("Certificate Request Context Length", "\(requestContext.count)"))
+        }
+        fields.append(
+            TLSField(
+                "Certificates (\(entries.count))",
+                entries.isEmpty ? "none (no certificate sent)" : "",
+                entries.enumerated().map { index, entry in
+                    var children = entry.summary?.fields ?? [TLSField("Error", entry.parseError ?? "")]
+                    children += entry.extensions.flatMap(\.fields)
+                    return TLSField("Certificate [\(index)]", "\(entry.der.count) bytes", children)
+                }
+            )
+        )
         return fields
     }
 }

@@ -35,9 +35,15 @@ public struct CertificateRequest: Sendable, Equatable {
             distinguishedNames = names
         } else {
             var types = try reader.vector8("certificate_types")
-            certificateTypes = (types.readBytes(length: types.readableBytes) ?? []).map(TLSClientCertificateType.init(rawValue:))
-            signatureAlgorithms = version >= .tls12
-                ? try WireReader.list16(try reader.vector16("supported_signature_algorithms"), "supported_signature_algorithms").map(TLSSignatureScheme.init(rawValue:))
+            certificateTypes = (types.readBytes(length: types.readableBytes) ?? []).map(
+                TLSClientCertificateType.init(rawValue:)
+            )
+            signatureAlgorithms =
+                version >= .tls12
+                ? try WireReader.list16(
+                    try reader.vector16("supported_signature_algorithms"),
+                    "supported_signature_algorithms"
+                ).map(TLSSignatureScheme.init(rawValue:))
                 : []
             let names = try reader.vector16("certificate_authorities")
             distinguishedNamesLength = names.readableBytes
@@ -64,7 +70,9 @@ extension CertificateRequest: TLSFieldDescribing {
         if !signatureAlgorithms.isEmpty {
             fields.append(TLSField("Signature Algorithms (\(signatureAlgorithms.count))", signatureAlgorithms.listed()))
         }
-        fields.append(TLSField("Distinguished Names Length", "\(distinguishedNamesLength ?? 0)", distinguishedNames.map(\.field)))
+        fields.append(
+            TLSField("Distinguished Names Length", "\(distinguishedNamesLength ?? 0)", distinguishedNames.map(\.field))
+        )
         return fields
     }
 }

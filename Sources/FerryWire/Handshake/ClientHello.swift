@@ -16,10 +16,13 @@ public struct ClientHello: Sendable, Equatable {
         legacyVersion = TLSProtocolVersion(rawValue: try reader.u16("client_version"))
         random = try reader.bytes(32, "random")
         sessionID = try reader.sessionID()
-        cipherSuites = try WireReader.list16(try reader.vector16("cipher_suites"), "ClientHello cipher_suites").map(TLSCipherSuite.init(rawValue:))
+        cipherSuites = try WireReader.list16(try reader.vector16("cipher_suites"), "ClientHello cipher_suites").map(
+            TLSCipherSuite.init(rawValue:)
+        )
         var compression = try reader.vector8("compression_methods")
         compressionMethods = compression.readBytes(length: compression.readableBytes)!
-        extensions = reader.isEmpty ? [] : try TLSExtension.decodeList(try reader.vector16("extensions"), in: .clientHello)
+        extensions =
+            reader.isEmpty ? [] : try TLSExtension.decodeList(try reader.vector16("extensions"), in: .clientHello)
         try reader.expectEnd()
         isSSLv2Compatible = false
     }
@@ -32,7 +35,9 @@ public struct ClientHello: Sendable, Equatable {
         let specLength = Int(try reader.u16("cipher_spec_length"))
         let sessionLength = Int(try reader.u16("session_id_length"))
         let challengeLength = Int(try reader.u16("challenge_length"))
-        guard specLength % 3 == 0 else { throw TLSWireError(description: "SSLv2 ClientHello cipher_spec_length \(specLength) is not a multiple of 3") }
+        guard specLength % 3 == 0 else {
+            throw TLSWireError(description: "SSLv2 ClientHello cipher_spec_length \(specLength) is not a multiple of 3")
+        }
         var specs = try reader.slice(specLength, "cipher_specs")
         var suites: [TLSCipherSuite] = []
         while let (high, low) = specs.readMultipleIntegers(as: (UInt8, UInt16).self) {
@@ -60,7 +65,9 @@ public struct ClientHello: Sendable, Equatable {
     /// The schemes of `signature_algorithms`; nil when the extension is absent (before TLS 1.2, or a client
     /// that leaves it to the defaults of RFC 5246 §7.4.1.4.1).
     public var signatureSchemes: [TLSSignatureScheme]? {
-        for item in extensions where item.type == .signatureAlgorithms { if case .signatureSchemes(let list) = item.value { return list } }
+        for item in extensions where item.type == .signatureAlgorithms {
+            if case .signatureSchemes(let list) = item.value { return list }
+        }
         return nil
     }
 
@@ -77,11 +84,20 @@ extension ClientHello: TLSFieldDescribing {
             TLSField("Version", legacyVersion.description + " (\(hex4(legacyVersion.rawValue)))"),
             TLSField(isSSLv2Compatible ? "Challenge" : "Random", hex(random)),
             TLSField("Session ID Length", "\(sessionID.count)"),
-            TLSField("Cipher Suites (\(cipherSuites.count))", "", cipherSuites.map { TLSField("Cipher Suite", "\($0) (\(hex4($0.rawValue)))") }),
-            TLSField("Compression Methods (\(compressionMethods.count))", compressionMethods.map { $0 == 0 ? "null(0)" : "\($0)" }.joined(separator: " ")),
+            TLSField(
+                "Cipher Suites (\(cipherSuites.count))",
+                "",
+                cipherSuites.map { TLSField("Cipher Suite", "\($0) (\(hex4($0.rawValue)))") }
+            ),
+            TLSField(
+                "Compression Methods (\(compressionMethods.count))",
+                compressionMethods.map { $0 == 0 ? "null(0)" : "\($0)" }.joined(separator: " ")
+            ),
         ]
         if isSSLv2Compatible { fields.insert(TLSField("Format", "SSLv2-compatible ClientHello"), at: 0) }
-        if !extensions.isEmpty { fields.append(TLSField("Extensions (\(extensions.count))", "", extensions.flatMap(\.fields))) }
+        if !extensions.isEmpty {
+            fields.append(TLSField("Extensions (\(extensions.count))", "", extensions.flatMap(\.fields)))
+        }
         return fields
     }
 }

@@ -19,7 +19,8 @@ public struct ClientHelloBuilder: Sendable {
     /// Every signature scheme a server certificate might need: ECDSA on each curve, RSA PKCS#1 and PSS (for
     /// rsaEncryption and RSASSA-PSS keys), EdDSA, SHA-1 last.
     public static let broadSchemes: [UInt16] = [
-        0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0808, 0x0809, 0x080A, 0x080B, 0x081A, 0x081B, 0x081C, 0x0201, 0x0203,
+        0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0808, 0x0809, 0x080A, 0x080B,
+        0x081A, 0x081B, 0x081C, 0x0201, 0x0203,
     ]
 
     /// Every suite a legacy or modern server might pick, strongest first, plus the renegotiation SCSV.
@@ -29,7 +30,14 @@ public struct ClientHelloBuilder: Sendable {
         0x0005, 0x0004, 0x00FF,
     ].map(TLSCipherSuite.init(rawValue:))
 
-    public init(version: TLSProtocolVersion, random: [UInt8], cipherSuites: [TLSCipherSuite] = Self.broadSuites, serverName: String? = nil, keySharePublicKey: [UInt8]? = nil, keyShareGroup: UInt16 = 29) {
+    public init(
+        version: TLSProtocolVersion,
+        random: [UInt8],
+        cipherSuites: [TLSCipherSuite] = Self.broadSuites,
+        serverName: String? = nil,
+        keySharePublicKey: [UInt8]? = nil,
+        keyShareGroup: UInt16 = 29
+    ) {
         self.version = version
         self.random = random
         self.cipherSuites = cipherSuites
@@ -45,7 +53,8 @@ public struct ClientHelloBuilder: Sendable {
         body.writeInteger(tls13 ? TLSProtocolVersion.tls12.rawValue : version.rawValue)
         body.writeBytes(random)
         body.writeInteger(UInt8(0))  // session_id
-        let suites = tls13 ? cipherSuites.filter { $0.rawValue >> 8 == 0x13 } : cipherSuites.filter { $0.rawValue >> 8 != 0x13 }
+        let suites =
+            tls13 ? cipherSuites.filter { $0.rawValue >> 8 == 0x13 } : cipherSuites.filter { $0.rawValue >> 8 != 0x13 }
         body.writeInteger(UInt16(suites.count * 2))
         for suite in suites { body.writeInteger(suite.rawValue) }
         body.writeBytes([1, 0])  // compression: null
@@ -90,7 +99,11 @@ public struct ClientHelloBuilder: Sendable {
         }
         var record = ByteBuffer()
         // Record version: SSLv3 for an SSLv3 probe, else TLS 1.0 (what most clients send first).
-        record.writeMultipleIntegers(TLSContentType.handshake.rawValue, version == .ssl3 ? TLSProtocolVersion.ssl3.rawValue : TLSProtocolVersion.tls10.rawValue, UInt16(body.readableBytes + 4))
+        record.writeMultipleIntegers(
+            TLSContentType.handshake.rawValue,
+            version == .ssl3 ? TLSProtocolVersion.ssl3.rawValue : TLSProtocolVersion.tls10.rawValue,
+            UInt16(body.readableBytes + 4)
+        )
         record.writeInteger(TLSHandshakeType.clientHello.rawValue)
         record.writeInteger(UInt8(body.readableBytes >> 16))
         record.writeInteger(UInt16(body.readableBytes & 0xFFFF))

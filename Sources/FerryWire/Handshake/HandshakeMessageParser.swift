@@ -32,7 +32,9 @@ public struct HandshakeMessageParser: Sendable {
         else { return nil }
         let length = Int(high) << 16 | Int(low)
         guard length <= Self.maximumMessage else {
-            throw TLSWireError(description: "handshake message of \(length) bytes is larger than \(Self.maximumMessage)")
+            throw TLSWireError(
+                description: "handshake message of \(length) bytes is larger than \(Self.maximumMessage)"
+            )
         }
         guard let body = view.readSlice(length: length) else { return nil }
         buffer = view.readableBytes == 0 ? nil : view

@@ -18,13 +18,18 @@ public struct ServerKeyExchange: Sendable, Equatable {
         switch cipherSuite?.keyExchange {
         case .ecdhe:
             let curveType = try reader.u8("curve_type")
-            guard curveType == 3 else { throw TLSWireError(description: "ServerKeyExchange curve_type \(curveType) is not named_curve(3)") }
+            guard curveType == 3 else {
+                throw TLSWireError(description: "ServerKeyExchange curve_type \(curveType) is not named_curve(3)")
+            }
             let group = TLSNamedGroup(rawValue: try reader.u16("named_curve"))
             parameters = .ecdhe(group: group, publicKeyLength: try reader.vector8("public").readableBytes)
         case .dhe:
             let prime = try reader.vector16("dh_p")
             _ = try reader.vector16("dh_g")
-            parameters = .dhe(primeBits: prime.readableBytes * 8, publicKeyLength: try reader.vector16("dh_Ys").readableBytes)
+            parameters = .dhe(
+                primeBits: prime.readableBytes * 8,
+                publicKeyLength: try reader.vector16("dh_Ys").readableBytes
+            )
         default:
             parameters = .opaque(length: body.readableBytes)
             signatureScheme = nil
@@ -41,8 +46,13 @@ extension ServerKeyExchange: TLSFieldDescribing {
     public var fields: [TLSField] {
         var fields: [TLSField]
         switch parameters {
-        case .ecdhe(let group, let length): fields = [TLSField("Curve Type", "named_curve(3)"), TLSField("Named Curve", group.description), TLSField("Pubkey Length", "\(length)")]
-        case .dhe(let bits, let length): fields = [TLSField("p Length", "\(bits) bits"), TLSField("Pubkey Length", "\(length)")]
+        case .ecdhe(let group, let length):
+            fields = [
+                TLSField("Curve Type", "named_curve(3)"), TLSField("Named Curve", group.description),
+                TLSField("Pubkey Length", "\(length)"),
+            ]
+        case .dhe(let bits, let length):
+            fields = [TLSField("p Length", "\(bits) bits"), TLSField("Pubkey Length", "\(length)")]
         case .opaque(let length): fields = [TLSField("Parameters length", "\(length)")]
         }
         if let signatureScheme { fields.append(TLSField("Signature Algorithm", signatureScheme.description)) }
@@ -100,6 +110,8 @@ public struct CertificateVerify: Sendable, Equatable {
 
 extension CertificateVerify: TLSFieldDescribing {
     public var fields: [TLSField] {
-        (signatureScheme.map { [TLSField("Signature Algorithm", $0.description)] } ?? []) + [TLSField("Signature Length", "\(signatureLength)")]
+        (signatureScheme.map { [TLSField("Signature Algorithm", $0.description)] } ?? []) + [
+            TLSField("Signature Length", "\(signatureLength)")
+        ]
     }
 }

@@ -32,7 +32,9 @@ extension NewSessionTicket: TLSFieldDescribing {
         if let ageAdd { fields.append(TLSField("Session Ticket Age Add", "\(ageAdd)")) }
         if let nonceLength { fields.append(TLSField("Session Ticket Nonce Length", "\(nonceLength)")) }
         fields.append(TLSField("Session Ticket Length", "\(ticketLength)"))
-        if !extensions.isEmpty { fields.append(TLSField("Extensions (\(extensions.count))", "", extensions.flatMap(\.fields))) }
+        if !extensions.isEmpty {
+            fields.append(TLSField("Extensions (\(extensions.count))", "", extensions.flatMap(\.fields)))
+        }
         return fields
     }
 }

@@ -53,7 +53,9 @@ extension ServerHello: TLSFieldDescribing {
             TLSField("Cipher Suite", "\(cipherSuite) (\(hex4(cipherSuite.rawValue)))"),
             TLSField("Compression Method", compressionMethod == 0 ? "null(0)" : "\(compressionMethod)"),
         ]
-        if !extensions.isEmpty { fields.append(TLSField("Extensions (\(extensions.count))", "", extensions.flatMap(\.fields))) }
+        if !extensions.isEmpty {
+            fields.append(TLSField("Extensions (\(extensions.count))", "", extensions.flatMap(\.fields)))
+        }
         return fields
     }
 }

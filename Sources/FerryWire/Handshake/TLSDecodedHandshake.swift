@@ -68,16 +68,24 @@ public struct TLSDecodedHandshake: Sendable, Equatable {
         let version = context.version ?? .tls12
         let tls13 = version >= .tls13
         func empty() throws(TLSWireError) -> Content {
-            guard body.readableBytes == 0 else { throw TLSWireError(description: "\(message.type) should be empty but holds \(body.readableBytes) bytes") }
+            guard body.readableBytes == 0 else {
+                throw TLSWireError(description: "\(message.type) should be empty but holds \(body.readableBytes) bytes")
+            }
             return .empty
         }
         switch message.type {
         case .clientHello: return .clientHello(try ClientHello(body: body))
         case .serverHello: return .serverHello(try ServerHello(body: body))
         case .certificate: return .certificate(try CertificateMessage(body: body, tls13: tls13))
-        case .serverKeyExchange: return .serverKeyExchange(try ServerKeyExchange(body: body, version: version, cipherSuite: context.cipherSuite))
+        case .serverKeyExchange:
+            return .serverKeyExchange(
+                try ServerKeyExchange(body: body, version: version, cipherSuite: context.cipherSuite)
+            )
         case .certificateRequest: return .certificateRequest(try CertificateRequest(body: body, version: version))
-        case .clientKeyExchange: return .clientKeyExchange(try ClientKeyExchange(body: body, version: version, cipherSuite: context.cipherSuite))
+        case .clientKeyExchange:
+            return .clientKeyExchange(
+                try ClientKeyExchange(body: body, version: version, cipherSuite: context.cipherSuite)
+            )
         case .certificateVerify: return .certificateVerify(try CertificateVerify(body: body, version: version))
         case .finished: return .finished(verifyDataLength: body.readableBytes)
         case .newSessionTicket: return .newSessionTicket(try NewSessionTicket(body: body, tls13: tls13))
@@ -133,7 +141,13 @@ public struct TLSDecodedHandshake: Sendable, Equatable {
         case .finished(let length): return [TLSField("Verify Data length", "\(length)")]
         case .newSessionTicket(let value): return value.fields
         case .encryptedExtensions(let value): return value.fields
-        case .keyUpdate(let request): return [TLSField("Key Update Request", request == 0 ? "update_not_requested(0)" : request == 1 ? "update_requested(1)" : "\(request)")]
+        case .keyUpdate(let request):
+            return [
+                TLSField(
+                    "Key Update Request",
+                    request == 0 ? "update_not_requested(0)" : request == 1 ? "update_requested(1)" : "\(request)"
+                )
+            ]
         case .empty, .none: return []
         case .opaque(let length): return [TLSField("Body length", "\(length)")]
         }

@@ -60,9 +60,15 @@ public struct TLSRecordParser: Sendable {
             }
             guard let fragment = view.readSlice(length: length) else { return nil }
             buffer = view.readableBytes == 0 ? nil : view
-            return TLSRecord(contentType: .sslv2ClientHello, version: TLSProtocolVersion(rawValue: version), fragment: fragment)
+            return TLSRecord(
+                contentType: .sslv2ClientHello,
+                version: TLSProtocolVersion(rawValue: version),
+                fragment: fragment
+            )
         }
-        guard let (type, version, length) = view.readMultipleIntegers(as: (UInt8, UInt16, UInt16).self) else { return nil }
+        guard let (type, version, length) = view.readMultipleIntegers(as: (UInt8, UInt16, UInt16).self) else {
+            return nil
+        }
         guard version >> 8 == 3 else {
             throw TLSWireError.notTLS(firstBytes: buffer!.getBytes(at: buffer!.readerIndex, length: 5) ?? [])
         }
@@ -71,7 +77,11 @@ public struct TLSRecordParser: Sendable {
         }
         guard let fragment = view.readSlice(length: Int(length)) else { return nil }
         buffer = view.readableBytes == 0 ? nil : view
-        return TLSRecord(contentType: TLSContentType(rawValue: type), version: TLSProtocolVersion(rawValue: version), fragment: fragment)
+        return TLSRecord(
+            contentType: TLSContentType(rawValue: type),
+            version: TLSProtocolVersion(rawValue: version),
+            fragment: fragment
+        )
     }
 }
 
@@ -85,12 +95,17 @@ public struct TLSWireError: Error, Hashable, Sendable, CustomStringConvertible {
 
     static func notTLS(firstBytes: [UInt8]) -> TLSWireError {
         let printable = firstBytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
-        let shown = printable ? "'" + String(decoding: firstBytes, as: UTF8.self) + "'" : firstBytes.map { String($0, radix: 16) }.joined(separator: " ")
+        let shown =
+            printable
+            ? "'" + String(decoding: firstBytes, as: UTF8.self) + "'"
+            : firstBytes.map { String($0, radix: 16) }.joined(separator: " ")
         return TLSWireError(description: "not a TLS record (starts with \(shown))")
     }
 
     static func recordOverflow(length: Int) -> TLSWireError {
-        TLSWireError(description: "record of \(length) bytes exceeds the TLS maximum of \(TLSRecordParser.maximumFragment)")
+        TLSWireError(
+            description: "record of \(length) bytes exceeds the TLS maximum of \(TLSRecordParser.maximumFragment)"
+        )
     }
 
     static func truncated(_ what: String) -> TLSWireError {

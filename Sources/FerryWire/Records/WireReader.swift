@@ -65,7 +65,9 @@ public struct WireReader: Sendable {
     /// A hello's `session_id<0..32>`.
     public mutating func sessionID() throws(TLSWireError) -> [UInt8] {
         var session = try vector8("session_id")
-        guard session.readableBytes <= 32 else { throw TLSWireError(description: "\(what) session_id is longer than 32 bytes") }
+        guard session.readableBytes <= 32 else {
+            throw TLSWireError(description: "\(what) session_id is longer than 32 bytes")
+        }
         return session.readBytes(length: session.readableBytes)!
     }
 
@@ -76,7 +78,9 @@ public struct WireReader: Sendable {
 
     /// Reads a list of 16-bit values filling `vector`.
     public static func list16(_ vector: ByteBuffer, _ what: String) throws(TLSWireError) -> [UInt16] {
-        guard vector.readableBytes % 2 == 0 else { throw TLSWireError(description: "\(what) has an odd length (\(vector.readableBytes))") }
+        guard vector.readableBytes % 2 == 0 else {
+            throw TLSWireError(description: "\(what) has an odd length (\(vector.readableBytes))")
+        }
         var vector = vector
         var values: [UInt16] = []
         values.reserveCapacity(vector.readableBytes / 2)

@@ -61,7 +61,9 @@ public struct TLSNamedGroup: RawRepresentable, Hashable, Sendable, CustomStringC
 
     public var name: String? { isGREASE ? "GREASE" : Self.names[rawValue] }
 
-    public var description: String { (name ?? "unknown") + "(0x" + String(rawValue, radix: 16, uppercase: false).leftPadded(4) + ")" }
+    public var description: String {
+        (name ?? "unknown") + "(0x" + String(rawValue, radix: 16, uppercase: false).leftPadded(4) + ")"
+    }
 
     static let names: [UInt16: String] = [
         19: "secp192r1", 21: "secp224r1", 23: "secp256r1", 24: "secp384r1", 25: "secp521r1", 29: "x25519",

@@ -19,7 +19,9 @@ public struct TLSProtocolVersion: RawRepresentable, Hashable, Comparable, Sendab
         case .tls11: return "TLS1.1"
         case .tls12: return "TLS1.2"
         case .tls13: return "TLS1.3"
-        default: return isGREASE ? "GREASE(0x\(String(rawValue, radix: 16)))" : "0x" + String(rawValue, radix: 16, uppercase: true)
+        default:
+            return isGREASE
+                ? "GREASE(0x\(String(rawValue, radix: 16)))" : "0x" + String(rawValue, radix: 16, uppercase: true)
         }
     }
 

@@ -21,10 +21,16 @@ struct Certs: AsyncParsableCommand {
         @Option(name: .long, help: "Folder for the files.")
         var dir = DevPKI.defaultDirectory
 
-        @Option(name: .customLong("server-name"), help: "Extra DNS name or IP address for the server certificate (repeatable).")
+        @Option(
+            name: .customLong("server-name"),
+            help: "Extra DNS name or IP address for the server certificate (repeatable)."
+        )
         var serverNames: [String] = []
 
-        @Option(name: .customLong("client"), help: "Client (partner) name to issue a certificate for (repeatable). Default: dev.")
+        @Option(
+            name: .customLong("client"),
+            help: "Client (partner) name to issue a certificate for (repeatable). Default: dev."
+        )
         var clients: [String] = []
 
         @Flag(name: .long, help: "Overwrite existing files.")
@@ -33,7 +39,11 @@ struct Certs: AsyncParsableCommand {
         func run() async throws {
             let pki = DevPKI(directory: dir)
             do {
-                let written = try pki.create(serverNames: serverNames, clients: clients.isEmpty ? [DevPKI.defaultClient] : clients, force: force)
+                let written = try pki.create(
+                    serverNames: serverNames,
+                    clients: clients.isEmpty ? [DevPKI.defaultClient] : clients,
+                    force: force
+                )
                 print("wrote \(written.count) files in \(dir):")
                 for file in written { print("  \(file)") }
             } catch {

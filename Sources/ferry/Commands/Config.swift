@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryConfig
 import FerryDiagnosis
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,8 +39,13 @@ struct Config: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            guard let file = file ?? ProcessInfo.processInfo.environment["FERRY_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-                throw ValidationError("name the file to check (a Ferry YAML or an XCOM configssl.cnf), or set FERRY_CONFIG")
+            guard
+                let file = file
+                    ?? ProcessInfo.processInfo.environment["FERRY_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 })
+            else {
+                throw ValidationError(
+                    "name the file to check (a Ferry YAML or an XCOM configssl.cnf), or set FERRY_CONFIG"
+                )
             }
             let report = await ConfigCheck.check(file: file, warningWindow: Double(days) * 86_400)
             if json {
@@ -67,7 +73,10 @@ struct Config: AsyncParsableCommand {
         @Argument(help: "The configssl.cnf file.")
         var file: String
 
-        @Option(name: [.short, .long], help: "Write the YAML to this file instead of standard output (refuses to overwrite).")
+        @Option(
+            name: [.short, .long],
+            help: "Write the YAML to this file instead of standard output (refuses to overwrite)."
+        )
         var output: String?
 
         func run() async throws {
@@ -84,7 +93,11 @@ struct Config: AsyncParsableCommand {
             }
             let descriptor = open(output, O_WRONLY | O_CREAT | O_EXCL, 0o600)
             guard descriptor >= 0 else {
-                Failure.printError(errno == EEXIST ? "\(output) exists; choose another name or remove it first" : "cannot create \(output): \(String(cString: strerror(errno)))")
+                Failure.printError(
+                    errno == EEXIST
+                        ? "\(output) exists; choose another name or remove it first"
+                        : "cannot create \(output): \(String(cString: strerror(errno)))"
+                )
                 throw ExitCode(1)
             }
             let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)

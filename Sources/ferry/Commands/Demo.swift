@@ -6,15 +6,16 @@ import FerryDiagnosis
 import FerryLedger
 import FerryProtocol
 import FerryServer
-import FerryWire
 import FerryTLS
+import FerryWire
 import Foundation
 import Logging
 import NIOSSL
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a complete transfer locally: throwaway PKI, server, upload, download, verification, then a diagnosis of a misconfigured partner.",
+        abstract:
+            "Run a complete transfer locally: throwaway PKI, server, upload, download, verification, then a diagnosis of a misconfigured partner.",
         discussion: """
             After the verified round trip, starts a second local server set up the way the partner in Ferry's founding \
             incident was (TLS 1.0 only, client certificates requested with no CA names) and runs ferry diagnose against \
@@ -50,7 +51,9 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-demo-\(UUID().uuidString.prefix(8))").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ferry-demo-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { if !keep { try? FileManager.default.removeItem(atPath: folder) } }
         var logger = Logger(label: "ferry.demo")
         logger.logLevel = .warning
@@ -80,7 +83,9 @@ struct Demo: AsyncParsableCommand {
         configuration.serverTLS = .dev(pki)
         let server = try await FerryServer.prepare(configuration: configuration)
         let running = try await RunningServer.start(server, logger: logger)
-        say("2. server       https://localhost:\(running.port)  TLS 1.2-1.3, client certificate required, CA names sent")
+        say(
+            "2. server       https://localhost:\(running.port)  TLS 1.2-1.3, client certificate required, CA names sent"
+        )
         do {
             let source = folder + "/source.bin"
             let sourceDigest = try Self.writeRandomFile(source, mebibytes: size)
@@ -89,29 +94,47 @@ struct Demo: AsyncParsableCommand {
             let tls = try ClientTLSProfile.dev(pki, client: partner).makeConfiguration()
             let clientLedger = try await SQLiteLedger.open(path: folder + "/client-ledger.sqlite")
             let client = TransferClient(tls: tls, ledger: clientLedger)
-            let target = RemoteTarget(host: "localhost", port: running.port, path: try PartnerPath(plain: "inbound/source.bin"))
+            let target = RemoteTarget(
+                host: "localhost",
+                port: running.port,
+                path: try PartnerPath(plain: "inbound/source.bin")
+            )
             let upload = try await client.send(files: [source], to: target)[0]
-            say("4. upload       \(ByteFormat.size(upload.bytes)) in \(String(format: "%.3f", upload.seconds)) s (\(ByteFormat.size(Int64(upload.bytesPerSecond)))/s), server's Repr-Digest matches")
+            say(
+                "4. upload       \(ByteFormat.size(upload.bytes)) in \(String(format: "%.3f", upload.seconds)) s (\(ByteFormat.size(Int64(upload.bytesPerSecond)))/s), server's Repr-Digest matches"
+            )
             say("   handshake    \(upload.tlsVersion ?? "?") \(upload.cipherSuite ?? "?")")
             say("   server       \(upload.serverSubject ?? "?") issued by \(upload.serverIssuer ?? "?")")
-            say("   client       \(upload.clientSubject ?? "?") -> partner '\(partner)', area \(configuration.root)/\(partner)/")
+            say(
+                "   client       \(upload.clientSubject ?? "?") -> partner '\(partner)', area \(configuration.root)/\(partner)/"
+            )
 
             let fetched = folder + "/fetched.bin"
             let download = try await client.get(target, to: fetched)
-            say("5. download     \(ByteFormat.size(download.bytes)) in \(String(format: "%.3f", download.seconds)) s (\(ByteFormat.size(Int64(download.bytesPerSecond)))/s) into \(fetched)")
+            say(
+                "5. download     \(ByteFormat.size(download.bytes)) in \(String(format: "%.3f", download.seconds)) s (\(ByteFormat.size(Int64(download.bytesPerSecond)))/s) into \(fetched)"
+            )
 
             let fetchedDigest = try FileDigest.of(fileAt: fetched)
             let rows = try await server.ledger.recent(limit: 10)
-            let ok = upload.sha256 == sourceDigest.hex && download.sha256 == sourceDigest.hex && fetchedDigest == sourceDigest
+            let ok =
+                upload.sha256 == sourceDigest.hex && download.sha256 == sourceDigest.hex
+                && fetchedDigest == sourceDigest
                 && rows.count == 2 && rows.allSatisfy { $0.result == .ok && $0.tlsVersion != nil }
-            say("6. verify       source \(sourceDigest.hex.prefix(16))... = uploaded \(upload.sha256.prefix(16))... = downloaded \(fetchedDigest.hex.prefix(16))...: \(ok ? "match" : "MISMATCH")")
-            say("   ledger       server recorded \(rows.count) transfers: \(rows.reversed().map { "\($0.operation) \($0.path) \($0.result.rawValue) \($0.tlsVersion ?? "-")" }.joined(separator: "; "))")
+            say(
+                "6. verify       source \(sourceDigest.hex.prefix(16))... = uploaded \(upload.sha256.prefix(16))... = downloaded \(fetchedDigest.hex.prefix(16))...: \(ok ? "match" : "MISMATCH")"
+            )
+            say(
+                "   ledger       server recorded \(rows.count) transfers: \(rows.reversed().map { "\($0.operation) \($0.path) \($0.result.rawValue) \($0.tlsVersion ?? "-")" }.joined(separator: "; "))"
+            )
             try await clientLedger.close()
             try await running.stop()
 
             // The reason Ferry exists: a partner whose handshake fails, and one step that says why.
             let diagnosis = try await Self.diagnoseIncident(pki: pki, folder: folder, logger: logger)
-            say("7. diagnose     a second server set up like the incident's partner: TLS 1.0 only, client certificates requested, no CA names")
+            say(
+                "7. diagnose     a second server set up like the incident's partner: TLS 1.0 only, client certificates requested, no CA names"
+            )
             say("   ferry diagnose 127.0.0.1:\(diagnosis.port):")
             if let first = diagnosis.report.findings.first {
                 say(first.text.split(separator: "\n").map { "     " + $0 }.joined(separator: "\n"))
@@ -119,7 +142,11 @@ struct Demo: AsyncParsableCommand {
             let others = diagnosis.report.findings.dropFirst().map(\.id)
             if !others.isEmpty { say("     also: \(others.joined(separator: ", "))") }
             let diagnosed = diagnosis.report.findings.first?.id == "ca-names-empty-illegal"
-            say(diagnosed ? "   The diagnosis names the empty CA list under TLS 1.0 and fixes it without switching verification off." : "   Diagnosis FAILED: expected ca-names-empty-illegal first.")
+            say(
+                diagnosed
+                    ? "   The diagnosis names the empty CA list under TLS 1.0 and fixes it without switching verification off."
+                    : "   Diagnosis FAILED: expected ca-names-empty-illegal first."
+            )
             let passed = ok && diagnosed
             say(passed ? "Demo passed." : "Demo FAILED: see above.")
             if keep { say("Kept \(folder)") }
@@ -142,7 +169,11 @@ struct Demo: AsyncParsableCommand {
 
     /// Starts a Ferry server configured like the incident's partner (TLS 1.0 only, client certificates requested,
     /// no CA names) and diagnoses it with the demo partner's certificate.
-    static func diagnoseIncident(pki: DevPKI, folder: String, logger: Logger) async throws -> (port: Int, report: Diagnosis) {
+    static func diagnoseIncident(
+        pki: DevPKI,
+        folder: String,
+        logger: Logger
+    ) async throws -> (port: Int, report: Diagnosis) {
         var configuration = FerryConfiguration()
         configuration.root = folder + "/incident"
         configuration.listen = "127.0.0.1:0"
@@ -158,9 +189,20 @@ struct Demo: AsyncParsableCommand {
         let running = try await RunningServer.start(server, logger: quiet)
         do throws(any Error) {
             let client = try ClientTLSProfile.dev(pki, client: "demo-partner").makeConfiguration()
-            let leaf = try NIOSSLCertificate.fromPEMFile(pki.clientCertificate("demo-partner")).first.map { try TLSCertificateSummary(der: $0.toDERBytes()) }
-            let trusted = try NIOSSLCertificate.fromPEMFile(pki.caCertificate).map { try TLSCertificateSummary(der: $0.toDERBytes()) }
-            let diagnoser = Diagnoser(host: "127.0.0.1", port: running.port, serverName: "localhost", tls: client.configuration, clientCertificate: leaf, trustedCAs: trusted)
+            let leaf = try NIOSSLCertificate.fromPEMFile(pki.clientCertificate("demo-partner")).first.map {
+                try TLSCertificateSummary(der: $0.toDERBytes())
+            }
+            let trusted = try NIOSSLCertificate.fromPEMFile(pki.caCertificate).map {
+                try TLSCertificateSummary(der: $0.toDERBytes())
+            }
+            let diagnoser = Diagnoser(
+                host: "127.0.0.1",
+                port: running.port,
+                serverName: "localhost",
+                tls: client.configuration,
+                clientCertificate: leaf,
+                trustedCAs: trusted
+            )
             let report = await diagnoser.run()
             try await running.stop()
             return (running.port, report)
@@ -180,7 +222,9 @@ struct Demo: AsyncParsableCommand {
         var hasher = SHA256()
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<mebibytes {
-            let block = Data((0..<(1 << 17)).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64) { Array($0) } })
+            let block = Data(
+                (0..<(1 << 17)).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64) { Array($0) } }
+            )
             hasher.update(data: block)
             try handle.write(contentsOf: block)
         }

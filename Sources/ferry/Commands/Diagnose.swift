@@ -1,7 +1,7 @@
-import FerryProtocol
 import ArgumentParser
 import FerryConfig
 import FerryDiagnosis
+import FerryProtocol
 import FerryServer
 import FerryTLS
 import FerryTrace
@@ -52,7 +52,11 @@ struct Diagnose: AsyncParsableCommand {
         }
         let diagnoser: Diagnoser
         do {
-            diagnoser = try Diagnoser(target: target, sni: sni, profile: profileOptions.profile(configuration: configuration, partner: target.partner))
+            diagnoser = try Diagnoser(
+                target: target,
+                sni: sni,
+                profile: profileOptions.profile(configuration: configuration, partner: target.partner)
+            )
         } catch {
             Failure.printError(String(describing: error))
             throw ExitCode(1)
@@ -61,7 +65,10 @@ struct Diagnose: AsyncParsableCommand {
         if json {
             print(DiagnosisReport.json(diagnosis))
         } else {
-            print(TerminalText.escaped(DiagnosisReport.text(diagnosis, verbose: verbose), keepingNewlines: true), terminator: "")
+            print(
+                TerminalText.escaped(DiagnosisReport.text(diagnosis, verbose: verbose), keepingNewlines: true),
+                terminator: ""
+            )
         }
         throw ExitCode(diagnosis.exitCode)
     }

@@ -34,7 +34,9 @@ struct Explain: AsyncParsableCommand {
             for explanation in explanations { print(explanation.text) }
         }
         if explanations.isEmpty {
-            Failure.printError("nothing in '\(input)' is a TLS alert, a System SSL return code or a known TLS error message")
+            Failure.printError(
+                "nothing in '\(input)' is a TLS alert, a System SSL return code or a known TLS error message"
+            )
             throw ExitCode(1)
         }
     }

@@ -24,7 +24,9 @@ struct Get: AsyncParsableCommand {
     func run() async throws {
         do {
             let local = self.local
-            let result = try await options.withClient(target: source, operation: .get, direction: .inbound) { client, target in
+            let result = try await options.withClient(target: source, operation: .get, direction: .inbound) {
+                client,
+                target in
                 try await client.get(target, to: local)
             }
             if options.json { JSONOutput.print(result) } else { print(Report.line(result)) }

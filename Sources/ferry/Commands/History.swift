@@ -1,7 +1,7 @@
-import FerryProtocol
 import ArgumentParser
 import FerryConfig
 import FerryLedger
+import FerryProtocol
 import Foundation
 
 struct History: AsyncParsableCommand {
@@ -34,7 +34,11 @@ struct History: AsyncParsableCommand {
     @Flag(name: .long, help: "Only failed transfers and handshakes.")
     var failed = false
 
-    @Option(name: .long, help: "Only transfers that ended in this past period (24h, 7d) or since this time (ISO 8601, e.g. 2026-12-01T00:00:00Z).")
+    @Option(
+        name: .long,
+        help:
+            "Only transfers that ended in this past period (24h, 7d) or since this time (ISO 8601, e.g. 2026-12-01T00:00:00Z)."
+    )
     var since: String?
 
     @Option(name: .long, help: "Only paths that start with this text.")
@@ -53,7 +57,10 @@ struct History: AsyncParsableCommand {
             let configuration = try await ConfigLoader.load(file: config, overrides: overrides)
             let path = ledger ?? (server ? configuration.resolvedServerLedger : configuration.resolvedClientLedger)
             guard FileManager.default.fileExists(atPath: path) else {
-                Failure.printError("no ledger at \(path) yet: nothing has been transferred" + (server ? " to this server" : " by this user"))
+                Failure.printError(
+                    "no ledger at \(path) yet: nothing has been transferred"
+                        + (server ? " to this server" : " by this user")
+                )
                 throw ExitCode(1)
             }
             let query = try self.query()
@@ -69,7 +76,13 @@ struct History: AsyncParsableCommand {
             let formatter = ISO8601DateFormatter()
             for entry in entries {
                 let status = entry.result == .ok ? "ok" : "FAILED"
-                print(TerminalText.escaped("\(formatter.string(from: entry.ended)) \(entry.direction.rawValue.padding(toLength: 3, withPad: " ", startingAt: 0)) \(entry.operation.name.padding(toLength: 6, withPad: " ", startingAt: 0)) \(status.padding(toLength: 6, withPad: " ", startingAt: 0)) \(entry.partner) \(entry.path) \(entry.bytes) B \(entry.tlsVersion ?? "-") \(entry.cipherSuite ?? "-")" + (entry.error.map { "  error: \($0)" } ?? "") + (entry.findings.isEmpty ? "" : "  findings: \(entry.findings.joined(separator: ", "))")))
+                print(
+                    TerminalText.escaped(
+                        "\(formatter.string(from: entry.ended)) \(entry.direction.rawValue.padding(toLength: 3, withPad: " ", startingAt: 0)) \(entry.operation.name.padding(toLength: 6, withPad: " ", startingAt: 0)) \(status.padding(toLength: 6, withPad: " ", startingAt: 0)) \(entry.partner) \(entry.path) \(entry.bytes) B \(entry.tlsVersion ?? "-") \(entry.cipherSuite ?? "-")"
+                            + (entry.error.map { "  error: \($0)" } ?? "")
+                            + (entry.findings.isEmpty ? "" : "  findings: \(entry.findings.joined(separator: ", "))")
+                    )
+                )
             }
             if let next = page.next { print("more: ferry history --after \(next) (with the same filters)") }
         } catch let exit as ExitCode {
@@ -85,7 +98,9 @@ struct History: AsyncParsableCommand {
         var query = LedgerQuery(partner: partner, result: failed ? .failed : nil, pathPrefix: path, limit: limit)
         if let operation {
             guard let known = LedgerEntry.Operation.named(operation) else {
-                throw ValidationError("--operation '\(operation)' is not one of \(LedgerEntry.Operation.all.map(\.name).joined(separator: ", "))")
+                throw ValidationError(
+                    "--operation '\(operation)' is not one of \(LedgerEntry.Operation.all.map(\.name).joined(separator: ", "))"
+                )
             }
             query.operation = known
         }
@@ -95,12 +110,16 @@ struct History: AsyncParsableCommand {
             } else if let date = ISO8601DateFormatter().date(from: since) {
                 query.since = date
             } else {
-                throw ValidationError("--since '\(since)' is neither a period (90m, 24h, 7d) nor an ISO 8601 time (2026-12-01T00:00:00Z)")
+                throw ValidationError(
+                    "--since '\(since)' is neither a period (90m, 24h, 7d) nor an ISO 8601 time (2026-12-01T00:00:00Z)"
+                )
             }
         }
         if let after {
             guard let cursor = LedgerCursor(after) else {
-                throw ValidationError("--after '\(after)' is not a cursor this ledger printed; copy it from the `more:` line")
+                throw ValidationError(
+                    "--after '\(after)' is not a cursor this ledger printed; copy it from the `more:` line"
+                )
             }
             query.after = cursor
         }

@@ -16,7 +16,9 @@ struct Remove: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let remote = try await options.withClient(target: target, operation: .delete, direction: .outbound) { client, remote in
+            let remote = try await options.withClient(target: target, operation: .delete, direction: .outbound) {
+                client,
+                remote in
                 try await client.remove(remote)
                 return remote
             }

@@ -31,7 +31,11 @@ struct Send: AsyncParsableCommand {
     @Flag(name: [.short, .long], help: "Send folders with the files under them.")
     var recursive = false
 
-    @Option(name: .long, help: "Upload protocol: auto (small files in batches, resumable from --threshold up), tus (always resumable), put (one request per file).")
+    @Option(
+        name: .long,
+        help:
+            "Upload protocol: auto (small files in batches, resumable from --threshold up), tus (always resumable), put (one request per file)."
+    )
     var mode: String = "auto"
 
     @Option(name: .long, help: "Connections used at once for files below the threshold (each sends its share in turn).")
@@ -43,38 +47,51 @@ struct Send: AsyncParsableCommand {
     @Option(name: .long, help: "Retries after a dropped connection, a timeout or a 5xx (resumable uploads).")
     var retries: Int = 5
 
-    @Option(name: .customLong("retry-wait"), help: "Seconds before the first retry; doubles each time (with jitter), up to 30 s.")
+    @Option(
+        name: .customLong("retry-wait"),
+        help: "Seconds before the first retry; doubles each time (with jitter), up to 30 s."
+    )
     var retryWait: Double = 1
 
     func validate() throws {
         guard arguments.count >= 2 else {
-            throw ValidationError("give at least one FILE and a TARGET, e.g. `ferry send a.csv https://localhost:8443/in/`")
+            throw ValidationError(
+                "give at least one FILE and a TARGET, e.g. `ferry send a.csv https://localhost:8443/in/`"
+            )
         }
         guard ["auto", "tus", "put"].contains(mode) else { throw ValidationError("--mode must be auto, tus or put") }
-        guard threshold >= 0, retries >= 0, retryWait >= 0 else { throw ValidationError("--threshold, --retries and --retry-wait cannot be negative") }
+        guard threshold >= 0, retries >= 0, retryWait >= 0 else {
+            throw ValidationError("--threshold, --retries and --retry-wait cannot be negative")
+        }
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 64") }
     }
 
     func run() async throws {
         do {
             let files = Array(arguments.dropLast())
-            let mode: TransferClient.UploadMode = switch self.mode {
-            case "tus": .resumable
-            case "put": .whole
-            default: .automatic(threshold: Int64(threshold) << 20)
-            }
+            let mode: TransferClient.UploadMode =
+                switch self.mode {
+                case "tus": .resumable
+                case "put": .whole
+                default: .automatic(threshold: Int64(threshold) << 20)
+                }
             let retry = RetryPolicy(retries: retries, baseWait: retryWait)
             let json = options.json
-            _ = try await options.withClient(target: arguments.last!, operation: .send, direction: .outbound, adjust: { client in
-                client.uploadMode = mode
-                client.parallelism = parallel
-                client.recursive = recursive
-                client.retry = retry
-                // Each file is reported when it is done, so a failure later on does not hide what was sent.
-                client.report = { result in
-                    if json { JSONOutput.print(result) } else { print(Report.line(result)) }
+            _ = try await options.withClient(
+                target: arguments.last!,
+                operation: .send,
+                direction: .outbound,
+                adjust: { client in
+                    client.uploadMode = mode
+                    client.parallelism = parallel
+                    client.recursive = recursive
+                    client.retry = retry
+                    // Each file is reported when it is done, so a failure later on does not hide what was sent.
+                    client.report = { result in
+                        if json { JSONOutput.print(result) } else { print(Report.line(result)) }
+                    }
                 }
-            }) { client, target in
+            ) { client, target in
                 try await client.send(files: files, to: target)
             }
         } catch {
@@ -88,7 +105,11 @@ enum Report {
     static func line(_ result: TransferResult) -> String {
         let arrow = result.operation == "send" ? "->" : "<-"
         let rate = ByteFormat.size(Int64(result.bytesPerSecond)) + "/s"
-        let resumed = result.resumedFrom > 0 ? " (resumed at \(ByteFormat.size(result.resumedFrom)), sent \(ByteFormat.size(result.sentThisRun)) this run)" : ""
-        return "\(result.local) \(arrow) \(result.remote)  \(ByteFormat.size(result.bytes)) in \(String(format: "%.2f", result.seconds)) s (\(rate))\(resumed)  sha256 \(result.sha256) verified  [\(result.tlsVersion ?? "?") \(result.cipherSuite ?? "?")]"
+        let resumed =
+            result.resumedFrom > 0
+            ? " (resumed at \(ByteFormat.size(result.resumedFrom)), sent \(ByteFormat.size(result.sentThisRun)) this run)"
+            : ""
+        return
+            "\(result.local) \(arrow) \(result.remote)  \(ByteFormat.size(result.bytes)) in \(String(format: "%.2f", result.seconds)) s (\(rate))\(resumed)  sha256 \(result.sha256) verified  [\(result.tlsVersion ?? "?") \(result.cipherSuite ?? "?")]"
     }
 }

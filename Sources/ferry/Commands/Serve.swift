@@ -50,16 +50,34 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Address to listen on, HOST:PORT. Default 127.0.0.1:8443.")
     var listen: String?
 
-    @Option(name: .long, help: ArgumentHelp("An XCOM configssl.cnf whose RECEIVE_SIDE settings become the server's TLS profile (keys in --config's server.tls override them).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "An XCOM configssl.cnf whose RECEIVE_SIDE settings become the server's TLS profile (keys in --config's server.tls override them).",
+            valueName: "file"
+        )
+    )
     var xcomConfig: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
-    @Option(name: .long, help: ArgumentHelp("Which TLS handshakes are logged with their trace: none, failed (default), all.", valueName: "which"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Which TLS handshakes are logged with their trace: none, failed (default), all.",
+            valueName: "which"
+        )
+    )
     var traceHandshakes: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write every connection's handshake (no application data) to a new 0600 pcapng file in this folder, with the TLS 1.3 handshake secrets (tshark and Wireshark show the handshake decrypted). The folder must be this user's and closed to others (created 0700 when missing).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write every connection's handshake (no application data) to a new 0600 pcapng file in this folder, with the TLS 1.3 handshake secrets (tshark and Wireshark show the handshake decrypted). The folder must be this user's and closed to others (created 0700 when missing).",
+            valueName: "dir"
+        )
+    )
     var pcapngDir: String?
 
     func run() async throws {
@@ -88,13 +106,19 @@ struct Serve: AsyncParsableCommand {
             }
             let server = try await FerryServer.prepare(configuration: configuration)
             for note in configuration.xcomNotes {
-                logger.warning("XCOM configuration note", metadata: ["note": "\(note.message)", "xcom_section": "\(note.section)", "line": "\(note.line)"])
+                logger.warning(
+                    "XCOM configuration note",
+                    metadata: ["note": "\(note.message)", "xcom_section": "\(note.section)", "line": "\(note.line)"]
+                )
             }
             for warning in server.tls.current.warnings {
                 logger.warning("TLS profile warning", metadata: ["warning": "\(warning)"])
             }
             if let folder = configuration.serverTrace.pcapngDirectory {
-                logger.warning("every connection's handshake is written with its TLS secrets; treat the folder as secret", metadata: ["pcapng_dir": "\(folder)"])
+                logger.warning(
+                    "every connection's handshake is written with its TLS secrets; treat the folder as secret",
+                    metadata: ["pcapng_dir": "\(folder)"]
+                )
             }
             let shownPKI = devPKI
             do {
@@ -103,7 +127,11 @@ struct Serve: AsyncParsableCommand {
                 }
                 // SIGTERM/SIGINT: stop accepting, let requests in flight finish, and after the grace period cut
                 // them (a resumable upload keeps its last checkpoint).
-                var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                var group = ServiceGroupConfiguration(
+                    services: [application],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
                 group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.shutdownGrace * 1000))
                 try await ServiceGroup(configuration: group).run()
             } catch {

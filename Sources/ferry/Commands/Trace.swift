@@ -1,5 +1,5 @@
-import FerryProtocol
 import ArgumentParser
+import FerryProtocol
 import FerryTrace
 import FerryWire
 import Foundation
@@ -58,7 +58,9 @@ struct Trace: AsyncParsableCommand {
             }
             keys = TLSKeyLog(text: text)
             if keys.lines.isEmpty {
-                Failure.printError("\(keylog) holds no key-log lines (expected 'CLIENT_RANDOM <random> <secret>' and the like)")
+                Failure.printError(
+                    "\(keylog) holds no key-log lines (expected 'CLIENT_RANDOM <random> <secret>' and the like)"
+                )
                 throw ExitCode(1)
             }
         }
@@ -67,7 +69,10 @@ struct Trace: AsyncParsableCommand {
         // JSON escapes control characters itself; text is made safe for the terminal.
         print(json ? rendered : TerminalText.escaped(rendered, keepingNewlines: true), terminator: "")
         if trace.tlsConnectionCount == 0 {
-            Failure.printError("no TLS connection in \(file)" + (filter.map { " matching \($0)" } ?? "") + " (\(trace.connections.count) TCP connections, \(capture.packets.count) packets)")
+            Failure.printError(
+                "no TLS connection in \(file)" + (filter.map { " matching \($0)" } ?? "")
+                    + " (\(trace.connections.count) TCP connections, \(capture.packets.count) packets)"
+            )
             throw ExitCode(1)
         }
     }

@@ -17,7 +17,9 @@ func freeLoopbackPort() -> Int {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = candidate.bigEndian
         let length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
         if bound == 0 { return Int(candidate) }
     }
     fatalError("no free loopback port between 20000 and 32000")

@@ -6,9 +6,18 @@ import Foundation
 enum PacketCapture {
     /// Captures TCP port `port` on `interface` while `body` runs; returns the capture file, or nil when dumpcap
     /// is missing on a developer's machine (a message says the check is skipped).
-    static func record(port: Int, interface: String = "lo", into file: String, classicPcap: Bool = false, _ body: () async throws -> Void) async throws -> String? {
+    static func record(
+        port: Int,
+        interface: String = "lo",
+        into file: String,
+        classicPcap: Bool = false,
+        _ body: () async throws -> Void
+    ) async throws -> String? {
         let dumpcap = try ExternalTool.require("dumpcap", installHint: "apt-get install tshark")
-        let capture = try BackgroundProcess(dumpcap, ["-q", "-i", interface, "-f", "tcp port \(port)", "-w", file] + (classicPcap ? ["-P"] : []))
+        let capture = try BackgroundProcess(
+            dumpcap,
+            ["-q", "-i", interface, "-f", "tcp port \(port)", "-w", file] + (classicPcap ? ["-P"] : [])
+        )
         // dumpcap writes the file's header blocks once it is capturing.
         var ready = false
         for _ in 0..<500 where !ready {

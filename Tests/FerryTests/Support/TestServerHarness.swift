@@ -48,7 +48,9 @@ struct TestServerHarness {
 
     /// A Ferry client for a named test client, or one without a certificate for `nil`.
     func client(_ name: String?, ledger: (any Ledger)? = nil) throws -> TransferClient {
-        let profile = name.map { pki.clientProfile($0) } ?? ClientTLSProfile(certificate: nil, privateKey: nil, trustedCAs: [pki.caFile])
+        let profile =
+            name.map { pki.clientProfile($0) }
+            ?? ClientTLSProfile(certificate: nil, privateKey: nil, trustedCAs: [pki.caFile])
         return TransferClient(tls: try profile.makeConfiguration(), ledger: ledger)
     }
 

@@ -1,8 +1,8 @@
 import FerryTestSupport
 import FerryTrace
 import FerryWire
-import NIOCore
 import Foundation
+import NIOCore
 
 /// The same facts read two ways from one capture: by tshark (Wireshark's dissector, decrypting with the key
 /// log) and by Ferry's decoder. Tests compare the two.
@@ -38,13 +38,21 @@ struct HandshakeFacts: Equatable, CustomStringConvertible {
         // Wireshark, whose dissector would otherwise win over TLS's heuristics.
         var options: [String] = ["-r", file, "-d", "tcp.port==\(serverPort),tls", "-Y", "tls"]
         if let keylog { options += ["-o", "tls.keylog_file:\(keylog)"] }
-        let fields = ["tcp.srcport", "tls.record.version", "tls.record.content_type", "tls.handshake.type", "tls.handshake.ciphersuite",
-                      "tls.handshake.cert_type", "tls.handshake.dnames_len", "tls.alert_message.level", "tls.alert_message.desc"]
-        let outcome = try await ExternalTool.run(tshark, options + ["-T", "fields", "-E", "separator=;", "-E", "aggregator=,"] + fields.flatMap { ["-e", $0] })
+        let fields = [
+            "tcp.srcport", "tls.record.version", "tls.record.content_type", "tls.handshake.type",
+            "tls.handshake.ciphersuite",
+            "tls.handshake.cert_type", "tls.handshake.dnames_len", "tls.alert_message.level", "tls.alert_message.desc",
+        ]
+        let outcome = try await ExternalTool.run(
+            tshark,
+            options + ["-T", "fields", "-E", "separator=;", "-E", "aggregator=,"] + fields.flatMap { ["-e", $0] }
+        )
         guard outcome.status == 0 else { throw ToolFailure(output: outcome.output) }
         var facts = HandshakeFacts()
         for line in outcome.stdout.split(separator: "\n") {
-            let columns = line.split(separator: ";", omittingEmptySubsequences: false).map { $0.split(separator: ",").map(String.init) }
+            let columns = line.split(separator: ";", omittingEmptySubsequences: false).map {
+                $0.split(separator: ",").map(String.init)
+            }
             guard columns.count == fields.count, let port = columns[0].first.flatMap({ Int($0) }) else { continue }
             let fromServer = port == serverPort
             let records = zip(columns[1], columns[2]).map { "\(number($0) ?? 0)/\(number($1) ?? 0)" }
@@ -52,7 +60,9 @@ struct HandshakeFacts: Equatable, CustomStringConvertible {
             if fromServer {
                 facts.serverRecords += records
                 facts.serverMessages += messages
-                if messages.contains(2), let suite = columns[4].first.flatMap(number) { facts.cipherSuite = UInt16(suite) }
+                if messages.contains(2), let suite = columns[4].first.flatMap(number) {
+                    facts.cipherSuite = UInt16(suite)
+                }
             } else {
                 facts.clientRecords += records
                 facts.clientMessages += messages
@@ -67,7 +77,12 @@ struct HandshakeFacts: Equatable, CustomStringConvertible {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard trimmed.hasPrefix("Distinguished Name: ("), trimmed.hasSuffix(")") else { continue }
             let inner = trimmed.dropFirst("Distinguished Name: (".count).dropLast()
-            facts.distinguishedNames.append(inner.replacingOccurrences(of: "id-at-organizationName=", with: "O=").replacingOccurrences(of: "id-at-commonName=", with: "CN="))
+            facts.distinguishedNames.append(
+                inner.replacingOccurrences(of: "id-at-organizationName=", with: "O=").replacingOccurrences(
+                    of: "id-at-commonName=",
+                    with: "CN="
+                )
+            )
         }
         return facts
     }
@@ -78,13 +93,17 @@ struct HandshakeFacts: Equatable, CustomStringConvertible {
         var keys = TLSKeyLog()
         if let keylog { keys = TLSKeyLog(text: try String(contentsOfFile: keylog, encoding: .utf8)) }
         let tls = CaptureTrace(file: capture, extraKeys: keys).connections.compactMap(\.conversation)
-        guard tls.count == 1, let conversation = tls.first else { throw ToolFailure(output: "expected one TLS connection in \(file), found \(tls.count)") }
+        guard tls.count == 1, let conversation = tls.first else {
+            throw ToolFailure(output: "expected one TLS connection in \(file), found \(tls.count)")
+        }
         var facts = HandshakeFacts()
         for record in conversation.records {
             let text = "\(record.version.rawValue)/\(record.contentType.rawValue)"
             var messages: [UInt8] = []
             if case .handshake(let list) = record.content { messages = list.map(\.type.rawValue) }
-            if case .alert(let list) = record.content { facts.alerts += list.map { "\($0.level)/\($0.alertDescription.rawValue)" } }
+            if case .alert(let list) = record.content {
+                facts.alerts += list.map { "\($0.level)/\($0.alertDescription.rawValue)" }
+            }
             if record.direction == .clientToServer {
                 facts.clientRecords.append(text)
                 facts.clientMessages += messages
