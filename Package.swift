@@ -186,8 +186,49 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Unit tests, one target per module: a change runs the tests of what it touches
+        // (`swift test --filter FerryWireTests`), with no server, binary or peer tool.
         .testTarget(
-            name: "FerryTests",
+            name: "FerryWireTests",
+            dependencies: [
+                "FerryWire", "FerryTrace", "FerryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryProtocolTests",
+            dependencies: ["FerryProtocol", "FerryTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryLedgerTests",
+            dependencies: ["FerryLedger", "FerryProtocol", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryClientTests",
+            dependencies: ["FerryClient", "FerryConfig", "FerryProtocol", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryServerTests",
+            dependencies: [
+                "FerryServer", "FerryConfig", "FerryProtocol", "FerryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryDiagnosisTests",
+            dependencies: ["FerryDiagnosis", "FerryWire", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // The binary and the servers with real peers (curl, openssl, gnutls, Java, tlslite-ng, tuspy, tshark).
+        .testTarget(
+            name: "FerryIntegrationTests",
             dependencies: [
                 "FerryWire", "FerryTrace", "FerryTLS", "FerryProtocol", "FerryConfig", "FerryLedger",
                 "FerryServer", "FerryClient", "FerryTestSupport", "FerryDiagnosis",

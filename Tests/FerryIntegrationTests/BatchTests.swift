@@ -92,13 +92,13 @@ struct BatchTests {
             ("a.txt", Array("hello".utf8), nil), ("sub/b.bin", (0..<300).map { UInt8($0 & 0xFF) }, nil),
             ("empty", [], nil),
         ])
-        var random = DecoderFuzzTests.Random(state: DecoderFuzzTests.seed)
+        var random = Mutation.Random(state: Mutation.seed)
         var refused = 0
         var accepted = 0
-        for _ in 0..<DecoderFuzzTests.iterations {
+        for _ in 0..<Mutation.iterations {
             // decodeAll stops the process if the decoder breaks a promise (bytes outside or beyond an entry).
             if (try? BatchDecoder.decodeAll(
-                DecoderFuzzTests.mutate(seed, &random),
+                Mutation.mutate(seed, &random),
                 slice: Int.random(in: 1...64, using: &random)
             )) != nil {
                 accepted += 1
