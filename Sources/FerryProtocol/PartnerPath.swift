@@ -1,8 +1,8 @@
 /// A path inside a partner's view of the server, checked and normalised before it touches any file system.
 ///
 /// Built from the raw, still percent-encoded path of a request URL. Every segment is decoded on its own, so an
-/// encoded slash (`%2F`) can never create a new segment, and every attack listed in PROTOCOL.md is refused
-/// here: `.` and `..` (also encoded), empty segments (`//`), NUL and other control characters, backslashes,
+/// encoded slash (`%2F`) can never create a new segment, and every path attack is refused here
+/// (docs/security.md): `.` and `..` (also encoded), empty segments (`//`), NUL and other control characters, backslashes,
 /// invalid UTF-8 or percent-encoding, and the reserved `.ferry` state folder.
 public struct PartnerPath: Hashable, Sendable, CustomStringConvertible {
     /// The decoded segments, never empty strings, never `.` or `..`.

@@ -2,7 +2,7 @@ public import FerryWire
 import Foundation
 
 /// Renders a decoded conversation as the summary (one line per record or coalesced flight), the verbose
-/// form (every field), or JSON Lines. See TRACE.md and docs/trace.md.
+/// form (every field), or JSON Lines. See docs/trace.md.
 public struct TLSTraceRenderer: Sendable {
     public enum Format: String, Sendable, CaseIterable {
         case summary

@@ -128,7 +128,20 @@ struct TusIntegrationTests {
             let location = try #require(created.headers.split(separator: "\r\n").first { $0.hasPrefix("location:") })
                 .dropFirst("location: ".count)
             let upload = "https://localhost:\(server.port)" + location
-            #expect(created.headers.contains("upload-expires: "))
+            // Upload-Expires: an HTTP date a day (uploads.expire-after) from now.
+            let expires = try #require(
+                created.headers.split(separator: "\r\n").first { $0.hasPrefix("upload-expires: ") }?.dropFirst(
+                    "upload-expires: ".count
+                )
+            )
+            let format = DateFormatter()
+            format.locale = Locale(identifier: "en_US_POSIX")
+            format.timeZone = TimeZone(identifier: "GMT")
+            format.dateFormat = "EEE, dd MMM yyyy HH:mm:ss"
+            // The headers were lowercased for matching: "mon, 07 dec 2026 03:00:36 gmt".
+            #expect(expires.hasSuffix(" gmt"))
+            let expiry = try #require(format.date(from: String(expires.dropLast(4)).capitalized), "\(expires)")
+            #expect(abs(expiry.timeIntervalSinceNow - FerryConfiguration().uploadExpireAfter) < 120, "\(expires)")
 
             let octet = ["-H", "Content-Type: application/offset+octet-stream"]
             #expect(

@@ -24,7 +24,7 @@ struct UploadStoreTests {
             let created = record.lastActivity
             #expect(store.expiry(of: record) == created.addingTimeInterval(3600))
             #expect(store.sweep(now: created.addingTimeInterval(3599)).isEmpty)
-            #expect(store.load(Substring(record.id), partner: "acme") != nil)
+            #expect(store.load(Substring(record.id), partner: "acme")?.path == "in/a.bin")
 
             // A PATCH an hour later moves the expiry by an hour.
             record.lastActivity = created.addingTimeInterval(3000)

@@ -63,7 +63,7 @@ struct TapPipelineTests {
         #expect(record.snapshot.version == .tls13)
         #expect(record.snapshot.cipherSuite == TLSCipherSuite(rawValue: 0x1301))
         #expect(record.recorder.chunks.map(\.direction).last == .serverToClient)
-        #expect(record.recorder.conversation().clientHello != nil)
+        #expect(record.recorder.conversation().clientHello?.cipherSuites == [TLSCipherSuite(rawValue: 0x1301)])
     }
 
     @Test(
