@@ -36,13 +36,16 @@ public struct Listing: Codable, Sendable, Equatable {
     public static let maximumLimit = 10_000
 
     /// The names of one page: those after `after`, at most `limit`, and whether more follow.
+    /// The order of names in listings: by their UTF-8 bytes (as an object store lists keys).
+    public static func precedes(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
     public static func page(of names: [String], after: String?, limit: Int) -> (names: ArraySlice<String>, more: Bool) {
-        let sorted = names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        let sorted = names.sorted(by: precedes)
         // The first name after the cursor (the cursor itself need not exist any more).
         let start =
-            after.map { cursor in
-                sorted.firstIndex { Array(cursor.utf8).lexicographicallyPrecedes(Array($0.utf8)) } ?? sorted.endIndex
-            } ?? sorted.startIndex
+            after.map { cursor in sorted.firstIndex { precedes(cursor, $0) } ?? sorted.endIndex } ?? sorted.startIndex
         let end = min(sorted.endIndex, start + limit)
         return (sorted[start..<end], end < sorted.endIndex)
     }

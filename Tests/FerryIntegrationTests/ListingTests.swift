@@ -1,3 +1,4 @@
+import FerryConfig
 import FerryProtocol
 import FerryTestSupport
 import Foundation
@@ -62,6 +63,41 @@ struct ListingTests {
                 ls.stdout.split(separator: "\n").count == 4500,
                 "\(ls.stdout.split(separator: "\n").count) lines (ferry ls reads pages of 2,000)"
             )
+        }
+    }
+
+    @Test(
+        "the top level pages a partner's own names and its mounts together: each name once, in order, whatever the page size",
+        arguments: [1, 2, 3, 7]
+    )
+    func topLevelWithMounts(limit: Int) async throws {
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+        try await TestServerHarness.with(configure: { configuration, _ in
+            configuration.accessRules = [
+                .init(name: "a", partners: ["*"], area: "shared/a", mount: "bmount", rights: [.read]),
+                .init(name: "z", partners: ["*"], area: "shared/z", mount: "zmount", rights: [.read]),
+                .init(name: "m", partners: ["*"], area: "shared/m", mount: "m", rights: [.read]),
+            ]
+        }) { server in
+            for name in ["a", "c", "n", "y"] {
+                try FileManager.default.createDirectory(
+                    atPath: server.root + "/acme/" + name,
+                    withIntermediateDirectories: true
+                )
+            }
+            var seen: [String] = []
+            var after: String?
+            var pages = 0
+            repeat {
+                let query = "?limit=\(limit)" + (after.map { "&after=" + PercentEncoding.encodeSegment($0) } ?? "")
+                let outcome = try await ExternalTool.run(curl, server.curlIdentity("acme") + [server.url("") + query])
+                let page = try JSONDecoder().decode(Listing.self, from: Data(outcome.stdout.utf8))
+                #expect(page.entries.count <= limit)
+                seen += page.entries.map(\.name)
+                after = page.next
+                pages += 1
+            } while after != nil && pages < 20
+            #expect(seen == ["a", "bmount", "c", "m", "n", "y", "zmount"], "limit \(limit): \(seen)")
         }
     }
 

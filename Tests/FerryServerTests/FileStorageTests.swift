@@ -108,7 +108,12 @@ struct FileStorageTests {
 
         // Listing: names with what each is.
         let folder = try storage.openFolder(folderPlace)
-        #expect(Set(try storage.names(in: folder)) == ["a.bin", "b.bin"])
+        #expect(try storage.names(in: folder, after: nil, limit: 10) == (["a.bin", "b.bin"], false))
+        // Pages by a cursor, in byte order; the cursor need not exist.
+        #expect(try storage.names(in: folder, after: nil, limit: 1) == (["a.bin"], true))
+        #expect(try storage.names(in: folder, after: "a.bin", limit: 1) == (["b.bin"], false))
+        #expect(try storage.names(in: folder, after: "a.zzz", limit: 5) == (["b.bin"], false))
+        #expect(try storage.names(in: folder, after: "b.bin", limit: 5) == ([], false))
         #expect(storage.item(named: "a.bin", in: folder)?.size == 10)
         #expect(storage.item(named: "gone", in: folder) == nil)
 

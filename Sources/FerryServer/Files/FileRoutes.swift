@@ -289,14 +289,28 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         var entries: [Listing.Entry] = []
         let timestamps = ISO8601DateFormatter()
         let listed = try store.storage.openFolder(place)
-        var names = try store.storage.names(in: listed)
-        names.removeAll { $0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
+        let after = query["after"]
+        let stored = try store.storage.names(in: listed, after: after, limit: limit)
+        var names = stored.names.filter { !$0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
+        // The cursor of the next page: the last name this page went through (a reserved one included).
+        var next = stored.more ? stored.names.last : nil
         if path.segments.isEmpty {
-            // The mounts a partner sees at its top level belong to the same, ordered pages.
-            for mount in policy.mounts(for: caller.partner) where !names.contains(mount) { names.append(mount) }
+            // The mounts a partner sees at its top level belong to the same, ordered pages: each on the page whose
+            // names it falls between.
+            let bound = stored.more ? stored.names.last : nil
+            for mount in policy.mounts(for: caller.partner)
+            where !names.contains(mount) && (after.map { Listing.precedes($0, mount) } ?? true)
+                && (bound.map { !Listing.precedes($0, mount) } ?? true)
+            {
+                names.append(mount)
+            }
+            names.sort(by: Listing.precedes)
+            if names.count > limit {
+                names = Array(names.prefix(limit))
+                next = names.last
+            }
         }
-        let page = Listing.page(of: names, after: query["after"], limit: limit)
-        for name in page.names {
+        for name in names {
             guard let info = store.storage.item(named: name, in: listed) else {
                 if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
                     entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))
@@ -318,7 +332,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(
-            Listing(path: "/" + path.relative, entries: entries, next: page.more ? page.names.last : nil)
+            Listing(path: "/" + path.relative, entries: entries, next: next)
         )
         let headers: HTTPFields = [.contentType: FerryMediaType.json, .contentLength: String(data.count)]
         return Response(

@@ -34,8 +34,9 @@ protocol FileStorage: Sendable {
     func openForReading(_ place: Place) throws -> Reader?
     /// The folder at a place (the area's own folder for an area's top).
     func openFolder(_ place: Place) throws -> Folder
-    /// The names in a folder, links included.
-    func names(in folder: Folder) throws -> [String]
+    /// A page of the names in a folder, links included: in UTF-8 byte order (`Listing.precedes`), the first `limit`
+    /// after the name `after` (which need not exist any more), and whether more follow.
+    func names(in folder: Folder, after: String?, limit: Int) throws -> (names: [String], more: Bool)
     /// What a listed name is, without following it (a link is `.link`); `nil` when it went meanwhile.
     func item(named name: String, in folder: Folder) -> StoredItem?
     /// Removes the file or empty folder at a place.

@@ -207,8 +207,14 @@ struct LocalFileStorage: FileStorage {
         return OpenFolder(descriptor: descriptor)
     }
 
-    /// The names in `folder`, links included (`entryStamp` tells what each is).
-    func names(in folder: OpenFolder) throws -> [String] {
+    func names(in folder: OpenFolder, after: String?, limit: Int) throws -> (names: [String], more: Bool) {
+        // A directory is read whole (readdir has no order to resume from); the page is cut from it sorted.
+        let page = Listing.page(of: try allNames(in: folder), after: after, limit: limit)
+        return (Array(page.names), page.more)
+    }
+
+    /// Every name in `folder`, links included.
+    private func allNames(in folder: OpenFolder) throws -> [String] {
         let descriptor = dup(folder.descriptor)
         guard descriptor >= 0 else { throw StorageError.system(errno, "list a folder") }
         guard let directory = fdopendir(descriptor) else {
