@@ -299,16 +299,19 @@ public enum ConfigLoader {
         configuration.clientTLS = try clientProfile(prefix: "client.tls.", base: configuration.clientTLS)
 
         for name in names["partners"] ?? [] {
+            // The name is checked before any of its keys is read: a key is also looked up as a FERRY_ variable,
+            // and the configuration library's variable-name encoder traps on some Unicode (a combining mark),
+            // which a configuration file must never be able to cause.
+            guard isPartnerName(name) else {
+                throw ConfigError(
+                    "partners.\(TerminalText.escaped(name)): '\(TerminalText.escaped(name))' cannot be a partner name: use letters, digits, '-' or '_' (it is also the partner's folder under the root)"
+                )
+            }
             var partner = FerryConfiguration.Partner(name: name)
             let prefix = "partners.\(name)."
             partner.url = string(prefix + "url")
             if hasTLS(prefix + "tls.", server: false) {
                 partner.tls = try clientProfile(prefix: prefix + "tls.", base: configuration.clientTLS)
-            }
-            guard isPartnerName(name) else {
-                throw ConfigError(
-                    "partners.\(name): '\(name)' cannot be a partner name: use letters, digits, '-' or '_' (it is also the partner's folder under the root)"
-                )
             }
             if let other = configuration.partners.keys.first(where: { $0.lowercased() == name.lowercased() }) {
                 throw ConfigError(
@@ -326,6 +329,11 @@ public enum ConfigLoader {
         }
 
         for name in names["access"] ?? [] {
+            guard isPartnerName(name) else {
+                throw ConfigError(
+                    "access.\(TerminalText.escaped(name)): '\(TerminalText.escaped(name))' cannot be an access rule's name: use letters, digits, '-' or '_'"
+                )
+            }
             let prefix = "access.\(name)."
             guard let area = string(prefix + "area"), !area.isEmpty else {
                 throw ConfigError("access.\(name): 'area' is required (a folder under the root, e.g. shared/outbound)")
