@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "FerryProtocol", targets: ["FerryProtocol"]),
         .library(name: "FerryConfig", targets: ["FerryConfig"]),
         .library(name: "FerryLedger", targets: ["FerryLedger"]),
+        .library(name: "FerryQueue", targets: ["FerryQueue"]),
         .library(name: "FerryServer", targets: ["FerryServer"]),
         .library(name: "FerryClient", targets: ["FerryClient"]),
         .library(name: "FerryTestSupport", targets: ["FerryTestSupport"]),
@@ -114,6 +115,15 @@ let package = Package(
             name: "FerryLedger",
             dependencies: [
                 "FerryProtocol", "FerryTLS",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The managed transfers: queue entries, retries, schedules and cron (pure, the time passed in), and their store.
+        .target(
+            name: "FerryQueue",
+            dependencies: [
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -220,6 +230,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryQueueTests",
+            dependencies: ["FerryQueue", "FerryTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
