@@ -7,10 +7,6 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `POST /v1/files/{folder}/` with a batch body (``Batch``): many small files in one request, each checked and
 /// committed as its own PUT would be. What a batch saves is the per-request work (an HTTP exchange, a trip to
 /// the ledger's thread, a folder fsync per file); what each file gets is unchanged (rights, path rules, the

@@ -9,7 +9,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import _NIOFileSystem
 
 /// `/v1/files/...`: download with ranges, upload with atomic commit, metadata, delete and listing.
 struct FileRoutes<Storage: FileStorage>: RouterMiddleware {

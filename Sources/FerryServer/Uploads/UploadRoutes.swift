@@ -7,7 +7,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import _NIOFileSystem
 
 /// tus 1.0.0 resumable uploads under `/v1/uploads`: core, creation, creation-with-upload, termination,
 /// checksum (sha1, sha256) and expiration. The last byte triggers digest verification and an atomic commit
