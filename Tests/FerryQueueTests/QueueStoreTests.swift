@@ -23,8 +23,7 @@ struct QueueStoreTests {
 
     @Test("claims take due entries by priority then age, at most the partner's limit active and the maximum in all")
     func claims() async throws {
-        try await TemporaryDirectory.with("ferry-queue") { folder in
-            let store = try await SQLiteQueueStore.open(path: folder.path + "/queue.sqlite")
+        try await withQueueStore { store, _ in
             let low = Self.entry("acme", priority: 0, created: 0)
             let high = Self.entry("acme", priority: 5, created: 1)
             let second = Self.entry("acme", priority: 0, created: 2)
@@ -47,36 +46,36 @@ struct QueueStoreTests {
                 "the maximum in all holds"
             )
             #expect(try await store.claim(now: Self.t0 + 3600, maximum: 5) { _ in 5 }.map(\.id) == [later.id])
-            try await store.close()
         }
     }
 
     @Test("a kill of the daemon: reopened, its active entries are retrying and due at once; nothing else changed")
     func recovery() async throws {
-        try await TemporaryDirectory.with("ferry-queue") { folder in
-            let path = folder.path + "/queue.sqlite"
-            let store = try await SQLiteQueueStore.open(path: path)
+        try await withQueueStore { store, folder in
             let running = Self.entry("acme")
             let waiting = Self.entry("bank", at: Self.t0 + 600)
             try await store.add(running)
             try await store.add(waiting)
             _ = try await store.claim(now: Self.t0, maximum: 1) { _ in 1 }
-            // No close: the process died with the database as it was.
-            let reopened = try await SQLiteQueueStore.open(path: path)
-            #expect(try await reopened.recover(now: Self.t0 + 60) == 1)
-            let recovered = try #require(try await reopened.entry(id: running.id))
-            #expect(recovered.state == .retrying && recovered.isDue(at: Self.t0 + 60) && recovered.attempts == 1)
-            #expect(try await reopened.entry(id: waiting.id) == waiting)
-            #expect(try await reopened.claim(now: Self.t0 + 60, maximum: 5) { _ in 1 }.map(\.id) == [running.id])
+            // No close: the process died with the database as it was; another opens it.
+            let reopened = try await SQLiteQueueStore.open(path: folder + "/queue.sqlite")
+            do {
+                #expect(try await reopened.recover(now: Self.t0 + 60) == 1)
+                let recovered = try #require(try await reopened.entry(id: running.id))
+                #expect(recovered.state == .retrying && recovered.isDue(at: Self.t0 + 60) && recovered.attempts == 1)
+                #expect(try await reopened.entry(id: waiting.id) == waiting)
+                #expect(try await reopened.claim(now: Self.t0 + 60, maximum: 5) { _ in 1 }.map(\.id) == [running.id])
+            } catch {
+                try? await reopened.close()
+                throw error
+            }
             try await reopened.close()
-            try await store.close()
         }
     }
 
     @Test("finished entries are purged after the keep time; the rest stay")
     func purge() async throws {
-        try await TemporaryDirectory.with("ferry-queue") { folder in
-            let store = try await SQLiteQueueStore.open(path: folder.path + "/queue.sqlite")
+        try await withQueueStore { store, _ in
             var done = Self.entry("acme")
             try done.start(now: Self.t0)
             try done.finish(.init(exitCode: 0, message: "", transient: false), now: Self.t0 + 1, jitter: 0)
@@ -86,15 +85,12 @@ struct QueueStoreTests {
             #expect(try await store.purge(now: Self.t0 + 100, keep: 3600) == 0)
             #expect(try await store.purge(now: Self.t0 + 3601, keep: 3600) == 1)
             #expect(try await store.entries(in: nil).map(\.id) == [queued.id])
-            try await store.close()
         }
     }
 
     @Test("schedules are kept with where they stand, and removed by id")
     func schedules() async throws {
-        try await TemporaryDirectory.with("ferry-queue") { folder in
-            let path = folder.path + "/queue.sqlite"
-            let store = try await SQLiteQueueStore.open(path: path)
+        try await withQueueStore { store, folder in
             var schedule = try Schedule(
                 recurrence: .cron(expression: "@hourly", timeZone: "UTC"),
                 direction: .get,
@@ -106,12 +102,17 @@ struct QueueStoreTests {
             try await store.add(schedule)
             _ = schedule.due(at: Self.t0 + 7200, unfinishedEntry: false)
             try await store.update(schedule)
-            try await store.close()
-            let reopened = try await SQLiteQueueStore.open(path: path)
-            #expect(try await reopened.schedules() == [schedule])
-            #expect(try await reopened.removeSchedule(id: schedule.id))
-            #expect(try await !reopened.removeSchedule(id: schedule.id))
-            #expect(try await reopened.schedules().isEmpty)
+            // Another connection to the same database sees it as it was saved.
+            let reopened = try await SQLiteQueueStore.open(path: folder + "/queue.sqlite")
+            do {
+                #expect(try await reopened.schedules() == [schedule])
+                #expect(try await reopened.removeSchedule(id: schedule.id))
+                #expect(try await !reopened.removeSchedule(id: schedule.id))
+                #expect(try await store.schedules().isEmpty)
+            } catch {
+                try? await reopened.close()
+                throw error
+            }
             try await reopened.close()
         }
     }
