@@ -106,19 +106,16 @@ extension TransferClient {
                     }
                     throw error
                 case .wait(let duration, let reason):
-                    notify(
-                        "download of \(remote.path) interrupted (\(reason)); retry \(machine.attempts.count) of \(retry.retries) in \(duration)"
+                    try await pause(
+                        "download of \(remote.path)",
+                        because: reason,
+                        retry: machine.attempts.count,
+                        for: duration
                     )
-                    try await Task.sleep(for: duration)
                     action = machine.retryDue(partLength: Self.length(of: partial))
                 case .fetch, .receive:
                     do {
-                        let connection = try await ClientConnection.connect(
-                            to: remote,
-                            tls: tls,
-                            stallTimeout: stallTimeout,
-                            trace: trace
-                        )
+                        let connection = try await connect(to: remote)
                         last = connection
                         action = try await connection.withSession { session in
                             var step = action

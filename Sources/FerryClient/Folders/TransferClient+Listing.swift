@@ -12,12 +12,7 @@ extension TransferClient {
     public func list(_ remote: RemoteTarget) async throws -> Listing {
         var folder = remote
         folder.path = PartnerPath(folderOf: remote.path)
-        let connection = try await ClientConnection.connect(
-            to: remote,
-            tls: tls,
-            stallTimeout: stallTimeout,
-            trace: trace
-        )
+        let connection = try await connect(to: remote)
         return try await connection.withSession { session in
             var all: Listing?
             var after: String?
@@ -55,12 +50,7 @@ extension TransferClient {
     /// Deletes a file (or an empty folder).
     public func remove(_ remote: RemoteTarget) async throws {
         let started = Date()
-        let connection = try await ClientConnection.connect(
-            to: remote,
-            tls: tls,
-            stallTimeout: stallTimeout,
-            trace: trace
-        )
+        let connection = try await connect(to: remote)
         try await connection.withSession { session in
             try await session.sendHead(method: .DELETE, uri: remote.requestPath)
             try await session.sendEnd()

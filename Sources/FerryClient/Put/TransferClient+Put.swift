@@ -74,12 +74,7 @@ extension TransferClient {
                     var sent: [(Int, TransferResult)] = []
                     var remaining = steps[...]
                     try await client.withRetries("upload to \(target.authority)") { _ in
-                        let connection = try await ClientConnection.connect(
-                            to: target,
-                            tls: client.tls,
-                            stallTimeout: client.stallTimeout,
-                            trace: client.trace
-                        )
+                        let connection = try await client.connect(to: target)
                         try await connection.withSession { session in
                             while let step = remaining.first {
                                 switch step {

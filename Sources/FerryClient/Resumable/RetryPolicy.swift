@@ -40,10 +40,19 @@ extension TransferClient {
             do {
                 return try await body(attempt)
             } catch let error where RetryPolicy.isRetryable(error) && attempt <= retry.retries {
-                let wait = retry.wait(before: attempt)
-                notify("\(what) interrupted (\(error)); retry \(attempt) of \(retry.retries) in \(wait)")
-                try await Task.sleep(for: wait)
+                try await pause(what, because: "\(error)", retry: attempt, for: retry.wait(before: attempt))
             }
         }
+    }
+
+    /// Tells the user that `what` was interrupted and when retry number `retry` comes, then waits until then.
+    func pause(_ what: String, because reason: String, retry: Int, for wait: Duration) async throws {
+        notify("\(what) interrupted (\(reason)); retry \(retry) of \(self.retry.retries) in \(wait)")
+        try await Task.sleep(for: wait)
+    }
+
+    /// A connection to `remote` with this client's TLS, stall timeout and trace.
+    func connect(to remote: RemoteTarget) async throws -> ClientConnection {
+        try await ClientConnection.connect(to: remote, tls: tls, stallTimeout: stallTimeout, trace: trace)
     }
 }

@@ -79,20 +79,12 @@ extension TransferClient {
             case .fail(let error):
                 throw error
             case .wait(let duration, let reason):
-                notify(
-                    "upload of \(file) interrupted (\(reason)); retry \(machine.attempts.count) of \(retry.retries) in \(duration)"
-                )
-                try await Task.sleep(for: duration)
+                try await pause("upload of \(file)", because: reason, retry: machine.attempts.count, for: duration)
                 action = machine.retryDue()
             case .create, .askOffset, .send:
                 // One connection for as many steps as it lasts; a broken one is the machine's to decide about.
                 do {
-                    let connection = try await ClientConnection.connect(
-                        to: remote,
-                        tls: tls,
-                        stallTimeout: stallTimeout,
-                        trace: trace
-                    )
+                    let connection = try await connect(to: remote)
                     last = connection
                     action = try await connection.withSession { session in
                         var step = action
