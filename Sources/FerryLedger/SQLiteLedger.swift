@@ -109,43 +109,28 @@ public actor SQLiteLedger: Ledger, DigestIndex {
     public func transfers(_ query: LedgerQuery) async throws -> LedgerPage {
         var conditions: [String] = []
         var binds: [SQLiteData] = []
-        if let partner = query.partner {
-            conditions.append("partner = ?")
-            binds.append(.text(partner))
+        // One filter: its condition and the values it binds, when the query sets it.
+        func filter(_ condition: String, _ values: [SQLiteData]?) {
+            guard let values else { return }
+            conditions.append(condition)
+            binds += values
         }
-        if let direction = query.direction {
-            conditions.append("direction = ?")
-            binds.append(.text(direction.rawValue))
-        }
-        if let result = query.result {
-            conditions.append("result = ?")
-            binds.append(.text(result.rawValue))
-        }
-        if let operation = query.operation {
-            conditions.append("operation = ?")
-            binds.append(.text(operation.name))
-        }
-        if let prefix = query.pathPrefix {
-            // A prefix compared as text: no LIKE, so `%` and `_` in a path are themselves.
-            conditions.append("substr(path, 1, ?) = ?")
-            binds += [.integer(prefix.unicodeScalars.count), .text(prefix)]
-        }
-        if let since = query.since {
-            conditions.append("ended >= ?")
-            binds.append(.float(since.timeIntervalSince1970))
-        }
-        if let until = query.until {
-            conditions.append("ended < ?")
-            binds.append(.float(until.timeIntervalSince1970))
-        }
-        if let after = query.after {
-            conditions.append("(ended < ? OR (ended = ? AND id < ?))")
-            binds += [.float(after.ended), .float(after.ended), .text(after.id)]
-        }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        filter("partner = ?", query.partner.map { [.text($0)] })
+        filter("direction = ?", query.direction.map { [.text($0.rawValue)] })
+        filter("result = ?", query.result.map { [.text($0.rawValue)] })
+        filter("operation = ?", query.operation.map { [.text($0.name)] })
+        // A prefix compared as text: no LIKE, so `%` and `_` in a path are themselves.
+        filter("substr(path, 1, ?) = ?", query.pathPrefix.map { [.integer($0.unicodeScalars.count), .text($0)] })
+        filter("ended >= ?", query.since.map { [.float($0.timeIntervalSince1970)] })
+        filter("ended < ?", query.until.map { [.float($0.timeIntervalSince1970)] })
+        filter(
+            "(ended < ? OR (ended = ? AND id < ?))",
+            query.after.map { [.float($0.ended), .float($0.ended), .text($0.id)] }
+        )
+        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // One row more than asked tells whether there is a next page.
         let rows = try await connection.query(
-            "SELECT * FROM transfers \(filter) ORDER BY ended DESC, id DESC LIMIT ?",
+            "SELECT * FROM transfers \(clause) ORDER BY ended DESC, id DESC LIMIT ?",
             binds + [.integer(query.limit + 1)]
         )
         let entries = rows.prefix(query.limit).map(Self.entry)
