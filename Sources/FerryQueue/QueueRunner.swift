@@ -44,8 +44,11 @@ public actor QueueRunner {
     @discardableResult
     public func tick() async throws -> [String] {
         let now = clock()
-        let unfinished = try await store.entries(in: [.scheduled, .queued, .active, .retrying, .held])
-        for var schedule in try await store.schedules() {
+        let schedules = try await store.schedules()
+        // Which schedules have an entry in progress: read only when there are schedules to ask about.
+        let unfinished =
+            schedules.isEmpty ? [] : try await store.entries(in: [.scheduled, .queued, .active, .retrying, .held])
+        for var schedule in schedules {
             let before = schedule
             let busy = unfinished.contains { $0.scheduleID == schedule.id }
             if let occurrence = schedule.due(at: now, unfinishedEntry: busy) {

@@ -406,7 +406,6 @@ struct GatheringWriter {
 final class LocalStagedFile: StagedFile {
     let path: String
     private var descriptor: Int32
-    private let small: Bool
     private var written: Int64 = 0
     private var writer: GatheringWriter?
     private var isCommitted = false
@@ -415,7 +414,6 @@ final class LocalStagedFile: StagedFile {
 
     init(path: String, small: Bool) throws {
         self.path = path
-        self.small = small
         self.owned = true
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw StorageError.system(errno, "create a temporary file") }
@@ -425,7 +423,6 @@ final class LocalStagedFile: StagedFile {
     /// A complete file written elsewhere on the same file system (a resumable upload's part), to be committed.
     init(adopting path: String) {
         self.path = path
-        self.small = true
         self.owned = false
         descriptor = -1
     }
