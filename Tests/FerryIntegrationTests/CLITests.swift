@@ -43,10 +43,37 @@ struct CLITests {
         )
     }
 
+    /// Starts a Python HTTPS server on `port` with the test PKI's server certificate (argv 1-3; `extra` from argv 4)
+    /// whose request handler is `handler` (a `Handler` class); returns once it listens.
+    static func startPythonServer(
+        _ handler: String,
+        named name: String,
+        in folder: String,
+        pki: TestPKI,
+        port: Int,
+        extra: [String] = []
+    ) async throws -> BackgroundProcess {
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        let script = folder + "/" + name + ".py"
+        try
+            ("import base64, hashlib, http.server, ssl, sys, time\n" + handler + #"""
+
+                server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[3])), Handler)
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(sys.argv[1], sys.argv[2])
+                context.set_alpn_protocols(["http/1.1"])
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+                print("listening", flush=True)
+                server.serve_forever()
+                """#).write(toFile: script, atomically: true, encoding: .utf8)
+        let server = try BackgroundProcess(python, [script, pki.serverCertificate, pki.serverKey, "\(port)"] + extra)
+        #expect(try await server.waitForOutput("listening", timeout: 20), "\(server.output)")
+        return server
+    }
+
     /// An HTTPS server (Python's http.server with ssl) whose `Repr-Digest` does not match the bytes it sends
     /// (GET) or received (PUT): a corrupting or lying partner.
     static let lyingServer = #"""
-        import base64, hashlib, http.server, ssl, sys
         body = b"the bytes on the wire\n"
         wrong = "sha-256=:" + base64.b64encode(hashlib.sha256(b"what the server claims\n").digest()).decode() + ":"
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -65,27 +92,20 @@ struct CLITests {
                 self.end_headers()
             def log_message(self, *args):
                 pass
-        server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[3])), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(sys.argv[1], sys.argv[2])
-        context.set_alpn_protocols(["http/1.1"])
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        print("listening", flush=True)
-        server.serve_forever()
         """#
 
     @Test("a digest that does not match the bytes exits 4 (integrity), for get and send, and get writes nothing")
     func integrityExitCode() async throws {
-        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         try await TemporaryDirectory.with { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
-            try Self.lyingServer.write(toFile: folder.path + "/lying.py", atomically: true, encoding: .utf8)
             let port = freeLoopbackPort()
-            let server = try BackgroundProcess(
-                python,
-                [folder.path + "/lying.py", pki.serverCertificate, pki.serverKey, "\(port)"]
+            let server = try await Self.startPythonServer(
+                Self.lyingServer,
+                named: "lying",
+                in: folder.path,
+                pki: pki,
+                port: port
             )
-            #expect(try await server.waitForOutput("listening", timeout: 20), "\(server.output)")
             let tls = ["--ca", pki.caFile, "--cert", pki.certificate("acme"), "--key", pki.key("acme")]
             let environment = ["XDG_STATE_HOME": folder.path + "/state", "FERRY_CONFIG": ""]
             let get = try await run(
@@ -114,7 +134,6 @@ struct CLITests {
     /// An HTTPS server that answers the first `argv[4]` PUTs with 503 (after reading their bodies), then stores
     /// and acknowledges with the body's true `Repr-Digest`; it prints the time of each PUT it receives.
     static let flakyServer = #"""
-        import base64, hashlib, http.server, ssl, sys, time
         failures = int(sys.argv[4])
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -137,32 +156,26 @@ struct CLITests {
                 self.end_headers()
             def log_message(self, *args):
                 pass
-        server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[3])), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(sys.argv[1], sys.argv[2])
-        context.set_alpn_protocols(["http/1.1"])
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        print("listening", flush=True)
-        server.serve_forever()
         """#
 
     @Test("5xx answers are retried after --retry-wait, doubling; --retries bounds them and the last failure exits 5")
     func retriesOnServerErrors() async throws {
-        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
         try await TemporaryDirectory.with { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
-            try Self.flakyServer.write(toFile: folder.path + "/flaky.py", atomically: true, encoding: .utf8)
             try "a report\n".write(toFile: folder.path + "/out.csv", atomically: true, encoding: .utf8)
             let tls = ["--ca", pki.caFile, "--cert", pki.certificate("acme"), "--key", pki.key("acme")]
             let environment = ["XDG_STATE_HOME": folder.path + "/state", "FERRY_CONFIG": ""]
 
             // Two 503s, then success: three PUTs, the waits about 0.4 s and then 0.8 s (each with up to 50 % jitter).
             let port = freeLoopbackPort()
-            let server = try BackgroundProcess(
-                python,
-                [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "2"]
+            let server = try await Self.startPythonServer(
+                Self.flakyServer,
+                named: "flaky",
+                in: folder.path,
+                pki: pki,
+                port: port,
+                extra: ["2"]
             )
-            #expect(try await server.waitForOutput("listening", timeout: 20), "\(server.output)")
             let send = try await run(
                 [
                     "send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "3", "--retry-wait",
@@ -181,19 +194,20 @@ struct CLITests {
             let times = server.output.split(separator: "\n").filter { $0.hasPrefix("PUT ") }.compactMap {
                 Double($0.dropFirst(4))
             }
-            #expect(times.count == 3, "\(server.output)")
-            if times.count == 3 {
-                let (first, second) = (times[1] - times[0], times[2] - times[1])
-                #expect(first >= 0.4 && second >= 0.8, "waits \(first) s and \(second) s")
-            }
+            try #require(times.count == 3, "\(server.output)")
+            let (first, second) = (times[1] - times[0], times[2] - times[1])
+            #expect(first >= 0.4 && second >= 0.8, "waits \(first) s and \(second) s")
             await server.stop()
 
             // More failures than retries: the last 503 is final, exit 5 (worth retrying later).
-            let stubborn = try BackgroundProcess(
-                python,
-                [folder.path + "/flaky.py", pki.serverCertificate, pki.serverKey, "\(port)", "9"]
+            let stubborn = try await Self.startPythonServer(
+                Self.flakyServer,
+                named: "flaky",
+                in: folder.path,
+                pki: pki,
+                port: port,
+                extra: ["9"]
             )
-            #expect(try await stubborn.waitForOutput("listening", timeout: 20), "\(stubborn.output)")
             let refused = try await run(
                 [
                     "send", folder.path + "/out.csv", "https://localhost:\(port)/in/", "--retries", "1", "--retry-wait",
