@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "FerryQueue", targets: ["FerryQueue"]),
         .library(name: "FerryServer", targets: ["FerryServer"]),
         .library(name: "FerryClient", targets: ["FerryClient"]),
+        .library(name: "FerryDaemon", targets: ["FerryDaemon"]),
         .library(name: "FerryTestSupport", targets: ["FerryTestSupport"]),
     ],
     dependencies: [
@@ -163,11 +164,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The managed side of `ferry serve`: the queue's loop and transfers, and its control socket.
+        .target(
+            name: "FerryDaemon",
+            dependencies: [
+                "FerryQueue", "FerryClient", "FerryConfig", "FerryLedger", "FerryTLS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryServer", "FerryClient", "FerryTLS", "FerryConfig", "FerryLedger", "FerryProtocol", "FerryTrace",
+                "FerryServer", "FerryClient", "FerryDaemon", "FerryQueue", "FerryTLS", "FerryConfig", "FerryLedger", "FerryProtocol", "FerryTrace",
                 "FerryWire", "FerryDiagnosis", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -247,7 +263,7 @@ let package = Package(
             name: "FerryIntegrationTests",
             dependencies: [
                 "FerryWire", "FerryTrace", "FerryTLS", "FerryProtocol", "FerryConfig", "FerryLedger",
-                "FerryServer", "FerryClient", "FerryTestSupport", "FerryDiagnosis",
+                "FerryServer", "FerryClient", "FerryTestSupport", "FerryDiagnosis", "FerryDaemon", "FerryQueue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -168,6 +168,7 @@ public struct ClientConnection: Sendable {
             HandshakeExplanation.explain(error: error, snapshot: snapshot, target: target, findings: findings)
         )
         failure.findings = findings.map(\.id)
+        failure.needsFix = findings.contains { $0.severity == .error && $0.side != .network }
         return failure
     }
 

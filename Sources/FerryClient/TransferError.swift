@@ -38,6 +38,14 @@ public struct TransferError: Error, Sendable, CustomStringConvertible {
     public let problem: Problem?
     /// Diagnosis finding ids, for a failed handshake (e.g. `peer-alert`, `client-issuer-not-in-ca-names`).
     public var findings: [String] = []
+    /// A handshake failure whose diagnosis names a cause a person must fix (a configuration, a certificate, the
+    /// partner's server), as opposed to one cut by the network.
+    public var needsFix = false
+
+    /// Whether trying again later may succeed without anyone changing anything: a dropped or refused connection,
+    /// a 5xx, a busy server, a handshake cut by the network. A queued transfer retries these and fails at once on
+    /// the rest (unless told to retry configuration errors too).
+    public var worthRetryingLater: Bool { code == .network || (code == .tlsHandshake && !needsFix) }
 
     public init(_ code: Code, _ message: String, problem: Problem? = nil) {
         self.code = code

@@ -248,6 +248,43 @@ public enum ConfigLoader {
         if let value = try count("server.limits.max-connections-per-address") {
             configuration.limits.maximumPerSource = value
         }
+        /// The queue keys a partner may set, under `prefix`.
+        func partnerQueue(_ prefix: String) throws -> FerryConfiguration.PartnerQueueSettings {
+            var settings = FerryConfiguration.PartnerQueueSettings()
+            settings.sessions = try count(prefix + "sessions")
+            if let value = string(prefix + "retries") {
+                if value.lowercased() == "none" {
+                    settings.retries = .some(nil)
+                } else {
+                    guard let number = Int(value), number >= 0 else {
+                        throw ConfigError(
+                            "\(prefix)retries: '\(value)' is not a number of retries (0 or more, or none for no count limit)"
+                        )
+                    }
+                    settings.retries = .some(number)
+                }
+            }
+            if let value = string(prefix + "retry-wait") {
+                settings.retryWait = try duration(value, key: prefix + "retry-wait")
+            }
+            if let value = string(prefix + "retry-max-wait") {
+                settings.retryMaximumWait = try duration(value, key: prefix + "retry-max-wait")
+            }
+            if let value = string(prefix + "deadline") {
+                settings.deadline = value.lowercased() == "none" ? .some(nil) : .some(try duration(value, key: prefix + "deadline"))
+            }
+            if let value = string(prefix + "retry-config-errors") {
+                settings.retryConfigurationErrors = try bool(value, key: prefix + "retry-config-errors")
+            }
+            return settings
+        }
+        configuration.queue.database = path("queue.database")
+        configuration.queue.controlSocket = path("queue.control-socket")
+        if let value = try count("queue.max-active") { configuration.queue.maximumActive = value }
+        if let value = string("queue.keep") { configuration.queue.keep = try duration(value, key: "queue.keep") }
+        configuration.queue.partnerDefaults = configuration.queue.partnerDefaults.overridden(
+            by: try partnerQueue("queue.")
+        )
         if let value = string("server.trace.tap") {
             configuration.serverTrace.tap = try bool(value, key: "server.trace.tap")
         }
@@ -322,6 +359,7 @@ public enum ConfigLoader {
             partner.alternativeName = string(prefix + "san")
             partner.certificateAuthorities = paths(prefix + "ca") ?? []
             partner.quota = try quota(prefix + "quota.")
+            partner.queue = try partnerQueue(prefix + "queue.")
             if let url = partner.url, !(url.hasPrefix("https://")) {
                 throw ConfigError("partners.\(name).url: '\(url)' must start with https://")
             }

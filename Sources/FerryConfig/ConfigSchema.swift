@@ -27,6 +27,12 @@ enum ConfigSchema {
 
     static let quotaKeys: [String: Node] = ["bytes": .leaf, "files": .leaf, "uploads": .leaf]
 
+    /// A partner's queue keys (`queue.*` has them too, as every partner's defaults).
+    static let partnerQueueKeys: [String: Node] = [
+        "sessions": .leaf, "retries": .leaf, "retry-wait": .leaf, "retry-max-wait": .leaf, "deadline": .leaf,
+        "retry-config-errors": .leaf,
+    ]
+
     static let root: Node = .map([
         "listen": .leaf,
         "root": .leaf,
@@ -51,10 +57,15 @@ enum ConfigSchema {
         "partners": .named(
             .map([
                 "url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf,
-                "quota": .map(quotaKeys),
+                "quota": .map(quotaKeys), "queue": .map(partnerQueueKeys),
             ])
         ),
         "quotas": .map(quotaKeys),
+        "queue": .map(
+            partnerQueueKeys.merging([
+                "database": .leaf, "control-socket": .leaf, "max-active": .leaf, "keep": .leaf,
+            ]) { first, _ in first }
+        ),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
     ])
 

@@ -70,6 +70,8 @@ public struct FerryConfiguration: Sendable {
     public var limits = ConnectionLimits()
     /// Certificates in use that expire within this many seconds are warned about at startup and daily.
     public var expiryWarning: Double = 30 * 86_400
+    /// The daemon's transfer queue (`queue.*`).
+    public var queue = QueueSettings()
     /// What the XCOM files the configuration points at want the operator to know.
     public var xcomNotes: [XCOMSSLConfig.Note] = []
     /// The file the configuration came from, if any.
@@ -94,6 +96,9 @@ public struct FerryConfiguration: Sendable {
         public var certificateAuthorities: [String] = []
         /// Server side: this partner's limits in place of the `quotas` defaults (`partners.NAME.quota`).
         public var quota: Quota?
+        /// Queued transfers to this partner: its limit of transfers at once and its retries, in place of the
+        /// `queue.*` defaults (`partners.NAME.queue`).
+        public var queue = PartnerQueueSettings()
 
         /// Whether the server can recognise this partner at all (a subject, SAN or CA is configured).
         public var hasBinding: Bool { subject != nil || alternativeName != nil || !certificateAuthorities.isEmpty }
@@ -146,6 +151,85 @@ public struct FerryConfiguration: Sendable {
 }
 
 extension FerryConfiguration {
+    /// The daemon's queue: where it keeps its state, how it is reached, how much runs at once, how entries retry.
+    public struct QueueSettings: Sendable, Equatable {
+        /// The queue's database; default `<root>/.ferry/queue.sqlite`.
+        public var database: String?
+        /// The control socket the `ferry queue` and `ferry schedule` commands talk to; default
+        /// `<root>/.ferry/control.sock`.
+        public var controlSocket: String?
+        /// Transfers running at once, all partners together.
+        public var maximumActive = 8
+        /// Seconds finished entries (done, failed, cancelled) are kept before they are purged.
+        public var keep: Double = 7 * 86_400
+        /// Every partner's defaults (transfers at once, retries); `partners.NAME.queue` overrides them.
+        public var partnerDefaults = PartnerQueueSettings(
+            sessions: 2,
+            retries: .some(10),
+            retryWait: 60,
+            retryMaximumWait: 3600,
+            deadline: .some(nil),
+            retryConfigurationErrors: false
+        )
+
+        public init() {}
+    }
+
+    /// A partner's queue settings; `nil` fields take the `queue.*` defaults.
+    public struct PartnerQueueSettings: Sendable, Equatable {
+        /// Transfers to or from the partner at once (XCOM's xcom.ses).
+        public var sessions: Int?
+        /// Retries after the first attempt; `.some(nil)`: no count limit (`none`).
+        public var retries: Int??
+        /// Seconds before the first retry; doubles each time up to `retryMaximumWait`.
+        public var retryWait: Double?
+        public var retryMaximumWait: Double?
+        /// No attempt starts later than this many seconds after the entry was queued; `.some(nil)`: no deadline.
+        public var deadline: Double??
+        /// Whether a handshake diagnosed as a configuration problem is retried too (default: no, it fails).
+        public var retryConfigurationErrors: Bool?
+
+        public init(
+            sessions: Int? = nil,
+            retries: Int?? = nil,
+            retryWait: Double? = nil,
+            retryMaximumWait: Double? = nil,
+            deadline: Double?? = nil,
+            retryConfigurationErrors: Bool? = nil
+        ) {
+            self.sessions = sessions
+            self.retries = retries
+            self.retryWait = retryWait
+            self.retryMaximumWait = retryMaximumWait
+            self.deadline = deadline
+            self.retryConfigurationErrors = retryConfigurationErrors
+        }
+
+        /// These settings with `other`'s where it has them.
+        public func overridden(by other: PartnerQueueSettings) -> PartnerQueueSettings {
+            PartnerQueueSettings(
+                sessions: other.sessions ?? sessions,
+                retries: other.retries ?? retries,
+                retryWait: other.retryWait ?? retryWait,
+                retryMaximumWait: other.retryMaximumWait ?? retryMaximumWait,
+                deadline: other.deadline ?? deadline,
+                retryConfigurationErrors: other.retryConfigurationErrors ?? retryConfigurationErrors
+            )
+        }
+    }
+
+    /// A partner's queue settings after the defaults (for a name no partner has: the defaults).
+    public func queueSettings(for partner: String) -> PartnerQueueSettings {
+        let own = partners.first { $0.key.lowercased() == partner.lowercased() }?.value.queue
+        return queue.partnerDefaults.overridden(by: own ?? PartnerQueueSettings())
+    }
+
+    /// The queue database after defaults.
+    public var resolvedQueueDatabase: String { queue.database ?? root + "/.ferry/queue.sqlite" }
+
+    /// The control socket after defaults.
+    public var resolvedControlSocket: String { queue.controlSocket ?? root + "/.ferry/control.sock" }
+
     /// Deadlines and caps for the server's connections (`server.limits.*`).
     public struct ConnectionLimits: Sendable, Equatable {
         /// Seconds a connection has to complete its TLS handshake.

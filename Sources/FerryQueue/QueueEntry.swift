@@ -56,6 +56,10 @@ public struct QueueEntry: Sendable, Codable, Equatable, Identifiable {
     public private(set) var findings: [String]
     /// The exit code the transfer would have had on the command line (0 when done).
     public private(set) var exitCode: Int?
+    /// What a done entry moved, in the transfer's words (files, bytes, digests).
+    public private(set) var result: String?
+    /// A bandwidth limit for the transfer, in bytes per second.
+    public var rateLimit: Int64?
     public var retry: RetryRule
     /// The schedule that made it, if any.
     public var scheduleID: String?
@@ -136,6 +140,7 @@ public struct QueueEntry: Sendable, Codable, Equatable, Identifiable {
         exitCode = outcome.exitCode
         if outcome.exitCode == 0 {
             state = .done
+            result = outcome.message
             lastError = nil
             findings = []
             return

@@ -66,12 +66,50 @@ public actor QueueRunner {
 
     private func run(_ entry: QueueEntry) async {
         let outcome = await execute(entry)
-        // Cancelled meanwhile: the cancel stands.
-        if var current = try? await store.entry(id: entry.id), current.state == .active {
-            try? current.finish(outcome, now: clock(), jitter: jitter())
-            try? await store.update(current)
-        }
         running[entry.id] = nil
+        // A stopping daemon leaves the entry active: the next start recovers it, due at once.
+        guard !stopping else { return }
+        let now = clock()
+        let jitter = jitter()
+        _ = try? await store.change(id: entry.id) { current in
+            // Cancelled meanwhile: the cancel stands.
+            guard current.state == .active else { return }
+            try current.finish(outcome, now: now, jitter: jitter)
+        }
+        wake()
+    }
+
+    private var woken = false
+    private var sleeper: CheckedContinuation<Void, Never>?
+
+    /// Something changed (an entry added, released, finished): the loop's pause ends now.
+    public func wake() {
+        woken = true
+        sleeper?.resume()
+        sleeper = nil
+    }
+
+    /// The loop's pause between ticks: `interval`, or until `wake()`.
+    public func pause(_ interval: Duration) async {
+        if !woken {
+            await withCheckedContinuation { continuation in
+                sleeper = continuation
+                Task {
+                    try? await Task.sleep(for: interval)
+                    self.wake()
+                }
+            }
+        }
+        woken = false
+    }
+
+    /// Cancels an entry; a running transfer is stopped (its task cancelled) and stays cancelled.
+    @discardableResult
+    public func cancel(id: String) async throws -> QueueEntry {
+        let now = clock()
+        let entry = try await store.change(id: id) { try $0.cancel(now: now) }
+        running[id]?.cancel()
+        return entry
     }
 
     /// How many transfers run now.
@@ -82,5 +120,20 @@ public actor QueueRunner {
         while let task = running.values.first {
             await task.value
         }
+    }
+
+    private var stopping = false
+
+    /// The daemon stops: transfers still running after `grace` are cancelled (a resumable one keeps its
+    /// checkpoint) and their entries go back to retrying, due at once, for the next start.
+    public func stop(grace: Duration) async throws {
+        let deadline = ContinuousClock.now + grace
+        while !running.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        stopping = true
+        for task in running.values { task.cancel() }
+        await settle()
+        _ = try await store.recover(now: clock())
     }
 }

@@ -8,7 +8,13 @@ public protocol QueueStore: Sendable {
     func add(_ entry: QueueEntry) async throws
     /// Replaces the stored entry with the same id.
     func update(_ entry: QueueEntry) async throws
+    /// Reads an entry, applies `change` and writes it back with its event, with no other change of the queue in
+    /// between. Returns the entry as written; throws what `change` throws (then nothing is written), or
+    /// `QueueError` when there is no such entry.
+    func change(id: String, _ change: @Sendable (inout QueueEntry) throws -> Void) async throws -> QueueEntry
     func entry(id: String) async throws -> QueueEntry?
+    /// The state changes of an entry, oldest first (written with each change, in the same transaction).
+    func events(id: String) async throws -> [QueueEvent]
     /// Entries in the given states (all when `nil`), by priority then age.
     func entries(in states: Set<QueueEntry.State>?) async throws -> [QueueEntry]
     /// Starts the due entries that fit: at most `limit(partner)` active per partner and `maximum` in all, by
@@ -25,9 +31,33 @@ public protocol QueueStore: Sendable {
     func close() async throws
 }
 
-/// The queue in an SQLite database: one row per entry (its JSON, with the columns the claim sorts and filters on).
+/// One change of an entry's state: when, to what, at which attempt, and the message (the failure, for retrying
+/// and failed). The queue's own ledger: `ferry queue show` prints it.
+public struct QueueEvent: Sendable, Codable, Equatable {
+    public let entryID: String
+    public let time: Date
+    public let state: QueueEntry.State
+    public let attempt: Int
+    public let message: String?
+
+    public init(entryID: String, time: Date, state: QueueEntry.State, attempt: Int, message: String?) {
+        self.entryID = entryID
+        self.time = time
+        self.state = state
+        self.attempt = attempt
+        self.message = message
+    }
+}
+
+/// The queue in an SQLite database: one row per entry (its JSON, with the columns the claim sorts and filters on),
+/// and one row per state change in `queue_events`, written in the entry's transaction.
+///
+/// Every operation runs alone (`exclusive`): an actor alone does not give that, because each query is an await at
+/// which another call could start, and a claim must not interleave with a hold of the entry it is claiming.
 public actor SQLiteQueueStore: QueueStore {
     private let connection: SQLiteConnection
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     private init(connection: SQLiteConnection) {
         self.connection = connection
@@ -53,6 +83,11 @@ public actor SQLiteQueueStore: QueueStore {
                 due REAL NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, entry TEXT NOT NULL)
             """,
             "CREATE INDEX IF NOT EXISTS queue_state ON queue(state, due)",
+            """
+            CREATE TABLE IF NOT EXISTS queue_events (
+                entry TEXT NOT NULL, time REAL NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL, message TEXT)
+            """,
+            "CREATE INDEX IF NOT EXISTS queue_events_entry ON queue_events(entry, time)",
             "CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, schedule TEXT NOT NULL)",
         ] {
             _ = try await connection.query(statement, [])
@@ -67,14 +102,39 @@ public actor SQLiteQueueStore: QueueStore {
         (entry.state == .retrying ? entry.nextAttempt ?? entry.notBefore : entry.notBefore).timeIntervalSince1970
     }
 
-    private func write(_ entry: QueueEntry, insert: Bool) async throws {
+    /// Runs `body` with no other operation of this store in between.
+    private func exclusive<T>(_ body: () async throws -> T) async throws -> T {
+        while busy { await withCheckedContinuation { waiting.append($0) } }
+        busy = true
+        defer {
+            busy = false
+            if !waiting.isEmpty { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+
+    /// Runs `body` in one SQLite transaction: all of its writes or none.
+    private func transaction<T>(_ body: () async throws -> T) async throws -> T {
+        _ = try await connection.query("BEGIN IMMEDIATE", [])
+        do {
+            let result = try await body()
+            _ = try await connection.query("COMMIT", [])
+            return result
+        } catch {
+            _ = try? await connection.query("ROLLBACK", [])
+            throw error
+        }
+    }
+
+    /// Writes an entry, and its event when its state or attempt changed from `previous` (or it is new).
+    private func write(_ entry: QueueEntry, previous: QueueEntry?) async throws {
         let json = String(decoding: try Self.encoder.encode(entry), as: UTF8.self)
         let values: [SQLiteData] = [
             .text(entry.partner), .text(entry.state.rawValue), .integer(entry.priority), .float(Self.due(entry)),
             .float(entry.created.timeIntervalSince1970), .float(entry.updated.timeIntervalSince1970), .text(json),
             .text(entry.id),
         ]
-        if insert {
+        if previous == nil {
             _ = try await connection.query(
                 "INSERT INTO queue (partner, state, priority, due, created, updated, entry, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 values
@@ -85,14 +145,76 @@ public actor SQLiteQueueStore: QueueStore {
                 values
             )
         }
+        if previous?.state != entry.state || previous?.attempts != entry.attempts {
+            let message =
+                [.retrying, .failed].contains(entry.state) ? entry.lastError : entry.state == .done ? entry.result : nil
+            _ = try await connection.query(
+                "INSERT INTO queue_events (entry, time, state, attempt, message) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(entry.id), .float(entry.updated.timeIntervalSince1970), .text(entry.state.rawValue),
+                    .integer(entry.attempts), message.map { .text($0) } ?? .null,
+                ]
+            )
+        }
     }
 
-    public func add(_ entry: QueueEntry) async throws { try await write(entry, insert: true) }
+    private func read(id: String) async throws -> QueueEntry? {
+        try await connection.query("SELECT entry FROM queue WHERE id = ?", [.text(id)]).first.flatMap(Self.decode)
+    }
 
-    public func update(_ entry: QueueEntry) async throws { try await write(entry, insert: false) }
+    public func add(_ entry: QueueEntry) async throws {
+        try await exclusive {
+            try await transaction { try await write(entry, previous: nil) }
+        }
+    }
+
+    public func update(_ entry: QueueEntry) async throws {
+        try await exclusive {
+            try await transaction {
+                guard let previous = try await read(id: entry.id) else {
+                    throw QueueError("no queue entry \(entry.id)")
+                }
+                try await write(entry, previous: previous)
+            }
+        }
+    }
+
+    public func change(id: String, _ change: @Sendable (inout QueueEntry) throws -> Void) async throws -> QueueEntry {
+        try await exclusive {
+            try await transaction {
+                guard let previous = try await read(id: id) else {
+                    throw QueueError("no queue entry \(id): see `ferry queue ls` for the entries there are")
+                }
+                var entry = previous
+                try change(&entry)
+                try await write(entry, previous: previous)
+                return entry
+            }
+        }
+    }
 
     public func entry(id: String) async throws -> QueueEntry? {
-        try await connection.query("SELECT entry FROM queue WHERE id = ?", [.text(id)]).first.flatMap(Self.decode)
+        try await exclusive { try await read(id: id) }
+    }
+
+    public func events(id: String) async throws -> [QueueEvent] {
+        try await exclusive {
+            try await connection.query(
+                "SELECT time, state, attempt, message FROM queue_events WHERE entry = ? ORDER BY time, rowid",
+                [.text(id)]
+            ).compactMap { row in
+                guard let time = row.column("time")?.double,
+                    let state = row.column("state")?.string.flatMap(QueueEntry.State.init(rawValue:))
+                else { return nil }
+                return QueueEvent(
+                    entryID: id,
+                    time: Date(timeIntervalSince1970: time),
+                    state: state,
+                    attempt: row.column("attempt")?.integer ?? 0,
+                    message: row.column("message")?.string
+                )
+            }
+        }
     }
 
     private static func decode(_ row: SQLiteRow) -> QueueEntry? {
@@ -100,6 +222,10 @@ public actor SQLiteQueueStore: QueueStore {
     }
 
     public func entries(in states: Set<QueueEntry.State>?) async throws -> [QueueEntry] {
+        try await exclusive { try await select(states) }
+    }
+
+    private func select(_ states: Set<QueueEntry.State>?) async throws -> [QueueEntry] {
         let rows: [SQLiteRow]
         if let states {
             let marks = Array(repeating: "?", count: states.count).joined(separator: ", ")
@@ -114,77 +240,103 @@ public actor SQLiteQueueStore: QueueStore {
     }
 
     public func claim(now: Date, maximum: Int, limit: @Sendable (String) -> Int) async throws -> [QueueEntry] {
-        // One actor, one connection: nothing else changes the queue between the reads and the writes below.
-        var active: [String: Int] = [:]
-        for row in try await connection.query(
-            "SELECT partner, COUNT(*) AS n FROM queue WHERE state = 'active' GROUP BY partner",
-            []
-        ) {
-            if let partner = row.column("partner")?.string { active[partner] = row.column("n")?.integer ?? 0 }
+        try await exclusive {
+            try await transaction {
+                var active: [String: Int] = [:]
+                for row in try await connection.query(
+                    "SELECT partner, COUNT(*) AS n FROM queue WHERE state = 'active' GROUP BY partner",
+                    []
+                ) {
+                    if let partner = row.column("partner")?.string { active[partner] = row.column("n")?.integer ?? 0 }
+                }
+                let candidates = try await connection.query(
+                    "SELECT entry FROM queue WHERE state IN ('scheduled', 'queued', 'retrying') AND due <= ? ORDER BY priority DESC, created, id",
+                    [.float(now.timeIntervalSince1970)]
+                ).compactMap(Self.decode)
+                var claimed: [QueueEntry] = []
+                for var entry in candidates where claimed.count < maximum && entry.isDue(at: now) {
+                    guard active[entry.partner, default: 0] < limit(entry.partner) else { continue }
+                    let previous = entry
+                    try entry.start(now: now)
+                    try await write(entry, previous: previous)
+                    active[entry.partner, default: 0] += 1
+                    claimed.append(entry)
+                }
+                return claimed
+            }
         }
-        let candidates = try await connection.query(
-            "SELECT entry FROM queue WHERE state IN ('scheduled', 'queued', 'retrying') AND due <= ? ORDER BY priority DESC, created, id",
-            [.float(now.timeIntervalSince1970)]
-        ).compactMap(Self.decode)
-        var claimed: [QueueEntry] = []
-        for var entry in candidates where claimed.count < maximum && entry.isDue(at: now) {
-            guard active[entry.partner, default: 0] < limit(entry.partner) else { continue }
-            try entry.start(now: now)
-            try await write(entry, insert: false)
-            active[entry.partner, default: 0] += 1
-            claimed.append(entry)
-        }
-        return claimed
     }
 
     public func recover(now: Date) async throws -> Int {
-        var count = 0
-        for var entry in try await entries(in: [.active]) {
-            entry.recover(now: now)
-            try await write(entry, insert: false)
-            count += 1
+        try await exclusive {
+            try await transaction {
+                var count = 0
+                for var entry in try await select([.active]) {
+                    let previous = entry
+                    entry.recover(now: now)
+                    try await write(entry, previous: previous)
+                    count += 1
+                }
+                return count
+            }
         }
-        return count
     }
 
     public func purge(now: Date, keep: TimeInterval) async throws -> Int {
         // `QueueEntry.isExpired` in SQL: finished, and last changed at least `keep` ago. No entry is decoded.
         let finished = "state IN ('done', 'failed', 'cancelled') AND updated <= ?"
         let cut: [SQLiteData] = [.float(now.addingTimeInterval(-keep).timeIntervalSince1970)]
-        let count =
-            try await connection.query("SELECT COUNT(*) AS n FROM queue WHERE \(finished)", cut).first?.column("n")?
-            .integer ?? 0
-        if count > 0 { _ = try await connection.query("DELETE FROM queue WHERE \(finished)", cut) }
-        return count
+        return try await exclusive {
+            let count =
+                try await connection.query("SELECT COUNT(*) AS n FROM queue WHERE \(finished)", cut).first?.column("n")?
+                .integer ?? 0
+            if count > 0 {
+                try await transaction {
+                    _ = try await connection.query(
+                        "DELETE FROM queue_events WHERE entry IN (SELECT id FROM queue WHERE \(finished))",
+                        cut
+                    )
+                    _ = try await connection.query("DELETE FROM queue WHERE \(finished)", cut)
+                }
+            }
+            return count
+        }
     }
 
     public func add(_ schedule: Schedule) async throws {
-        _ = try await connection.query(
-            "INSERT INTO schedules (id, schedule) VALUES (?, ?)",
-            [.text(schedule.id), .text(String(decoding: try Self.encoder.encode(schedule), as: UTF8.self))]
-        )
+        let json = String(decoding: try Self.encoder.encode(schedule), as: UTF8.self)
+        try await exclusive {
+            _ = try await connection.query(
+                "INSERT INTO schedules (id, schedule) VALUES (?, ?)",
+                [.text(schedule.id), .text(json)]
+            )
+        }
     }
 
     public func update(_ schedule: Schedule) async throws {
-        _ = try await connection.query(
-            "UPDATE schedules SET schedule = ? WHERE id = ?",
-            [.text(String(decoding: try Self.encoder.encode(schedule), as: UTF8.self)), .text(schedule.id)]
-        )
+        let json = String(decoding: try Self.encoder.encode(schedule), as: UTF8.self)
+        try await exclusive {
+            _ = try await connection.query("UPDATE schedules SET schedule = ? WHERE id = ?", [.text(json), .text(schedule.id)])
+        }
     }
 
     public func schedules() async throws -> [Schedule] {
-        try await connection.query("SELECT schedule FROM schedules ORDER BY id", []).compactMap { row in
-            row.column("schedule")?.string.flatMap { try? Self.decoder.decode(Schedule.self, from: Data($0.utf8)) }
+        try await exclusive {
+            try await connection.query("SELECT schedule FROM schedules ORDER BY id", []).compactMap { row in
+                row.column("schedule")?.string.flatMap { try? Self.decoder.decode(Schedule.self, from: Data($0.utf8)) }
+            }
         }
     }
 
     public func removeSchedule(id: String) async throws -> Bool {
-        let existing = try await connection.query("SELECT id FROM schedules WHERE id = ?", [.text(id)])
-        _ = try await connection.query("DELETE FROM schedules WHERE id = ?", [.text(id)])
-        return !existing.isEmpty
+        try await exclusive {
+            let existing = try await connection.query("SELECT id FROM schedules WHERE id = ?", [.text(id)])
+            _ = try await connection.query("DELETE FROM schedules WHERE id = ?", [.text(id)])
+            return !existing.isEmpty
+        }
     }
 
     public func close() async throws {
-        try await connection.close()
+        try await exclusive { try await connection.close() }
     }
 }

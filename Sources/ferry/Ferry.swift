@@ -20,11 +20,12 @@ struct Ferry: AsyncParsableCommand {
               4  integrity failure (SHA-256 mismatch; nothing is kept under the final name)
               5  network or server failure
               6  local I/O error
+              7  ferry queue add --wait: the entry was cancelled
             """,
         version: "0.1.0",
         subcommands: [
             Demo.self, Serve.self, Send.self, Get.self, List.self, Remove.self, History.self, Trace.self, Diagnose.self,
-            Explain.self, Config.self, Certs.self,
+            Explain.self, Config.self, Certs.self, Queue.self, ScheduleCommand.self,
         ]
     )
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryConfig
+import FerryDaemon
 import FerryLedger
 import FerryProtocol
 import FerryServer
@@ -34,6 +35,12 @@ struct Serve: AsyncParsableCommand {
             a connection that moves less than 1 KiB in 30 s is closed, and at most 512 connections (64 per \
             address) are open at once (server.limits.*). Each partner may have 32 resumable uploads open; \
             quotas.bytes/files (and partners.NAME.quota) limit what it keeps in its home.
+
+            The daemon also runs the transfer queue (ferry queue, ferry schedule): sends and gets to configured \
+            partners, retried across hours, kept in <root>/.ferry/queue.sqlite and controlled through the socket \
+            <root>/.ferry/control.sock (0600, this user only). With --no-listen it runs only the queue, for a \
+            site that only sends and fetches. A daemon killed at any moment resumes its transfers from their \
+            checkpoints when it starts again.
 
             Every connection's handshake is kept in a small flight recorder; the trace of each failed \
             handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as \
@@ -80,6 +87,12 @@ struct Serve: AsyncParsableCommand {
     )
     var pcapngDir: String?
 
+    @Flag(
+        name: .long,
+        help: "Run only the transfer queue and its control socket: no partner listener (a site that only sends)."
+    )
+    var noListen = false
+
     func run() async throws {
         var overrides: [String: String] = [:]
         if let root { overrides["root"] = root }
@@ -94,6 +107,11 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
         do {
             var configuration = try await ConfigLoader.load(file: config, overrides: overrides)
+            let grace = Duration.milliseconds(Int64(configuration.shutdownGrace * 1000))
+            if noListen {
+                try await runQueueOnly(configuration: configuration, logger: logger, grace: grace)
+                return
+            }
             var devPKI: DevPKI?
             if configuration.serverTLS == nil {
                 let pki = DevPKI(directory: DevPKI.defaultDirectory)
@@ -122,18 +140,17 @@ struct Serve: AsyncParsableCommand {
             }
             let shownPKI = devPKI
             do {
+                let queue = try await QueueDaemon.open(configuration: configuration)
                 let application = try server.makeApplication(logger: logger) { port in
-                    Self.banner(server: server, port: port, pki: shownPKI)
+                    Self.banner(server: server, port: port, pki: shownPKI, queue: queue)
                 }
-                // SIGTERM/SIGINT: stop accepting, let requests in flight finish, and after the grace period cut
-                // them (a resumable upload keeps its last checkpoint).
-                var group = ServiceGroupConfiguration(
-                    services: [application],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
+                // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
+                // grace period cut them (a resumable upload keeps its last checkpoint).
+                try await Self.runGroup(
+                    [application] + queue.services(logger: logger, grace: grace),
+                    logger: logger,
+                    grace: grace
                 )
-                group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.shutdownGrace * 1000))
-                try await ServiceGroup(configuration: group).run()
             } catch {
                 try? await server.ledger.close()
                 throw error
@@ -145,7 +162,31 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    static func banner(server: FerryServer, port: Int, pki: DevPKI?) {
+    /// `--no-listen`: the queue and its control socket only.
+    func runQueueOnly(configuration: FerryConfiguration, logger: Logger, grace: Duration) async throws {
+        let queue = try await QueueDaemon.open(configuration: configuration)
+        let services = try queue.services(logger: logger, grace: grace)
+        FileHandle.standardOutput.write(
+            Data(
+                "Ferry daemon (no listener; queue only) root \(configuration.root)\n  queue \(configuration.resolvedQueueDatabase), control socket \(queue.socketPath)\n"
+                    .utf8
+            )
+        )
+        try await Self.runGroup(services, logger: logger, grace: grace)
+    }
+
+    static func runGroup(_ services: [any Service], logger: Logger, grace: Duration) async throws {
+        var group = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        // The queue's own grace comes first; this one cuts whatever is still running a little later.
+        group.maximumGracefulShutdownDuration = grace + .seconds(5)
+        try await ServiceGroup(configuration: group).run()
+    }
+
+    static func banner(server: FerryServer, port: Int, pki: DevPKI?, queue: QueueDaemon) {
         let profile = server.configuration.serverTLS!
         let caNames = server.tls.current.configuration.sendCANameList ? "sent" : "not sent"
         let host = server.host == "0.0.0.0" || server.host == "::" ? "localhost" : server.host
@@ -154,6 +195,7 @@ struct Serve: AsyncParsableCommand {
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
             "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.resolvedServerLedger)",
+            "  queue \(server.configuration.resolvedQueueDatabase), control socket \(queue.socketPath)",
         ]
         if let pki, let client = pki.clientNames.first {
             lines += [

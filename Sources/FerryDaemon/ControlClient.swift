@@ -1,0 +1,167 @@
+import FerryQueue
+public import Foundation
+import NIOCore
+public import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The control socket's checks, shared by the daemon (which makes it) and the commands (which connect to it).
+public enum ControlSocket {
+    /// A Unix socket path holds at most 107 bytes.
+    public static func checkPath(_ path: String) throws {
+        guard path.utf8.count <= 107 else {
+            throw QueueDaemonError(
+                "the control socket path \(path) is \(path.utf8.count) bytes, and a Unix socket path holds at most 107: set queue.control-socket to a shorter path"
+            )
+        }
+    }
+
+    /// Before the daemon binds: the socket's folder exists (created 0700), belongs to this user and is closed to
+    /// others' writes (in a folder anyone can write to, someone else could put their own socket in its place).
+    static func prepare(_ path: String) throws {
+        try checkPath(path)
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(
+            atPath: folder.isEmpty ? "." : folder,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        var info = stat()
+        guard stat(folder.isEmpty ? "." : folder, &info) == 0 else {
+            throw QueueDaemonError("cannot read the control socket's folder \(folder)")
+        }
+        guard info.st_uid == geteuid() else {
+            throw QueueDaemonError(
+                "the control socket's folder \(folder) belongs to uid \(info.st_uid), not to this daemon's user (uid \(geteuid())): set queue.control-socket to a path in a folder of yours"
+            )
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw QueueDaemonError(
+                "the control socket's folder \(folder) can be written by others (mode \(String(info.st_mode & 0o777, radix: 8))): run chmod go-w on it, or set queue.control-socket to a path in a folder only you can write"
+            )
+        }
+    }
+}
+
+/// The commands' side of the control socket: one HTTP/1.1 request per connection, JSON both ways.
+public struct ControlClient: Sendable {
+    public let socketPath: String
+
+    public init(socketPath: String) {
+        self.socketPath = socketPath
+    }
+
+    /// A request the daemon refused, or no daemon to ask.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// The HTTP status, or `nil` when no daemon answered.
+        public let status: Int?
+        public let description: String
+
+        public init(status: Int?, description: String) {
+            self.status = status
+            self.description = description
+        }
+    }
+
+    /// Sends a request and decodes the answer.
+    public func call<Answer: Decodable>(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: (some Encodable)? = nil as String?,
+        as: Answer.Type
+    ) async throws -> Answer {
+        let (status, data) = try await send(method, path, body: body.map { try ControlAPI.encoder().encode($0) })
+        guard (200..<300).contains(status) else {
+            let message = (try? ControlAPI.decoder().decode(ControlProblem.self, from: data))?.error
+                ?? String(decoding: data.prefix(300), as: UTF8.self)
+            throw Failure(status: status, description: message)
+        }
+        if Answer.self == Empty.self { return Empty() as! Answer }
+        do {
+            return try ControlAPI.decoder().decode(Answer.self, from: data)
+        } catch {
+            throw Failure(status: status, description: "the daemon's answer could not be read: \(error)")
+        }
+    }
+
+    /// An answer with nothing to decode.
+    public struct Empty: Decodable, Sendable {}
+
+    private func send(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> (Int, Data) {
+        try checkOwner()
+        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(unixDomainSocketPath: socketPath) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                            wrappingChannelSynchronously: channel
+                        )
+                    }
+                }
+        } catch {
+            throw Failure(
+                status: nil,
+                description:
+                    "no ferry daemon answers on \(socketPath) (\(error)): start one with `ferry serve` (or `ferry serve --no-listen` on a site that only sends), with the same root or queue.control-socket as this command"
+            )
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
+            head.headers.add(name: "Host", value: "ferry")
+            head.headers.add(name: "Connection", value: "close")
+            if let body {
+                head.headers.add(name: "Content-Type", value: "application/json")
+                head.headers.add(name: "Content-Length", value: String(body.count))
+            } else if method == .POST {
+                head.headers.add(name: "Content-Length", value: "0")
+            }
+            try await outbound.write(.head(head))
+            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            try await outbound.write(.end(nil))
+            var status = 0
+            var data = Data()
+            for try await part in inbound {
+                switch part {
+                case .head(let response): status = Int(response.status.code)
+                case .body(let buffer):
+                    guard data.count + buffer.readableBytes <= 64 << 20 else {
+                        throw Failure(status: status, description: "the daemon's answer is larger than 64 MiB")
+                    }
+                    data.append(contentsOf: buffer.readableBytesView)
+                case .end: return (status, data)
+                }
+            }
+            throw Failure(status: nil, description: "the daemon closed the connection before it answered")
+        }
+    }
+
+    /// The socket must be this user's: a socket someone else made in its place would see what is queued and could
+    /// answer anything.
+    func checkOwner() throws {
+        try ControlSocket.checkPath(socketPath)
+        var info = stat()
+        guard lstat(socketPath, &info) == 0 else {
+            throw Failure(
+                status: nil,
+                description:
+                    "no ferry daemon runs here (no control socket at \(socketPath)): start one with `ferry serve` (or `ferry serve --no-listen` on a site that only sends), with the same root or queue.control-socket as this command"
+            )
+        }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw Failure(status: nil, description: "\(socketPath) is not a socket: is queue.control-socket right?")
+        }
+        let me = geteuid()
+        guard info.st_uid == me || me == 0 else {
+            throw Failure(
+                status: nil,
+                description:
+                    "the control socket \(socketPath) belongs to uid \(info.st_uid), not to you (uid \(me)): it is not your daemon; refusing to talk to it"
+            )
+        }
+    }
+}

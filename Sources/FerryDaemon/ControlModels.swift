@@ -1,0 +1,136 @@
+public import FerryQueue
+public import Foundation
+
+/// What the `ferry queue` and `ferry schedule` commands send to the daemon's control socket, and what they get
+/// back: JSON over HTTP/1.1 (`curl --unix-socket SOCKET http://ferry/v1/queue` reads the queue as well).
+public enum ControlAPI {
+    public static let queue = "/v1/queue"
+    public static let schedules = "/v1/schedules"
+
+    /// Dates as ISO 8601 with fractional seconds, keys sorted: stable output for scripts.
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
+        }
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
+                ?? Date(text, strategy: .iso8601)
+            {
+                return date
+            }
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an ISO 8601 date and time")
+            )
+        }
+        return decoder
+    }
+}
+
+/// The retry settings a request may give; absent ones take the partner's (`partners.NAME.queue`, `queue.*`).
+public struct RetryRequest: Sendable, Codable, Equatable {
+    /// Retries after the first attempt; -1: no count limit.
+    public var retries: Int?
+    public var retryWait: Double?
+    public var retryMaximumWait: Double?
+    /// Seconds after queueing after which no attempt starts; 0: none.
+    public var deadline: Double?
+    public var retryConfigurationErrors: Bool?
+
+    public init(
+        retries: Int? = nil,
+        retryWait: Double? = nil,
+        retryMaximumWait: Double? = nil,
+        deadline: Double? = nil,
+        retryConfigurationErrors: Bool? = nil
+    ) {
+        self.retries = retries
+        self.retryWait = retryWait
+        self.retryMaximumWait = retryMaximumWait
+        self.deadline = deadline
+        self.retryConfigurationErrors = retryConfigurationErrors
+    }
+}
+
+/// `POST /v1/queue`: a transfer to queue.
+public struct QueueRequest: Sendable, Codable, Equatable {
+    public var direction: QueueEntry.Direction
+    public var partner: String
+    /// Absolute: the daemon does not share the command's working directory.
+    public var local: String
+    public var remote: String
+    public var priority: Int?
+    /// Not before this time.
+    public var at: Date?
+    public var retry: RetryRequest?
+    public var rateLimit: Int64?
+
+    public init(
+        direction: QueueEntry.Direction,
+        partner: String,
+        local: String,
+        remote: String,
+        priority: Int? = nil,
+        at: Date? = nil,
+        retry: RetryRequest? = nil,
+        rateLimit: Int64? = nil
+    ) {
+        self.direction = direction
+        self.partner = partner
+        self.local = local
+        self.remote = remote
+        self.priority = priority
+        self.at = at
+        self.retry = retry
+        self.rateLimit = rateLimit
+    }
+}
+
+/// `GET /v1/queue/ID`: the entry and its history.
+public struct EntryDetail: Sendable, Codable, Equatable {
+    public var entry: QueueEntry
+    public var events: [QueueEvent]
+
+    public init(entry: QueueEntry, events: [QueueEvent]) {
+        self.entry = entry
+        self.events = events
+    }
+}
+
+/// `POST /v1/schedules`: a recurring transfer.
+public struct ScheduleRequest: Sendable, Codable, Equatable {
+    /// Seconds between occurrences (`--every`), or a cron expression with a time zone.
+    public var every: Double?
+    public var cron: String?
+    public var timeZone: String?
+    public var transfer: QueueRequest
+    public var holds: [DateInterval]
+
+    public init(every: Double?, cron: String?, timeZone: String?, transfer: QueueRequest, holds: [DateInterval]) {
+        self.every = every
+        self.cron = cron
+        self.timeZone = timeZone
+        self.transfer = transfer
+        self.holds = holds
+    }
+}
+
+/// `POST /v1/queue/purge`: how many finished entries went.
+public struct PurgeResult: Sendable, Codable, Equatable {
+    public var purged: Int
+    public init(purged: Int) { self.purged = purged }
+}
+
+/// An error the control API answers with: the status and what to do.
+public struct ControlProblem: Sendable, Codable, Equatable {
+    public var error: String
+    public init(error: String) { self.error = error }
+}

@@ -1,0 +1,258 @@
+public import FerryConfig
+public import FerryQueue
+public import Foundation
+public import Hummingbird
+import Logging
+public import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The request context of the control socket: the channel, for the peer's credentials.
+public struct ControlContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+
+    public var requestDecoder: JSONDecoder { ControlAPI.decoder() }
+    public var responseEncoder: JSONEncoder { ControlAPI.encoder() }
+}
+
+/// Only the daemon's own user (and root) may use the control socket: the socket is 0600 in a folder closed to
+/// others, and each connection's peer credentials (SO_PEERCRED) are checked as well, so a socket file whose mode
+/// was widened by someone still answers no one else.
+struct PeerCheck: RouterMiddleware {
+    func handle(
+        _ request: Request,
+        context: ControlContext,
+        next: (Request, ControlContext) async throws -> Response
+    ) async throws -> Response {
+        #if os(Linux)
+        guard let provider = context.channel as? any SocketOptionProvider else {
+            throw HTTPError(.forbidden, message: "the control socket cannot tell who is connecting")
+        }
+        let credentials: PeerCredentials = try await provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET),
+            name: SocketOptionName(SO_PEERCRED)
+        ).get()
+        guard credentials.uid == geteuid() || credentials.uid == 0 else {
+            throw HTTPError(
+                .forbidden,
+                message: "uid \(credentials.uid) may not use this daemon's control socket (only uid \(geteuid()) and root)"
+            )
+        }
+        #endif
+        return try await next(request, context)
+    }
+}
+
+/// Linux's `struct ucred` (which Glibc's module map leaves out): what SO_PEERCRED tells of a Unix socket's peer.
+struct PeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}
+
+/// The daemon's answer to a request it cannot carry out: the status and the reason, as JSON.
+struct ControlFailure: Error, HTTPResponseError {
+    let status: HTTPResponse.Status
+    let message: String
+
+    init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try ControlAPI.encoder().encode(ControlProblem(error: message))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+}
+
+/// The control API's routes over the queue, its runner and the configuration (partners and their defaults).
+enum ControlRoutes {
+    static func router(
+        store: any QueueStore,
+        runner: QueueRunner,
+        configuration: FerryConfiguration,
+        clock: @escaping @Sendable () -> Date
+    ) -> Router<ControlContext> {
+        let router = Router(context: ControlContext.self)
+        router.add(middleware: PeerCheck())
+        let queue = router.group(RouterPath(ControlAPI.queue))
+        queue.get { request, _ -> Response in
+            var states: Set<QueueEntry.State>?
+            if let text = request.uri.queryParameters.get("state") {
+                states = []
+                for name in text.split(separator: ",") {
+                    guard let state = QueueEntry.State(rawValue: String(name)) else {
+                        throw ControlFailure(
+                            .badRequest,
+                            "'\(name)' is not a state: use \(QueueEntry.State.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
+                    }
+                    states?.insert(state)
+                }
+            }
+            return try reply(try await store.entries(in: states))
+        }
+        queue.post { request, context -> Response in
+            let body = try await request.decode(as: QueueRequest.self, context: context)
+            let entry = try makeEntry(body, configuration: configuration, now: clock())
+            try await store.add(entry)
+            await runner.wake()
+            return try reply(entry, status: .created)
+        }
+        queue.post("purge") { _, _ -> Response in
+            try reply(PurgeResult(purged: try await store.purge(now: clock(), keep: 0)))
+        }
+        queue.get(":id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let entry = try await store.entry(id: id) else { throw missing(id) }
+            return try reply(EntryDetail(entry: entry, events: try await store.events(id: id)))
+        }
+        queue.post(":id/:action") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            let action = try context.parameters.require("action")
+            guard try await store.entry(id: id) != nil else { throw missing(id) }
+            let now = clock()
+            do {
+                let entry: QueueEntry
+                switch action {
+                case "hold": entry = try await store.change(id: id) { try $0.hold(now: now) }
+                case "release": entry = try await store.change(id: id) { try $0.release(now: now) }
+                case "retry": entry = try await store.change(id: id) { try $0.retryNow(now: now) }
+                case "cancel": entry = try await runner.cancel(id: id)
+                default:
+                    throw ControlFailure(.notFound, "no action '\(action)': use hold, release, retry or cancel")
+                }
+                await runner.wake()
+                return try reply(entry)
+            } catch let error as QueueError {
+                throw ControlFailure(.conflict, error.description)
+            }
+        }
+        let schedules = router.group(RouterPath(ControlAPI.schedules))
+        schedules.get { _, _ -> Response in try reply(try await store.schedules()) }
+        schedules.post { request, context -> Response in
+            let body = try await request.decode(as: ScheduleRequest.self, context: context)
+            let schedule = try makeSchedule(body, configuration: configuration, now: clock())
+            try await store.add(schedule)
+            await runner.wake()
+            return try reply(schedule, status: .created)
+        }
+        schedules.delete(":id") { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard try await store.removeSchedule(id: id) else {
+                throw ControlFailure(.notFound, "no schedule \(id): see `ferry schedule ls` for the schedules there are")
+            }
+            return Response(status: .noContent)
+        }
+        return router
+    }
+
+    static func reply(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try ControlAPI.encoder().encode(value)))
+        )
+    }
+
+    static func missing(_ id: String) -> ControlFailure {
+        ControlFailure(.notFound, "no queue entry \(id): see `ferry queue ls` for the entries there are")
+    }
+
+    /// Checks a request against the configuration: a configured partner with a URL, an absolute local path, a
+    /// remote path; retries from the request over the partner's.
+    static func makeEntry(_ request: QueueRequest, configuration: FerryConfiguration, now: Date) throws -> QueueEntry {
+        try check(request, configuration: configuration)
+        var entry = QueueEntry(
+            direction: request.direction,
+            partner: request.partner,
+            local: request.local,
+            remote: request.remote,
+            priority: request.priority ?? 0,
+            notBefore: request.at,
+            retry: configuration.retryRule(partner: request.partner, request: request.retry),
+            now: now
+        )
+        entry.rateLimit = request.rateLimit
+        return entry
+    }
+
+    static func check(_ request: QueueRequest, configuration: FerryConfiguration) throws {
+        guard let partner = configuration.partners.first(where: { $0.key == request.partner })?.value else {
+            let known = configuration.partners.filter { $0.value.url != nil }.keys.sorted()
+            throw ControlFailure(
+                .unprocessableContent,
+                "no partner '\(request.partner)' in the daemon's configuration"
+                    + (known.isEmpty
+                        ? "; define partners.\(request.partner).url in its config file"
+                        : " (partners it can reach: \(known.joined(separator: ", ")))")
+            )
+        }
+        guard partner.url != nil else {
+            throw ControlFailure(
+                .unprocessableContent,
+                "partner '\(request.partner)' has no url in the daemon's configuration; set partners.\(request.partner).url"
+            )
+        }
+        guard request.local.hasPrefix("/") else {
+            throw ControlFailure(.unprocessableContent, "the local path '\(request.local)' must be absolute")
+        }
+        if request.local.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            || request.remote.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        {
+            throw ControlFailure(.unprocessableContent, "a path with a control character cannot be queued")
+        }
+        if let priority = request.priority, !(-1000...1000).contains(priority) {
+            throw ControlFailure(.unprocessableContent, "priority must be between -1000 and 1000")
+        }
+        if let rate = request.rateLimit, rate <= 0 {
+            throw ControlFailure(.unprocessableContent, "the rate limit must be a positive number of bytes per second")
+        }
+    }
+
+    static func makeSchedule(
+        _ request: ScheduleRequest,
+        configuration: FerryConfiguration,
+        now: Date
+    ) throws -> Schedule {
+        try check(request.transfer, configuration: configuration)
+        let recurrence: Schedule.Recurrence
+        switch (request.every, request.cron) {
+        case (let seconds?, nil): recurrence = .every(seconds: seconds)
+        case (nil, let expression?): recurrence = .cron(expression: expression, timeZone: request.timeZone ?? "UTC")
+        default: throw ControlFailure(.unprocessableContent, "a schedule has either --every or --cron")
+        }
+        for hold in request.holds where hold.duration <= 0 {
+            throw ControlFailure(.unprocessableContent, "a hold must end after it starts (\(hold.start) to \(hold.end))")
+        }
+        let transfer = request.transfer
+        do {
+            return try Schedule(
+                recurrence: recurrence,
+                direction: transfer.direction,
+                partner: transfer.partner,
+                local: transfer.local,
+                remote: transfer.remote,
+                priority: transfer.priority ?? 0,
+                retry: configuration.retryRule(partner: transfer.partner, request: transfer.retry),
+                holds: request.holds,
+                now: now
+            )
+        } catch {
+            throw ControlFailure(.unprocessableContent, error.description)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+public import FerryConfig
+public import FerryQueue
+public import Foundation
+import Hummingbird
+public import Logging
+public import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The managed side of `ferry serve`: the queue, its loop and its control socket, as services of the daemon's
+/// service group. One daemon per queue database: a second one on the same database is refused at startup.
+public struct QueueDaemon: Sendable {
+    public let store: SQLiteQueueStore
+    public let runner: QueueRunner
+    public let socketPath: String
+    let configuration: FerryConfiguration
+    let lock: Int32
+    let clock: @Sendable () -> Date
+
+    /// Opens the queue, takes its lock and recovers what a killed daemon left active.
+    public static func open(
+        configuration: FerryConfiguration,
+        clock: @escaping @Sendable () -> Date = { Date() },
+        execute: QueueRunner.Execute? = nil
+    ) async throws -> QueueDaemon {
+        let database = configuration.resolvedQueueDatabase
+        let socket = configuration.resolvedControlSocket
+        try ControlSocket.checkPath(socket)
+        let folder = (database as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(
+            atPath: folder,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let lock = try takeLock(database + ".lock")
+        do {
+            let store = try await SQLiteQueueStore.open(path: database)
+            let transfer = QueueTransfer(configuration: configuration)
+            let runner = QueueRunner(
+                store: store,
+                maximum: configuration.queue.maximumActive,
+                keep: configuration.queue.keep,
+                limit: { configuration.queueSettings(for: $0).sessions ?? 2 },
+                clock: clock,
+                execute: execute ?? { await transfer.run($0) }
+            )
+            do {
+                _ = try await runner.start()
+            } catch {
+                try? await store.close()
+                throw error
+            }
+            return QueueDaemon(
+                store: store,
+                runner: runner,
+                socketPath: socket,
+                configuration: configuration,
+                lock: lock,
+                clock: clock
+            )
+        } catch {
+            close(lock)
+            throw error
+        }
+    }
+
+    /// An exclusive lock beside the database for the daemon's life (the kernel releases it when the process ends,
+    /// however it ends).
+    static func takeLock(_ path: String) throws -> Int32 {
+        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw QueueDaemonError("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            Glibc.close(descriptor)
+            throw QueueDaemonError(
+                "another ferry daemon already runs this queue (\((path as NSString).deletingPathExtension)\(holder.map { ", pid \($0)" } ?? "")): stop it first, or give this one its own root or queue.database"
+            )
+        }
+        ftruncate(descriptor, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(descriptor, $0, strlen($0)) }
+        return descriptor
+    }
+
+    /// The services to run: the queue loop and the control socket.
+    public func services(logger: Logger, grace: Duration) throws -> [any Service] {
+        try ControlSocket.prepare(socketPath)
+        let router = ControlRoutes.router(store: store, runner: runner, configuration: configuration, clock: clock)
+        let socketPath = self.socketPath
+        var control = Application(
+            router: router,
+            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: nil),
+            onServerRunning: { _ in
+                // 0600 at once; the peer check refuses others in the moment before.
+                chmod(socketPath, 0o600)
+            },
+            logger: logger
+        )
+        control.logger = logger
+        return [QueueLoop(runner: runner, store: store, grace: grace, logger: logger, lock: lock), control]
+    }
+}
+
+/// The queue's loop: a tick, then a pause of a second or until something changes; on a graceful stop, transfers in
+/// flight get the grace period and are then cut at their checkpoint (their entries retry at the next start).
+struct QueueLoop: Service {
+    let runner: QueueRunner
+    let store: SQLiteQueueStore
+    let grace: Duration
+    let logger: Logger
+    let lock: Int32
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await runner.tick()
+                } catch {
+                    logger.error("queue tick failed", metadata: ["error": "\(error)"])
+                }
+                await runner.pause(.seconds(1))
+            }
+        }
+        try? await runner.stop(grace: grace)
+        try? await store.close()
+        close(lock)
+    }
+}
+
+/// Something that stops the daemon from starting its queue.
+public struct QueueDaemonError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

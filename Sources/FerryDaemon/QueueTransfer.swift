@@ -1,0 +1,134 @@
+import FerryClient
+public import FerryConfig
+import FerryLedger
+public import FerryQueue
+import FerryTLS
+import Foundation
+import NIOCore
+
+/// One attempt of a queued transfer, made the way `ferry send` and `ferry get` make it, to a configured partner
+/// with the partner's TLS profile, recorded in the daemon's ledger. A resumable upload's checkpoint is kept in
+/// the daemon's resume folder, so each retry continues where the last attempt stopped.
+public struct QueueTransfer: Sendable {
+    public let configuration: FerryConfiguration
+    /// Where the daemon remembers unfinished resumable uploads: `<root>/.ferry/outbound`.
+    public var resumeDirectory: String
+    /// The ledger the attempts are recorded in (the server's, so `ferry history --server` shows both directions).
+    public var ledgerPath: String?
+    /// Seconds with nothing moving before a connection counts as stalled.
+    public var stallTimeout: Int64 = 300
+
+    public init(configuration: FerryConfiguration) {
+        self.configuration = configuration
+        self.resumeDirectory = configuration.root + "/.ferry/outbound"
+        self.ledgerPath = configuration.resolvedServerLedger
+    }
+
+    /// Runs the entry's transfer once and reports how it ended.
+    public func run(_ entry: QueueEntry) async -> QueueEntry.Outcome {
+        do {
+            let message = try await transfer(entry)
+            return QueueEntry.Outcome(exitCode: 0, message: message, transient: false)
+        } catch let failure as TransferError {
+            return QueueEntry.Outcome(
+                exitCode: Int(FerryExitCode(failure.code).rawValue),
+                message: failure.message,
+                findings: failure.findings,
+                transient: failure.worthRetryingLater
+            )
+        } catch {
+            return QueueEntry.Outcome(
+                exitCode: Int(FerryExitCode.network.rawValue),
+                message: String(describing: error),
+                transient: true
+            )
+        }
+    }
+
+    private func transfer(_ entry: QueueEntry) async throws -> String {
+        let target = try RemoteTarget.parse("\(entry.partner):\(entry.remote)", configuration: configuration)
+        let tls: ResolvedClientTLS
+        do {
+            tls = try configuration.clientProfile(partner: entry.partner, overrides: ClientProfileOverrides())
+                .makeConfiguration()
+        } catch {
+            throw TransferError(.usage, error.description)
+        }
+        var ledger: (any Ledger)?
+        if let ledgerPath { ledger = try? await SQLiteLedger.open(path: ledgerPath) }
+        var client = TransferClient(tls: tls, ledger: ledger)
+        client.resumeDirectory = resumeDirectory
+        client.stallTimeout = .seconds(stallTimeout)
+        client.rateLimit = entry.rateLimit
+        // A few quick retries inside the attempt (a dropped connection); the queue's retries take the long waits.
+        client.retry = RetryPolicy(retries: 2, baseWait: 1)
+        switch entry.direction {
+        case .send:
+            let files = try Self.expand(entry.local)
+            client.recursive = true
+            let results = try await client.session(target: target, operation: .send, direction: .outbound) {
+                client,
+                target in
+                try await client.send(files: files, to: target)
+            }
+            let bytes = results.reduce(Int64(0)) { $0 + $1.bytes }
+            let digests = results.prefix(3).map { "\($0.remote) sha256 \($0.sha256)" }.joined(separator: "; ")
+            return "sent \(results.count) file\(results.count == 1 ? "" : "s"), \(ByteFormat.size(bytes)), verified: \(digests)\(results.count > 3 ? "; ..." : "")"
+        case .get:
+            let result = try await client.session(target: target, operation: .get, direction: .inbound) {
+                client,
+                target in
+                try await client.get(target, to: entry.local)
+            }
+            return "got \(result.local), \(ByteFormat.size(result.bytes)), sha256 \(result.sha256) verified"
+        }
+    }
+
+    /// A send's files: the path itself (a file or a folder), or the files a glob in its last component matches.
+    static func expand(_ local: String) throws -> [String] {
+        let name = (local as NSString).lastPathComponent
+        guard name.contains(where: { "*?[".contains($0) }) else {
+            guard FileManager.default.fileExists(atPath: local) else {
+                throw TransferError(.localIO, "\(local) does not exist (any more): nothing to send")
+            }
+            return [local]
+        }
+        let folder = (local as NSString).deletingLastPathComponent
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)
+        } catch {
+            throw TransferError(.localIO, "cannot list \(folder) for \(name): \(error.localizedDescription)")
+        }
+        let matches = names.filter { !$0.hasPrefix(".") && fnmatch(name, $0, 0) == 0 }.sorted().map {
+            folder + "/" + $0
+        }
+        guard !matches.isEmpty else {
+            throw TransferError(.localIO, "no file in \(folder) matches \(name): nothing to send")
+        }
+        return matches
+    }
+}
+
+extension FerryConfiguration {
+    /// The retry rule of an entry for a partner: the request's settings over the partner's over the defaults.
+    public func retryRule(partner: String, request: RetryRequest?) -> RetryRule {
+        let settings = queueSettings(for: partner)
+        var rule = RetryRule(
+            maximumRetries: settings.retries ?? 10,
+            firstWait: settings.retryWait ?? 60,
+            maximumWait: settings.retryMaximumWait ?? 3600,
+            deadline: settings.deadline ?? nil,
+            retryPermanentFailures: settings.retryConfigurationErrors ?? false
+        )
+        if let request {
+            if let retries = request.retries { rule.maximumRetries = retries < 0 ? nil : retries }
+            if let wait = request.retryWait { rule.firstWait = wait }
+            if let wait = request.retryMaximumWait { rule.maximumWait = wait }
+            if let deadline = request.deadline { rule.deadline = deadline > 0 ? deadline : nil }
+            if let retry = request.retryConfigurationErrors { rule.retryPermanentFailures = retry }
+        }
+        rule.maximumWait = max(rule.maximumWait, rule.firstWait)
+        return rule
+    }
+}
