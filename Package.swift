@@ -181,7 +181,8 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryServer", "FerryClient", "FerryDaemon", "FerryQueue", "FerryTLS", "FerryConfig", "FerryLedger", "FerryProtocol", "FerryTrace",
+                "FerryServer", "FerryClient", "FerryDaemon", "FerryQueue", "FerryTLS", "FerryConfig", "FerryLedger",
+                "FerryProtocol", "FerryTrace",
                 "FerryWire", "FerryDiagnosis", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

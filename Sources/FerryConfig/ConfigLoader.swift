@@ -271,7 +271,8 @@ public enum ConfigLoader {
                 settings.retryMaximumWait = try duration(value, key: prefix + "retry-max-wait")
             }
             if let value = string(prefix + "deadline") {
-                settings.deadline = value.lowercased() == "none" ? .some(nil) : .some(try duration(value, key: prefix + "deadline"))
+                settings.deadline =
+                    value.lowercased() == "none" ? .some(nil) : .some(try duration(value, key: prefix + "deadline"))
             }
             if let value = string(prefix + "retry-config-errors") {
                 settings.retryConfigurationErrors = try bool(value, key: prefix + "retry-config-errors")

@@ -75,7 +75,8 @@ public struct ControlClient: Sendable {
     ) async throws -> Answer {
         let (status, data) = try await send(method, path, body: body.map { try ControlAPI.encoder().encode($0) })
         guard (200..<300).contains(status) else {
-            let message = (try? ControlAPI.decoder().decode(ControlProblem.self, from: data))?.error
+            let message =
+                (try? ControlAPI.decoder().decode(ControlProblem.self, from: data))?.error
                 ?? String(decoding: data.prefix(300), as: UTF8.self)
             throw Failure(status: status, description: message)
         }

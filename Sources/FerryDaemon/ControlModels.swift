@@ -22,7 +22,10 @@ public enum ControlAPI {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
+            if let date = try? Date(
+                text,
+                strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)
+            )
                 ?? Date(text, strategy: .iso8601)
             {
                 return date

@@ -43,7 +43,8 @@ struct PeerCheck: RouterMiddleware {
         guard credentials.uid == geteuid() || credentials.uid == 0 else {
             throw HTTPError(
                 .forbidden,
-                message: "uid \(credentials.uid) may not use this daemon's control socket (only uid \(geteuid()) and root)"
+                message:
+                    "uid \(credentials.uid) may not use this daemon's control socket (only uid \(geteuid()) and root)"
             )
         }
         #endif
@@ -153,7 +154,10 @@ enum ControlRoutes {
         schedules.delete(":id") { _, context -> Response in
             let id = try context.parameters.require("id")
             guard try await store.removeSchedule(id: id) else {
-                throw ControlFailure(.notFound, "no schedule \(id): see `ferry schedule ls` for the schedules there are")
+                throw ControlFailure(
+                    .notFound,
+                    "no schedule \(id): see `ferry schedule ls` for the schedules there are"
+                )
             }
             return Response(status: .noContent)
         }
@@ -236,7 +240,10 @@ enum ControlRoutes {
         default: throw ControlFailure(.unprocessableContent, "a schedule has either --every or --cron")
         }
         for hold in request.holds where hold.duration <= 0 {
-            throw ControlFailure(.unprocessableContent, "a hold must end after it starts (\(hold.start) to \(hold.end))")
+            throw ControlFailure(
+                .unprocessableContent,
+                "a hold must end after it starts (\(hold.start) to \(hold.end))"
+            )
         }
         let transfer = request.transfer
         do {

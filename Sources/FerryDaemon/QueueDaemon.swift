@@ -27,7 +27,7 @@ public struct QueueDaemon: Sendable {
     ) async throws -> QueueDaemon {
         let database = configuration.resolvedQueueDatabase
         let socket = configuration.resolvedControlSocket
-        try ControlSocket.checkPath(socket)
+        try ControlSocket.prepare(socket)
         let folder = (database as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(
             atPath: folder,
@@ -61,9 +61,15 @@ public struct QueueDaemon: Sendable {
                 clock: clock
             )
         } catch {
-            close(lock)
+            Glibc.close(lock)
             throw error
         }
+    }
+
+    /// Closes the queue when the daemon does not get to run its services (its loop closes it otherwise).
+    public func close() async {
+        try? await store.close()
+        Glibc.close(lock)
     }
 
     /// An exclusive lock beside the database for the daemon's life (the kernel releases it when the process ends,
@@ -74,7 +80,9 @@ public struct QueueDaemon: Sendable {
             throw QueueDaemonError("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
             Glibc.close(descriptor)
             throw QueueDaemonError(
                 "another ferry daemon already runs this queue (\((path as NSString).deletingPathExtension)\(holder.map { ", pid \($0)" } ?? "")): stop it first, or give this one its own root or queue.database"
@@ -86,9 +94,12 @@ public struct QueueDaemon: Sendable {
         return descriptor
     }
 
-    /// The services to run: the queue loop and the control socket.
-    public func services(logger: Logger, grace: Duration) throws -> [any Service] {
-        try ControlSocket.prepare(socketPath)
+    /// The services to run: the queue loop and the control socket; `onReady` runs once the socket accepts.
+    public func services(
+        logger: Logger,
+        grace: Duration,
+        onReady: @escaping @Sendable () -> Void = {}
+    ) -> [any Service] {
         let router = ControlRoutes.router(store: store, runner: runner, configuration: configuration, clock: clock)
         let socketPath = self.socketPath
         var control = Application(
@@ -97,6 +108,7 @@ public struct QueueDaemon: Sendable {
             onServerRunning: { _ in
                 // 0600 at once; the peer check refuses others in the moment before.
                 chmod(socketPath, 0o600)
+                onReady()
             },
             logger: logger
         )

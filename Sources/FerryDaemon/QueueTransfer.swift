@@ -26,8 +26,19 @@ public struct QueueTransfer: Sendable {
 
     /// Runs the entry's transfer once and reports how it ended.
     public func run(_ entry: QueueEntry) async -> QueueEntry.Outcome {
+        var ledger: (any Ledger)?
+        if let ledgerPath { ledger = try? await SQLiteLedger.open(path: ledgerPath) }
+        let outcome = await attempt(entry, ledger: ledger)
+        // The session closes the ledger, except when the attempt was cancelled (an operator's cancel, a stopping
+        // daemon): a close in a cancelled task is refused, so it is closed again outside it (a second close is
+        // harmless).
+        if let ledger { await Task { try? await ledger.close() }.value }
+        return outcome
+    }
+
+    private func attempt(_ entry: QueueEntry, ledger: (any Ledger)?) async -> QueueEntry.Outcome {
         do {
-            let message = try await transfer(entry)
+            let message = try await transfer(entry, ledger: ledger)
             return QueueEntry.Outcome(exitCode: 0, message: message, transient: false)
         } catch let failure as TransferError {
             return QueueEntry.Outcome(
@@ -45,7 +56,7 @@ public struct QueueTransfer: Sendable {
         }
     }
 
-    private func transfer(_ entry: QueueEntry) async throws -> String {
+    private func transfer(_ entry: QueueEntry, ledger: (any Ledger)?) async throws -> String {
         let target = try RemoteTarget.parse("\(entry.partner):\(entry.remote)", configuration: configuration)
         let tls: ResolvedClientTLS
         do {
@@ -54,8 +65,6 @@ public struct QueueTransfer: Sendable {
         } catch {
             throw TransferError(.usage, error.description)
         }
-        var ledger: (any Ledger)?
-        if let ledgerPath { ledger = try? await SQLiteLedger.open(path: ledgerPath) }
         var client = TransferClient(tls: tls, ledger: ledger)
         client.resumeDirectory = resumeDirectory
         client.stallTimeout = .seconds(stallTimeout)
@@ -72,8 +81,12 @@ public struct QueueTransfer: Sendable {
                 try await client.send(files: files, to: target)
             }
             let bytes = results.reduce(Int64(0)) { $0 + $1.bytes }
-            let digests = results.prefix(3).map { "\($0.remote) sha256 \($0.sha256)" }.joined(separator: "; ")
-            return "sent \(results.count) file\(results.count == 1 ? "" : "s"), \(ByteFormat.size(bytes)), verified: \(digests)\(results.count > 3 ? "; ..." : "")"
+            let digests = results.prefix(3).map {
+                "\($0.remote) sha256 \($0.sha256)"
+                    + ($0.resumedFrom > 0 ? " (resumed at \(ByteFormat.size($0.resumedFrom)))" : "")
+            }.joined(separator: "; ")
+            return
+                "sent \(results.count) file\(results.count == 1 ? "" : "s"), \(ByteFormat.size(bytes)), verified: \(digests)\(results.count > 3 ? "; ..." : "")"
         case .get:
             let result = try await client.session(target: target, operation: .get, direction: .inbound) {
                 client,
@@ -81,6 +94,7 @@ public struct QueueTransfer: Sendable {
                 try await client.get(target, to: entry.local)
             }
             return "got \(result.local), \(ByteFormat.size(result.bytes)), sha256 \(result.sha256) verified"
+                + (result.resumedFrom > 0 ? " (resumed at \(ByteFormat.size(result.resumedFrom)))" : "")
         }
     }
 

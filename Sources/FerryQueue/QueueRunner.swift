@@ -66,16 +66,17 @@ public actor QueueRunner {
 
     private func run(_ entry: QueueEntry) async {
         let outcome = await execute(entry)
-        running[entry.id] = nil
         // A stopping daemon leaves the entry active: the next start recovers it, due at once.
-        guard !stopping else { return }
-        let now = clock()
-        let jitter = jitter()
-        _ = try? await store.change(id: entry.id) { current in
-            // Cancelled meanwhile: the cancel stands.
-            guard current.state == .active else { return }
-            try current.finish(outcome, now: now, jitter: jitter)
+        if !stopping {
+            let now = clock()
+            let jitter = jitter()
+            _ = try? await store.change(id: entry.id) { current in
+                // Cancelled meanwhile: the cancel stands.
+                guard current.state == .active else { return }
+                try current.finish(outcome, now: now, jitter: jitter)
+            }
         }
+        running[entry.id] = nil
         wake()
     }
 

@@ -316,7 +316,10 @@ public actor SQLiteQueueStore: QueueStore {
     public func update(_ schedule: Schedule) async throws {
         let json = String(decoding: try Self.encoder.encode(schedule), as: UTF8.self)
         try await exclusive {
-            _ = try await connection.query("UPDATE schedules SET schedule = ? WHERE id = ?", [.text(json), .text(schedule.id)])
+            _ = try await connection.query(
+                "UPDATE schedules SET schedule = ? WHERE id = ?",
+                [.text(json), .text(schedule.id)]
+            )
         }
     }
 

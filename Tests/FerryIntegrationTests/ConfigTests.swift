@@ -1,4 +1,6 @@
 import FerryConfig
+import FerryDaemon
+import FerryQueue
 import FerryTLS
 import FerryTestSupport
 import Foundation
@@ -105,6 +107,54 @@ struct ConfigTests {
                 Issue.record("a bad level must be refused")
             } catch let error as ConfigError {
                 #expect(error.description.contains("server.trace.level: 'loud' is not one of"))
+            }
+        }
+    }
+
+    @Test("queue settings: defaults, a partner's own over them, the entry's over both; bad values named")
+    func queueSettings() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try """
+            root: data
+            queue: {database: state/q.sqlite, control-socket: run/ferry.sock, max-active: 3, keep: 2d, retries: 4, retry-wait: 30s, retry-max-wait: 10m, deadline: 1d}
+            partners:
+              mainframe:
+                url: https://mf.example:8443
+                queue: {sessions: 1, retries: none, retry-config-errors: true}
+              bank:
+                url: https://bank.example:8443
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let configuration = try await ConfigLoader.load(file: file, environment: [:])
+            #expect(configuration.resolvedQueueDatabase == folder.path + "/state/q.sqlite")
+            #expect(configuration.resolvedControlSocket == folder.path + "/run/ferry.sock")
+            #expect(configuration.queue.maximumActive == 3 && configuration.queue.keep == 2 * 86_400)
+            let bank = configuration.retryRule(partner: "bank", request: nil)
+            #expect(bank == RetryRule(maximumRetries: 4, firstWait: 30, maximumWait: 600, deadline: 86_400))
+            #expect(configuration.queueSettings(for: "bank").sessions == 2, "the built-in default")
+            let mainframe = configuration.retryRule(partner: "mainframe", request: nil)
+            #expect(mainframe.maximumRetries == nil && mainframe.retryPermanentFailures && mainframe.firstWait == 30)
+            #expect(configuration.queueSettings(for: "MAINFRAME").sessions == 1, "partner names compare without case")
+            let asked = configuration.retryRule(
+                partner: "mainframe",
+                request: RetryRequest(retries: 2, retryWait: 5, deadline: 0, retryConfigurationErrors: false)
+            )
+            #expect(asked == RetryRule(maximumRetries: 2, firstWait: 5, maximumWait: 600, deadline: nil))
+
+            for (text, message) in [
+                ("queue: {retries: -1}", "queue.retries: '-1' is not a number of retries"),
+                ("queue: {max-active: 0}", "queue.max-active: '0' is not a positive whole number"),
+                ("queue: {retry-wait: soon}", "queue.retry-wait: 'soon' is not a duration"),
+                ("queue: {retry-config-errors: maybe}", "queue.retry-config-errors: 'maybe' is not true or false"),
+                ("queue: {sesions: 2}", "sesions"),
+                ("partners: {a: {url: https://a:1, queue: {sessions: x}}}", "partners.a.queue.sessions: 'x'"),
+            ] {
+                try text.write(toFile: file, atomically: true, encoding: .utf8)
+                await #expect {
+                    try await ConfigLoader.load(file: file, environment: [:])
+                } throws: { error in
+                    String(describing: error).contains(message)
+                }
             }
         }
     }

@@ -40,7 +40,10 @@ struct DaemonOptions: ParsableArguments {
     @Option(name: .long, help: "The daemon's root. Default from the config, else ./ferry-data.")
     var root: String?
 
-    @Option(name: .long, help: "The daemon's control socket. Default queue.control-socket, else <root>/.ferry/control.sock.")
+    @Option(
+        name: .long,
+        help: "The daemon's control socket. Default queue.control-socket, else <root>/.ferry/control.sock."
+    )
     var socket: String?
 
     @Flag(name: .long, help: "Print JSON.")
@@ -135,7 +138,9 @@ struct TransferRequestOptions: ParsableArguments {
         let rate = try limitRate.map { text in
             let factors: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
             let last = text.uppercased().last ?? "0"
-            guard let value = factors[last].flatMap({ factor in Int64(text.dropLast()).map { $0 * factor } }) ?? Int64(text),
+            guard
+                let value = factors[last].flatMap({ factor in Int64(text.dropLast()).map { $0 * factor } })
+                    ?? Int64(text),
                 value > 0
             else {
                 throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M")
@@ -199,7 +204,8 @@ struct TransferRequestOptions: ParsableArguments {
         request.retryWait = try retryWait.map { try ConfigLoader.duration($0, key: "--retry-wait") }
         request.retryMaximumWait = try retryMaximumWait.map { try ConfigLoader.duration($0, key: "--retry-max-wait") }
         if let deadline {
-            request.deadline = deadline.lowercased() == "none" ? 0 : try ConfigLoader.duration(deadline, key: "--deadline")
+            request.deadline =
+                deadline.lowercased() == "none" ? 0 : try ConfigLoader.duration(deadline, key: "--deadline")
         }
         if retryConfigurationErrors { request.retryConfigurationErrors = true }
         return request == RetryRequest() ? nil : request
@@ -269,11 +275,14 @@ struct QueueList: AsyncParsableCommand {
         try await daemon.run { client in
             var path = ControlAPI.queue
             if let state {
-                path += "?state=" + (state.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union([","])) ?? "")
+                path +=
+                    "?state=" + (state.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union([","])) ?? "")
             }
             let entries = try await client.call(.GET, path, as: [QueueEntry].self)
             daemon.print(entries) {
-                entries.isEmpty ? "the queue is empty" : entries.map { "\($0.id.prefix(8))  \(QueueText.line($0))" }.joined(separator: "\n")
+                entries.isEmpty
+                    ? "the queue is empty"
+                    : entries.map { "\($0.id.prefix(8))  \(QueueText.line($0))" }.joined(separator: "\n")
             }
         }
     }
@@ -332,7 +341,8 @@ enum QueueAction {
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "cancel",
-            abstract: "Cancel an unfinished entry; a running transfer is stopped (a resumable upload keeps its checkpoint)."
+            abstract:
+                "Cancel an unfinished entry; a running transfer is stopped (a resumable upload keeps its checkpoint)."
         )
         @OptionGroup var daemon: DaemonOptions
         @Argument(help: "The entry's id (or the start of it).") var id: String
@@ -425,7 +435,8 @@ enum QueueText {
         case .done: return "done \(entry.id.prefix(8)): \(TerminalText.escaped(entry.result ?? ""))"
         case .cancelled: return "cancelled \(entry.id.prefix(8))"
         default:
-            return "failed \(entry.id.prefix(8)) after \(entry.attempts) attempt\(entry.attempts == 1 ? "" : "s"): \(TerminalText.escaped(entry.lastError ?? ""))"
+            return
+                "failed \(entry.id.prefix(8)) after \(entry.attempts) attempt\(entry.attempts == 1 ? "" : "s"): \(TerminalText.escaped(entry.lastError ?? ""))"
                 + (entry.findings.isEmpty ? "" : " [\(entry.findings.joined(separator: ", "))]")
         }
     }

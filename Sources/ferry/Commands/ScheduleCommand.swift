@@ -3,8 +3,8 @@ import FerryConfig
 import FerryDaemon
 import FerryProtocol
 import FerryQueue
-import NIOHTTP1
 import Foundation
+import NIOHTTP1
 
 /// `ferry schedule`: recurring transfers kept by the daemon.
 struct ScheduleCommand: AsyncParsableCommand {
@@ -57,12 +57,16 @@ struct ScheduleAdd: AsyncParsableCommand {
     func run() async throws {
         let requests = try transfer.requests(at: nil)
         guard requests.count == 1 else {
-            throw ValidationError("a schedule sends one source (a file, a folder, or a quoted glob such as 'out/*.csv')")
+            throw ValidationError(
+                "a schedule sends one source (a file, a folder, or a quoted glob such as 'out/*.csv')"
+            )
         }
         var intervals: [DateInterval] = []
         for hold in holds {
             let parts = hold.split(separator: "/", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ValidationError("--hold takes FROM/TO, e.g. 2026-12-24T00:00/2026-12-27T00:00") }
+            guard parts.count == 2 else {
+                throw ValidationError("--hold takes FROM/TO, e.g. 2026-12-24T00:00/2026-12-27T00:00")
+            }
             let from = try TimeText.parse(parts[0], option: "--hold")
             let to = try TimeText.parse(parts[1], option: "--hold")
             guard to > from else { throw ValidationError("--hold \(hold): the end must be after the start") }
@@ -83,7 +87,10 @@ struct ScheduleAdd: AsyncParsableCommand {
 }
 
 struct ScheduleList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the schedules and their next occurrence.")
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List the schedules and their next occurrence."
+    )
 
     @OptionGroup var daemon: DaemonOptions
 
@@ -92,7 +99,8 @@ struct ScheduleList: AsyncParsableCommand {
             let schedules = try await client.call(.GET, ControlAPI.schedules, as: [Schedule].self)
             daemon.print(schedules) {
                 schedules.isEmpty
-                    ? "no schedules" : schedules.map { "\($0.id.prefix(8))  \(ScheduleText.line($0))" }.joined(separator: "\n")
+                    ? "no schedules"
+                    : schedules.map { "\($0.id.prefix(8))  \(ScheduleText.line($0))" }.joined(separator: "\n")
             }
         }
     }
@@ -140,7 +148,8 @@ enum ScheduleText {
         case .cron(let expression, let zone): when = "cron '\(expression)' \(zone)"
         }
         let arrow = schedule.direction == .send ? "->" : "<-"
-        let next = schedule.nextOccurrence(after: Date()).map { "  next \(QueueText.time($0))" } ?? "  no next occurrence"
+        let next =
+            schedule.nextOccurrence(after: Date()).map { "  next \(QueueText.time($0))" } ?? "  no next occurrence"
         return
             "\(when)  \(TerminalText.escaped(schedule.local)) \(arrow) \(TerminalText.escaped(schedule.partner)):\(TerminalText.escaped(schedule.remote))\(next)"
             + (schedule.holds.isEmpty ? "" : "  (\(schedule.holds.count) hold\(schedule.holds.count == 1 ? "" : "s"))")

@@ -140,10 +140,10 @@ struct Serve: AsyncParsableCommand {
             }
             let shownPKI = devPKI
             do {
-                let queue = try await QueueDaemon.open(configuration: configuration)
                 let application = try server.makeApplication(logger: logger) { port in
-                    Self.banner(server: server, port: port, pki: shownPKI, queue: queue)
+                    Self.banner(server: server, port: port, pki: shownPKI)
                 }
+                let queue = try await QueueDaemon.open(configuration: configuration)
                 // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
                 // grace period cut them (a resumable upload keeps its last checkpoint).
                 try await Self.runGroup(
@@ -165,13 +165,11 @@ struct Serve: AsyncParsableCommand {
     /// `--no-listen`: the queue and its control socket only.
     func runQueueOnly(configuration: FerryConfiguration, logger: Logger, grace: Duration) async throws {
         let queue = try await QueueDaemon.open(configuration: configuration)
-        let services = try queue.services(logger: logger, grace: grace)
-        FileHandle.standardOutput.write(
-            Data(
-                "Ferry daemon (no listener; queue only) root \(configuration.root)\n  queue \(configuration.resolvedQueueDatabase), control socket \(queue.socketPath)\n"
-                    .utf8
-            )
-        )
+        let banner =
+            "Ferry daemon (no listener; queue only) root \(configuration.root)\n  queue \(configuration.resolvedQueueDatabase), control socket \(queue.socketPath)\n"
+        let services = queue.services(logger: logger, grace: grace) {
+            FileHandle.standardOutput.write(Data(banner.utf8))
+        }
         try await Self.runGroup(services, logger: logger, grace: grace)
     }
 
@@ -186,7 +184,7 @@ struct Serve: AsyncParsableCommand {
         try await ServiceGroup(configuration: group).run()
     }
 
-    static func banner(server: FerryServer, port: Int, pki: DevPKI?, queue: QueueDaemon) {
+    static func banner(server: FerryServer, port: Int, pki: DevPKI?) {
         let profile = server.configuration.serverTLS!
         let caNames = server.tls.current.configuration.sendCANameList ? "sent" : "not sent"
         let host = server.host == "0.0.0.0" || server.host == "::" ? "localhost" : server.host
@@ -195,7 +193,7 @@ struct Serve: AsyncParsableCommand {
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
             "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.resolvedServerLedger)",
-            "  queue \(server.configuration.resolvedQueueDatabase), control socket \(queue.socketPath)",
+            "  queue \(server.configuration.resolvedQueueDatabase), control socket \(server.configuration.resolvedControlSocket)",
         ]
         if let pki, let client = pki.clientNames.first {
             lines += [

@@ -10,8 +10,10 @@ final class ServeProcess {
     /// What the server printed and logged so far.
     var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
-    /// Starts `ferry serve --config CONFIG` in `directory` and waits for its banner.
+    /// Starts `ferry serve --config CONFIG` in `directory` and waits for its banner (with `--no-listen` in
+    /// `arguments`: for the queue's banner; `port` is then 0).
     init(config: String, directory: String, arguments: [String] = []) async throws {
+        let queueOnly = arguments.contains("--no-listen")
         let log = directory + "/serve-\(UUID().uuidString.prefix(6)).log"
         logFile = log
         FileManager.default.createFile(atPath: log, contents: nil)
@@ -22,9 +24,14 @@ final class ServeProcess {
         process.standardError = process.standardOutput
         try process.run()
         var banner = ""
-        for _ in 0..<300 where !banner.contains("https://") {
+        let ready = queueOnly ? "control socket" : "https://"
+        for _ in 0..<300 where !banner.contains(ready) && process.isRunning {
             try await Task.sleep(for: .milliseconds(50))
             banner = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        }
+        if queueOnly, banner.contains(ready) {
+            self.port = 0
+            return
         }
         guard let url = banner.split(separator: " ").first(where: { $0.hasPrefix("https://") }),
             let port = Int(url.split(separator: ":").last ?? "")
