@@ -67,6 +67,19 @@ enum ConfigSchema {
             ]) { first, _ in first }
         ),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),
+        "watch": .named(
+            .map([
+                "folder": .leaf, "glob": .leaf, "partner": .leaf, "remote": .leaf, "complete": .leaf,
+                "stable-for": .leaf, "marker": .leaf, "after": .leaf, "priority": .leaf,
+            ])
+        ),
+        "actions": .named(
+            .map([
+                "on": .leaf, "partner": .leaf, "direction": .leaf, "path": .leaf, "run": .leaf, "timeout": .leaf,
+                "webhook": .leaf, "secret-file": .leaf, "move-to": .leaf, "copy-to": .leaf, "forward": .leaf,
+                "retries": .leaf,
+            ])
+        ),
     ])
 
     /// Checks every key of the document; returns the names under each `.named` section.

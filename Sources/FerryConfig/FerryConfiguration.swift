@@ -72,6 +72,10 @@ public struct FerryConfiguration: Sendable {
     public var expiryWarning: Double = 30 * 86_400
     /// The daemon's transfer queue (`queue.*`).
     public var queue = QueueSettings()
+    /// Hot folders: local folders whose complete files are queued to a partner (`watch.NAME.*`).
+    public var watches: [WatchRule] = []
+    /// What the daemon does when something happens (`actions.NAME.*`).
+    public var actions: [ActionRule] = []
     /// What the XCOM files the configuration points at want the operator to know.
     public var xcomNotes: [XCOMSSLConfig.Note] = []
     /// The file the configuration came from, if any.
@@ -173,6 +177,80 @@ extension FerryConfiguration {
         )
 
         public init() {}
+    }
+
+    /// A hot folder: files matching `glob` that appear in `folder` are queued to `partner:remote` once complete,
+    /// then moved to `sent/` (or deleted, or left) when the partner has verified them, or to `failed/` with a
+    /// reason file.
+    public struct WatchRule: Sendable, Equatable {
+        public enum Completion: String, Sendable, CaseIterable {
+            /// Size and modification time unchanged for `stableFor`.
+            case stable
+            /// A marker file `NAME<marker>` says NAME is complete (the marker is removed with it).
+            case marker
+            /// Files are renamed into the folder when complete: whatever is there is complete.
+            case rename
+        }
+
+        public enum After: String, Sendable, CaseIterable {
+            case move, delete, leave
+        }
+
+        public var name: String
+        public var folder: String
+        public var glob = "*"
+        public var partner: String
+        public var remote: String
+        public var completion = Completion.stable
+        public var stableFor: Double = 5
+        public var marker = ".done"
+        public var after = After.move
+        public var priority = 0
+
+        public init(name: String, folder: String, partner: String, remote: String) {
+            self.name = name
+            self.folder = folder
+            self.partner = partner
+            self.remote = remote
+        }
+    }
+
+    /// An action: when an event of one of `events` matches the filters, run a command, call a webhook, move or
+    /// copy the file, or forward it to another partner.
+    public struct ActionRule: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            /// argv, no shell.
+            case run([String])
+            /// POST the event as JSON, signed with HMAC-SHA256 by the secret in `secretFile`.
+            case webhook(url: String, secretFile: String)
+            case move(to: String)
+            case copy(to: String)
+            /// Queue a send of the file to `partner:path`.
+            case forward(partner: String, path: String)
+        }
+
+        public static let eventTypes = [
+            "transfer.queued", "transfer.started", "transfer.retrying", "transfer.done", "transfer.failed",
+            "transfer.cancelled", "file.received", "handshake.failed", "certificate.expiring",
+        ]
+
+        public var name: String
+        public var events: [String]
+        public var kind: Kind
+        /// Filters: partner names (case-insensitive), a direction (`send`, `get`, `inbound`), a path glob.
+        public var partners: [String] = []
+        public var direction: String?
+        public var path: String?
+        /// A command's time limit, in seconds.
+        public var timeout: Double = 60
+        /// Deliveries tried before the action gives up on an event.
+        public var retries = 10
+
+        public init(name: String, events: [String], kind: Kind) {
+            self.name = name
+            self.events = events
+            self.kind = kind
+        }
     }
 
     /// A partner's queue settings; `nil` fields take the `queue.*` defaults.

@@ -110,7 +110,7 @@ enum ControlRoutes {
             let body = try await request.decode(as: QueueRequest.self, context: context)
             let entry = try makeEntry(body, configuration: configuration, now: clock())
             try await store.add(entry)
-            await runner.wake()
+            runner.wake()
             return try reply(entry, status: .created)
         }
         queue.post("purge") { _, _ -> Response in
@@ -136,7 +136,7 @@ enum ControlRoutes {
                 default:
                     throw ControlFailure(.notFound, "no action '\(action)': use hold, release, retry or cancel")
                 }
-                await runner.wake()
+                runner.wake()
                 return try reply(entry)
             } catch let error as QueueError {
                 throw ControlFailure(.conflict, error.description)
@@ -148,7 +148,7 @@ enum ControlRoutes {
             let body = try await request.decode(as: ScheduleRequest.self, context: context)
             let schedule = try makeSchedule(body, configuration: configuration, now: clock())
             try await store.add(schedule)
-            await runner.wake()
+            runner.wake()
             return try reply(schedule, status: .created)
         }
         schedules.delete(":id") { _, context -> Response in

@@ -15,6 +15,9 @@ public struct QueueDaemon: Sendable {
     public let store: SQLiteQueueStore
     public let runner: QueueRunner
     public let socketPath: String
+    /// The server's ledger, whose inbound rows become `file.received` and `handshake.failed` events; `nil` for a
+    /// daemon without a listener.
+    public var ledgerPath: String?
     let configuration: FerryConfiguration
     let lock: Int32
     let clock: @Sendable () -> Date
@@ -34,6 +37,15 @@ public struct QueueDaemon: Sendable {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
+        for rule in configuration.watches {
+            do {
+                try FileManager.default.createDirectory(atPath: rule.folder, withIntermediateDirectories: true)
+            } catch {
+                throw QueueDaemonError(
+                    "watch.\(rule.name): cannot use the folder \(rule.folder): \(error.localizedDescription)"
+                )
+            }
+        }
         let lock = try takeLock(database + ".lock")
         do {
             let store = try await SQLiteQueueStore.open(path: database)
@@ -56,6 +68,7 @@ public struct QueueDaemon: Sendable {
                 store: store,
                 runner: runner,
                 socketPath: socket,
+                ledgerPath: nil,
                 configuration: configuration,
                 lock: lock,
                 clock: clock
@@ -113,7 +126,38 @@ public struct QueueDaemon: Sendable {
             logger: logger
         )
         control.logger = logger
-        return [QueueLoop(runner: runner, store: store, grace: grace, logger: logger, lock: lock), control]
+        var services: [any Service] = [
+            QueueLoop(runner: runner, store: store, grace: grace, logger: logger, lock: lock)
+        ]
+        if !configuration.watches.isEmpty {
+            let folders = HotFolders(
+                configuration: configuration,
+                store: store,
+                runner: runner,
+                clock: clock,
+                logger: logger
+            )
+            services.append(HotFolderLoop(folders: folders, paths: configuration.watches.map(\.folder), logger: logger))
+        }
+        if !configuration.actions.isEmpty {
+            let actions = Actions(
+                configuration: configuration,
+                store: store,
+                runner: runner,
+                clock: clock,
+                logger: logger
+            )
+            services.append(
+                ActionLoop(
+                    actions: actions,
+                    store: store,
+                    configuration: configuration,
+                    ledgerPath: ledgerPath,
+                    logger: logger
+                )
+            )
+        }
+        return services + [control]
     }
 }
 

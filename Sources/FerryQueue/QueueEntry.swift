@@ -60,6 +60,8 @@ public struct QueueEntry: Sendable, Codable, Equatable, Identifiable {
     public private(set) var result: String?
     /// A bandwidth limit for the transfer, in bytes per second.
     public var rateLimit: Int64?
+    /// What queued it: `watch:NAME` (a hot folder), `action:NAME` (a forward), `schedule:ID`; `nil` for a person.
+    public var origin: String?
     public var retry: RetryRule
     /// The schedule that made it, if any.
     public var scheduleID: String?
@@ -92,6 +94,7 @@ public struct QueueEntry: Sendable, Codable, Equatable, Identifiable {
         self.findings = []
         self.retry = retry
         self.scheduleID = scheduleID
+        self.origin = scheduleID.map { "schedule:" + $0 }
         self.created = now
         self.updated = now
     }

@@ -77,31 +77,19 @@ public actor QueueRunner {
             }
         }
         running[entry.id] = nil
-        wake()
+        await wakeup.wake()
     }
 
-    private var woken = false
-    private var sleeper: CheckedContinuation<Void, Never>?
+    private let wakeup = Wakeup()
 
     /// Something changed (an entry added, released, finished): the loop's pause ends now.
-    public func wake() {
-        woken = true
-        sleeper?.resume()
-        sleeper = nil
+    public nonisolated func wake() {
+        Task { await wakeup.wake() }
     }
 
     /// The loop's pause between ticks: `interval`, or until `wake()`.
     public func pause(_ interval: Duration) async {
-        if !woken {
-            await withCheckedContinuation { continuation in
-                sleeper = continuation
-                Task {
-                    try? await Task.sleep(for: interval)
-                    self.wake()
-                }
-            }
-        }
-        woken = false
+        await wakeup.pause(interval)
     }
 
     /// Cancels an entry; a running transfer is stopped (its task cancelled) and stays cancelled.
@@ -136,5 +124,33 @@ public actor QueueRunner {
         for task in running.values { task.cancel() }
         await settle()
         _ = try await store.recover(now: clock())
+    }
+}
+
+/// A loop's pause that something can cut short: `pause` returns after its interval or at the first `wake`, and a
+/// wake that came while the loop was busy ends the next pause at once (nothing that changed is missed).
+public actor Wakeup {
+    private var woken = false
+    private var sleeper: CheckedContinuation<Void, Never>?
+
+    public init() {}
+
+    public func wake() {
+        woken = true
+        sleeper?.resume()
+        sleeper = nil
+    }
+
+    public func pause(_ interval: Duration) async {
+        if !woken {
+            await withCheckedContinuation { continuation in
+                sleeper = continuation
+                Task {
+                    try? await Task.sleep(for: interval)
+                    self.wake()
+                }
+            }
+        }
+        woken = false
     }
 }

@@ -28,6 +28,27 @@ public protocol QueueStore: Sendable {
     func update(_ schedule: Schedule) async throws
     func schedules() async throws -> [Schedule]
     func removeSchedule(id: String) async throws -> Bool
+
+    /// Records an event from outside the queue (a received file, a failed handshake, an expiring certificate);
+    /// `key` makes it once only: an event whose key is recorded already is not recorded again (returns false).
+    @discardableResult
+    func record(_ event: FerryEvent, key: String?) async throws -> Bool
+    /// Turns the events recorded since the last call into deliveries, one per action `route` names for each, and
+    /// moves the outbox's cursor past them in the same transaction. Returns how many events it read.
+    func fanOut(limit: Int, route: @Sendable (FerryEvent) -> [String]) async throws -> Int
+    /// Pending deliveries whose time has come, oldest first.
+    func dueDeliveries(now: Date, limit: Int) async throws -> [Delivery]
+    /// Writes a delivery's outcome: done, pending again at `next`, or failed.
+    func update(_ delivery: Delivery) async throws
+    func deliveries(in states: Set<Delivery.State>?, limit: Int) async throws -> [Delivery]
+
+    /// Queues a hot folder's file, unless this file (same path, size and modification time) was queued by the
+    /// rule already; the entry and the file's record are written in one transaction. Returns whether it queued.
+    func addWatched(_ entry: QueueEntry, rule: String, path: String, size: Int64, modified: Double) async throws -> Bool
+    /// A rule's files whose entries have finished and whose file has not been moved, deleted or left yet.
+    func finishedWatched(rule: String) async throws -> [(path: String, entry: QueueEntry)]
+    /// The file's after-step is done (moved, deleted, left): it is not looked at again.
+    func settleWatched(rule: String, path: String) async throws
     func close() async throws
 }
 
@@ -50,7 +71,8 @@ public struct QueueEvent: Sendable, Codable, Equatable {
 }
 
 /// The queue in an SQLite database: one row per entry (its JSON, with the columns the claim sorts and filters on),
-/// and one row per state change in `queue_events`, written in the entry's transaction.
+/// and one row per state change in `events`, written in the entry's transaction. `events` is also the actions'
+/// outbox: `fanOut` turns new events into `deliveries`, which the daemon carries out and marks done.
 ///
 /// Every operation runs alone (`exclusive`): an actor alone does not give that, because each query is an await at
 /// which another call could start, and a claim must not interleave with a hold of the entry it is claiming.
@@ -84,10 +106,25 @@ public actor SQLiteQueueStore: QueueStore {
             """,
             "CREATE INDEX IF NOT EXISTS queue_state ON queue(state, due)",
             """
-            CREATE TABLE IF NOT EXISTS queue_events (
-                entry TEXT NOT NULL, time REAL NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL, message TEXT)
+            CREATE TABLE IF NOT EXISTS events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, key TEXT UNIQUE, time REAL NOT NULL,
+                type TEXT NOT NULL, entry TEXT, event TEXT NOT NULL)
             """,
-            "CREATE INDEX IF NOT EXISTS queue_events_entry ON queue_events(entry, time)",
+            "CREATE INDEX IF NOT EXISTS events_entry ON events(entry, seq)",
+            """
+            CREATE TABLE IF NOT EXISTS deliveries (
+                seq INTEGER NOT NULL, action TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                next REAL NOT NULL, detail TEXT, PRIMARY KEY (seq, action))
+            """,
+            "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next)",
+            "CREATE TABLE IF NOT EXISTS outbox_cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+            // A new outbox starts after the events already there: actions fire for what happens from now on.
+            "INSERT OR IGNORE INTO outbox_cursor (name, seq) SELECT 'actions', COALESCE(MAX(seq), 0) FROM events",
+            """
+            CREATE TABLE IF NOT EXISTS watched_files (
+                rule TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, modified REAL NOT NULL,
+                entry TEXT NOT NULL, settled INTEGER NOT NULL, PRIMARY KEY (rule, path))
+            """,
             "CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, schedule TEXT NOT NULL)",
         ] {
             _ = try await connection.query(statement, [])
@@ -146,16 +183,24 @@ public actor SQLiteQueueStore: QueueStore {
             )
         }
         if previous?.state != entry.state || previous?.attempts != entry.attempts {
-            let message =
-                [.retrying, .failed].contains(entry.state) ? entry.lastError : entry.state == .done ? entry.result : nil
-            _ = try await connection.query(
-                "INSERT INTO queue_events (entry, time, state, attempt, message) VALUES (?, ?, ?, ?, ?)",
-                [
-                    .text(entry.id), .float(entry.updated.timeIntervalSince1970), .text(entry.state.rawValue),
-                    .integer(entry.attempts), message.map { .text($0) } ?? .null,
-                ]
-            )
+            try await insert(FerryEvent(entry: entry), key: nil)
         }
+    }
+
+    @discardableResult
+    private func insert(_ event: FerryEvent, key: String?) async throws -> Bool {
+        if let key, try await !connection.query("SELECT 1 FROM events WHERE key = ?", [.text(key)]).isEmpty {
+            return false
+        }
+        _ = try await connection.query(
+            "INSERT INTO events (id, key, time, type, entry, event) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                .text(event.id), key.map { .text($0) } ?? .null, .float(event.time.timeIntervalSince1970),
+                .text(event.type), event.entry.map { .text($0) } ?? .null,
+                .text(String(decoding: try Self.encoder.encode(event), as: UTF8.self)),
+            ]
+        )
+        return true
     }
 
     private func read(id: String) async throws -> QueueEntry? {
@@ -199,19 +244,21 @@ public actor SQLiteQueueStore: QueueStore {
 
     public func events(id: String) async throws -> [QueueEvent] {
         try await exclusive {
-            try await connection.query(
-                "SELECT time, state, attempt, message FROM queue_events WHERE entry = ? ORDER BY time, rowid",
-                [.text(id)]
-            ).compactMap { row in
-                guard let time = row.column("time")?.double,
-                    let state = row.column("state")?.string.flatMap(QueueEntry.State.init(rawValue:))
+            try await connection.query("SELECT event FROM events WHERE entry = ? ORDER BY seq", [.text(id)]).compactMap
+            {
+                row in
+                guard
+                    let event = row.column("event")?.string.flatMap({
+                        try? Self.decoder.decode(FerryEvent.self, from: Data($0.utf8))
+                    }),
+                    let state = event.state.flatMap(QueueEntry.State.init(rawValue:))
                 else { return nil }
                 return QueueEvent(
                     entryID: id,
-                    time: Date(timeIntervalSince1970: time),
+                    time: event.time,
                     state: state,
-                    attempt: row.column("attempt")?.integer ?? 0,
-                    message: row.column("message")?.string
+                    attempt: event.attempt ?? 0,
+                    message: event.message
                 )
             }
         }
@@ -292,8 +339,13 @@ public actor SQLiteQueueStore: QueueStore {
                 .integer ?? 0
             if count > 0 {
                 try await transaction {
+                    // Their events go too, once the outbox has passed them (an undelivered action keeps its event).
                     _ = try await connection.query(
-                        "DELETE FROM queue_events WHERE entry IN (SELECT id FROM queue WHERE \(finished))",
+                        """
+                        DELETE FROM events WHERE entry IN (SELECT id FROM queue WHERE \(finished))
+                        AND seq <= (SELECT seq FROM outbox_cursor WHERE name = 'actions')
+                        AND seq NOT IN (SELECT seq FROM deliveries WHERE state = 'pending')
+                        """,
                         cut
                     )
                     _ = try await connection.query("DELETE FROM queue WHERE \(finished)", cut)
@@ -336,6 +388,155 @@ public actor SQLiteQueueStore: QueueStore {
             let existing = try await connection.query("SELECT id FROM schedules WHERE id = ?", [.text(id)])
             _ = try await connection.query("DELETE FROM schedules WHERE id = ?", [.text(id)])
             return !existing.isEmpty
+        }
+    }
+
+    public func record(_ event: FerryEvent, key: String?) async throws -> Bool {
+        try await exclusive { try await transaction { try await insert(event, key: key) } }
+    }
+
+    public func fanOut(limit: Int, route: @Sendable (FerryEvent) -> [String]) async throws -> Int {
+        try await exclusive {
+            try await transaction {
+                let cursor =
+                    try await connection.query("SELECT seq FROM outbox_cursor WHERE name = 'actions'", []).first?
+                    .column("seq")?.integer ?? 0
+                let rows = try await connection.query(
+                    "SELECT seq, event FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    [.integer(cursor), .integer(limit)]
+                )
+                var last = cursor
+                for row in rows {
+                    guard let seq = row.column("seq")?.integer else { continue }
+                    last = seq
+                    guard
+                        let event = row.column("event")?.string.flatMap({
+                            try? Self.decoder.decode(FerryEvent.self, from: Data($0.utf8))
+                        })
+                    else { continue }
+                    for action in route(event) {
+                        _ = try await connection.query(
+                            "INSERT OR IGNORE INTO deliveries (seq, action, state, attempts, next) VALUES (?, ?, 'pending', 0, ?)",
+                            [.integer(seq), .text(action), .float(event.time.timeIntervalSince1970)]
+                        )
+                    }
+                }
+                if last != cursor {
+                    _ = try await connection.query(
+                        "UPDATE outbox_cursor SET seq = ? WHERE name = 'actions'",
+                        [.integer(last)]
+                    )
+                }
+                return rows.count
+            }
+        }
+    }
+
+    private func deliveries(_ sql: String, _ values: [SQLiteData]) async throws -> [Delivery] {
+        try await connection.query(
+            "SELECT d.seq, d.action, d.state, d.attempts, d.next, d.detail, e.event FROM deliveries d JOIN events e ON e.seq = d.seq "
+                + sql,
+            values
+        ).compactMap { row in
+            guard let seq = row.column("seq")?.integer, let action = row.column("action")?.string,
+                let state = row.column("state")?.string.flatMap(Delivery.State.init(rawValue:)),
+                let event = row.column("event")?.string.flatMap({
+                    try? Self.decoder.decode(FerryEvent.self, from: Data($0.utf8))
+                })
+            else { return nil }
+            return Delivery(
+                sequence: Int64(seq),
+                action: action,
+                event: event,
+                state: state,
+                attempts: row.column("attempts")?.integer ?? 0,
+                nextAttempt: Date(timeIntervalSince1970: row.column("next")?.double ?? 0),
+                detail: row.column("detail")?.string
+            )
+        }
+    }
+
+    public func dueDeliveries(now: Date, limit: Int) async throws -> [Delivery] {
+        try await exclusive {
+            try await deliveries(
+                "WHERE d.state = 'pending' AND d.next <= ? ORDER BY d.next, d.seq LIMIT ?",
+                [.float(now.timeIntervalSince1970), .integer(limit)]
+            )
+        }
+    }
+
+    public func update(_ delivery: Delivery) async throws {
+        try await exclusive {
+            _ = try await connection.query(
+                "UPDATE deliveries SET state = ?, attempts = ?, next = ?, detail = ? WHERE seq = ? AND action = ?",
+                [
+                    .text(delivery.state.rawValue), .integer(delivery.attempts),
+                    .float(delivery.nextAttempt.timeIntervalSince1970), delivery.detail.map { .text($0) } ?? .null,
+                    .integer(Int(delivery.sequence)), .text(delivery.action),
+                ]
+            )
+        }
+    }
+
+    public func deliveries(in states: Set<Delivery.State>?, limit: Int) async throws -> [Delivery] {
+        try await exclusive {
+            if let states {
+                let marks = Array(repeating: "?", count: states.count).joined(separator: ", ")
+                return try await deliveries(
+                    "WHERE d.state IN (\(marks)) ORDER BY d.seq DESC LIMIT ?",
+                    states.map { .text($0.rawValue) } + [.integer(limit)]
+                )
+            }
+            return try await deliveries("ORDER BY d.seq DESC LIMIT ?", [.integer(limit)])
+        }
+    }
+
+    public func addWatched(
+        _ entry: QueueEntry,
+        rule: String,
+        path: String,
+        size: Int64,
+        modified: Double
+    ) async throws -> Bool {
+        try await exclusive {
+            try await transaction {
+                if let row = try await connection.query(
+                    "SELECT size, modified FROM watched_files WHERE rule = ? AND path = ?",
+                    [.text(rule), .text(path)]
+                ).first, row.column("size")?.integer == Int(size), row.column("modified")?.double == modified {
+                    return false
+                }
+                try await write(entry, previous: nil)
+                _ = try await connection.query(
+                    "INSERT OR REPLACE INTO watched_files (rule, path, size, modified, entry, settled) VALUES (?, ?, ?, ?, ?, 0)",
+                    [.text(rule), .text(path), .integer(Int(size)), .float(modified), .text(entry.id)]
+                )
+                return true
+            }
+        }
+    }
+
+    public func finishedWatched(rule: String) async throws -> [(path: String, entry: QueueEntry)] {
+        try await exclusive {
+            try await connection.query(
+                """
+                SELECT w.path, q.entry FROM watched_files w JOIN queue q ON q.id = w.entry
+                WHERE w.rule = ? AND w.settled = 0 AND q.state IN ('done', 'failed', 'cancelled')
+                """,
+                [.text(rule)]
+            ).compactMap { row in
+                guard let path = row.column("path")?.string, let entry = Self.decode(row) else { return nil }
+                return (path, entry)
+            }
+        }
+    }
+
+    public func settleWatched(rule: String, path: String) async throws {
+        try await exclusive {
+            _ = try await connection.query(
+                "UPDATE watched_files SET settled = 1 WHERE rule = ? AND path = ?",
+                [.text(rule), .text(path)]
+            )
         }
     }
 

@@ -26,7 +26,7 @@ struct QueueDaemonTests {
         }
 
         /// Writes the sender's config for a receiver on `port`.
-        func writeSender(port: Int, queue: String = "") throws {
+        func writeSender(port: Int, queue: String = "", extra: String = "") throws {
             let tls = "{certificate: ../pki/acme.pem, key: ../pki/acme-key.pem, ca: ../pki/ca.pem}"
             try """
             root: data
@@ -41,6 +41,7 @@ struct QueueDaemonTests {
                 url: https://localhost:\(downPort)
                 tls: \(tls)
             queue: {retry-wait: 1s, retry-max-wait: 2s\(queue)}
+            \(extra)
             """.write(toFile: folder + "/site/sender.yaml", atomically: true, encoding: .utf8)
         }
 
@@ -255,6 +256,86 @@ struct QueueDaemonTests {
             let entry = try #require(try await sites.entries().first)
             let states = try await sites.detail(entry.id).events.map(\.state)
             #expect(states == [.queued, .active, .retrying, .active, .done], "\(states)")
+            try await sender.kill()
+            try await receiver.kill()
+        }
+    }
+
+    @Test(
+        "hot folders: files left while the daemon was down are sent once complete and moved to sent/; a refused one goes to failed/ with its reason; a marker; a restart resends nothing"
+    )
+    func hotFolders() async throws {
+        try await TemporaryDirectory.with("ferry-queue") { folder in
+            let sites = try Sites(folder.path)
+            let receiver = try await ServeProcess(config: sites.receiverConfig, directory: folder.path)
+            try sites.writeSender(
+                port: receiver.port,
+                queue: ", retries: 0",
+                extra: """
+                    watch:
+                      outbox: {folder: outbox, glob: "*.csv", partner: partner, remote: hot/, stable-for: 1s}
+                      refused: {folder: refused, partner: intruder, remote: in/, complete: rename}
+                      marked: {folder: marked, partner: partner, remote: marked/, complete: marker, marker: .ok, after: leave}
+                      kept: {folder: kept, partner: partner, remote: kept/, complete: rename, after: leave}
+                    """
+            )
+            let site = sites.site
+            for name in ["outbox", "refused", "marked", "kept"] {
+                try FileManager.default.createDirectory(atPath: site + "/" + name, withIntermediateDirectories: true)
+            }
+            // Filled while no daemon runs.
+            let digest = try TestFiles.write(site + "/outbox/a.csv", size: 20_000)
+            _ = try TestFiles.write(site + "/outbox/b.csv", size: 30_000, seed: 2)
+            _ = try TestFiles.write(site + "/outbox/ignored.txt", size: 10)
+            _ = try TestFiles.write(site + "/outbox/.hidden.csv", size: 10)
+            _ = try TestFiles.write(site + "/refused/c.bin", size: 10)
+            _ = try TestFiles.write(site + "/marked/d.dat", size: 500)
+            _ = try TestFiles.write(site + "/kept/e.dat", size: 600)
+            var sender = try await sites.startSender()
+
+            func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+            #expect(
+                try await ActionTests.eventually {
+                    exists(site + "/outbox/sent/a.csv") && exists(site + "/outbox/sent/b.csv")
+                }
+            )
+            #expect(try TestFiles.sha256(folder.path + "/root/acme/hot/a.csv") == digest)
+            #expect(
+                exists(site + "/outbox/ignored.txt") && exists(site + "/outbox/.hidden.csv"),
+                "what the glob does not match stays"
+            )
+            #expect(try await ActionTests.eventually { exists(site + "/refused/failed/c.bin.reason") })
+            let reason = try String(contentsOfFile: site + "/refused/failed/c.bin.reason", encoding: .utf8)
+            #expect(
+                reason.contains("state: failed") && reason.contains("findings: ") && !reason.contains("findings: none"),
+                "\(reason)"
+            )
+            #expect(!exists(site + "/refused/c.bin"))
+            // A marker: nothing goes before it appears.
+            try await Task.sleep(for: .seconds(2))
+            #expect(!exists(folder.path + "/root/acme/marked/d.dat"))
+            FileManager.default.createFile(atPath: site + "/marked/d.dat.ok", contents: nil)
+            #expect(try await ActionTests.eventually { exists(folder.path + "/root/acme/marked/d.dat") })
+            #expect(
+                try await ActionTests.eventually { !exists(site + "/marked/d.dat.ok") },
+                "the marker goes once the file is sent"
+            )
+            #expect(exists(site + "/marked/d.dat"), "after: leave")
+
+            // A file written while the daemon watches: sent once its size stays the same for stable-for.
+            _ = try TestFiles.write(site + "/outbox/late.csv", size: 1000, seed: 9)
+            #expect(try await ActionTests.eventually { exists(site + "/outbox/sent/late.csv") })
+            #expect(try await ActionTests.eventually { exists(folder.path + "/root/acme/kept/e.dat") })
+            #expect(exists(site + "/kept/e.dat"))
+            let before = try await sites.entries().count
+            #expect(before == 6, "a, b, c, d, e and late: one entry each")
+            try await sender.kill()
+            sender = try await sites.startSender()
+            try await Task.sleep(for: .seconds(4))
+            #expect(
+                try await sites.entries().count == before,
+                "a restart queues nothing again (e.dat, complete on sight, was left in place)"
+            )
             try await sender.kill()
             try await receiver.kill()
         }

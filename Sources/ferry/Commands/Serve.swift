@@ -143,7 +143,8 @@ struct Serve: AsyncParsableCommand {
                 let application = try server.makeApplication(logger: logger) { port in
                     Self.banner(server: server, port: port, pki: shownPKI)
                 }
-                let queue = try await QueueDaemon.open(configuration: configuration)
+                var queue = try await QueueDaemon.open(configuration: configuration)
+                queue.ledgerPath = configuration.resolvedServerLedger
                 // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
                 // grace period cut them (a resumable upload keeps its last checkpoint).
                 try await Self.runGroup(
