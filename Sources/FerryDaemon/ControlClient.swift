@@ -29,18 +29,20 @@ public enum ControlSocket {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
-        var info = stat()
-        guard stat(folder.isEmpty ? "." : folder, &info) == 0 else {
+        guard let info = try? FileManager.default.attributesOfItem(atPath: folder.isEmpty ? "." : folder),
+            let owner = (info[.ownerAccountID] as? NSNumber)?.uint32Value,
+            let mode = (info[.posixPermissions] as? NSNumber)?.intValue
+        else {
             throw QueueDaemonError("cannot read the control socket's folder \(folder)")
         }
-        guard info.st_uid == geteuid() else {
+        guard owner == geteuid() else {
             throw QueueDaemonError(
-                "the control socket's folder \(folder) belongs to uid \(info.st_uid), not to this daemon's user (uid \(geteuid())): set queue.control-socket to a path in a folder of yours"
+                "the control socket's folder \(folder) belongs to uid \(owner), not to this daemon's user (uid \(geteuid())): set queue.control-socket to a path in a folder of yours"
             )
         }
-        guard info.st_mode & 0o022 == 0 else {
+        guard mode & 0o022 == 0 else {
             throw QueueDaemonError(
-                "the control socket's folder \(folder) can be written by others (mode \(String(info.st_mode & 0o777, radix: 8))): run chmod go-w on it, or set queue.control-socket to a path in a folder only you can write"
+                "the control socket's folder \(folder) can be written by others (mode \(String(mode & 0o777, radix: 8))): run chmod go-w on it, or set queue.control-socket to a path in a folder only you can write"
             )
         }
     }
@@ -145,23 +147,23 @@ public struct ControlClient: Sendable {
     /// answer anything.
     func checkOwner() throws {
         try ControlSocket.checkPath(socketPath)
-        var info = stat()
-        guard lstat(socketPath, &info) == 0 else {
+        guard let info = try? FileManager.default.attributesOfItem(atPath: socketPath) else {
             throw Failure(
                 status: nil,
                 description:
                     "no ferry daemon runs here (no control socket at \(socketPath)): start one with `ferry serve` (or `ferry serve --no-listen` on a site that only sends), with the same root or queue.control-socket as this command"
             )
         }
-        guard info.st_mode & S_IFMT == S_IFSOCK else {
+        guard info[.type] as? FileAttributeType == .typeSocket else {
             throw Failure(status: nil, description: "\(socketPath) is not a socket: is queue.control-socket right?")
         }
         let me = geteuid()
-        guard info.st_uid == me || me == 0 else {
+        let owner = (info[.ownerAccountID] as? NSNumber)?.uint32Value
+        guard owner == me || me == 0 else {
             throw Failure(
                 status: nil,
                 description:
-                    "the control socket \(socketPath) belongs to uid \(info.st_uid), not to you (uid \(me)): it is not your daemon; refusing to talk to it"
+                    "the control socket \(socketPath) belongs to uid \(owner.map(String.init) ?? "?"), not to you (uid \(me)): it is not your daemon; refusing to talk to it"
             )
         }
     }

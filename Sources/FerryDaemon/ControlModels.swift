@@ -6,6 +6,7 @@ public import Foundation
 public enum ControlAPI {
     public static let queue = "/v1/queue"
     public static let schedules = "/v1/schedules"
+    public static let deliveries = "/v1/deliveries"
 
     /// Dates as ISO 8601 with fractional seconds, keys sorted: stable output for scripts.
     public static func encoder() -> JSONEncoder {
@@ -136,4 +137,24 @@ public struct PurgeResult: Sendable, Codable, Equatable {
 public struct ControlProblem: Sendable, Codable, Equatable {
     public var error: String
     public init(error: String) { self.error = error }
+}
+
+/// `GET /v1/deliveries`: what the actions did with each event.
+public struct DeliveryView: Sendable, Codable, Equatable {
+    public var action: String
+    public var state: String
+    public var attempts: Int
+    public var nextAttempt: Date
+    /// A command's exit status and the tail of its output, a webhook's answer, or the error.
+    public var detail: String?
+    public var event: FerryEvent
+
+    public init(_ delivery: Delivery) {
+        action = delivery.action
+        state = delivery.state.rawValue
+        attempts = delivery.attempts
+        nextAttempt = delivery.nextAttempt
+        detail = delivery.detail
+        event = delivery.event
+    }
 }

@@ -142,6 +142,25 @@ enum ControlRoutes {
                 throw ControlFailure(.conflict, error.description)
             }
         }
+        router.get(RouterPath(ControlAPI.deliveries)) { request, _ -> Response in
+            var states: Set<Delivery.State>?
+            if let text = request.uri.queryParameters.get("state") {
+                states = []
+                for name in text.split(separator: ",") {
+                    guard let state = Delivery.State(rawValue: String(name)) else {
+                        throw ControlFailure(
+                            .badRequest,
+                            "'\(name)' is not a delivery state: use pending, done, failed"
+                        )
+                    }
+                    states?.insert(state)
+                }
+            }
+            let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
+            return try reply(
+                try await store.deliveries(in: states, limit: min(max(limit, 1), 10_000)).map(DeliveryView.init)
+            )
+        }
         let schedules = router.group(RouterPath(ControlAPI.schedules))
         schedules.get { _, _ -> Response in try reply(try await store.schedules()) }
         schedules.post { request, context -> Response in

@@ -10,11 +10,23 @@ import Testing
 @Suite("Actions and events", .serialized)
 struct ActionTests {
     /// A plain-HTTP webhook receiver on loopback: checks `Ferry-Signature` (t=..., v1=HMAC-SHA256 over
-    /// "t.body"), answers 200 (or 401 for a bad signature) and appends "ok|bad ID TYPE" to a file.
+    /// "t.body") and the body against docs/event.schema.json (required fields, no others, the types and enums),
+    /// answers 200 (or 401) and appends "ok|bad|schema:REASON ID TYPE ID-HEADER" to a file.
     static let receiver = #"""
         import hashlib, hmac, http.server, json, sys
         secret = open(sys.argv[1]).read().split("\n")[0].encode()
         log = sys.argv[3]
+        schema = json.load(open(sys.argv[4]))
+        kinds = {"string": str, "integer": int, "array": list}
+        def check(event):
+            for key in schema["required"]:
+                if key not in event: return "missing-" + key
+            for key, value in event.items():
+                rule = schema["properties"].get(key)
+                if rule is None: return "unknown-" + key
+                if "enum" in rule and value not in rule["enum"]: return "enum-" + key
+                if "type" in rule and not isinstance(value, kinds[rule["type"]]): return "type-" + key
+            return None
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def do_POST(self):
@@ -23,8 +35,10 @@ struct ActionTests {
                 expected = hmac.new(secret, parts.get("t", "").encode() + b"." + body, hashlib.sha256).hexdigest()
                 good = hmac.compare_digest(expected, parts.get("v1", ""))
                 event = json.loads(body)
+                problem = check(event)
+                status = ("schema:" + problem) if problem else ("ok" if good else "bad")
                 with open(log, "a") as out:
-                    out.write("%s %s %s %s\n" % ("ok" if good else "bad", event["id"], event["type"], self.headers.get("Ferry-Event-Id")))
+                    out.write("%s %s %s %s\n" % (status, event["id"], event["type"], self.headers.get("Ferry-Event-Id")))
                 self.send_response(200 if good else 401)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -58,7 +72,9 @@ struct ActionTests {
             let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
             let script = folder + "/receiver.py"
             try ActionTests.receiver.write(toFile: script, atomically: true, encoding: .utf8)
-            let process = try BackgroundProcess(python, [script, secret, "\(hookPort)", hookLog])
+            let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("docs/event.schema.json").path
+            let process = try BackgroundProcess(python, [script, secret, "\(hookPort)", hookLog, schema])
             #expect(try await process.waitForOutput("listening", timeout: 20), "\(process.output)")
             return process
         }
@@ -70,8 +86,11 @@ struct ActionTests {
                 listen: 127.0.0.1:0
                 root: root
                 server:
-                  tls: {certificate: pki/server.pem, key: pki/server-key.pem, ca: pki/ca.pem}
+                  tls: {certificate: pki/server.pem, key: pki/server-key.pem, ca: pki/ca.pem, expiry-warning: 3000d}
                 actions:
+                  refused:
+                    on: [handshake.failed, certificate.expiring]
+                    run: [/bin/sh, -c, 'echo "$FERRY_EVENT|$FERRY_FINDINGS|$FERRY_MESSAGE|$FERRY_LOCAL" >> \(folder)/other.log']
                   log:
                     on: [file.received]
                     run: [/bin/sh, -c, 'echo "$FERRY_EVENT|$FERRY_PARTNER|$FERRY_REMOTE|$FERRY_SHA256|$FERRY_EVENT_ID|$FERRY_LOCAL" >> \(commandLog)']
@@ -157,7 +176,7 @@ struct ActionTests {
             #expect(fields[3] == digest, "the verified SHA-256")
             #expect(fields[5] == folder.path + "/root/acme/inbound/rates.csv")
             let hooks = site.hookLines()
-            #expect(hooks.allSatisfy { $0.hasPrefix("ok ") }, "every signature checks: \(hooks)")
+            #expect(hooks.allSatisfy { $0.hasPrefix("ok ") }, "every signature and body checks: \(hooks)")
             let ids = hooks.map { $0.split(separator: " ")[1] }
             #expect(Set(ids).count == 2, "one delivery per event")
             #expect(
@@ -176,6 +195,30 @@ struct ActionTests {
             )
             #expect(try TestFiles.sha256(folder.path + "/root/acme/inbound/archive/rates.csv") == digest)
             #expect(!FileManager.default.fileExists(atPath: folder.path + "/root/acme/inbound/archive/notes.txt"))
+            // A stranger's refused handshake and the certificate that expires within the (long) warning window.
+            let stranger = try await ExternalTool.run(
+                try CLITests.ferry,
+                [
+                    "ls", "https://localhost:\(server.port)/", "--cert", site.pki.certificate("intruder"), "--key",
+                    site.pki.key("intruder"), "--ca", site.pki.caFile, "--no-ledger",
+                ]
+            )
+            #expect(stranger.status == 2)
+            let other = folder.path + "/other.log"
+            func otherLines() -> [String] {
+                ((try? String(contentsOfFile: other, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            }
+            #expect(
+                try await Self.eventually { otherLines().contains { $0.hasPrefix("handshake.failed|") } },
+                "\(otherLines())"
+            )
+            let refusal = try #require(otherLines().first { $0.hasPrefix("handshake.failed|") })
+            #expect(
+                refusal.split(separator: "|").count >= 2 && !refusal.hasPrefix("handshake.failed||"),
+                "with its findings: \(refusal)"
+            )
+            let expiring = try #require(otherLines().first { $0.hasPrefix("certificate.expiring|") })
+            #expect(expiring.hasSuffix("/pki/server.pem") && expiring.contains("days"), "\(expiring)")
             // Nothing fires twice: after a while, still one line per event.
             try await Task.sleep(for: .seconds(2))
             #expect(site.hookLines().count == 2 && site.commandLines().count == 2)
@@ -192,6 +235,14 @@ struct ActionTests {
             let site = try Site(folder.path)
             var hook = try await site.startReceiver()
             let config = try site.writeServerConfig()
+            func deliveries() async throws -> [DeliveryView] {
+                let listed = try await ExternalTool.run(
+                    try CLITests.ferry,
+                    ["actions", "ls", "--json", "--config", config],
+                    directory: folder.path
+                )
+                return (try? ControlAPI.decoder().decode([DeliveryView].self, from: Data(listed.stdout.utf8))) ?? []
+            }
             var server = try await ServeProcess(config: config, directory: folder.path)
             let one = folder.path + "/one.bin"
             _ = try TestFiles.write(one, size: 100)
@@ -207,10 +258,20 @@ struct ActionTests {
             let two = folder.path + "/two.bin"
             _ = try TestFiles.write(two, size: 200)
             #expect(try await site.send([two], to: "https://localhost:\(server.port)/inbound/").status == 0)
-            #expect(
-                try await Self.eventually { site.commandLines().count == 2 },
-                "the event was recorded (its command ran)"
-            )
+            // Killed once the command's delivery is marked done and the webhook's has failed at least once.
+            var waited = false
+            for _ in 0..<100 {
+                let now = try await deliveries()
+                if now.filter({ $0.action == "log" && $0.state == "done" }).count == 2,
+                    now.contains(where: { $0.action == "hook" && $0.state == "pending" && $0.attempts >= 1 })
+                {
+                    waited = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let seen = try await deliveries()
+            #expect(waited, "the webhook failed while its receiver was down: \(seen)")
             try await server.kill()
             hook = try await site.startReceiver()
             server = try await ServeProcess(config: config, directory: folder.path)
@@ -221,6 +282,15 @@ struct ActionTests {
             let ids = site.hookLines().map { $0.split(separator: " ")[1] }
             #expect(Set(ids).count == 2)
             #expect(site.commandLines().count == 2, "the command ran once per event")
+            // What each action did, as the operator sees it.
+            let listed = try await deliveries()
+            let hooks = listed.filter { $0.action == "hook" }
+            #expect(hooks.count == 2 && hooks.allSatisfy { $0.state == "done" && $0.detail == "webhook answered 200" })
+            #expect(
+                hooks.contains { $0.attempts >= 2 },
+                "the one that waited for the receiver took more than one attempt"
+            )
+            #expect(listed.filter { $0.action == "log" }.allSatisfy { $0.detail?.hasPrefix("exit 0") == true })
             try await server.kill()
             await hook.stop()
         }

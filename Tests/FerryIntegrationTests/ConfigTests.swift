@@ -159,6 +159,69 @@ struct ConfigTests {
         }
     }
 
+    @Test("hot folders and actions: read with their defaults; each mistake named with what would do")
+    func watchesAndActions() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            let partners =
+                "partners: {acme: {url: 'https://acme.example:8443'}, bank: {url: 'https://bank.example:8443'}}\n"
+            try
+                (partners + """
+                    watch:
+                      outbox: {folder: out, glob: "*.csv", partner: acme, remote: in/, complete: marker, marker: .ok, after: delete, stable-for: 3s, priority: 4}
+                      plain: {folder: /data/plain, partner: bank}
+                    actions:
+                      hook: {on: [file.received, transfer.failed], partner: [acme], webhook: https://hooks.example/f, secret-file: hook.secret, timeout: 5s}
+                      load: {on: [file.received], path: "acme/in/*.csv", run: [/usr/local/bin/load, --fast], retries: 3}
+                      relay: {on: [file.received], direction: inbound, forward: bank:from-acme/}
+                    """).write(toFile: file, atomically: true, encoding: .utf8)
+            let configuration = try await ConfigLoader.load(file: file, environment: [:])
+            let outbox = try #require(configuration.watches.first { $0.name == "outbox" })
+            #expect(outbox.folder == folder.path + "/out" && outbox.glob == "*.csv" && outbox.completion == .marker)
+            #expect(outbox.marker == ".ok" && outbox.after == .delete && outbox.stableFor == 3 && outbox.priority == 4)
+            let plain = try #require(configuration.watches.first { $0.name == "plain" })
+            #expect(plain.glob == "*" && plain.completion == .stable && plain.after == .move && plain.stableFor == 5)
+            let hook = try #require(configuration.actions.first { $0.name == "hook" })
+            #expect(hook.kind == .webhook(url: "https://hooks.example/f", secretFile: folder.path + "/hook.secret"))
+            #expect(hook.partners == ["acme"] && hook.timeout == 5 && hook.retries == 10)
+            let load = try #require(configuration.actions.first { $0.name == "load" })
+            #expect(
+                load.kind == .run(["/usr/local/bin/load", "--fast"]) && load.path == "acme/in/*.csv"
+                    && load.retries == 3
+            )
+            #expect(
+                configuration.actions.first { $0.name == "relay" }?.kind
+                    == .forward(partner: "bank", path: "from-acme/")
+            )
+
+            for (text, message) in [
+                ("watch: {w: {partner: acme}}", "watch.w: 'folder' is required"),
+                ("watch: {w: {folder: a}}", "watch.w: 'partner' is required"),
+                ("watch: {w: {folder: a, partner: nobody}}", "watch.w.partner: 'nobody' is not a partner with a url"),
+                ("watch: {w: {folder: a, partner: acme, complete: soon}}", "is not one of stable, marker, rename"),
+                ("watch: {w: {folder: a, partner: acme, glob: 'x/*.csv'}}", "must be a file name pattern"),
+                ("watch: {w: {folder: a, partner: acme}, v: {folder: a, partner: bank}}", "watch the same folder"),
+                ("actions: {a: {run: [/bin/true]}}", "'on' is required"),
+                ("actions: {a: {on: [file.arrived], run: [/bin/true]}}", "'file.arrived' is not an event"),
+                ("actions: {a: {on: [file.received], run: [rm, -rf]}}", "first item is an absolute path"),
+                ("actions: {a: {on: [file.received], webhook: 'https://h.example'}}", "needs 'secret-file'"),
+                ("actions: {a: {on: [file.received], forward: 'nobody:x/'}}", "a configured partner that has a url"),
+                ("actions: {a: {on: [file.received], run: [/bin/true], move-to: done}}", "exactly one of run, webhook"),
+                (
+                    "actions: {a: {on: [file.received], move-to: done, direction: sideways}}",
+                    "is not one of send, get, inbound"
+                ),
+            ] {
+                try (partners + text).write(toFile: file, atomically: true, encoding: .utf8)
+                await #expect {
+                    try await ConfigLoader.load(file: file, environment: [:])
+                } throws: { error in
+                    String(describing: error).contains(message)
+                }
+            }
+        }
+    }
+
     @Test("defaults apply without a file")
     func defaults() async throws {
         let configuration = try await ConfigLoader.load(file: nil, environment: [:])
