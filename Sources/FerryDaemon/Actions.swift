@@ -96,6 +96,7 @@ actor Actions {
         }
         var next = delivery
         next.attempts += 1
+        let started = clock()
         do {
             next.detail = try await carryOut(rule, event: delivery.event)
             next.state = .done
@@ -126,7 +127,34 @@ actor Actions {
                 )
             }
         }
+        // The ledger row first: a kill before the mark repeats the delivery, and its second row says so.
+        await recordInLedger(next, started: started)
         try? await store.update(next)
+    }
+
+    /// Each attempt of a delivery is a row of the daemon's ledger (`ferry history --server --operation ACTION`):
+    /// the action and event, and its outcome (a command's exit status and output tail, a webhook's answer).
+    private func recordInLedger(_ delivery: Delivery, started: Date) async {
+        guard let ledger = try? await SQLiteLedger.open(path: configuration.resolvedServerLedger) else { return }
+        let failed = delivery.state != .done
+        try? await ledger.record(
+            LedgerEntry(
+                id: Self.derivedID("\(delivery.event.id)/\(delivery.action)/\(delivery.attempts)"),
+                direction: .outbound,
+                partner: delivery.event.partner ?? "-",
+                operation: .action,
+                path:
+                    "\(delivery.action) \(delivery.event.type) \(delivery.event.remote ?? delivery.event.local ?? "")",
+                bytes: 0,
+                sha256: delivery.event.sha256,
+                started: started,
+                ended: clock(),
+                result: failed ? .failed : .ok,
+                // A failure's exit status and output tail; a success's are in `ferry actions ls`.
+                error: failed ? delivery.detail.map { String($0.prefix(2300)) } : nil
+            )
+        )
+        try? await ledger.close()
     }
 
     private func carryOut(_ rule: FerryConfiguration.ActionRule, event: FerryEvent) async throws -> String {

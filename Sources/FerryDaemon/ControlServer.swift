@@ -199,6 +199,13 @@ enum ControlRoutes {
     /// remote path; retries from the request over the partner's.
     static func makeEntry(_ request: QueueRequest, configuration: FerryConfiguration, now: Date) throws -> QueueEntry {
         try check(request, configuration: configuration)
+        // A plain path that is not there now is a mistake now (a glob may match later; a schedule's file may come).
+        let name = (request.local as NSString).lastPathComponent
+        if request.direction == .send, !name.contains(where: { "*?[".contains($0) }),
+            !FileManager.default.fileExists(atPath: request.local)
+        {
+            throw ControlFailure(.unprocessableContent, "\(request.local) does not exist: nothing was queued")
+        }
         var entry = QueueEntry(
             direction: request.direction,
             partner: request.partner,

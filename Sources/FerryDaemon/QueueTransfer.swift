@@ -28,12 +28,8 @@ public struct QueueTransfer: Sendable {
     public func run(_ entry: QueueEntry) async -> QueueEntry.Outcome {
         var ledger: (any Ledger)?
         if let ledgerPath { ledger = try? await SQLiteLedger.open(path: ledgerPath) }
-        let outcome = await attempt(entry, ledger: ledger)
-        // The session closes the ledger, except when the attempt was cancelled (an operator's cancel, a stopping
-        // daemon): a close in a cancelled task is refused, so it is closed again outside it (a second close is
-        // harmless).
-        if let ledger { await Task { try? await ledger.close() }.value }
-        return outcome
+        // The session closes the ledger, also when the attempt is cancelled.
+        return await attempt(entry, ledger: ledger)
     }
 
     private func attempt(_ entry: QueueEntry, ledger: (any Ledger)?) async -> QueueEntry.Outcome {

@@ -34,8 +34,11 @@ public struct LedgerEntry: Codable, Sendable, Equatable {
         public static let send = Operation("SEND")
         /// A TLS handshake that failed: a transfer that never started.
         public static let tls = Operation("TLS")
+        /// One delivery of an action (a command with its exit status and output tail, a webhook, a move, copy
+        /// or forward); the path is `ACTION EVENT-TYPE`.
+        public static let action = Operation("ACTION")
 
-        public static let all: [Operation] = [.put, .get, .delete, .tus, .list, .send, .tls]
+        public static let all: [Operation] = [.put, .get, .delete, .tus, .list, .send, .tls, .action]
 
         /// The operation a stored row names; a name this version does not know (a newer writer's) is kept as it is.
         init(stored name: String) {

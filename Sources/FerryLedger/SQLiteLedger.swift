@@ -208,8 +208,11 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         _ = try await connection.query("DELETE FROM file_digests WHERE path = ?", [.text(path)])
     }
 
+    /// Closes the database. Also from a cancelled task (a cancelled transfer, a test cancelled for a missing
+    /// tool): SQLite's close is refused in one, and a connection that is never closed traps when it goes.
     public func close() async throws {
-        try await connection.close()
+        let connection = self.connection
+        try await Task { try await connection.close() }.value
     }
 
     private static func text(_ value: String?) -> SQLiteData {

@@ -541,6 +541,8 @@ public actor SQLiteQueueStore: QueueStore {
     }
 
     public func close() async throws {
-        try await exclusive { try await connection.close() }
+        // Outside the caller's task: a close in a cancelled task is refused (see SQLiteLedger.close).
+        let connection = self.connection
+        try await exclusive { try await Task { try await connection.close() }.value }
     }
 }

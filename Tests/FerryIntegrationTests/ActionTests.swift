@@ -248,6 +248,17 @@ struct ActionTests {
             _ = try TestFiles.write(one, size: 100)
             #expect(try await site.send([one], to: "https://localhost:\(server.port)/inbound/").status == 0)
             #expect(try await Self.eventually { site.hookLines().count == 1 })
+            // Killed once the delivery is marked done (a kill between the receiver's answer and the mark repeats it,
+            // with the same event id: that window is what the id is for).
+            var marked = false
+            for _ in 0..<100 where !marked {
+                marked =
+                    try await deliveries().filter {
+                        ["log", "hook"].contains($0.action) && $0.event.type == "file.received" && $0.state == "done"
+                    }.count == 2
+                if !marked { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(marked)
             try await server.kill()
             server = try await ServeProcess(config: config, directory: folder.path)
             try await Task.sleep(for: .seconds(3))
@@ -291,6 +302,25 @@ struct ActionTests {
                 "the one that waited for the receiver took more than one attempt"
             )
             #expect(listed.filter { $0.action == "log" }.allSatisfy { $0.detail?.hasPrefix("exit 0") == true })
+            // And in the ledger: one row per attempt, the failed ones with their error.
+            let history = try await ExternalTool.run(
+                try CLITests.ferry,
+                ["history", "--server", "--operation", "ACTION", "--json", "--config", config, "--limit", "100"],
+                directory: folder.path
+            )
+            let rows = try #require(
+                try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]],
+                "\(history.output)"
+            )
+            func count(_ action: String, _ result: String) -> Int {
+                rows.filter {
+                    $0["operation"] as? String == "ACTION"
+                        && ($0["path"] as? String)?.hasPrefix(action + " file.received") == true
+                        && $0["result"] as? String == result
+                }.count
+            }
+            #expect(count("hook", "failed") >= 1, "the attempts while the receiver was down, with their error")
+            #expect(count("hook", "ok") == 2 && count("log", "ok") == 2, "\(rows)")
             try await server.kill()
             await hook.stop()
         }

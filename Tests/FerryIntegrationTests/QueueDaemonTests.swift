@@ -408,6 +408,8 @@ struct QueueDaemonTests {
                 "schedule", "add", "--cron", "0 2 * * *", "--tz", "Mars/Base", "a", "partner:in/",
             ])
             #expect(badZone.status == 1 && badZone.stderr.contains("is not a time zone"), "\(badZone.output)")
+            let missing = try await sites.ferry(["queue", "add", "no-such-file", "partner:in/"])
+            #expect(missing.status == 1 && missing.stderr.contains("no-such-file does not exist: nothing was queued"))
             let badTime = try await sites.ferry(["queue", "add", "a", "partner:in/", "--at", "25:99"])
             #expect(badTime.status == 1 && badTime.stderr.contains("'25:99' is not a time"), "\(badTime.output)")
             let tooOften = try await sites.ferry(["schedule", "add", "--every", "10s", "a", "partner:in/"])

@@ -28,7 +28,11 @@ struct History: AsyncParsableCommand {
     @Option(name: .long, help: "Only this partner's transfers.")
     var partner: String?
 
-    @Option(name: .long, help: "Only this operation: PUT, GET, DELETE, TUS, LIST, SEND or TLS (failed handshakes).")
+    @Option(
+        name: .long,
+        help:
+            "Only this operation: PUT, GET, DELETE, TUS, LIST, SEND, TLS (failed handshakes) or ACTION (what actions did)."
+    )
     var operation: String?
 
     @Flag(name: .long, help: "Only failed transfers and handshakes.")
