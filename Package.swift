@@ -270,6 +270,7 @@ let package = Package(
                 "FerryWire", "FerryTrace", "FerryTLS", "FerryProtocol", "FerryConfig", "FerryLedger",
                 "FerryServer", "FerryClient", "FerryTestSupport", "FerryDiagnosis", "FerryDaemon", "FerryQueue",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -2,6 +2,7 @@ import FerryDaemon
 import FerryQueue
 import FerryTestSupport
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// Actions on events, against real parts: `ferry serve` receiving from the `ferry` client, a command that writes
@@ -235,13 +236,10 @@ struct ActionTests {
             let site = try Site(folder.path)
             var hook = try await site.startReceiver()
             let config = try site.writeServerConfig()
+            // Asked in-process: polling through `ferry` processes would load the machine other suites run on.
+            let control = ControlClient(socketPath: folder.path + "/root/.ferry/control.sock")
             func deliveries() async throws -> [DeliveryView] {
-                let listed = try await ExternalTool.run(
-                    try CLITests.ferry,
-                    ["actions", "ls", "--json", "--config", config],
-                    directory: folder.path
-                )
-                return (try? ControlAPI.decoder().decode([DeliveryView].self, from: Data(listed.stdout.utf8))) ?? []
+                (try? await control.call(.GET, ControlAPI.deliveries + "?limit=1000", as: [DeliveryView].self)) ?? []
             }
             var server = try await ServeProcess(config: config, directory: folder.path)
             let one = folder.path + "/one.bin"
@@ -302,6 +300,16 @@ struct ActionTests {
                 "the one that waited for the receiver took more than one attempt"
             )
             #expect(listed.filter { $0.action == "log" }.allSatisfy { $0.detail?.hasPrefix("exit 0") == true })
+            let text = try await ExternalTool.run(
+                try CLITests.ferry,
+                ["actions", "ls", "--state", "done", "--config", config],
+                directory: folder.path
+            )
+            #expect(
+                text.status == 0 && text.stdout.contains("hook  file.received acme acme/inbound/two.bin  done"),
+                "\(text.output)"
+            )
+            #expect(text.stdout.contains("webhook answered 200") && text.stdout.contains("exit 0"))
             // And in the ledger: one row per attempt, the failed ones with their error.
             let history = try await ExternalTool.run(
                 try CLITests.ferry,

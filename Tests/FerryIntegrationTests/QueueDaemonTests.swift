@@ -2,6 +2,7 @@ import FerryDaemon
 import FerryQueue
 import FerryTestSupport
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// The queue daemon as a site runs it: `ferry serve --no-listen` sending to a real `ferry serve` partner, driven by
@@ -62,21 +63,23 @@ struct QueueDaemonTests {
             )
         }
 
+        /// The daemon's control socket, asked in-process (polling through `ferry` processes would load the
+        /// machine the other suites run on).
+        var control: ControlClient { ControlClient(socketPath: site + "/data/.ferry/control.sock") }
+
         func entries() async throws -> [QueueEntry] {
-            let listed = try await ferry(["queue", "ls", "--json"])
-            return try ControlAPI.decoder().decode([QueueEntry].self, from: Data(listed.stdout.utf8))
+            try await control.call(.GET, ControlAPI.queue, as: [QueueEntry].self)
         }
 
         func detail(_ id: String) async throws -> EntryDetail {
-            let shown = try await ferry(["queue", "show", id, "--json"])
-            return try ControlAPI.decoder().decode(EntryDetail.self, from: Data(shown.stdout.utf8))
+            try await control.call(.GET, ControlAPI.queue + "/" + id, as: EntryDetail.self)
         }
 
         /// Polls until the entry is in `state` (at most a minute).
         func waitFor(_ id: String, _ state: QueueEntry.State) async throws -> QueueEntry? {
             for _ in 0..<600 {
                 if let entry = try await entries().first(where: { $0.id == id }), entry.state == state { return entry }
-                try await Task.sleep(for: .milliseconds(100))
+                try await Task.sleep(for: .milliseconds(200))
             }
             return nil
         }

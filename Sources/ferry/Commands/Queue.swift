@@ -452,18 +452,27 @@ enum QueueText {
     /// The full id of an entry given as the start of its id (as `ls` prints it).
     static func resolve(_ id: String, client: ControlClient) async throws -> String {
         if id.count >= 36 { return id }
-        let matches = try await client.call(.GET, ControlAPI.queue, as: [QueueEntry].self).filter {
-            $0.id.hasPrefix(id.lowercased())
-        }
+        let ids = try await client.call(.GET, ControlAPI.queue, as: [QueueEntry].self).map(\.id)
+        return try resolve(id, among: ids, what: ("queue entry", "entries"), list: "ferry queue ls")
+    }
+
+    /// The one id in `ids` that starts with `prefix`, or a refusal that says what to do.
+    static func resolve(
+        _ prefix: String,
+        among ids: [String],
+        what: (one: String, many: String),
+        list: String
+    ) throws -> String {
+        let matches = ids.filter { $0.hasPrefix(prefix.lowercased()) }
         guard matches.count == 1 else {
             throw ControlClient.Failure(
                 status: 404,
                 description: matches.isEmpty
-                    ? "no queue entry starts with \(TerminalText.escaped(id)): see `ferry queue ls`"
-                    : "\(matches.count) entries start with \(TerminalText.escaped(id)): give more of the id"
+                    ? "no \(what.one) starts with \(TerminalText.escaped(prefix)): see `\(list)`"
+                    : "\(matches.count) \(what.many) start with \(TerminalText.escaped(prefix)): give more of the id"
             )
         }
-        return matches[0].id
+        return matches[0]
     }
 
     /// Polls the entry until it is finished. A daemon that restarts meanwhile (killed and started again) is waited

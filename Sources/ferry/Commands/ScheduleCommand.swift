@@ -121,18 +121,8 @@ struct ScheduleRemove: AsyncParsableCommand {
         try await daemon.run { client in
             var id = self.id
             if id.count < 36 {
-                let matches = try await client.call(.GET, ControlAPI.schedules, as: [Schedule].self).filter {
-                    $0.id.hasPrefix(id.lowercased())
-                }
-                guard matches.count == 1 else {
-                    throw ControlClient.Failure(
-                        status: 404,
-                        description: matches.isEmpty
-                            ? "no schedule starts with \(TerminalText.escaped(id)): see `ferry schedule ls`"
-                            : "\(matches.count) schedules start with \(TerminalText.escaped(id)): give more of the id"
-                    )
-                }
-                id = matches[0].id
+                let ids = try await client.call(.GET, ControlAPI.schedules, as: [Schedule].self).map(\.id)
+                id = try QueueText.resolve(id, among: ids, what: ("schedule", "schedules"), list: "ferry schedule ls")
             }
             _ = try await client.call(.DELETE, ControlAPI.schedules + "/" + id, as: ControlClient.Empty.self)
             if !daemon.json { print("removed schedule \(id)") }
