@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "FerryServer", targets: ["FerryServer"]),
         .library(name: "FerryClient", targets: ["FerryClient"]),
         .library(name: "FerryDaemon", targets: ["FerryDaemon"]),
+        .library(name: "FerryText", targets: ["FerryText"]),
         .library(name: "FerryTestSupport", targets: ["FerryTestSupport"]),
     ],
     dependencies: [
@@ -165,6 +166,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Text conversion: EBCDIC and other single-byte code pages, UTF-8, line ends and record formats.
+        .target(
+            name: "FerryText",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         // The managed side of `ferry serve`: the queue's loop and transfers, and its control socket.
         .target(
             name: "FerryDaemon",
@@ -185,7 +192,8 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryServer", "FerryClient", "FerryDaemon", "FerryQueue", "FerryTLS", "FerryConfig", "FerryLedger",
+                "FerryServer", "FerryClient", "FerryDaemon", "FerryQueue", "FerryText", "FerryTLS", "FerryConfig",
+                "FerryLedger",
                 "FerryProtocol", "FerryTrace",
                 "FerryWire", "FerryDiagnosis", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -256,6 +264,11 @@ let package = Package(
         .testTarget(
             name: "FerryQueueTests",
             dependencies: ["FerryQueue", "FerryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FerryTextTests",
+            dependencies: ["FerryText", "FerryTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -25,7 +25,7 @@ struct Ferry: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Demo.self, Serve.self, Send.self, Get.self, List.self, Remove.self, History.self, Trace.self, Diagnose.self,
-            Explain.self, Config.self, Certs.self, Queue.self, ScheduleCommand.self, ActionsCommand.self,
+            Explain.self, Config.self, Certs.self, Queue.self, ScheduleCommand.self, ActionsCommand.self, Convert.self,
         ]
     )
 }
