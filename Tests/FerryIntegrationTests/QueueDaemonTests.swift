@@ -152,7 +152,7 @@ extension ManagedTransferTests {
                 #expect(unknown.stderr.contains("no partner 'nobody'") && unknown.stderr.contains("partner"))
 
                 // An operator cancels a transfer while it runs: it stops, stays cancelled, and the daemon goes on.
-                _ = try TestFiles.write(sites.site + "/slow.bin", size: 40 << 20)
+                _ = try TestFiles.write(sites.site + "/slow.bin", size: 16 << 20)
                 let slow = try await sites.ferry(["queue", "add", "slow.bin", "partner:inbound/", "--limit-rate", "4M"])
                 let slowID = try #require(Self.queuedID(slow))
                 _ = await waitForPart(in: folder.path + "/root/.ferry/uploads", atLeast: 1 << 20)
@@ -254,18 +254,18 @@ extension ManagedTransferTests {
                 let receiver = try await ServeProcess(config: sites.receiverConfig, directory: folder.path)
                 try sites.writeSender(port: receiver.port)
                 var sender = try await sites.startSender()
-                let size = 48 << 20
+                let size = 24 << 20
                 let digest = try TestFiles.write(sites.site + "/big.bin", size: size)
                 // A scheduler's job step: submits and waits, across the daemon's restart.
                 let waiter = Task {
                     try await sites.ferry(
-                        ["queue", "add", "big.bin", "partner:inbound/", "--limit-rate", "8M", "--wait"],
+                        ["queue", "add", "big.bin", "partner:inbound/", "--limit-rate", "4M", "--wait"],
                         timeout: 180
                     )
                 }
                 let reached = await waitForPart(
                     in: folder.path + "/root/.ferry/uploads",
-                    atLeast: 20 << 20,
+                    atLeast: 12 << 20,
                     thenSignal: sender.pid
                 )
                 #expect(reached)
