@@ -308,6 +308,11 @@ struct TLSProfileLiveTests {
                 .write(toFile: config, atomically: true, encoding: .utf8)
             let (server, port) = try await Self.serve(["--config", config])
             defer { Task { await server.stop() } }
+            // Logged by the certificate service as the server starts, beside the banner: waited for, not assumed
+            // to come first.
+            for _ in 0..<100 where !server.output.contains("certificate expiring") {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             // Certificate times have whole seconds, so "10 days from now" may count as 9 or 10 whole days.
             #expect(
                 server.output.contains("certificate expiring")
