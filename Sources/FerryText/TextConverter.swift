@@ -294,52 +294,52 @@ public struct TextConverter: Sendable {
             }
         case .fixed(let length):
             let space = targetPage?.space ?? 0x20
-            var start = 0
-            repeat {
-                let piece = min(length, scratch.count - start)
-                output.writeBytes(scratch[start..<start + piece])
-                if piece < length { output.writeRepeatingByte(space, count: length - piece) }
-                start += piece
-                if start < scratch.count {
-                    switch conversion.overlong {
-                    case .error:
-                        throw ConversionError(
-                            "record \(report.records) has \(scratch.count) bytes, longer than the record length \(length): choose a longer LRECL, or split or truncate long records"
-                        )
-                    case .truncate:
-                        report.truncated += 1
-                        start = scratch.count
-                    case .split:
-                        report.split += 1
-                    }
-                }
-            } while start < scratch.count
+            try pieces(of: length, tooLong: "longer than the record length \(length): choose a longer LRECL, or") {
+                converter,
+                range in
+                output.writeBytes(converter.scratch[range])
+                if range.count < length { output.writeRepeatingByte(space, count: length - range.count) }
+            }
         case .variable(let blockSize):
             let maximum = (blockSize ?? 32_760) - (blockSize == nil ? 0 : 4) - 4
-            var start = 0
-            repeat {
-                let piece = min(maximum, scratch.count - start)
-                let recordLength = piece + 4
-                if let blockSize, block.count + recordLength > blockSize - 4 { flushBlock(into: &output) }
-                var rdw = [UInt8(recordLength >> 8), UInt8(recordLength & 0xFF), 0, 0]
-                rdw.append(contentsOf: scratch[start..<start + piece])
-                if blockSize == nil { output.writeBytes(rdw) } else { block.append(contentsOf: rdw) }
-                start += piece
-                if start < scratch.count {
-                    switch conversion.overlong {
-                    case .error:
-                        throw ConversionError(
-                            "record \(report.records) has \(scratch.count) bytes, more than a variable record holds (\(maximum)): split or truncate long records"
-                        )
-                    case .truncate:
-                        report.truncated += 1
-                        start = scratch.count
-                    case .split:
-                        report.split += 1
-                    }
+            try pieces(of: maximum, tooLong: "more than a variable record holds (\(maximum)):") { converter, range in
+                let recordLength = range.count + 4
+                if let blockSize, converter.block.count + recordLength > blockSize - 4 {
+                    converter.flushBlock(into: &output)
                 }
-            } while start < scratch.count
+                var rdw = [UInt8(recordLength >> 8), UInt8(recordLength & 0xFF), 0, 0]
+                rdw.append(contentsOf: converter.scratch[range])
+                if blockSize == nil { output.writeBytes(rdw) } else { converter.block.append(contentsOf: rdw) }
+            }
         }
+    }
+
+    /// Hands `scratch` to `write` in pieces of at most `maximum` bytes, as the overlong setting says: one piece
+    /// (error when longer), the first piece only (truncate), or every piece (split); counted in the report.
+    private mutating func pieces(
+        of maximum: Int,
+        tooLong: String,
+        _ write: (inout TextConverter, Range<Int>) -> Void
+    ) throws(ConversionError) {
+        var start = 0
+        repeat {
+            let end = start + min(maximum, scratch.count - start)
+            write(&self, start..<end)
+            start = end
+            if start < scratch.count {
+                switch conversion.overlong {
+                case .error:
+                    throw ConversionError(
+                        "record \(report.records) has \(scratch.count) bytes, \(tooLong) split or truncate long records"
+                    )
+                case .truncate:
+                    report.truncated += 1
+                    start = scratch.count
+                case .split:
+                    report.split += 1
+                }
+            }
+        } while start < scratch.count
     }
 
     private mutating func flushBlock(into output: inout ByteBuffer) {
