@@ -353,11 +353,18 @@ struct ActionLoop: Service {
     func run() async throws {
         let wakeup = Wakeup()
         let ledger = try? await ledgerPath.asyncMap { try await SQLiteLedger.open(path: $0) }
+        // Where the last run stopped reading the ledger (kept in the queue database), so rows written just before
+        // a kill are read after the restart however long the daemon was down; the first run starts a minute back.
+        let stored = try? await store.position("ledger")
         await cancelWhenGracefulShutdown {
-            var since = Date().addingTimeInterval(-60)
+            var since = stored.flatMap { $0 }.map(Date.init(timeIntervalSince1970:)) ?? Date().addingTimeInterval(-60)
             var lastCertificateCheck = Date.distantPast
             while !Task.isCancelled {
-                if let ledger { since = await pump(ledger, since: since) }
+                if let ledger {
+                    let read = await pump(ledger, since: since)
+                    if read != since { try? await store.setPosition("ledger", read.timeIntervalSince1970) }
+                    since = read
+                }
                 if Date().timeIntervalSince(lastCertificateCheck) > 3600 {
                     await checkCertificates()
                     lastCertificateCheck = Date()

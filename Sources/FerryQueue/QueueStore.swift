@@ -36,6 +36,9 @@ public protocol QueueStore: Sendable {
     /// Turns the events recorded since the last call into deliveries, one per action `route` names for each, and
     /// moves the outbox's cursor past them in the same transaction. Returns how many events it read.
     func fanOut(limit: Int, route: @Sendable (FerryEvent) -> [String]) async throws -> Int
+    /// A named position of a reader of events from outside the queue (the server ledger's rows read so far).
+    func position(_ name: String) async throws -> Double?
+    func setPosition(_ name: String, _ value: Double) async throws
     /// Pending deliveries whose time has come, oldest first.
     func dueDeliveries(now: Date, limit: Int) async throws -> [Delivery]
     /// Writes a delivery's outcome: done, pending again at `next`, or failed.
@@ -452,6 +455,22 @@ public actor SQLiteQueueStore: QueueStore {
                 attempts: row.column("attempts")?.integer ?? 0,
                 nextAttempt: Date(timeIntervalSince1970: row.column("next")?.double ?? 0),
                 detail: row.column("detail")?.string
+            )
+        }
+    }
+
+    public func position(_ name: String) async throws -> Double? {
+        try await exclusive {
+            try await connection.query("SELECT seq FROM outbox_cursor WHERE name = ?", [.text("position:" + name)])
+                .first?.column("seq")?.double
+        }
+    }
+
+    public func setPosition(_ name: String, _ value: Double) async throws {
+        try await exclusive {
+            _ = try await connection.query(
+                "INSERT OR REPLACE INTO outbox_cursor (name, seq) VALUES (?, ?)",
+                [.text("position:" + name), .float(value)]
             )
         }
     }
