@@ -91,19 +91,7 @@ enum ControlRoutes {
         router.add(middleware: PeerCheck())
         let queue = router.group(RouterPath(ControlAPI.queue))
         queue.get { request, _ -> Response in
-            var states: Set<QueueEntry.State>?
-            if let text = request.uri.queryParameters.get("state") {
-                states = []
-                for name in text.split(separator: ",") {
-                    guard let state = QueueEntry.State(rawValue: String(name)) else {
-                        throw ControlFailure(
-                            .badRequest,
-                            "'\(name)' is not a state: use \(QueueEntry.State.allCases.map(\.rawValue).joined(separator: ", "))"
-                        )
-                    }
-                    states?.insert(state)
-                }
-            }
+            let states = try stateFilter(request, QueueEntry.State.self)
             return try reply(try await store.entries(in: states))
         }
         queue.post { request, context -> Response in
@@ -143,19 +131,7 @@ enum ControlRoutes {
             }
         }
         router.get(RouterPath(ControlAPI.deliveries)) { request, _ -> Response in
-            var states: Set<Delivery.State>?
-            if let text = request.uri.queryParameters.get("state") {
-                states = []
-                for name in text.split(separator: ",") {
-                    guard let state = Delivery.State(rawValue: String(name)) else {
-                        throw ControlFailure(
-                            .badRequest,
-                            "'\(name)' is not a delivery state: use pending, done, failed"
-                        )
-                    }
-                    states?.insert(state)
-                }
-            }
+            let states = try stateFilter(request, Delivery.State.self)
             let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
             return try reply(
                 try await store.deliveries(in: states, limit: min(max(limit, 1), 10_000)).map(DeliveryView.init)
@@ -181,6 +157,25 @@ enum ControlRoutes {
             return Response(status: .noContent)
         }
         return router
+    }
+
+    /// The `state` query parameter (comma-separated) as a set of states; nil when absent; 400 naming the ones there are.
+    static func stateFilter<State: RawRepresentable & CaseIterable & Hashable>(
+        _ request: Request,
+        _: State.Type
+    ) throws -> Set<State>? where State.RawValue == String {
+        guard let text = request.uri.queryParameters.get("state") else { return nil }
+        var states = Set<State>()
+        for name in text.split(separator: ",") {
+            guard let state = State(rawValue: String(name)) else {
+                throw ControlFailure(
+                    .badRequest,
+                    "'\(name)' is not a state here: use \(State.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            states.insert(state)
+        }
+        return states
     }
 
     static func reply(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -65,7 +65,7 @@ public struct FerryEvent: Sendable, Codable, Equatable {
 
 /// One action's delivery of one event, as the outbox keeps it.
 public struct Delivery: Sendable, Equatable {
-    public enum State: String, Sendable, Codable {
+    public enum State: String, Sendable, Codable, CaseIterable {
         case pending, done, failed
     }
 

@@ -86,11 +86,14 @@ struct ClientOptions: ParsableArguments {
     )
     var limitRate: String?
 
-    var rateLimit: Int64? {
-        guard let limitRate, let last = limitRate.uppercased().last else { return nil }
+    var rateLimit: Int64? { limitRate.flatMap(Self.rate) }
+
+    /// A `--limit-rate` value in bytes per second: a number with an optional K, M or G (binary); nil when not one.
+    static func rate(_ text: String) -> Int64? {
+        guard let last = text.uppercased().last else { return nil }
         let factors: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-        if let factor = factors[last] { return Int64(limitRate.dropLast()).map { $0 * factor } }
-        return Int64(limitRate)
+        if let factor = factors[last] { return Int64(text.dropLast()).map { $0 * factor } }
+        return Int64(text)
     }
 
     func validate() throws {

@@ -136,13 +136,7 @@ struct TransferRequestOptions: ParsableArguments {
     func requests(at: Date?) throws -> [QueueRequest] {
         let retry = try retryRequest()
         let rate = try limitRate.map { text in
-            let factors: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-            let last = text.uppercased().last ?? "0"
-            guard
-                let value = factors[last].flatMap({ factor in Int64(text.dropLast()).map { $0 * factor } })
-                    ?? Int64(text),
-                value > 0
-            else {
+            guard let value = ClientOptions.rate(text), value > 0 else {
                 throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M")
             }
             return value
