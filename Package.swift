@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "FerryConfig",
             dependencies: [
-                "FerryTLS", "FerryProtocol",
+                "FerryTLS", "FerryProtocol", "FerryText",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
@@ -136,6 +136,7 @@ let package = Package(
             name: "FerryServer",
             dependencies: [
                 "FerryProtocol", "FerryTLS", "FerryTrace", "FerryWire", "FerryConfig", "FerryLedger", "FerryDiagnosis",
+                "FerryText",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -155,6 +156,7 @@ let package = Package(
             name: "FerryClient",
             dependencies: [
                 "FerryProtocol", "FerryTLS", "FerryTrace", "FerryWire", "FerryConfig", "FerryLedger", "FerryDiagnosis",
+                "FerryText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -169,7 +171,9 @@ let package = Package(
         // Text conversion: EBCDIC and other single-byte code pages, UTF-8, line ends and record formats.
         .target(
             name: "FerryText",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The managed side of `ferry serve`: the queue's loop and transfers, and its control socket.
@@ -282,6 +286,7 @@ let package = Package(
             dependencies: [
                 "FerryWire", "FerryTrace", "FerryTLS", "FerryProtocol", "FerryConfig", "FerryLedger",
                 "FerryServer", "FerryClient", "FerryTestSupport", "FerryDiagnosis", "FerryDaemon", "FerryQueue",
+                "FerryText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

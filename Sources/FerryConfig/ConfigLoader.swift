@@ -1,6 +1,7 @@
 import Configuration
 import FerryProtocol
 import FerryTLS
+import FerryText
 public import Foundation
 import NIOSSL
 import SystemPackage
@@ -361,6 +362,19 @@ public enum ConfigLoader {
             partner.certificateAuthorities = paths(prefix + "ca") ?? []
             partner.quota = try quota(prefix + "quota.")
             partner.queue = try partnerQueue(prefix + "queue.")
+            if let conversion = try Self.textMode(prefix + "text.", string: string) {
+                partner.text = FerryConfiguration.TextProfile(conversion: conversion)
+                if let match = list(prefix + "text.match") {
+                    guard !match.isEmpty, match.allSatisfy({ !$0.isEmpty && !$0.contains("/") }) else {
+                        throw ConfigError(
+                            "\(prefix)text.match: give file name patterns such as *.txt (no '/'), or leave it out for every file"
+                        )
+                    }
+                    partner.text?.match = match
+                }
+            } else if string(prefix + "text.match") != nil || list(prefix + "text.match") != nil {
+                throw ConfigError("\(prefix)text.codepage is required for a text mode (e.g. IBM-1047)")
+            }
             if let url = partner.url, !(url.hasPrefix("https://")) {
                 throw ConfigError("partners.\(name).url: '\(url)' must start with https://")
             }
@@ -426,6 +440,21 @@ public enum ConfigLoader {
         return configuration
     }
 
+    /// A text mode under `prefix` (`codepage`, `encoding` and the settings), `nil` when none is configured.
+    static func textMode(_ prefix: String, string: (String) -> String?) throws -> TextConversion? {
+        var settings: [String: String] = [:]
+        for key in ["codepage", "encoding"] + TextConversion.settingNames { settings[key] = string(prefix + key) }
+        if settings.isEmpty { return nil }
+        guard settings["codepage"] != nil else {
+            throw ConfigError("\(prefix)codepage is required for a text mode (e.g. IBM-1047)")
+        }
+        do {
+            return try TextConversion.textMode(settings: settings)
+        } catch {
+            throw ConfigError("\(prefix)\(error.description)")
+        }
+    }
+
     static func watchRules(
         _ names: [String],
         string: (String) -> String?,
@@ -487,6 +516,7 @@ public enum ConfigLoader {
                 }
                 rule.priority = priority
             }
+            rule.text = try textMode(prefix + "text.", string: string)
             if let other = rules.first(where: { $0.folder == rule.folder }) {
                 throw ConfigError(
                     "watch.\(name) and watch.\(other.name) watch the same folder \(rule.folder): one folder, one rule (a file would be sent twice)"

@@ -1,4 +1,5 @@
 import FerryTLS
+import FerryText
 import Yams
 
 /// The keys Ferry knows, used to reject misspelt keys with a suggestion instead of silently ignoring them.
@@ -26,6 +27,10 @@ enum ConfigSchema {
     }
 
     static let quotaKeys: [String: Node] = ["bytes": .leaf, "files": .leaf, "uploads": .leaf]
+    /// A text mode (`partners.NAME.text`, `watch.NAME.text`): the code page, the text encoding and the settings.
+    static let textKeys: [String: Node] = Dictionary(
+        uniqueKeysWithValues: (["codepage", "encoding"] + TextConversion.settingNames).map { ($0, Node.leaf) }
+    )
 
     /// A partner's queue keys (`queue.*` has them too, as every partner's defaults).
     static let partnerQueueKeys: [String: Node] = [
@@ -58,6 +63,7 @@ enum ConfigSchema {
             .map([
                 "url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf,
                 "quota": .map(quotaKeys), "queue": .map(partnerQueueKeys),
+                "text": .map(textKeys.merging(["match": .leaf]) { first, _ in first }),
             ])
         ),
         "quotas": .map(quotaKeys),
@@ -70,7 +76,7 @@ enum ConfigSchema {
         "watch": .named(
             .map([
                 "folder": .leaf, "glob": .leaf, "partner": .leaf, "remote": .leaf, "complete": .leaf,
-                "stable-for": .leaf, "marker": .leaf, "after": .leaf, "priority": .leaf,
+                "stable-for": .leaf, "marker": .leaf, "after": .leaf, "priority": .leaf, "text": .map(textKeys),
             ])
         ),
         "actions": .named(

@@ -1,4 +1,5 @@
 public import FerryTLS
+public import FerryText
 public import Foundation
 public import NIOSSL
 
@@ -103,11 +104,31 @@ public struct FerryConfiguration: Sendable {
         /// Queued transfers to this partner: its limit of transfers at once and its retries, in place of the
         /// `queue.*` defaults (`partners.NAME.queue`).
         public var queue = PartnerQueueSettings()
+        /// Server side: text mode for this partner's files (`partners.NAME.text`): what it sends is converted to
+        /// text before it is stored, what it fetches is converted from text as it goes.
+        public var text: TextProfile?
 
         /// Whether the server can recognise this partner at all (a subject, SAN or CA is configured).
         public var hasBinding: Bool { subject != nil || alternativeName != nil || !certificateAuthorities.isEmpty }
 
         public init(name: String) { self.name = name }
+    }
+
+    /// A partner's text mode: the conversion (from the partner's code page to the stored text encoding) and the
+    /// file names it applies to (`match`, patterns such as `*.txt`; every file by default).
+    public struct TextProfile: Sendable, Equatable {
+        public var conversion: TextConversion
+        public var match: [String] = ["*"]
+
+        public init(conversion: TextConversion, match: [String] = ["*"]) {
+            self.conversion = conversion
+            self.match = match
+        }
+
+        /// Whether a file of this name (the last segment of its path) is converted.
+        public func applies(toFileNamed name: String) -> Bool {
+            match.contains { fnmatch($0, name, 0) == 0 }
+        }
     }
 
     /// Rights in an area.
@@ -206,6 +227,8 @@ extension FerryConfiguration {
         public var marker = ".done"
         public var after = After.move
         public var priority = 0
+        /// Text mode for the files this folder sends (`watch.NAME.text`): converted from text to the code page.
+        public var text: TextConversion?
 
         public init(name: String, folder: String, partner: String, remote: String) {
             self.name = name

@@ -3,6 +3,7 @@ import FerryDaemon
 import FerryQueue
 import FerryTLS
 import FerryTestSupport
+import FerryText
 import Foundation
 import NIOSSL
 import Testing
@@ -213,6 +214,54 @@ struct ConfigTests {
                 ),
             ] {
                 try (partners + text).write(toFile: file, atomically: true, encoding: .utf8)
+                await #expect {
+                    try await ConfigLoader.load(file: file, environment: [:])
+                } throws: { error in
+                    String(describing: error).contains(message)
+                }
+            }
+        }
+    }
+
+    @Test("text modes: a partner's profile and a hot folder's, with defaults; each mistake named with what would do")
+    func textModes() async throws {
+        try await TemporaryDirectory.with { folder in
+            let file = folder.path + "/ferry.yaml"
+            try """
+            partners:
+              mainframe:
+                url: 'https://mf.example:8443'
+                text: {codepage: ibm-1047, records: 'fb:80', unmappable: substitute, match: ["*.txt", "PAY.*"]}
+              bank: {url: 'https://bank.example:8443', text: {codepage: IBM-1141, encoding: windows-1252, ebcdic-line-end: 25}}
+            watch:
+              out: {folder: out, partner: mainframe, text: {codepage: IBM-037, records: vb}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let configuration = try await ConfigLoader.load(file: file, environment: [:])
+            let mainframe = try #require(configuration.partners["mainframe"]?.text)
+            #expect(mainframe.conversion.from == .singleByte(CodePage.named("IBM-1047")!))
+            #expect(mainframe.conversion.to == .utf8 && mainframe.conversion.records == .fixed(length: 80))
+            #expect(mainframe.conversion.unmappable == .substitute && mainframe.conversion.ebcdicLineEnd == .nl)
+            #expect(mainframe.applies(toFileNamed: "a.txt") && mainframe.applies(toFileNamed: "PAY.D1206"))
+            #expect(!mainframe.applies(toFileNamed: "a.zip"))
+            let bank = try #require(configuration.partners["bank"]?.text)
+            #expect(bank.conversion.to == .singleByte(CodePage.named("Windows-1252")!))
+            #expect(bank.conversion.ebcdicLineEnd == .ebcdicLF && bank.applies(toFileNamed: "anything.bin"))
+            #expect(configuration.watches.first?.text?.records == .variable(blockSize: nil))
+            // Kept and read back as a queued transfer keeps it.
+            #expect(try TextConversion.textMode(settings: mainframe.conversion.settings) == mainframe.conversion)
+
+            let partner = "partners: {mf: {url: 'https://mf.example:8443', text: "
+            for (text, message) in [
+                ("{records: vb}}}", "partners.mf.text.codepage is required"),
+                ("{codepage: IBM-999}}}", "partners.mf.text.codepage: 'IBM-999' is not a known code page"),
+                ("{codepage: IBM-037, encoding: IBM-500}}}", "is not a text encoding"),
+                ("{codepage: IBM-037, records: 'fb:0'}}}", "records: 'fb:0' is not lines, fb:LRECL"),
+                ("{codepage: IBM-037, ebcdic-line-end: 0d}}}", "must be 15 (NL) or 25 (LF)"),
+                ("{codepage: IBM-037, unmappable: drop}}}", "must be error or substitute"),
+                ("{codepage: IBM-037, match: ['in/*.txt']}}}", "text.match: give file name patterns"),
+                ("{codepage: IBM-037, lrecl: 80}}}", "lrecl"),
+            ] {
+                try (partner + text).write(toFile: file, atomically: true, encoding: .utf8)
                 await #expect {
                     try await ConfigLoader.load(file: file, environment: [:])
                 } throws: { error in
