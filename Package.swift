@@ -180,7 +180,7 @@ let package = Package(
         .target(
             name: "FerryDaemon",
             dependencies: [
-                "FerryQueue", "FerryClient", "FerryConfig", "FerryLedger", "FerryTLS",
+                "FerryQueue", "FerryClient", "FerryConfig", "FerryLedger", "FerryTLS", "FerryText",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

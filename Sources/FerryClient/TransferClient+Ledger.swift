@@ -44,7 +44,7 @@ extension TransferClient {
     ) -> LedgerEntry {
         let snapshot = connection.record.snapshot
         let server = connection.serverIdentity
-        return LedgerEntry(
+        var entry = LedgerEntry(
             direction: direction,
             partner: remote.partner ?? server?.commonName ?? remote.authority,
             operation: operation,
@@ -58,5 +58,10 @@ extension TransferClient {
             cipherSuite: snapshot.cipherSuite?.description,
             peer: server.map(LedgerEntry.PeerCertificate.init)
         )
+        if let staged = textStaging?.staged(for: remote.url) {
+            entry.fileSHA256 = staged.originalSHA256
+            entry.conversion = staged.conversion
+        }
+        return entry
     }
 }

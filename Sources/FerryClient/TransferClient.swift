@@ -2,6 +2,7 @@ import Crypto
 public import FerryLedger
 public import FerryProtocol
 public import FerryTLS
+public import FerryText
 import FerryTrace
 import FerryWire
 import Foundation
@@ -92,6 +93,11 @@ public struct TransferClient: Sendable {
     public var notify: @Sendable (String) -> Void = { _ in }
     /// Receives each connection's handshake trace (`--trace`, `--pcapng`); `nil`: no traces.
     public var trace: TraceCollector?
+    /// Text mode (`--text`), in the to-text direction: `send` converts each file from text to the code page
+    /// before it goes, `get` converts what arrived to text after its digest matched. `nil`: bytes as they are.
+    public var text: TextConversion?
+    /// The files `send` converted for text mode, while it runs.
+    var textStaging: TextStaging?
 
     public init(
         tls: ResolvedClientTLS,
@@ -158,7 +164,7 @@ public struct TransferClient: Sendable {
             clientSubject: tls.clientSubject,
             status: status,
             sentThisRun: bytes
-        )
+        ).sentInTextMode(textStaging?.staged(for: remote.url))
     }
 }
 

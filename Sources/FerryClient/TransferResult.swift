@@ -28,4 +28,21 @@ public struct TransferResult: Codable, Sendable, Equatable {
     public var attempts: Int = 1
     /// The offset each attempt of a resumable transfer started from (a retry continues, it does not start over).
     public var attemptOffsets: [Int64] = []
+    /// Text mode: the SHA-256 of the local file (the text sent, or the text written), where `sha256` is the
+    /// wire's.
+    public var fileSHA256: String?
+    /// Text mode: the conversion's settings and what it substituted, split or truncated.
+    public var conversion: String?
+}
+
+extension TransferResult {
+    /// The result of a file sent from a staged conversion: named by the user's file, with its digest.
+    func sentInTextMode(_ staged: TextStaging.Staged?) -> TransferResult {
+        guard let staged else { return self }
+        var result = self
+        result.local = staged.original
+        result.fileSHA256 = staged.originalSHA256
+        result.conversion = staged.conversion
+        return result
+    }
 }

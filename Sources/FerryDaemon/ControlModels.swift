@@ -76,6 +76,8 @@ public struct QueueRequest: Sendable, Codable, Equatable {
     public var at: Date?
     public var retry: RetryRequest?
     public var rateLimit: Int64?
+    /// Text mode, as `QueueEntry.text`.
+    public var text: [String: String]?
 
     public init(
         direction: QueueEntry.Direction,
@@ -85,7 +87,8 @@ public struct QueueRequest: Sendable, Codable, Equatable {
         priority: Int? = nil,
         at: Date? = nil,
         retry: RetryRequest? = nil,
-        rateLimit: Int64? = nil
+        rateLimit: Int64? = nil,
+        text: [String: String]? = nil
     ) {
         self.direction = direction
         self.partner = partner
@@ -95,6 +98,7 @@ public struct QueueRequest: Sendable, Codable, Equatable {
         self.at = at
         self.retry = retry
         self.rateLimit = rateLimit
+        self.text = text
     }
 }
 

@@ -1,5 +1,6 @@
 public import FerryConfig
 public import FerryQueue
+import FerryText
 public import Foundation
 public import Hummingbird
 import Logging
@@ -212,6 +213,7 @@ enum ControlRoutes {
             now: now
         )
         entry.rateLimit = request.rateLimit
+        entry.text = request.text
         return entry
     }
 
@@ -245,6 +247,13 @@ enum ControlRoutes {
         }
         if let rate = request.rateLimit, rate <= 0 {
             throw ControlFailure(.unprocessableContent, "the rate limit must be a positive number of bytes per second")
+        }
+        if let text = request.text {
+            do {
+                _ = try TextConversion.textMode(settings: text)
+            } catch {
+                throw ControlFailure(.unprocessableContent, "text mode: \(error.description)")
+            }
         }
     }
 

@@ -6,6 +6,7 @@ import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
+import FerryText
 #endif
 
 /// Hot folders (`watch.NAME`): files that appear in a local folder are queued to a partner once complete, and
@@ -93,6 +94,7 @@ actor HotFolders {
                 now: now
             )
             entry.origin = "watch:" + rule.name
+            entry.text = rule.text?.settings
             if try await store.addWatched(entry, rule: rule.name, path: path, size: size, modified: modified) {
                 logger.info(
                     "hot folder file queued",

@@ -3,6 +3,7 @@ public import FerryConfig
 import FerryLedger
 public import FerryQueue
 import FerryTLS
+import FerryText
 import Foundation
 import NIOCore
 
@@ -65,6 +66,13 @@ public struct QueueTransfer: Sendable {
         client.resumeDirectory = resumeDirectory
         client.stallTimeout = .seconds(stallTimeout)
         client.rateLimit = entry.rateLimit
+        if let text = entry.text {
+            do {
+                client.text = try TextConversion.textMode(settings: text)
+            } catch {
+                throw TransferError(.usage, "text mode: \(error.description)")
+            }
+        }
         // A few quick retries inside the attempt (a dropped connection); the queue's retries take the long waits.
         client.retry = RetryPolicy(retries: 2, baseWait: 1)
         switch entry.direction {

@@ -125,6 +125,12 @@ public struct LedgerEntry: Codable, Sendable, Equatable {
     }
     /// Diagnosis finding ids of a failed handshake (`peer-alert`, `ca-names-empty-illegal`, ...).
     public var findings: [String] = []
+    /// A text-mode transfer: the SHA-256 of the file as this side keeps it (converted from or to the bytes on the
+    /// wire, which `sha256` covers).
+    public var fileSHA256: String?
+    /// A text-mode transfer: the conversion's settings and what it did (substitutions, split records), enough to
+    /// replay it with `ferry convert`.
+    public var conversion: String?
 
     public init(
         id: String = UUID().uuidString.lowercased(),

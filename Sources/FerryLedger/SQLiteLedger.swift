@@ -68,20 +68,22 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         }
         // Added after the first release: diagnosis finding ids of a failed handshake, comma-separated.
         let columns = try await connection.query("PRAGMA table_info(transfers)", [])
-        if !columns.contains(where: { $0.column("name")?.string == "findings" }) {
-            _ = try await connection.query("ALTER TABLE transfers ADD COLUMN findings TEXT", [])
+        // Added with text mode: the digest of the file as kept (when converted) and the conversion's settings.
+        for column in ["findings", "file_sha256", "conversion"]
+        where !columns.contains(where: { $0.column("name")?.string == column }) {
+            _ = try await connection.query("ALTER TABLE transfers ADD COLUMN \(column) TEXT", [])
         }
     }
 
     /// Appends transfers with one statement (one trip to SQLite's thread for a whole batch of files).
     public func record(_ entries: [LedgerEntry]) async throws {
-        for chunk in Self.chunks(entries, rowsOf: 17) {
-            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count)
+        for chunk in Self.chunks(entries, rowsOf: 19) {
+            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count)
                 .joined(separator: ", ")
             _ = try await connection.query(
                 """
                 INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
-                  tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings)
+                  tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings, file_sha256, conversion)
                 VALUES \(rows)
                 """,
                 chunk.flatMap { entry -> [SQLiteData] in
@@ -94,6 +96,7 @@ public actor SQLiteLedger: Ledger, DigestIndex {
                         Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
                         Self.text(entry.peerSerial),
                         Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
+                        Self.text(entry.fileSHA256), Self.text(entry.conversion),
                     ]
                 }
             )
@@ -161,6 +164,8 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         entry.peerSubject = row.column("peer_subject")?.string
         entry.peerIssuer = row.column("peer_issuer")?.string
         entry.peerSerial = row.column("peer_serial")?.string
+        entry.fileSHA256 = row.column("file_sha256")?.string
+        entry.conversion = row.column("conversion")?.string
         return entry
     }
 

@@ -149,6 +149,12 @@ public struct ProblemKind: Sendable, Hashable {
         "Digest mismatch",
         "The bytes received are not the file declared: send it again (nothing was stored)."
     )
+    public static let conversionFailed = Self(
+        "conversion-failed",
+        422,
+        "Text conversion failed",
+        "Send text in the code page and record format agreed for you (partners.NAME.text), or ask the operator to change them or to substitute unmappable characters."
+    )
     public static let badDigestHeader = Self(
         "bad-digest-header",
         400,
@@ -264,7 +270,7 @@ public struct ProblemKind: Sendable, Hashable {
         badPath, notAFile, badLimit, lengthMismatch, methodNotAllowed, unsupportedMediaType,
         clientCertificateRequired, unknownPartner, accessDenied, pathOutsideArea, cannotDeleteArea,
         notFound, isADirectory, parentNotFolder, folderNotEmpty, notAFolder, exists, rangeNotSatisfiable, fileChanged,
-        digestMismatch, badDigestHeader, checksumMismatch, badChecksumHeader, checksumAlgorithm,
+        digestMismatch, conversionFailed, badDigestHeader, checksumMismatch, badChecksumHeader, checksumAlgorithm,
         tusVersion, uploadLength, deferLengthUnsupported, badMetadata, pathRequired, uploadOffset, offsetMismatch,
         uploadNotFound, uploadBusy,
         tooLarge, quotaExceeded, storageFull, storageError,

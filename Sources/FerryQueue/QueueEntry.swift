@@ -60,6 +60,9 @@ public struct QueueEntry: Sendable, Codable, Equatable, Identifiable {
     public private(set) var result: String?
     /// A bandwidth limit for the transfer, in bytes per second.
     public var rateLimit: Int64?
+    /// Text mode: the conversion's settings (`codepage`, `encoding`, `records`, ...; see `TextConversion.settings`),
+    /// `nil` for bytes as they are.
+    public var text: [String: String]?
     /// What queued it: `watch:NAME` (a hot folder), `action:NAME` (a forward), `schedule:ID`; `nil` for a person.
     public var origin: String?
     public var retry: RetryRule

@@ -52,6 +52,10 @@ public enum TestHashes {
         Array(Insecure.SHA1.hash(data: bytes))
     }
 
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        Array(SHA256.hash(data: bytes))
+    }
+
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }

@@ -1,6 +1,7 @@
 import Crypto
 import FerryLedger
 public import FerryProtocol
+import FerryText
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -14,6 +15,32 @@ import CoreFoundation
 /// `ferry get`: the steps `DownloadMachine` decides, performed on `NAME.part`.
 extension TransferClient {
     // MARK: get
+
+    /// Converts a verified download to text under its final name and removes the `.part`; a file that is not
+    /// the text agreed is kept as `LOCAL.received` (the bytes as received and verified), and the error says so.
+    func convertDownload(
+        _ partial: String,
+        to destination: String,
+        by conversion: TextConversion
+    ) async throws -> TextFileConversion {
+        do {
+            let converted = try await TextStaging.offPool { try conversion.convertFile(at: partial, to: destination) }
+            unlink(partial)
+            return converted
+        } catch let error as ConversionError {
+            let received = destination + ".received"
+            let kept = rename(partial, received) == 0
+            throw TransferError(
+                .usage,
+                "the file arrived whole and verified, but text mode (\(conversion)) cannot convert it: \(error.description); nothing was written to \(destination)"
+                    + (kept ? ", the bytes received are in \(received) (check them with `ferry convert`)" : "")
+            )
+        }
+    }
+
+    static func conversionText(_ conversion: TextConversion, _ report: ConversionReport) -> String {
+        conversion.description + (report.notes.isEmpty ? "" : "; " + report.notes)
+    }
 
     /// Downloads a file into `local` (a file name, or an existing folder to put it in), through `LOCAL.part`
     /// renamed only after the digest matched the server's. An interrupted download keeps its `.part` and
@@ -58,22 +85,33 @@ extension TransferClient {
                         throw TransferError(.network, "the download of \(remote.path) ended without a connection")
                     }
                     if let key { store?.remove(key) }
-                    guard rename(partial, destination) == 0 else {
-                        throw TransferError(
-                            .localIO,
-                            "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))"
-                        )
+                    // Text mode converts after the last byte: the .part holds the wire's bytes (so a resumed
+                    // download continues at a wire offset) and only a verified file is converted.
+                    var converted: TextFileConversion?
+                    if let text { converted = try await convertDownload(partial, to: destination, by: text) }
+                    if converted == nil {
+                        guard rename(partial, destination) == 0 else {
+                            throw TransferError(
+                                .localIO,
+                                "cannot rename \(partial) to \(destination): \(String(cString: strerror(errno)))"
+                            )
+                        }
                     }
-                    try? await record(
-                        .inbound,
-                        .get,
-                        remote,
-                        bytes: run.size,
-                        sha256: digest.hex,
-                        started: started,
-                        connection: connection,
-                        error: nil
-                    )
+                    if let ledger {
+                        var row = entry(
+                            .inbound,
+                            .get,
+                            remote,
+                            bytes: run.size,
+                            sha256: digest.hex,
+                            started: started,
+                            connection: connection,
+                            error: nil
+                        )
+                        row.fileSHA256 = converted?.outputSHA256
+                        row.conversion = converted.map { Self.conversionText(text!, $0.report) }
+                        try? await ledger.record(row)
+                    }
                     var result = result(
                         "get",
                         local: destination,
@@ -85,6 +123,8 @@ extension TransferClient {
                         connection: connection
                     )
                     result.note(machine.attempts, movedThisRun: run.receivedThisRun)
+                    result.fileSHA256 = converted?.outputSHA256
+                    result.conversion = converted.map { Self.conversionText(text!, $0.report) }
                     return result
                 case .fail(let error):
                     if error.code == .integrity {

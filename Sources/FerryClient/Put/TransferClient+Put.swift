@@ -1,6 +1,7 @@
 import Crypto
 import FerryLedger
 public import FerryProtocol
+import FerryText
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -49,12 +50,37 @@ extension TransferClient {
             }
             plans.append(Plan(local: source.local, remote: remote, relative: relative, size: source.size))
         }
+        var client = self
+        if let text {
+            // Text mode: each file is converted before its first byte goes and the converted file is sent.
+            let staging = TextStaging(
+                conversion: text.reversed,
+                folder: resumeDirectory.map { ($0 as NSString).deletingLastPathComponent + "/text" }
+                    ?? NSTemporaryDirectory() + "/ferry-text-\(getpid())"
+            )
+            client.textStaging = staging
+            for index in plans.indices {
+                let plan = plans[index]
+                let staged = try await staging.stage(plan.local, for: plan.remote.url)
+                plans[index] = Plan(
+                    local: staged,
+                    remote: plan.remote,
+                    relative: plan.relative,
+                    size: try Self.checkReadable(staged)
+                )
+            }
+        }
         var results = [TransferResult?](repeating: nil, count: plans.count)
+        defer {
+            // A verified file's conversion is not needed again; an unverified one's is kept for the next run's
+            // resumption when there is a resume folder.
+            let verified = Set(results.compactMap { $0?.remote })
+            client.textStaging?.remove(resumeDirectory == nil ? nil : verified)
+        }
         // Whole-file uploads share up to `parallelism` kept-alive connections; resumable ones manage their own,
         // with retries.
         let whole = plans.indices.filter { !usesResumable(size: plans[$0].size) }
         let lanes = max(1, min(parallelism, whole.count))
-        var client = self
         if lanes > 1 {
             // One progress line cannot follow several files at once: the summary lines tell instead.
             client.progress = ProgressDisplay(enabled: false)
@@ -109,7 +135,7 @@ extension TransferClient {
             }
         }
         for index in plans.indices where results[index] == nil {
-            let result = try await uploadResumable(plans[index].local, to: plans[index].remote)
+            let result = try await client.uploadResumable(plans[index].local, to: plans[index].remote)
             report?(result)
             results[index] = result
         }

@@ -1,6 +1,7 @@
 public import FerryConfig
 import FerryProtocol
 public import FerryTLS
+import FerryText
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -166,6 +167,17 @@ public struct AccessPolicy: Sendable {
             rights: [.read, .write, .delete],
             inArea: path.segments
         )
+    }
+
+    /// The text mode of a partner's file (`partners.NAME.text`, when its `match` takes the file's name), in the
+    /// to-text direction: what the partner sends is converted by it, what it fetches by its reverse.
+    func textMode(for partner: String, at target: Target) -> TextConversion? {
+        guard
+            let profile = configuration.partners.first(where: { $0.key.lowercased() == partner.lowercased() })?
+                .value.text,
+            let name = target.inArea.last, profile.applies(toFileNamed: name)
+        else { return nil }
+        return profile.conversion
     }
 
     /// The mounts a partner sees at the top of its view.

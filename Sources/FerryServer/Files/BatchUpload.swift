@@ -28,14 +28,17 @@ struct BatchUpload<Storage: FileStorage> {
         /// The entry's hold on its partner's quota, settled when it is committed or dropped.
         var reservation: QuotaBook.Reservation?
         var hasher = SHA256()
+        /// The partner's text mode, when it applies to this file: what is written is the converted text.
+        var pipe: TextPipe?
         var entry: LedgerEntry
 
-        /// Takes the next bytes of the entry (skipped when it was refused; a write failure refuses it).
+        /// Takes the next bytes of the entry (skipped when it was refused; a write or conversion failure refuses
+        /// it).
         mutating func take(_ bytes: ByteBuffer) async {
             guard refusal == nil, let file else { return }
             bytes.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             do {
-                try await file.write(bytes)
+                try await file.write(pipe == nil ? bytes : try pipe!.pass(bytes))
             } catch {
                 refusal = ProblemError.wrap(error)
                 file.discard()
@@ -167,7 +170,8 @@ struct BatchUpload<Storage: FileStorage> {
             )
             current.target = target
             current.place = place
-            current.file = try store.storage.stage(expectedLength: header.size)
+            current.pipe = policy.textMode(for: caller.partner, at: target).map { TextPipe($0) }
+            current.file = try store.storage.stage(expectedLength: current.pipe == nil ? header.size : nil)
         } catch {
             current.refusal = ProblemError.wrap(error)
         }
@@ -193,6 +197,7 @@ struct BatchUpload<Storage: FileStorage> {
             }
             let placed: Placed
             do {
+                if current.pipe != nil { try await file.write(try current.pipe!.finish()) }
                 try await file.finish()
                 placed = try store.storage.commit(file, at: place, replace: true)
             } catch {
@@ -202,15 +207,20 @@ struct BatchUpload<Storage: FileStorage> {
             pending.folders[(target.absolutePath as NSString).deletingLastPathComponent] = store.storage.folder(
                 holding: place
             )
+            let text = current.pipe?.outcome
             store.quotas.settle(
                 current.reservation,
-                committed: (header.size - (placed.replacedSize ?? 0), placed.replacedSize == nil)
+                committed: ((text?.bytes ?? header.size) - (placed.replacedSize ?? 0), placed.replacedSize == nil)
             )
             current.reservation = nil
-            pending.digests.append(.init(path: target.rootRelative, sha256: digest.hex, stamp: placed.item.stamp))
+            pending.digests.append(
+                .init(path: target.rootRelative, sha256: text?.sha256 ?? digest.hex, stamp: placed.item.stamp)
+            )
             var row = current.entry
             row.bytes = header.size
             row.sha256 = digest.hex
+            row.fileSHA256 = text?.sha256
+            row.conversion = text?.ledgerText
             row.ended = Date()
             row.result = .ok
             pending.rows.append(row)

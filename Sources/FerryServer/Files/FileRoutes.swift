@@ -2,6 +2,7 @@ import FerryConfig
 import FerryLedger
 import FerryProtocol
 import FerryTLS
+import FerryText
 import FerryTrace
 import FerryWire
 import Foundation
@@ -106,31 +107,39 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             throw ProblemError(.notFound, detail: "no file at '\(path)'")
         }
         let stamp = file.item
-        let digest = try await store.digest(of: file, rootRelative: target.rootRelative)
+        // What goes on the wire: the file, or in text mode the file converted from text as it is sent (its length,
+        // digest and validator are the converted representation's).
+        let text = policy.textMode(for: caller.partner, at: target)?.reversed
+        let stored = try await store.digest(of: file, rootRelative: target.rootRelative)
+        var wire: (digest: FileDigest, length: Int64)?
+        if let text { wire = try await store.converted(file, by: text, rootRelative: target.rootRelative) }
+        let digest = wire?.digest ?? stored
+        let length = wire?.length ?? stamp.size
+        let etag = text.map { TextRepresentation.etag(stamp.etag, $0) } ?? stamp.etag
         var headers: HTTPFields = [
             .contentType: FerryMediaType.octetStream,
-            .eTag: stamp.etag,
+            .eTag: etag,
             .lastModified: HTTPDate.string(stamp.modified),
             .acceptRanges: "bytes",
             .reprDigest: digest.reprDigestHeader,
         ]
-        var range = RangeRequest(header: request.headers[.range], length: stamp.size)
-        if let ifRange = request.headers[.ifRange], ifRange != stamp.etag {
+        var range = RangeRequest(header: request.headers[.range], length: length)
+        if let ifRange = request.headers[.ifRange], ifRange != etag {
             range = .whole
         }
         let span: Range<Int64>
         let status: HTTPResponse.Status
         switch range {
         case .whole:
-            span = 0..<stamp.size
+            span = 0..<length
             status = .ok
         case .partial(let partial):
             span = partial
             status = .partialContent
-            headers[.contentRange] = range.contentRange(length: stamp.size)
+            headers[.contentRange] = range.contentRange(length: length)
         case .unsatisfiable:
-            var problem = ProblemError(.rangeNotSatisfiable, detail: "the file has \(stamp.size) bytes")
-            problem.additionalHeaders[.contentRange] = range.contentRange(length: stamp.size)
+            var problem = ProblemError(.rangeNotSatisfiable, detail: "the file has \(length) bytes")
+            problem.additionalHeaders[.contentRange] = range.contentRange(length: length)
             throw problem
         }
         headers[.contentLength] = String(span.count)
@@ -139,14 +148,26 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         }
         let ledger = self.ledger
         let started = Date()
-        let entry = caller.entry(operation: .get, path: target.rootRelative, direction: .outbound, started: started)
+        var textEntry = caller.entry(operation: .get, path: target.rootRelative, direction: .outbound, started: started)
+        if let text {
+            textEntry.fileSHA256 = stored.hex
+            textEntry.conversion = text.description
+        }
+        let entry = textEntry
         let body = ResponseBody(contentLength: Int(span.count)) { writer in
             var sent: Int64 = 0
             var failure: String?
             do {
-                try await file.forEachChunk(in: span) { chunk in
-                    sent += Int64(chunk.readableBytes)
-                    try await writer.write(chunk)
+                if let text {
+                    try await TextRepresentation.stream(file, by: text, span: span) { chunk in
+                        sent += Int64(chunk.readableBytes)
+                        try await writer.write(chunk)
+                    }
+                } else {
+                    try await file.forEachChunk(in: span) { chunk in
+                        sent += Int64(chunk.readableBytes)
+                        try await writer.write(chunk)
+                    }
                 }
                 try await writer.finish(nil)
             } catch {
@@ -154,7 +175,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             }
             var row = entry
             row.bytes = sent
-            row.sha256 = span.count == stamp.size ? digest.hex : nil
+            row.sha256 = span.count == length ? digest.hex : nil
             row.ended = Date()
             row.result = failure == nil ? .ok : .failed
             row.error = failure
@@ -205,7 +226,8 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
                 to: target,
                 declared: declared,
                 refuseOverwrite: refuseOverwrite,
-                contentLength: contentLength
+                contentLength: contentLength,
+                text: policy.textMode(for: caller.partner, at: target)
             ) { bytes in
                 guard contentLength == nil, reservation != nil else { return }
                 store.quotas.settle(reservation, committed: nil)
@@ -220,6 +242,8 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             store.quotas.settle(reservation, committed: committed.change)
             entry.bytes = committed.bytes
             entry.sha256 = committed.digest.hex
+            entry.fileSHA256 = committed.text?.sha256
+            entry.conversion = committed.text?.ledgerText
             entry.ended = Date()
             entry.result = .ok
             try await ledger.record(entry)

@@ -1,6 +1,7 @@
 import Crypto
 import FerryLedger
 import FerryProtocol
+import FerryText
 import Foundation
 import NIOCore
 
@@ -44,10 +45,14 @@ struct FileStore<Storage: FileStorage>: Sendable {
         /// The size of the file this one replaced; nil when the name was new.
         let replacedSize: Int64?
         let item: StoredItem
+        /// In text mode: what the conversion stored (`bytes` and `digest` are the wire's).
+        var text: TextOutcome?
 
         var replaced: Bool { replacedSize != nil }
         /// What the commit changed in its area, for the quota.
-        var change: (bytes: Int64, newFile: Bool) { (bytes - (replacedSize ?? 0), replacedSize == nil) }
+        var change: (bytes: Int64, newFile: Bool) {
+            ((text?.bytes ?? bytes) - (replacedSize ?? 0), replacedSize == nil)
+        }
     }
 
     /// Streams a body into a staged file while hashing it, verifies the declared digest, makes it durable, and
@@ -58,13 +63,16 @@ struct FileStore<Storage: FileStorage>: Sendable {
         declared: FileDigest?,
         refuseOverwrite: Bool,
         contentLength: Int? = nil,
+        text: TextConversion? = nil,
         beforeInstall: (Int64) async throws -> Void = { _ in }
     ) async throws -> Committed where Body.Element == ByteBuffer {
         if let contentLength, Int64(contentLength) > maximumSize {
             throw tooLarge(Int64(contentLength))
         }
         try prepareParent(of: target)
-        let staged = try storage.stage(expectedLength: contentLength.map(Int64.init))
+        // In text mode the wire's bytes are converted as they arrive: the staged file holds the converted text.
+        var pipe = text.map { TextPipe($0) }
+        let staged = try storage.stage(expectedLength: pipe == nil ? contentLength.map(Int64.init) : nil)
         var committed = false
         defer { if !committed { staged.discard() } }
         var hasher = SHA256()
@@ -77,8 +85,9 @@ struct FileStore<Storage: FileStorage>: Sendable {
             // A body without Content-Length (chunked) is counted as it arrives.
             if bytes > maximumSize { throw tooLarge(bytes, counted: true) }
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            try await staged.write(chunk)
+            try await staged.write(pipe == nil ? chunk : try pipe!.pass(chunk))
         }
+        if pipe != nil { try await staged.write(try pipe!.finish()) }
         try await staged.finish()
         let digest = FileDigest(bytes: Array(hasher.finalize()))!
         if let declared, declared != digest {
@@ -88,15 +97,49 @@ struct FileStore<Storage: FileStorage>: Sendable {
                     "Repr-Digest declared sha-256 \(declared.hex) but the \(bytes) bytes received hash to \(digest.hex); nothing was stored"
             )
         }
-        try await beforeInstall(bytes)
-        let result = try await install(
+        try await beforeInstall(pipe?.bytes ?? bytes)
+        var result = try await install(
             staged,
             at: target,
             digest: digest,
             bytes: bytes,
-            refuseOverwrite: refuseOverwrite
+            refuseOverwrite: refuseOverwrite,
+            stored: pipe?.outcome
         )
         committed = true
+        result.text = pipe?.outcome
+        return result
+    }
+
+    /// Converts a complete resumable upload's part (the wire's bytes) into a staged file, commits that to the
+    /// target and removes the part: text mode converts after the last byte, so offsets and resumption stay those
+    /// of the wire. On a conversion error nothing is committed and the part is kept until the upload is removed.
+    func installConvertedPart(
+        _ id: String,
+        at target: AccessPolicy.Target,
+        digest: FileDigest,
+        bytes: Int64,
+        text: TextConversion
+    ) async throws -> Committed {
+        try prepareParent(of: target)
+        var pipe = TextPipe(text)
+        let staged = try storage.stage(expectedLength: nil)
+        var committed = false
+        defer { if !committed { staged.discard() } }
+        try await storage.readPart(id: id) { chunk in try await staged.write(try pipe.pass(chunk)) }
+        try await staged.write(try pipe.finish())
+        try await staged.finish()
+        var result = try await install(
+            staged,
+            at: target,
+            digest: digest,
+            bytes: bytes,
+            refuseOverwrite: false,
+            stored: pipe.outcome
+        )
+        committed = true
+        storage.removePart(id: id)
+        result.text = pipe.outcome
         return result
     }
 
@@ -120,9 +163,10 @@ struct FileStore<Storage: FileStorage>: Sendable {
         at target: AccessPolicy.Target,
         digest: FileDigest,
         bytes: Int64,
-        refuseOverwrite: Bool
+        refuseOverwrite: Bool,
+        stored: TextOutcome? = nil
     ) async throws -> Committed {
-        try await install(at: target, digest: digest, bytes: bytes) {
+        try await install(at: target, digest: digest, bytes: bytes, storedDigest: stored?.sha256) {
             try storage.commit(staged, at: $0, replace: !refuseOverwrite)
         }
     }
@@ -139,16 +183,22 @@ struct FileStore<Storage: FileStorage>: Sendable {
         }
     }
 
+    /// The digest index learns the stored file's digest: the wire's, or the converted file's in text mode.
     private func install(
         at target: AccessPolicy.Target,
         digest: FileDigest,
         bytes: Int64,
+        storedDigest: String? = nil,
         _ commit: (Storage.Place) throws -> Placed
     ) async throws -> Committed {
         let place = try prepareParent(of: target)
         let placed = try commit(place)
         storage.synchronize(storage.folder(holding: place))
-        try await digests.remember(digest: digest.hex, for: target.rootRelative, stamp: placed.item.stamp)
+        try await digests.remember(
+            digest: storedDigest ?? digest.hex,
+            for: target.rootRelative,
+            stamp: placed.item.stamp
+        )
         return Committed(bytes: bytes, digest: digest, replacedSize: placed.replacedSize, item: placed.item)
     }
 

@@ -343,10 +343,29 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                         "Upload-Metadata declared sha256 \(declared) but the \(record.length) bytes received hash to \(digest.hex); nothing was stored and the upload was discarded"
                 )
             }
-            let committed = try await files.installPart(record.id, at: target, digest: digest, bytes: record.length)
+            let committed: FileStore<Storage>.Committed
+            if let text = policy.textMode(for: caller.partner, at: target) {
+                do {
+                    committed = try await files.installConvertedPart(
+                        record.id,
+                        at: target,
+                        digest: digest,
+                        bytes: record.length,
+                        text: text
+                    )
+                } catch let error as ProblemError where error.problem.slug == ProblemKind.conversionFailed.slug {
+                    // The bytes arrived whole but are not the text agreed: sending them again cannot help.
+                    uploads.remove(record.id)
+                    throw error
+                }
+            } else {
+                committed = try await files.installPart(record.id, at: target, digest: digest, bytes: record.length)
+            }
             uploads.forget(record.id, committed: committed.change)
             entry.bytes = committed.bytes
             entry.sha256 = digest.hex
+            entry.fileSHA256 = committed.text?.sha256
+            entry.conversion = committed.text?.ledgerText
             entry.ended = Date()
             entry.result = .ok
             try await ledger.record(entry)

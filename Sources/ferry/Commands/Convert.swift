@@ -35,26 +35,7 @@ struct Convert: AsyncParsableCommand {
     @Option(name: .long, help: "The encoding to write.")
     var to: String
 
-    @Option(name: .long, help: "The EBCDIC side's record format: lines, fb:LRECL, vb, vb:bdw[:BLKSIZE].")
-    var records = "lines"
-
-    @Option(name: .customLong("line-end"), help: "Line end written on the text side: lf or crlf.")
-    var lineEnd = "lf"
-
-    @Option(
-        name: .customLong("ebcdic-line-end"),
-        help: "The EBCDIC line end with records lines: 15 (NL, default) or 25 (LF)."
-    )
-    var ebcdicLineEnd = "15"
-
-    @Flag(name: .long, help: "Replace characters the target cannot hold (EBCDIC SUB, ?, U+FFFD) instead of stopping.")
-    var substitute = false
-
-    @Option(name: .long, help: "A record longer than the record length: error, split or truncate.")
-    var overlong = "error"
-
-    @Option(name: .customLong("short-last"), help: "A last fixed record shorter than LRECL: error or keep.")
-    var shortLast = "error"
+    @OptionGroup var settings: TextSettingOptions
 
     @Option(name: [.short, .long], help: "Write here (a new file, replaced only when the conversion succeeded).")
     var output: String?
@@ -67,29 +48,7 @@ struct Convert: AsyncParsableCommand {
             throw ValidationError("--to: '\(to)' is not a known encoding: \(Self.known)")
         }
         var conversion = TextConversion(from: source, to: target)
-        guard let format = TextConversion.RecordFormat.parse(records) else {
-            throw ValidationError(
-                "--records: '\(records)' is not lines, fb:LRECL (1-32760), vb, vb:bdw or vb:bdw:BLKSIZE"
-            )
-        }
-        conversion.records = format
-        guard let end = ["lf": TextConversion.LineEnd.lf, "crlf": .crlf][lineEnd.lowercased()] else {
-            throw ValidationError("--line-end must be lf or crlf")
-        }
-        conversion.lineEnd = end
-        guard ["15", "25", "0x15", "0x25"].contains(ebcdicLineEnd.lowercased()) else {
-            throw ValidationError("--ebcdic-line-end must be 15 (NL) or 25 (LF)")
-        }
-        conversion.ebcdicLineEnd = ebcdicLineEnd.hasSuffix("25") ? .ebcdicLF : .nl
-        conversion.unmappable = substitute ? .substitute : .error
-        guard let overlong = TextConversion.Overlong(rawValue: overlong) else {
-            throw ValidationError("--overlong must be error, split or truncate")
-        }
-        conversion.overlong = overlong
-        guard let shortLast = TextConversion.ShortLast(rawValue: shortLast) else {
-            throw ValidationError("--short-last must be error or keep")
-        }
-        conversion.shortLast = shortLast
+        try settings.apply(to: &conversion)
         return conversion
     }
 

@@ -10,6 +10,13 @@ struct Get: AsyncParsableCommand {
             SOURCE is https://HOST:PORT/PATH or PARTNER:PATH. LOCAL is a file name or an existing folder \
             (default: the remote name in the current folder). The file is written to LOCAL.part and renamed \
             only after its SHA-256 matched the server's.
+
+            With --text the file is converted from the partner's code page (--codepage, --records) to text \
+            after it arrived and was verified; an interrupted download resumes on the bytes as received.
+
+            Examples:
+              ferry get acme:outbound/rates.csv
+              ferry get --text --codepage IBM-037 --records vb mainframe:out/REPORT report.txt
             """
     )
 
@@ -21,12 +28,20 @@ struct Get: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
 
+    @OptionGroup(title: "Text mode") var textMode: TextModeOptions
+
+    func validate() throws { _ = try textMode.conversion() }
+
     func run() async throws {
         do {
             let local = self.local
-            let result = try await options.withClient(target: source, operation: .get, direction: .inbound) {
-                client,
-                target in
+            let text = try textMode.conversion()
+            let result = try await options.withClient(
+                target: source,
+                operation: .get,
+                direction: .inbound,
+                adjust: { $0.text = text }
+            ) { client, target in
                 try await client.get(target, to: local)
             }
             if options.json { JSONOutput.print(result) } else { print(Report.line(result)) }

@@ -4,6 +4,7 @@ import FerryConfig
 import FerryDaemon
 import FerryProtocol
 import FerryQueue
+import FerryText
 import Foundation
 import NIOHTTP1
 
@@ -121,7 +122,10 @@ struct TransferRequestOptions: ParsableArguments {
     @Option(name: .customLong("limit-rate"), help: "Bandwidth limit in bytes per second; K, M, G suffixes (binary).")
     var limitRate: String?
 
+    @OptionGroup(title: "Text mode") var textMode: TextModeOptions
+
     func validate() throws {
+        _ = try textMode.conversion()
         guard arguments.count >= 2 else {
             throw ValidationError(
                 "give a source and a target, e.g. `ferry queue add report.csv acme:inbound/` or `ferry queue add --get acme:outbound/a.csv /data/in/`"
@@ -135,6 +139,7 @@ struct TransferRequestOptions: ParsableArguments {
     /// One request per source.
     func requests(at: Date?) throws -> [QueueRequest] {
         let retry = try retryRequest()
+        let text = try textMode.conversion()?.settings
         let rate = try limitRate.map { text in
             guard let value = ClientOptions.rate(text), value > 0 else {
                 throw ValidationError("--limit-rate must be a positive number of bytes per second, e.g. 500K or 20M")
@@ -164,7 +169,8 @@ struct TransferRequestOptions: ParsableArguments {
                     priority: priority,
                     at: at,
                     retry: retry,
-                    rateLimit: rate
+                    rateLimit: rate,
+                    text: text
                 )
             ]
         }
@@ -178,7 +184,8 @@ struct TransferRequestOptions: ParsableArguments {
                 priority: priority,
                 at: at,
                 retry: retry,
-                rateLimit: rate
+                rateLimit: rate,
+                text: text
             )
         }
     }

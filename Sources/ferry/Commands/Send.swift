@@ -20,6 +20,7 @@ struct Send: AsyncParsableCommand {
             Examples:
               ferry send report.csv https://localhost:8443/inbound/
               ferry send -r outbox/ acme:inbound/
+              ferry send --text --codepage IBM-1047 --records fb:80 payroll.txt mainframe:in/PAYROLL
             """
     )
 
@@ -27,6 +28,8 @@ struct Send: AsyncParsableCommand {
     var arguments: [String]
 
     @OptionGroup var options: ClientOptions
+
+    @OptionGroup(title: "Text mode") var textMode: TextModeOptions
 
     @Flag(name: [.short, .long], help: "Send folders with the files under them.")
     var recursive = false
@@ -64,6 +67,7 @@ struct Send: AsyncParsableCommand {
             throw ValidationError("--threshold, --retries and --retry-wait cannot be negative")
         }
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 64") }
+        _ = try textMode.conversion()
     }
 
     func run() async throws {
@@ -77,6 +81,7 @@ struct Send: AsyncParsableCommand {
                 }
             let retry = RetryPolicy(retries: retries, baseWait: retryWait)
             let json = options.json
+            let text = try textMode.conversion()
             _ = try await options.withClient(
                 target: arguments.last!,
                 operation: .send,
@@ -86,6 +91,7 @@ struct Send: AsyncParsableCommand {
                     client.parallelism = parallel
                     client.recursive = recursive
                     client.retry = retry
+                    client.text = text
                     // Each file is reported when it is done, so a failure later on does not hide what was sent.
                     client.report = { result in
                         if json { JSONOutput.print(result) } else { print(Report.line(result)) }
@@ -109,7 +115,8 @@ enum Report {
             result.resumedFrom > 0
             ? " (resumed at \(ByteFormat.size(result.resumedFrom)), sent \(ByteFormat.size(result.sentThisRun)) this run)"
             : ""
+        let text = result.conversion.map { "\n  text mode: \($0); local file sha256 \(result.fileSHA256 ?? "?")" } ?? ""
         return
-            "\(result.local) \(arrow) \(result.remote)  \(ByteFormat.size(result.bytes)) in \(String(format: "%.2f", result.seconds)) s (\(rate))\(resumed)  sha256 \(result.sha256) verified  [\(result.tlsVersion ?? "?") \(result.cipherSuite ?? "?")]"
+            "\(result.local) \(arrow) \(result.remote)  \(ByteFormat.size(result.bytes)) in \(String(format: "%.2f", result.seconds)) s (\(rate))\(resumed)  sha256 \(result.sha256) verified  [\(result.tlsVersion ?? "?") \(result.cipherSuite ?? "?")]\(text)"
     }
 }
