@@ -1,12 +1,12 @@
 import FerryConfig
 import FerryQueue
+import FerryText
 import Foundation
 import Logging
 import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
-import FerryText
 #endif
 
 /// Hot folders (`watch.NAME`): files that appear in a local folder are queued to a partner once complete, and
