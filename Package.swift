@@ -248,7 +248,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryLedgerTests",
-            dependencies: ["FerryLedger", "FerryProtocol", "FerryTestSupport"],
+            dependencies: [
+                "FerryLedger", "FerryProtocol", "FerryTestSupport", .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

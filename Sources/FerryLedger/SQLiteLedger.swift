@@ -41,39 +41,81 @@ public actor SQLiteLedger: Ledger, DigestIndex {
             throw LedgerError("cannot open the ledger at \(path) (\(error)); check that the folder is writable")
         }
         let ledger = SQLiteLedger(connection: connection, path: path)
-        try await ledger.migrate()
+        do {
+            try await withOpenLock(path + ".lock") { try await ledger.migrate() }
+        } catch {
+            try? await connection.close()
+            throw LedgerError(
+                "cannot prepare the ledger at \(path) (\(error)); check that it is a Ferry ledger and writable"
+            )
+        }
         return ledger
     }
 
+    /// Runs `body` holding an exclusive `flock` on the file at `path` (created 0600), taken without blocking a thread
+    /// (tried again every 10 ms, for up to 30 s). Several processes open one ledger at once (a daemon's transfers, a
+    /// `ferry send` beside it), and SQLite answers "database is locked" without waiting when two of them change its
+    /// journal mode or schema together: they take turns instead. A separate file, never the database itself: closing
+    /// any descriptor of the database would drop SQLite's own locks on it.
+    private static func withOpenLock<T>(_ path: String, _ body: () async throws -> T) async throws -> T {
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw LedgerError(
+                "cannot create \(path) (\(String(cString: strerror(errno)))); check that the folder is writable"
+            )
+        }
+        defer { Glibc.close(fd) }
+        var waited = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, waited < 3_000 else {
+                throw LedgerError("another process holds \(path) for more than 30 s; check for a stuck ferry process")
+            }
+            waited += 1
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return try await body()
+    }
+
+    /// Creates or upgrades the tables, in one immediate transaction (under the open lock).
     private func migrate() async throws {
-        for statement in [
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA busy_timeout=5000",
-            """
-            CREATE TABLE IF NOT EXISTS transfers (
-                id TEXT PRIMARY KEY, direction TEXT NOT NULL, partner TEXT NOT NULL, operation TEXT NOT NULL,
-                path TEXT NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT, started REAL NOT NULL, ended REAL NOT NULL,
-                result TEXT NOT NULL, error TEXT, tls_version TEXT, cipher_suite TEXT,
-                peer_subject TEXT, peer_issuer TEXT, peer_serial TEXT)
-            """,
-            "CREATE INDEX IF NOT EXISTS transfers_ended ON transfers(ended)",
-            """
-            CREATE TABLE IF NOT EXISTS file_digests (
-                path TEXT PRIMARY KEY, inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                sha256 TEXT NOT NULL)
-            """,
-        ] {
+        for statement in ["PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"] {
             _ = try await connection.query(statement, [])
         }
-        // Added after the first release: diagnosis finding ids of a failed handshake, comma-separated.
-        let columns = try await connection.query("PRAGMA table_info(transfers)", [])
-        // Added with text mode: the digest of the file as kept (when converted) and the conversion's settings.
-        for column in ["findings", "file_sha256", "conversion"]
-        where !columns.contains(where: { $0.column("name")?.string == column }) {
-            _ = try await connection.query("ALTER TABLE transfers ADD COLUMN \(column) TEXT", [])
+        _ = try await connection.query("BEGIN IMMEDIATE", [])
+        do {
+            for statement in [
+                """
+                CREATE TABLE IF NOT EXISTS transfers (
+                    id TEXT PRIMARY KEY, direction TEXT NOT NULL, partner TEXT NOT NULL, operation TEXT NOT NULL,
+                    path TEXT NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT, started REAL NOT NULL, ended REAL NOT NULL,
+                    result TEXT NOT NULL, error TEXT, tls_version TEXT, cipher_suite TEXT,
+                    peer_subject TEXT, peer_issuer TEXT, peer_serial TEXT,
+                    findings TEXT, file_sha256 TEXT, conversion TEXT)
+                """,
+                "CREATE INDEX IF NOT EXISTS transfers_ended ON transfers(ended)",
+                """
+                CREATE TABLE IF NOT EXISTS file_digests (
+                    path TEXT PRIMARY KEY, inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL)
+                """,
+            ] {
+                _ = try await connection.query(statement, [])
+            }
+            // Ledgers from before these columns: diagnosis finding ids of a failed handshake (comma-separated); with
+            // text mode, the digest of the file as kept (when converted) and the conversion's settings.
+            let columns = try await connection.query("PRAGMA table_info(transfers)", [])
+            for column in Self.laterColumns
+            where !columns.contains(where: { $0.column("name")?.string == column }) {
+                _ = try await connection.query("ALTER TABLE transfers ADD COLUMN \(column) TEXT", [])
+            }
+            _ = try await connection.query("COMMIT", [])
+        } catch {
+            _ = try? await connection.query("ROLLBACK", [])
+            throw error
         }
     }
+
+    static let laterColumns = ["findings", "file_sha256", "conversion"]
 
     /// Appends transfers with one statement (one trip to SQLite's thread for a whole batch of files).
     public func record(_ entries: [LedgerEntry]) async throws {

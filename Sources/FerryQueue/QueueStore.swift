@@ -98,10 +98,11 @@ public actor SQLiteQueueStore: QueueStore {
             storage: .file(path: path),
             logger: Logger(label: "ferry.queue", factory: { _ in SwiftLogNoOpLogHandler() })
         )
+        // The busy timeout first: a second opener waits for the first one's lock instead of failing on it.
         for statement in [
+            "PRAGMA busy_timeout=5000",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
-            "PRAGMA busy_timeout=5000",
             """
             CREATE TABLE IF NOT EXISTS queue (
                 id TEXT PRIMARY KEY, partner TEXT NOT NULL, state TEXT NOT NULL, priority INTEGER NOT NULL,
@@ -130,7 +131,12 @@ public actor SQLiteQueueStore: QueueStore {
             """,
             "CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, schedule TEXT NOT NULL)",
         ] {
-            _ = try await connection.query(statement, [])
+            do {
+                _ = try await connection.query(statement, [])
+            } catch {
+                try? await connection.close()
+                throw error
+            }
         }
         return SQLiteQueueStore(connection: connection)
     }

@@ -1,6 +1,8 @@
 import FerryLedger
 import FerryProtocol
 import Foundation
+import Logging
+import SQLiteNIO
 import Testing
 
 /// The embedded ledger behind the `Ledger` protocol: filters, pages that hold still, one row format.
@@ -198,6 +200,52 @@ struct LedgerTests {
             try await ledger.record((0..<6).map { Self.row("acme", .put, "acme/f\($0)", ended: base + Double($0)) })
             #expect(try await ledger.removeTransfers(endedBefore: base + 4) == 4)
             #expect(try await ledger.recent(limit: 10).map(\.path) == ["acme/f5", "acme/f4"])
+        }
+    }
+
+    @Test(
+        "several processes open one ledger at once (a daemon's transfers): a new one and one from before the text-mode columns; every opener succeeds and the columns are added once"
+    )
+    func concurrentOpen() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-ledger-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // A ledger as the first release wrote it, with one row.
+        let old = folder.path + "/old.sqlite"
+        let connection = try await SQLiteConnection.open(storage: .file(path: old))
+        _ = try await connection.query(
+            """
+            CREATE TABLE transfers (
+                id TEXT PRIMARY KEY, direction TEXT NOT NULL, partner TEXT NOT NULL, operation TEXT NOT NULL,
+                path TEXT NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT, started REAL NOT NULL, ended REAL NOT NULL,
+                result TEXT NOT NULL, error TEXT, tls_version TEXT, cipher_suite TEXT,
+                peer_subject TEXT, peer_issuer TEXT, peer_serial TEXT)
+            """
+        )
+        _ = try await connection.query(
+            "INSERT INTO transfers VALUES ('old', 'inbound', 'acme', 'put', 'acme/old', 1, NULL, 1, 2, 'ok', NULL, NULL, NULL, NULL, NULL, NULL)"
+        )
+        try await connection.close()
+        for path in [folder.path + "/new.sqlite", old] {
+            let openers = 8
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<openers {
+                    group.addTask {
+                        let ledger = try await SQLiteLedger.open(path: path)
+                        var entry = Self.row("acme", .put, "acme/f\(index)", ended: Date())
+                        entry.fileSHA256 = String(repeating: "cd", count: 32)
+                        entry.conversion = "from UTF-8, to IBM-037"
+                        try await ledger.record([entry])
+                        try await ledger.close()
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let ledger = try await SQLiteLedger.open(path: path)
+            let rows = try await ledger.recent(limit: 100)
+            try await ledger.close()
+            #expect(rows.filter { $0.conversion == "from UTF-8, to IBM-037" }.count == openers, "\(path)")
+            #expect(rows.count == openers + (path == old ? 1 : 0), "the old row is kept: \(rows.map(\.path))")
         }
     }
 }
