@@ -242,4 +242,87 @@ struct TextModeTests {
             #expect(staged.isEmpty, "\(staged)")
         }
     }
+
+    @Test(
+        "a hostile partner's records: bad RDWs and BDWs, a record cut short, a length past the block, random bytes and a line without end are refused with 422 naming the offset; nothing stored, no temporary file or upload left, the server keeps serving"
+    )
+    func hostileRecords() async throws {
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+        try await TestServerHarness.with(configure: { configuration, _ in
+            var acme = FerryConfiguration.Partner(name: "acme")
+            acme.subject = "CN=acme,O=Ferry"
+            acme.text = .init(
+                conversion: try! TextConversion.textMode(codePage: "IBM-037", settings: ["records": "vb:bdw"])
+            )
+            configuration.partners["acme"] = acme
+            var bank = FerryConfiguration.Partner(name: "bank")
+            bank.subject = "CN=bank,O=Ferry"
+            bank.text = .init(conversion: try! TextConversion.textMode(codePage: "IBM-1047"))
+            configuration.partners["bank"] = bank
+        }) { server in
+            let f = server.folder.path
+            func rdw(_ length: Int) -> [UInt8] { [UInt8(length >> 8), UInt8(length & 0xFF), 0, 0] }
+            let record = rdw(9) + [0xC8, 0xC5, 0xD3, 0xD3, 0xD6]  // HELLO in IBM-037
+            let good = rdw(4 + record.count) + record
+            var random = SystemRandomNumberGenerator()
+            let hostile: [(String, [UInt8])] = [
+                ("zero-bdw", [0, 0, 0, 0] + record),
+                ("bdw-reserved", [0, 13, 1, 0] + record),
+                ("zero-rdw", rdw(12) + [0, 0, 0, 0] + record),
+                ("rdw-reserved", rdw(13) + [0, 9, 0xFF, 0] + Array(record[4...])),
+                ("rdw-past-block", rdw(13) + rdw(0xFFFF) + Array(record[4...])),
+                ("cut-short", rdw(40_000) + rdw(32_000) + [UInt8](repeating: 0xC1, count: 100)),
+                ("cut-in-block", Array(good) + rdw(20) + Array(record)),
+                ("random", (0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) }),
+            ]
+            let identity = server.curlIdentity("acme")
+            for (name, bytes) in hostile {
+                try Data(bytes).write(to: URL(fileURLWithPath: f + "/" + name))
+                let put = try await ExternalTool.run(
+                    curl,
+                    identity + ["-sS", "-w", "\n%{http_code}", "-T", f + "/" + name, server.url("in/" + name)]
+                )
+                #expect(put.stdout.hasSuffix("\n422"), "\(name): \(put.output)")
+                #expect(
+                    put.stdout.contains("conversion-failed") && put.stdout.contains("offset"),
+                    "\(name): \(put.stdout)"
+                )
+                #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/in/" + name), "\(name)")
+            }
+            // A line of 3 MiB without a line end (a file sent as lines that is not text) is cut at the line limit.
+            try Data(repeating: 0xC1, count: 3 << 20).write(to: URL(fileURLWithPath: f + "/endless"))
+            let endless = try await ExternalTool.run(
+                curl,
+                server.curlIdentity("bank") + [
+                    "-sS", "-w", "\n%{http_code}", "-T", f + "/endless", server.url("in/endless"),
+                ]
+            )
+            #expect(endless.stdout.hasSuffix("\n422") && endless.stdout.contains("longer than"), "\(endless.output)")
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/bank/in/endless"))
+
+            // The same hostile bytes by tus: refused after the last byte, the upload and its part removed.
+            var client = try server.client("acme")
+            client.uploadMode = .resumable
+            client.retry = RetryPolicy(retries: 0, baseWait: 0)
+            await #expect(throws: TransferError.self) {
+                _ = try await client.send(files: [f + "/cut-in-block"], to: try server.target("in/tus-cut"))
+            }
+            #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/in/tus-cut"))
+            let uploads = (try? FileManager.default.contentsOfDirectory(atPath: server.root + "/.ferry/uploads")) ?? []
+            #expect(uploads.isEmpty, "no upload state is left: \(uploads)")
+            let temporary = (try? FileManager.default.contentsOfDirectory(atPath: server.root + "/.ferry/tmp")) ?? []
+            #expect(temporary.isEmpty, "no temporary file is left: \(temporary)")
+            let failed = try await server.ledger.transfers(LedgerQuery(result: .failed, pathPrefix: "acme/in/"))
+            #expect(failed.entries.count >= hostile.count, "each refusal has its ledger row: \(failed.entries.count)")
+
+            // The server still converts a well-formed file.
+            try Data(good).write(to: URL(fileURLWithPath: f + "/good"))
+            let put = try await ExternalTool.run(
+                curl,
+                identity + ["-sS", "-w", "%{http_code}", "-o", "/dev/null", "-T", f + "/good", server.url("in/good")]
+            )
+            #expect(put.stdout == "201", "\(put.output)")
+            #expect(try Self.bytes(server.root + "/acme/in/good") == Data("HELLO\n".utf8))
+        }
+    }
 }
