@@ -2,6 +2,7 @@ import Crypto
 import FerryText
 import Foundation
 import NIOConcurrencyHelpers
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -56,7 +57,9 @@ final class TextStaging: Sendable {
             let conversion = self.conversion
             let result: TextFileConversion
             do {
-                result = try await Self.offPool { try conversion.convertFile(at: local, to: path) }
+                result = try await NIOThreadPool.singleton.runIfActive {
+                    try conversion.convertFile(at: local, to: path)
+                }
             } catch let error as ConversionError {
                 throw TransferError(.usage, "cannot send \(local) in text mode: \(error.description); nothing was sent")
             }
@@ -83,12 +86,5 @@ final class TextStaging: Sendable {
             unlink(path + ".sha256")
         }
         if remoteURLs == nil { rmdir(folder) }
-    }
-
-    /// Runs blocking file work on a thread of its own, off the cooperative pool.
-    static func offPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
-        }
     }
 }

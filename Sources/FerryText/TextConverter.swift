@@ -179,28 +179,15 @@ public struct TextConverter: Sendable {
     /// `pending[range]` from the source encoding into `scratch` in the target's.
     private mutating func transcode(_ range: Range<Int>) throws(ConversionError) {
         scratch.reserveCapacity(range.count * 2)
-        if let byteMap {
-            for index in range {
-                let mapped = byteMap[Int(pending[index])]
-                if mapped == CodePage.undefined {
-                    try unmappable(byte: pending[index], at: index)
-                } else {
-                    scratch.append(UInt8(truncatingIfNeeded: mapped))
-                }
-            }
-            return
-        }
-        if let utf8Map {
-            for index in range {
-                let packed = utf8Map[Int(pending[index])]
-                let count = Int(packed >> 24)
-                if count == 0 {
-                    try unmappable(byte: pending[index], at: index)
-                    continue
-                }
-                scratch.append(UInt8(truncatingIfNeeded: packed))
-                if count > 1 { scratch.append(UInt8(truncatingIfNeeded: packed >> 8)) }
-                if count > 2 { scratch.append(UInt8(truncatingIfNeeded: packed >> 16)) }
+        // Single-byte sources: one table lookup per byte in a loop over raw buffers (no bounds or exclusivity
+        // checks per byte); a byte without a mapping stops the loop and is handled (error or substitute) here.
+        if byteMap != nil || utf8Map != nil {
+            var index = range.lowerBound
+            while index < range.upperBound {
+                let stopped = mapBytes(from: index, to: range.upperBound)
+                guard stopped < range.upperBound else { break }
+                try unmappable(byte: pending[stopped], at: stopped)
+                index = stopped + 1
             }
             return
         }
@@ -229,6 +216,47 @@ public struct TextConverter: Sendable {
             }
             index += length
         }
+    }
+
+    /// Maps `pending[start..<end]` into `scratch` with `byteMap` or `utf8Map` up to the first byte without a
+    /// mapping; returns its index (`end`: all mapped).
+    private mutating func mapBytes(from start: Int, to end: Int) -> Int {
+        let old = scratch.count
+        let widest = utf8Map == nil ? 1 : 3
+        // Room for the widest result, written through a raw pointer and trimmed to what was written.
+        scratch.append(contentsOf: repeatElement(0, count: (end - start) * widest))
+        var written = old
+        var index = start
+        pending.withUnsafeBufferPointer { source in
+            scratch.withUnsafeMutableBufferPointer { target in
+                if let utf8Map {
+                    utf8Map.withUnsafeBufferPointer { map in
+                        while index < end {
+                            let packed = map[Int(source[index])]
+                            let count = Int(packed >> 24)
+                            if count == 0 { break }
+                            target[written] = UInt8(truncatingIfNeeded: packed)
+                            if count > 1 { target[written + 1] = UInt8(truncatingIfNeeded: packed >> 8) }
+                            if count > 2 { target[written + 2] = UInt8(truncatingIfNeeded: packed >> 16) }
+                            written += count
+                            index += 1
+                        }
+                    }
+                } else if let byteMap {
+                    byteMap.withUnsafeBufferPointer { map in
+                        while index < end {
+                            let mapped = map[Int(source[index])]
+                            if mapped == CodePage.undefined { break }
+                            target[written] = UInt8(truncatingIfNeeded: mapped)
+                            written += 1
+                            index += 1
+                        }
+                    }
+                }
+            }
+        }
+        scratch.removeLast(scratch.count - written)
+        return index
     }
 
     private mutating func unmappable(byte: UInt8, at index: Int) throws(ConversionError) {

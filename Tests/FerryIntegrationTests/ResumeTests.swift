@@ -6,12 +6,6 @@ import Testing
 /// client, sending only what is missing.
 @Suite("ferry send resumes interrupted uploads", .serialized)
 struct ResumeTests {
-    func ferry(_ arguments: [String], state: String) async throws -> ExternalTool.Outcome {
-        var environment = ProcessInfo.processInfo.environment
-        environment["XDG_STATE_HOME"] = state
-        return try await ExternalTool.run(try CLITests.ferry, arguments, timeout: 180, environment: environment)
-    }
-
     @Test("server killed (SIGKILL) in the middle of a 256 MiB upload: the rerun completes, sending under 60%")
     func serverKilled() async throws {
         try await TemporaryDirectory.with("ferry-resume") { folder in
@@ -72,22 +66,12 @@ struct ResumeTests {
                 "32M",
                 "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile,
             ]
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
-            process.arguments = command
-            var environment = ProcessInfo.processInfo.environment
-            environment["XDG_STATE_HOME"] = state
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let reached = await waitForPart(
-                in: server.root + "/.ferry/uploads",
-                atLeast: 72 << 20,
-                thenSignal: process.processIdentifier
+            let reached = try await ferryKilledMidUpload(
+                command,
+                state: state,
+                uploads: server.root + "/.ferry/uploads",
+                atLeast: 72 << 20
             )
-            kill(process.processIdentifier, SIGKILL)
-            while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(reached)
             #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/in/big.bin"))
 
@@ -106,20 +90,12 @@ struct ResumeTests {
                 "send", changing, "https://localhost:\(server.port)/in/", "--json", "--mode", "tus",
                 "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile,
             ]
-            let slow = Process()
-            slow.executableURL = URL(fileURLWithPath: try CLITests.ferry)
-            slow.arguments = changingCommand + ["--limit-rate", "4M"]
-            slow.environment = environment
-            slow.standardOutput = FileHandle.nullDevice
-            slow.standardError = FileHandle.nullDevice
-            try slow.run()
-            let started = await waitForPart(
-                in: server.root + "/.ferry/uploads",
-                atLeast: 8 << 20,
-                thenSignal: slow.processIdentifier
+            let started = try await ferryKilledMidUpload(
+                changingCommand + ["--limit-rate", "4M"],
+                state: state,
+                uploads: server.root + "/.ferry/uploads",
+                atLeast: 8 << 20
             )
-            kill(slow.processIdentifier, SIGKILL)
-            while slow.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(started, "the slowed upload never reached 8 MiB")
             #expect(
                 try !FileManager.default.contentsOfDirectory(atPath: state + "/ferry/uploads").isEmpty,

@@ -212,26 +212,16 @@ struct TextModeTests {
                 "--text", "--codepage", "IBM-1140", "--records", "fb:80",
                 "--cert", server.pki.certificate("acme"), "--key", server.pki.key("acme"), "--ca", server.pki.caFile,
             ]
-            var environment = ProcessInfo.processInfo.environment
-            environment["XDG_STATE_HOME"] = state
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
-            process.arguments = command + ["--limit-rate", "8M"]
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let reached = await waitForPart(
-                in: server.root + "/.ferry/uploads",
-                atLeast: 12 << 20,
-                thenSignal: process.processIdentifier
+            let reached = try await ferryKilledMidUpload(
+                command + ["--limit-rate", "8M"],
+                state: state,
+                uploads: server.root + "/.ferry/uploads",
+                atLeast: 12 << 20
             )
-            kill(process.processIdentifier, SIGKILL)
-            while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             #expect(reached)
             #expect(!FileManager.default.fileExists(atPath: server.root + "/acme/in/big.txt"))
 
-            let rerun = try await ExternalTool.run(try CLITests.ferry, command, timeout: 180, environment: environment)
+            let rerun = try await ferry(command, state: state)
             #expect(rerun.status == 0, "\(rerun.output)")
             let result = try JSONDecoder().decode(TransferResult.self, from: Data(rerun.stdout.utf8))
             #expect(result.resumedFrom >= 8 << 20, "\(rerun.stdout)")

@@ -5,6 +5,7 @@ import FerryText
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import _NIOFileSystem
 
 #if canImport(Glibc)
@@ -24,7 +25,9 @@ extension TransferClient {
         by conversion: TextConversion
     ) async throws -> TextFileConversion {
         do {
-            let converted = try await TextStaging.offPool { try conversion.convertFile(at: partial, to: destination) }
+            let converted = try await NIOThreadPool.singleton.runIfActive {
+                try conversion.convertFile(at: partial, to: destination)
+            }
             unlink(partial)
             return converted
         } catch let error as ConversionError {

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 
 /// Waits until a resumable upload's `.part` file in `folder` holds at least `bytes`, then sends `signal` to `pid`
@@ -30,4 +31,36 @@ func waitForPart(
         }
         thread.start()
     }
+}
+
+/// Runs `ferry ARGUMENTS` with its state under `state` (`XDG_STATE_HOME`), kills it (SIGKILL) once an upload's
+/// part file in `uploads` holds `bytes`, and waits until it is gone. Whether the part got there in time.
+func ferryKilledMidUpload(
+    _ arguments: [String],
+    state: String,
+    uploads: String,
+    atLeast bytes: Int
+) async throws
+    -> Bool
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["XDG_STATE_HOME"] = state
+    process.environment = environment
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let reached = await waitForPart(in: uploads, atLeast: bytes, thenSignal: process.processIdentifier)
+    kill(process.processIdentifier, SIGKILL)
+    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    return reached
+}
+
+/// Runs `ferry ARGUMENTS` to its end with its state under `state` (`XDG_STATE_HOME`): the rerun after a kill.
+func ferry(_ arguments: [String], state: String) async throws -> ExternalTool.Outcome {
+    var environment = ProcessInfo.processInfo.environment
+    environment["XDG_STATE_HOME"] = state
+    return try await ExternalTool.run(try CLITests.ferry, arguments, timeout: 180, environment: environment)
 }
