@@ -1,5 +1,11 @@
 public import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Converts a stream of bytes chunk by chunk (memory bounded by the longest record, at most 1 MiB for a line):
 /// splits the source into records (lines, fixed-length or RDW records), transcodes each record with table lookups,
 /// and writes it in the target's form (a line with its line end, a padded fixed record, an RDW record in blocks).
@@ -88,7 +94,7 @@ public struct TextConverter: Sendable {
         switch sourceFormat {
         case .lines:
             let terminator = lineTerminator(sourcePage)
-            while let end = pending[start...].firstIndex(of: terminator) {
+            while let end = Self.index(of: terminator, in: pending, from: start) {
                 var last = end
                 if terminator == 0x0A, last > start, pending[last - 1] == 0x0D { last -= 1 }
                 try record(start..<last, into: &output)
@@ -155,6 +161,16 @@ public struct TextConverter: Sendable {
         }
     }
 
+    /// The first `byte` in `bytes[start...]`, found with `memchr`.
+    private static func index(of byte: UInt8, in bytes: [UInt8], from start: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer in
+            guard start < buffer.count, let base = buffer.baseAddress,
+                let found = memchr(base + start, Int32(byte), buffer.count - start)
+            else { return nil }
+            return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
     private func lineTerminator(_ page: CodePage?) -> UInt8 {
         guard let page, page.isEBCDIC else { return 0x0A }
         return conversion.ebcdicLineEnd == .ebcdicLF ? 0x25 : 0x15
@@ -171,6 +187,10 @@ public struct TextConverter: Sendable {
 
     private mutating func record(_ range: Range<Int>, into output: inout ByteBuffer) throws(ConversionError) {
         report.records += 1
+        if case .lines = targetFormat, mapLine(range, into: &output) {
+            writeLineEnd(into: &output)
+            return
+        }
         scratch.removeAll(keepingCapacity: true)
         try transcode(range)
         try write(into: &output)
@@ -216,6 +236,57 @@ public struct TextConverter: Sendable {
             }
             index += length
         }
+    }
+
+    private func writeLineEnd(into output: inout ByteBuffer) {
+        switch (targetPage?.isEBCDIC == true, conversion.lineEnd) {
+        case (true, _): output.writeInteger(lineTerminator(targetPage))
+        case (false, .crlf): output.writeBytes([0x0D, 0x0A])
+        default: output.writeInteger(UInt8(0x0A))
+        }
+    }
+
+    /// A line record from a single-byte source straight into `output` (no scratch copy). `false`, with nothing
+    /// written, when the source is not single-byte or a byte has no mapping: the record then takes the general path,
+    /// which reports or substitutes it.
+    private func mapLine(_ range: Range<Int>, into output: inout ByteBuffer) -> Bool {
+        guard byteMap != nil || utf8Map != nil else { return false }
+        var complete = true
+        output.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count * (utf8Map == nil ? 1 : 3)) { raw in
+            var written = 0
+            pending.withUnsafeBufferPointer { source in
+                if let utf8Map {
+                    utf8Map.withUnsafeBufferPointer { map in
+                        for index in range {
+                            let packed = map[Int(source[index])]
+                            let count = Int(packed >> 24)
+                            if count == 0 {
+                                complete = false
+                                return
+                            }
+                            raw[written] = UInt8(truncatingIfNeeded: packed)
+                            if count > 1 { raw[written + 1] = UInt8(truncatingIfNeeded: packed >> 8) }
+                            if count > 2 { raw[written + 2] = UInt8(truncatingIfNeeded: packed >> 16) }
+                            written += count
+                        }
+                    }
+                } else if let byteMap {
+                    byteMap.withUnsafeBufferPointer { map in
+                        for index in range {
+                            let mapped = map[Int(source[index])]
+                            if mapped == CodePage.undefined {
+                                complete = false
+                                return
+                            }
+                            raw[written] = UInt8(truncatingIfNeeded: mapped)
+                            written += 1
+                        }
+                    }
+                }
+            }
+            return complete ? written : 0
+        }
+        return complete
     }
 
     /// Maps `pending[start..<end]` into `scratch` with `byteMap` or `utf8Map` up to the first byte without a
@@ -315,11 +386,7 @@ public struct TextConverter: Sendable {
         switch targetFormat {
         case .lines:
             output.writeBytes(scratch)
-            switch (targetPage?.isEBCDIC == true, conversion.lineEnd) {
-            case (true, _): output.writeInteger(lineTerminator(targetPage))
-            case (false, .crlf): output.writeBytes([0x0D, 0x0A])
-            default: output.writeInteger(UInt8(0x0A))
-            }
+            writeLineEnd(into: &output)
         case .fixed(let length):
             let space = targetPage?.space ?? 0x20
             try pieces(of: length, tooLong: "longer than the record length \(length): choose a longer LRECL, or") {
