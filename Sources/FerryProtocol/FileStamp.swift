@@ -1,7 +1,7 @@
 public import Foundation
 
 #if canImport(Glibc)
-public import Glibc
+import Glibc
 #endif
 
 /// What identifies a file's content cheaply: a file replaced, rewritten or touched changes at least one of its

@@ -1,5 +1,3 @@
-public import NIOCore
-
 /// How text is converted: from one encoding to another, with the record format of the record side (the EBCDIC
 /// side, or the side given records), line ends, and what to do with characters the target cannot hold.
 public struct TextConversion: Sendable, Equatable, CustomStringConvertible {

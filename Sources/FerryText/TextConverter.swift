@@ -22,46 +22,55 @@ public struct TextConverter: Sendable {
     /// Reading blocked VB: bytes left in the current block (0: a BDW comes next).
     private var blockLeft = 0
     /// Writing blocked VB: the block being filled (records with their RDWs).
-    private var block: [UInt8] = []
-    private var scratch: [UInt8] = []
+    private var block = ByteBuffer()
+    /// A record in the target encoding, before it is laid out as the target's record.
+    private var scratch = ByteBuffer()
 
     private let sourceFormat: TextConversion.RecordFormat
     private let targetFormat: TextConversion.RecordFormat
     private let sourcePage: CodePage?
     private let targetPage: CodePage?
-    /// Single-byte source to single-byte target, per byte; 0xFFFF: no byte in the target (or none in the source).
-    private let byteMap: [UInt16]?
-    /// Single-byte source to UTF-8: each byte's encoding, length in the top byte.
-    private let utf8Map: [UInt32]?
+    /// Each source byte in the target encoding (see `pack`), or 0 where the byte takes the general path: a byte
+    /// without a mapping (an error or a substitute), or a UTF-8 source's byte above 0x7F (a sequence to decode).
+    private let table: [UInt32]
+    /// Lines to lines: `table` with the source's line end mapped to the target's.
+    private let lineTable: [UInt32]?
+    /// The target's line end.
+    private let targetLineEnd: [UInt8]
 
     public init(_ conversion: TextConversion) {
         self.conversion = conversion
         let onSource = conversion.recordsOnSource
         sourceFormat = onSource ? conversion.records : .lines
         targetFormat = onSource ? .lines : conversion.records
-        sourcePage = conversion.from.codePage
-        targetPage = conversion.to.codePage
-        if let source = sourcePage, let target = targetPage {
-            byteMap = (0..<256).map { byte in
-                guard let scalar = source.scalar(for: UInt8(byte)), let mapped = target.byte(for: scalar) else {
-                    return CodePage.undefined
-                }
-                return UInt16(mapped)
-            }
-        } else {
-            byteMap = nil
+        let sourcePage = conversion.from.codePage
+        let targetPage = conversion.to.codePage
+        self.sourcePage = sourcePage
+        self.targetPage = targetPage
+        let table = (0..<256).map { value -> UInt32 in
+            let scalar =
+                sourcePage.map { $0.scalar(for: UInt8(value)) } ?? (value < 0x80 ? Unicode.Scalar(UInt8(value)) : nil)
+            guard let scalar else { return 0 }
+            guard let targetPage else { return Self.pack(Array(String(Character(scalar)).utf8)) }
+            return targetPage.byte(for: scalar).map { Self.pack([$0]) } ?? 0
         }
-        if let source = sourcePage, conversion.to == .utf8 {
-            utf8Map = (0..<256).map { byte -> UInt32 in
-                guard let scalar = source.scalar(for: UInt8(byte)) else { return 0 }
-                let bytes = Array(String(Character(scalar)).utf8)
-                var packed = UInt32(bytes.count) << 24
-                for (index, value) in bytes.enumerated() { packed |= UInt32(value) << (8 * UInt32(index)) }
-                return packed
-            }
+        self.table = table
+        targetLineEnd = Self.lineEnd(targetPage, conversion)
+        if conversion.records == .lines {
+            var lineTable = table
+            lineTable[Int(Self.lineTerminator(sourcePage, conversion))] = Self.pack(targetLineEnd)
+            self.lineTable = lineTable
         } else {
-            utf8Map = nil
+            lineTable = nil
         }
+    }
+
+    /// Up to three bytes, the first in the low byte, with their count in the top byte.
+    private static func pack(_ bytes: [UInt8]) -> UInt32 {
+        precondition((1...3).contains(bytes.count))
+        var packed = UInt32(bytes.count) << 24
+        for (index, value) in bytes.enumerated() { packed |= UInt32(value) << (8 * UInt32(index)) }
+        return packed
     }
 
     // MARK: reading records
@@ -80,7 +89,7 @@ public struct TextConverter: Sendable {
         let before = output.writerIndex
         defer { report.bytesOut += Int64(output.writerIndex - before) }
         try drain(into: &output, final: true)
-        if !block.isEmpty { flushBlock(into: &output) }
+        if block.readableBytes > 0 { flushBlock(into: &output) }
     }
 
     private mutating func drain(into output: inout ByteBuffer, final: Bool) throws(ConversionError) {
@@ -93,8 +102,20 @@ public struct TextConverter: Sendable {
         }
         switch sourceFormat {
         case .lines:
-            let terminator = lineTerminator(sourcePage)
-            while let end = Self.index(of: terminator, in: pending, from: start) {
+            let terminator = Self.lineTerminator(sourcePage, conversion)
+            while true {
+                // Lines to lines: every whole line in one loop, up to a line with a byte for the general path.
+                if let lineTable {
+                    let (reached, lines) = map(
+                        start..<pending.count,
+                        with: lineTable,
+                        lineEnd: terminator,
+                        into: &output
+                    )
+                    report.records += Int64(lines)
+                    start = reached
+                }
+                guard let end = Self.index(of: terminator, in: pending, from: start) else { break }
                 var last = end
                 if terminator == 0x0A, last > start, pending[last - 1] == 0x0D { last -= 1 }
                 try record(start..<last, into: &output)
@@ -171,9 +192,16 @@ public struct TextConverter: Sendable {
         }
     }
 
-    private func lineTerminator(_ page: CodePage?) -> UInt8 {
+    /// The line end that ends a line in `page` (the ASCII side's LF when nil or not EBCDIC).
+    private static func lineTerminator(_ page: CodePage?, _ conversion: TextConversion) -> UInt8 {
         guard let page, page.isEBCDIC else { return 0x0A }
         return conversion.ebcdicLineEnd == .ebcdicLF ? 0x25 : 0x15
+    }
+
+    /// The line end written in `page`.
+    private static func lineEnd(_ page: CodePage?, _ conversion: TextConversion) -> [UInt8] {
+        if page?.isEBCDIC == true { return [lineTerminator(page, conversion)] }
+        return conversion.lineEnd == .crlf ? [0x0D, 0x0A] : [0x0A]
     }
 
     private func hex(_ bytes: ArraySlice<UInt8>) -> String {
@@ -187,147 +215,112 @@ public struct TextConverter: Sendable {
 
     private mutating func record(_ range: Range<Int>, into output: inout ByteBuffer) throws(ConversionError) {
         report.records += 1
-        if case .lines = targetFormat, mapLine(range, into: &output) {
-            writeLineEnd(into: &output)
-            return
+        if case .lines = targetFormat {
+            // Straight into the output when every byte maps; otherwise nothing stays written and the general path
+            // below reports or substitutes.
+            let before = output.writerIndex
+            if map(range, with: table, into: &output).reached == range.upperBound {
+                output.writeBytes(targetLineEnd)
+                return
+            }
+            output.moveWriterIndex(to: before)
         }
-        scratch.removeAll(keepingCapacity: true)
+        scratch.clear()
         try transcode(range)
         try write(into: &output)
     }
 
-    /// `pending[range]` from the source encoding into `scratch` in the target's.
+    /// `pending[range]` from the source encoding into `scratch` in the target's: the table for what it maps, and
+    /// one byte or UTF-8 sequence at a time where it stops.
     private mutating func transcode(_ range: Range<Int>) throws(ConversionError) {
-        scratch.reserveCapacity(range.count * 2)
-        // Single-byte sources: one table lookup per byte in a loop over raw buffers (no bounds or exclusivity
-        // checks per byte); a byte without a mapping stops the loop and is handled (error or substitute) here.
-        if byteMap != nil || utf8Map != nil {
-            var index = range.lowerBound
-            while index < range.upperBound {
-                let stopped = mapBytes(from: index, to: range.upperBound)
-                guard stopped < range.upperBound else { break }
-                try unmappable(byte: pending[stopped], at: stopped)
-                index = stopped + 1
-            }
-            return
-        }
-        // UTF-8 source: decode, then the target's bytes.
         var index = range.lowerBound
-        while index < range.upperBound {
-            let (scalar, length) = decodeUTF8(at: index, end: range.upperBound)
-            guard let scalar else {
-                throw ConversionError(
-                    "byte offset \(pendingOffset + Int64(index)) (record \(report.records)): \(hex(pending[index..<min(index + 4, range.upperBound)])) is not valid UTF-8: is the source encoding right (--from)?"
-                )
-            }
-            if let page = targetPage {
-                if let byte = page.byte(for: scalar) {
-                    scratch.append(byte)
-                } else if conversion.unmappable == .substitute {
-                    report.substituted += 1
-                    scratch.append(page.isEBCDIC ? 0x3F : page.byte(for: "?") ?? 0x3F)
-                } else {
-                    throw ConversionError(
-                        "byte offset \(pendingOffset + Int64(index)) (record \(report.records)): the character U+\(String(scalar.value, radix: 16, uppercase: true)) '\(scalar.properties.isWhitespace || scalar.value < 0x20 ? " " : String(Character(scalar)))' has no byte in \(page.name): choose a code page that has it (an euro variant such as IBM-1140 for €), or substitute unmappable characters"
-                    )
-                }
+        while true {
+            index = map(index..<range.upperBound, with: table, into: &scratch).reached
+            guard index < range.upperBound else { return }
+            if sourcePage != nil {
+                try unmappable(byte: pending[index], at: index)
+                index += 1
             } else {
-                scratch.append(contentsOf: pending[index..<index + length])
+                index += try transcodeScalar(at: index, end: range.upperBound)
             }
-            index += length
         }
     }
 
-    private func writeLineEnd(into output: inout ByteBuffer) {
-        switch (targetPage?.isEBCDIC == true, conversion.lineEnd) {
-        case (true, _): output.writeInteger(lineTerminator(targetPage))
-        case (false, .crlf): output.writeBytes([0x0D, 0x0A])
-        default: output.writeInteger(UInt8(0x0A))
+    /// One UTF-8 sequence at `index` into `scratch` in the target's encoding; its length.
+    private mutating func transcodeScalar(at index: Int, end: Int) throws(ConversionError) -> Int {
+        let (scalar, length) = decodeUTF8(at: index, end: end)
+        guard let scalar else {
+            throw ConversionError(
+                "byte offset \(pendingOffset + Int64(index)) (record \(report.records)): \(hex(pending[index..<min(index + 4, end)])) is not valid UTF-8: is the source encoding right (--from)?"
+            )
         }
+        guard let page = targetPage else {
+            scratch.writeBytes(pending[index..<index + length])
+            return length
+        }
+        if let byte = page.byte(for: scalar) {
+            scratch.writeInteger(byte)
+        } else if conversion.unmappable == .substitute {
+            report.substituted += 1
+            scratch.writeInteger(page.isEBCDIC ? 0x3F : page.byte(for: "?") ?? 0x3F)
+        } else {
+            throw ConversionError(
+                "byte offset \(pendingOffset + Int64(index)) (record \(report.records)): the character U+\(String(scalar.value, radix: 16, uppercase: true)) '\(scalar.properties.isWhitespace || scalar.value < 0x20 ? " " : String(Character(scalar)))' has no byte in \(page.name): choose a code page that has it (an euro variant such as IBM-1140 for €), or substitute unmappable characters"
+            )
+        }
+        return length
     }
 
-    /// A line record from a single-byte source straight into `output` (no scratch copy). `false`, with nothing
-    /// written, when the source is not single-byte or a byte has no mapping: the record then takes the general path,
-    /// which reports or substitutes it.
-    private func mapLine(_ range: Range<Int>, into output: inout ByteBuffer) -> Bool {
-        guard byteMap != nil || utf8Map != nil else { return false }
-        var complete = true
-        output.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count * (utf8Map == nil ? 1 : 3)) { raw in
-            var written = 0
+    /// The per-byte loop: `pending[range]` into `target` with one lookup in `table` per byte (raw pointers, no
+    /// checks per byte), up to the first byte the table leaves to the general path; returns its index (the end when
+    /// none). With `lineEnd`, the range is read as lines: the table maps the line end too, a CR before an LF line end
+    /// is dropped, and only whole lines stay written: `reached` is then the start of the first line not written (the
+    /// unfinished last one, or one with a byte for the general path), and `lines` how many were.
+    private func map(
+        _ range: Range<Int>,
+        with table: [UInt32],
+        lineEnd: UInt8? = nil,
+        into target: inout ByteBuffer
+    ) -> (reached: Int, lines: Int) {
+        let terminator = lineEnd.map(Int.init) ?? 256
+        let dropCR = lineEnd == 0x0A
+        var reached = range.lowerBound
+        var lines = 0
+        // A packed entry is stored whole (4 bytes), at most 3 of them count: room for 3 bytes a byte, and 4 more.
+        target.writeWithUnsafeMutableBytes(minimumWritableBytes: range.count * 3 + 4) { raw in
             pending.withUnsafeBufferPointer { source in
-                if let utf8Map {
-                    utf8Map.withUnsafeBufferPointer { map in
-                        for index in range {
-                            let packed = map[Int(source[index])]
-                            let count = Int(packed >> 24)
-                            if count == 0 {
-                                complete = false
-                                return
-                            }
-                            raw[written] = UInt8(truncatingIfNeeded: packed)
-                            if count > 1 { raw[written + 1] = UInt8(truncatingIfNeeded: packed >> 8) }
-                            if count > 2 { raw[written + 2] = UInt8(truncatingIfNeeded: packed >> 16) }
-                            written += count
+                table.withUnsafeBufferPointer { map in
+                    var written = 0
+                    var index = range.lowerBound
+                    var lineStart = index
+                    var lineWritten = 0
+                    while index < range.upperBound {
+                        let byte = source[index]
+                        let packed = map[Int(byte)]
+                        if packed == 0 { break }
+                        let ends = Int(byte) == terminator
+                        if ends, dropCR, index > lineStart, source[index - 1] == 0x0D {
+                            written -= Int(map[0x0D] >> 24)
+                        }
+                        raw.storeBytes(of: packed.littleEndian, toByteOffset: written, as: UInt32.self)
+                        written += Int(packed >> 24)
+                        index += 1
+                        if ends {
+                            lines += 1
+                            lineStart = index
+                            lineWritten = written
                         }
                     }
-                } else if let byteMap {
-                    byteMap.withUnsafeBufferPointer { map in
-                        for index in range {
-                            let mapped = map[Int(source[index])]
-                            if mapped == CodePage.undefined {
-                                complete = false
-                                return
-                            }
-                            raw[written] = UInt8(truncatingIfNeeded: mapped)
-                            written += 1
-                        }
+                    if lineEnd == nil {
+                        lineStart = index
+                        lineWritten = written
                     }
-                }
-            }
-            return complete ? written : 0
-        }
-        return complete
-    }
-
-    /// Maps `pending[start..<end]` into `scratch` with `byteMap` or `utf8Map` up to the first byte without a
-    /// mapping; returns its index (`end`: all mapped).
-    private mutating func mapBytes(from start: Int, to end: Int) -> Int {
-        let old = scratch.count
-        let widest = utf8Map == nil ? 1 : 3
-        // Room for the widest result, written through a raw pointer and trimmed to what was written.
-        scratch.append(contentsOf: repeatElement(0, count: (end - start) * widest))
-        var written = old
-        var index = start
-        pending.withUnsafeBufferPointer { source in
-            scratch.withUnsafeMutableBufferPointer { target in
-                if let utf8Map {
-                    utf8Map.withUnsafeBufferPointer { map in
-                        while index < end {
-                            let packed = map[Int(source[index])]
-                            let count = Int(packed >> 24)
-                            if count == 0 { break }
-                            target[written] = UInt8(truncatingIfNeeded: packed)
-                            if count > 1 { target[written + 1] = UInt8(truncatingIfNeeded: packed >> 8) }
-                            if count > 2 { target[written + 2] = UInt8(truncatingIfNeeded: packed >> 16) }
-                            written += count
-                            index += 1
-                        }
-                    }
-                } else if let byteMap {
-                    byteMap.withUnsafeBufferPointer { map in
-                        while index < end {
-                            let mapped = map[Int(source[index])]
-                            if mapped == CodePage.undefined { break }
-                            target[written] = UInt8(truncatingIfNeeded: mapped)
-                            written += 1
-                            index += 1
-                        }
-                    }
+                    reached = lineStart
+                    return lineWritten
                 }
             }
         }
-        scratch.removeLast(scratch.count - written)
-        return index
+        return (reached, lines)
     }
 
     private mutating func unmappable(byte: UInt8, at index: Int) throws(ConversionError) {
@@ -345,9 +338,9 @@ public struct TextConverter: Sendable {
         }
         report.substituted += 1
         if let target = targetPage {
-            scratch.append(target.isEBCDIC ? 0x3F : target.byte(for: "?") ?? 0x3F)
+            scratch.writeInteger(target.isEBCDIC ? 0x3F : target.byte(for: "?") ?? 0x3F)
         } else {
-            scratch.append(contentsOf: [0xEF, 0xBF, 0xBD])
+            scratch.writeBytes([0xEF, 0xBF, 0xBD])
         }
     }
 
@@ -385,26 +378,31 @@ public struct TextConverter: Sendable {
     private mutating func write(into output: inout ByteBuffer) throws(ConversionError) {
         switch targetFormat {
         case .lines:
-            output.writeBytes(scratch)
-            writeLineEnd(into: &output)
+            output.writeImmutableBuffer(scratch)
+            output.writeBytes(targetLineEnd)
         case .fixed(let length):
             let space = targetPage?.space ?? 0x20
             try pieces(of: length, tooLong: "longer than the record length \(length): choose a longer LRECL, or") {
-                converter,
-                range in
-                output.writeBytes(converter.scratch[range])
-                if range.count < length { output.writeRepeatingByte(space, count: length - range.count) }
+                _,
+                piece in
+                output.writeImmutableBuffer(piece)
+                if piece.readableBytes < length {
+                    output.writeRepeatingByte(space, count: length - piece.readableBytes)
+                }
             }
         case .variable(let blockSize):
             let maximum = (blockSize ?? 32_760) - (blockSize == nil ? 0 : 4) - 4
-            try pieces(of: maximum, tooLong: "more than a variable record holds (\(maximum)):") { converter, range in
-                let recordLength = range.count + 4
-                if let blockSize, converter.block.count + recordLength > blockSize - 4 {
-                    converter.flushBlock(into: &output)
+            try pieces(of: maximum, tooLong: "more than a variable record holds (\(maximum)):") { converter, piece in
+                let recordLength = piece.readableBytes + 4
+                let rdw = [UInt8(recordLength >> 8), UInt8(recordLength & 0xFF), 0, 0]
+                guard let blockSize else {
+                    output.writeBytes(rdw)
+                    output.writeImmutableBuffer(piece)
+                    return
                 }
-                var rdw = [UInt8(recordLength >> 8), UInt8(recordLength & 0xFF), 0, 0]
-                rdw.append(contentsOf: converter.scratch[range])
-                if blockSize == nil { output.writeBytes(rdw) } else { converter.block.append(contentsOf: rdw) }
+                if converter.block.readableBytes + recordLength > blockSize - 4 { converter.flushBlock(into: &output) }
+                converter.block.writeBytes(rdw)
+                converter.block.writeImmutableBuffer(piece)
             }
         }
     }
@@ -414,33 +412,34 @@ public struct TextConverter: Sendable {
     private mutating func pieces(
         of maximum: Int,
         tooLong: String,
-        _ write: (inout TextConverter, Range<Int>) -> Void
+        _ write: (inout TextConverter, ByteBuffer) -> Void
     ) throws(ConversionError) {
+        let total = scratch.readableBytes
         var start = 0
         repeat {
-            let end = start + min(maximum, scratch.count - start)
-            write(&self, start..<end)
-            start = end
-            if start < scratch.count {
+            let length = min(maximum, total - start)
+            write(&self, scratch.getSlice(at: scratch.readerIndex + start, length: length)!)
+            start += length
+            if start < total {
                 switch conversion.overlong {
                 case .error:
                     throw ConversionError(
-                        "record \(report.records) has \(scratch.count) bytes, \(tooLong) split or truncate long records"
+                        "record \(report.records) has \(total) bytes, \(tooLong) split or truncate long records"
                     )
                 case .truncate:
                     report.truncated += 1
-                    start = scratch.count
+                    start = total
                 case .split:
                     report.split += 1
                 }
             }
-        } while start < scratch.count
+        } while start < total
     }
 
     private mutating func flushBlock(into output: inout ByteBuffer) {
-        let length = block.count + 4
+        let length = block.readableBytes + 4
         output.writeBytes([UInt8(length >> 8), UInt8(length & 0xFF), 0, 0])
-        output.writeBytes(block)
-        block.removeAll(keepingCapacity: true)
+        output.writeBuffer(&block)
+        block.clear()
     }
 }

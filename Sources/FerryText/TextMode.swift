@@ -1,5 +1,5 @@
 import Crypto
-public import NIOCore
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc

@@ -198,6 +198,98 @@ struct TextConverterTests {
         }
     }
 
+    /// What converting `lines` should give, one character at a time, written independently of the converter: the
+    /// source's line end (a CR before an LF one dropped) becomes the target's, each character goes through the code
+    /// pages' tables, and one the target lacks becomes its substitute.
+    static func reference(
+        _ input: [UInt8],
+        _ conversion: TextConversion
+    ) -> (bytes: [UInt8], substituted: Int) {
+        func page(_ encoding: TextConversion.Encoding) -> CodePage? {
+            if case .singleByte(let page) = encoding { return page }
+            return nil
+        }
+        let source = page(conversion.from)
+        let target = page(conversion.to)
+        let terminator: UInt8 =
+            source?.isEBCDIC == true ? (conversion.ebcdicLineEnd == .ebcdicLF ? 0x25 : 0x15) : 0x0A
+        let lineEnd: [UInt8] =
+            target?.isEBCDIC == true
+            ? [conversion.ebcdicLineEnd == .ebcdicLF ? 0x25 : 0x15]
+            : conversion.lineEnd == .crlf ? [0x0D, 0x0A] : [0x0A]
+        var lines = input.split(separator: terminator, omittingEmptySubsequences: false).map(Array.init)
+        // The last piece is a line without an end, or nothing after the last line end.
+        let unended = lines.removeLast()
+        var output: [UInt8] = []
+        var substituted = 0
+        for (index, var line) in (lines + [unended]).enumerated() where index < lines.count || !unended.isEmpty {
+            // A CR before an LF line end belongs to the line end; a CR alone is a character.
+            if terminator == 0x0A, index < lines.count, line.last == 0x0D { line.removeLast() }
+            let scalars: [Unicode.Scalar] =
+                if let source { line.map { source.scalar(for: $0)! } } else {
+                    Array(String(decoding: line, as: UTF8.self).unicodeScalars)
+                }
+            for scalar in scalars {
+                if let target {
+                    if let byte = target.byte(for: scalar) {
+                        output.append(byte)
+                    } else {
+                        substituted += 1
+                        output.append(0x3F)  // SUB in EBCDIC, ? in the others
+                    }
+                } else {
+                    output += Array(String(Character(scalar)).utf8)
+                }
+            }
+            output += lineEnd
+        }
+        return (output, substituted)
+    }
+
+    @Test(
+        "random lines with CRs, national and missing characters: the same bytes and substitutions as a per-character reference, at any chunk size"
+    )
+    func linesAgainstReference() throws {
+        var generator = SystemRandomNumberGenerator()
+        // Characters that every path must meet: plain, CR alone and before LF, national, the euro (missing from
+        // IBM-037 and ISO-8859-1), a CJK character (missing everywhere), and the line ends themselves.
+        let pieces = ["a", "Z", "0", " ", "\r", "é", "ü", "Æ", "€", "中", "\n", "\r\n", "\n"]
+        let cases: [(String, String, TextConversion.LineEnd, TextConversion.LineEnd)] = [
+            ("UTF-8", "IBM-037", .lf, .nl), ("UTF-8", "IBM-1140", .lf, .ebcdicLF), ("UTF-8", "ISO-8859-1", .crlf, .nl),
+            ("IBM-1140", "UTF-8", .crlf, .nl), ("IBM-1140", "ISO-8859-1", .lf, .ebcdicLF),
+            ("IBM-273", "IBM-1047", .lf, .nl), ("Windows-1252", "IBM-037", .lf, .nl),
+        ]
+        for (from, to, lineEnd, ebcdicLineEnd) in cases {
+            var conversion = try Self.conversion(from, to)
+            conversion.unmappable = .substitute
+            conversion.lineEnd = lineEnd
+            conversion.ebcdicLineEnd = ebcdicLineEnd
+            for _ in 0..<20 {
+                let text = (0..<Int.random(in: 0..<300, using: &generator)).map { _ in
+                    pieces.randomElement(using: &generator)!
+                }.joined()
+                // The source's own bytes: UTF-8, or the text through the source page (substituted where it lacks a
+                // character, so every input is valid).
+                var sourceConversion = try Self.conversion("UTF-8", from == "UTF-8" ? "ISO-8859-1" : from)
+                sourceConversion.unmappable = .substitute
+                sourceConversion.ebcdicLineEnd = ebcdicLineEnd
+                let input = from == "UTF-8" ? Array(text.utf8) : try Self.convert(Array(text.utf8), sourceConversion).0
+                let expected = Self.reference(input, conversion)
+                for chunk in [1, 2, 3, 5, 17, 64, 4096] {
+                    let (bytes, report) = try Self.convert(input, conversion, chunk: chunk)
+                    let common = min(bytes.count, expected.bytes.count)
+                    let differs = (0..<common).first { bytes[$0] != expected.bytes[$0] } ?? common
+                    let same = bytes == expected.bytes
+                    #expect(
+                        same,
+                        "\(from) to \(to), chunks of \(chunk): differs at byte \(differs) of \(text.debugDescription)"
+                    )
+                    #expect(report.substituted == Int64(expected.substituted), "\(from) to \(to), chunks of \(chunk)")
+                }
+            }
+        }
+    }
+
     @Test("a line without an end longer than the limit is refused instead of held in memory")
     func boundedLines() throws {
         let long = [UInt8](repeating: 0xC1, count: TextConverter.maximumLine + 10)
