@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "FerryClient", targets: ["FerryClient"]),
         .library(name: "FerryDaemon", targets: ["FerryDaemon"]),
         .library(name: "FerryText", targets: ["FerryText"]),
+        .library(name: "FerryObjectStore", targets: ["FerryObjectStore"]),
         .library(name: "FerryTestSupport", targets: ["FerryTestSupport"]),
     ],
     dependencies: [
@@ -176,6 +177,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // S3-compatible object storage: a SigV4 signer and the operations Ferry needs, on async-http-client.
+        .target(
+            name: "FerryObjectStore",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The managed side of `ferry serve`: the queue's loop and transfers, and its control socket.
         .target(
             name: "FerryDaemon",
@@ -278,6 +290,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FerryObjectStoreTests",
+            dependencies: ["FerryObjectStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FerryDiagnosisTests",
             dependencies: ["FerryDiagnosis", "FerryWire", "FerryTestSupport"],
             swiftSettings: swiftSettings
@@ -288,7 +305,7 @@ let package = Package(
             dependencies: [
                 "FerryWire", "FerryTrace", "FerryTLS", "FerryProtocol", "FerryConfig", "FerryLedger",
                 "FerryServer", "FerryClient", "FerryTestSupport", "FerryDiagnosis", "FerryDaemon", "FerryQueue",
-                "FerryText",
+                "FerryText", "FerryObjectStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,0 +1,363 @@
+public import AsyncHTTPClient
+import Crypto
+public import Foundation
+public import NIOCore
+import NIOHTTP1
+
+/// The operations Ferry needs from an S3-compatible object store, signed with SigV4: objects (put, ranged get,
+/// head, delete, list) and multipart uploads (create, upload a part, list parts, complete, abort, list open ones).
+public struct S3Client: Sendable {
+    public struct Settings: Sendable, Equatable {
+        /// `https://s3.eu-central-1.amazonaws.com`, `http://127.0.0.1:8333`, ...
+        public var endpoint: String
+        public var bucket: String
+        public var region: String
+        /// Bucket in the path (`/bucket/key`, what most S3-compatible servers want) or in the host name
+        /// (`bucket.s3.amazonaws.com/key`).
+        public var pathStyle: Bool
+
+        public init(endpoint: String, bucket: String, region: String = "us-east-1", pathStyle: Bool = true) {
+            self.endpoint = endpoint
+            self.bucket = bucket
+            self.region = region
+            self.pathStyle = pathStyle
+        }
+    }
+
+    /// An object's length and entity tag.
+    public struct ObjectInfo: Sendable, Equatable {
+        public let key: String
+        public let size: Int64
+        public let etag: String
+    }
+
+    /// A page of a listing; `next` continues it.
+    public struct Listing: Sendable {
+        public let objects: [ObjectInfo]
+        public let next: String?
+    }
+
+    /// A multipart upload the store holds open.
+    public struct OpenUpload: Sendable, Equatable {
+        public let key: String
+        public let uploadID: String
+        public let initiated: String
+    }
+
+    /// A completed part of a multipart upload.
+    public struct Part: Sendable, Equatable {
+        public let number: Int
+        public let etag: String
+        public let size: Int64
+
+        public init(number: Int, etag: String, size: Int64) {
+            self.number = number
+            self.etag = etag
+            self.size = size
+        }
+    }
+
+    /// The most of an XML answer read (a listing page of 1,000 keys is well under it).
+    static let maximumAnswer = 8 << 20
+
+    public let settings: Settings
+    private let signer: SigV4Signer
+    private let http: HTTPClient
+    private let scheme: String
+    private let authority: String
+
+    /// The process's client for object stores (like `HTTPClient.shared`, never shut down): a store that does not
+    /// answer fails a request after the connect timeout, instead of being retried until the request's deadline.
+    public static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    public init(settings: Settings, credentials: ObjectStoreCredentials, http: HTTPClient = sharedHTTP) throws {
+        guard let url = URL(string: settings.endpoint), let scheme = url.scheme?.lowercased(),
+            scheme == "https" || scheme == "http", let host = url.host, !host.isEmpty,
+            url.path.isEmpty || url.path == "/", url.query == nil
+        else {
+            throw ObjectStoreError(
+                "storage.s3.endpoint: '\(settings.endpoint)' is not an endpoint URL such as https://s3.eu-central-1.amazonaws.com or http://127.0.0.1:8333 (scheme and host, no path)"
+            )
+        }
+        guard Self.isBucketName(settings.bucket) else {
+            throw ObjectStoreError(
+                "storage.s3.bucket: '\(settings.bucket)' is not a bucket name (3 to 63 lower-case letters, digits, '.' and '-')"
+            )
+        }
+        self.settings = settings
+        self.signer = SigV4Signer(credentials: credentials, region: settings.region)
+        self.http = http
+        self.scheme = scheme
+        var authority = settings.pathStyle ? host : "\(settings.bucket).\(host)"
+        if let port = url.port { authority += ":\(port)" }
+        self.authority = authority
+    }
+
+    static func isBucketName(_ name: String) -> Bool {
+        (3...63).contains(name.utf8.count)
+            && name.utf8.allSatisfy {
+                ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
+                    || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                    || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
+            }
+    }
+
+    // MARK: objects
+
+    /// Stores `body` as `key` (one request: small objects; large ones go as multipart uploads).
+    public func put(_ key: String, body: ByteBuffer) async throws {
+        _ = try await send(.PUT, key: key, body: body, operation: "put")
+    }
+
+    /// Reads `key`, or the bytes `range` of it; the caller streams the body. Nil when there is no such object.
+    public func get(
+        _ key: String,
+        range: ClosedRange<Int64>? = nil
+    ) async throws -> (info: ObjectInfo, body: HTTPClientResponse.Body)? {
+        var headers: [(String, String)] = []
+        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let response = try await send(.GET, key: key, headers: headers, operation: "get", missingIsNil: true)
+        guard let response else { return nil }
+        let length = response.headers.first(name: "content-length").flatMap { Int64($0) } ?? -1
+        return (ObjectInfo(key: key, size: length, etag: response.headers.first(name: "etag") ?? ""), response.body)
+    }
+
+    /// The object's length and entity tag, nil when there is none.
+    public func head(_ key: String) async throws -> ObjectInfo? {
+        guard let response = try await send(.HEAD, key: key, operation: "head", missingIsNil: true) else { return nil }
+        return ObjectInfo(
+            key: key,
+            size: response.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0,
+            etag: response.headers.first(name: "etag") ?? ""
+        )
+    }
+
+    /// Deletes `key` (no error when there is none).
+    public func delete(_ key: String) async throws {
+        _ = try await send(.DELETE, key: key, operation: "delete")
+    }
+
+    /// One page of the keys under `prefix`, in the store's order (UTF-8 byte order), from `continuation`.
+    public func list(prefix: String, continuation: String? = nil, maximum: Int = 1000) async throws -> Listing {
+        var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maximum))]
+        if let continuation { query.append(("continuation-token", continuation)) }
+        let answer = try await xml(.GET, key: nil, query: query, operation: "list")
+        let objects = answer.all("Contents").map {
+            ObjectInfo(
+                key: $0.value("Key") ?? "",
+                size: Int64($0.value("Size") ?? "") ?? 0,
+                etag: $0.value("ETag") ?? ""
+            )
+        }
+        let truncated = answer.value("IsTruncated") == "true"
+        return Listing(objects: objects, next: truncated ? answer.value("NextContinuationToken") : nil)
+    }
+
+    /// Creates the bucket (tests and first setup; an existing bucket of one's own is not an error).
+    public func createBucket() async throws {
+        do {
+            _ = try await send(.PUT, key: nil, operation: "create bucket")
+        } catch let error as ObjectStoreError where error.code == "BucketAlreadyOwnedByYou" {
+            return
+        }
+    }
+
+    // MARK: multipart uploads
+
+    public func createMultipartUpload(_ key: String) async throws -> String {
+        let answer = try await xml(.POST, key: key, query: [("uploads", "")], operation: "create multipart upload")
+        guard let id = answer.value("UploadId"), !id.isEmpty else {
+            throw ObjectStoreError("the object store created a multipart upload for \(key) without an UploadId")
+        }
+        return id
+    }
+
+    /// Uploads part `number` (1 to 10,000); its entity tag, which completing the upload names.
+    public func uploadPart(_ key: String, uploadID: String, number: Int, body: ByteBuffer) async throws -> Part {
+        let response = try await send(
+            .PUT,
+            key: key,
+            query: [("partNumber", String(number)), ("uploadId", uploadID)],
+            body: body,
+            operation: "upload part \(number)"
+        )
+        guard let etag = response?.headers.first(name: "etag") else {
+            throw ObjectStoreError("the object store answered part \(number) of \(key) without an ETag")
+        }
+        return Part(number: number, etag: etag, size: Int64(body.readableBytes))
+    }
+
+    /// The parts the store holds for an upload, in order (what a node taking the upload over starts from).
+    public func listParts(_ key: String, uploadID: String) async throws -> [Part] {
+        var parts: [Part] = []
+        var marker: String?
+        repeat {
+            var query = [("uploadId", uploadID)]
+            if let marker { query.append(("part-number-marker", marker)) }
+            let answer = try await xml(.GET, key: key, query: query, operation: "list parts")
+            parts += answer.all("Part").compactMap { part in
+                guard let number = Int(part.value("PartNumber") ?? "") else { return nil }
+                return Part(
+                    number: number,
+                    etag: part.value("ETag") ?? "",
+                    size: Int64(part.value("Size") ?? "") ?? 0
+                )
+            }
+            marker = answer.value("IsTruncated") == "true" ? answer.value("NextPartNumberMarker") : nil
+        } while marker != nil
+        return parts.sorted { $0.number < $1.number }
+    }
+
+    /// Makes the object from the parts: it appears whole, or not at all.
+    public func completeMultipartUpload(_ key: String, uploadID: String, parts: [Part]) async throws {
+        var body = "<CompleteMultipartUpload>"
+        for part in parts.sorted(by: { $0.number < $1.number }) {
+            body += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(part.etag.xmlEscaped)</ETag></Part>"
+        }
+        body += "</CompleteMultipartUpload>"
+        // The store may answer 200 and then an error in the body (it takes a while to assemble a large object).
+        _ = try await xml(
+            .POST,
+            key: key,
+            query: [("uploadId", uploadID)],
+            body: ByteBuffer(string: body),
+            operation: "complete multipart upload"
+        )
+    }
+
+    public func abortMultipartUpload(_ key: String, uploadID: String) async throws {
+        _ = try await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "abort multipart upload")
+    }
+
+    /// The multipart uploads open under `prefix` (for the expiry sweep).
+    public func openUploads(prefix: String) async throws -> [OpenUpload] {
+        var uploads: [OpenUpload] = []
+        var markers: (key: String, id: String)?
+        repeat {
+            var query = [("uploads", ""), ("prefix", prefix)]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.id)] }
+            let answer = try await xml(.GET, key: nil, query: query, operation: "list multipart uploads")
+            uploads += answer.all("Upload").map {
+                OpenUpload(
+                    key: $0.value("Key") ?? "",
+                    uploadID: $0.value("UploadId") ?? "",
+                    initiated: $0.value("Initiated") ?? ""
+                )
+            }
+            markers =
+                answer.value("IsTruncated") == "true"
+                ? (answer.value("NextKeyMarker") ?? "", answer.value("NextUploadIdMarker") ?? "") : nil
+        } while markers != nil
+        return uploads
+    }
+
+    // MARK: requests
+
+    private func xml(
+        _ method: HTTPMethod,
+        key: String?,
+        query: [(String, String)],
+        body: ByteBuffer? = nil,
+        operation: String
+    ) async throws -> XMLTree {
+        guard let response = try await send(method, key: key, query: query, body: body, operation: operation) else {
+            throw ObjectStoreError("the object store has no \(key ?? settings.bucket) (\(operation))", status: 404)
+        }
+        let data = try await Self.collect(response.body, operation: operation)
+        let tree = try XMLTree.parse(Data(data.readableBytesView))
+        if tree.name == "Error" { throw failure(tree, status: 200, key: key, operation: operation) }
+        return tree
+    }
+
+    private static func collect(_ body: HTTPClientResponse.Body, operation: String) async throws -> ByteBuffer {
+        do {
+            return try await body.collect(upTo: maximumAnswer)
+        } catch is NIOTooManyBytesError {
+            throw ObjectStoreError("the object store's answer to \(operation) is larger than \(maximumAnswer) bytes")
+        }
+    }
+
+    /// Sends a signed request; nil for 404 when `missingIsNil`; an `ObjectStoreError` naming the store's error
+    /// code for any other answer that is not 2xx.
+    @discardableResult
+    private func send(
+        _ method: HTTPMethod,
+        key: String?,
+        query: [(String, String)] = [],
+        headers: [(String, String)] = [],
+        body: ByteBuffer? = nil,
+        operation: String,
+        missingIsNil: Bool = false
+    ) async throws -> HTTPClientResponse? {
+        var path = settings.pathStyle ? "/\(settings.bucket)" : ""
+        if let key { path += "/" + SigV4Signer.encode(key, keepSlash: true) }
+        if path.isEmpty { path = "/" }
+        var hasher = SHA256()
+        body?.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        let payloadHash = SigV4Signer.hex(hasher.finalize())
+        let signed = signer.sign(
+            method: method.rawValue,
+            host: authority,
+            path: path,
+            query: query,
+            headers: headers + [("x-amz-content-sha256", payloadHash)],
+            payloadHash: payloadHash,
+            date: Date()
+        )
+        let canonicalQuery = SigV4Signer.canonicalQuery(query)
+        var request = HTTPClientRequest(
+            url: "\(scheme)://\(authority)\(path)\(query.isEmpty ? "" : "?" + canonicalQuery)"
+        )
+        request.method = method
+        request.headers.add(name: "host", value: authority)
+        for (name, value) in signed.headers { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "authorization", value: signed.authorization)
+        if let body {
+            request.headers.add(name: "content-length", value: String(body.readableBytes))
+            request.body = .bytes(body)
+        }
+        let response: HTTPClientResponse
+        do {
+            let timeout: TimeAmount = .seconds(60 + Int64((body?.readableBytes ?? 0) >> 20))
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw ObjectStoreError(
+                "cannot reach the object store at \(settings.endpoint) (\(operation)\(key.map { " \($0)" } ?? "")): \(error). Is it running, and is storage.s3.endpoint right?"
+            )
+        }
+        if (200..<300).contains(response.status.code) { return response }
+        if response.status == .notFound, missingIsNil { return nil }
+        let data = (try? await response.body.collect(upTo: 64 << 10)) ?? ByteBuffer()
+        if method != .HEAD, data.readableBytes > 0, let tree = try? XMLTree.parse(Data(data.readableBytesView)) {
+            throw failure(tree, status: Int(response.status.code), key: key, operation: operation)
+        }
+        throw ObjectStoreError(
+            "the object store answered \(operation)\(key.map { " \($0)" } ?? "") with \(response.status)",
+            status: Int(response.status.code)
+        )
+    }
+
+    private func failure(_ tree: XMLTree, status: Int, key: String?, operation: String) -> ObjectStoreError {
+        let code = tree.value("Code") ?? "unknown"
+        let message = tree.value("Message") ?? ""
+        let hint: String
+        switch code {
+        case "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied":
+            hint =
+                ": check the access key (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the credentials file) and storage.s3.region"
+        case "NoSuchBucket": hint = ": create the bucket \(settings.bucket), or correct storage.s3.bucket"
+        case "NoSuchUpload": hint = ": the multipart upload was completed or aborted elsewhere"
+        default: hint = ""
+        }
+        return ObjectStoreError(
+            "the object store refused \(operation)\(key.map { " of \($0)" } ?? ""): \(status) \(code) \(message)\(hint)",
+            status: status,
+            code: code
+        )
+    }
+}

@@ -1,0 +1,188 @@
+import Crypto
+import FerryObjectStore
+import FerryTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+/// Ferry's S3 client against real S3-compatible servers: SeaweedFS, which checks signatures, and moto's server.
+@Suite("S3 client against real servers")
+struct ObjectStoreTests {
+    static func bytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    static func read(_ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> [UInt8] {
+        var collected: [UInt8] = []
+        for try await chunk in body { collected += chunk.readableBytesView }
+        return collected
+    }
+
+    @Test(
+        "objects with awkward keys: put, head, whole and ranged get, paged listing, delete",
+        arguments: S3TestServer.Kind.allCases
+    )
+    func objects(kind: S3TestServer.Kind) async throws {
+        let server = try await S3TestServer.start(kind)
+        defer { Task { await server.stop() } }
+        let store = try server.client(bucket: "ferry-objects")
+        try await store.createBucket()
+        try await store.createBucket()  // again: not an error for its owner
+        let keys = ["acme/in/a b+c$d.txt", "acme/in/é€ü.dat", "acme/in/plain", "acme/in/x=1&y=2", "acme/out/other"]
+        var contents: [String: [UInt8]] = [:]
+        for key in keys {
+            let data = Self.bytes(Int.random(in: 20...3000))
+            contents[key] = data
+            try await store.put(key, body: ByteBuffer(bytes: data))
+        }
+        for key in keys {
+            let info = try #require(try await store.head(key), "\(kind): head \(key)")
+            #expect(info.size == Int64(contents[key]!.count), "\(kind): \(key)")
+            let (_, body) = try #require(try await store.get(key), "\(kind): get \(key)")
+            #expect(try await Self.read(body) == contents[key]!, "\(kind): \(key)")
+            let (ranged, part) = try #require(try await store.get(key, range: 5...14))
+            #expect(ranged.size == 10)
+            #expect(try await Self.read(part) == Array(contents[key]![5...14]), "\(kind): range of \(key)")
+        }
+        // Pages of two, in key order, only under the prefix.
+        var listed: [String] = []
+        var next: String?
+        var pages = 0
+        repeat {
+            let page = try await store.list(prefix: "acme/in/", continuation: next, maximum: 2)
+            #expect(page.objects.count <= 2)
+            listed += page.objects.map(\.key)
+            next = page.next
+            pages += 1
+        } while next != nil && pages < 10
+        #expect(
+            listed
+                == keys.filter { $0.hasPrefix("acme/in/") }.sorted {
+                    Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8))
+                }
+        )
+        #expect(pages >= 2, "\(kind): the listing was paged")
+        try await store.delete("acme/in/plain")
+        #expect(try await store.head("acme/in/plain") == nil)
+        #expect(try await store.get("acme/in/plain") == nil)
+        try await store.delete("acme/in/plain")  // again: not an error
+    }
+
+    @Test(
+        "multipart uploads: parts listed, the object appears whole only on completion, aborted and bad ones leave nothing",
+        arguments: S3TestServer.Kind.allCases
+    )
+    func multipart(kind: S3TestServer.Kind) async throws {
+        let server = try await S3TestServer.start(kind)
+        defer { Task { await server.stop() } }
+        let store = try server.client(bucket: "ferry-multipart")
+        try await store.createBucket()
+        let key = "acme/big file.bin"
+        let pieces = [Self.bytes(5 << 20), Self.bytes(5 << 20), Self.bytes(1234)]
+        let id = try await store.createMultipartUpload(key)
+        var parts: [S3Client.Part] = []
+        for (index, piece) in pieces.enumerated() {
+            parts.append(
+                try await store.uploadPart(key, uploadID: id, number: index + 1, body: ByteBuffer(bytes: piece))
+            )
+        }
+        let held = try await store.listParts(key, uploadID: id)
+        #expect(held.map(\.number) == [1, 2, 3] && held.map(\.size) == pieces.map { Int64($0.count) }, "\(kind)")
+        #expect(try await store.openUploads(prefix: "acme/").contains { $0.uploadID == id }, "\(kind)")
+        #expect(try await store.head(key) == nil, "\(kind): no object before completion")
+        // Parts named from the listing, as a node taking the upload over would.
+        try await store.completeMultipartUpload(key, uploadID: id, parts: held)
+        let (info, body) = try #require(try await store.get(key))
+        let whole = pieces.flatMap { $0 }
+        #expect(info.size == Int64(whole.count))
+        #expect(SHA256.hash(data: try await Self.read(body)) == SHA256.hash(data: whole), "\(kind)")
+        #expect(try await store.openUploads(prefix: "acme/").contains { $0.uploadID == id } == false)
+
+        // Aborted: nothing left, and a late part is refused.
+        let aborted = try await store.createMultipartUpload("acme/aborted.bin")
+        _ = try await store.uploadPart(
+            "acme/aborted.bin",
+            uploadID: aborted,
+            number: 1,
+            body: ByteBuffer(bytes: pieces[2])
+        )
+        try await store.abortMultipartUpload("acme/aborted.bin", uploadID: aborted)
+        #expect(try await store.openUploads(prefix: "acme/").contains { $0.uploadID == aborted } == false)
+        #expect(try await store.head("acme/aborted.bin") == nil)
+        await #expect(throws: ObjectStoreError.self) {
+            _ = try await store.uploadPart(
+                "acme/aborted.bin",
+                uploadID: aborted,
+                number: 2,
+                body: ByteBuffer(bytes: pieces[2])
+            )
+        }
+
+        // A completion naming a part the store does not have fails, and no object appears.
+        let bad = try await store.createMultipartUpload("acme/bad.bin")
+        let good = try await store.uploadPart(
+            "acme/bad.bin",
+            uploadID: bad,
+            number: 1,
+            body: ByteBuffer(bytes: pieces[2])
+        )
+        do {
+            try await store.completeMultipartUpload(
+                "acme/bad.bin",
+                uploadID: bad,
+                parts: [good, S3Client.Part(number: 2, etag: "\"0123456789abcdef0123456789abcdef\"", size: 1)]
+            )
+            Issue.record("\(kind): a completion with an unknown part succeeded")
+        } catch let error as ObjectStoreError {
+            #expect(error.code != nil, "\(kind): \(error)")
+        }
+        #expect(try await store.head("acme/bad.bin") == nil, "\(kind)")
+        try await store.abortMultipartUpload("acme/bad.bin", uploadID: bad)
+    }
+
+    @Test("a wrong secret, an unknown key and an unreachable store: refused with what to check")
+    func refusals() async throws {
+        let server = try await S3TestServer.start(.seaweedfs)
+        defer { Task { await server.stop() } }
+        try await server.client(bucket: "ferry-refusals").createBucket()
+        let wrongSecret = try server.client(
+            bucket: "ferry-refusals",
+            credentials: ObjectStoreCredentials(accessKeyID: "ferrytestkey", secretAccessKey: "not-the-secret")
+        )
+        do {
+            try await wrongSecret.put("x", body: ByteBuffer(string: "x"))
+            Issue.record("a wrong secret was accepted")
+        } catch let error as ObjectStoreError {
+            #expect(error.status == 403 && error.code == "SignatureDoesNotMatch", "\(error)")
+            #expect(error.description.contains("check the access key"), "\(error)")
+        }
+        let unknownKey = try server.client(
+            bucket: "ferry-refusals",
+            credentials: ObjectStoreCredentials(accessKeyID: "nobody", secretAccessKey: "ferrytestsecret")
+        )
+        await #expect(throws: ObjectStoreError.self) { _ = try await unknownKey.list(prefix: "") }
+        let nowhere = try S3Client(
+            settings: .init(endpoint: "http://127.0.0.1:\(freeLoopbackPort())", bucket: "ferry-refusals"),
+            credentials: S3TestServer.credentials
+        )
+        do {
+            _ = try await nowhere.head("x")
+            Issue.record("an unreachable store answered")
+        } catch let error as ObjectStoreError {
+            #expect(error.description.contains("cannot reach the object store"), "\(error)")
+        }
+        #expect(throws: ObjectStoreError.self) {
+            try S3Client(
+                settings: .init(endpoint: "s3.example.com/path", bucket: "b"),
+                credentials: S3TestServer.credentials
+            )
+        }
+        #expect(throws: ObjectStoreError.self) {
+            try S3Client(
+                settings: .init(endpoint: "http://127.0.0.1:1", bucket: "Bad_Bucket"),
+                credentials: S3TestServer.credentials
+            )
+        }
+    }
+}
