@@ -118,4 +118,35 @@ struct ConvertTests {
             #expect(bad.status == 1 && bad.stderr.contains("'IBM-9999' is not a known encoding"))
         }
     }
+
+    // Not /dev/null itself: a regression would replace the machine's /dev/null with a file (how this was found).
+    @Test("--output that is not a file (a FIFO, like /dev/null) is written to, never replaced; a folder is refused")
+    func specialOutputs() async throws {
+        try await TemporaryDirectory.with("ferry-convert") { folder in
+            let f = folder.path
+            try "line one\nline two\n".write(toFile: f + "/in.txt", atomically: true, encoding: .utf8)
+            #expect(mkfifo(f + "/pipe", 0o600) == 0)
+            let cat = try ExternalTool.require("cat", installHint: "coreutils")
+            let reader = try BackgroundProcess("/bin/sh", ["-c", "\(cat) '\(f)/pipe' > '\(f)/read.ebc'"])
+            let toPipe = try await Self.ferry(
+                ["convert", "in.txt", "--from", "UTF-8", "--to", "IBM-037", "-o", "pipe"],
+                in: f
+            )
+            #expect(toPipe.status == 0, "\(toPipe.stderr)")
+            for _ in 0..<250 where reader.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            let expected: [UInt8] = [
+                0x93, 0x89, 0x95, 0x85, 0x40, 0x96, 0x95, 0x85, 0x15, 0x93, 0x89, 0x95, 0x85, 0x40, 0xA3, 0xA6, 0x96,
+                0x15,
+            ]
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: f + "/read.ebc"))) == expected)
+            var status = stat()
+            #expect(stat(f + "/pipe", &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO, "still a FIFO")
+            let toFolder = try await Self.ferry(
+                ["convert", "in.txt", "--from", "UTF-8", "--to", "IBM-037", "-o", f],
+                in: f
+            )
+            #expect(toFolder.status == 1 && toFolder.stderr.contains("is a folder"), "\(toFolder.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: f).sorted() == ["in.txt", "pipe", "read.ebc"])
+        }
+    }
 }

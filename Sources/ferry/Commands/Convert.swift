@@ -68,17 +68,34 @@ struct Convert: AsyncParsableCommand {
             }
             input = handle
         }
-        // To a temporary name beside the output, renamed when done: a failed conversion leaves no partial file.
-        let temporary = output.map {
-            (($0 as NSString).deletingLastPathComponent.isEmpty ? "." : ($0 as NSString).deletingLastPathComponent)
-                + "/.\(($0 as NSString).lastPathComponent).ferry-convert-\(getpid())"
+        // A file: written under a temporary name beside it and renamed when done, so that a failed conversion
+        // leaves no partial file. Not a file (/dev/null, a FIFO, a terminal): written to as it is, never replaced.
+        var status = stat()
+        let existing = output.map { stat($0, &status) == 0 } ?? false
+        if existing, (status.st_mode & S_IFMT) == S_IFDIR {
+            Failure.printError("\(output!) is a folder: name the file to write, e.g. \(output!)/converted.txt")
+            throw ExitCode(FerryExitCode.usage.rawValue)
         }
+        let direct = existing && (status.st_mode & S_IFMT) != S_IFREG
+        let temporary =
+            direct
+            ? nil
+            : output.map {
+                (($0 as NSString).deletingLastPathComponent.isEmpty ? "." : ($0 as NSString).deletingLastPathComponent)
+                    + "/.\(($0 as NSString).lastPathComponent).ferry-convert-\(getpid())"
+            }
         let sink: FileHandle
         if let temporary {
             guard FileManager.default.createFile(atPath: temporary, contents: nil),
                 let handle = FileHandle(forWritingAtPath: temporary)
             else {
                 Failure.printError("cannot write \(output!): check the folder exists and is writable")
+                throw ExitCode(FerryExitCode.localIO.rawValue)
+            }
+            sink = handle
+        } else if let output {
+            guard let handle = FileHandle(forWritingAtPath: output) else {
+                Failure.printError("cannot write to \(output): \(String(cString: strerror(errno)))")
                 throw ExitCode(FerryExitCode.localIO.rawValue)
             }
             sink = handle
