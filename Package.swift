@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -120,6 +121,8 @@ let package = Package(
             dependencies: [
                 "FerryProtocol", "FerryTLS",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -242,7 +245,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Unit tests, one target per module: a change runs the tests of what it touches
-        // (`swift test --filter FerryWireTests`), with no server, binary or peer tool.
+        // (`swift test --filter FerryWireTests`), with no server, binary or peer tool; except that the ledger's contract
+        // also runs on a PostgreSQL server the test starts (the shared ledger of several nodes).
         .testTarget(
             name: "FerryWireTests",
             dependencies: [
@@ -262,6 +266,7 @@ let package = Package(
             name: "FerryLedgerTests",
             dependencies: [
                 "FerryLedger", "FerryProtocol", "FerryTestSupport", .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -145,9 +145,9 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         }
     }
 
-    /// Splits rows so that no statement binds more than SQLite's 32,766 parameters.
-    static func chunks<Row>(_ rows: [Row], rowsOf columns: Int) -> [ArraySlice<Row>] {
-        let size = 32_766 / columns
+    /// Splits rows so that no statement binds more than `limit` parameters (SQLite's 32,766 by default).
+    static func chunks<Row>(_ rows: [Row], rowsOf columns: Int, limit: Int = 32_766) -> [ArraySlice<Row>] {
+        let size = limit / columns
         return stride(from: 0, to: rows.count, by: size).map { rows[$0..<min(rows.count, $0 + size)] }
     }
 

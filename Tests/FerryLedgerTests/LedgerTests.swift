@@ -1,5 +1,6 @@
 import FerryLedger
 import FerryProtocol
+import FerryTestSupport
 import Foundation
 import Logging
 import SQLiteNIO
@@ -8,17 +9,50 @@ import Testing
 /// The embedded ledger behind the `Ledger` protocol: filters, pages that hold still, one row format.
 @Suite("Ledger")
 struct LedgerTests {
-    static func withLedger(_ body: (SQLiteLedger) async throws -> Void) async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-ledger-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let ledger = try await SQLiteLedger.open(path: folder.path + "/ledger.sqlite")
+    /// Where the ledger lives: the embedded SQLite file, or a real PostgreSQL server (the shared one of several
+    /// nodes); every test of the contract runs on both.
+    enum Backend: String, CaseIterable, CustomStringConvertible {
+        case sqlite, postgres
+        var description: String { rawValue }
+    }
+
+    static func withLedger(
+        _ backend: Backend = .sqlite,
+        _ body: (any Ledger & DigestIndex) async throws -> Void
+    ) async throws {
+        switch backend {
+        case .sqlite:
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ferry-ledger-\(UUID().uuidString)"
+            )
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let ledger = try await SQLiteLedger.open(path: folder.path + "/ledger.sqlite")
+            do {
+                try await body(ledger)
+            } catch {
+                try? await ledger.close()
+                throw error
+            }
+            try await ledger.close()
+        case .postgres:
+            try await withPostgres { database in try await body(try await PostgresLedger.open(database)) }
+        }
+    }
+
+    /// A database on a PostgreSQL server started for the test, its pool running.
+    static func withPostgres(_ body: (PostgresDatabase) async throws -> Void) async throws {
+        let server = try await PostgresTestServer.start(port: freeLoopbackPort())
+        let database = try PostgresDatabase(url: server.url)
+        let pool = Task { await database.run() }
         do {
-            try await body(ledger)
+            try await body(database)
         } catch {
-            try? await ledger.close()
+            pool.cancel()
+            await server.stop()
             throw error
         }
-        try await ledger.close()
+        pool.cancel()
+        await server.stop()
     }
 
     static func row(
@@ -42,9 +76,12 @@ struct LedgerTests {
         )
     }
 
-    @Test("filters by partner, direction, result, operation, path prefix and time, each alone and together")
-    func filters() async throws {
-        try await Self.withLedger { ledger in
+    @Test(
+        "filters by partner, direction, result, operation, path prefix and time, each alone and together",
+        arguments: Backend.allCases
+    )
+    func filters(backend: Backend) async throws {
+        try await Self.withLedger(backend) { ledger in
             let base = Date(timeIntervalSince1970: 1_800_000_000)
             try await ledger.record([
                 Self.row("acme", .put, "acme/in/a.txt", ended: base),
@@ -84,9 +121,12 @@ struct LedgerTests {
         }
     }
 
-    @Test("pages by cursor: every row once, in order, even with equal end times and rows appended between pages")
-    func pages() async throws {
-        try await Self.withLedger { ledger in
+    @Test(
+        "pages by cursor: every row once, in order, even with equal end times and rows appended between pages",
+        arguments: Backend.allCases
+    )
+    func pages(backend: Backend) async throws {
+        try await Self.withLedger(backend) { ledger in
             let base = Date(timeIntervalSince1970: 1_800_000_000)
             // 25 rows, five of each end time, so a page boundary falls inside a group of equal times.
             let rows = (0..<25).map { Self.row("acme", .put, "acme/f\($0)", ended: base + Double($0 / 5)) }
@@ -120,10 +160,11 @@ struct LedgerTests {
     }
 
     @Test(
-        "one certificate format: a serial with colons or capitals is stored as lowercase hexadecimal, an unverified one marked"
+        "one certificate format: a serial with colons or capitals is stored as lowercase hexadecimal, an unverified one marked",
+        arguments: Backend.allCases
     )
-    func peerCertificate() async throws {
-        try await Self.withLedger { ledger in
+    func peerCertificate(backend: Backend) async throws {
+        try await Self.withLedger(backend) { ledger in
             var verified = Self.row("acme", .put, "acme/a", ended: Date())
             verified.peer = LedgerEntry.PeerCertificate(subject: "CN=acme", issuer: "CN=CA", serial: "0A:1b:FF")
             let unverified = LedgerEntry(
@@ -175,9 +216,9 @@ struct LedgerTests {
         #expect(LedgerEntry.Operation.named("tus") == .tus && LedgerEntry.Operation.named("nope") == nil)
     }
 
-    @Test("the digest index answers only while the file's stamp is unchanged")
-    func digestIndex() async throws {
-        try await Self.withLedger { ledger in
+    @Test("the digest index answers only while the file's stamp is unchanged", arguments: Backend.allCases)
+    func digestIndex(backend: Backend) async throws {
+        try await Self.withLedger(backend) { ledger in
             let stamp = FileStamp(inode: 42, size: 10, modifiedNanoseconds: 1_000)
             try await ledger.remember(digest: String(repeating: "ab", count: 32), for: "acme/a", stamp: stamp)
             #expect(try await ledger.digest(for: "acme/a", stamp: stamp) == String(repeating: "ab", count: 32))
@@ -193,9 +234,9 @@ struct LedgerTests {
         }
     }
 
-    @Test("retention removes only rows that ended before the cut and says how many")
-    func retention() async throws {
-        try await Self.withLedger { ledger in
+    @Test("retention removes only rows that ended before the cut and says how many", arguments: Backend.allCases)
+    func retention(backend: Backend) async throws {
+        try await Self.withLedger(backend) { ledger in
             let base = Date(timeIntervalSince1970: 1_800_000_000)
             try await ledger.record((0..<6).map { Self.row("acme", .put, "acme/f\($0)", ended: base + Double($0)) })
             #expect(try await ledger.removeTransfers(endedBefore: base + 4) == 4)
@@ -247,5 +288,39 @@ struct LedgerTests {
             #expect(rows.filter { $0.conversion == "from UTF-8, to IBM-037" }.count == openers, "\(path)")
             #expect(rows.count == openers + (path == old ? 1 : 0), "the old row is kept: \(rows.map(\.path))")
         }
+    }
+
+    @Test("nodes starting together against one new database: the schema is made once, every node writes its rows")
+    func postgresConcurrentStart() async throws {
+        try await Self.withPostgres { database in
+            let nodes = 6
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<nodes {
+                    group.addTask {
+                        let ledger = try await PostgresLedger.open(database, node: "node-\(index)")
+                        try await ledger.record([Self.row("acme", .put, "acme/f\(index)", ended: Date())])
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let ledger = try await PostgresLedger.open(database, node: "reader")
+            #expect(try await ledger.recent(limit: 100).count == nodes)
+        }
+    }
+
+    @Test("a database URL names its problem; the password never appears in a message")
+    func databaseURLs() throws {
+        for bad in [
+            "mysql://ferry@db/ferry", "postgres://db.example.com/ferry", "not a url", "postgres://u@h/d?sslmode=maybe",
+        ] {
+            #expect(throws: LedgerError.self, "\(bad)") { try PostgresDatabase(url: bad) }
+        }
+        do {
+            _ = try PostgresDatabase(url: "mysql://ferry:s3cret@db/ferry")
+        } catch {
+            #expect(!"\(error)".contains("s3cret"), "\(error)")
+        }
+        let database = try PostgresDatabase(url: "postgres://ferry:s3cret@db.example.com:6543/ledger?sslmode=require")
+        #expect(database.displayURL.contains("s3cret") == false && database.displayURL.contains("db.example.com:6543"))
     }
 }

@@ -7,7 +7,7 @@ import Glibc
 /// A loopback TCP port that is free right now (for a server that must come back on the same port, or a peer
 /// program given a port). Picked below Linux's ephemeral range (32768-60999), so the many outgoing
 /// connections of parallel tests cannot take it between this check and the peer's bind.
-func freeLoopbackPort() -> Int {
+public func freeLoopbackPort() -> Int {
     for _ in 0..<200 {
         let candidate = UInt16.random(in: 20000..<32000)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

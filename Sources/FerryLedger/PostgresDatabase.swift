@@ -1,0 +1,134 @@
+public import Foundation
+public import Logging
+import NIOSSL
+public import PostgresNIO
+
+/// A PostgreSQL database shared by several `ferry serve` nodes, named by `database.url`
+/// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE?sslmode=disable|prefer|require|verify-full`, the password also
+/// from `PGPASSWORD`). Owns the connection pool (`run()` must be going while it is used) and applies Ferry's schema
+/// migrations, once, whichever node starts first.
+public final class PostgresDatabase: Sendable {
+    public let client: PostgresClient
+    /// The URL without its password, for messages.
+    public let displayURL: String
+    let logger: Logger
+
+    public init(url: String, password: String? = nil, maximumConnections: Int = 10) throws {
+        let (configuration, display) = try Self.configuration(url: url, password: password)
+        var options = configuration
+        options.options.maximumConnections = maximumConnections
+        logger = Logger(label: "ferry.database", factory: { _ in SwiftLogNoOpLogHandler() })
+        client = PostgresClient(configuration: options, backgroundLogger: logger)
+        displayURL = display
+    }
+
+    /// Runs the connection pool until the task is cancelled.
+    public func run() async { await client.run() }
+
+    static func configuration(
+        url: String,
+        password: String?
+    ) throws -> (PostgresClient.Configuration, String) {
+        guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
+            let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty
+        else {
+            throw LedgerError(
+                "database.url: '\(Self.withoutPassword(url))' is not a PostgreSQL URL such as postgres://ferry@db.example.com:5432/ferry?sslmode=verify-full"
+            )
+        }
+        let database = String(parts.path.drop { $0 == "/" })
+        let mode = parts.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS
+        switch mode {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(Self.unverified())
+        case "require": tls = .require(Self.unverified())
+        case "verify-full", "verify-ca":
+            var verified = TLSConfiguration.makeClientConfiguration()
+            if let root = parts.queryItems?.first(where: { $0.name == "sslrootcert" })?.value {
+                verified.trustRoots = .file(root)
+            }
+            tls = .require(verified)
+        default:
+            throw LedgerError("database.url: sslmode '\(mode)' is not one of disable, prefer, require, verify-full")
+        }
+        let configuration = PostgresClient.Configuration(
+            host: host,
+            port: parts.port ?? 5432,
+            username: user.removingPercentEncoding ?? user,
+            password: parts.password?.removingPercentEncoding ?? password
+                ?? ProcessInfo.processInfo.environment["PGPASSWORD"],
+            database: database.isEmpty ? nil : database,
+            tls: tls
+        )
+        return (configuration, Self.withoutPassword(url))
+    }
+
+    /// TLS without checking the server's certificate (libpq's `require` and `prefer`).
+    private static func unverified() -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        return configuration
+    }
+
+    static func withoutPassword(_ url: String) -> String {
+        guard var parts = URLComponents(string: url), parts.password != nil else { return url }
+        parts.password = "***"
+        return parts.string ?? url
+    }
+
+    /// Applies the migrations not yet applied, in order, each in its own transaction, under an advisory lock held
+    /// on one connection: nodes starting together take turns, and the second finds nothing left to do.
+    public func migrate(_ migrations: [(version: Int, sql: [String])]) async throws {
+        do {
+            try await client.withConnection { connection in
+                _ = try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: logger)
+                do {
+                    _ = try await connection.query(
+                        "CREATE TABLE IF NOT EXISTS ferry_migrations (version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
+                        logger: logger
+                    )
+                    var applied: Set<Int> = []
+                    for try await version in try await connection.query(
+                        "SELECT version FROM ferry_migrations",
+                        logger: logger
+                    ).decode(Int.self) {
+                        applied.insert(version)
+                    }
+                    for migration in migrations where !applied.contains(migration.version) {
+                        try await connection.withTransaction(logger: logger) { transaction in
+                            for statement in migration.sql {
+                                _ = try await transaction.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                            }
+                            _ = try await transaction.query(
+                                "INSERT INTO ferry_migrations (version) VALUES (\(migration.version))",
+                                logger: logger
+                            )
+                        }
+                    }
+                } catch {
+                    _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+                    throw error
+                }
+                _ = try await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+            }
+        } catch {
+            throw LedgerError("cannot prepare the database \(displayURL): \(Self.describe(error))")
+        }
+    }
+
+    /// The advisory lock key of migrations ("ferry" in ASCII).
+    static let migrationLock: Int64 = 0x6665_7272_79
+
+    /// What PostgreSQL said (postgres-nio keeps it out of the error's description).
+    public static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,240 @@
+public import FerryProtocol
+public import Foundation
+import PostgresNIO
+
+/// The ledger and digest index in PostgreSQL, shared by every node: the same rows, filters and pages as
+/// `SQLiteLedger`, with each row naming the node that wrote it.
+public final class PostgresLedger: Ledger, DigestIndex {
+    let database: PostgresDatabase
+    /// The node writing rows (the host name unless configured).
+    public let node: String
+
+    /// The ledger's schema, by version (applied once by `PostgresDatabase.migrate`).
+    static let migrations: [(version: Int, sql: [String])] = [
+        (
+            1,
+            [
+                """
+                CREATE TABLE transfers (
+                    id TEXT PRIMARY KEY, node TEXT NOT NULL, direction TEXT NOT NULL, partner TEXT NOT NULL,
+                    operation TEXT NOT NULL, path TEXT NOT NULL, bytes BIGINT NOT NULL, sha256 TEXT,
+                    started DOUBLE PRECISION NOT NULL, ended DOUBLE PRECISION NOT NULL, result TEXT NOT NULL, error TEXT,
+                    tls_version TEXT, cipher_suite TEXT, peer_subject TEXT, peer_issuer TEXT, peer_serial TEXT,
+                    findings TEXT, file_sha256 TEXT, conversion TEXT)
+                """,
+                "CREATE INDEX transfers_ended ON transfers (ended DESC, id DESC)",
+                """
+                CREATE TABLE file_digests (
+                    path TEXT PRIMARY KEY, inode BIGINT NOT NULL, size BIGINT NOT NULL, mtime_ns BIGINT NOT NULL,
+                    sha256 TEXT NOT NULL)
+                """,
+            ]
+        )
+    ]
+
+    private init(database: PostgresDatabase, node: String) {
+        self.database = database
+        self.node = node
+    }
+
+    /// The ledger in `database` (whose pool must be running), its schema brought up to date.
+    public static func open(
+        _ database: PostgresDatabase,
+        node: String = ProcessInfo.processInfo.hostName
+    ) async throws -> PostgresLedger {
+        try await database.migrate(migrations)
+        return PostgresLedger(database: database, node: node)
+    }
+
+    /// Appends transfers with one statement per 3,000 rows.
+    public func record(_ entries: [LedgerEntry]) async throws {
+        for chunk in SQLiteLedger.chunks(entries, rowsOf: 20, limit: 65_535) {
+            var binds = PostgresBindings(capacity: chunk.count * 20)
+            var rows: [String] = []
+            for entry in chunk {
+                let first = binds.count + 1
+                rows.append("(" + (first..<first + 20).map { "$\($0)" }.joined(separator: ", ") + ")")
+                binds.append(entry.id)
+                binds.append(node)
+                binds.append(entry.direction.rawValue)
+                binds.append(entry.partner)
+                binds.append(entry.operation.name)
+                binds.append(entry.path)
+                binds.append(entry.bytes)
+                binds.append(entry.sha256)
+                binds.append(entry.started.timeIntervalSince1970)
+                binds.append(entry.ended.timeIntervalSince1970)
+                binds.append(entry.result.rawValue)
+                binds.append(entry.error)
+                binds.append(entry.tlsVersion)
+                binds.append(entry.cipherSuite)
+                binds.append(entry.peerSubject)
+                binds.append(entry.peerIssuer)
+                binds.append(entry.peerSerial)
+                binds.append(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ","))
+                binds.append(entry.fileSHA256)
+                binds.append(entry.conversion)
+            }
+            try await run(
+                """
+                INSERT INTO transfers (id, node, direction, partner, operation, path, bytes, sha256, started, ended, result,
+                  error, tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings, file_sha256, conversion)
+                VALUES \(rows.joined(separator: ", "))
+                """,
+                binds
+            )
+        }
+    }
+
+    public func transfers(_ query: LedgerQuery) async throws -> LedgerPage {
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        func next() -> String { "$\(binds.count + 1)" }
+        if let partner = query.partner {
+            conditions.append("partner = \(next())")
+            binds.append(partner)
+        }
+        if let direction = query.direction {
+            conditions.append("direction = \(next())")
+            binds.append(direction.rawValue)
+        }
+        if let result = query.result {
+            conditions.append("result = \(next())")
+            binds.append(result.rawValue)
+        }
+        if let operation = query.operation {
+            conditions.append("operation = \(next())")
+            binds.append(operation.name)
+        }
+        // A prefix compared as text: no LIKE, so `%` and `_` in a path are themselves.
+        if let prefix = query.pathPrefix {
+            conditions.append("starts_with(path, \(next()))")
+            binds.append(prefix)
+        }
+        if let since = query.since {
+            conditions.append("ended >= \(next())")
+            binds.append(since.timeIntervalSince1970)
+        }
+        if let until = query.until {
+            conditions.append("ended < \(next())")
+            binds.append(until.timeIntervalSince1970)
+        }
+        if let after = query.after {
+            let ended = next()
+            binds.append(after.ended)
+            let id = next()
+            binds.append(after.id)
+            conditions.append("(ended < \(ended) OR (ended = \(ended) AND id < \(id)))")
+        }
+        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let limit = next()
+        // One row more than asked tells whether there is a next page.
+        binds.append(query.limit + 1)
+        let rows = try await rows(
+            "SELECT * FROM transfers \(clause) ORDER BY ended DESC, id DESC LIMIT \(limit)",
+            binds
+        )
+        let entries = try rows.prefix(query.limit).map(Self.entry)
+        return LedgerPage(
+            entries: entries,
+            next: rows.count > query.limit ? entries.last.map(LedgerCursor.init(after:)) : nil
+        )
+    }
+
+    private static func entry(_ row: PostgresRow) throws -> LedgerEntry {
+        let row = row.makeRandomAccess()
+        var entry = LedgerEntry(
+            id: try row["id"].decode(String.self),
+            direction: LedgerEntry.Direction(rawValue: try row["direction"].decode(String.self)) ?? .inbound,
+            partner: try row["partner"].decode(String.self),
+            operation: LedgerEntry.Operation(stored: try row["operation"].decode(String.self)),
+            path: try row["path"].decode(String.self),
+            bytes: try row["bytes"].decode(Int64.self),
+            sha256: try row["sha256"].decode(String?.self),
+            started: Date(timeIntervalSince1970: try row["started"].decode(Double.self)),
+            ended: Date(timeIntervalSince1970: try row["ended"].decode(Double.self)),
+            result: LedgerEntry.Result(rawValue: try row["result"].decode(String.self)) ?? .failed,
+            error: try row["error"].decode(String?.self),
+            tlsVersion: try row["tls_version"].decode(String?.self),
+            cipherSuite: try row["cipher_suite"].decode(String?.self),
+            findings: try row["findings"].decode(String?.self).map { $0.split(separator: ",").map(String.init) } ?? []
+        )
+        entry.peerSubject = try row["peer_subject"].decode(String?.self)
+        entry.peerIssuer = try row["peer_issuer"].decode(String?.self)
+        entry.peerSerial = try row["peer_serial"].decode(String?.self)
+        entry.fileSHA256 = try row["file_sha256"].decode(String?.self)
+        entry.conversion = try row["conversion"].decode(String?.self)
+        return entry
+    }
+
+    @discardableResult
+    public func removeTransfers(endedBefore date: Date) async throws -> Int {
+        var binds = PostgresBindings()
+        binds.append(date.timeIntervalSince1970)
+        let rows = try await rows(
+            "WITH gone AS (DELETE FROM transfers WHERE ended < $1 RETURNING 1) SELECT count(*) FROM gone",
+            binds
+        )
+        return try rows.first.map { try Int($0.decode(Int64.self)) } ?? 0
+    }
+
+    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
+        var binds = PostgresBindings()
+        binds.append(path)
+        let rows = try await rows("SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = $1", binds)
+        guard let row = rows.first else { return nil }
+        let (inode, size, modified, sha256) = try row.decode((Int64, Int64, Int64, String).self)
+        guard UInt64(bitPattern: inode) == stamp.inode, size == stamp.size, modified == stamp.modifiedNanoseconds
+        else { return nil }
+        return sha256
+    }
+
+    public func remember(_ digests: [KnownDigest]) async throws {
+        for chunk in SQLiteLedger.chunks(digests, rowsOf: 5, limit: 65_535) {
+            var binds = PostgresBindings()
+            var rows: [String] = []
+            // One row per path: the last digest given for a path wins, as with separate statements.
+            var latest: [String: KnownDigest] = [:]
+            for known in chunk { latest[known.path] = known }
+            for known in latest.values {
+                let first = binds.count + 1
+                rows.append("(" + (first..<first + 5).map { "$\($0)" }.joined(separator: ", ") + ")")
+                binds.append(known.path)
+                binds.append(Int64(bitPattern: known.stamp.inode))
+                binds.append(known.stamp.size)
+                binds.append(known.stamp.modifiedNanoseconds)
+                binds.append(known.sha256)
+            }
+            try await run(
+                """
+                INSERT INTO file_digests (path, inode, size, mtime_ns, sha256) VALUES \(rows.joined(separator: ", "))
+                ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns,
+                  sha256 = excluded.sha256
+                """,
+                binds
+            )
+        }
+    }
+
+    public func forget(path: String) async throws {
+        var binds = PostgresBindings()
+        binds.append(path)
+        try await run("DELETE FROM file_digests WHERE path = $1", binds)
+    }
+
+    /// The database is the caller's (its pool serves other stores too).
+    public func close() async throws {}
+
+    private func run(_ sql: String, _ binds: PostgresBindings) async throws {
+        _ = try await rows(sql, binds)
+    }
+
+    private func rows(_ sql: String, _ binds: PostgresBindings) async throws -> [PostgresRow] {
+        do {
+            return try await database.client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: database.logger)
+                .collect()
+        } catch {
+            throw LedgerError("the ledger in \(database.displayURL) failed: \(PostgresDatabase.describe(error))")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real PostgreSQL server for one test: `initdb` into a fresh folder and `postgres` on a loopback port, run as
+/// an unprivileged user when the tests run as root (PostgreSQL refuses root), with fsync off. `url` reaches it as
+/// the user `ferry` (trust authentication on loopback); `stop()` shuts it down and removes the folder.
+public final class PostgresTestServer: Sendable {
+    public let url: String
+    public let port: Int
+    private let process: BackgroundProcess
+    private let directory: TemporaryDirectory
+    /// `pg_ctl stop -m immediate`, as the server's user.
+    private let stopCommand: [String]
+
+    private init(
+        url: String,
+        port: Int,
+        process: BackgroundProcess,
+        directory: TemporaryDirectory,
+        stopCommand: [String]
+    ) {
+        self.url = url
+        self.port = port
+        self.process = process
+        self.directory = directory
+        self.stopCommand = stopCommand
+    }
+
+    /// A PostgreSQL program: on PATH, or in Debian's /usr/lib/postgresql/VERSION/bin.
+    static func program(_ name: String) throws -> String {
+        if let found = ExternalTool.find(name) { return found }
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        for version in versions.sorted(by: >) {
+            let candidate = "/usr/lib/postgresql/\(version)/bin/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return try ExternalTool.require(name, installHint: "apt-get install postgresql")
+    }
+
+    public static func start(port: Int) async throws -> PostgresTestServer {
+        let initdb = try program("initdb")
+        let postgres = try program("postgres")
+        let directory = try TemporaryDirectory("ferry-postgres")
+        // As root: the postgres user (or nobody) owns the folder and runs the server.
+        var wrapper: [String] = []
+        if getuid() == 0 {
+            let user = getpwnam("postgres") != nil ? "postgres" : "nobody"
+            guard let account = getpwnam(user) else { throw ExternalTool.MissingTool(name: user, hint: "a user") }
+            chown(directory.path, account.pointee.pw_uid, account.pointee.pw_gid)
+            let runuser = try ExternalTool.require("runuser", installHint: "apt-get install util-linux")
+            wrapper = [runuser, "-u", user, "--"]
+        }
+        let data = directory.path + "/data"
+        let made = try await ExternalTool.run(
+            wrapper.first ?? initdb,
+            Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [initdb])
+                + ["-D", data, "-U", "ferry", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+            timeout: 60
+        )
+        guard made.status == 0 else {
+            directory.remove()
+            throw ExternalTool.MissingTool(name: "initdb", hint: "initdb failed: \(made.output.suffix(1000))")
+        }
+        let arguments = ["-D", data, "-p", String(port), "-k", directory.path, "-h", "127.0.0.1", "-F"]
+        let process = try BackgroundProcess(
+            wrapper.first ?? postgres,
+            Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [postgres]) + arguments
+        )
+        let server = PostgresTestServer(
+            url: "postgres://ferry@127.0.0.1:\(port)/postgres?sslmode=disable",
+            port: port,
+            process: process,
+            directory: directory,
+            stopCommand: wrapper + [try program("pg_ctl"), "stop", "-D", data, "-m", "immediate"]
+        )
+        guard try await process.waitForOutput("ready to accept connections", timeout: 30) else {
+            let output = process.output
+            await server.stop()
+            throw ExternalTool.MissingTool(name: "postgres", hint: "did not start: \(output.suffix(1000))")
+        }
+        return server
+    }
+
+    /// Shuts the server down at once (connections still open do not hold it) and removes its folder.
+    public func stop() async {
+        _ = try? await ExternalTool.run(stopCommand[0], Array(stopCommand.dropFirst()), timeout: 30)
+        await process.stop()
+        directory.remove()
+    }
+}
