@@ -239,6 +239,19 @@ public enum ConfigLoader {
             return number
         }
         if let value = try count("server.limits.stall-bytes") { configuration.limits.minimumBytes = value }
+        if let url = string("database.url"), !url.isEmpty {
+            var database = FerryConfiguration.Database(url: url)
+            database.passwordFile = path("database.password-file")
+            if let value = try count("database.max-connections") { database.maximumConnections = value }
+            database.node = string("database.node")
+            configuration.database = database
+        } else if ["database.password-file", "database.max-connections", "database.node"].contains(where: {
+            string($0) != nil
+        }) {
+            throw ConfigError(
+                "database.url is required for the other database keys (e.g. postgres://ferry@db:5432/ferry)"
+            )
+        }
         if let value = try count("server.trace.pcapng-max-files") {
             configuration.serverTrace.pcapngMaximumFiles = value
         }

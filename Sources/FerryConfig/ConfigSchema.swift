@@ -58,6 +58,7 @@ enum ConfigSchema {
             ]),
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
+        "database": .map(["url": .leaf, "password-file": .leaf, "max-connections": .leaf, "node": .leaf]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf, "file-mode": .leaf]),
         "partners": .named(
             .map([

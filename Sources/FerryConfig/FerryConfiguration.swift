@@ -11,6 +11,8 @@ public struct FerryConfiguration: Sendable {
     public var root = "./ferry-data"
     /// The server's ledger; default `<root>/.ferry/ledger.sqlite`.
     public var serverLedger: String?
+    /// A shared PostgreSQL database for the server's state (`database.*`); nil: the embedded SQLite files.
+    public var database: Database?
     /// Seconds a stopping server (SIGTERM, SIGINT) lets requests in flight finish before it cuts them; a cut
     /// resumable upload keeps its last checkpoint.
     public var shutdownGrace: Double = 30
@@ -369,5 +371,22 @@ extension FerryConfiguration {
         public init() {}
 
         static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    }
+}
+
+extension FerryConfiguration {
+    /// `database.*`: the PostgreSQL database several nodes share.
+    public struct Database: Sendable, Equatable {
+        /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE?sslmode=...` (`FERRY_DATABASE_URL` keeps a password out
+        /// of the file).
+        public var url: String
+        /// A file holding the password (one line), when the URL has none.
+        public var passwordFile: String?
+        /// Connections each node keeps at most.
+        public var maximumConnections = 10
+        /// This node's name in the ledger (the host name by default).
+        public var node: String?
+
+        public init(url: String) { self.url = url }
     }
 }

@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import NIOConcurrencyHelpers
 import NIOSSL
 public import PostgresNIO
 
@@ -12,6 +13,7 @@ public final class PostgresDatabase: Sendable {
     /// The URL without its password, for messages.
     public let displayURL: String
     let logger: Logger
+    private let pool = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     public init(url: String, password: String? = nil, maximumConnections: Int = 10) throws {
         let (configuration, display) = try Self.configuration(url: url, password: password)
@@ -24,6 +26,21 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs the connection pool until the task is cancelled.
     public func run() async { await client.run() }
+
+    /// Runs the connection pool in a task of its own, until `shutdown()`.
+    public func start() {
+        pool.withLockedValue { task in
+            if task == nil { task = Task { [client] in await client.run() } }
+        }
+    }
+
+    /// Closes the pool's connections.
+    public func shutdown() {
+        pool.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
+    }
 
     static func configuration(
         url: String,
@@ -79,41 +96,72 @@ public final class PostgresDatabase: Sendable {
 
     /// Applies the migrations not yet applied, in order, each in its own transaction, under an advisory lock held
     /// on one connection: nodes starting together take turns, and the second finds nothing left to do.
-    public func migrate(_ migrations: [(version: Int, sql: [String])]) async throws {
+    public func migrate(
+        _ migrations: [(version: Int, sql: [String])],
+        within deadline: Duration = .seconds(10)
+    ) async throws {
         do {
-            try await client.withConnection { connection in
-                _ = try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: logger)
-                do {
-                    _ = try await connection.query(
-                        "CREATE TABLE IF NOT EXISTS ferry_migrations (version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
-                        logger: logger
-                    )
-                    var applied: Set<Int> = []
-                    for try await version in try await connection.query(
-                        "SELECT version FROM ferry_migrations",
-                        logger: logger
-                    ).decode(Int.self) {
-                        applied.insert(version)
-                    }
-                    for migration in migrations where !applied.contains(migration.version) {
-                        try await connection.withTransaction(logger: logger) { transaction in
-                            for statement in migration.sql {
-                                _ = try await transaction.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                            }
-                            _ = try await transaction.query(
-                                "INSERT INTO ferry_migrations (version) VALUES (\(migration.version))",
-                                logger: logger
-                            )
-                        }
-                    }
-                } catch {
-                    _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
-                    throw error
-                }
-                _ = try await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+            // The pool retries a database that does not answer for ever: a node that cannot reach it stops instead.
+            try await Self.within(deadline, "no connection to the database within \(deadline)") {
+                try await self.applyMigrations(migrations)
             }
         } catch {
-            throw LedgerError("cannot prepare the database \(displayURL): \(Self.describe(error))")
+            throw LedgerError(
+                "cannot prepare the database \(displayURL): \(Self.describe(error)); check that PostgreSQL runs there and database.url is right"
+            )
+        }
+    }
+
+    /// What `body` returns, or `message` thrown once `deadline` has passed.
+    static func within<T: Sendable>(
+        _ deadline: Duration,
+        _ message: String,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            guard let first else { throw LedgerError(message) }
+            return first
+        }
+    }
+
+    private func applyMigrations(_ migrations: [(version: Int, sql: [String])]) async throws {
+        try await client.withConnection { connection in
+            _ = try await connection.query("SELECT pg_advisory_lock(\(Self.migrationLock))", logger: logger)
+            do {
+                _ = try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS ferry_migrations (version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    logger: logger
+                )
+                var applied: Set<Int> = []
+                for try await version in try await connection.query(
+                    "SELECT version FROM ferry_migrations",
+                    logger: logger
+                ).decode(Int.self) {
+                    applied.insert(version)
+                }
+                for migration in migrations where !applied.contains(migration.version) {
+                    try await connection.withTransaction(logger: logger) { transaction in
+                        for statement in migration.sql {
+                            _ = try await transaction.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        }
+                        _ = try await transaction.query(
+                            "INSERT INTO ferry_migrations (version) VALUES (\(migration.version))",
+                            logger: logger
+                        )
+                    }
+                }
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
+                throw error
+            }
+            _ = try await connection.query("SELECT pg_advisory_unlock(\(Self.migrationLock))", logger: logger)
         }
     }
 

@@ -32,9 +32,35 @@ public final class PostgresLedger: Ledger, DigestIndex {
         )
     ]
 
-    private init(database: PostgresDatabase, node: String) {
+    /// Whether `close()` shuts the database's pool down (the ledger opened it).
+    private let ownsDatabase: Bool
+
+    private init(database: PostgresDatabase, node: String, ownsDatabase: Bool) {
         self.database = database
         self.node = node
+        self.ownsDatabase = ownsDatabase
+    }
+
+    /// The ledger in the database at `url`, with a pool of its own that `close()` ends.
+    public static func open(
+        url: String,
+        password: String? = nil,
+        maximumConnections: Int = 10,
+        node: String? = nil
+    ) async throws -> PostgresLedger {
+        let database = try PostgresDatabase(url: url, password: password, maximumConnections: maximumConnections)
+        database.start()
+        do {
+            try await database.migrate(migrations)
+        } catch {
+            database.shutdown()
+            throw error
+        }
+        return PostgresLedger(
+            database: database,
+            node: node ?? ProcessInfo.processInfo.hostName,
+            ownsDatabase: true
+        )
     }
 
     /// The ledger in `database` (whose pool must be running), its schema brought up to date.
@@ -43,7 +69,7 @@ public final class PostgresLedger: Ledger, DigestIndex {
         node: String = ProcessInfo.processInfo.hostName
     ) async throws -> PostgresLedger {
         try await database.migrate(migrations)
-        return PostgresLedger(database: database, node: node)
+        return PostgresLedger(database: database, node: node, ownsDatabase: false)
     }
 
     /// Appends transfers with one statement per 3,000 rows.
@@ -222,17 +248,23 @@ public final class PostgresLedger: Ledger, DigestIndex {
         try await run("DELETE FROM file_digests WHERE path = $1", binds)
     }
 
-    /// The database is the caller's (its pool serves other stores too).
-    public func close() async throws {}
+    /// Ends the pool when the ledger opened it; a database given to `open(_:node:)` stays the caller's.
+    public func close() async throws {
+        if ownsDatabase { database.shutdown() }
+    }
 
     private func run(_ sql: String, _ binds: PostgresBindings) async throws {
         _ = try await rows(sql, binds)
     }
 
     private func rows(_ sql: String, _ binds: PostgresBindings) async throws -> [PostgresRow] {
+        let client = database.client
+        let logger = database.logger
         do {
-            return try await database.client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: database.logger)
-                .collect()
+            // Bounded: the pool waits for ever for a database that does not answer.
+            return try await PostgresDatabase.within(.seconds(30), "no answer from the database within 30 s") {
+                try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
+            }
         } catch {
             throw LedgerError("the ledger in \(database.displayURL) failed: \(PostgresDatabase.describe(error))")
         }

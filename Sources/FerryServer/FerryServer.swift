@@ -46,7 +46,7 @@ public struct FerryServer: Sendable {
         let state = configuration.root + "/.ferry"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         chmod(state, 0o700)
-        let ledger = try await SQLiteLedger.open(path: configuration.resolvedServerLedger)
+        let ledger = try await openLedger(configuration)
         return FerryServer(
             configuration: configuration,
             tls: tls,
@@ -55,6 +55,27 @@ public struct FerryServer: Sendable {
             digests: ledger,
             host: host,
             port: port
+        )
+    }
+
+    /// The server's ledger and digest index: in the shared PostgreSQL database when `database.url` is set (several
+    /// nodes), else the embedded SQLite file.
+    public static func openLedger(_ configuration: FerryConfiguration) async throws -> any Ledger & DigestIndex {
+        guard let database = configuration.database else {
+            return try await SQLiteLedger.open(path: configuration.resolvedServerLedger)
+        }
+        var password: String?
+        if let file = database.passwordFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw LedgerError("cannot read database.password-file \(file): check that it exists and is readable")
+            }
+            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return try await PostgresLedger.open(
+            url: database.url,
+            password: password,
+            maximumConnections: database.maximumConnections,
+            node: database.node
         )
     }
 

@@ -445,4 +445,35 @@ struct ConfigTests {
                 && String(describing: error).contains("no such file")
         }
     }
+
+    @Test("database.*: the URL from the file or FERRY_DATABASE_URL, a password file beside it; other keys need the URL")
+    func databaseKeys() async throws {
+        try await TemporaryDirectory.with("ferry-config") { folder in
+            let file = folder.path + "/ferry.yaml"
+            try """
+            database:
+              url: postgres://ferry@db.example.com/ferry?sslmode=verify-full
+              password-file: secrets/db-password
+              max-connections: 4
+              node: east-1
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let configuration = try await ConfigLoader.load(file: file, environment: [:])
+            let database = try #require(configuration.database)
+            #expect(database.url == "postgres://ferry@db.example.com/ferry?sslmode=verify-full")
+            #expect(database.passwordFile == folder.path + "/secrets/db-password")
+            #expect(database.maximumConnections == 4 && database.node == "east-1")
+            let fromEnvironment = try await ConfigLoader.load(
+                file: nil,
+                environment: ["FERRY_DATABASE_URL": "postgres://ferry@10.0.0.5/ferry"]
+            )
+            #expect(fromEnvironment.database?.url == "postgres://ferry@10.0.0.5/ferry")
+            #expect(try await ConfigLoader.load(file: nil, environment: [:]).database == nil, "SQLite by default")
+            try "database:\n  node: east-1\n".write(toFile: file, atomically: true, encoding: .utf8)
+            await #expect(throws: ConfigError.self) { try await ConfigLoader.load(file: file, environment: [:]) }
+            try "database:\n  uri: postgres://x@y/z\n".write(toFile: file, atomically: true, encoding: .utf8)
+            await #expect(throws: ConfigError.self, "a misspelt key") {
+                try await ConfigLoader.load(file: file, environment: [:])
+            }
+        }
+    }
 }

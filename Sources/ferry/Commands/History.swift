@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryConfig
 import FerryLedger
 import FerryProtocol
+import FerryServer
 import Foundation
 
 struct History: AsyncParsableCommand {
@@ -59,16 +60,22 @@ struct History: AsyncParsableCommand {
             var overrides: [String: String] = [:]
             if let root { overrides["root"] = root }
             let configuration = try await ConfigLoader.load(file: config, overrides: overrides)
-            let path = ledger ?? (server ? configuration.resolvedServerLedger : configuration.resolvedClientLedger)
-            guard FileManager.default.fileExists(atPath: path) else {
-                Failure.printError(
-                    "no ledger at \(path) yet: nothing has been transferred"
-                        + (server ? " to this server" : " by this user")
-                )
-                throw ExitCode(1)
-            }
             let query = try self.query()
-            let store = try await SQLiteLedger.open(path: path)
+            let store: any Ledger
+            if server, ledger == nil, configuration.database != nil {
+                // The ledger several nodes share.
+                store = try await FerryServer.openLedger(configuration)
+            } else {
+                let path = ledger ?? (server ? configuration.resolvedServerLedger : configuration.resolvedClientLedger)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    Failure.printError(
+                        "no ledger at \(path) yet: nothing has been transferred"
+                            + (server ? " to this server" : " by this user")
+                    )
+                    throw ExitCode(1)
+                }
+                store = try await SQLiteLedger.open(path: path)
+            }
             let page = try await store.transfers(query)
             try await store.close()
             let entries = page.entries

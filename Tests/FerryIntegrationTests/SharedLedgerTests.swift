@@ -1,0 +1,83 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// Two `ferry serve` nodes with one PostgreSQL ledger (`database.url`): each records its transfers there, and
+/// `ferry history --server` from either node's configuration shows them all.
+@Suite("Nodes sharing a PostgreSQL ledger")
+struct SharedLedgerTests {
+    @Test("uploads to two nodes: one ledger holds both, read back from either node; a bad database URL stops the start")
+    func twoNodes() async throws {
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+        let postgres = try await PostgresTestServer.start(port: freeLoopbackPort())
+        do {
+            try await TemporaryDirectory.with("ferry-nodes") { folder in
+                let pki = try TestPKI(directory: folder.path + "/pki")
+                var configs: [String] = []
+                var nodes: [ServeProcess] = []
+                for name in ["node-a", "node-b"] {
+                    let node = folder.path + "/" + name
+                    try FileManager.default.createDirectory(atPath: node, withIntermediateDirectories: true)
+                    let config = node + "/ferry.yaml"
+                    try """
+                    listen: 127.0.0.1:0
+                    root: root
+                    server:
+                      tls: {certificate: ../pki/server.pem, key: ../pki/server-key.pem, ca: ../pki/ca.pem}
+                    database:
+                      url: "\(postgres.url)"
+                      node: \(name)
+                    """.write(toFile: config, atomically: true, encoding: .utf8)
+                    configs.append(config)
+                    nodes.append(try await ServeProcess(config: config, directory: node))
+                }
+                try "hello".write(toFile: folder.path + "/hello.txt", atomically: true, encoding: .utf8)
+                for (index, node) in nodes.enumerated() {
+                    let put = try await ExternalTool.run(
+                        curl,
+                        [
+                            "--silent", "--show-error", "--cert", pki.certificate("acme"), "--key", pki.key("acme"),
+                            "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}", "-T",
+                            folder.path + "/hello.txt", "https://localhost:\(node.port)/v1/files/from-\(index).txt",
+                        ]
+                    )
+                    #expect(put.stdout == "201", "\(put.output)")
+                }
+                for config in configs {
+                    let history = try await ExternalTool.run(
+                        try CLITests.ferry,
+                        ["history", "--server", "--json", "--config", config]
+                    )
+                    #expect(history.status == 0, "\(history.output)")
+                    #expect(
+                        history.stdout.contains("from-0.txt") && history.stdout.contains("from-1.txt"),
+                        "\(history.output)"
+                    )
+                }
+                // No SQLite ledger was made beside either node.
+                for name in ["node-a", "node-b"] {
+                    #expect(!FileManager.default.fileExists(atPath: folder.path + "/\(name)/root/.ferry/ledger.sqlite"))
+                }
+                // A database that is not there: the node does not start, and says which database.
+                let bad = folder.path + "/node-a/bad.yaml"
+                try (try String(contentsOfFile: configs[0], encoding: .utf8))
+                    .replacingOccurrences(of: "127.0.0.1:\(postgres.port)", with: "127.0.0.1:\(freeLoopbackPort())")
+                    .write(toFile: bad, atomically: true, encoding: .utf8)
+                do {
+                    _ = try await ServeProcess(config: bad, directory: folder.path + "/node-a")
+                    Issue.record("a node started without its database")
+                } catch let failure as ServeProcess.StartFailure {
+                    #expect(
+                        failure.log.contains("cannot prepare the database postgres://ferry@127.0.0.1"),
+                        "\(failure.log)"
+                    )
+                }
+                for node in nodes { try await node.kill() }
+            }
+        } catch {
+            await postgres.stop()
+            throw error
+        }
+        await postgres.stop()
+    }
+}
