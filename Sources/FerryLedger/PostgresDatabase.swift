@@ -14,9 +14,12 @@ public final class PostgresDatabase: Sendable {
     public let displayURL: String
     let logger: Logger
     private let pool = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// One connection outside the pool, made only to say why the pool cannot connect (the pool retries in silence).
+    private let probe: PostgresConnection.Configuration
 
     public init(url: String, password: String? = nil, maximumConnections: Int = 10) throws {
-        let (configuration, display) = try Self.configuration(url: url, password: password)
+        let (configuration, probe, display) = try Self.configuration(url: url, password: password)
+        self.probe = probe
         var options = configuration
         options.options.maximumConnections = maximumConnections
         logger = Logger(label: "ferry.database", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -45,7 +48,7 @@ public final class PostgresDatabase: Sendable {
     static func configuration(
         url: String,
         password: String?
-    ) throws -> (PostgresClient.Configuration, String) {
+    ) throws -> (PostgresClient.Configuration, PostgresConnection.Configuration, String) {
         guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
             let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty
         else {
@@ -56,29 +59,60 @@ public final class PostgresDatabase: Sendable {
         let database = String(parts.path.drop { $0 == "/" })
         let mode = parts.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
         let tls: PostgresClient.Configuration.TLS
+        let probeTLS: PostgresConnection.Configuration.TLS
+        func context(_ configuration: TLSConfiguration) throws -> NIOSSLContext {
+            do {
+                return try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw LedgerError("database.url: cannot set up TLS to the database (\(error)); check sslrootcert")
+            }
+        }
         switch mode {
-        case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(Self.unverified())
-        case "require": tls = .require(Self.unverified())
+        case "disable":
+            tls = .disable
+            probeTLS = .disable
+        case "prefer", "allow":
+            tls = .prefer(Self.unverified())
+            probeTLS = .prefer(try context(Self.unverified()))
+        case "require":
+            tls = .require(Self.unverified())
+            probeTLS = .require(try context(Self.unverified()))
         case "verify-full", "verify-ca":
             var verified = TLSConfiguration.makeClientConfiguration()
+            // verify-ca checks the chain only; verify-full the host name too.
+            if mode == "verify-ca" { verified.certificateVerification = .noHostnameVerification }
             if let root = parts.queryItems?.first(where: { $0.name == "sslrootcert" })?.value {
                 verified.trustRoots = .file(root)
             }
             tls = .require(verified)
+            probeTLS = .require(try context(verified))
         default:
-            throw LedgerError("database.url: sslmode '\(mode)' is not one of disable, prefer, require, verify-full")
+            throw LedgerError(
+                "database.url: sslmode '\(mode)' is not one of disable, prefer, require, verify-ca, verify-full"
+            )
         }
+        let username = user.removingPercentEncoding ?? user
+        let secret =
+            parts.password?.removingPercentEncoding ?? password ?? ProcessInfo.processInfo.environment["PGPASSWORD"]
+        let name = database.isEmpty ? nil : database
         let configuration = PostgresClient.Configuration(
             host: host,
             port: parts.port ?? 5432,
-            username: user.removingPercentEncoding ?? user,
-            password: parts.password?.removingPercentEncoding ?? password
-                ?? ProcessInfo.processInfo.environment["PGPASSWORD"],
-            database: database.isEmpty ? nil : database,
+            username: username,
+            password: secret,
+            database: name,
             tls: tls
         )
-        return (configuration, Self.withoutPassword(url))
+        var probe = PostgresConnection.Configuration(
+            host: host,
+            port: parts.port ?? 5432,
+            username: username,
+            password: secret,
+            database: name,
+            tls: probeTLS
+        )
+        probe.options.connectTimeout = .seconds(5)
+        return (configuration, probe, Self.withoutPassword(url))
     }
 
     /// TLS without checking the server's certificate (libpq's `require` and `prefer`).
@@ -106,8 +140,16 @@ public final class PostgresDatabase: Sendable {
                 try await self.applyMigrations(migrations)
             }
         } catch {
+            // Why the pool could not connect, from one connection of our own.
+            var reason = Self.describe(error)
+            do {
+                let connection = try await PostgresConnection.connect(configuration: probe, id: 0, logger: logger)
+                try? await connection.close()
+            } catch {
+                reason += " (connecting: \(Self.describe(error)))"
+            }
             throw LedgerError(
-                "cannot prepare the database \(displayURL): \(Self.describe(error)); check that PostgreSQL runs there and database.url is right"
+                "cannot prepare the database \(displayURL): \(reason); check that PostgreSQL runs there and database.url is right"
             )
         }
     }

@@ -40,7 +40,11 @@ public final class PostgresTestServer: Sendable {
         return try ExternalTool.require(name, installHint: "apt-get install postgresql")
     }
 
-    public static func start(port: Int) async throws -> PostgresTestServer {
+    /// Starts a server; with `tls` (certificate and key files), it also speaks TLS (`ssl=on`).
+    public static func start(
+        port: Int,
+        tls: (certificate: String, key: String)? = nil
+    ) async throws -> PostgresTestServer {
         let initdb = try program("initdb")
         let postgres = try program("postgres")
         let directory = try TemporaryDirectory("ferry-postgres")
@@ -64,13 +68,25 @@ public final class PostgresTestServer: Sendable {
             directory.remove()
             throw ExternalTool.MissingTool(name: "initdb", hint: "initdb failed: \(made.output.suffix(1000))")
         }
-        let arguments = ["-D", data, "-p", String(port), "-k", directory.path, "-h", "127.0.0.1", "-F"]
+        var arguments = ["-D", data, "-p", String(port), "-k", directory.path, "-h", "127.0.0.1", "-F"]
+        if let tls {
+            // Copies the server's user owns, the key 0600 (PostgreSQL refuses a key others can read).
+            for (source, name) in [(tls.certificate, "server.crt"), (tls.key, "server.key")] {
+                let copy = data + "/" + name
+                try FileManager.default.copyItem(atPath: source, toPath: copy)
+                chmod(copy, 0o600)
+                if getuid() == 0, let account = getpwnam(getpwnam("postgres") != nil ? "postgres" : "nobody") {
+                    chown(copy, account.pointee.pw_uid, account.pointee.pw_gid)
+                }
+            }
+            arguments += ["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"]
+        }
         let process = try BackgroundProcess(
             wrapper.first ?? postgres,
             Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [postgres]) + arguments
         )
         let server = PostgresTestServer(
-            url: "postgres://ferry@127.0.0.1:\(port)/postgres?sslmode=disable",
+            url: "postgres://ferry@127.0.0.1:\(port)/postgres?sslmode=\(tls == nil ? "disable" : "require")",
             port: port,
             process: process,
             directory: directory,

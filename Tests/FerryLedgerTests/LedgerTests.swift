@@ -323,4 +323,40 @@ struct LedgerTests {
         let database = try PostgresDatabase(url: "postgres://ferry:s3cret@db.example.com:6543/ledger?sslmode=require")
         #expect(database.displayURL.contains("s3cret") == false && database.displayURL.contains("db.example.com:6543"))
     }
+
+    @Test("TLS to the database: verify-full with its CA connects; another CA is refused, naming the database")
+    func databaseTLS() async throws {
+        let folder = try TemporaryDirectory("ferry-ledger-tls")
+        defer { folder.remove() }
+        let pki = try TestPKI(directory: folder.path + "/pki", clients: [])
+        let server = try await PostgresTestServer.start(
+            port: freeLoopbackPort(),
+            tls: (pki.serverCertificate, pki.serverKey)
+        )
+        do {
+            let base = "postgres://ferry@127.0.0.1:\(server.port)/postgres?sslmode=verify-full&sslrootcert="
+            let ledger = try await PostgresLedger.open(url: base + pki.caFile)
+            try await ledger.record([Self.row("acme", .put, "acme/over-tls", ended: Date())])
+            #expect(try await ledger.recent(limit: 1).first?.path == "acme/over-tls")
+            try await ledger.close()
+            do {
+                let wrong = try await PostgresLedger.open(url: base + pki.otherCAFile)
+                try await wrong.close()
+                Issue.record("a server certificate from another CA was accepted")
+            } catch let error as LedgerError {
+                #expect(
+                    error.description.contains("cannot prepare the database postgres://ferry@127.0.0.1"),
+                    "\(error)"
+                )
+                #expect(
+                    error.description.lowercased().contains("certificate"),
+                    "names the certificate problem: \(error)"
+                )
+            }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
 }
