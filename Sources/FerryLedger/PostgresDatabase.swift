@@ -122,7 +122,8 @@ public final class PostgresDatabase: Sendable {
         return configuration
     }
 
-    static func withoutPassword(_ url: String) -> String {
+    /// The URL with its password masked, for messages and banners.
+    public static func withoutPassword(_ url: String) -> String {
         guard var parts = URLComponents(string: url), parts.password != nil else { return url }
         parts.password = "***"
         return parts.string ?? url

@@ -72,7 +72,8 @@ public final class PostgresLedger: Ledger, DigestIndex {
         return PostgresLedger(database: database, node: node, ownsDatabase: false)
     }
 
-    /// Appends transfers with one statement per 3,000 rows.
+    /// Appends transfers with one statement per 3,000 rows; a row whose id is there already is left as it is (a
+    /// spooled row sent again).
     public func record(_ entries: [LedgerEntry]) async throws {
         for chunk in SQLiteLedger.chunks(entries, rowsOf: 20, limit: 65_535) {
             var binds = PostgresBindings(capacity: chunk.count * 20)
@@ -106,6 +107,7 @@ public final class PostgresLedger: Ledger, DigestIndex {
                 INSERT INTO transfers (id, node, direction, partner, operation, path, bytes, sha256, started, ended, result,
                   error, tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings, file_sha256, conversion)
                 VALUES \(rows.joined(separator: ", "))
+                ON CONFLICT (id) DO NOTHING
                 """,
                 binds
             )

@@ -71,12 +71,18 @@ public struct FerryServer: Sendable {
             }
             password = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return try await PostgresLedger.open(
+        let shared = try await PostgresLedger.open(
             url: database.url,
             password: password,
             maximumConnections: database.maximumConnections,
             node: database.node
         )
+        // Transfers never wait long on the database: rows it does not take at once wait in a local spool.
+        try FileManager.default.createDirectory(
+            atPath: configuration.root + "/.ferry",
+            withIntermediateDirectories: true
+        )
+        return SpooledLedger(shared, spool: configuration.root + "/.ferry/ledger-spool.jsonl")
     }
 
     /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.

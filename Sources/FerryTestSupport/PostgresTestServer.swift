@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,23 +11,27 @@ import Glibc
 public final class PostgresTestServer: Sendable {
     public let url: String
     public let port: Int
-    private let process: BackgroundProcess
+    private let process: Mutex<BackgroundProcess>
     private let directory: TemporaryDirectory
     /// `pg_ctl stop -m immediate`, as the server's user.
     private let stopCommand: [String]
+    /// The program and arguments that start the server.
+    private let startCommand: [String]
 
     private init(
         url: String,
         port: Int,
         process: BackgroundProcess,
         directory: TemporaryDirectory,
-        stopCommand: [String]
+        stopCommand: [String],
+        startCommand: [String]
     ) {
         self.url = url
         self.port = port
-        self.process = process
+        self.process = Mutex(process)
         self.directory = directory
         self.stopCommand = stopCommand
+        self.startCommand = startCommand
     }
 
     /// A PostgreSQL program: on PATH, or in Debian's /usr/lib/postgresql/VERSION/bin.
@@ -81,16 +86,15 @@ public final class PostgresTestServer: Sendable {
             }
             arguments += ["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"]
         }
-        let process = try BackgroundProcess(
-            wrapper.first ?? postgres,
-            Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [postgres]) + arguments
-        )
+        let startCommand = wrapper + [postgres] + arguments
+        let process = try BackgroundProcess(startCommand[0], Array(startCommand.dropFirst()))
         let server = PostgresTestServer(
             url: "postgres://ferry@127.0.0.1:\(port)/postgres?sslmode=\(tls == nil ? "disable" : "require")",
             port: port,
             process: process,
             directory: directory,
-            stopCommand: wrapper + [try program("pg_ctl"), "stop", "-D", data, "-m", "immediate"]
+            stopCommand: wrapper + [try program("pg_ctl"), "stop", "-D", data, "-m", "immediate"],
+            startCommand: startCommand
         )
         guard try await process.waitForOutput("ready to accept connections", timeout: 30) else {
             let output = process.output
@@ -102,8 +106,26 @@ public final class PostgresTestServer: Sendable {
 
     /// Shuts the server down at once (connections still open do not hold it) and removes its folder.
     public func stop() async {
-        _ = try? await ExternalTool.run(stopCommand[0], Array(stopCommand.dropFirst()), timeout: 30)
-        await process.stop()
+        await halt()
         directory.remove()
+    }
+
+    /// Stops the server as a crash would (immediate shutdown), keeping its data for `resume()`.
+    public func halt() async {
+        _ = try? await ExternalTool.run(stopCommand[0], Array(stopCommand.dropFirst()), timeout: 30)
+        let current = process.withLock { $0 }
+        await current.stop()
+    }
+
+    /// Starts the halted server again on the same port and data.
+    public func resume() async throws {
+        let started = try BackgroundProcess(startCommand[0], Array(startCommand.dropFirst()))
+        process.withLock { $0 = started }
+        guard try await started.waitForOutput("ready to accept connections", timeout: 30) else {
+            throw ExternalTool.MissingTool(
+                name: "postgres",
+                hint: "did not start again: \(started.output.suffix(1000))"
+            )
+        }
     }
 }

@@ -6,7 +6,9 @@ import Testing
 /// `ferry history --server` from either node's configuration shows them all.
 @Suite("Nodes sharing a PostgreSQL ledger")
 struct SharedLedgerTests {
-    @Test("uploads to two nodes: one ledger holds both, read back from either node; a bad database URL stops the start")
+    @Test(
+        "uploads to two nodes: one ledger holds both, read back from either node; with the database down uploads still answer and their rows follow when it is back; a database that is not there stops the start"
+    )
     func twoNodes() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         let postgres = try await PostgresTestServer.start(port: freeLoopbackPort())
@@ -54,6 +56,42 @@ struct SharedLedgerTests {
                         "\(history.output)"
                     )
                 }
+                // The database stops (as a crash would): uploads still answer at once, each row waits in the node's
+                // spool, and reaches the database once it is back.
+                await postgres.halt()
+                for index in 2..<4 {
+                    let started = Date()
+                    let put = try await ExternalTool.run(
+                        curl,
+                        [
+                            "--silent", "--show-error", "--cert", pki.certificate("acme"), "--key", pki.key("acme"),
+                            "--cacert", pki.caFile, "-o", "/dev/null", "-w", "%{http_code}", "-T",
+                            folder.path + "/hello.txt", "https://localhost:\(nodes[0].port)/v1/files/from-\(index).txt",
+                        ]
+                    )
+                    #expect(put.stdout == "201", "\(put.output)")
+                    #expect(
+                        Date().timeIntervalSince(started) < 15,
+                        "an upload waits at most a few seconds for the database"
+                    )
+                }
+                let spool = folder.path + "/node-a/root/.ferry/ledger-spool.jsonl"
+                #expect(
+                    (try? String(contentsOfFile: spool, encoding: .utf8))?.contains("from-2.txt") == true,
+                    "the row waits in the spool"
+                )
+                try await postgres.resume()
+                var delivered = false
+                for _ in 0..<60 where !delivered {
+                    try await Task.sleep(for: .seconds(1))
+                    let history = try await ExternalTool.run(
+                        try CLITests.ferry,
+                        ["history", "--server", "--json", "--config", configs[1]]
+                    )
+                    delivered = history.stdout.contains("from-2.txt") && history.stdout.contains("from-3.txt")
+                }
+                #expect(delivered, "the spooled rows reached the database after it came back")
+                #expect(!FileManager.default.fileExists(atPath: spool), "and left the spool")
                 // No SQLite ledger was made beside either node.
                 for name in ["node-a", "node-b"] {
                     #expect(!FileManager.default.fileExists(atPath: folder.path + "/\(name)/root/.ferry/ledger.sqlite"))

@@ -193,7 +193,7 @@ struct Serve: AsyncParsableCommand {
         let displayHost = host == "127.0.0.1" ? "localhost" : host.contains(":") ? "[\(host)]" : host
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
-            "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.resolvedServerLedger)",
+            "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.database.map { PostgresDatabase.withoutPassword($0.url) } ?? server.configuration.resolvedServerLedger)",
             "  queue \(server.configuration.resolvedQueueDatabase), control socket \(server.configuration.resolvedControlSocket)",
         ]
         if let pki, let client = pki.clientNames.first {
