@@ -46,12 +46,13 @@ public final class PostgresLedger: Ledger, DigestIndex {
         url: String,
         password: String? = nil,
         maximumConnections: Int = 10,
-        node: String? = nil
+        node: String? = nil,
+        within deadline: Duration = .seconds(10)
     ) async throws -> PostgresLedger {
         let database = try PostgresDatabase(url: url, password: password, maximumConnections: maximumConnections)
         database.start()
         do {
-            try await database.migrate(migrations)
+            try await database.migrate(migrations, within: deadline)
         } catch {
             database.shutdown()
             throw error
@@ -66,9 +67,10 @@ public final class PostgresLedger: Ledger, DigestIndex {
     /// The ledger in `database` (whose pool must be running), its schema brought up to date.
     public static func open(
         _ database: PostgresDatabase,
-        node: String = ProcessInfo.processInfo.hostName
+        node: String = ProcessInfo.processInfo.hostName,
+        within deadline: Duration = .seconds(10)
     ) async throws -> PostgresLedger {
-        try await database.migrate(migrations)
+        try await database.migrate(migrations, within: deadline)
         return PostgresLedger(database: database, node: node, ownsDatabase: false)
     }
 

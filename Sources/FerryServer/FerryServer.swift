@@ -91,11 +91,11 @@ public struct FerryServer: Sendable {
     public func makeApplication(
         logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) throws -> some ApplicationProtocol {
+    ) async throws -> some ApplicationProtocol {
         let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
         let quotas = QuotaBook(root: root, configuration: configuration)
         let storage = LocalFileStorage(root: root, fileMode: mode_t(configuration.uploadFileMode))
-        storage.sweepStaged()
+        await storage.sweepStaged()
         let store = FileStore(
             storage: storage,
             digests: digests,
@@ -112,7 +112,7 @@ public struct FerryServer: Sendable {
             logger: logger
         )
         // Resumable uploads from before a restart hold their length and count against their partner's limits.
-        for record in uploads.records() {
+        for record in await uploads.records() {
             guard let path = try? PartnerPath(plain: record.path) else { continue }
             quotas.restoreUpload(
                 record.id,

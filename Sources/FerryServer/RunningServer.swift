@@ -26,7 +26,7 @@ public final class RunningServer: Sendable {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let application: any ApplicationProtocol
         do {
-            application = try server.makeApplication(logger: logger) { port in
+            application = try await server.makeApplication(logger: logger) { port in
                 continuation.yield(port)
                 continuation.finish()
             }

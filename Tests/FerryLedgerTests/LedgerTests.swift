@@ -35,9 +35,14 @@ struct LedgerTests {
             }
             try await ledger.close()
         case .postgres:
-            try await withPostgres { database in try await body(try await PostgresLedger.open(database)) }
+            // A long deadline: the whole suite in parallel on two cores can keep the pool from connecting for a while.
+            try await withPostgres { database in
+                try await body(try await PostgresLedger.open(database, within: Self.patience))
+            }
         }
     }
+
+    static let patience: Duration = .seconds(120)
 
     /// A database on a PostgreSQL server started for the test, its pool running.
     static func withPostgres(_ body: (PostgresDatabase) async throws -> Void) async throws {
@@ -297,13 +302,17 @@ struct LedgerTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<nodes {
                     group.addTask {
-                        let ledger = try await PostgresLedger.open(database, node: "node-\(index)")
+                        let ledger = try await PostgresLedger.open(
+                            database,
+                            node: "node-\(index)",
+                            within: Self.patience
+                        )
                         try await ledger.record([Self.row("acme", .put, "acme/f\(index)", ended: Date())])
                     }
                 }
                 try await group.waitForAll()
             }
-            let ledger = try await PostgresLedger.open(database, node: "reader")
+            let ledger = try await PostgresLedger.open(database, node: "reader", within: Self.patience)
             #expect(try await ledger.recent(limit: 100).count == nodes)
         }
     }
@@ -335,7 +344,7 @@ struct LedgerTests {
         )
         do {
             let base = "postgres://ferry@127.0.0.1:\(server.port)/postgres?sslmode=verify-full&sslrootcert="
-            let ledger = try await PostgresLedger.open(url: base + pki.caFile)
+            let ledger = try await PostgresLedger.open(url: base + pki.caFile, within: Self.patience)
             try await ledger.record([Self.row("acme", .put, "acme/over-tls", ended: Date())])
             #expect(try await ledger.recent(limit: 1).first?.path == "acme/over-tls")
             try await ledger.close()

@@ -38,7 +38,7 @@ struct FileStorageTests {
         _ content: [UInt8],
         declareLength: Bool = true
     ) async throws -> S.Staged {
-        let staged = try storage.stage(expectedLength: declareLength ? Int64(content.count) : nil)
+        let staged = try await storage.stage(expectedLength: declareLength ? Int64(content.count) : nil)
         var offset = 0
         var step = 1
         while offset < content.count {
@@ -56,7 +56,7 @@ struct FileStorageTests {
         _ place: S.Place,
         _ span: Range<Int64>? = nil
     ) async throws -> [UInt8] {
-        let file = try #require(try storage.openForReading(place))
+        let file = try await #require(try storage.openForReading(place))
         var out: [UInt8] = []
         try await file.forEachChunk(in: span ?? 0..<file.item.size) { out += Array($0.readableBytesView) }
         return out
@@ -65,15 +65,18 @@ struct FileStorageTests {
     /// Files: staged, committed with and without replacing, read whole and in part, listed, removed.
     static func files<S: FileStorage>(_ storage: S, root: String) async throws {
         let target = try target(root, "acme", "in/deep/a.bin")
-        try storage.prepareArea(target)
-        #expect(try storage.place(of: target, creating: false) == nil, "a missing folder is nothing, not an error")
-        let place = try #require(try storage.place(of: target, creating: true))
-        #expect(try storage.item(at: place) == nil)
+        try await storage.prepareArea(target)
+        await #expect(
+            try storage.place(of: target, creating: false) == nil,
+            "a missing folder is nothing, not an error"
+        )
+        let place = try await #require(try storage.place(of: target, creating: true))
+        await #expect(try storage.item(at: place) == nil)
 
         // Both ways of writing (small with a declared length, large, and unknown length) keep every byte.
         for (size, declared) in [(100, true), (3 << 20, true), (70_000, false)] {
             let content = bytes(size, seed: UInt8(size % 251))
-            let placed = try storage.commit(
+            let placed = try await storage.commit(
                 try await staged(storage, content, declareLength: declared),
                 at: place,
                 replace: true
@@ -85,61 +88,65 @@ struct FileStorageTests {
 
         // Without replacing: refused while the name is taken, and the file in place is untouched.
         let other = try await staged(storage, bytes(10, seed: 9))
-        #expect(throws: StorageError.exists) { try storage.commit(other, at: place, replace: false) }
+        await #expect(throws: StorageError.exists) { try await storage.commit(other, at: place, replace: false) }
         other.discard()
-        #expect(try storage.item(at: place)?.size == 70_000)
+        await #expect(try storage.item(at: place)?.size == 70_000)
         // Replacing: the old size is reported for the quota.
-        let replaced = try storage.commit(try await staged(storage, bytes(10, seed: 9)), at: place, replace: true)
+        let replaced = try await storage.commit(try await staged(storage, bytes(10, seed: 9)), at: place, replace: true)
         #expect(replaced.replacedSize == 70_000)
         // A new name without replacing: committed, nothing replaced.
-        let fresh = try #require(try storage.place(of: try Self.target(root, "acme", "in/deep/b.bin"), creating: true))
-        #expect(
+        let fresh = try await #require(
+            try storage.place(of: try Self.target(root, "acme", "in/deep/b.bin"), creating: true)
+        )
+        await #expect(
             try storage.commit(try await staged(storage, bytes(5, seed: 1)), at: fresh, replace: false).replacedSize
                 == nil
         )
 
         // A folder stands in the way of a file.
         let folderTarget = try Self.target(root, "acme", "in/deep")
-        let folderPlace = try #require(try storage.place(of: folderTarget, creating: false))
-        #expect(try storage.item(at: folderPlace)?.isFolder == true)
+        let folderPlace = try await #require(try storage.place(of: folderTarget, creating: false))
+        await #expect(try storage.item(at: folderPlace)?.isFolder == true)
         let blocked = try await staged(storage, bytes(5, seed: 2))
-        #expect(throws: StorageError.isAFolder) { try storage.commit(blocked, at: folderPlace, replace: true) }
+        await #expect(throws: StorageError.isAFolder) {
+            try await storage.commit(blocked, at: folderPlace, replace: true)
+        }
         blocked.discard()
 
         // Listing: names with what each is.
-        let folder = try storage.openFolder(folderPlace)
-        #expect(try storage.names(in: folder, after: nil, limit: 10) == (["a.bin", "b.bin"], false))
+        let folder = try await storage.openFolder(folderPlace)
+        await #expect(try storage.names(in: folder, after: nil, limit: 10) == (["a.bin", "b.bin"], false))
         // Pages by a cursor, in byte order; the cursor need not exist.
-        #expect(try storage.names(in: folder, after: nil, limit: 1) == (["a.bin"], true))
-        #expect(try storage.names(in: folder, after: "a.bin", limit: 1) == (["b.bin"], false))
-        #expect(try storage.names(in: folder, after: "a.zzz", limit: 5) == (["b.bin"], false))
-        #expect(try storage.names(in: folder, after: "b.bin", limit: 5) == ([], false))
-        #expect(storage.item(named: "a.bin", in: folder)?.size == 10)
-        #expect(storage.item(named: "gone", in: folder) == nil)
+        await #expect(try storage.names(in: folder, after: nil, limit: 1) == (["a.bin"], true))
+        await #expect(try storage.names(in: folder, after: "a.bin", limit: 1) == (["b.bin"], false))
+        await #expect(try storage.names(in: folder, after: "a.zzz", limit: 5) == (["b.bin"], false))
+        await #expect(try storage.names(in: folder, after: "b.bin", limit: 5) == ([], false))
+        await #expect(storage.item(named: "a.bin", in: folder)?.size == 10)
+        await #expect(storage.item(named: "gone", in: folder) == nil)
 
         // Removing: a folder with files is refused, the area's top too; a file goes.
-        #expect(throws: StorageError.folderNotEmpty) { try storage.remove(folderPlace, isFolder: true) }
-        let top = try #require(try storage.place(of: try Self.target(root, "acme", ""), creating: false))
-        #expect(throws: StorageError.areaTop) { try storage.remove(top, isFolder: true) }
-        try storage.remove(place, isFolder: false)
-        #expect(try storage.item(at: place) == nil)
-        #expect(try storage.openForReading(place) == nil)
+        await #expect(throws: StorageError.folderNotEmpty) { try await storage.remove(folderPlace, isFolder: true) }
+        let top = try await #require(try storage.place(of: try Self.target(root, "acme", ""), creating: false))
+        await #expect(throws: StorageError.areaTop) { try await storage.remove(top, isFolder: true) }
+        try await storage.remove(place, isFolder: false)
+        await #expect(try storage.item(at: place) == nil)
+        await #expect(try storage.openForReading(place) == nil)
     }
 
     /// Parts of resumable uploads and their records.
     static func parts<S: FileStorage>(_ storage: S, root: String) async throws {
         let id = UploadID.new()
         let content = bytes(5 << 20, seed: 7)
-        try storage.createPart(id: id, length: Int64(content.count))
-        #expect(storage.partLength(id: id) == 0)
-        var part = try storage.openPart(id: id, at: 0)
+        try await storage.createPart(id: id, length: Int64(content.count))
+        await #expect(storage.partLength(id: id) == 0)
+        var part = try await storage.openPart(id: id, at: 0)
         try await part.write(ByteBuffer(bytes: content[0..<(3 << 20)]))
         try await part.checkpoint()
         part.close()
-        #expect(storage.partLength(id: id) == Int64(3 << 20))
+        await #expect(storage.partLength(id: id) == Int64(3 << 20))
         // What came after the acknowledged offset is cut; the next request writes from there.
-        try storage.truncatePart(id: id, to: 1 << 20)
-        part = try storage.openPart(id: id, at: 1 << 20)
+        try await storage.truncatePart(id: id, to: 1 << 20)
+        part = try await storage.openPart(id: id, at: 1 << 20)
         #expect(part.offset == 1 << 20)
         try await part.write(ByteBuffer(bytes: content[(1 << 20)...]))
         try await part.checkpoint()
@@ -147,31 +154,33 @@ struct FileStorageTests {
         var read: [UInt8] = []
         try await storage.readPart(id: id) { read += Array($0.readableBytesView) }
         #expect(read == content)
-        #expect(storage.partIDs().contains(id))
+        await #expect(storage.partIDs().contains(id))
 
         // Records: saved in place of the previous one, read back, removed.
-        try storage.saveRecord(Data("one".utf8), id: id)
-        try storage.saveRecord(Data("two".utf8), id: id)
-        #expect(storage.loadRecord(id: id) == Data("two".utf8))
-        #expect(storage.recordIDs() == [id])
+        try await storage.saveRecord(Data("one".utf8), id: id)
+        try await storage.saveRecord(Data("two".utf8), id: id)
+        await #expect(storage.loadRecord(id: id) == Data("two".utf8))
+        await #expect(storage.recordIDs() == [id])
 
         // The complete part becomes a file, and is gone as a part.
         let target = try target(root, "acme", "in/resumed.bin")
-        try storage.prepareArea(target)
-        let place = try #require(try storage.place(of: target, creating: true))
-        let placed = try storage.commitPart(id: id, at: place, replace: true)
+        try await storage.prepareArea(target)
+        let place = try await #require(try storage.place(of: target, creating: true))
+        let placed = try await storage.commitPart(id: id, at: place, replace: true)
         #expect(placed.item.size == Int64(content.count))
         #expect(try await self.read(storage, place) == content)
-        #expect(!storage.partIDs().contains(id) && storage.partLength(id: id) == nil)
-        storage.removeRecord(id: id)
-        #expect(storage.loadRecord(id: id) == nil && storage.recordIDs().isEmpty)
+        await #expect(!storage.partIDs().contains(id))
+        await #expect(storage.partLength(id: id) == nil)
+        await storage.removeRecord(id: id)
+        await #expect(storage.loadRecord(id: id) == nil)
+        await #expect(storage.recordIDs().isEmpty)
 
         // A removed part is gone; removing nothing is no error.
         let second = UploadID.new()
-        try storage.createPart(id: second, length: 10)
-        storage.removePart(id: second)
-        storage.removePart(id: second)
-        #expect(storage.partLength(id: second) == nil)
+        try await storage.createPart(id: second, length: 10)
+        await storage.removePart(id: second)
+        await storage.removePart(id: second)
+        await #expect(storage.partLength(id: second) == nil)
     }
 
     @Test("local storage: files are staged, committed with and without replacing, read, listed and removed")
@@ -200,7 +209,7 @@ struct FileStorageTests {
         try await TemporaryDirectory.with("ferry-storage") { folder in
             let storage = LocalFileStorage(root: folder.path)
             do {
-                let staged = try storage.stage(expectedLength: 10)
+                let staged = try await storage.stage(expectedLength: 10)
                 try await staged.write(ByteBuffer(bytes: [1, 2, 3]))
             }
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: storage.temporaryDirectory)) ?? []).isEmpty)
@@ -208,7 +217,7 @@ struct FileStorageTests {
                 atPath: storage.temporaryDirectory + "/put-left-by-a-crash",
                 contents: Data([1])
             )
-            storage.sweepStaged()
+            await storage.sweepStaged()
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: storage.temporaryDirectory)) ?? []).isEmpty)
         }
     }
@@ -225,16 +234,17 @@ struct FileStorageTests {
             try FileManager.default.createSymbolicLink(atPath: root + "/acme/link", withDestinationPath: outside)
             let storage = LocalFileStorage(root: root)
             let through = try Self.target(root, "acme", "link/x.bin")
-            #expect(throws: StorageError.linkOnPath) { _ = try storage.place(of: through, creating: true) }
-            let at = try #require(try storage.place(of: try Self.target(root, "acme", "link"), creating: false))
-            #expect(throws: StorageError.linkOnPath) { _ = try storage.item(at: at) }
-            #expect(throws: StorageError.linkOnPath) { _ = try storage.openForReading(at) }
-            let top = try #require(try storage.place(of: try Self.target(root, "acme", ""), creating: false))
-            #expect(storage.item(named: "link", in: try storage.openFolder(top))?.kind == .link)
+            await #expect(throws: StorageError.linkOnPath) { _ = try await storage.place(of: through, creating: true) }
+            let at = try await #require(try storage.place(of: try Self.target(root, "acme", "link"), creating: false))
+            await #expect(throws: StorageError.linkOnPath) { _ = try await storage.item(at: at) }
+            await #expect(throws: StorageError.linkOnPath) { _ = try await storage.openForReading(at) }
+            let top = try await #require(try storage.place(of: try Self.target(root, "acme", ""), creating: false))
+            let opened = try await storage.openFolder(top)
+            await #expect(storage.item(named: "link", in: opened)?.kind == .link)
             // An area that is itself a link out of the root.
             try FileManager.default.createSymbolicLink(atPath: root + "/globex", withDestinationPath: outside)
-            #expect(throws: StorageError.areaOutsideRoot) {
-                try storage.prepareArea(try Self.target(root, "globex", "a.bin"))
+            await #expect(throws: StorageError.areaOutsideRoot) {
+                try await storage.prepareArea(try Self.target(root, "globex", "a.bin"))
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
         }
@@ -245,14 +255,14 @@ struct FileStorageTests {
         try await TemporaryDirectory.with("ferry-storage") { folder in
             let storage = LocalFileStorage(root: folder.path)
             let target = try Self.target(folder.path, "acme", "f.bin")
-            try storage.prepareArea(target)
-            let place = try #require(try storage.place(of: target, creating: true))
-            _ = try storage.commit(
+            try await storage.prepareArea(target)
+            let place = try await #require(try storage.place(of: target, creating: true))
+            _ = try await storage.commit(
                 try await Self.staged(storage, Self.bytes(1 << 20, seed: 3)),
                 at: place,
                 replace: true
             )
-            let file = try #require(try storage.openForReading(place))
+            let file = try await #require(try storage.openForReading(place))
             truncate(folder.path + "/acme/f.bin", 1000)
             await #expect(throws: StorageError.changedWhileRead) {
                 try await file.forEachChunk(in: 0..<file.item.size) { _ in }

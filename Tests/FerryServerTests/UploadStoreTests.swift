@@ -20,25 +20,32 @@ struct UploadStoreTests {
                 expireAfter: 3600,
                 quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration())
             )
-            var record = try store.create(partner: "acme", path: "in/a.bin", length: 100, sha256: nil, metadata: "")
+            var record = try await store.create(
+                partner: "acme",
+                path: "in/a.bin",
+                length: 100,
+                sha256: nil,
+                metadata: ""
+            )
             let created = record.lastActivity
             #expect(store.expiry(of: record) == created.addingTimeInterval(3600))
-            #expect(store.sweep(now: created.addingTimeInterval(3599)).isEmpty)
-            #expect(store.load(Substring(record.id), partner: "acme")?.path == "in/a.bin")
+            await #expect(store.sweep(now: created.addingTimeInterval(3599)).isEmpty)
+            await #expect(store.load(Substring(record.id), partner: "acme")?.path == "in/a.bin")
 
             // A PATCH an hour later moves the expiry by an hour.
             record.lastActivity = created.addingTimeInterval(3000)
-            try store.save(record)
-            #expect(store.sweep(now: created.addingTimeInterval(3601)).isEmpty)
-            #expect(store.sweep(now: created.addingTimeInterval(6601)) == [record.id])
-            #expect(store.load(Substring(record.id), partner: "acme") == nil)
-            #expect(storage.partLength(id: record.id) == nil && storage.recordIDs().isEmpty)
+            try await store.save(record)
+            await #expect(store.sweep(now: created.addingTimeInterval(3601)).isEmpty)
+            await #expect(store.sweep(now: created.addingTimeInterval(6601)) == [record.id])
+            await #expect(store.load(Substring(record.id), partner: "acme") == nil)
+            await #expect(storage.partLength(id: record.id) == nil)
+            await #expect(storage.recordIDs().isEmpty)
 
             // A part whose record is gone (a crash between the two removals) is swept whatever the time.
             let orphan = UploadID.new()
-            try storage.createPart(id: orphan, length: 10)
-            _ = store.sweep(now: created)
-            #expect(storage.partIDs().isEmpty)
+            try await storage.createPart(id: orphan, length: 10)
+            _ = await store.sweep(now: created)
+            await #expect(storage.partIDs().isEmpty)
         }
     }
 
@@ -50,11 +57,11 @@ struct UploadStoreTests {
                 expireAfter: 60,
                 quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration())
             )
-            let record = try store.create(partner: "acme", path: "in/a.bin", length: 5, sha256: nil, metadata: "")
-            #expect(store.load(Substring(record.id), partner: "acme")?.path == "in/a.bin")
-            #expect(store.load(Substring(record.id), partner: "globex") == nil)
+            let record = try await store.create(partner: "acme", path: "in/a.bin", length: 5, sha256: nil, metadata: "")
+            await #expect(store.load(Substring(record.id), partner: "acme")?.path == "in/a.bin")
+            await #expect(store.load(Substring(record.id), partner: "globex") == nil)
             for bad in ["", "../" + record.id, record.id.uppercased(), String(record.id.dropLast()), record.id + "0"] {
-                #expect(store.load(Substring(bad), partner: "acme") == nil, "\(bad)")
+                await #expect(store.load(Substring(bad), partner: "acme") == nil, "\(bad)")
             }
         }
     }
@@ -68,15 +75,21 @@ struct UploadStoreTests {
                 expireAfter: 60,
                 quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration())
             )
-            var record = try store.create(partner: "acme", path: "in/a.bin", length: 100, sha256: nil, metadata: "")
-            var part = try storage.openPart(id: record.id, at: 0)
+            var record = try await store.create(
+                partner: "acme",
+                path: "in/a.bin",
+                length: 100,
+                sha256: nil,
+                metadata: ""
+            )
+            var part = try await storage.openPart(id: record.id, at: 0)
             try await part.write(.init(bytes: Array(repeating: 1, count: 60)))
             try await part.checkpoint()
             part.close()
             record.offset = 40
-            try store.save(record)
-            #expect(try store.loadForWriting(Substring(record.id), partner: "acme")?.offset == 40)
-            #expect(storage.partLength(id: record.id) == 40)
+            try await store.save(record)
+            await #expect(try store.loadForWriting(Substring(record.id), partner: "acme")?.offset == 40)
+            await #expect(storage.partLength(id: record.id) == 40)
         }
     }
 }

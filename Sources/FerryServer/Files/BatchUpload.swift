@@ -153,14 +153,14 @@ struct BatchUpload<Storage: FileStorage> {
             let existing: StoredItem?
             if let folder = checkedFolders[parent], let name = target.inArea.last {
                 place = store.storage.place(named: name, in: folder)
-                existing = try store.storage.item(at: place)
+                existing = try await store.storage.item(at: place)
                 if existing?.isFolder == true { throw StorageError.isAFolder }
             } else {
-                try store.storage.prepareArea(target)
-                place = try store.prepareParent(of: target)
+                try await store.storage.prepareArea(target)
+                place = try await store.prepareParent(of: target)
                 if checkedFolders.count >= BatchLimits.openFolders { checkedFolders.removeAll() }
                 checkedFolders[parent] = store.storage.folder(holding: place)
-                existing = try store.storage.item(at: place)
+                existing = try await store.storage.item(at: place)
             }
             current.reservation = try await store.quotas.admit(
                 target,
@@ -171,7 +171,7 @@ struct BatchUpload<Storage: FileStorage> {
             current.target = target
             current.place = place
             current.pipe = policy.textMode(for: caller.partner, at: target).map { TextPipe($0) }
-            current.file = try store.storage.stage(expectedLength: current.pipe == nil ? header.size : nil)
+            current.file = try await store.storage.stage(expectedLength: current.pipe == nil ? header.size : nil)
         } catch {
             current.refusal = ProblemError.wrap(error)
         }
@@ -199,7 +199,7 @@ struct BatchUpload<Storage: FileStorage> {
             do {
                 if current.pipe != nil { try await file.write(try current.pipe!.finish()) }
                 try await file.finish()
-                placed = try store.storage.commit(file, at: place, replace: true)
+                placed = try await store.storage.commit(file, at: place, replace: true)
             } catch {
                 file.discard()
                 throw error

@@ -47,11 +47,13 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             throw ProblemError.from(error)
         }
         let target = policy.resolve(path, partner: caller.partner)
-        try store.storage.prepareArea(target)
+        try await store.storage.prepareArea(target)
         switch request.method {
         case .get, .head:
             guard target.rights.contains(.read) else { throw ProblemError.denied(.read, path) }
-            if try path.isDirectory || path.segments.isEmpty || store.item(of: target)?.isFolder == true {
+            var isFolder = path.isDirectory || path.segments.isEmpty
+            if !isFolder { isFolder = try await store.item(of: target)?.isFolder == true }
+            if isFolder {
                 return try await list(
                     path: path,
                     target: target,
@@ -79,7 +81,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
                 )
             }
             if !path.segments.isEmpty, !target.rights.contains(.write) { throw ProblemError.denied(.write, path) }
-            if let existing = try store.item(of: target), !existing.isFolder {
+            if let existing = try await store.item(of: target), !existing.isFolder {
                 throw ProblemError(.notAFolder, detail: "'\(path)' is a file; POST a batch to a folder")
             }
             let batch = BatchUpload(folder: path, caller: caller, policy: policy, store: store, ledger: ledger)
@@ -101,8 +103,8 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         caller: Caller
     ) async throws -> Response {
         // The file is opened once, without following links, and everything below is about what was opened.
-        guard let place = try store.storage.place(of: target, creating: false),
-            let file = try store.storage.openForReading(place)
+        guard let place = try await store.storage.place(of: target, creating: false),
+            let file = try await store.storage.openForReading(place)
         else {
             throw ProblemError(.notFound, detail: "no file at '\(path)'")
         }
@@ -204,7 +206,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             throw ProblemError(.badDigestHeader, detail: String(describing: error))
         }
         let refuseOverwrite = request.headers[.ifNoneMatch] == "*"
-        let existing = try store.item(of: target)
+        let existing = try await store.item(of: target)
         if refuseOverwrite, existing != nil {
             throw ProblemError(.exists, detail: "If-None-Match: * was sent and '\(path)' already exists")
         }
@@ -269,13 +271,13 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         guard !path.segments.isEmpty, !target.inArea.isEmpty else {
             throw ProblemError(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
         }
-        guard let place = try store.storage.place(of: target, creating: false),
-            let stamp = try store.storage.item(at: place)
+        guard let place = try await store.storage.place(of: target, creating: false),
+            let stamp = try await store.storage.item(at: place)
         else {
             throw ProblemError(.notFound, detail: "nothing at '\(path)'")
         }
         do {
-            try store.storage.remove(place, isFolder: stamp.isFolder)
+            try await store.storage.remove(place, isFolder: stamp.isFolder)
         } catch let error as StorageError where error.isFolderNotEmpty {
             throw ProblemError(.folderNotEmpty, detail: "delete the files inside '\(path)' first")
         }
@@ -297,8 +299,8 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         head: Bool,
         query: [String: String]
     ) async throws -> Response {
-        guard let place = try store.storage.place(of: target, creating: false),
-            let item = try store.storage.item(at: place), item.isFolder
+        guard let place = try await store.storage.place(of: target, creating: false),
+            let item = try await store.storage.item(at: place), item.isFolder
         else {
             throw ProblemError(.notFound, detail: "no folder at '\(path)'")
         }
@@ -311,9 +313,9 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         }
         var entries: [Listing.Entry] = []
         let timestamps = ISO8601DateFormatter()
-        let listed = try store.storage.openFolder(place)
+        let listed = try await store.storage.openFolder(place)
         let after = query["after"]
-        let stored = try store.storage.names(in: listed, after: after, limit: limit)
+        let stored = try await store.storage.names(in: listed, after: after, limit: limit)
         var names = stored.names.filter { !$0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
         // The cursor of the next page: the last name this page went through (a reserved one included).
         var next = stored.more ? stored.names.last : nil
@@ -334,7 +336,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             }
         }
         for name in names {
-            guard let info = store.storage.item(named: name, in: listed) else {
+            guard let info = await store.storage.item(named: name, in: listed) else {
                 if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
                     entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))
                 }

@@ -34,8 +34,9 @@ struct FileStore<Storage: FileStorage>: Sendable {
     }
 
     /// What is at `target`, without following a link (`nil`: nothing, or a folder on the way is missing).
-    func item(of target: AccessPolicy.Target) throws -> StoredItem? {
-        try storage.place(of: target, creating: false).flatMap { try storage.item(at: $0) }
+    func item(of target: AccessPolicy.Target) async throws -> StoredItem? {
+        guard let place = try await storage.place(of: target, creating: false) else { return nil }
+        return try await storage.item(at: place)
     }
 
     /// The result of a committed upload.
@@ -69,10 +70,10 @@ struct FileStore<Storage: FileStorage>: Sendable {
         if let contentLength, Int64(contentLength) > maximumSize {
             throw tooLarge(Int64(contentLength))
         }
-        try prepareParent(of: target)
+        try await prepareParent(of: target)
         // In text mode the wire's bytes are converted as they arrive: the staged file holds the converted text.
         var pipe = text.map { TextPipe($0) }
-        let staged = try storage.stage(expectedLength: pipe == nil ? contentLength.map(Int64.init) : nil)
+        let staged = try await storage.stage(expectedLength: pipe == nil ? contentLength.map(Int64.init) : nil)
         var committed = false
         defer { if !committed { staged.discard() } }
         var hasher = SHA256()
@@ -121,9 +122,9 @@ struct FileStore<Storage: FileStorage>: Sendable {
         bytes: Int64,
         text: TextConversion
     ) async throws -> Committed {
-        try prepareParent(of: target)
+        try await prepareParent(of: target)
         var pipe = TextPipe(text)
-        let staged = try storage.stage(expectedLength: nil)
+        let staged = try await storage.stage(expectedLength: nil)
         var committed = false
         defer { if !committed { staged.discard() } }
         try await storage.readPart(id: id) { chunk in try await staged.write(try pipe.pass(chunk)) }
@@ -138,18 +139,18 @@ struct FileStore<Storage: FileStorage>: Sendable {
             stored: pipe.outcome
         )
         committed = true
-        storage.removePart(id: id)
+        await storage.removePart(id: id)
         result.text = pipe.outcome
         return result
     }
 
     /// Where a file at `target` goes (its folders made if missing), checked to be free of a folder or link.
     @discardableResult
-    func prepareParent(of target: AccessPolicy.Target) throws -> Storage.Place {
-        guard let place = try storage.place(of: target, creating: true), target.inArea.last != nil else {
+    func prepareParent(of target: AccessPolicy.Target) async throws -> Storage.Place {
+        guard let place = try await storage.place(of: target, creating: true), target.inArea.last != nil else {
             throw ProblemError(.notAFile, detail: "the path must name a file")
         }
-        if let existing = try storage.item(at: place), existing.isFolder {
+        if let existing = try await storage.item(at: place), existing.isFolder {
             throw StorageError.isAFolder
         }
         return place
@@ -167,7 +168,7 @@ struct FileStore<Storage: FileStorage>: Sendable {
         stored: TextOutcome? = nil
     ) async throws -> Committed {
         try await install(at: target, digest: digest, bytes: bytes, storedDigest: stored?.sha256) {
-            try storage.commit(staged, at: $0, replace: !refuseOverwrite)
+            try await storage.commit(staged, at: $0, replace: !refuseOverwrite)
         }
     }
 
@@ -179,7 +180,7 @@ struct FileStore<Storage: FileStorage>: Sendable {
         bytes: Int64
     ) async throws -> Committed {
         try await install(at: target, digest: digest, bytes: bytes) {
-            try storage.commitPart(id: id, at: $0, replace: true)
+            try await storage.commitPart(id: id, at: $0, replace: true)
         }
     }
 
@@ -189,10 +190,10 @@ struct FileStore<Storage: FileStorage>: Sendable {
         digest: FileDigest,
         bytes: Int64,
         storedDigest: String? = nil,
-        _ commit: (Storage.Place) throws -> Placed
+        _ commit: (Storage.Place) async throws -> Placed
     ) async throws -> Committed {
-        let place = try prepareParent(of: target)
-        let placed = try commit(place)
+        let place = try await prepareParent(of: target)
+        let placed = try await commit(place)
         storage.synchronize(storage.folder(holding: place))
         try await digests.remember(
             digest: storedDigest ?? digest.hex,

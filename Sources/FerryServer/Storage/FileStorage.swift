@@ -8,6 +8,9 @@ import NIOCore
 /// no name (`Staged`) and appears under its name whole or not at all (`commit`), reads are ranges of what was
 /// opened, listings are names with what each is.
 ///
+/// Whatever reaches the storage is `async` (an object store answers over the network); what only computes a name
+/// (`place(named:in:)`, `folder(holding:)`) or asks the local system (`freeBytes`, from a channel handler) is not.
+///
 /// Every error is a `StorageError`; no HTTP here. Containment (no path leaving its area, no link followed) is the
 /// implementation's duty: a `Place` is only ever what a partner's path names inside its area.
 protocol FileStorage: Sendable {
@@ -20,67 +23,67 @@ protocol FileStorage: Sendable {
     associatedtype Part: PartWriter
 
     /// Refuses an area that leads outside the served tree and creates it if missing.
-    func prepareArea(_ target: AccessPolicy.Target) throws
+    func prepareArea(_ target: AccessPolicy.Target) async throws
     /// Where `target` is; `nil` when a folder on the way is missing (or is a file) and `creating` is off;
     /// `creating` makes the missing folders.
-    func place(of target: AccessPolicy.Target, creating: Bool) throws -> Place?
+    func place(of target: AccessPolicy.Target, creating: Bool) async throws -> Place?
     /// The name `name` in an opened folder.
     func place(named name: String, in folder: Folder) -> Place
     /// The folder a place is in.
     func folder(holding place: Place) -> Folder
     /// What is at a place, without following a link: `nil` when nothing is; a link there is refused.
-    func item(at place: Place) throws -> StoredItem?
+    func item(at place: Place) async throws -> StoredItem?
     /// The file at a place opened for reading; `nil` when there is no file (a folder is not one).
-    func openForReading(_ place: Place) throws -> Reader?
+    func openForReading(_ place: Place) async throws -> Reader?
     /// The folder at a place (the area's own folder for an area's top).
-    func openFolder(_ place: Place) throws -> Folder
+    func openFolder(_ place: Place) async throws -> Folder
     /// A page of the names in a folder, links included: in UTF-8 byte order (`Listing.precedes`), the first `limit`
     /// after the name `after` (which need not exist any more), and whether more follow.
-    func names(in folder: Folder, after: String?, limit: Int) throws -> (names: [String], more: Bool)
+    func names(in folder: Folder, after: String?, limit: Int) async throws -> (names: [String], more: Bool)
     /// What a listed name is, without following it (a link is `.link`); `nil` when it went meanwhile.
-    func item(named name: String, in folder: Folder) -> StoredItem?
+    func item(named name: String, in folder: Folder) async -> StoredItem?
     /// Removes the file or empty folder at a place.
-    func remove(_ place: Place, isFolder: Bool) throws
+    func remove(_ place: Place, isFolder: Bool) async throws
     /// A new file with no name yet. `expectedLength` (when known) lets the implementation pick how to write it.
-    func stage(expectedLength: Int64?) throws -> Staged
+    func stage(expectedLength: Int64?) async throws -> Staged
     /// Gives a finished staged file its name: over what is there (never through a link), or, with
     /// `replace: false`, only if the name is free (of two such commits exactly one wins). Durable in its folder
     /// after `synchronize`.
-    func commit(_ staged: Staged, at place: Place, replace: Bool) throws -> Placed
+    func commit(_ staged: Staged, at place: Place, replace: Bool) async throws -> Placed
     /// Makes the names committed in a folder durable.
     func synchronize(_ folder: Folder)
     /// Bytes free for new files, if the storage has such a limit.
     func freeBytes() -> Int64?
     /// Removes staged files a crash left behind.
-    func sweepStaged()
+    func sweepStaged() async
 
     // MARK: Resumable uploads: a part is written across requests under an id, its record kept beside it.
 
     /// Creates an empty part with room for `length` bytes reserved where the storage can reserve (`noSpace` when
     /// the room is not there).
-    func createPart(id: String, length: Int64) throws
+    func createPart(id: String, length: Int64) async throws
     /// How many bytes a part holds; `nil` when there is none.
-    func partLength(id: String) -> Int64?
+    func partLength(id: String) async -> Int64?
     /// Cuts a part back to its first `length` bytes (what its record acknowledged).
-    func truncatePart(id: String, to length: Int64) throws
+    func truncatePart(id: String, to length: Int64) async throws
     /// Opens a part to append at `offset`.
-    func openPart(id: String, at offset: Int64) throws -> Part
+    func openPart(id: String, at offset: Int64) async throws -> Part
     /// Hands a part's bytes to `body` in order (to hash them when the running digest was lost in a restart).
     func readPart(id: String, _ body: (ByteBuffer) async throws -> Void) async throws
     /// Commits a complete part at a place, as `commit` does a staged file; the part is gone afterwards.
-    func commitPart(id: String, at place: Place, replace: Bool) throws -> Placed
+    func commitPart(id: String, at place: Place, replace: Bool) async throws -> Placed
     /// Removes a part, if there is one.
-    func removePart(id: String)
+    func removePart(id: String) async
     /// The ids of every part.
-    func partIDs() -> [String]
+    func partIDs() async -> [String]
     /// Stores an upload's record, atomically and durably, in place of the previous one.
-    func saveRecord(_ data: Data, id: String) throws
+    func saveRecord(_ data: Data, id: String) async throws
     /// An upload's record, if there is one.
-    func loadRecord(id: String) -> Data?
+    func loadRecord(id: String) async -> Data?
     /// Removes an upload's record, if there is one.
-    func removeRecord(id: String)
+    func removeRecord(id: String) async
     /// The ids of every record.
-    func recordIDs() -> [String]
+    func recordIDs() async -> [String]
 }
 
 /// What a name holds, read without following a link.

@@ -15,7 +15,7 @@ extension LocalFileStorage {
     func partPath(_ id: String) -> String { uploadsDirectory + "/\(id).part" }
     func recordPath(_ id: String) -> String { uploadsDirectory + "/\(id).json" }
 
-    func createPart(id: String, length: Int64) throws {
+    func createPart(id: String, length: Int64) async throws {
         do {
             try FileManager.default.createDirectory(atPath: uploadsDirectory, withIntermediateDirectories: true)
         } catch {
@@ -53,19 +53,19 @@ extension LocalFileStorage {
         return fallocate(fd, 1, 0, off_t(length)) == 0 ? 0 : errno
     }
 
-    func partLength(id: String) -> Int64? {
+    func partLength(id: String) async -> Int64? {
         var info = stat()
         guard stat(partPath(id), &info) == 0 else { return nil }
         return Int64(info.st_size)
     }
 
-    func truncatePart(id: String, to length: Int64) throws {
+    func truncatePart(id: String, to length: Int64) async throws {
         guard truncate(partPath(id), off_t(length)) == 0 else {
             throw StorageError.system(errno, "cut the upload back")
         }
     }
 
-    func openPart(id: String, at offset: Int64) throws -> LocalPart {
+    func openPart(id: String, at offset: Int64) async throws -> LocalPart {
         let fd = open(partPath(id), O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError.system(errno, "open the upload's part file") }
         return LocalPart(writer: GatheringWriter(descriptor: fd, offset: offset))
@@ -83,17 +83,17 @@ extension LocalFileStorage {
         try await file.forEachChunk(in: 0..<file.item.size, body)
     }
 
-    func commitPart(id: String, at place: Location, replace: Bool) throws -> Placed {
-        try commit(LocalStagedFile(adopting: partPath(id)), at: place, replace: replace)
+    func commitPart(id: String, at place: Location, replace: Bool) async throws -> Placed {
+        try await commit(LocalStagedFile(adopting: partPath(id)), at: place, replace: replace)
     }
 
-    func removePart(id: String) {
+    func removePart(id: String) async {
         unlink(partPath(id))
     }
 
-    func partIDs() -> [String] { ids(withSuffix: ".part") }
+    func partIDs() async -> [String] { ids(withSuffix: ".part") }
 
-    func saveRecord(_ data: Data, id: String) throws {
+    func saveRecord(_ data: Data, id: String) async throws {
         let temporary = recordPath(id) + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -110,15 +110,15 @@ extension LocalFileStorage {
         Self.syncDirectory(uploadsDirectory)
     }
 
-    func loadRecord(id: String) -> Data? {
+    func loadRecord(id: String) async -> Data? {
         FileManager.default.contents(atPath: recordPath(id))
     }
 
-    func removeRecord(id: String) {
+    func removeRecord(id: String) async {
         unlink(recordPath(id))
     }
 
-    func recordIDs() -> [String] { ids(withSuffix: ".json") }
+    func recordIDs() async -> [String] { ids(withSuffix: ".json") }
 
     private func ids(withSuffix suffix: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: uploadsDirectory)) ?? []

@@ -99,7 +99,7 @@ struct LocalFileStorage: FileStorage {
         }
     }
 
-    func prepareArea(_ target: AccessPolicy.Target) throws {
+    func prepareArea(_ target: AccessPolicy.Target) async throws {
         var existing = target.areaDirectory
         while !Self.lexists(existing), existing.count > root.count {
             existing = (existing as NSString).deletingLastPathComponent
@@ -130,7 +130,7 @@ struct LocalFileStorage: FileStorage {
     /// Opens the folder that holds `target`, one name at a time from the area's folder without following links;
     /// `creating` makes missing folders. `nil` when a folder on the way does not exist (or is a file) and
     /// `creating` is off.
-    func place(of target: AccessPolicy.Target, creating: Bool) throws -> Location? {
+    func place(of target: AccessPolicy.Target, creating: Bool) async throws -> Location? {
         guard let area = Self.realPath(target.areaDirectory) else { return nil }
         let top = open(area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard top >= 0 else {
@@ -162,7 +162,7 @@ struct LocalFileStorage: FileStorage {
     }
 
     /// What is at `location`, without following a link: `nil` when nothing is; a link is refused.
-    func item(at location: Location) throws -> StoredItem? {
+    func item(at location: Location) async throws -> StoredItem? {
         var info = stat()
         if let name = location.name {
             guard fstatat(location.folder.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
@@ -179,7 +179,7 @@ struct LocalFileStorage: FileStorage {
     }
 
     /// Opens the regular file at `location` for reading; `nil` when there is none (a folder is not a file).
-    func openForReading(_ location: Location) throws -> OpenFile? {
+    func openForReading(_ location: Location) async throws -> OpenFile? {
         guard let name = location.name else { return nil }
         let descriptor = openat(location.folder.descriptor, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -197,7 +197,7 @@ struct LocalFileStorage: FileStorage {
     }
 
     /// The folder at `location` itself (the area's own folder when `name` is nil), opened once for a listing.
-    func openFolder(_ location: Location) throws -> OpenFolder {
+    func openFolder(_ location: Location) async throws -> OpenFolder {
         guard let name = location.name else { return location.folder }
         let descriptor = openat(location.folder.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else {
@@ -207,7 +207,7 @@ struct LocalFileStorage: FileStorage {
         return OpenFolder(descriptor: descriptor)
     }
 
-    func names(in folder: OpenFolder, after: String?, limit: Int) throws -> (names: [String], more: Bool) {
+    func names(in folder: OpenFolder, after: String?, limit: Int) async throws -> (names: [String], more: Bool) {
         // A directory is read whole (readdir has no order to resume from); the page is cut from it sorted.
         let page = Listing.page(of: try allNames(in: folder), after: after, limit: limit)
         return (Array(page.names), page.more)
@@ -233,14 +233,14 @@ struct LocalFileStorage: FileStorage {
         return names
     }
 
-    func item(named name: String, in folder: OpenFolder) -> StoredItem? {
+    func item(named name: String, in folder: OpenFolder) async -> StoredItem? {
         var info = stat()
         guard fstatat(folder.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
         return StoredItem(info)
     }
 
     /// Removes the file or empty folder at `location`.
-    func remove(_ location: Location, isFolder isDirectory: Bool) throws {
+    func remove(_ location: Location, isFolder isDirectory: Bool) async throws {
         guard let name = location.name else { throw StorageError.areaTop }
         guard unlinkat(location.folder.descriptor, name, isDirectory ? AT_REMOVEDIR : 0) == 0 else {
             let code = errno
@@ -252,7 +252,7 @@ struct LocalFileStorage: FileStorage {
         location.folder.synchronize()
     }
 
-    func stage(expectedLength: Int64?) throws -> LocalStagedFile {
+    func stage(expectedLength: Int64?) async throws -> LocalStagedFile {
         try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
         return try LocalStagedFile(
             path: temporaryDirectory + "/put-" + UUID().uuidString.lowercased(),
@@ -260,9 +260,9 @@ struct LocalFileStorage: FileStorage {
         )
     }
 
-    func commit(_ staged: LocalStagedFile, at location: Location, replace: Bool) throws -> Placed {
+    func commit(_ staged: LocalStagedFile, at location: Location, replace: Bool) async throws -> Placed {
         guard let name = location.name else { throw StorageError.isAFolder }
-        let before = try item(at: location)
+        let before = try await item(at: location)
         if before?.isFolder == true { throw StorageError.isAFolder }
         if !replace && before != nil {
             throw StorageError.exists
@@ -282,7 +282,7 @@ struct LocalFileStorage: FileStorage {
             }
         }
         staged.committed()
-        guard let item = try item(at: location) else {
+        guard let item = try await item(at: location) else {
             throw StorageError.system(ENOENT, "commit (the committed file vanished)")
         }
         return Placed(replacedSize: before.map(\.size), item: item)
@@ -292,7 +292,7 @@ struct LocalFileStorage: FileStorage {
 
     func freeBytes() -> Int64? { Self.freeBytes(root) }
 
-    func sweepStaged() {
+    func sweepStaged() async {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory) else { return }
         for name in names where name.hasPrefix("put-") {
             unlink(temporaryDirectory + "/" + name)

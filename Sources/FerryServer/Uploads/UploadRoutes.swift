@@ -78,7 +78,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             }
             return try await create(request, caller: caller)
         }
-        guard let record = uploads.load(id, partner: caller.partner) else {
+        guard let record = await uploads.load(id, partner: caller.partner) else {
             throw ProblemError(
                 .uploadNotFound,
                 detail: "no upload '\(id)' for you; it may have expired or been completed"
@@ -89,7 +89,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             // A PATCH whose connection dropped still drains what had arrived: wait for it, so those bytes are
             // counted. A PATCH still streaming keeps going; then the last acknowledged offset is the answer.
             _ = await uploads.waitUntilIdle(record.id, timeout: .seconds(20))
-            guard let current = uploads.load(id, partner: caller.partner) else {
+            guard let current = await uploads.load(id, partner: caller.partner) else {
                 throw ProblemError(.uploadNotFound, detail: "the upload was completed or terminated")
             }
             return Response(
@@ -106,14 +106,14 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             return try await uploads.exclusively(record.id, on: caller.channel) {
                 // Re-read under the lock: another request may have moved the offset meanwhile. Only here, with
                 // no PATCH writing, may the part file be cut back to the acknowledged offset.
-                guard let current = try uploads.loadForWriting(id, partner: caller.partner) else {
+                guard let current = try await uploads.loadForWriting(id, partner: caller.partner) else {
                     throw ProblemError(.uploadNotFound, detail: "the upload was completed or terminated")
                 }
                 return try await patch(request, record: current, caller: caller)
             }
         case .delete:
             return try await uploads.exclusively(record.id, on: caller.channel) {
-                uploads.remove(record.id)
+                await uploads.remove(record.id)
                 return Response(status: .noContent)
             }
         default:
@@ -144,8 +144,8 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         else {
             throw ProblemError(.pathRequired, detail: "put the target path in Upload-Metadata as 'path' (base64)")
         }
-        let target = try writableTarget(plainPath, caller: caller)
-        try files.prepareParent(of: target.target)
+        let target = try await writableTarget(plainPath, caller: caller)
+        try await files.prepareParent(of: target.target)
         var sha256: String?
         if let declared = metadata[TusProtocol.sha256Key] {
             guard let digest = FileDigest(hex: declared) else {
@@ -160,7 +160,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         try await files.quotas.openUpload(id, target: target.target, caller: caller.partner, length: length)
         let record: UploadRecord
         do {
-            record = try uploads.create(
+            record = try await uploads.create(
                 id: id,
                 partner: caller.partner,
                 path: target.path.relative,
@@ -196,7 +196,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
     private func writableTarget(
         _ plainPath: String,
         caller: Caller
-    ) throws -> (path: PartnerPath, target: AccessPolicy.Target) {
+    ) async throws -> (path: PartnerPath, target: AccessPolicy.Target) {
         let path: PartnerPath
         do {
             path = try PartnerPath(plain: plainPath)
@@ -208,7 +208,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         }
         let target = policy.resolve(path, partner: caller.partner)
         guard target.rights.contains(.write) else { throw ProblemError.denied(.write, path) }
-        try files.storage.prepareArea(target)
+        try await files.storage.prepareArea(target)
         return (path, target)
     }
 
@@ -256,7 +256,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         var whole: SHA256? = start == 0 ? SHA256() : uploads.takeDigest(record.id, at: start)
         var sinceCheckpoint: Int64 = 0
         var failure: (any Error)?
-        var part = try files.storage.openPart(id: record.id, at: written)
+        var part = try await files.storage.openPart(id: record.id, at: written)
         defer { part.close() }
         do {
             for try await chunk in body {
@@ -276,7 +276,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                     try await part.checkpoint()
                     record.offset = written
                     record.lastActivity = Date()
-                    try uploads.save(record)
+                    try await uploads.save(record)
                     sinceCheckpoint = 0
                 }
             }
@@ -297,12 +297,12 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         }
         let keepsPartialBytes = checksum == nil && !(failure is ProblemError || failure is StorageError)
         if let failure, !keepsPartialBytes {
-            try? files.storage.truncatePart(id: record.id, to: record.offset)
+            try? await files.storage.truncatePart(id: record.id, to: record.offset)
             throw failure
         }
         if let checksum, let hasher, !checksum.matches(hasher) {
             record.offset = start
-            try files.storage.truncatePart(id: record.id, to: start)
+            try await files.storage.truncatePart(id: record.id, to: start)
             throw ProblemError(
                 .checksumMismatch,
                 detail:
@@ -311,7 +311,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         }
         record.offset = written
         record.lastActivity = Date()
-        try uploads.save(record)
+        try await uploads.save(record)
         if let whole { uploads.keepDigest(whole, for: record.id, at: written) }
         if let failure { throw failure }
     }
@@ -321,7 +321,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         let started = record.created
         var entry = caller.entry(operation: .tus, path: record.path, direction: .inbound, started: started)
         do {
-            let (_, target) = try writableTarget(record.path, caller: caller)
+            let (_, target) = try await writableTarget(record.path, caller: caller)
             entry.path = target.rootRelative
             var hasher: SHA256
             if let running = uploads.takeDigest(record.id, at: record.length) {
@@ -336,7 +336,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             }
             let digest = FileDigest(bytes: Array(hasher.finalize()))!
             if let declared = record.sha256, declared != digest.hex {
-                uploads.remove(record.id)
+                await uploads.remove(record.id)
                 throw ProblemError(
                     .digestMismatch,
                     detail:
@@ -355,13 +355,13 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                     )
                 } catch let error as ProblemError where error.problem.slug == ProblemKind.conversionFailed.slug {
                     // The bytes arrived whole but are not the text agreed: sending them again cannot help.
-                    uploads.remove(record.id)
+                    await uploads.remove(record.id)
                     throw error
                 }
             } else {
                 committed = try await files.installPart(record.id, at: target, digest: digest, bytes: record.length)
             }
-            uploads.forget(record.id, committed: committed.change)
+            await uploads.forget(record.id, committed: committed.change)
             entry.bytes = committed.bytes
             entry.sha256 = digest.hex
             entry.fileSHA256 = committed.text?.sha256

@@ -33,12 +33,16 @@ final class UploadStore<Storage: FileStorage>: Sendable {
     }
 
     /// Every upload on disk (at startup, to restore what they hold of their partners' quotas).
-    func records() -> [UploadRecord] {
-        storage.recordIDs().compactMap(record)
+    func records() async -> [UploadRecord] {
+        var records: [UploadRecord] = []
+        for id in await storage.recordIDs() {
+            if let record = await record(id) { records.append(record) }
+        }
+        return records
     }
 
-    private func record(_ id: String) -> UploadRecord? {
-        storage.loadRecord(id: id).flatMap { try? UploadRecord.decoder.decode(UploadRecord.self, from: $0) }
+    private func record(_ id: String) async -> UploadRecord? {
+        await storage.loadRecord(id: id).flatMap { try? UploadRecord.decoder.decode(UploadRecord.self, from: $0) }
     }
 
     /// Creates an empty upload.
@@ -49,7 +53,7 @@ final class UploadStore<Storage: FileStorage>: Sendable {
         length: Int64,
         sha256: String?,
         metadata: String
-    ) throws -> UploadRecord {
+    ) async throws -> UploadRecord {
         let now = Date()
         let record = UploadRecord(
             id: id,
@@ -62,12 +66,12 @@ final class UploadStore<Storage: FileStorage>: Sendable {
             created: now,
             lastActivity: now
         )
-        try storage.createPart(id: id, length: length)
+        try await storage.createPart(id: id, length: length)
         do {
-            try save(record)
+            try await save(record)
         } catch {
             // Never a part without its record.
-            storage.removePart(id: id)
+            await storage.removePart(id: id)
             throw error
         }
         return record
@@ -75,30 +79,30 @@ final class UploadStore<Storage: FileStorage>: Sendable {
 
     /// Loads an upload that belongs to `partner`; another partner's upload is reported as absent. Reads only:
     /// a PATCH may be writing to the part file right now.
-    func load(_ id: Substring, partner: String) -> UploadRecord? {
-        guard UploadID.isValid(id), let record = record(String(id)), record.partner == partner else { return nil }
+    func load(_ id: Substring, partner: String) async -> UploadRecord? {
+        guard UploadID.isValid(id), let record = await record(String(id)), record.partner == partner else { return nil }
         return record
     }
 
     /// Loads an upload for writing; call only inside `exclusively`. The part file is cut back to the
     /// acknowledged offset: bytes written after the last acknowledgement (before a crash) are not trusted.
-    func loadForWriting(_ id: Substring, partner: String) throws -> UploadRecord? {
-        guard let record = load(id, partner: partner) else { return nil }
-        if let size = storage.partLength(id: record.id), size != record.offset {
-            try storage.truncatePart(id: record.id, to: record.offset)
+    func loadForWriting(_ id: Substring, partner: String) async throws -> UploadRecord? {
+        guard let record = await load(id, partner: partner) else { return nil }
+        if let size = await storage.partLength(id: record.id), size != record.offset {
+            try await storage.truncatePart(id: record.id, to: record.offset)
         }
         return record
     }
 
     /// Stores the state, atomically and durably.
-    func save(_ record: UploadRecord) throws {
+    func save(_ record: UploadRecord) async throws {
         let data: Data
         do {
             data = try UploadRecord.encoder.encode(record)
         } catch {
             throw StorageError.system(EINVAL, "encode the upload's record")
         }
-        try storage.saveRecord(data, id: record.id)
+        try await storage.saveRecord(data, id: record.id)
     }
 
     /// The whole-file hash state of an upload if it covers exactly its first `offset` bytes (taken out).
@@ -115,18 +119,18 @@ final class UploadStore<Storage: FileStorage>: Sendable {
     }
 
     /// Removes an upload's files (and what it held of its partner's quota).
-    func remove(_ id: String) {
+    func remove(_ id: String) async {
         quotas.closeUpload(id)
         _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
-        storage.removePart(id: id)
-        storage.removeRecord(id: id)
+        await storage.removePart(id: id)
+        await storage.removeRecord(id: id)
     }
 
     /// Removes the record only (after the part was committed, with what the commit changed in its area).
-    func forget(_ id: String, committed: (bytes: Int64, newFile: Bool)) {
+    func forget(_ id: String, committed: (bytes: Int64, newFile: Bool)) async {
         quotas.closeUpload(id, committed: committed)
         _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
-        storage.removeRecord(id: id)
+        await storage.removeRecord(id: id)
     }
 
     /// Runs `body` for a request arriving on `channel` while no other request works on the same upload; a
@@ -172,20 +176,21 @@ final class UploadStore<Storage: FileStorage>: Sendable {
 
     /// Removes expired uploads (and orphaned files); returns the removed ids.
     @discardableResult
-    func sweep(now: Date = .now) -> [String] {
+    func sweep(now: Date = .now) async -> [String] {
         var removed: [String] = []
-        let recorded = storage.recordIDs()
+        let recorded = await storage.recordIDs()
         for id in recorded {
-            guard let record = record(id) else { continue }
+            guard let record = await record(id) else { continue }
             let isBusy = busy.withLockedValue { $0[id] != nil }
             if !isBusy && expiry(of: record) < now {
-                remove(id)
+                await remove(id)
                 removed.append(id)
             }
         }
         // Parts whose record is gone (a crash between the two removals).
-        for id in storage.partIDs() where storage.loadRecord(id: id) == nil && busy.withLockedValue({ $0[id] == nil }) {
-            storage.removePart(id: id)
+        for id in await storage.partIDs()
+        where await storage.loadRecord(id: id) == nil && busy.withLockedValue({ $0[id] == nil }) {
+            await storage.removePart(id: id)
         }
         return removed
     }

@@ -18,7 +18,7 @@ struct UploadSweeper<Storage: FileStorage>: Service {
         // Stops with the server: graceful shutdown cancels the sleep.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let removed = uploads.sweep()
+                let removed = await uploads.sweep()
                 if !removed.isEmpty {
                     logger.info("removed expired uploads", metadata: ["count": "\(removed.count)"])
                 }

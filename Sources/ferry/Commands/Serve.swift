@@ -140,7 +140,7 @@ struct Serve: AsyncParsableCommand {
             }
             let shownPKI = devPKI
             do {
-                let application = try server.makeApplication(logger: logger) { port in
+                let application = try await server.makeApplication(logger: logger) { port in
                     Self.banner(server: server, port: port, pki: shownPKI)
                 }
                 var queue = try await QueueDaemon.open(configuration: configuration)
