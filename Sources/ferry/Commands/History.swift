@@ -8,7 +8,8 @@ import Foundation
 struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the transfer ledger, newest first.",
-        discussion: "By default the client ledger; --server reads the server's (<root>/.ferry/ledger.sqlite)."
+        discussion:
+            "By default the client ledger; --server reads the server's (<root>/.ferry/ledger.sqlite, or the PostgreSQL database that database.url names, shared by several nodes)."
     )
 
     @Option(name: .long, help: "Configuration file (YAML).")

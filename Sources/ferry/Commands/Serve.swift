@@ -42,6 +42,11 @@ struct Serve: AsyncParsableCommand {
             site that only sends and fetches. A daemon killed at any moment resumes its transfers from their \
             checkpoints when it starts again.
 
+            The ledger is <root>/.ferry/ledger.sqlite, or, with database.url (FERRY_DATABASE_URL), a PostgreSQL \
+            database several nodes share: the schema is applied at start (once, whichever node is first), a \
+            database that does not answer stops the start after 10 s, and rows it does not take within 5 s wait in \
+            <root>/.ferry/ledger-spool.jsonl until it does.
+
             Every connection's handshake is kept in a small flight recorder; the trace of each failed \
             handshake is logged (--trace-handshakes all logs every one), and --pcapng-dir writes them as \
             captures that tshark and Wireshark open already decrypted.
