@@ -34,6 +34,8 @@ public struct S3Client: Sendable {
     /// A page of a listing; `next` continues it.
     public struct Listing: Sendable {
         public let objects: [ObjectInfo]
+        /// With a delimiter: the names under the prefix that go on past it ("folders"), each ending in it.
+        public let folders: [String]
         public let next: String?
     }
 
@@ -142,9 +144,18 @@ public struct S3Client: Sendable {
         _ = try await send(.DELETE, key: key, operation: "delete")
     }
 
-    /// One page of the keys under `prefix`, in the store's order (UTF-8 byte order), from `continuation`.
-    public func list(prefix: String, continuation: String? = nil, maximum: Int = 1000) async throws -> Listing {
+    /// One page of the keys under `prefix`, in the store's order (UTF-8 byte order), from `continuation`, or
+    /// after the key `startAfter`; with `delimiter` ("/"), keys that go on past it are rolled up into `folders`.
+    public func list(
+        prefix: String,
+        delimiter: String? = nil,
+        startAfter: String? = nil,
+        continuation: String? = nil,
+        maximum: Int = 1000
+    ) async throws -> Listing {
         var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maximum))]
+        if let delimiter { query.append(("delimiter", delimiter)) }
+        if let startAfter { query.append(("start-after", startAfter)) }
         if let continuation { query.append(("continuation-token", continuation)) }
         let answer = try await xml(.GET, key: nil, query: query, operation: "list")
         let objects = answer.all("Contents").map {
@@ -154,8 +165,13 @@ public struct S3Client: Sendable {
                 etag: $0.value("ETag") ?? ""
             )
         }
+        let folders = answer.all("CommonPrefixes").compactMap { $0.value("Prefix") }
         let truncated = answer.value("IsTruncated") == "true"
-        return Listing(objects: objects, next: truncated ? answer.value("NextContinuationToken") : nil)
+        return Listing(
+            objects: objects,
+            folders: folders,
+            next: truncated ? answer.value("NextContinuationToken") : nil
+        )
     }
 
     /// Creates the bucket (tests and first setup; an existing bucket of one's own is not an error).

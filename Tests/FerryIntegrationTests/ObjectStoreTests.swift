@@ -63,6 +63,14 @@ struct ObjectStoreTests {
                 }
         )
         #expect(pages >= 2, "\(kind): the listing was paged")
+        // A folder's view: keys below a deeper "/" rolled up into folders; a page after a name.
+        let view = try await store.list(prefix: "acme/", delimiter: "/")
+        #expect(view.objects.isEmpty && view.folders == ["acme/in/", "acme/out/"], "\(kind): \(view.folders)")
+        let after = try await store.list(prefix: "acme/in/", delimiter: "/", startAfter: "acme/in/plain")
+        #expect(
+            after.objects.map(\.key) == ["acme/in/x=1&y=2", "acme/in/é€ü.dat"],
+            "\(kind): \(after.objects.map(\.key))"
+        )
         try await store.delete("acme/in/plain")
         #expect(try await store.head("acme/in/plain") == nil)
         #expect(try await store.get("acme/in/plain") == nil)
