@@ -120,35 +120,20 @@ public final class PostgresLedger: Ledger, DigestIndex {
         var conditions: [String] = []
         var binds = PostgresBindings()
         func next() -> String { "$\(binds.count + 1)" }
-        if let partner = query.partner {
-            conditions.append("partner = \(next())")
-            binds.append(partner)
+        // One filter: its condition on the next parameter, and the value bound to it, when the query sets it.
+        func filter<Value: PostgresDynamicTypeEncodable>(_ condition: (String) -> String, _ value: Value?) {
+            guard let value else { return }
+            conditions.append(condition(next()))
+            binds.append(value)
         }
-        if let direction = query.direction {
-            conditions.append("direction = \(next())")
-            binds.append(direction.rawValue)
-        }
-        if let result = query.result {
-            conditions.append("result = \(next())")
-            binds.append(result.rawValue)
-        }
-        if let operation = query.operation {
-            conditions.append("operation = \(next())")
-            binds.append(operation.name)
-        }
+        filter({ "partner = \($0)" }, query.partner)
+        filter({ "direction = \($0)" }, query.direction?.rawValue)
+        filter({ "result = \($0)" }, query.result?.rawValue)
+        filter({ "operation = \($0)" }, query.operation?.name)
         // A prefix compared as text: no LIKE, so `%` and `_` in a path are themselves.
-        if let prefix = query.pathPrefix {
-            conditions.append("starts_with(path, \(next()))")
-            binds.append(prefix)
-        }
-        if let since = query.since {
-            conditions.append("ended >= \(next())")
-            binds.append(since.timeIntervalSince1970)
-        }
-        if let until = query.until {
-            conditions.append("ended < \(next())")
-            binds.append(until.timeIntervalSince1970)
-        }
+        filter({ "starts_with(path, \($0))" }, query.pathPrefix)
+        filter({ "ended >= \($0)" }, query.since?.timeIntervalSince1970)
+        filter({ "ended < \($0)" }, query.until?.timeIntervalSince1970)
         if let after = query.after {
             let ended = next()
             binds.append(after.ended)
