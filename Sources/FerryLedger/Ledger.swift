@@ -31,8 +31,9 @@ extension Ledger {
 /// The SHA-256 of committed files, kept by file stamp so that `HEAD` and `GET` can send `Repr-Digest` without
 /// reading an unchanged file again.
 public protocol DigestIndex: Sendable {
-    /// The digest (hex) recorded for `path`, if its stamp still matches (the file has not changed since).
-    func digest(for path: String, stamp: FileStamp) async throws -> String?
+    /// The digests (hex) recorded for these paths, by path, for those whose stamp still matches (the file has not
+    /// changed since). One query for them all: a listing asks for a page of files at once.
+    func digests(for stamps: [String: FileStamp]) async throws -> [String: String]
     /// Remembers files' digests at their current stamps.
     func remember(_ digests: [KnownDigest]) async throws
     /// Forgets a file's digest (after a delete).
@@ -40,6 +41,11 @@ public protocol DigestIndex: Sendable {
 }
 
 extension DigestIndex {
+    /// The digest (hex) recorded for `path`, if its stamp still matches.
+    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
+        try await digests(for: [path: stamp])[path]
+    }
+
     /// Remembers one file's digest.
     public func remember(digest: String, for path: String, stamp: FileStamp) async throws {
         try await remember([KnownDigest(path: path, sha256: digest, stamp: stamp)])

@@ -193,15 +193,23 @@ public final class PostgresLedger: Ledger, DigestIndex {
         return try rows.first.map { try Int($0.decode(Int64.self)) } ?? 0
     }
 
-    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
+    public func digests(for stamps: [String: FileStamp]) async throws -> [String: String] {
+        guard !stamps.isEmpty else { return [:] }
         var binds = PostgresBindings()
-        binds.append(path)
-        let rows = try await rows("SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = $1", binds)
-        guard let row = rows.first else { return nil }
-        let (inode, size, modified, sha256) = try row.decode((Int64, Int64, Int64, String).self)
-        guard UInt64(bitPattern: inode) == stamp.inode, size == stamp.size, modified == stamp.modifiedNanoseconds
-        else { return nil }
-        return sha256
+        binds.append(Array(stamps.keys))
+        let rows = try await rows(
+            "SELECT path, inode, size, mtime_ns, sha256 FROM file_digests WHERE path = ANY($1)",
+            binds
+        )
+        var found: [String: String] = [:]
+        for row in rows {
+            let (path, inode, size, modified, sha256) = try row.decode((String, Int64, Int64, Int64, String).self)
+            guard let stamp = stamps[path], UInt64(bitPattern: inode) == stamp.inode, size == stamp.size,
+                modified == stamp.modifiedNanoseconds
+            else { continue }
+            found[path] = sha256
+        }
+        return found
     }
 
     public func remember(_ digests: [KnownDigest]) async throws {

@@ -221,17 +221,25 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         return before.first?.column("n")?.integer ?? 0
     }
 
-    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
-        let rows = try await connection.query(
-            "SELECT inode, size, mtime_ns, sha256 FROM file_digests WHERE path = ?",
-            [.text(path)]
-        )
-        guard let row = rows.first,
-            row.column("inode")?.integer.map({ UInt64(bitPattern: Int64($0)) }) == stamp.inode,
-            row.column("size")?.integer.map({ Int64($0) }) == stamp.size,
-            row.column("mtime_ns")?.integer.map({ Int64($0) }) == stamp.modifiedNanoseconds
-        else { return nil }
-        return row.column("sha256")?.string
+    public func digests(for stamps: [String: FileStamp]) async throws -> [String: String] {
+        var found: [String: String] = [:]
+        for chunk in Self.chunks(Array(stamps.keys), rowsOf: 1) {
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            let rows = try await connection.query(
+                "SELECT path, inode, size, mtime_ns, sha256 FROM file_digests WHERE path IN (\(marks))",
+                chunk.map { .text($0) }
+            )
+            for row in rows {
+                guard let path = row.column("path")?.string, let stamp = stamps[path],
+                    row.column("inode")?.integer.map({ UInt64(bitPattern: Int64($0)) }) == stamp.inode,
+                    row.column("size")?.integer.map({ Int64($0) }) == stamp.size,
+                    row.column("mtime_ns")?.integer.map({ Int64($0) }) == stamp.modifiedNanoseconds,
+                    let sha256 = row.column("sha256")?.string
+                else { continue }
+                found[path] = sha256
+            }
+        }
+        return found
     }
 
     /// One statement for all of them.

@@ -132,8 +132,8 @@ public final class SpooledLedger: Ledger, DigestIndex {
     // The digest index is a cache (a digest it lacks is computed again, and one is used only while the file's
     // stamp matches): while the database fails it is skipped, never waited on.
 
-    public func digest(for path: String, stamp: FileStamp) async throws -> String? {
-        try? await bestEffort { try await $0.digest(for: path, stamp: stamp) } ?? nil
+    public func digests(for stamps: [String: FileStamp]) async throws -> [String: String] {
+        await bestEffort { try await $0.digests(for: stamps) } ?? [:]
     }
 
     public func remember(_ digests: [KnownDigest]) async throws {

@@ -239,6 +239,32 @@ struct LedgerTests {
         }
     }
 
+    @Test(
+        "a page's digests in one lookup: 40,000 paths (beyond one statement's parameters), stale and unknown ones left out",
+        arguments: Backend.allCases
+    )
+    func digestPage(backend: Backend) async throws {
+        try await Self.withLedger(backend) { ledger in
+            func stamp(_ index: Int) -> FileStamp { FileStamp(inode: UInt64(index), size: 10, modifiedNanoseconds: 7) }
+            func hex(_ index: Int) -> String { String(format: "%064x", index) }
+            let known = (0..<40_000).filter { $0 % 3 != 0 }
+            try await ledger.remember(known.map { KnownDigest(path: "acme/f\($0)", sha256: hex($0), stamp: stamp($0)) })
+            var asked: [String: FileStamp] = [:]
+            for index in 0..<40_000 {
+                // Every fifth file changed since its digest was kept.
+                asked["acme/f\(index)"] =
+                    index % 5 == 0 ? FileStamp(inode: 1, size: 11, modifiedNanoseconds: 7) : stamp(index)
+            }
+            asked["acme/it's \"quoted\", 'n' %"] = stamp(1)
+            let found = try await ledger.digests(for: asked)
+            let expected = Dictionary(
+                uniqueKeysWithValues: known.filter { $0 % 5 != 0 }.map { ("acme/f\($0)", hex($0)) }
+            )
+            #expect(found.count == expected.count && found == expected)
+            #expect(try await ledger.digests(for: [:]).isEmpty)
+        }
+    }
+
     @Test("retention removes only rows that ended before the cut and says how many", arguments: Backend.allCases)
     func retention(backend: Backend) async throws {
         try await Self.withLedger(backend) { ledger in

@@ -1,7 +1,9 @@
 import FerryConfig
 import FerryTrace
+import HTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTPTypes
 
 /// The first handler of every connection, below TLS: it closes a connection that has not completed its TLS
 /// handshake within the deadline, and one that moves fewer than `minimumBytes` in either direction during a
@@ -22,6 +24,9 @@ final class ConnectionGuard: ChannelDuplexHandler {
     private var wasWritable = true
     private var deadline: Scheduled<Void>?
     private var window: Scheduled<Void>?
+    /// Requests read whole and not yet answered: while the server owes an answer, a quiet window is the server's
+    /// work (a digest, a listing), not a stalled peer, and does not close the connection.
+    private var owed = 0
 
     init(limits: FerryConfiguration.ConnectionLimits, record: TLSConnectionRecord) {
         self.limits = limits
@@ -80,7 +85,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
         let period = TimeAmount.nanoseconds(Int64(limits.stallTimeout * 1e9))
         window = context.eventLoop.assumeIsolated().scheduleTask(in: period) { [self] in
             let moved =
-                read >= limits.minimumBytes
+                owed > 0 || read >= limits.minimumBytes
                 || (written >= limits.minimumBytes && (wasWritable || context.channel.isWritable))
             read = 0
             written = 0
@@ -99,6 +104,9 @@ final class ConnectionGuard: ChannelDuplexHandler {
         }
     }
 
+    /// Called on the event loop by `ResponseDebt` as requests end and answers start.
+    func owe(_ change: Int) { owed = max(0, owed + change) }
+
     private func stop() {
         deadline?.cancel()
         deadline = nil
@@ -113,6 +121,59 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension ConnectionGuard: Sendable {}
+
+/// Tells the connection's guard when the server owes an answer: from the end of a request until the head of its
+/// final response. It sits in each HTTP/1.1 connection and each HTTP/2 stream (whose guard is the parent's).
+final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private var ended = 0
+    private var answered = 0
+    private var reported = 0
+    private var connectionGuard: ConnectionGuard?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // An HTTP/1.1 connection holds its guard; an HTTP/2 stream's parent does (on the same event loop).
+        connectionGuard = try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self)
+        if connectionGuard == nil, let parent = context.channel.parent, parent.eventLoop === context.eventLoop {
+            connectionGuard = try? parent.pipeline.syncOperations.handler(type: ConnectionGuard.self)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        connectionGuard?.owe(-reported)
+        reported = 0
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .end = Self.unwrapInboundIn(data) {
+            ended += 1
+            report()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head(let response) = Self.unwrapOutboundIn(data), response.status.kind != .informational {
+            answered += 1
+            report()
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// An answer that starts before its request ends (an early refusal) owes nothing.
+    private func report() {
+        let owed = max(0, ended - answered)
+        connectionGuard?.owe(owed - reported)
+        reported = owed
+    }
+}
+
+@available(*, unavailable)
+extension ResponseDebt: Sendable {}
 
 /// Counts open connections, in all and per source address, so that one client (or a crowd) cannot take every
 /// file descriptor.

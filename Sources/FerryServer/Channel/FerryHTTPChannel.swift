@@ -42,7 +42,7 @@ public struct FerryHTTPChannel: ServerChildChannel {
     ) {
         let idle = TimeAmount.nanoseconds(Int64(counter.limits.idleTimeout * 1e9))
         let http1Configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ExpectContinueHandler(mayContinue: mayContinue)],
+            additionalChannelHandlers: [ExpectContinueHandler(mayContinue: mayContinue), ResponseDebt()],
             idleTimeout: idle
         )
         self.http1 = HTTP1Channel(responder: responder, configuration: http1Configuration)

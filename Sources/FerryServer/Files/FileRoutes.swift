@@ -335,22 +335,29 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
                 next = names.last
             }
         }
-        for name in names {
-            guard let info = await store.storage.item(named: name, in: listed) else {
+        var items: [(name: String, item: StoredItem?)] = []
+        for name in names { items.append((name, await store.storage.item(named: name, in: listed))) }
+        func relative(_ name: String) -> String {
+            target.rootRelative.isEmpty ? name : target.rootRelative + "/" + name
+        }
+        // The page's known digests in one query.
+        var stamps: [String: FileStamp] = [:]
+        for case (let name, let info?) in items where info.isFile { stamps[relative(name)] = info.stamp }
+        let known = (try? await store.digests.digests(for: stamps)) ?? [:]
+        for (name, item) in items {
+            guard let info = item else {
                 if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
                     entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))
                 }
                 continue
             }
-            let relative = target.rootRelative.isEmpty ? name : target.rootRelative + "/" + name
-            let known = info.isFile ? try? await store.digests.digest(for: relative, stamp: info.stamp) : nil
             entries.append(
                 .init(
                     name: name,
                     type: Self.listingType(info.kind),
                     size: info.isFile ? info.size : nil,
                     modified: timestamps.string(from: info.modified),
-                    sha256: known ?? nil
+                    sha256: info.isFile ? known[relative(name)] : nil
                 )
             )
         }
