@@ -58,7 +58,12 @@ struct FileStore<Storage: FileStorage>: Sendable {
 
     /// Streams a body into a staged file while hashing it, verifies the declared digest, makes it durable, and
     /// commits it to the target. On any failure the staged file is removed and nothing is committed.
-    func commit<Body: AsyncSequence>(
+    ///
+    /// Two tasks share the work: a child reads the body, counts and hashes it (the wire's digest), and hands the
+    /// buffers over (at most `handoffLimit` bytes between them) to this task, which converts them in text mode and
+    /// writes them. So the conversion and the stored file's digest overlap the wire's reading and hashing instead
+    /// of adding to it.
+    func commit<Body: AsyncSequence & Sendable>(
         body: Body,
         to target: AccessPolicy.Target,
         declared: FileDigest?,
@@ -76,21 +81,44 @@ struct FileStore<Storage: FileStorage>: Sendable {
         let staged = try await storage.stage(expectedLength: pipe == nil ? contentLength.map(Int64.init) : nil)
         var committed = false
         defer { if !committed { staged.discard() } }
-        var hasher = SHA256()
-        var bytes: Int64 = 0
-        for try await chunk in body {
-            bytes += Int64(chunk.readableBytes)
-            if let contentLength, bytes > Int64(contentLength) {
-                throw ProblemError(.lengthMismatch, detail: "Content-Length is \(contentLength)")
+        let handoff = BufferHandoff(limit: Self.handoffLimit)
+        let maximumSize = self.maximumSize
+        let (digest, bytes) = try await withThrowingTaskGroup(of: (FileDigest, Int64).self) { group in
+            group.addTask {
+                do {
+                    var hasher = SHA256()
+                    var bytes: Int64 = 0
+                    for try await chunk in body {
+                        bytes += Int64(chunk.readableBytes)
+                        if let contentLength, bytes > Int64(contentLength) {
+                            throw ProblemError(.lengthMismatch, detail: "Content-Length is \(contentLength)")
+                        }
+                        // A body without Content-Length (chunked) is counted as it arrives.
+                        if bytes > maximumSize { throw Self.tooLarge(bytes, limit: maximumSize, counted: true) }
+                        chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                        try await handoff.send(chunk)
+                    }
+                    handoff.finish()
+                    return (FileDigest(bytes: Array(hasher.finalize()))!, bytes)
+                } catch {
+                    handoff.fail(error)
+                    throw error
+                }
             }
-            // A body without Content-Length (chunked) is counted as it arrives.
-            if bytes > maximumSize { throw tooLarge(bytes, counted: true) }
-            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            try await staged.write(pipe == nil ? chunk : try pipe!.pass(chunk))
+            do {
+                while let chunk = try await handoff.next() {
+                    try await staged.write(pipe == nil ? chunk : try pipe!.pass(chunk))
+                }
+                if pipe != nil { try await staged.write(try pipe!.finish()) }
+            } catch {
+                // The reader's own error (it failed the handoff) is the one to report.
+                handoff.fail(error)
+                if let read = try await group.nextResult(), case .failure(let first) = read { throw first }
+                throw error
+            }
+            return try await group.next()!
         }
-        if pipe != nil { try await staged.write(try pipe!.finish()) }
         try await staged.finish()
-        let digest = FileDigest(bytes: Array(hasher.finalize()))!
         if let declared, declared != digest {
             throw ProblemError(
                 .digestMismatch,
@@ -111,6 +139,9 @@ struct FileStore<Storage: FileStorage>: Sendable {
         result.text = pipe?.outcome
         return result
     }
+
+    /// The most an upload holds between reading its body and writing it.
+    static var handoffLimit: Int { 1 << 20 }
 
     /// Converts a complete resumable upload's part (the wire's bytes) into a staged file, commits that to the
     /// target and removes the part: text mode converts after the last byte, so offsets and resumption stay those
@@ -205,10 +236,14 @@ struct FileStore<Storage: FileStorage>: Sendable {
 
     /// 413 for a file over `uploads.max-size`.
     func tooLarge(_ size: Int64, counted: Bool = false) -> ProblemError {
+        Self.tooLarge(size, limit: maximumSize, counted: counted)
+    }
+
+    static func tooLarge(_ size: Int64, limit: Int64, counted: Bool) -> ProblemError {
         ProblemError(
             .tooLarge,
             detail:
-                "\(counted ? "more than \(maximumSize) bytes arrived" : "\(size) bytes") exceed this server's maximum of \(maximumSize) bytes (uploads.max-size); nothing was stored"
+                "\(counted ? "more than \(limit) bytes arrived" : "\(size) bytes") exceed this server's maximum of \(limit) bytes (uploads.max-size); nothing was stored"
         )
     }
 }
