@@ -137,7 +137,7 @@ public final class PostgresDatabase: Sendable {
     ) async throws {
         do {
             // The pool retries a database that does not answer for ever: a node that cannot reach it stops instead.
-            try await Self.within(deadline, "no connection to the database within \(deadline)") {
+            try await withDeadline(deadline, "no connection to the database within \(deadline)") {
                 try await self.applyMigrations(migrations)
             }
         } catch {
@@ -152,25 +152,6 @@ public final class PostgresDatabase: Sendable {
             throw LedgerError(
                 "cannot prepare the database \(displayURL): \(reason); check that PostgreSQL runs there and database.url is right"
             )
-        }
-    }
-
-    /// What `body` returns, or `message` thrown once `deadline` has passed.
-    static func within<T: Sendable>(
-        _ deadline: Duration,
-        _ message: String,
-        _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            guard let first else { throw LedgerError(message) }
-            return first
         }
     }
 

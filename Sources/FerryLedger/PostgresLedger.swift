@@ -259,7 +259,7 @@ public final class PostgresLedger: Ledger, DigestIndex {
         let logger = database.logger
         do {
             // Bounded: the pool waits for ever for a database that does not answer.
-            return try await PostgresDatabase.within(.seconds(30), "no answer from the database within 30 s") {
+            return try await withDeadline(.seconds(30), "no answer from the database within 30 s") {
                 try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
             }
         } catch {

@@ -52,7 +52,7 @@ public final class SpooledLedger: Ledger, DigestIndex {
         if state.withLockedValue({ $0.skipUntil }) < Date() {
             do {
                 let primary = self.primary
-                try await PostgresDatabase.within(wait, "the ledger database did not answer within \(wait)") {
+                try await withDeadline(wait, "the ledger database did not answer within \(wait)") {
                     try await primary.record(entries)
                 }
                 return
@@ -65,15 +65,28 @@ public final class SpooledLedger: Ledger, DigestIndex {
 
     /// Rows spooled and not yet in the database.
     public func spooled() -> [LedgerEntry] {
-        Self.rows(in: spoolPath + ".sending") + Self.rows(in: spoolPath)
+        Self.rows(in: spoolPath + ".sending").rows + Self.rows(in: spoolPath).rows
     }
 
-    static func rows(in path: String) -> [LedgerEntry] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+    /// Where lines that are not a row go (a line cut by a crash in the middle of an append): kept for a person to
+    /// look at, never offered to the database, never dropped.
+    public var damagedPath: String { spoolPath + ".damaged" }
+
+    /// The rows of a spool file, and the lines that are not rows.
+    static func rows(in path: String) -> (rows: [LedgerEntry], damaged: [Data]) {
+        guard let data = FileManager.default.contents(atPath: path) else { return ([], []) }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
-        // A line cut by a crash mid-append is the only one that can be incomplete: the last; it is skipped.
-        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(LedgerEntry.self, from: $0) }
+        var rows: [LedgerEntry] = []
+        var damaged: [Data] = []
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            if let row = try? decoder.decode(LedgerEntry.self, from: line) {
+                rows.append(row)
+            } else {
+                damaged.append(line)
+            }
+        }
+        return (rows, damaged)
     }
 
     /// Offers the spool to the database; what it takes leaves the spool.
@@ -90,11 +103,15 @@ public final class SpooledLedger: Ledger, DigestIndex {
         if !FileManager.default.fileExists(atPath: sending) {
             guard FileManager.default.fileExists(atPath: spoolPath), rename(spoolPath, sending) == 0 else { return }
         }
-        let rows = Self.rows(in: sending)
+        let (rows, damaged) = Self.rows(in: sending)
         do {
             let primary = self.primary
-            try await PostgresDatabase.within(.seconds(30), "the ledger database did not answer") {
+            try await withDeadline(.seconds(30), "the ledger database did not answer") {
                 try await primary.record(rows)
+            }
+            if !damaged.isEmpty {
+                // Kept before the spool goes; if this fails, the spool stays and is offered again.
+                try Self.append(damaged.map { $0 + [UInt8(ascii: "\n")] }, to: damagedPath)
             }
             try? FileManager.default.removeItem(atPath: sending)
             state.withLockedValue { $0.skipUntil = .distantPast }
@@ -106,19 +123,27 @@ public final class SpooledLedger: Ledger, DigestIndex {
     private func append(_ entries: [LedgerEntry]) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
-        var data = Data()
-        for entry in entries {
-            data += try encoder.encode(entry)
-            data.append(UInt8(ascii: "\n"))
-        }
-        let fd = Glibc.open(spoolPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        var lines: [Data] = []
+        for entry in entries { lines.append(try encoder.encode(entry) + [UInt8(ascii: "\n")]) }
+        try Self.append(lines, to: spoolPath)
+    }
+
+    /// Appends lines to a file and syncs it. A file whose last line was cut (a crash mid-append) gets its line end
+    /// first, so the cut line stays one damaged line and never swallows the next row.
+    static func append(_ lines: [Data], to path: String) throws {
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw LedgerError("cannot write the ledger spool \(spoolPath): \(String(cString: strerror(errno)))")
+            throw LedgerError("cannot write the ledger spool \(path): \(String(cString: strerror(errno)))")
         }
         defer { Glibc.close(fd) }
+        var data = Data()
+        let end = lseek(fd, 0, SEEK_END)
+        var last: UInt8 = 0
+        if end > 0, pread(fd, &last, 1, end - 1) == 1, last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
+        for line in lines { data += line }
         let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard written == data.count, fsync(fd) == 0 else {
-            throw LedgerError("cannot write the ledger spool \(spoolPath): \(String(cString: strerror(errno)))")
+            throw LedgerError("cannot write the ledger spool \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -150,7 +175,7 @@ public final class SpooledLedger: Ledger, DigestIndex {
         guard state.withLockedValue({ $0.skipUntil }) < Date() else { return nil }
         let primary = self.primary
         do {
-            return try await PostgresDatabase.within(wait, "no answer") { try await body(primary) }
+            return try await withDeadline(wait, "no answer") { try await body(primary) }
         } catch {
             state.withLockedValue { $0.skipUntil = Date().addingTimeInterval(10) }
             return nil
