@@ -260,7 +260,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryProtocolTests",
-            dependencies: ["FerryProtocol", "FerryTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "FerryProtocol", "FerryTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
