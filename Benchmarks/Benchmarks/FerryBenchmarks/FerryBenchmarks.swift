@@ -41,6 +41,16 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The same 16 MiB through the SHA-256 whose state can travel between nodes (object-store uploads only).
+    Benchmark("ResumableSHA256 of 16 MiB in 256 KiB ByteBuffer chunks", configuration: .init(scalingFactor: .one)) {
+        benchmark in
+        for _ in benchmark.scaledIterations {
+            var hasher = ResumableSHA256()
+            for _ in 0..<64 { hasher.update(chunk) }
+            blackHole(hasher.finalize())
+        }
+    }
+
     Benchmark("normalise a percent-encoded partner path") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try? PartnerPath(encoded: "inbound/2026/11/29/invoices%20batch%2042/part-0007.csv"))
