@@ -114,7 +114,7 @@ struct LinkSwapTests {
             func status(_ arguments: [String]) async throws -> String {
                 try await ExternalTool.run(
                     curl,
-                    server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"]
+                    server.curlIdentity("acme") + ["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "90"]
                         + arguments
                 ).stdout
             }

@@ -20,7 +20,8 @@ struct ShutdownTests {
                         "--http1.1", "--limit-rate", "2M", "-T", source, "-o", "/dev/null", "-w", "%{http_code}",
                         server.url("in/slow.bin"),
                     ],
-                    timeout: 30
+                    // Generous: in the first minute of the whole suite on two cores, everything is starved.
+                    timeout: 120
                 )
             }
             // Stop once the upload is under way: the server (in this process) holds its temporary file open. The file
