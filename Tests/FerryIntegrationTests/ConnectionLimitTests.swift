@@ -94,7 +94,10 @@ struct ConnectionLimitTests {
             let listing = try await ExternalTool.run(
                 curl,
                 server.curlIdentity("acme") + [
-                    "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20", server.url(""),
+                    // Without the deadlines the crowd holds its descriptors for good; with them, it is gone in 5 s.
+                    // The wait is generous because the whole suite on two cores starves everything in its first
+                    // minute.
+                    "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "60", server.url(""),
                 ]
             )
             #expect(

@@ -247,7 +247,8 @@ struct LedgerTests {
         try await Self.withLedger(backend) { ledger in
             func stamp(_ index: Int) -> FileStamp { FileStamp(inode: UInt64(index), size: 10, modifiedNanoseconds: 7) }
             func hex(_ index: Int) -> String { String(format: "%064x", index) }
-            let known = (0..<40_000).filter { $0 % 3 != 0 }
+            // A few thousand kept, forty thousand asked for: the lookup goes past one statement's parameters.
+            let known = (0..<3_000).filter { $0 % 3 != 0 }
             try await ledger.remember(known.map { KnownDigest(path: "acme/f\($0)", sha256: hex($0), stamp: stamp($0)) })
             var asked: [String: FileStamp] = [:]
             for index in 0..<40_000 {
