@@ -141,7 +141,7 @@ let package = Package(
             name: "FerryServer",
             dependencies: [
                 "FerryProtocol", "FerryTLS", "FerryTrace", "FerryWire", "FerryConfig", "FerryLedger", "FerryDiagnosis",
-                "FerryText",
+                "FerryText", "FerryObjectStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -238,7 +238,7 @@ let package = Package(
         .target(
             name: "FerryTestSupport",
             dependencies: [
-                "FerryTLS", "FerryProtocol",
+                "FerryTLS", "FerryProtocol", "FerryObjectStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -282,7 +282,7 @@ let package = Package(
         .testTarget(
             name: "FerryServerTests",
             dependencies: [
-                "FerryServer", "FerryConfig", "FerryProtocol", "FerryTestSupport",
+                "FerryServer", "FerryConfig", "FerryProtocol", "FerryTestSupport", "FerryObjectStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

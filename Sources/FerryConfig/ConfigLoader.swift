@@ -252,6 +252,39 @@ public enum ConfigLoader {
                 "database.url is required for the other database keys (e.g. postgres://ferry@db:5432/ferry)"
             )
         }
+        let storageKeys = ["prefix", "region", "path-style", "credentials-file", "credentials-profile"]
+        if let endpoint = string("storage.s3.endpoint") {
+            guard let bucket = string("storage.s3.bucket"), !bucket.isEmpty else {
+                throw ConfigError(
+                    "storage.s3.bucket is required with storage.s3.endpoint (the bucket Ferry's files go in)"
+                )
+            }
+            var storage = FerryConfiguration.ObjectStorage(endpoint: endpoint, bucket: bucket)
+            if let value = string("storage.s3.prefix") {
+                guard !value.hasPrefix("/"),
+                    !value.split(separator: "/", omittingEmptySubsequences: false)
+                        .dropLast(value.hasSuffix("/") ? 1 : 0).contains(where: {
+                            $0.isEmpty || $0 == "." || $0 == ".."
+                        })
+                else {
+                    throw ConfigError(
+                        "storage.s3.prefix: '\(value)' is not a key prefix such as ferry/ (names separated by '/', no empty, '.' or '..' names, no leading '/')"
+                    )
+                }
+                storage.prefix = value.isEmpty || value.hasSuffix("/") ? value : value + "/"
+            }
+            if let value = string("storage.s3.region") { storage.region = value }
+            if let value = string("storage.s3.path-style") {
+                storage.pathStyle = try Self.bool(value, key: "storage.s3.path-style")
+            }
+            storage.credentialsFile = path("storage.s3.credentials-file")
+            if let value = string("storage.s3.credentials-profile") { storage.credentialsProfile = value }
+            configuration.objectStorage = storage
+        } else if let key = (["bucket"] + storageKeys).first(where: { string("storage.s3." + $0) != nil }) {
+            throw ConfigError(
+                "storage.s3.endpoint is required for storage.s3.\(key) (e.g. https://s3.eu-central-1.amazonaws.com)"
+            )
+        }
         if let value = try count("server.trace.pcapng-max-files") {
             configuration.serverTrace.pcapngMaximumFiles = value
         }

@@ -59,6 +59,12 @@ enum ConfigSchema {
         ]),
         "client": .map(["ledger": .leaf, "tls": .map(tlsKeys(server: false))]),
         "database": .map(["url": .leaf, "password-file": .leaf, "max-connections": .leaf, "node": .leaf]),
+        "storage": .map([
+            "s3": .map([
+                "endpoint": .leaf, "bucket": .leaf, "prefix": .leaf, "region": .leaf, "path-style": .leaf,
+                "credentials-file": .leaf, "credentials-profile": .leaf,
+            ])
+        ]),
         "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf, "file-mode": .leaf]),
         "partners": .named(
             .map([

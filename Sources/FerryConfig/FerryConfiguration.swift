@@ -13,6 +13,8 @@ public struct FerryConfiguration: Sendable {
     public var serverLedger: String?
     /// A shared PostgreSQL database for the server's state (`database.*`); nil: the embedded SQLite files.
     public var database: Database?
+    /// An S3-compatible bucket for committed files (`storage.s3.*`); nil: the local folder under `root`.
+    public var objectStorage: ObjectStorage?
     /// Seconds a stopping server (SIGTERM, SIGINT) lets requests in flight finish before it cuts them; a cut
     /// resumable upload keeps its last checkpoint.
     public var shutdownGrace: Double = 30
@@ -375,6 +377,29 @@ extension FerryConfiguration {
 }
 
 extension FerryConfiguration {
+    /// `storage.s3.*`: the bucket several nodes share for committed files. Credentials come from
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), or from `credentials-file` (the INI
+    /// form of `~/.aws/credentials`).
+    public struct ObjectStorage: Sendable, Equatable {
+        /// `https://s3.eu-central-1.amazonaws.com`, `http://127.0.0.1:8333`, ...
+        public var endpoint: String
+        public var bucket: String
+        /// Every key starts with it (`ferry/`); empty: the bucket's top.
+        public var prefix = ""
+        public var region = "us-east-1"
+        /// The bucket in the path (most S3-compatible servers) rather than in the host name.
+        public var pathStyle = true
+        /// A credentials file, when the environment has no keys.
+        public var credentialsFile: String?
+        /// Its profile.
+        public var credentialsProfile = "default"
+
+        public init(endpoint: String, bucket: String) {
+            self.endpoint = endpoint
+            self.bucket = bucket
+        }
+    }
+
     /// `database.*`: the PostgreSQL database several nodes share.
     public struct Database: Sendable, Equatable {
         /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE?sslmode=...` (`FERRY_DATABASE_URL` keeps a password out

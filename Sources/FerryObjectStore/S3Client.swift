@@ -24,11 +24,30 @@ public struct S3Client: Sendable {
         }
     }
 
-    /// An object's length and entity tag.
+    /// An object's length, entity tag and modification time (whole seconds: what every answer can give, so a
+    /// listing and a HEAD of one object agree).
     public struct ObjectInfo: Sendable, Equatable {
         public let key: String
         public let size: Int64
         public let etag: String
+        public let modified: Date
+
+        public init(key: String, size: Int64, etag: String, modified: Date) {
+            self.key = key
+            self.size = size
+            self.etag = etag
+            self.modified = modified
+        }
+
+        init(key: String, size: Int64, headers: HTTPHeaders) {
+            let date = headers.first(name: "last-modified").flatMap(S3Client.httpDate)
+            self.init(
+                key: key,
+                size: size,
+                etag: headers.first(name: "etag") ?? "",
+                modified: date ?? Date(timeIntervalSince1970: 0)
+            )
+        }
     }
 
     /// A page of a listing; `next` continues it.
@@ -111,31 +130,63 @@ public struct S3Client: Sendable {
 
     // MARK: objects
 
-    /// Stores `body` as `key` (one request: small objects; large ones go as multipart uploads).
-    public func put(_ key: String, body: ByteBuffer) async throws {
-        _ = try await send(.PUT, key: key, body: body, operation: "put")
+    /// Stores `body` as `key` (one request: small objects; large ones go as multipart uploads). `onlyIfAbsent`
+    /// sends `If-None-Match: *`: a store that honours it refuses with 412 `PreconditionFailed` when the key exists.
+    public func put(_ key: String, body: ByteBuffer, onlyIfAbsent: Bool = false) async throws {
+        _ = try await send(
+            .PUT,
+            key: key,
+            headers: onlyIfAbsent ? [("if-none-match", "*")] : [],
+            body: body,
+            operation: "put"
+        )
     }
 
     /// Reads `key`, or the bytes `range` of it; the caller streams the body. Nil when there is no such object.
+    /// With `ifMatch` (an entity tag), an object replaced since is refused (412 `PreconditionFailed`).
     public func get(
         _ key: String,
-        range: ClosedRange<Int64>? = nil
+        range: ClosedRange<Int64>? = nil,
+        ifMatch: String? = nil
     ) async throws -> (info: ObjectInfo, body: HTTPClientResponse.Body)? {
         var headers: [(String, String)] = []
         if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        if let ifMatch { headers.append(("if-match", ifMatch)) }
         let response = try await send(.GET, key: key, headers: headers, operation: "get", missingIsNil: true)
         guard let response else { return nil }
         let length = response.headers.first(name: "content-length").flatMap { Int64($0) } ?? -1
-        return (ObjectInfo(key: key, size: length, etag: response.headers.first(name: "etag") ?? ""), response.body)
+        return (ObjectInfo(key: key, size: length, headers: response.headers), response.body)
     }
 
-    /// The object's length and entity tag, nil when there is none.
+    /// Streams `key`, or the bytes `range` of it, to `body`; false when there is no such object. `ifMatch` as for
+    /// `get`. An answer that breaks off is an `ObjectStoreError`; `body`'s own errors pass through as they are.
+    public func read(
+        _ key: String,
+        range: ClosedRange<Int64>? = nil,
+        ifMatch: String? = nil,
+        _ body: (ByteBuffer) async throws -> Void
+    ) async throws -> Bool {
+        guard let (_, stream) = try await get(key, range: range, ifMatch: ifMatch) else { return false }
+        var iterator = stream.makeAsyncIterator()
+        while true {
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await iterator.next()
+            } catch {
+                throw ObjectStoreError("the object store's answer to get \(key) broke off: \(error)")
+            }
+            guard let chunk else { return true }
+            try await body(chunk)
+        }
+    }
+
+    /// The object's length, entity tag and modification time, nil when there is none.
     public func head(_ key: String) async throws -> ObjectInfo? {
         guard let response = try await send(.HEAD, key: key, operation: "head", missingIsNil: true) else { return nil }
         return ObjectInfo(
             key: key,
             size: response.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0,
-            etag: response.headers.first(name: "etag") ?? ""
+            headers: response.headers
         )
     }
 
@@ -162,7 +213,8 @@ public struct S3Client: Sendable {
             ObjectInfo(
                 key: $0.value("Key") ?? "",
                 size: Int64($0.value("Size") ?? "") ?? 0,
-                etag: $0.value("ETag") ?? ""
+                etag: $0.value("ETag") ?? "",
+                modified: $0.value("LastModified").flatMap(Self.isoDate) ?? Date(timeIntervalSince1970: 0)
             )
         }
         let folders = answer.all("CommonPrefixes").compactMap { $0.value("Prefix") }
@@ -229,8 +281,13 @@ public struct S3Client: Sendable {
         return parts.sorted { $0.number < $1.number }
     }
 
-    /// Makes the object from the parts: it appears whole, or not at all.
-    public func completeMultipartUpload(_ key: String, uploadID: String, parts: [Part]) async throws {
+    /// Makes the object from the parts: it appears whole, or not at all. `onlyIfAbsent` as for `put`.
+    public func completeMultipartUpload(
+        _ key: String,
+        uploadID: String,
+        parts: [Part],
+        onlyIfAbsent: Bool = false
+    ) async throws {
         var body = "<CompleteMultipartUpload>"
         for part in parts.sorted(by: { $0.number < $1.number }) {
             body += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(part.etag.xmlEscaped)</ETag></Part>"
@@ -241,6 +298,7 @@ public struct S3Client: Sendable {
             .POST,
             key: key,
             query: [("uploadId", uploadID)],
+            headers: onlyIfAbsent ? [("if-none-match", "*")] : [],
             body: ByteBuffer(string: body),
             operation: "complete multipart upload"
         )
@@ -274,14 +332,39 @@ public struct S3Client: Sendable {
 
     // MARK: requests
 
+    /// A date in an HTTP header (`Last-Modified`), to the second.
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
+    }
+
+    /// A date in a listing (`2026-12-07T02:10:12.000Z`), cut to the second as HEAD's `Last-Modified` is.
+    static func isoDate(_ text: String) -> Date? {
+        let seconds = text.split(separator: ".").first.map { String($0).hasSuffix("Z") ? String($0) : $0 + "Z" }
+        return seconds.flatMap { ISO8601DateFormatter().date(from: $0) }
+    }
+
     private func xml(
         _ method: HTTPMethod,
         key: String?,
         query: [(String, String)],
+        headers: [(String, String)] = [],
         body: ByteBuffer? = nil,
         operation: String
     ) async throws -> XMLTree {
-        guard let response = try await send(method, key: key, query: query, body: body, operation: operation) else {
+        guard
+            let response = try await send(
+                method,
+                key: key,
+                query: query,
+                headers: headers,
+                body: body,
+                operation: operation
+            )
+        else {
             throw ObjectStoreError("the object store has no \(key ?? settings.bucket) (\(operation))", status: 404)
         }
         let data = try await Self.collect(response.body, operation: operation)

@@ -250,6 +250,12 @@ public struct ProblemKind: Sendable, Hashable {
         "Storage full",
         "Retry later: the server is out of space (not retried within a run)."
     )
+    public static let storageUnavailable = Self(
+        "storage-unavailable",
+        503,
+        "Storage unavailable",
+        "Retry later: the server cannot reach its object store for now (retried within a run)."
+    )
     public static let storageError = Self(
         "storage-error",
         500,
@@ -273,7 +279,7 @@ public struct ProblemKind: Sendable, Hashable {
         digestMismatch, conversionFailed, badDigestHeader, checksumMismatch, badChecksumHeader, checksumAlgorithm,
         tusVersion, uploadLength, deferLengthUnsupported, badMetadata, pathRequired, uploadOffset, offsetMismatch,
         uploadNotFound, uploadBusy,
-        tooLarge, quotaExceeded, storageFull, storageError,
+        tooLarge, quotaExceeded, storageFull, storageUnavailable, storageError,
         malformedBatch,
     ]
 

@@ -1,10 +1,12 @@
 public import FerryConfig
 public import FerryLedger
+import FerryObjectStore
 import FerryProtocol
 public import FerryTLS
 import FerryTrace
 import FerryWire
 import Foundation
+import HTTPTypes
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
@@ -12,6 +14,7 @@ import HummingbirdTLS
 public import Logging
 public import NIOCore
 import NIOSSL
+import ServiceLifecycle
 
 /// A Ferry server, ready to run: its TLS context is loaded and checked, its ledger open.
 public struct FerryServer: Sendable {
@@ -85,16 +88,27 @@ public struct FerryServer: Sendable {
         return SpooledLedger(shared, spool: configuration.root + "/.ferry/ledger-spool.jsonl")
     }
 
-    /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.
-    ///
-    /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
-    public func makeApplication(
-        logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) async throws -> some ApplicationProtocol {
-        let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
-        let quotas = QuotaBook(root: root, configuration: configuration)
-        let storage = LocalFileStorage(root: root, fileMode: mode_t(configuration.uploadFileMode))
+    /// What serving files over one storage gives the application.
+    struct ServedFiles {
+        let policy: AccessPolicy
+        let mayContinue: @Sendable (HTTPRequest, any Channel) -> Bool
+        let sweeper: any Service
+    }
+
+    /// The routes for files and resumable uploads over `storage`, added to `router`.
+    private func serveFiles<Storage: FileStorage>(
+        _ storage: Storage,
+        root: String,
+        chains: VerifiedChains,
+        router: Router<FerryRequestContext>,
+        logger: Logger
+    ) async throws -> ServedFiles {
+        let quotas: QuotaBook
+        if let objects = storage as? S3FileStorage {
+            quotas = QuotaBook(root: root, configuration: configuration) { try await objects.usage(ofHome: $0) }
+        } else {
+            quotas = QuotaBook(root: root, configuration: configuration)
+        }
         await storage.sweepStaged()
         let store = FileStore(
             storage: storage,
@@ -103,7 +117,6 @@ public struct FerryServer: Sendable {
             maximumSize: configuration.uploadMaximumSize
         )
         let uploads = UploadStore(storage: storage, expireAfter: configuration.uploadExpireAfter, quotas: quotas)
-        let chains = VerifiedChains()
         let policy = try AccessPolicy(
             root: root,
             configuration: configuration,
@@ -121,8 +134,6 @@ public struct FerryServer: Sendable {
                 length: record.length
             )
         }
-        let router = Router(context: FerryRequestContext.self)
-        router.add(middleware: RefusalLog(logger: logger))
         router.add(middleware: FileRoutes(policy: policy, store: store, ledger: ledger))
         router.add(
             middleware: UploadRoutes(
@@ -133,6 +144,68 @@ public struct FerryServer: Sendable {
                 maximumSize: configuration.uploadMaximumSize
             )
         )
+        return ServedFiles(
+            policy: policy,
+            mayContinue: { request, channel in
+                FileRoutes.mayContinue(request, channel: channel, policy: policy, store: store)
+            },
+            sweeper: UploadSweeper(
+                uploads: uploads,
+                interval: configuration.uploadSweepInterval,
+                ledger: ledger,
+                retention: configuration.ledgerRetention,
+                logger: logger
+            )
+        )
+    }
+
+    /// The S3 client of `storage.s3`, with credentials from the environment or the credentials file.
+    static func objectStore(_ settings: FerryConfiguration.ObjectStorage) throws -> S3Client {
+        let credentials: ObjectStoreCredentials
+        if let file = settings.credentialsFile {
+            credentials = try ObjectStoreCredentials.fromFile(file, profile: settings.credentialsProfile)
+        } else if let found = try ObjectStoreCredentials.fromEnvironment(ProcessInfo.processInfo.environment) {
+            credentials = found
+        } else {
+            throw ObjectStoreError(
+                "storage.s3 needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or storage.s3.credentials-file"
+            )
+        }
+        return try S3Client(
+            settings: .init(
+                endpoint: settings.endpoint,
+                bucket: settings.bucket,
+                region: settings.region,
+                pathStyle: settings.pathStyle
+            ),
+            credentials: credentials
+        )
+    }
+
+    /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.
+    ///
+    /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
+    public func makeApplication(
+        logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> some ApplicationProtocol {
+        let root = URL(fileURLWithPath: configuration.root).standardizedFileURL.path
+        let router = Router(context: FerryRequestContext.self)
+        router.add(middleware: RefusalLog(logger: logger))
+        let chains = VerifiedChains()
+        let local = LocalFileStorage(root: root, fileMode: mode_t(configuration.uploadFileMode))
+        let files: ServedFiles
+        if let settings = configuration.objectStorage {
+            files = try await serveFiles(
+                S3FileStorage(client: try Self.objectStore(settings), prefix: settings.prefix, local: local),
+                root: root,
+                chains: chains,
+                router: router,
+                logger: logger
+            )
+        } else {
+            files = try await serveFiles(local, root: root, chains: chains, router: router, logger: logger)
+        }
         let registry = FerryRequestContext.registry
         let revalidation = ConnectionRevalidation(registry: registry, owner: tls, logger: logger)
         let lifecycle = CertificateLifecycle(tls: tls, warningWindow: configuration.expiryWarning, logger: logger) {
@@ -166,22 +239,15 @@ public struct FerryServer: Sendable {
                 flightRecorder: flightRecorder,
                 chains: chains,
                 counter: counter,
-                logger: logger
-            ) { request, channel in FileRoutes.mayContinue(request, channel: channel, policy: policy, store: store) }
+                logger: logger,
+                mayContinue: files.mayContinue
+            )
         }
         return Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "Ferry"),
-            services: [
-                UploadSweeper(
-                    uploads: uploads,
-                    interval: configuration.uploadSweepInterval,
-                    ledger: ledger,
-                    retention: configuration.ledgerRetention,
-                    logger: logger
-                ), lifecycle,
-            ],
+            services: [files.sweeper, lifecycle],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -171,7 +171,10 @@ struct BatchUpload<Storage: FileStorage> {
             current.target = target
             current.place = place
             current.pipe = policy.textMode(for: caller.partner, at: target).map { TextPipe($0) }
-            current.file = try await store.storage.stage(expectedLength: current.pipe == nil ? header.size : nil)
+            current.file = try await store.storage.stage(
+                at: place,
+                expectedLength: current.pipe == nil ? header.size : nil
+            )
         } catch {
             current.refusal = ProblemError.wrap(error)
         }

@@ -315,36 +315,35 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         let timestamps = ISO8601DateFormatter()
         let listed = try await store.storage.openFolder(place)
         let after = query["after"]
-        let stored = try await store.storage.names(in: listed, after: after, limit: limit)
-        var names = stored.names.filter { !$0.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
+        let stored = try await store.storage.entries(in: listed, after: after, limit: limit)
+        var items = stored.entries.filter { !$0.name.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
         // The cursor of the next page: the last name this page went through (a reserved one included).
-        var next = stored.more ? stored.names.last : nil
+        var next = stored.more ? stored.entries.last?.name : nil
         if path.segments.isEmpty {
             // The mounts a partner sees at its top level belong to the same, ordered pages: each on the page whose
             // names it falls between.
-            let bound = stored.more ? stored.names.last : nil
+            let bound = stored.more ? stored.entries.last?.name : nil
             for mount in policy.mounts(for: caller.partner)
-            where !names.contains(mount) && (after.map { Listing.precedes($0, mount) } ?? true)
+            where !items.contains(where: { $0.name == mount }) && (after.map { Listing.precedes($0, mount) } ?? true)
                 && (bound.map { !Listing.precedes($0, mount) } ?? true)
             {
-                names.append(mount)
+                let item = try? await store.storage.item(at: store.storage.place(named: mount, in: listed))
+                items.append(ListedName(name: mount, item: item))
             }
-            names.sort(by: Listing.precedes)
-            if names.count > limit {
-                names = Array(names.prefix(limit))
-                next = names.last
+            items.sort { Listing.precedes($0.name, $1.name) }
+            if items.count > limit {
+                items = Array(items.prefix(limit))
+                next = items.last?.name
             }
         }
-        var items: [(name: String, item: StoredItem?)] = []
-        for name in names { items.append((name, await store.storage.item(named: name, in: listed))) }
         func relative(_ name: String) -> String {
             target.rootRelative.isEmpty ? name : target.rootRelative + "/" + name
         }
         // The page's known digests in one query.
         var stamps: [String: FileStamp] = [:]
-        for case (let name, let info?) in items where info.isFile { stamps[relative(name)] = info.stamp }
+        for entry in items { if let info = entry.item, info.isFile { stamps[relative(entry.name)] = info.stamp } }
         let known = (try? await store.digests.digests(for: stamps)) ?? [:]
-        for (name, item) in items {
+        for (name, item) in items.map({ ($0.name, $0.item) }) {
             guard let info = item else {
                 if path.segments.isEmpty, policy.mounts(for: caller.partner).contains(name) {
                     entries.append(.init(name: name, type: "directory", size: nil, modified: nil, sha256: nil))

@@ -75,10 +75,13 @@ struct FileStore<Storage: FileStorage>: Sendable {
         if let contentLength, Int64(contentLength) > maximumSize {
             throw tooLarge(Int64(contentLength))
         }
-        try await prepareParent(of: target)
+        let place = try await prepareParent(of: target)
         // In text mode the wire's bytes are converted as they arrive: the staged file holds the converted text.
         var pipe = text.map { TextPipe($0) }
-        let staged = try await storage.stage(expectedLength: pipe == nil ? contentLength.map(Int64.init) : nil)
+        let staged = try await storage.stage(
+            at: place,
+            expectedLength: pipe == nil ? contentLength.map(Int64.init) : nil
+        )
         var committed = false
         defer { if !committed { staged.discard() } }
         let handoff = BufferHandoff(limit: Self.handoffLimit)
@@ -153,9 +156,9 @@ struct FileStore<Storage: FileStorage>: Sendable {
         bytes: Int64,
         text: TextConversion
     ) async throws -> Committed {
-        try await prepareParent(of: target)
+        let place = try await prepareParent(of: target)
         var pipe = TextPipe(text)
-        let staged = try await storage.stage(expectedLength: nil)
+        let staged = try await storage.stage(at: place, expectedLength: nil)
         var committed = false
         defer { if !committed { staged.discard() } }
         try await storage.readPart(id: id) { chunk in try await staged.write(try pipe.pass(chunk)) }

@@ -20,6 +20,8 @@ import CoreFoundation
 /// Areas whose first folder is not a partner's home (shared folders) have no quota.
 final class QuotaBook: Sendable {
     private let root: String
+    /// Counts a home's files (the local folder's walk, or an object store's listing).
+    private let counter: @Sendable (String) async throws -> (bytes: Int64, files: Int)
     private let quotaFor: @Sendable (String) -> FerryConfiguration.Quota
     private let configuredPartners: Set<String>
     private let state = NIOLockedValueBox(State())
@@ -48,8 +50,17 @@ final class QuotaBook: Sendable {
         let owner: String
     }
 
-    init(root: String, configuration: FerryConfiguration) {
+    init(
+        root: String,
+        configuration: FerryConfiguration,
+        counter: (@Sendable (String) async throws -> (bytes: Int64, files: Int))? = nil
+    ) {
         self.root = root
+        self.counter =
+            counter ?? { owner in
+                let home = root + "/" + owner
+                return try await NIOThreadPool.singleton.runIfActive { QuotaBook.count(home) }
+            }
         let configured = configuration
         self.quotaFor = { configured.quota(for: $0) }
         self.configuredPartners = Set(configuration.partners.keys.map { $0.lowercased() })
@@ -230,8 +241,7 @@ final class QuotaBook: Sendable {
 
     /// Counts the regular files under a home, without following links, on NIO's thread pool.
     private func recount(_ owner: String) async throws {
-        let home = root + "/" + owner
-        let counted = try await NIOThreadPool.singleton.runIfActive { Self.count(home) }
+        let counted = try await counter(owner)
         state.withLockedValue { $0.stored[owner] = counted }
     }
 

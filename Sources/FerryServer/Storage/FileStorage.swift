@@ -37,15 +37,16 @@ protocol FileStorage: Sendable {
     func openForReading(_ place: Place) async throws -> Reader?
     /// The folder at a place (the area's own folder for an area's top).
     func openFolder(_ place: Place) async throws -> Folder
-    /// A page of the names in a folder, links included: in UTF-8 byte order (`Listing.precedes`), the first `limit`
-    /// after the name `after` (which need not exist any more), and whether more follow.
-    func names(in folder: Folder, after: String?, limit: Int) async throws -> (names: [String], more: Bool)
-    /// What a listed name is, without following it (a link is `.link`); `nil` when it went meanwhile.
-    func item(named name: String, in folder: Folder) async -> StoredItem?
+    /// A page of a folder, links included: the names in UTF-8 byte order (`Listing.precedes`), the first `limit`
+    /// after the name `after` (which need not exist any more), each with what it is, read without following it (a
+    /// link is `.link`; `nil` when it went meanwhile), and whether more follow.
+    func entries(in folder: Folder, after: String?, limit: Int) async throws -> (entries: [ListedName], more: Bool)
     /// Removes the file or empty folder at a place.
     func remove(_ place: Place, isFolder: Bool) async throws
-    /// A new file with no name yet. `expectedLength` (when known) lets the implementation pick how to write it.
-    func stage(expectedLength: Int64?) async throws -> Staged
+    /// A new file meant for `place`, not there yet: it appears only on `commit`. `expectedLength` (when known)
+    /// lets the implementation pick how to write it (an object store writes it at its key as a multipart upload,
+    /// so the commit costs no copy).
+    func stage(at place: Place, expectedLength: Int64?) async throws -> Staged
     /// Gives a finished staged file its name: over what is there (never through a link), or, with
     /// `replace: false`, only if the name is free (of two such commits exactly one wins). Durable in its folder
     /// after `synchronize`.
@@ -87,7 +88,7 @@ protocol FileStorage: Sendable {
 }
 
 /// What a name holds, read without following a link.
-struct StoredItem: Sendable {
+struct StoredItem: Sendable, Equatable {
     enum Kind: Sendable { case file, folder, link, other }
     let kind: Kind
     /// The content's identity: validators (`ETag`) and the digest index use it.
@@ -98,6 +99,12 @@ struct StoredItem: Sendable {
     var size: Int64 { stamp.size }
     var modified: Date { stamp.modified }
     var etag: String { stamp.etag }
+}
+
+/// A name in a folder's listing and what it is (`nil`: it went between the listing and the look).
+struct ListedName: Sendable, Equatable {
+    let name: String
+    let item: StoredItem?
 }
 
 /// The result of a commit.

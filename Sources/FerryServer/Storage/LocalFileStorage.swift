@@ -207,10 +207,11 @@ struct LocalFileStorage: FileStorage {
         return OpenFolder(descriptor: descriptor)
     }
 
-    func names(in folder: OpenFolder, after: String?, limit: Int) async throws -> (names: [String], more: Bool) {
+    func entries(in folder: OpenFolder, after: String?, limit: Int) async throws -> (entries: [ListedName], more: Bool)
+    {
         // A directory is read whole (readdir has no order to resume from); the page is cut from it sorted.
         let page = Listing.page(of: try allNames(in: folder), after: after, limit: limit)
-        return (Array(page.names), page.more)
+        return (page.names.map { ListedName(name: $0, item: item(named: $0, in: folder)) }, page.more)
     }
 
     /// Every name in `folder`, links included.
@@ -233,7 +234,7 @@ struct LocalFileStorage: FileStorage {
         return names
     }
 
-    func item(named name: String, in folder: OpenFolder) async -> StoredItem? {
+    func item(named name: String, in folder: OpenFolder) -> StoredItem? {
         var info = stat()
         guard fstatat(folder.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
         return StoredItem(info)
@@ -252,7 +253,7 @@ struct LocalFileStorage: FileStorage {
         location.folder.synchronize()
     }
 
-    func stage(expectedLength: Int64?) async throws -> LocalStagedFile {
+    func stage(at location: Location, expectedLength: Int64?) async throws -> LocalStagedFile {
         try FileManager.default.createDirectory(atPath: temporaryDirectory, withIntermediateDirectories: true)
         return try LocalStagedFile(
             path: temporaryDirectory + "/put-" + UUID().uuidString.lowercased(),

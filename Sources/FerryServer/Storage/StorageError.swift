@@ -6,7 +6,7 @@ import Foundation
 public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     private enum Code: Sendable, Equatable {
         case noSpace, exists, isAFolder, parentNotFolder, linkOnPath, changedWhileRead, folderNotEmpty, areaTop,
-            areaOutsideRoot, system
+            areaOutsideRoot, system, unavailable
     }
 
     private let code: Code
@@ -46,7 +46,13 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     /// An area's folder leads (through a link the operator placed) outside the served tree.
     public static let areaOutsideRoot = StorageError(.areaOutsideRoot, operation: "open the area")
 
+    /// The storage (an object store) did not answer or refused: `reason` says how.
+    public static func unavailable(_ operation: String, _ reason: String) -> StorageError {
+        StorageError(.unavailable, operation: operation + ": " + reason)
+    }
+
     public var isNoSpace: Bool { code == .noSpace }
+    public var isUnavailable: Bool { code == .unavailable }
     public var isExists: Bool { code == .exists }
     public var isAFolderInTheWay: Bool { code == .isAFolder }
     public var isParentNotFolder: Bool { code == .parentNotFolder }
@@ -69,6 +75,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         case .areaTop: return "\(operation): the top folder of an area"
         case .areaOutsideRoot: return "\(operation): the area leads outside the served tree"
         case .system: return "\(operation): " + String(cString: strerror(errno ?? EIO))
+        case .unavailable: return operation
         }
     }
 }

@@ -1,19 +1,21 @@
-import FerryObjectStore
-import FerryTestSupport
+public import FerryObjectStore
 import Foundation
 
 /// A real S3-compatible server for a test, on loopback in a fresh folder: SeaweedFS (`weed server -s3`, with an
 /// identity, so signatures are checked) or moto's server (a second dialect). Stopped and removed by `stop()`.
-final class S3TestServer: Sendable {
-    enum Kind: String, CaseIterable, Sendable, CustomStringConvertible {
+public final class S3TestServer: Sendable {
+    public enum Kind: String, CaseIterable, Sendable, CustomStringConvertible {
         case seaweedfs, moto
-        var description: String { rawValue }
+        public var description: String { rawValue }
     }
 
-    static let credentials = ObjectStoreCredentials(accessKeyID: "ferrytestkey", secretAccessKey: "ferrytestsecret")
+    public static let credentials = ObjectStoreCredentials(
+        accessKeyID: "ferrytestkey",
+        secretAccessKey: "ferrytestsecret"
+    )
 
-    let kind: Kind
-    let endpoint: String
+    public let kind: Kind
+    public let endpoint: String
     let process: BackgroundProcess
     let directory: TemporaryDirectory
 
@@ -24,7 +26,7 @@ final class S3TestServer: Sendable {
         self.directory = directory
     }
 
-    static func start(_ kind: Kind) async throws -> S3TestServer {
+    public static func start(_ kind: Kind) async throws -> S3TestServer {
         let directory = try TemporaryDirectory("ferry-s3")
         let port = freeLoopbackPort()
         let process: BackgroundProcess
@@ -62,7 +64,7 @@ final class S3TestServer: Sendable {
         return server
     }
 
-    func client(bucket: String, credentials: ObjectStoreCredentials = credentials) throws -> S3Client {
+    public func client(bucket: String, credentials: ObjectStoreCredentials = credentials) throws -> S3Client {
         try S3Client(settings: .init(endpoint: endpoint, bucket: bucket), credentials: credentials)
     }
 
@@ -86,7 +88,7 @@ final class S3TestServer: Sendable {
         )
     }
 
-    func stop() async {
+    public func stop() async {
         await process.stop()
         directory.remove()
     }
