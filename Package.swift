@@ -283,7 +283,7 @@ let package = Package(
             name: "FerryServerTests",
             dependencies: [
                 "FerryServer", "FerryConfig", "FerryProtocol", "FerryTestSupport", "FerryObjectStore",
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

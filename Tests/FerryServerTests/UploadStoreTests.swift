@@ -25,7 +25,8 @@ struct UploadStoreTests {
                 path: "in/a.bin",
                 length: 100,
                 sha256: nil,
-                metadata: ""
+                metadata: "",
+                place: nil
             )
             let created = record.lastActivity
             #expect(store.expiry(of: record) == created.addingTimeInterval(3600))
@@ -43,7 +44,7 @@ struct UploadStoreTests {
 
             // A part whose record is gone (a crash between the two removals) is swept whatever the time.
             let orphan = UploadID.new()
-            try await storage.createPart(id: orphan, length: 10)
+            try await storage.createPart(id: orphan, length: 10, for: nil)
             _ = await store.sweep(now: created)
             await #expect(storage.partIDs().isEmpty)
         }
@@ -57,7 +58,14 @@ struct UploadStoreTests {
                 expireAfter: 60,
                 quotas: QuotaBook(root: folder.path, configuration: FerryConfiguration())
             )
-            let record = try await store.create(partner: "acme", path: "in/a.bin", length: 5, sha256: nil, metadata: "")
+            let record = try await store.create(
+                partner: "acme",
+                path: "in/a.bin",
+                length: 5,
+                sha256: nil,
+                metadata: "",
+                place: nil
+            )
             await #expect(store.load(Substring(record.id), partner: "acme")?.path == "in/a.bin")
             await #expect(store.load(Substring(record.id), partner: "globex") == nil)
             for bad in ["", "../" + record.id, record.id.uppercased(), String(record.id.dropLast()), record.id + "0"] {
@@ -80,11 +88,12 @@ struct UploadStoreTests {
                 path: "in/a.bin",
                 length: 100,
                 sha256: nil,
-                metadata: ""
+                metadata: "",
+                place: nil
             )
             var part = try await storage.openPart(id: record.id, at: 0)
             try await part.write(.init(bytes: Array(repeating: 1, count: 60)))
-            try await part.checkpoint()
+            _ = try await part.checkpoint(final: true)
             part.close()
             record.offset = 40
             try await store.save(record)

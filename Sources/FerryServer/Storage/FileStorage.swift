@@ -61,16 +61,21 @@ protocol FileStorage: Sendable {
     // MARK: Resumable uploads: a part is written across requests under an id, its record kept beside it.
 
     /// Creates an empty part with room for `length` bytes reserved where the storage can reserve (`noSpace` when
-    /// the room is not there).
-    func createPart(id: String, length: Int64) async throws
-    /// How many bytes a part holds; `nil` when there is none.
+    /// the room is not there). `place` is where the finished file goes, when it goes there as it is (an object
+    /// store writes the part at that key); `nil` when it is converted first.
+    func createPart(id: String, length: Int64, for place: Place?) async throws
+    /// How many bytes a part holds durably; `nil` when there is none.
     func partLength(id: String) async -> Int64?
-    /// Cuts a part back to its first `length` bytes (what its record acknowledged).
-    func truncatePart(id: String, to length: Int64) async throws
-    /// Opens a part to append at `offset`.
+    /// Cuts a part back to its first `length` bytes (what its record acknowledged); returns the length it has
+    /// afterwards. That is more than `length` where the storage cannot go back behind bytes it made durable (an
+    /// object store's completed parts): those bytes are then kept and count.
+    func truncatePart(id: String, to length: Int64) async throws -> Int64
+    /// Opens a part to append at `offset` (its length).
     func openPart(id: String, at offset: Int64) async throws -> Part
-    /// Hands a part's bytes to `body` in order (to hash them when the running digest was lost in a restart).
+    /// Hands a complete part's bytes to `body` in order (to convert them in text mode).
     func readPart(id: String, _ body: (ByteBuffer) async throws -> Void) async throws
+    /// The SHA-256 of a part's bytes, when the running digest was lost (a restart, or another node wrote them).
+    func digestOfPart(id: String) async throws -> FileDigest
     /// Commits a complete part at a place, as `commit` does a staged file; the part is gone afterwards.
     func commitPart(id: String, at place: Place, replace: Bool) async throws -> Placed
     /// Removes a part, if there is one.
@@ -135,8 +140,10 @@ protocol PartWriter: Sendable {
     /// The offset the next byte goes to.
     var offset: Int64 { get }
     mutating func write(_ chunk: ByteBuffer) async throws
-    /// Makes every byte written so far durable.
-    mutating func checkpoint() async throws
+    /// Makes bytes written so far durable and returns the offset up to which they are: every byte (`offset`)
+    /// with `final` (the end of a request), else at least what the storage has already made durable on its own
+    /// (an object store's completed parts).
+    mutating func checkpoint(final: Bool) async throws -> Int64
     /// Releases the part (the bytes stay).
     func close()
 }

@@ -1,3 +1,5 @@
+import Crypto
+import FerryProtocol
 import Foundation
 import NIOCore
 
@@ -15,7 +17,7 @@ extension LocalFileStorage {
     func partPath(_ id: String) -> String { uploadsDirectory + "/\(id).part" }
     func recordPath(_ id: String) -> String { uploadsDirectory + "/\(id).json" }
 
-    func createPart(id: String, length: Int64) async throws {
+    func createPart(id: String, length: Int64, for place: Location?) async throws {
         do {
             try FileManager.default.createDirectory(atPath: uploadsDirectory, withIntermediateDirectories: true)
         } catch {
@@ -59,10 +61,11 @@ extension LocalFileStorage {
         return Int64(info.st_size)
     }
 
-    func truncatePart(id: String, to length: Int64) async throws {
+    func truncatePart(id: String, to length: Int64) async throws -> Int64 {
         guard truncate(partPath(id), off_t(length)) == 0 else {
             throw StorageError.system(errno, "cut the upload back")
         }
+        return length
     }
 
     func openPart(id: String, at offset: Int64) async throws -> LocalPart {
@@ -81,6 +84,12 @@ extension LocalFileStorage {
         }
         let file = OpenFile(descriptor: fd, item: StoredItem(info))
         try await file.forEachChunk(in: 0..<file.item.size, body)
+    }
+
+    func digestOfPart(id: String) async throws -> FileDigest {
+        var hasher = SHA256()
+        try await readPart(id: id) { chunk in chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
+        return FileDigest(bytes: Array(hasher.finalize()))!
     }
 
     func commitPart(id: String, at place: Location, replace: Bool) async throws -> Placed {
@@ -132,6 +141,9 @@ struct LocalPart: PartWriter {
     var offset: Int64 { writer.offset }
 
     mutating func write(_ chunk: ByteBuffer) async throws { try await writer.write(chunk) }
-    mutating func checkpoint() async throws { try await writer.synchronize() }
+    mutating func checkpoint(final: Bool) async throws -> Int64 {
+        try await writer.synchronize()
+        return writer.offset
+    }
     func close() { Glibc.close(writer.descriptor) }
 }

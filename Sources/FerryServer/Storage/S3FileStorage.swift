@@ -15,16 +15,14 @@ import NIOCore
 /// - Reads are ranged GETs with `If-Match` on the entity tag read when the file was opened, so a file replaced
 ///   meanwhile is an error, never a mixture.
 /// - Listings come from the bucket, one page of names in UTF-8 byte order (see `entries`).
-/// - Resumable uploads' parts and records stay on the node's local disk under `<root>/.ferry/uploads/`
-///   (`LocalFileStorage`), and a complete part is streamed into the bucket at the commit: the step before parts
-///   kept in the store itself (docs/scaling.md).
+/// - Resumable uploads live in the bucket too, so any node can go on with one (`S3FileStorage+Parts.swift`).
 ///
 /// Objects have no links: a key is never followed anywhere, and a partner's path is a key below its area's.
 struct S3FileStorage: FileStorage {
     let client: S3Client
     /// Every key starts with it: `""`, or a path ending in "/".
     let prefix: String
-    /// The node's local root: resumable uploads in progress, and what area folders are relative to.
+    /// The node's local root: what area folders are relative to (and its leftovers swept).
     let local: LocalFileStorage
     /// A multipart upload older than this, left without a commit or an abort, is aborted by the sweep.
     var staleUploadAge: TimeInterval = 24 * 3600
@@ -52,7 +50,7 @@ struct S3FileStorage: FileStorage {
 
     typealias Reader = S3StoredFile
     typealias Staged = S3StagedFile
-    typealias Part = LocalPart
+    typealias Part = S3PartWriter
 
     // MARK: names and places
 
@@ -205,12 +203,19 @@ struct S3FileStorage: FileStorage {
     func sweepStaged() async {
         await local.sweepStaged()
         guard let open = try? await client.openUploads(prefix: prefix) else { return }
+        // A resumable upload's multipart upload lives as long as the upload (its expiry sweep aborts it).
+        var resumable: Set<String> = []
+        for id in await partIDs() {
+            if let upload = try? await manifest(id)?.uploadID { resumable.insert(upload) }
+        }
         let precise = ISO8601DateFormatter()
         precise.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let plausible = Date(timeIntervalSince1970: 1_577_836_800)  // 2020-01-01, before any Ferry upload
         for upload in open {
             let started = precise.date(from: upload.initiated) ?? ISO8601DateFormatter().date(from: upload.initiated)
-            guard let started, started > plausible, Date().timeIntervalSince(started) > staleUploadAge else { continue }
+            guard let started, started > plausible, Date().timeIntervalSince(started) > staleUploadAge,
+                !resumable.contains(upload.uploadID)
+            else { continue }
             try? await client.abortMultipartUpload(upload.key, uploadID: upload.uploadID)
         }
     }
@@ -232,42 +237,9 @@ struct S3FileStorage: FileStorage {
         return total
     }
 
-    // MARK: resumable uploads: parts on the node's disk, streamed into the bucket at the commit
-
-    func createPart(id: String, length: Int64) async throws { try await local.createPart(id: id, length: length) }
-    func partLength(id: String) async -> Int64? { await local.partLength(id: id) }
-    func truncatePart(id: String, to length: Int64) async throws { try await local.truncatePart(id: id, to: length) }
-    func openPart(id: String, at offset: Int64) async throws -> LocalPart {
-        try await local.openPart(id: id, at: offset)
-    }
-    func readPart(id: String, _ body: (ByteBuffer) async throws -> Void) async throws {
-        try await local.readPart(id: id, body)
-    }
-
-    func commitPart(id: String, at place: Place, replace: Bool) async throws -> Placed {
-        let staged = try await stage(at: place, expectedLength: await local.partLength(id: id))
-        do {
-            try await local.readPart(id: id) { try await staged.write($0) }
-            try await staged.finish()
-            let placed = try await commit(staged, at: place, replace: replace)
-            await local.removePart(id: id)
-            return placed
-        } catch {
-            staged.discard()
-            throw error
-        }
-    }
-
-    func removePart(id: String) async { await local.removePart(id: id) }
-    func partIDs() async -> [String] { await local.partIDs() }
-    func saveRecord(_ data: Data, id: String) async throws { try await local.saveRecord(data, id: id) }
-    func loadRecord(id: String) async -> Data? { await local.loadRecord(id: id) }
-    func removeRecord(id: String) async { await local.removeRecord(id: id) }
-    func recordIDs() async -> [String] { await local.recordIDs() }
-
     // MARK: helpers
 
-    private func head(_ key: String) async throws -> S3Client.ObjectInfo? {
+    func head(_ key: String) async throws -> S3Client.ObjectInfo? {
         try await guarded("look at \(key)") { try await client.head(key) }
     }
 
@@ -278,7 +250,7 @@ struct S3FileStorage: FileStorage {
     }
 
     /// The object store's failures as storage errors: the routes answer 503 and the log says what failed.
-    private func guarded<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+    func guarded<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as ObjectStoreError {

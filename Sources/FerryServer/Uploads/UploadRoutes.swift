@@ -145,7 +145,9 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
             throw ProblemError(.pathRequired, detail: "put the target path in Upload-Metadata as 'path' (base64)")
         }
         let target = try await writableTarget(plainPath, caller: caller)
-        try await files.prepareParent(of: target.target)
+        let place = try await files.prepareParent(of: target.target)
+        // A file converted in text mode goes elsewhere first; one stored as it arrives is written at its place.
+        let storedAsSent = policy.textMode(for: caller.partner, at: target.target) == nil
         var sha256: String?
         if let declared = metadata[TusProtocol.sha256Key] {
             guard let digest = FileDigest(hex: declared) else {
@@ -166,7 +168,8 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                 path: target.path.relative,
                 length: length,
                 sha256: sha256,
-                metadata: rawMetadata
+                metadata: rawMetadata,
+                place: storedAsSent ? place : nil
             )
         } catch {
             files.quotas.closeUpload(id)
@@ -273,10 +276,12 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                 written += Int64(chunk.readableBytes)
                 sinceCheckpoint += Int64(chunk.readableBytes)
                 if checksum == nil && sinceCheckpoint >= Self.checkpointBytes {
-                    try await part.checkpoint()
-                    record.offset = written
-                    record.lastActivity = Date()
-                    try await uploads.save(record)
+                    let durable = try await part.checkpoint(final: false)
+                    if durable > record.offset {
+                        record.offset = durable
+                        record.lastActivity = Date()
+                        try await uploads.save(record)
+                    }
                     sinceCheckpoint = 0
                 }
             }
@@ -287,22 +292,36 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         // its grace period): the checkpoint below counts on these bytes.
         do {
             let unflushed = part
-            part = try await Task.detached {
+            (part, written) = try await Task.detached {
                 var part = unflushed
-                try await part.checkpoint()
-                return part
+                let durable = try await part.checkpoint(final: true)
+                return (part, durable)
             }.value
         } catch {
             failure = failure ?? error
         }
         let keepsPartialBytes = checksum == nil && !(failure is ProblemError || failure is StorageError)
         if let failure, !keepsPartialBytes {
-            try? await files.storage.truncatePart(id: record.id, to: record.offset)
+            if let kept = try? await files.storage.truncatePart(id: record.id, to: record.offset), kept > record.offset
+            {
+                // The storage kept durable parts of this request (an object store's): they count.
+                record.offset = kept
+                try? await uploads.save(record)
+            }
             throw failure
         }
         if let checksum, let hasher, !checksum.matches(hasher) {
             record.offset = start
-            try await files.storage.truncatePart(id: record.id, to: start)
+            guard try await files.storage.truncatePart(id: record.id, to: start) == start else {
+                // The storage cannot take back what it made durable (an object store's completed parts), and some
+                // of those bytes are wrong: the upload cannot go on.
+                await uploads.remove(record.id)
+                throw ProblemError(
+                    .checksumMismatch,
+                    detail:
+                        "Upload-Checksum \(checksum.algorithm) does not match this PATCH's bytes, some of which the storage already holds for good; the upload was discarded: start it again (smaller PATCHes avoid this)"
+                )
+            }
             throw ProblemError(
                 .checksumMismatch,
                 detail:
@@ -323,18 +342,13 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         do {
             let (_, target) = try await writableTarget(record.path, caller: caller)
             entry.path = target.rootRelative
-            var hasher: SHA256
+            let digest: FileDigest
             if let running = uploads.takeDigest(record.id, at: record.length) {
-                hasher = running
+                digest = FileDigest(bytes: Array(running.finalize()))!
             } else {
-                // Bytes from before a restart: hash the part file itself.
-                var fromPart = SHA256()
-                try await files.storage.readPart(id: record.id) { chunk in
-                    chunk.withUnsafeReadableBytes { fromPart.update(bufferPointer: $0) }
-                }
-                hasher = fromPart
+                // Bytes from before a restart, or written by another node: the storage's own digest of the part.
+                digest = try await files.storage.digestOfPart(id: record.id)
             }
-            let digest = FileDigest(bytes: Array(hasher.finalize()))!
             if let declared = record.sha256, declared != digest.hex {
                 await uploads.remove(record.id)
                 throw ProblemError(

@@ -52,7 +52,8 @@ final class UploadStore<Storage: FileStorage>: Sendable {
         path: String,
         length: Int64,
         sha256: String?,
-        metadata: String
+        metadata: String,
+        place: Storage.Place?
     ) async throws -> UploadRecord {
         let now = Date()
         let record = UploadRecord(
@@ -66,7 +67,7 @@ final class UploadStore<Storage: FileStorage>: Sendable {
             created: now,
             lastActivity: now
         )
-        try await storage.createPart(id: id, length: length)
+        try await storage.createPart(id: id, length: length, for: place)
         do {
             try await save(record)
         } catch {
@@ -85,11 +86,17 @@ final class UploadStore<Storage: FileStorage>: Sendable {
     }
 
     /// Loads an upload for writing; call only inside `exclusively`. The part file is cut back to the
-    /// acknowledged offset: bytes written after the last acknowledgement (before a crash) are not trusted.
+    /// acknowledged offset: bytes written after the last acknowledgement (before a crash) are not trusted, unless
+    /// the storage made them durable in a way it cannot undo (then the record moves up to them).
     func loadForWriting(_ id: Substring, partner: String) async throws -> UploadRecord? {
-        guard let record = await load(id, partner: partner) else { return nil }
+        guard var record = await load(id, partner: partner) else { return nil }
         if let size = await storage.partLength(id: record.id), size != record.offset {
-            try await storage.truncatePart(id: record.id, to: record.offset)
+            // Where the storage keeps more (an object store's completed parts), those bytes are durable: they count.
+            let kept = try await storage.truncatePart(id: record.id, to: record.offset)
+            if kept != record.offset {
+                record.offset = kept
+                try await save(record)
+            }
         }
         return record
     }
