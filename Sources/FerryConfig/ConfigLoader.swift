@@ -150,6 +150,12 @@ public enum ConfigLoader {
         if let value = string("server.ledger-retain") {
             configuration.ledgerRetention = try duration(value, key: "server.ledger-retain")
         }
+        if let value = string("uploads.lease") {
+            configuration.uploadLease = try duration(value, key: "uploads.lease")
+            guard configuration.uploadLease >= 3 else {
+                throw ConfigError("uploads.lease: '\(value)' is too short; give at least 3s (30s by default)")
+            }
+        }
         if let value = string("uploads.expire-after") {
             configuration.uploadExpireAfter = try duration(value, key: "uploads.expire-after")
         }

@@ -65,7 +65,9 @@ enum ConfigSchema {
                 "credentials-file": .leaf, "credentials-profile": .leaf,
             ])
         ]),
-        "uploads": .map(["expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf, "file-mode": .leaf]),
+        "uploads": .map([
+            "lease": .leaf, "expire-after": .leaf, "sweep-interval": .leaf, "max-size": .leaf, "file-mode": .leaf,
+        ]),
         "partners": .named(
             .map([
                 "url": .leaf, "tls": .map(tlsKeys(server: false)), "subject": .leaf, "san": .leaf, "ca": .leaf,

@@ -28,6 +28,9 @@ public struct FerryConfiguration: Sendable {
     public var clientLedger: String?
     /// Resumable uploads left untouched this long (seconds) are removed by the sweep.
     public var uploadExpireAfter: Double = 86_400
+    /// Seconds a node's lease on a resumable upload lasts unless renewed (several nodes on one database): how long
+    /// a dead node's upload waits before another node takes it over.
+    public var uploadLease: Double = 30
     /// How often (seconds) the sweep looks for expired uploads.
     public var uploadSweepInterval: Double = 600
     /// The largest upload accepted, in bytes.

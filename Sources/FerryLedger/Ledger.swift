@@ -138,3 +138,12 @@ public struct LedgerCursor: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { String(ended.bitPattern, radix: 16) + "." + id }
 }
+
+/// Which node writes a resumable upload, when several share it (PostgreSQL): a lease per upload, held while a
+/// request writes and renewed before it runs out, so that a node that dies frees its uploads within one lease.
+public protocol UploadLeases: Sendable {
+    /// Takes or renews the lease on `upload` for `holder` for `duration` seconds; false when another holds it.
+    func acquireLease(_ upload: String, holder: String, for duration: TimeInterval) async throws -> Bool
+    /// Gives the lease up (only if `holder` has it).
+    func releaseLease(_ upload: String, holder: String) async throws
+}

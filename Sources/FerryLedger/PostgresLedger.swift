@@ -4,7 +4,7 @@ import PostgresNIO
 
 /// The ledger and digest index in PostgreSQL, shared by every node: the same rows, filters and pages as
 /// `SQLiteLedger`, with each row naming the node that wrote it.
-public final class PostgresLedger: Ledger, DigestIndex {
+public final class PostgresLedger: Ledger, DigestIndex, UploadLeases {
     let database: PostgresDatabase
     /// The node writing rows (the host name unless configured).
     public let node: String
@@ -29,7 +29,13 @@ public final class PostgresLedger: Ledger, DigestIndex {
                     sha256 TEXT NOT NULL)
                 """,
             ]
-        )
+        ),
+        (
+            2,
+            [
+                "CREATE TABLE upload_leases (id TEXT PRIMARY KEY, holder TEXT NOT NULL, node TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)"
+            ]
+        ),
     ]
 
     /// Whether `close()` shuts the database's pool down (the ledger opened it).
@@ -243,6 +249,33 @@ public final class PostgresLedger: Ledger, DigestIndex {
         var binds = PostgresBindings()
         binds.append(path)
         try await run("DELETE FROM file_digests WHERE path = $1", binds)
+    }
+
+    /// Takes or renews the lease on an upload, by the database's clock: granted when nobody holds it, its holder's
+    /// lease expired (a node that died), or `holder` has it already.
+    public func acquireLease(_ upload: String, holder: String, for duration: TimeInterval) async throws -> Bool {
+        var binds = PostgresBindings()
+        binds.append(upload)
+        binds.append(holder)
+        binds.append(node)
+        binds.append(duration)
+        let rows = try await rows(
+            """
+            INSERT INTO upload_leases (id, holder, node, expires) VALUES ($1, $2, $3, extract(epoch FROM clock_timestamp()) + $4)
+            ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, node = excluded.node, expires = excluded.expires
+            WHERE upload_leases.expires < extract(epoch FROM clock_timestamp()) OR upload_leases.holder = excluded.holder
+            RETURNING holder
+            """,
+            binds
+        )
+        return !rows.isEmpty
+    }
+
+    public func releaseLease(_ upload: String, holder: String) async throws {
+        var binds = PostgresBindings()
+        binds.append(upload)
+        binds.append(holder)
+        try await run("DELETE FROM upload_leases WHERE id = $1 AND holder = $2", binds)
     }
 
     /// Ends the pool when the ledger opened it; a database given to `open(_:node:)` stays the caller's.

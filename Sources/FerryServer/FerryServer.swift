@@ -26,6 +26,8 @@ public struct FerryServer: Sendable {
     public let ledger: any Ledger
     /// Digests of committed files (the embedded ledger keeps them too).
     public let digests: any DigestIndex
+    /// Leases on resumable uploads, with several nodes on one database; nil: one node, its own locks are enough.
+    let leases: (any UploadLeases)?
     public let host: String
     public let port: Int
 
@@ -49,13 +51,14 @@ public struct FerryServer: Sendable {
         let state = configuration.root + "/.ferry"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         chmod(state, 0o700)
-        let ledger = try await openLedger(configuration)
+        let (ledger, leases) = try await openState(configuration)
         return FerryServer(
             configuration: configuration,
             tls: tls,
             keys: keys,
             ledger: ledger,
             digests: ledger,
+            leases: leases,
             host: host,
             port: port
         )
@@ -64,8 +67,15 @@ public struct FerryServer: Sendable {
     /// The server's ledger and digest index: in the shared PostgreSQL database when `database.url` is set (several
     /// nodes), else the embedded SQLite file.
     public static func openLedger(_ configuration: FerryConfiguration) async throws -> any Ledger & DigestIndex {
+        try await openState(configuration).ledger
+    }
+
+    /// The ledger, and the upload leases when several nodes share a database.
+    static func openState(
+        _ configuration: FerryConfiguration
+    ) async throws -> (ledger: any Ledger & DigestIndex, leases: (any UploadLeases)?) {
         guard let database = configuration.database else {
-            return try await SQLiteLedger.open(path: configuration.resolvedServerLedger)
+            return (try await SQLiteLedger.open(path: configuration.resolvedServerLedger), nil)
         }
         var password: String?
         if let file = database.passwordFile {
@@ -85,7 +95,7 @@ public struct FerryServer: Sendable {
             atPath: configuration.root + "/.ferry",
             withIntermediateDirectories: true
         )
-        return SpooledLedger(shared, spool: configuration.root + "/.ferry/ledger-spool.jsonl")
+        return (SpooledLedger(shared, spool: configuration.root + "/.ferry/ledger-spool.jsonl"), shared)
     }
 
     /// What serving files over one storage gives the application.
@@ -116,7 +126,13 @@ public struct FerryServer: Sendable {
             quotas: quotas,
             maximumSize: configuration.uploadMaximumSize
         )
-        let uploads = UploadStore(storage: storage, expireAfter: configuration.uploadExpireAfter, quotas: quotas)
+        let uploads = UploadStore(
+            storage: storage,
+            expireAfter: configuration.uploadExpireAfter,
+            quotas: quotas,
+            leases: leases,
+            leaseDuration: configuration.uploadLease
+        )
         let policy = try AccessPolicy(
             root: root,
             configuration: configuration,

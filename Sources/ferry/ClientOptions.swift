@@ -160,8 +160,11 @@ enum JSONOutput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        if let data = try? encoder.encode(value), let text = String(data: data, encoding: .utf8) {
-            Swift.print(text)
+        do {
+            Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } catch {
+            // Never silence: a value JSON cannot hold is a bug to see, not an empty answer.
+            Failure.printError("cannot write this as JSON: \(error)")
         }
     }
 }

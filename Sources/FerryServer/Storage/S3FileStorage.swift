@@ -239,8 +239,12 @@ struct S3FileStorage: FileStorage {
 
     // MARK: helpers
 
+    /// An object's facts as a listing gives them (not HEAD's: a store may date an object differently in its
+    /// `Last-Modified` header and in its listing, and a file's stamp must be the same however it was looked up, on
+    /// every node, for the shared digest index).
     func head(_ key: String) async throws -> S3Client.ObjectInfo? {
-        try await guarded("look at \(key)") { try await client.head(key) }
+        let page = try await guarded("look at \(key)") { try await client.list(prefix: key, maximum: 1) }
+        return page.objects.first { $0.key == key }
     }
 
     /// Whether any key starts with `key` (a folder that holds something, or its marker).

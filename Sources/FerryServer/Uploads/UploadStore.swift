@@ -1,4 +1,5 @@
 import Crypto
+import FerryLedger
 import FerryProtocol
 import Foundation
 import HTTPTypes
@@ -26,10 +27,23 @@ final class UploadStore<Storage: FileStorage>: Sendable {
     /// Open uploads count against their partner's quota until they are committed or removed.
     let quotas: QuotaBook
 
-    init(storage: Storage, expireAfter: TimeInterval, quotas: QuotaBook) {
+    /// With several nodes: which one writes an upload (nil: this node's own lock is enough).
+    let leases: (any UploadLeases)?
+    /// Seconds a lease lasts unless renewed (`uploads.lease`); renewed every third of it while a request writes.
+    let leaseDuration: TimeInterval
+
+    init(
+        storage: Storage,
+        expireAfter: TimeInterval,
+        quotas: QuotaBook,
+        leases: (any UploadLeases)? = nil,
+        leaseDuration: TimeInterval = 30
+    ) {
         self.storage = storage
         self.expireAfter = expireAfter
         self.quotas = quotas
+        self.leases = leases
+        self.leaseDuration = leaseDuration
     }
 
     /// Every upload on disk (at startup, to restore what they hold of their partners' quotas).
@@ -142,10 +156,10 @@ final class UploadStore<Storage: FileStorage>: Sendable {
 
     /// Runs `body` for a request arriving on `channel` while no other request works on the same upload; a
     /// concurrent request gets 423.
-    func exclusively<Result>(
+    func exclusively<Result: Sendable>(
         _ id: String,
         on channel: any Channel,
-        _ body: () async throws -> Result
+        _ body: @Sendable () async throws -> Result
     ) async throws -> Result {
         let acquired = busy.withLockedValue { busy in
             guard busy[id] == nil else { return false }
@@ -159,7 +173,60 @@ final class UploadStore<Storage: FileStorage>: Sendable {
             )
         }
         defer { _ = busy.withLockedValue { $0.removeValue(forKey: id) } }
-        return try await body()
+        guard let leases else { return try await body() }
+        return try await withLease(id, leases: leases, body)
+    }
+
+    /// Runs `body` while this node holds the upload's lease, renewing it; another node's live lease is 423 with
+    /// `Retry-After`. A renewal that fails ends `body` (cancelled) while the lease still has two thirds to run,
+    /// so two nodes never write one upload.
+    private func withLease<Result: Sendable>(
+        _ id: String,
+        leases: any UploadLeases,
+        _ body: @Sendable () async throws -> Result
+    ) async throws -> Result {
+        let holder = UUID().uuidString
+        let duration = leaseDuration
+        let granted: Bool
+        do {
+            granted = try await leases.acquireLease(id, holder: holder, for: duration)
+        } catch {
+            throw ProblemError(
+                .storageUnavailable,
+                detail: "cannot take the upload's lease in the shared database; retry later"
+            )
+        }
+        guard granted else {
+            var problem = ProblemError(
+                .uploadBusy,
+                detail:
+                    "another node is writing to this upload (or did until it stopped); retry after its lease of \(Int(duration)) s"
+            )
+            problem.additionalHeaders[.retryAfter] = String(Int(duration / 3))
+            throw problem
+        }
+        defer { Task { try? await leases.releaseLease(id, holder: holder) } }
+        return try await withoutActuallyEscaping(body) { body in
+            try await withThrowingTaskGroup(of: Result?.self) { group in
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .seconds(duration / 3))
+                        guard try await leases.acquireLease(id, holder: holder, for: duration) else {
+                            throw ProblemError(
+                                .uploadBusy,
+                                detail: "this node lost the upload's lease; retry to go on where it stands"
+                            )
+                        }
+                    }
+                }
+                group.addTask { try await body() }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                }
+                throw CancellationError()
+            }
+        }
     }
 
     /// Waits (up to `timeout`) while the request writing to the upload came on a connection that is gone: it is
