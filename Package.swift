@@ -102,7 +102,9 @@ let package = Package(
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: swiftSettings
+            // Optimised in debug builds too: the tests move gigabytes through ResumableSHA256 (an object store's
+            // uploads), which unoptimised Swift hashes at a few MB/s.
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(
             name: "FerryConfig",

@@ -21,13 +21,25 @@ struct MultiNodeTests {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         let haproxy = try ExternalTool.require("haproxy", installHint: "apt-get install haproxy")
         let postgres = try await PostgresTestServer.start(port: freeLoopbackPort())
-        let s3 = try await S3TestServer.start(.seaweedfs)
-        defer {
-            Task {
-                await s3.stop()
-                await postgres.stop()
-            }
+        let s3: S3TestServer
+        do {
+            s3 = try await S3TestServer.start(.seaweedfs)
+        } catch {
+            await postgres.stop()
+            throw error
         }
+        do {
+            try await Self.run(curl: curl, haproxy: haproxy, postgres: postgres, s3: s3)
+        } catch {
+            await s3.stop()
+            await postgres.stop()
+            throw error
+        }
+        await s3.stop()
+        await postgres.stop()
+    }
+
+    static func run(curl: String, haproxy: String, postgres: PostgresTestServer, s3: S3TestServer) async throws {
         let bucket = try s3.client(bucket: "ferry-nodes")
         try await bucket.createBucket()
         try await TemporaryDirectory.with("ferry-nodes") { folder in
@@ -83,7 +95,7 @@ struct MultiNodeTests {
 
             """.write(toFile: folder.path + "/haproxy.cfg", atomically: true, encoding: .utf8)
             let proxy = try BackgroundProcess(haproxy, ["-db", "-f", folder.path + "/haproxy.cfg"])
-            defer { Task { await proxy.stop() } }
+            defer { proxy.send(SIGKILL) }
             let identity = [
                 "--silent", "--show-error", "--cert", pki.certificate("acme"), "--key", pki.key("acme"), "--cacert",
                 pki.caFile,
@@ -177,27 +189,39 @@ struct MultiNodeTests {
             // B refuses while A's lease lives (423 with Retry-After), then takes the upload over.
             var statuses: [String] = []
             let firstTry = Date()
+            var takeover: (bytes: Int, seconds: Double) = (0, 0)
+            var waited = 0.0
             let rest = folder.path + "/rest.bin"
             while statuses.last != "204" && statuses.count < 40 {
                 try Self.copy(source, from: offset, to: rest)
+                let started = Date()
                 let finish = try await ExternalTool.run(
                     curl,
                     tus + [
                         "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH", "-H", "Upload-Offset: \(offset)", "-H",
                         "Content-Type: application/offset+octet-stream", "-T", rest, front + location,
                     ],
-                    timeout: 300
+                    timeout: 900
                 )
                 statuses.append(finish.stdout)
+                if finish.stdout == "204" {
+                    takeover = (size - offset, Date().timeIntervalSince(started))
+                    waited = started.timeIntervalSince(killed)
+                }
                 if finish.stdout == "423" { try await Task.sleep(for: .seconds(2)) }
                 if finish.stdout != "204" && finish.stdout != "423" {
                     Issue.record("PATCH from \(offset): \(finish.output)\n\(nodeB.log.suffix(3000))")
                     let head = try await ExternalTool.run(curl, tus + ["-I", front + location])
-                    let line = head.stdout.lowercased().split(separator: "\r\n").first { $0.hasPrefix("upload-offset:") }
+                    let line = head.stdout.lowercased().split(separator: "\r\n").first {
+                        $0.hasPrefix("upload-offset:")
+                    }
                     offset = line.flatMap { Int($0.dropFirst("upload-offset: ".count)) } ?? offset
                 }
             }
             #expect(statuses.last == "204", "\(statuses)")
+            print(
+                "multi-node figures: \(size >> 20) MiB upload; A killed after \(offset >> 20) MiB; B refused \(statuses.filter { $0 == "423" }.count) PATCHes with 423 while A's \(lease) s lease lived and took the upload over \(String(format: "%.1f", waited)) s after the kill; B took \(takeover.bytes >> 20) MiB in \(String(format: "%.1f", takeover.seconds)) s (\(String(format: "%.0f", Double(takeover.bytes) / max(takeover.seconds, 0.001) / 1_048_576)) MiB/s through HAProxy, TLS and SeaweedFS, with the digest check and completion)"
+            )
             if firstTry.timeIntervalSince(killed) < Double(lease) * 0.75 {
                 #expect(statuses.first == "423", "A's lease was still live: \(statuses)")
             }
