@@ -349,6 +349,17 @@ struct FileStorageTests {
             await #expect(throws: StorageError.parentNotFolder) {
                 _ = try await storage.place(of: try Self.target(folder.path, "acme", "f.bin/x"), creating: true)
             }
+            // A path the store cannot take as a key (over 1,024 bytes; a partner's may have 4,096): refused by name.
+            let long = Array(repeating: String(repeating: "n", count: 250), count: 5).joined(separator: "/")
+            for creating in [true, false] {
+                do {
+                    _ = try await storage.place(of: try Self.target(folder.path, "acme", long), creating: creating)
+                    Issue.record("a \(long.utf8.count)-byte path was taken")
+                } catch let error as StorageError {
+                    #expect(error.isNameTooLong, "\(error)")
+                    #expect(ProblemError(error).problem.status == 400)
+                }
+            }
             // A multipart upload nobody finished: left alone while young, aborted once stale.
             let staged = try await Self.staged(storage, at: place, Self.bytes(9 << 20, seed: 5))
             let open = try await storage.client.openUploads(prefix: "")

@@ -63,7 +63,8 @@ struct StorageErrorTests {
             (.system(ENOSPC, "write"), .storageFull), (.noSpace("reserve"), .storageFull), (.exists, .exists),
             (.isAFolder, .isADirectory), (.parentNotFolder, .parentNotFolder), (.linkOnPath, .pathOutsideArea),
             (.changedWhileRead, .fileChanged), (.folderNotEmpty, .folderNotEmpty), (.areaTop, .cannotDeleteArea),
-            (.system(EIO, "sync"), .storageError),
+            (.system(EIO, "sync"), .storageError), (.system(ENAMETOOLONG, "open"), .badPath),
+            (.nameTooLong(limit: 1024), .badPath), (.unavailable("list", "no answer"), .storageUnavailable),
         ]
         for (error, kind) in cases {
             let problem = ProblemError(error).problem

@@ -57,6 +57,8 @@ struct ProblemError: Error, HTTPResponseError {
             self.init(.folderNotEmpty, detail: "delete the files inside the folder first")
         } else if error.isAreaTop {
             self.init(.cannotDeleteArea, detail: "the top of an area cannot be deleted")
+        } else if error.isNameTooLong {
+            self.init(.badPath, detail: "\(error.description); use a shorter path")
         } else if error.isUnavailable {
             self.init(.storageUnavailable, detail: "the server cannot reach its storage; retry later")
         } else if error.isAreaOutsideRoot {

@@ -67,6 +67,9 @@ struct S3FileStorage: FileStorage {
     func place(of target: AccessPolicy.Target, creating: Bool) async throws -> Place? {
         let area = Folder(key: areaKey(target))
         guard let name = target.inArea.last else { return Place(folder: area, name: nil) }
+        // S3 keys are at most 1,024 bytes; a partner's path may be up to 4,096.
+        let length = area.key.utf8.count + target.inArea.reduce(0) { $0 + $1.utf8.count + 1 }
+        guard length <= Self.maximumKey else { throw StorageError.nameTooLong(limit: Self.maximumKey) }
         var folder = area
         for component in target.inArea.dropLast() {
             // Never a file and a folder under one name: a file on the way is in the way.
@@ -261,6 +264,8 @@ struct S3FileStorage: FileStorage {
             throw StorageError.unavailable(operation, error.description)
         }
     }
+
+    static let maximumKey = 1024
 
     static let folderItem = StoredItem(kind: .folder, stamp: FileStamp(inode: 0, size: 0, modifiedNanoseconds: 0))
 

@@ -6,7 +6,7 @@ import Foundation
 public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     private enum Code: Sendable, Equatable {
         case noSpace, exists, isAFolder, parentNotFolder, linkOnPath, changedWhileRead, folderNotEmpty, areaTop,
-            areaOutsideRoot, system, unavailable
+            areaOutsideRoot, system, unavailable, nameTooLong
     }
 
     private let code: Code
@@ -21,9 +21,20 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         self.operation = operation
     }
 
-    /// A failed system call; ENOSPC and EDQUOT are ``isNoSpace``.
+    /// A failed system call; ENOSPC and EDQUOT are ``isNoSpace``, ENAMETOOLONG ``isNameTooLong``.
     public static func system(_ errno: Int32, _ operation: String) -> StorageError {
-        StorageError(errno == ENOSPC || errno == EDQUOT ? .noSpace : .system, errno: errno, operation: operation)
+        let code: Code =
+            switch errno {
+            case ENOSPC, EDQUOT: .noSpace
+            case ENAMETOOLONG: .nameTooLong
+            default: .system
+            }
+        return StorageError(code, errno: errno, operation: operation)
+    }
+
+    /// The path is longer than the storage takes (an object store's keys: 1,024 bytes).
+    public static func nameTooLong(limit: Int) -> StorageError {
+        StorageError(.nameTooLong, operation: "at most \(limit) bytes with the area and the prefix")
     }
 
     /// No room for the file (a reservation or a check against free space failed).
@@ -53,6 +64,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var isNoSpace: Bool { code == .noSpace }
     public var isUnavailable: Bool { code == .unavailable }
+    public var isNameTooLong: Bool { code == .nameTooLong }
     public var isExists: Bool { code == .exists }
     public var isAFolderInTheWay: Bool { code == .isAFolder }
     public var isParentNotFolder: Bool { code == .parentNotFolder }
@@ -76,6 +88,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         case .areaOutsideRoot: return "\(operation): the area leads outside the served tree"
         case .system: return "\(operation): " + String(cString: strerror(errno ?? EIO))
         case .unavailable: return operation
+        case .nameTooLong: return "the path is too long for the storage (\(operation))"
         }
     }
 }
