@@ -9,13 +9,15 @@ import Testing
 /// either node.
 @Suite("Several nodes behind a load balancer")
 struct MultiNodeTests {
-    /// The upload's size (1 GiB; `FERRY_NODES_TEST_MIB` makes it smaller on a slow machine).
+    /// The upload's size: 256 MiB (32 parts) by default, `FERRY_NODES_TEST_MIB=1024` for the 1 GiB run whose
+    /// figures docs/scaling.md gives. At 1 GiB the test keeps both cores busy for minutes (SeaweedFS, two nodes, TLS,
+    /// SHA-256), and the rest of the suite, which runs beside it, then misses its own deadlines.
     static var size: Int {
-        (ProcessInfo.processInfo.environment["FERRY_NODES_TEST_MIB"].flatMap { Int($0) } ?? 1024) << 20
+        (ProcessInfo.processInfo.environment["FERRY_NODES_TEST_MIB"].flatMap { Int($0) } ?? 256) << 20
     }
 
     @Test(
-        "a 1 GiB resumable upload through HAProxy: node A is killed mid-upload, node B waits out A's lease and continues from the last part; the file, listings and the ledger's one row are the same from either node"
+        "a resumable upload through HAProxy: node A is killed mid-upload, node B waits out A's lease and continues from the last part; the file, listings and the ledger's one row are the same from either node"
     )
     func killedNode() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
