@@ -38,9 +38,7 @@ extension S3FileStorage {
     }
 
     func truncatePart(id: String, to length: Int64) async throws -> Int64 {
-        guard var manifest = try await manifest(id) else {
-            throw StorageError.unavailable("cut back upload \(id)", "the upload's manifest is gone")
-        }
+        var manifest = try await existingManifest(id, "cut back upload \(id)")
         guard length < manifest.durableLength else { return manifest.durableLength }
         // Completed parts stay; only the tail can be cut.
         manifest.tailLength = max(0, length - manifest.partsLength)
@@ -49,21 +47,14 @@ extension S3FileStorage {
     }
 
     func openPart(id: String, at offset: Int64) async throws -> S3PartWriter {
-        guard let manifest = try await manifest(id) else {
-            throw StorageError.unavailable("open upload \(id)", "the upload's manifest is gone")
-        }
+        let manifest = try await existingManifest(id, "open upload \(id)")
         guard offset == manifest.durableLength else {
             throw StorageError.unavailable(
                 "open upload \(id)",
                 "asked to write at \(offset), but the upload holds \(manifest.durableLength) bytes"
             )
         }
-        let hasher: ResumableSHA256
-        do {
-            hasher = try manifest.hashState.map { try ResumableSHA256(resuming: $0) } ?? ResumableSHA256()
-        } catch {
-            throw StorageError.unavailable("open upload \(id)", "its saved SHA-256 state is damaged")
-        }
+        let hasher = try manifest.hasher(id: id)
         return S3PartWriter(
             storage: self,
             id: id,
@@ -98,9 +89,7 @@ extension S3FileStorage {
 
     /// Streams a complete part (only one converted before it is stored: it is completed at its own key first).
     func readPart(id: String, _ body: (ByteBuffer) async throws -> Void) async throws {
-        guard var manifest = try await manifest(id) else {
-            throw StorageError.unavailable("read upload \(id)", "the upload's manifest is gone")
-        }
+        var manifest = try await existingManifest(id, "read upload \(id)")
         guard manifest.key == stagingKey(id) else {
             throw StorageError.unavailable(
                 "read upload \(id)",
@@ -116,23 +105,14 @@ extension S3FileStorage {
     }
 
     func digestOfPart(id: String) async throws -> FileDigest {
-        guard let manifest = try await manifest(id) else {
-            throw StorageError.unavailable("hash upload \(id)", "the upload's manifest is gone")
-        }
-        var hasher: ResumableSHA256
-        do {
-            hasher = try manifest.hashState.map { try ResumableSHA256(resuming: $0) } ?? ResumableSHA256()
-        } catch {
-            throw StorageError.unavailable("hash upload \(id)", "its saved SHA-256 state is damaged")
-        }
+        let manifest = try await existingManifest(id, "hash upload \(id)")
+        var hasher = try manifest.hasher(id: id)
         hasher.update(try await tail(of: manifest, id: id))
         return FileDigest(bytes: hasher.finalize())!
     }
 
     func commitPart(id: String, at place: Place, replace: Bool) async throws -> Placed {
-        guard var manifest = try await manifest(id) else {
-            throw StorageError.unavailable("commit upload \(id)", "the upload's manifest is gone")
-        }
+        var manifest = try await existingManifest(id, "commit upload \(id)")
         guard place.name != nil, manifest.key == place.key else {
             throw StorageError.unavailable("commit upload \(id)", "it was begun for another place; start it again")
         }
@@ -222,6 +202,14 @@ extension S3FileStorage {
         }
     }
 
+    /// The manifest of an upload that must have one.
+    private func existingManifest(_ id: String, _ operation: String) async throws -> S3PartManifest {
+        guard let manifest = try await manifest(id) else {
+            throw StorageError.unavailable(operation, "the upload's manifest is gone")
+        }
+        return manifest
+    }
+
     func save(_ manifest: S3PartManifest, id: String) async throws {
         let data = try JSONEncoder().encode(manifest)
         try await guarded("save upload \(id)") { try await client.put(manifestKey(id), body: ByteBuffer(bytes: data)) }
@@ -286,6 +274,15 @@ struct S3PartManifest: Codable, Sendable {
     var parts: [S3Client.Part] { pieces.map { S3Client.Part(number: $0.number, etag: $0.etag, size: $0.size) } }
     var partsLength: Int64 { pieces.reduce(0) { $0 + $1.size } }
     var durableLength: Int64 { partsLength + tailLength }
+
+    /// The SHA-256 of the bytes in the parts, going on from the saved state.
+    func hasher(id: String) throws -> ResumableSHA256 {
+        do {
+            return try hashState.map { try ResumableSHA256(resuming: $0) } ?? ResumableSHA256()
+        } catch {
+            throw StorageError.unavailable("upload \(id)", "its saved SHA-256 state is damaged")
+        }
+    }
 }
 
 /// Appends to a resumable upload in the bucket: bytes gather into a part, each full part is uploaded and the
