@@ -60,6 +60,33 @@ public final class BackgroundProcess: @unchecked Sendable {
         pid = child
     }
 
+    /// A program that also ends when the test process does, however it ends (a crash, a kill, a test that never
+    /// stops it): run under a small shell that holds this process's end of a pipe and, at end of file or on
+    /// SIGTERM, stops the program (SIGKILL after 5 seconds) and removes `removing`, a folder it owned. For servers
+    /// shared across tests, which nothing stops.
+    public static func tiedToTestProcess(
+        _ executable: String,
+        _ arguments: [String],
+        removing folder: String = ""
+    ) throws -> BackgroundProcess {
+        let script = """
+            folder=$1; shift
+            exec 3<&0
+            "$@" </dev/null 3<&- &
+            child=$!
+            trap 'kill $child 2>/dev/null' TERM INT HUP
+            cat <&3 >/dev/null 3<&- &
+            watcher=$!
+            wait $watcher
+            kill $child $watcher 2>/dev/null
+            ( sleep 5; kill -9 $child 2>/dev/null ) 3<&- &
+            wait $child
+            [ -n "$folder" ] && rm -rf "$folder"
+            exit 0
+            """
+        return try BackgroundProcess("/bin/sh", ["-c", script, "ferry-tied", folder, executable] + arguments)
+    }
+
     public struct SpawnFailure: Error, CustomStringConvertible {
         public let description: String
     }

@@ -2,7 +2,10 @@ public import FerryObjectStore
 import Foundation
 
 /// A real S3-compatible server for a test, on loopback in a fresh folder: SeaweedFS (`weed server -s3`, with an
-/// identity, so signatures are checked) or moto's server (a second dialect). Stopped and removed by `stop()`.
+/// identity, so signatures are checked) or moto's server (a second dialect). `start` gives a test its own server,
+/// stopped and removed by `stop()`; `shared` gives one server of each kind to every test in the process, each on
+/// its own bucket (`freshBucket()`), so the suite does not start a SeaweedFS per test on two cores. Either kind of
+/// server ends with the test process, however that ends.
 public final class S3TestServer: Sendable {
     public enum Kind: String, CaseIterable, Sendable, CustomStringConvertible {
         case seaweedfs, moto
@@ -24,6 +27,33 @@ public final class S3TestServer: Sendable {
         self.endpoint = endpoint
         self.process = process
         self.directory = directory
+    }
+
+    /// The server of this kind that every test in the process shares, started by the first test that asks. Tests
+    /// on it use their own bucket and never stop it.
+    public static func shared(_ kind: Kind) async throws -> S3TestServer {
+        try await SharedServers.instance.server(kind)
+    }
+
+    private actor SharedServers {
+        static let instance = SharedServers()
+        var starting: [Kind: Task<S3TestServer, any Error>] = [:]
+
+        func server(_ kind: Kind) async throws -> S3TestServer {
+            if let task = starting[kind] {
+                if let server = try? await task.value, server.process.isRunning { return server }
+            }
+            let task = Task { try await S3TestServer.start(kind) }
+            starting[kind] = task
+            return try await task.value
+        }
+    }
+
+    /// A bucket of a new random name on this server, created.
+    public func freshBucket() async throws -> S3Client {
+        let store = try client(bucket: "ferry-" + UUID().uuidString.lowercased().prefix(12))
+        try await store.createBucket()
+        return store
     }
 
     public static func start(_ kind: Kind) async throws -> S3TestServer {
@@ -49,10 +79,14 @@ public final class S3TestServer: Sendable {
             ] {
                 arguments.append("-\(flag)=\(freeLoopbackPort())")
             }
-            process = try BackgroundProcess(weed, arguments)
+            process = try BackgroundProcess.tiedToTestProcess(weed, arguments, removing: directory.path)
         case .moto:
             let moto = try ExternalTool.require("moto_server", installHint: "pip install 'moto[server]'")
-            process = try BackgroundProcess(moto, ["-H", "127.0.0.1", "-p", String(port)])
+            process = try BackgroundProcess.tiedToTestProcess(
+                moto,
+                ["-H", "127.0.0.1", "-p", String(port)],
+                removing: directory.path
+            )
         }
         let server = S3TestServer(
             kind: kind,

@@ -22,28 +22,19 @@ struct MultiNodeTests {
     func killedNode() async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         let haproxy = try ExternalTool.require("haproxy", installHint: "apt-get install haproxy")
+        let s3 = try await S3TestServer.shared(.seaweedfs)
         let postgres = try await PostgresTestServer.start(port: freeLoopbackPort())
-        let s3: S3TestServer
-        do {
-            s3 = try await S3TestServer.start(.seaweedfs)
-        } catch {
-            await postgres.stop()
-            throw error
-        }
         do {
             try await Self.run(curl: curl, haproxy: haproxy, postgres: postgres, s3: s3)
         } catch {
-            await s3.stop()
             await postgres.stop()
             throw error
         }
-        await s3.stop()
         await postgres.stop()
     }
 
     static func run(curl: String, haproxy: String, postgres: PostgresTestServer, s3: S3TestServer) async throws {
-        let bucket = try s3.client(bucket: "ferry-nodes")
-        try await bucket.createBucket()
+        let bucket = try await s3.freshBucket()
         try await TemporaryDirectory.with("ferry-nodes") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
             try """
@@ -70,7 +61,7 @@ struct MultiNodeTests {
                 storage:
                   s3:
                     endpoint: \(s3.endpoint)
-                    bucket: ferry-nodes
+                    bucket: \(bucket.settings.bucket)
                     prefix: served/
                     credentials-file: ../s3-credentials
                 uploads:

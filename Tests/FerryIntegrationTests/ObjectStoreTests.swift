@@ -24,10 +24,7 @@ struct ObjectStoreTests {
         arguments: S3TestServer.Kind.allCases
     )
     func objects(kind: S3TestServer.Kind) async throws {
-        let server = try await S3TestServer.start(kind)
-        defer { Task { await server.stop() } }
-        let store = try server.client(bucket: "ferry-objects")
-        try await store.createBucket()
+        let store = try await S3TestServer.shared(kind).freshBucket()
         try await store.createBucket()  // again: not an error for its owner
         let keys = ["acme/in/a b+c$d.txt", "acme/in/é€ü.dat", "acme/in/plain", "acme/in/x=1&y=2", "acme/out/other"]
         var contents: [String: [UInt8]] = [:]
@@ -82,10 +79,7 @@ struct ObjectStoreTests {
         arguments: S3TestServer.Kind.allCases
     )
     func multipart(kind: S3TestServer.Kind) async throws {
-        let server = try await S3TestServer.start(kind)
-        defer { Task { await server.stop() } }
-        let store = try server.client(bucket: "ferry-multipart")
-        try await store.createBucket()
+        let store = try await S3TestServer.shared(kind).freshBucket()
         let key = "acme/big file.bin"
         let pieces = [Self.bytes(5 << 20), Self.bytes(5 << 20), Self.bytes(1234)]
         let id = try await store.createMultipartUpload(key)
@@ -151,11 +145,10 @@ struct ObjectStoreTests {
 
     @Test("a wrong secret, an unknown key and an unreachable store: refused with what to check")
     func refusals() async throws {
-        let server = try await S3TestServer.start(.seaweedfs)
-        defer { Task { await server.stop() } }
-        try await server.client(bucket: "ferry-refusals").createBucket()
+        let server = try await S3TestServer.shared(.seaweedfs)
+        let bucket = try await server.freshBucket().settings.bucket
         let wrongSecret = try server.client(
-            bucket: "ferry-refusals",
+            bucket: bucket,
             credentials: ObjectStoreCredentials(accessKeyID: "ferrytestkey", secretAccessKey: "not-the-secret")
         )
         do {
@@ -166,7 +159,7 @@ struct ObjectStoreTests {
             #expect(error.description.contains("check the access key"), "\(error)")
         }
         let unknownKey = try server.client(
-            bucket: "ferry-refusals",
+            bucket: bucket,
             credentials: ObjectStoreCredentials(accessKeyID: "nobody", secretAccessKey: "ferrytestsecret")
         )
         await #expect(throws: ObjectStoreError.self) { _ = try await unknownKey.list(prefix: "") }

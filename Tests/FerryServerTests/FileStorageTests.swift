@@ -262,10 +262,7 @@ struct FileStorageTests {
 
     /// An object storage on a fresh bucket of a real S3 server, its node's local folder under `folder`.
     static func objectStorage(_ server: S3TestServer, _ folder: TemporaryDirectory) async throws -> S3FileStorage {
-        let bucket = "ferry-" + UUID().uuidString.lowercased().prefix(8)
-        let client = try server.client(bucket: String(bucket))
-        try await client.createBucket()
-        return S3FileStorage(client: client, prefix: "served/", local: LocalFileStorage(root: folder.path))
+        S3FileStorage(client: try await server.freshBucket(), prefix: "served/", local: LocalFileStorage(root: folder.path))
     }
 
     @Test(
@@ -273,8 +270,7 @@ struct FileStorageTests {
         arguments: S3TestServer.Kind.allCases
     )
     func objectFiles(kind: S3TestServer.Kind) async throws {
-        let server = try await S3TestServer.start(kind)
-        defer { Task { await server.stop() } }
+        let server = try await S3TestServer.shared(kind)
         try await TemporaryDirectory.with("ferry-storage") { folder in
             var storage = try await Self.objectStorage(server, folder)
             try await Self.files(storage, root: folder.path)
@@ -325,8 +321,7 @@ struct FileStorageTests {
         arguments: S3TestServer.Kind.allCases
     )
     func objectEdges(kind: S3TestServer.Kind) async throws {
-        let server = try await S3TestServer.start(kind)
-        defer { Task { await server.stop() } }
+        let server = try await S3TestServer.shared(kind)
         try await TemporaryDirectory.with("ferry-storage") { folder in
             var storage = try await Self.objectStorage(server, folder)
             let target = try Self.target(folder.path, "acme", "f.bin")
