@@ -9,8 +9,7 @@ import Testing
 @Suite("S3 client against real servers")
 struct ObjectStoreTests {
     static func bytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        TestFiles.bytes(count, seed: UInt64.random(in: 0...UInt64.max))
     }
 
     static func read(_ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> [UInt8] {

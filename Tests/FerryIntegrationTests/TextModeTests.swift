@@ -254,7 +254,6 @@ struct TextModeTests {
             func rdw(_ length: Int) -> [UInt8] { [UInt8(length >> 8), UInt8(length & 0xFF), 0, 0] }
             let record = rdw(9) + [0xC8, 0xC5, 0xD3, 0xD3, 0xD6]  // HELLO in IBM-037
             let good = rdw(4 + record.count) + record
-            var random = SystemRandomNumberGenerator()
             let hostile: [(String, [UInt8])] = [
                 ("zero-bdw", [0, 0, 0, 0] + record),
                 ("bdw-reserved", [0, 13, 1, 0] + record),
@@ -263,7 +262,7 @@ struct TextModeTests {
                 ("rdw-past-block", rdw(13) + rdw(0xFFFF) + Array(record[4...])),
                 ("cut-short", rdw(40_000) + rdw(32_000) + [UInt8](repeating: 0xC1, count: 100)),
                 ("cut-in-block", Array(good) + rdw(20) + Array(record)),
-                ("random", (0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) }),
+                ("random", TestFiles.bytes(4 << 20, seed: UInt64.random(in: 0...UInt64.max))),
             ]
             let identity = server.curlIdentity("acme")
             for (name, bytes) in hostile {

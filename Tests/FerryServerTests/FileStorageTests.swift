@@ -31,7 +31,7 @@ struct FileStorageTests {
     }
 
     static func bytes(_ count: Int, seed: UInt8) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
+        TestFiles.bytes(count, seed: UInt64(seed))
     }
 
     /// Writes `content` in uneven chunks to a new staged file and finishes it.
@@ -262,7 +262,11 @@ struct FileStorageTests {
 
     /// An object storage on a fresh bucket of a real S3 server, its node's local folder under `folder`.
     static func objectStorage(_ server: S3TestServer, _ folder: TemporaryDirectory) async throws -> S3FileStorage {
-        S3FileStorage(client: try await server.freshBucket(), prefix: "served/", local: LocalFileStorage(root: folder.path))
+        S3FileStorage(
+            client: try await server.freshBucket(),
+            prefix: "served/",
+            local: LocalFileStorage(root: folder.path)
+        )
     }
 
     @Test(
