@@ -134,7 +134,9 @@ let package = Package(
         .target(
             name: "FerryQueue",
             dependencies: [
+                "FerryLedger",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

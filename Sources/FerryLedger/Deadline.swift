@@ -1,6 +1,6 @@
 /// Runs `body`, or throws `LedgerError(message)` once `deadline` has passed first (the body is then cancelled).
 /// Every wait on a database goes through it: postgres-nio's pool waits for a connection as long as it is asked to.
-func withDeadline<T: Sendable>(
+public func withDeadline<T: Sendable>(
     _ deadline: Duration,
     _ message: String,
     _ body: @escaping @Sendable () async throws -> T

@@ -12,7 +12,7 @@ public final class PostgresDatabase: Sendable {
     public let client: PostgresClient
     /// The URL without its password, for messages.
     public let displayURL: String
-    let logger: Logger
+    public let logger: Logger
     private let pool = NIOLockedValueBox<Task<Void, Never>?>(nil)
     /// One connection outside the pool, made only to say why the pool cannot connect (the pool retries in silence).
     private let probe: PostgresConnection.Configuration

@@ -44,6 +44,7 @@ public actor QueueRunner {
     @discardableResult
     public func tick() async throws -> [String] {
         let now = clock()
+        _ = try await store.renewClaims(now: now)
         let schedules = try await store.schedules()
         // Which schedules have an entry in progress: read only when there are schedules to ask about.
         let unfinished =

@@ -11,7 +11,7 @@ public protocol QueueStore: Sendable {
     /// Reads an entry, applies `change` and writes it back with its event, with no other change of the queue in
     /// between. Returns the entry as written; throws what `change` throws (then nothing is written), or
     /// `QueueError` when there is no such entry.
-    func change(id: String, _ change: @Sendable (inout QueueEntry) throws -> Void) async throws -> QueueEntry
+    func change(id: String, _ change: @escaping @Sendable (inout QueueEntry) throws -> Void) async throws -> QueueEntry
     func entry(id: String) async throws -> QueueEntry?
     /// The state changes of an entry, oldest first (written with each change, in the same transaction).
     func events(id: String) async throws -> [QueueEvent]
@@ -19,9 +19,12 @@ public protocol QueueStore: Sendable {
     func entries(in states: Set<QueueEntry.State>?) async throws -> [QueueEntry]
     /// Starts the due entries that fit: at most `limit(partner)` active per partner and `maximum` in all, by
     /// priority then age. Returns them, already active.
-    func claim(now: Date, maximum: Int, limit: @Sendable (String) -> Int) async throws -> [QueueEntry]
+    func claim(now: Date, maximum: Int, limit: @escaping @Sendable (String) -> Int) async throws -> [QueueEntry]
     /// After a crash: active entries back to retrying, due now. Returns how many.
     func recover(now: Date) async throws -> Int
+    /// Each tick of the loop: keeps this daemon's claims on its active entries, and takes back (retrying, due now)
+    /// those of daemons that stopped renewing theirs. Returns how many it took back.
+    func renewClaims(now: Date) async throws -> Int
     /// Removes finished entries older than `keep`. Returns how many.
     func purge(now: Date, keep: TimeInterval) async throws -> Int
     func add(_ schedule: Schedule) async throws
@@ -35,7 +38,7 @@ public protocol QueueStore: Sendable {
     func record(_ event: FerryEvent, key: String?) async throws -> Bool
     /// Turns the events recorded since the last call into deliveries, one per action `route` names for each, and
     /// moves the outbox's cursor past them in the same transaction. Returns how many events it read.
-    func fanOut(limit: Int, route: @Sendable (FerryEvent) -> [String]) async throws -> Int
+    func fanOut(limit: Int, route: @escaping @Sendable (FerryEvent) -> [String]) async throws -> Int
     /// A named position of a reader of events from outside the queue (the server ledger's rows read so far).
     func position(_ name: String) async throws -> Double?
     func setPosition(_ name: String, _ value: Double) async throws
@@ -233,7 +236,10 @@ public actor SQLiteQueueStore: QueueStore {
         }
     }
 
-    public func change(id: String, _ change: @Sendable (inout QueueEntry) throws -> Void) async throws -> QueueEntry {
+    public func change(
+        id: String,
+        _ change: @escaping @Sendable (inout QueueEntry) throws -> Void
+    ) async throws -> QueueEntry {
         try await exclusive {
             try await transaction {
                 guard let previous = try await read(id: id) else {
@@ -295,7 +301,11 @@ public actor SQLiteQueueStore: QueueStore {
         return rows.compactMap(Self.decode)
     }
 
-    public func claim(now: Date, maximum: Int, limit: @Sendable (String) -> Int) async throws -> [QueueEntry] {
+    public func claim(
+        now: Date,
+        maximum: Int,
+        limit: @escaping @Sendable (String) -> Int
+    ) async throws -> [QueueEntry] {
         try await exclusive {
             try await transaction {
                 var active: [String: Int] = [:]
@@ -337,6 +347,10 @@ public actor SQLiteQueueStore: QueueStore {
             }
         }
     }
+
+    /// One daemon per SQLite queue (its lock file holds it for the daemon's life): no other daemon's claims to
+    /// take back, and `recover` at the start takes back what a killed one left.
+    public func renewClaims(now: Date) async throws -> Int { 0 }
 
     public func purge(now: Date, keep: TimeInterval) async throws -> Int {
         // `QueueEntry.isExpired` in SQL: finished, and last changed at least `keep` ago. No entry is decoded.
@@ -404,7 +418,7 @@ public actor SQLiteQueueStore: QueueStore {
         try await exclusive { try await transaction { try await insert(event, key: key) } }
     }
 
-    public func fanOut(limit: Int, route: @Sendable (FerryEvent) -> [String]) async throws -> Int {
+    public func fanOut(limit: Int, route: @escaping @Sendable (FerryEvent) -> [String]) async throws -> Int {
         try await exclusive {
             try await transaction {
                 let cursor =

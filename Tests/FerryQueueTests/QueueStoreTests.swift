@@ -23,7 +23,12 @@ struct QueueStoreTests {
 
     @Test("claims take due entries by priority then age, at most the partner's limit active and the maximum in all")
     func claims() async throws {
-        try await withQueueStore { store, _ in
+        try await withQueueStore { store, _ in try await Self.claims(store) }
+    }
+
+    /// The claim order and limits, on any store.
+    static func claims(_ store: any QueueStore) async throws {
+        do {
             let low = Self.entry("acme", priority: 0, created: 0)
             let high = Self.entry("acme", priority: 5, created: 1)
             let second = Self.entry("acme", priority: 0, created: 2)
@@ -75,7 +80,12 @@ struct QueueStoreTests {
 
     @Test("finished entries are purged after the keep time; the rest stay")
     func purge() async throws {
-        try await withQueueStore { store, _ in
+        try await withQueueStore { store, _ in try await Self.purge(store) }
+    }
+
+    /// Purges by keep time, on any store.
+    static func purge(_ store: any QueueStore) async throws {
+        do {
             var done = Self.entry("acme")
             try done.start(now: Self.t0)
             try done.finish(.init(exitCode: 0, message: "", transient: false), now: Self.t0 + 1, jitter: 0)
