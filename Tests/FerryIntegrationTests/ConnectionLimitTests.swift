@@ -12,10 +12,16 @@ import Glibc
 /// never read), and crowds above the caps, while a real client keeps working.
 @Suite("Connection deadlines and caps", .serialized)
 struct ConnectionLimitTests {
-    /// Opens a TCP connection to `port` from the loopback address `source`; returns the descriptor.
-    static func rawConnection(from source: String, port: Int) throws -> Int32 {
+    /// Opens a TCP connection to `port` from the loopback address `source`; returns the descriptor (non-blocking).
+    ///
+    /// The connect waits without blocking a thread: a blocking connect to a server whose accept queue is full
+    /// waits out the kernel's SYN retries (seconds to minutes) on one of the test process's two cooperative threads,
+    /// which the in-process servers need to accept at all. Seen in stack samples of a full run: the loop below held
+    /// a thread for over a minute while uploads elsewhere stalled until their servers' stall timeouts cut them.
+    static func rawConnection(from source: String, port: Int) async throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         inet_pton(AF_INET, source, &local.sin_addr)
@@ -33,9 +39,28 @@ struct ConnectionLimitTests {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0, connected == 0 else {
+        guard bound == 0, connected == 0 || errno == EINPROGRESS else {
             close(fd)
             throw POSIXError(.ECONNREFUSED)
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while connected != 0 {
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            if poll(&poller, 1, 0) > 0 {
+                var failure: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &failure, &length)
+                guard failure == 0 else {
+                    close(fd)
+                    throw POSIXError(.ECONNREFUSED)
+                }
+                break
+            }
+            guard Date() < deadline else {
+                close(fd)
+                throw POSIXError(.ETIMEDOUT)
+            }
+            try await Task.sleep(for: .milliseconds(5))
         }
         return fd
     }
@@ -89,7 +114,7 @@ struct ConnectionLimitTests {
             defer { for descriptor in descriptors { close(descriptor) } }
             // 300 connections from 20 addresses, 15 each: within the caps, so only the deadlines can free them.
             for index in 0..<300 {
-                descriptors.append(try Self.rawConnection(from: "127.0.0.\(2 + index % 20)", port: server.port))
+                descriptors.append(try await Self.rawConnection(from: "127.0.0.\(2 + index % 20)", port: server.port))
             }
             let listing = try await ExternalTool.run(
                 curl,
@@ -123,14 +148,14 @@ struct ConnectionLimitTests {
         }) { server in
             var descriptors: [Int32] = []
             defer { for descriptor in descriptors { close(descriptor) } }
-            for _ in 0..<40 { descriptors.append(try Self.rawConnection(from: "127.0.0.9", port: server.port)) }
+            for _ in 0..<40 { descriptors.append(try await Self.rawConnection(from: "127.0.0.9", port: server.port)) }
             try await Task.sleep(for: .milliseconds(300))
             // The admitted ones stay open for the 30 s deadlines, so a generous wait counts only the refused.
             let refused = try await Self.countClosed(descriptors, within: 10)
             #expect(refused == 40 - 16, "the cap is 16 per address: \(refused) of 40 were closed at once")
             var others: [Int32] = []
             for index in 0..<40 {
-                others.append(try Self.rawConnection(from: "127.0.0.\(10 + index % 4)", port: server.port))
+                others.append(try await Self.rawConnection(from: "127.0.0.\(10 + index % 4)", port: server.port))
             }
             descriptors += others
             try await Task.sleep(for: .milliseconds(300))

@@ -23,7 +23,7 @@ struct NoiseTests {
         try await TestServerHarness.with { server in
             let started = ContinuousClock.now
             for _ in 0..<200 {
-                let fd = try ConnectionLimitTests.rawConnection(from: "127.0.0.7", port: server.port)
+                let fd = try await ConnectionLimitTests.rawConnection(from: "127.0.0.7", port: server.port)
                 let request = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
                 _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
                 _ = try await ConnectionLimitTests.closedByServer(fd, within: 2)
