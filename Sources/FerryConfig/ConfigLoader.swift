@@ -336,6 +336,12 @@ public enum ConfigLoader {
         configuration.queue.controlSocket = path("queue.control-socket")
         if let value = try count("queue.max-active") { configuration.queue.maximumActive = value }
         if let value = string("queue.keep") { configuration.queue.keep = try duration(value, key: "queue.keep") }
+        if let value = string("queue.lease") {
+            configuration.queue.lease = try duration(value, key: "queue.lease")
+            guard configuration.queue.lease >= 3 else {
+                throw ConfigError("queue.lease: '\(value)' is too short; give at least 3s (60s by default)")
+            }
+        }
         configuration.queue.partnerDefaults = configuration.queue.partnerDefaults.overridden(
             by: try partnerQueue("queue.")
         )

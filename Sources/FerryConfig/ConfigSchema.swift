@@ -78,7 +78,7 @@ enum ConfigSchema {
         "quotas": .map(quotaKeys),
         "queue": .map(
             partnerQueueKeys.merging([
-                "database": .leaf, "control-socket": .leaf, "max-active": .leaf, "keep": .leaf,
+                "database": .leaf, "control-socket": .leaf, "max-active": .leaf, "keep": .leaf, "lease": .leaf,
             ]) { first, _ in first }
         ),
         "access": .named(.map(["partners": .leaf, "area": .leaf, "mount": .leaf, "rights": .leaf])),

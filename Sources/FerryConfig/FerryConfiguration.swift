@@ -194,6 +194,9 @@ extension FerryConfiguration {
         public var maximumActive = 8
         /// Seconds finished entries (done, failed, cancelled) are kept before they are purged.
         public var keep: Double = 7 * 86_400
+        /// Seconds a node's claim on a running transfer lasts unless its loop renews it (several nodes on one
+        /// database): after a node dies, another takes its transfers over this long after its last renewal.
+        public var lease: Double = 60
         /// Every partner's defaults (transfers at once, retries); `partners.NAME.queue` overrides them.
         public var partnerDefaults = PartnerQueueSettings(
             sessions: 2,
@@ -416,5 +419,16 @@ extension FerryConfiguration {
         public var node: String?
 
         public init(url: String) { self.url = url }
+
+        /// The password in `password-file` (its one line); nil when no file is named.
+        public func filePassword() throws(ConfigError) -> String? {
+            guard let passwordFile else { return nil }
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw ConfigError(
+                    "cannot read database.password-file \(passwordFile): check that it exists and is readable"
+                )
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
     }
 }

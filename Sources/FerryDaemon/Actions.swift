@@ -22,6 +22,7 @@ import Glibc
 actor Actions {
     let rules: [FerryConfiguration.ActionRule]
     let store: any QueueStore
+    let ledger: DaemonLedger
     let runner: QueueRunner
     let configuration: FerryConfiguration
     let clock: @Sendable () -> Date
@@ -31,12 +32,14 @@ actor Actions {
     init(
         configuration: FerryConfiguration,
         store: any QueueStore,
+        ledger: DaemonLedger,
         runner: QueueRunner,
         clock: @escaping @Sendable () -> Date,
         logger: Logger
     ) {
         self.rules = configuration.actions
         self.store = store
+        self.ledger = ledger
         self.runner = runner
         self.configuration = configuration
         self.clock = clock
@@ -135,7 +138,7 @@ actor Actions {
     /// Each attempt of a delivery is a row of the daemon's ledger (`ferry history --server --operation ACTION`):
     /// the action and event, and its outcome (a command's exit status and output tail, a webhook's answer).
     private func recordInLedger(_ delivery: Delivery, started: Date) async {
-        guard let ledger = try? await SQLiteLedger.open(path: configuration.resolvedServerLedger) else { return }
+        guard let ledger = try? await ledger.open() else { return }
         let failed = delivery.state != .done
         try? await ledger.record(
             LedgerEntry(
@@ -347,12 +350,13 @@ struct ActionLoop: Service {
     let actions: Actions
     let store: any QueueStore
     let configuration: FerryConfiguration
-    let ledgerPath: String?
+    /// The server's ledger, whose rows become events; nil for a daemon without a listener.
+    let ledger: DaemonLedger?
     let logger: Logger
 
     func run() async throws {
         let wakeup = Wakeup()
-        let ledger = try? await ledgerPath.asyncMap { try await SQLiteLedger.open(path: $0) }
+        let ledger = try? await self.ledger?.open()
         // Where the last run stopped reading the ledger (kept in the queue database), so rows written just before
         // a kill are read after the restart however long the daemon was down; the first run starts a minute back.
         let stored = try? await store.position("ledger")
@@ -379,7 +383,7 @@ struct ActionLoop: Service {
     /// Records the server's new ledger rows as events: an inbound file committed is `file.received`, a failed
     /// handshake is `handshake.failed`. Each row once (its id is the event's key); the overlap of two minutes
     /// catches rows written late.
-    func pump(_ ledger: SQLiteLedger, since: Date) async -> Date {
+    func pump(_ ledger: any Ledger, since: Date) async -> Date {
         var latest = since
         do {
             let page = try await ledger.transfers(

@@ -1,4 +1,5 @@
 public import FerryConfig
+public import FerryLedger
 public import FerryQueue
 public import Foundation
 import Hummingbird
@@ -10,14 +11,17 @@ import Glibc
 #endif
 
 /// The managed side of `ferry serve`: the queue, its loop and its control socket, as services of the daemon's
-/// service group. One daemon per queue database: a second one on the same database is refused at startup.
+/// service group. With the embedded SQLite queue, one daemon per queue database: a second one on the same database
+/// is refused at startup. With `database.url`, the queue is in PostgreSQL and every node's daemon works it.
 public struct QueueDaemon: Sendable {
-    public let store: SQLiteQueueStore
+    public let store: any QueueStore
     public let runner: QueueRunner
     public let socketPath: String
-    /// The server's ledger, whose inbound rows become `file.received` and `handshake.failed` events; `nil` for a
-    /// daemon without a listener.
-    public var ledgerPath: String?
+    /// Where queued transfers and actions are recorded, and the server's rows are read.
+    public let ledger: DaemonLedger
+    /// Whether the server's inbound rows become `file.received` and `handshake.failed` events (a daemon beside a
+    /// listener).
+    public var readsServerLedger = false
     let configuration: FerryConfiguration
     let lock: Int32
     let clock: @Sendable () -> Date
@@ -48,8 +52,10 @@ public struct QueueDaemon: Sendable {
         }
         let lock = try takeLock(database + ".lock")
         do {
-            let store = try await SQLiteQueueStore.open(path: database)
-            let transfer = QueueTransfer(configuration: configuration)
+            let (store, ledger) = try await openStore(configuration)
+            var made = QueueTransfer(configuration: configuration)
+            made.ledger = ledger
+            let transfer = made
             let runner = QueueRunner(
                 store: store,
                 maximum: configuration.queue.maximumActive,
@@ -68,13 +74,37 @@ public struct QueueDaemon: Sendable {
                 store: store,
                 runner: runner,
                 socketPath: socket,
-                ledgerPath: nil,
+                ledger: ledger,
                 configuration: configuration,
                 lock: lock,
                 clock: clock
             )
         } catch {
             Glibc.close(lock)
+            throw error
+        }
+    }
+
+    /// The queue and ledger: in the shared PostgreSQL database when `database.url` is set (one pool for both), else
+    /// the SQLite files under the root.
+    static func openStore(_ configuration: FerryConfiguration) async throws -> (any QueueStore, DaemonLedger) {
+        guard let database = configuration.database else {
+            return (
+                try await SQLiteQueueStore.open(path: configuration.resolvedQueueDatabase),
+                .file(configuration.resolvedServerLedger)
+            )
+        }
+        let store = try await PostgresQueueStore.open(
+            url: database.url,
+            password: try database.filePassword(),
+            maximumConnections: database.maximumConnections,
+            node: database.node,
+            claimDuration: configuration.queue.lease
+        )
+        do {
+            return (store, .shared(try await PostgresLedger.open(store.database, node: store.node)))
+        } catch {
+            try? await store.close()
             throw error
         }
     }
@@ -143,6 +173,7 @@ public struct QueueDaemon: Sendable {
             let actions = Actions(
                 configuration: configuration,
                 store: store,
+                ledger: ledger,
                 runner: runner,
                 clock: clock,
                 logger: logger
@@ -152,7 +183,7 @@ public struct QueueDaemon: Sendable {
                     actions: actions,
                     store: store,
                     configuration: configuration,
-                    ledgerPath: ledgerPath,
+                    ledger: readsServerLedger ? ledger : nil,
                     logger: logger
                 )
             )
@@ -165,7 +196,7 @@ public struct QueueDaemon: Sendable {
 /// flight get the grace period and are then cut at their checkpoint (their entries retry at the next start).
 struct QueueLoop: Service {
     let runner: QueueRunner
-    let store: SQLiteQueueStore
+    let store: any QueueStore
     let grace: Duration
     let logger: Logger
     let lock: Int32
@@ -184,6 +215,22 @@ struct QueueLoop: Service {
         try? await runner.stop(grace: grace)
         try? await store.close()
         close(lock)
+    }
+}
+
+/// Where the daemon records queued transfers and actions and reads the server's rows: the server's SQLite ledger
+/// (opened for each use: the server has it open too), or the ledger in the shared PostgreSQL database (one, on the
+/// queue's pool).
+public enum DaemonLedger: Sendable {
+    case file(String)
+    case shared(PostgresLedger)
+
+    /// A ledger to use and then close (closing the shared one leaves its pool open).
+    func open() async throws -> any Ledger {
+        switch self {
+        case .file(let path): return try await SQLiteLedger.open(path: path)
+        case .shared(let ledger): return ledger
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 import FerryClient
 public import FerryConfig
-import FerryLedger
+public import FerryLedger
 public import FerryQueue
 import FerryTLS
 import FerryText
@@ -15,20 +15,19 @@ public struct QueueTransfer: Sendable {
     /// Where the daemon remembers unfinished resumable uploads: `<root>/.ferry/outbound`.
     public var resumeDirectory: String
     /// The ledger the attempts are recorded in (the server's, so `ferry history --server` shows both directions).
-    public var ledgerPath: String?
+    public var ledger: DaemonLedger?
     /// Seconds with nothing moving before a connection counts as stalled.
     public var stallTimeout: Int64 = 300
 
     public init(configuration: FerryConfiguration) {
         self.configuration = configuration
         self.resumeDirectory = configuration.root + "/.ferry/outbound"
-        self.ledgerPath = configuration.resolvedServerLedger
+        self.ledger = .file(configuration.resolvedServerLedger)
     }
 
     /// Runs the entry's transfer once and reports how it ended.
     public func run(_ entry: QueueEntry) async -> QueueEntry.Outcome {
-        var ledger: (any Ledger)?
-        if let ledgerPath { ledger = try? await SQLiteLedger.open(path: ledgerPath) }
+        let ledger = try? await self.ledger?.open()
         // The session closes the ledger, also when the attempt is cancelled.
         return await attempt(entry, ledger: ledger)
     }

@@ -19,7 +19,8 @@ import PostgresNIO
 ///   pushed `deliveryClaim` ahead, so one node carries each out (again after that time when the node died).
 /// - Hot-folder files are recorded by rule and path: nodes that watch one shared folder queue each file once.
 public final class PostgresQueueStore: QueueStore {
-    let database: FerryLedger.PostgresDatabase
+    /// The database and its pool (the daemon's ledger shares it).
+    public let database: FerryLedger.PostgresDatabase
     /// The node that claims entries (`database.node`, the host name by default).
     public let node: String
     /// How long a claim lasts unless its node renews it.

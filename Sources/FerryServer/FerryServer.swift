@@ -77,16 +77,9 @@ public struct FerryServer: Sendable {
         guard let database = configuration.database else {
             return (try await SQLiteLedger.open(path: configuration.resolvedServerLedger), nil)
         }
-        var password: String?
-        if let file = database.passwordFile {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw LedgerError("cannot read database.password-file \(file): check that it exists and is readable")
-            }
-            password = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
         let shared = try await PostgresLedger.open(
             url: database.url,
-            password: password,
+            password: try database.filePassword(),
             maximumConnections: database.maximumConnections,
             node: database.node
         )

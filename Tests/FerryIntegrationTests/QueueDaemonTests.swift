@@ -373,6 +373,115 @@ extension ManagedTransferTests {
             }
         }
 
+        @Test(
+            "two daemons on one PostgreSQL queue: entries added at either node run once each; a node killed mid-transfer has it taken over by the other once its claim lapses; one file each"
+        )
+        func twoNodes() async throws {
+            let postgres = try await PostgresTestServer.start(port: freeLoopbackPort())
+            do {
+                try await Self.twoNodes(postgres)
+            } catch {
+                await postgres.stop()
+                throw error
+            }
+            await postgres.stop()
+        }
+
+        static func twoNodes(_ postgres: PostgresTestServer) async throws {
+            try await TemporaryDirectory.with("ferry-queue") { folder in
+                let sites = try Sites(folder.path)
+                let receiver = try await ServeProcess(config: sites.receiverConfig, directory: folder.path)
+                // Node A is the usual site; node B the same configuration in a folder (and root) of its own.
+                try sites.writeSender(
+                    port: receiver.port,
+                    queue: ", lease: 3s",
+                    extra: "database: {url: \"\(postgres.url)\", node: node-a}"
+                )
+                let siteB = folder.path + "/site-b"
+                try FileManager.default.createDirectory(atPath: siteB, withIntermediateDirectories: true)
+                try String(contentsOfFile: sites.config, encoding: .utf8)
+                    .replacingOccurrences(of: "node: node-a", with: "node: node-b")
+                    .write(toFile: siteB + "/sender.yaml", atomically: true, encoding: .utf8)
+                let controlB = ControlClient(socketPath: siteB + "/data/.ferry/control.sock")
+                func startB() async throws -> ServeProcess {
+                    try await ServeProcess(config: siteB + "/sender.yaml", directory: siteB, arguments: ["--no-listen"])
+                }
+                var nodeA = try await sites.startSender()
+                var nodeB = try await startB()
+                #expect(nodeA.log.contains("(shared by the nodes)"), "the banner names the shared queue: \(nodeA.log)")
+
+                // Eight files, four added at each node: every entry runs once, on whichever node claims it.
+                var digests: [String: String] = [:]
+                for index in 0..<8 {
+                    let name = "f\(index).bin"
+                    digests[name] = try TestFiles.write(sites.site + "/" + name, size: 256 << 10, seed: UInt64(index))
+                    let added = try await ExternalTool.run(
+                        try CLITests.ferry,
+                        ["queue", "add", sites.site + "/" + name, "partner:inbound/", "--config"]
+                            + [index % 2 == 0 ? sites.config : siteB + "/sender.yaml"],
+                        directory: index % 2 == 0 ? sites.site : siteB
+                    )
+                    #expect(added.status == 0, "\(added.output)")
+                }
+                var finished: [QueueEntry] = []
+                for _ in 0..<300 {
+                    finished = try await controlB.call(.GET, ControlAPI.queue, as: [QueueEntry].self)
+                    if finished.count == 8, finished.allSatisfy({ $0.state == .done }) { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(finished.count == 8 && finished.allSatisfy { $0.state == .done }, "\(finished.map(\.state))")
+                for entry in finished {
+                    let states = try await sites.detail(entry.id).events.map(\.state)
+                    #expect(states == [.queued, .active, .done], "ran once: \(states)")
+                }
+                let inbound = folder.path + "/root/acme/inbound"
+                #expect(try FileManager.default.contentsOfDirectory(atPath: inbound).sorted() == digests.keys.sorted())
+                for (name, digest) in digests {
+                    #expect(try TestFiles.sha256(inbound + "/" + name) == digest, "\(name)")
+                }
+
+                // B stops; A takes a long transfer and is killed in the middle of it; B, started again, takes it
+                // over once A's claim (3 s) has lapsed.
+                try await nodeB.kill()
+                let size = 24 << 20
+                let digest = try TestFiles.write(sites.site + "/big.bin", size: size, seed: 99)
+                let added = try await sites.ferry(["queue", "add", "big.bin", "partner:inbound/", "--limit-rate", "4M"])
+                let id = try #require(Self.queuedID(added), "\(added.output)")
+                #expect(
+                    await waitForPart(
+                        in: folder.path + "/root/.ferry/uploads",
+                        atLeast: 8 << 20,
+                        thenSignal: nodeA.pid
+                    )
+                )
+                try await nodeA.kill()
+                nodeB = try await startB()
+                var entry: QueueEntry?
+                for _ in 0..<400 {
+                    entry = try await controlB.call(.GET, ControlAPI.queue, as: [QueueEntry].self).first { $0.id == id }
+                    if entry?.state == .done { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(
+                    entry?.state == .done,
+                    "B finished A's transfer: \(String(describing: entry))\n\(nodeB.log.suffix(2000))"
+                )
+                let states = try await controlB.call(.GET, ControlAPI.queue + "/" + id, as: EntryDetail.self).events
+                    .map(\.state)
+                #expect(states == [.queued, .active, .retrying, .active, .done], "\(states)")
+                #expect(try TestFiles.sha256(inbound + "/big.bin") == digest)
+                #expect(
+                    try FileManager.default.contentsOfDirectory(atPath: inbound).filter { $0.hasPrefix("big") } == [
+                        "big.bin"
+                    ]
+                )
+                nodeA = try await sites.startSender()
+                try await nodeA.kill()
+                try await nodeB.kill()
+                try await receiver.kill()
+            }
+        }
+
         @Test("hold, release, cancel, retry and purge, with the refusals an operator gets for what does not apply")
         func operatorActions() async throws {
             try await TemporaryDirectory.with("ferry-queue") { folder in

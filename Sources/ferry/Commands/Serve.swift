@@ -149,7 +149,7 @@ struct Serve: AsyncParsableCommand {
                     Self.banner(server: server, port: port, pki: shownPKI)
                 }
                 var queue = try await QueueDaemon.open(configuration: configuration)
-                queue.ledgerPath = configuration.resolvedServerLedger
+                queue.readsServerLedger = true
                 // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
                 // grace period cut them (a resumable upload keeps its last checkpoint).
                 try await Self.runGroup(
@@ -168,11 +168,17 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// Where the queue is, for the banner: the shared database (its password masked) or the SQLite file.
+    static func queueLocation(_ configuration: FerryConfiguration) -> String {
+        configuration.database.map { "\(PostgresDatabase.withoutPassword($0.url)) (shared by the nodes)" }
+            ?? configuration.resolvedQueueDatabase
+    }
+
     /// `--no-listen`: the queue and its control socket only.
     func runQueueOnly(configuration: FerryConfiguration, logger: Logger, grace: Duration) async throws {
         let queue = try await QueueDaemon.open(configuration: configuration)
         let banner =
-            "Ferry daemon (no listener; queue only) root \(configuration.root)\n  queue \(configuration.resolvedQueueDatabase), control socket \(queue.socketPath)\n"
+            "Ferry daemon (no listener; queue only) root \(configuration.root)\n  queue \(Self.queueLocation(configuration)), control socket \(queue.socketPath)\n"
         let services = queue.services(logger: logger, grace: grace) {
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
@@ -199,7 +205,7 @@ struct Serve: AsyncParsableCommand {
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
             "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.database.map { PostgresDatabase.withoutPassword($0.url) } ?? server.configuration.resolvedServerLedger)",
-            "  queue \(server.configuration.resolvedQueueDatabase), control socket \(server.configuration.resolvedControlSocket)",
+            "  queue \(Self.queueLocation(server.configuration)), control socket \(server.configuration.resolvedControlSocket)",
         ]
         if let pki, let client = pki.clientNames.first {
             lines += [
