@@ -148,7 +148,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
         let place = try await files.prepareParent(of: target.target)
         // A file converted in text mode goes elsewhere first; one stored as it arrives is written at its place.
         let storedAsSent = policy.textMode(for: caller.partner, at: target.target) == nil
-        var sha256: String?
+        var declaredDigest: String?
         if let declared = metadata[TusProtocol.sha256Key] {
             guard let digest = FileDigest(hex: declared) else {
                 throw ProblemError(
@@ -156,44 +156,43 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                     detail: "Malformed sha256: Upload-Metadata sha256 must be 64 hexadecimal digits"
                 )
             }
-            sha256 = digest.hex
+            declaredDigest = digest.hex
         }
+        let sha256 = declaredDigest
         let id = UploadID.new()
         try await files.quotas.openUpload(id, target: target.target, caller: caller.partner, length: length)
-        let record: UploadRecord
-        do {
-            record = try await uploads.create(
-                id: id,
-                partner: caller.partner,
-                path: target.path.relative,
-                length: length,
-                sha256: sha256,
-                metadata: rawMetadata,
-                place: storedAsSent ? place : nil
-            )
-        } catch {
-            files.quotas.closeUpload(id)
-            throw error
-        }
-        let location = Self.prefix + "/" + record.id
-        // creation-with-upload: the POST may carry the first bytes.
-        if request.headers[.contentType] == Self.contentType {
-            var response = try await uploads.exclusively(record.id, on: caller.channel) {
-                try await patch(request, record: record, caller: caller, checkOffset: false)
+        // Held from the record's creation to the end of the first bytes: the expiry sweep passes over a busy upload,
+        // and one it removed between the two would answer this POST with 500.
+        return try await uploads.exclusively(id, on: caller.channel) {
+            let record: UploadRecord
+            do {
+                record = try await uploads.create(
+                    id: id,
+                    partner: caller.partner,
+                    path: target.path.relative,
+                    length: length,
+                    sha256: sha256,
+                    metadata: rawMetadata,
+                    place: storedAsSent ? place : nil
+                )
+            } catch {
+                files.quotas.closeUpload(id)
+                throw error
+            }
+            let location = Self.prefix + "/" + record.id
+            var response: Response
+            if request.headers[.contentType] == Self.contentType {
+                // creation-with-upload: the POST may carry the first bytes.
+                response = try await patch(request, record: record, caller: caller, checkOffset: false)
+            } else if length == 0 {
+                response = try await finish(record, caller: caller)
+            } else {
+                return Response(status: .created, headers: headers(for: record, extra: [.location: location]))
             }
             response.status = .created
             response.headers[.location] = location
             return response
         }
-        if length == 0 {
-            var response = try await uploads.exclusively(record.id, on: caller.channel) {
-                try await finish(record, caller: caller)
-            }
-            response.status = .created
-            response.headers[.location] = location
-            return response
-        }
-        return Response(status: .created, headers: headers(for: record, extra: [.location: location]))
     }
 
     private func writableTarget(
