@@ -21,8 +21,14 @@ public final class RunningServer: Sendable {
         self.task = task
     }
 
-    /// Starts the server and returns once it listens.
-    public static func start(_ server: FerryServer, logger: Logger) async throws -> RunningServer {
+    /// Starts the server and returns once it listens. With an `executor`, the server's tasks (accepting, each
+    /// connection, each request) prefer it to the shared cooperative pool: a test process gives its in-process
+    /// servers threads of their own, so that test code busy on the pool does not stall them.
+    public static func start(
+        _ server: FerryServer,
+        logger: Logger,
+        executor: (any TaskExecutor)? = nil
+    ) async throws -> RunningServer {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let application: any ApplicationProtocol
         do {
@@ -37,7 +43,7 @@ public final class RunningServer: Sendable {
         let group = ServiceGroup(
             configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger)
         )
-        let task = Task {
+        let task = Task(executorPreference: executor) {
             defer { continuation.finish() }
             try await group.run()
         }

@@ -13,6 +13,13 @@ public enum Mutation {
         ProcessInfo.processInfo.environment["FERRY_FUZZ_SEED"].flatMap(UInt64.init) ?? 0
     }
 
+    /// Every 20th iteration, lets other tasks run. A run of thousands of decodes in a row otherwise holds one of the
+    /// test process's two cooperative threads for tens of seconds (seen in stack samples of a full run), and the
+    /// in-process servers of the suites beside it, which need those threads, stall.
+    public static func pause(after iteration: Int) async {
+        if iteration % 20 == 19 { await Task.yield() }
+    }
+
     /// SplitMix64: a fixed seed makes every run reproducible.
     public struct Random: RandomNumberGenerator {
         public var state: UInt64

@@ -87,7 +87,7 @@ struct BatchTests {
     @Test(
         "mutated bodies fed in random slices: the decoder refuses or stays consistent, never more bytes than declared"
     )
-    func decoderMutations() throws {
+    func decoderMutations() async throws {
         let seed = Self.body([
             ("a.txt", Array("hello".utf8), nil), ("sub/b.bin", (0..<300).map { UInt8($0 & 0xFF) }, nil),
             ("empty", [], nil),
@@ -95,7 +95,8 @@ struct BatchTests {
         var random = Mutation.Random(state: Mutation.seed)
         var refused = 0
         var accepted = 0
-        for _ in 0..<Mutation.iterations {
+        for iteration in 0..<Mutation.iterations {
+            await Mutation.pause(after: iteration)
             // decodeAll stops the process if the decoder breaks a promise (bytes outside or beyond an entry).
             if (try? BatchDecoder.decodeAll(
                 Mutation.mutate(seed, &random),

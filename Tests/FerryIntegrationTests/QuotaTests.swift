@@ -282,14 +282,16 @@ struct QuotaTests {
         }
         let first = try await RunningServer.start(
             try await FerryServer.prepare(configuration: configuration),
-            logger: logger
+            logger: logger,
+            executor: ServerExecutor.shared
         )
         #expect(try await create(port: first.port, length: 15 << 20) == "201")
         try await first.stop()
         configuration.quota = .init(bytes: 20 << 20, uploads: 2)
         let second = try await RunningServer.start(
             try await FerryServer.prepare(configuration: configuration),
-            logger: logger
+            logger: logger,
+            executor: ServerExecutor.shared
         )
         // The upload from before the restart still holds 15 MiB of the 20.
         #expect(try await create(port: second.port, length: 10 << 20) == "507")

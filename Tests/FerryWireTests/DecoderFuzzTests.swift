@@ -37,7 +37,7 @@ struct DecoderFuzzTests {
     }
 
     @Test("mutated handshakes never crash or hang the decoder")
-    func handshakes() {
+    func handshakes() async {
         var random = Mutation.Random(state: 0xF3_22 ^ Mutation.seed)
         let seeds = [
             (WireDecoderTests.legacyClientHello, WireDecoderTests.sslv3ServerFlight + WireDecoderTests.systemSSLAlert),
@@ -46,11 +46,12 @@ struct DecoderFuzzTests {
         for iteration in 0..<Mutation.iterations {
             let (client, server) = seeds[iteration % seeds.count]
             Self.exercise(client: Mutation.mutate(client, &random), server: Mutation.mutate(server, &random), &random)
+            await Mutation.pause(after: iteration)
         }
     }
 
     @Test("mutated capture files never crash or hang the reader and reassembly")
-    func captures() {
+    func captures() async {
         var random = Mutation.Random(state: 0xCA_97 ^ Mutation.seed)
         var writer = PcapngWriter()
         writer.client = TCPEndpoint(address: "10.0.0.1", port: 40000)
@@ -67,7 +68,8 @@ struct DecoderFuzzTests {
         // The unmutated file decodes to the connection it holds.
         let clean = try? CaptureFile(bytes: ByteBuffer(bytes: seed))
         #expect(clean.map { CaptureTrace(file: $0).connections.compactMap(\.conversation).first?.version } == .ssl3)
-        for _ in 0..<Mutation.iterations / 4 {
+        for iteration in 0..<Mutation.iterations / 4 {
+            await Mutation.pause(after: iteration)
             let bytes = Mutation.mutate(seed, &random)
             guard let capture = try? CaptureFile(bytes: ByteBuffer(bytes: bytes)) else { continue }
             for connection in CaptureTrace(file: capture).connections {

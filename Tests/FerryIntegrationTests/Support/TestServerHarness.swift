@@ -34,7 +34,7 @@ struct TestServerHarness {
         let server = try await FerryServer.prepare(configuration: configuration)
         var logger = Logger(label: "ferry.test")
         logger.logLevel = .error
-        let running = try await RunningServer.start(server, logger: logger)
+        let running = try await RunningServer.start(server, logger: logger, executor: ServerExecutor.shared)
         let harness = TestServerHarness(folder: folder, pki: pki, root: configuration.root, running: running)
         do {
             let result = try await body(harness)
