@@ -45,10 +45,47 @@ public final class PostgresTestServer: Sendable {
         return try ExternalTool.require(name, installHint: "apt-get install postgresql")
     }
 
-    /// Starts a server; with `tls` (certificate and key files), it also speaks TLS (`ssl=on`).
+    /// The server every test in the process may share, started by the first that asks; it ends with the test
+    /// process. Tests on it use a database of their own (`freshDatabase()`) and never stop it.
+    public static func shared() async throws -> PostgresTestServer {
+        try await Shared.instance.server()
+    }
+
+    private actor Shared {
+        static let instance = Shared()
+        var starting: Task<PostgresTestServer, any Error>?
+
+        func server() async throws -> PostgresTestServer {
+            if let starting, let server = try? await starting.value, server.process.withLock({ $0.isRunning }) {
+                return server
+            }
+            let task = Task { try await PostgresTestServer.start(port: freeLoopbackPort(), tied: true) }
+            starting = task
+            return try await task.value
+        }
+    }
+
+    /// A new, empty database on this server; its URL.
+    public func freshDatabase() async throws -> String {
+        let name = "ferry_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let psql = try Self.program("psql")
+        let made = try await ExternalTool.run(
+            psql,
+            ["-h", "127.0.0.1", "-p", String(port), "-U", "ferry", "-d", "postgres", "-c", "CREATE DATABASE \(name)"],
+            timeout: 60
+        )
+        guard made.status == 0 else {
+            throw ExternalTool.MissingTool(name: "psql", hint: "CREATE DATABASE failed: \(made.output.suffix(1000))")
+        }
+        return url.replacingOccurrences(of: "/postgres?", with: "/\(name)?")
+    }
+
+    /// Starts a server; with `tls` (certificate and key files), it also speaks TLS (`ssl=on`). A `tied` server also
+    /// ends (and its folder goes) when the test process ends, however it ends.
     public static func start(
         port: Int,
-        tls: (certificate: String, key: String)? = nil
+        tls: (certificate: String, key: String)? = nil,
+        tied: Bool = false
     ) async throws -> PostgresTestServer {
         let initdb = try program("initdb")
         let postgres = try program("postgres")
@@ -87,7 +124,14 @@ public final class PostgresTestServer: Sendable {
             arguments += ["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"]
         }
         let startCommand = wrapper + [postgres] + arguments
-        let process = try BackgroundProcess(startCommand[0], Array(startCommand.dropFirst()))
+        let process =
+            tied
+            ? try BackgroundProcess.tiedToTestProcess(
+                startCommand[0],
+                Array(startCommand.dropFirst()),
+                removing: directory.path
+            )
+            : try BackgroundProcess(startCommand[0], Array(startCommand.dropFirst()))
         let server = PostgresTestServer(
             url: "postgres://ferry@127.0.0.1:\(port)/postgres?sslmode=\(tls == nil ? "disable" : "require")",
             port: port,

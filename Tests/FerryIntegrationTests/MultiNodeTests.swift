@@ -23,17 +23,11 @@ struct MultiNodeTests {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         let haproxy = try ExternalTool.require("haproxy", installHint: "apt-get install haproxy")
         let s3 = try await S3TestServer.shared(.seaweedfs)
-        let postgres = try await PostgresTestServer.start(port: freeLoopbackPort())
-        do {
-            try await Self.run(curl: curl, haproxy: haproxy, postgres: postgres, s3: s3)
-        } catch {
-            await postgres.stop()
-            throw error
-        }
-        await postgres.stop()
+        let database = try await PostgresTestServer.shared().freshDatabase()
+        try await Self.run(curl: curl, haproxy: haproxy, database: database, s3: s3)
     }
 
-    static func run(curl: String, haproxy: String, postgres: PostgresTestServer, s3: S3TestServer) async throws {
+    static func run(curl: String, haproxy: String, database: String, s3: S3TestServer) async throws {
         let bucket = try await s3.freshBucket()
         try await TemporaryDirectory.with("ferry-nodes") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
@@ -56,7 +50,7 @@ struct MultiNodeTests {
                 server:
                   tls: {certificate: ../pki/server.pem, key: ../pki/server-key.pem, ca: ../pki/ca.pem}
                 database:
-                  url: "\(postgres.url)"
+                  url: "\(database)"
                   node: \(name)
                 storage:
                   s3:

@@ -377,17 +377,7 @@ extension ManagedTransferTests {
             "two daemons on one PostgreSQL queue: entries added at either node run once each; a node killed mid-transfer has it taken over by the other once its claim lapses; one file each"
         )
         func twoNodes() async throws {
-            let postgres = try await PostgresTestServer.start(port: freeLoopbackPort())
-            do {
-                try await Self.twoNodes(postgres)
-            } catch {
-                await postgres.stop()
-                throw error
-            }
-            await postgres.stop()
-        }
-
-        static func twoNodes(_ postgres: PostgresTestServer) async throws {
+            let database = try await PostgresTestServer.shared().freshDatabase()
             try await TemporaryDirectory.with("ferry-queue") { folder in
                 let sites = try Sites(folder.path)
                 let receiver = try await ServeProcess(config: sites.receiverConfig, directory: folder.path)
@@ -395,7 +385,7 @@ extension ManagedTransferTests {
                 try sites.writeSender(
                     port: receiver.port,
                     queue: ", lease: 3s",
-                    extra: "database: {url: \"\(postgres.url)\", node: node-a}"
+                    extra: "database: {url: \"\(database)\", node: node-a}"
                 )
                 let siteB = folder.path + "/site-b"
                 try FileManager.default.createDirectory(atPath: siteB, withIntermediateDirectories: true)

@@ -4,38 +4,41 @@ import Foundation
 import Testing
 
 /// The queue in PostgreSQL, as several nodes use it: the SQLite store's contract, then claims, a node's death and
-/// the outbox with two nodes at once, each node a store with its own connection pool on one real server.
+/// the outbox with two nodes at once, each node a store with its own connection pool, each test on a database of its
+/// own on one real server.
 @Suite("Queue store (PostgreSQL, several nodes)", .serialized)
 struct PostgresQueueStoreTests {
     static let t0 = QueueStoreTests.t0
+    /// How long a store may take to reach its new server: the whole suite on two cores can hold a connection back
+    /// for longer than a node's 10 s at startup.
+    static let patience: Duration = .seconds(60)
 
-    /// A PostgreSQL server for the test and `nodes` queue stores on it (named node-0, node-1, ...), all closed and
-    /// the server removed however `body` ends.
+    /// A database of its own on the suite's PostgreSQL server and `nodes` queue stores on it (named node-0,
+    /// node-1, ...), all closed however `body` ends.
     static func withNodes(
         _ nodes: Int,
         claimDuration: TimeInterval = 60,
-        _ body: ([PostgresQueueStore], PostgresTestServer) async throws -> Void
+        _ body: ([PostgresQueueStore], String) async throws -> Void
     ) async throws {
-        let server = try await PostgresTestServer.start(port: freeLoopbackPort())
+        let url = try await PostgresTestServer.shared().freshDatabase()
         var stores: [PostgresQueueStore] = []
         do {
             for index in 0..<nodes {
                 stores.append(
                     try await PostgresQueueStore.open(
-                        url: server.url,
+                        url: url,
                         node: "node-\(index)",
-                        claimDuration: claimDuration
+                        claimDuration: claimDuration,
+                        within: patience
                     )
                 )
             }
-            try await body(stores, server)
+            try await body(stores, url)
         } catch {
             for store in stores { try? await store.close() }
-            await server.stop()
             throw error
         }
         for store in stores { try? await store.close() }
-        await server.stop()
     }
 
     @Test("the embedded store's contract: claim order and limits, purge by keep time, schedules seen by another node")
@@ -141,7 +144,7 @@ struct PostgresQueueStoreTests {
         "a node that dies: its claims lapse and another node's tick takes its entries back (retrying, due at once); a live node's claims are never taken; a restarted node takes its own back at once"
     )
     func deadNode() async throws {
-        try await Self.withNodes(2, claimDuration: 2) { nodes, server in
+        try await Self.withNodes(2, claimDuration: 6) { nodes, url in
             let (a, b) = (nodes[0], nodes[1])
             let first = QueueStoreTests.entry("acme", created: 0)
             let second = QueueStoreTests.entry("acme", created: 1)
@@ -150,16 +153,24 @@ struct PostgresQueueStoreTests {
             #expect(try await a.claim(now: Self.t0 + 10, maximum: 2) { _ in 5 }.map(\.id) == [first.id, second.id])
             #expect(try await b.claim(now: Self.t0 + 10, maximum: 5) { _ in 5 }.map(\.id) == [third.id])
             // Both alive: nothing is taken back, however often they tick.
+            var lastRenewal = ContinuousClock.now
             for _ in 0..<3 {
+                lastRenewal = ContinuousClock.now
                 #expect(try await a.renewClaims(now: Self.t0 + 11) == 0)
                 #expect(try await b.renewClaims(now: Self.t0 + 11) == 0)
-                try await Task.sleep(for: .milliseconds(800))
+                try await Task.sleep(for: .milliseconds(300))
             }
-            // A dies (no more renewals). Before its claims lapse, B takes nothing.
+            // A dies (no more renewals). Before its claims lapse, B takes nothing; once they have, B takes both.
             try await a.close()
-            #expect(try await b.renewClaims(now: Self.t0 + 12) == 0)
-            try await Task.sleep(for: .milliseconds(2500))
-            #expect(try await b.renewClaims(now: Self.t0 + 13) == 2)
+            let died = ContinuousClock.now
+            #expect(try await b.renewClaims(now: Self.t0 + 12) == 0 || died - lastRenewal > .seconds(5))
+            var taken = 0
+            while taken == 0, ContinuousClock.now - died < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(250))
+                taken = try await b.renewClaims(now: Self.t0 + 13)
+            }
+            #expect(taken == 2)
+            #expect(ContinuousClock.now - lastRenewal > .seconds(6), "not before A's 6 s claim lapsed")
             for id in [first.id, second.id] {
                 let entry = try #require(try await b.entry(id: id))
                 #expect(entry.state == .retrying && entry.isDue(at: Self.t0 + 13) && entry.attempts == 1)
@@ -169,7 +180,12 @@ struct PostgresQueueStoreTests {
                 try await b.claim(now: Self.t0 + 13, maximum: 5) { _ in 5 }.map(\.id) == [first.id, second.id]
             )
             // B restarts: its own active entries come back at once, without waiting for the claims to lapse.
-            let restarted = try await PostgresQueueStore.open(url: server.url, node: "node-1", claimDuration: 2)
+            let restarted = try await PostgresQueueStore.open(
+                url: url,
+                node: "node-1",
+                claimDuration: 6,
+                within: Self.patience
+            )
             defer { Task { try? await restarted.close() } }
             #expect(try await restarted.recover(now: Self.t0 + 14) == 3)
             #expect(try await restarted.entries(in: [.retrying]).count == 3)
