@@ -219,15 +219,10 @@ public final class PostgresQueueStore: QueueStore {
 
     // MARK: Entries
 
-    /// Writes an entry (claimed by `claimant` when active), and its event when its state or attempt changed from
-    /// `previous` (or it is new).
-    private func write(
-        _ entry: QueueEntry,
-        previous: QueueEntry?,
-        claimant: String? = nil,
-        in transaction: Transaction
-    ) async throws {
-        let owner: String? = entry.state == .active ? claimant ?? node : nil
+    /// Writes an entry (claimed by this node when it becomes active), and its event when its state or attempt
+    /// changed from `previous` (or it is new).
+    private func write(_ entry: QueueEntry, previous: QueueEntry?, in transaction: Transaction) async throws {
+        let owner: String? = entry.state == .active ? node : nil
         let binds = Self.bindings([
             entry.id, entry.partner, entry.state.rawValue, entry.priority, Self.due(entry),
             entry.created.timeIntervalSince1970, entry.updated.timeIntervalSince1970, try Self.json(entry),
