@@ -77,6 +77,43 @@ struct ConnectionLimitTests {
         return descriptors.count - open.count
     }
 
+    /// What the server's kernel knows of the connections still open on the client's side (from /proc/net/tcp):
+    /// how many it holds established (accepted, or waiting in the accept queue, whose length the listener's
+    /// receive queue gives), and how many it does not know at all (their last handshake ACK was dropped).
+    static func serverSide(of descriptors: [Int32], port: Int) -> String {
+        // Keyed as /proc/net/tcp writes an address: the raw IPv4 word and the port, in hex.
+        var open: Set<String> = []
+        for fd in descriptors {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 0) == 0 else { continue }
+            var address = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            if named == 0 {
+                open.insert(String(format: "%08X:%04X", address.sin_addr.s_addr, UInt16(bigEndian: address.sin_port)))
+            }
+        }
+        // Read to the end: procfs reports a size of zero, and a read of the "whole file" gets one page.
+        let table = String(
+            decoding: FileHandle(forReadingAtPath: "/proc/net/tcp")?.readDataToEndOfFile() ?? Data(),
+            as: UTF8.self
+        )
+        var held = 0
+        var acceptQueue = "unknown"
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { continue }
+            let local = Int(fields[1].split(separator: ":").last ?? "", radix: 16)
+            guard local == port else { continue }
+            if fields[3] == "0A" { acceptQueue = "\(Int(fields[4].split(separator: ":").last ?? "", radix: 16) ?? -1)" }
+            if fields[3] == "01", open.contains(String(fields[2])) { held += 1 }
+        }
+        return
+            "of the \(open.count) still open, the server's kernel holds \(held) (accept queue: \(acceptQueue)) and knows nothing of \(open.count - held)"
+    }
+
     /// Short deadlines for the tests, but not so short that a loaded machine (the whole suite on two cores) makes a
     /// real client look stalled.
     static func configure(_ configuration: inout FerryConfiguration) {
@@ -118,7 +155,7 @@ struct ConnectionLimitTests {
             let closed = try await Self.countClosed(descriptors, within: 40)
             #expect(
                 closed == descriptors.count,
-                "\(descriptors.count - closed) idle connections were still open after the handshake deadline"
+                "\(descriptors.count - closed) idle connections were still open after the handshake deadline; \(Self.serverSide(of: descriptors, port: server.port))"
             )
         }
     }
