@@ -40,13 +40,17 @@ struct ListingTests {
             } while after != nil && pages < 10
             #expect(pages == 3)
             #expect(names.count == 4500 && names == names.sorted() && Set(names).count == 4500)
-            let bad = try await ExternalTool.run(
-                curl,
-                server.curlIdentity("acme") + [
-                    "-o", "/dev/null", "-w", "%{http_code}", server.url("many/") + "?limit=0",
-                ]
-            )
-            #expect(bad.stdout == "400")
+            // Parameters no page gave: a limit out of range, and cursors that are no name of a folder (empty,
+            // longer than a name, with a NUL or a slash) get 400 with the problem named, never a server error.
+            let overlong = String(repeating: "a", count: 300)
+            for query in ["limit=0", "limit=x", "after=", "after=" + overlong, "after=a%00b", "after=a%2Fb"] {
+                let bad = try await ExternalTool.run(
+                    curl,
+                    server.curlIdentity("acme") + ["-w", "\n%{http_code}", server.url("many/") + "?" + query]
+                )
+                #expect(bad.stdout.hasSuffix("\n400"), "?\(query): \(bad.output)")
+                #expect(bad.stdout.contains("bad-limit"), "?\(query): \(bad.output)")
+            }
 
             let ls = try await ExternalTool.run(
                 try CLITests.ferry,

@@ -311,10 +311,21 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             }
             limit = value
         }
+        let after = query["after"]
+        // A cursor is a name of this folder (a reserved one included): one segment, never longer than a name.
+        if let after,
+            after.isEmpty || after.utf8.count > PartnerPath.maximumSegmentLength
+                || after.utf8.contains(where: { $0 == 0 || $0 == UInt8(ascii: "/") })
+        {
+            throw ProblemError(
+                .badLimit,
+                detail:
+                    "after must be one name of at most \(PartnerPath.maximumSegmentLength) bytes, as a previous page's next gave it"
+            )
+        }
         var entries: [Listing.Entry] = []
         let timestamps = ISO8601DateFormatter()
         let listed = try await store.storage.openFolder(place)
-        let after = query["after"]
         let stored = try await store.storage.entries(in: listed, after: after, limit: limit)
         var items = stored.entries.filter { !$0.name.lowercased().hasPrefix(PartnerPath.reservedPrefix) }
         // The cursor of the next page: the last name this page went through (a reserved one included).
