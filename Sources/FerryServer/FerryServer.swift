@@ -191,6 +191,20 @@ public struct FerryServer: Sendable {
         )
     }
 
+    /// Lists one key of the bucket before the server listens, so a wrong endpoint, bucket, key or region stops
+    /// `ferry serve` with what to fix, rather than failing every partner's request with 503.
+    static func checkBucket(_ client: S3Client, _ settings: FerryConfiguration.ObjectStorage) async throws {
+        do {
+            _ = try await client.list(prefix: settings.prefix, maximum: 1)
+        } catch let error as ObjectStoreError {
+            throw ObjectStoreError(
+                "storage.s3: the bucket \(settings.bucket) at \(settings.endpoint) did not answer a listing at startup: \(error.description)",
+                status: error.status,
+                code: error.code
+            )
+        }
+    }
+
     /// Builds the Hummingbird application: HTTP/1.1 and HTTP/2 over TLS with the tap before TLS.
     ///
     /// - Parameter onRunning: called with the bound port once the server listens (useful with port 0).
@@ -205,8 +219,10 @@ public struct FerryServer: Sendable {
         let local = LocalFileStorage(root: root, fileMode: mode_t(configuration.uploadFileMode))
         let files: ServedFiles
         if let settings = configuration.objectStorage {
+            let client = try Self.objectStore(settings)
+            try await Self.checkBucket(client, settings)
             files = try await serveFiles(
-                S3FileStorage(client: try Self.objectStore(settings), prefix: settings.prefix, local: local),
+                S3FileStorage(client: client, prefix: settings.prefix, local: local),
                 root: root,
                 chains: chains,
                 router: router,

@@ -185,4 +185,55 @@ struct ObjectStoreTests {
             )
         }
     }
+
+    @Test(
+        "ferry serve with storage.s3 lists the bucket before it listens: a missing bucket, a wrong secret and an unreachable store each stop it with what to fix"
+    )
+    func startupCheck() async throws {
+        let server = try await S3TestServer.shared(.seaweedfs)
+        let bucket = try await server.freshBucket().settings.bucket
+        try await TemporaryDirectory.with("ferry-s3-startup") { folder in
+            let pki = try TestPKI(directory: folder.path + "/pki")
+            let cases: [(endpoint: String, bucket: String, secret: String, expected: String)] = [
+                (
+                    server.endpoint, "ferry-no-such-bucket", S3TestServer.credentials.secretAccessKey,
+                    "create the bucket"
+                ),
+                (server.endpoint, bucket, "not-the-secret", "check the access key"),
+                (
+                    "http://127.0.0.1:\(freeLoopbackPort())", bucket, S3TestServer.credentials.secretAccessKey,
+                    "cannot reach the object store"
+                ),
+            ]
+            for (index, attempt) in cases.enumerated() {
+                let config = folder.path + "/ferry-\(index).yaml"
+                try """
+                listen: 127.0.0.1:\(freeLoopbackPort())
+                root: root-\(index)
+                server:
+                  tls: {certificate: \(pki.serverCertificate), key: \(pki.key("server")), ca: \(pki.caFile)}
+                storage:
+                  s3:
+                    endpoint: \(attempt.endpoint)
+                    bucket: \(attempt.bucket)
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+                var environment = ProcessInfo.processInfo.environment
+                environment["AWS_ACCESS_KEY_ID"] = S3TestServer.credentials.accessKeyID
+                environment["AWS_SECRET_ACCESS_KEY"] = attempt.secret
+                let outcome = try await ExternalTool.run(
+                    try CLITests.ferry,
+                    ["serve", "--config", config],
+                    timeout: 90,
+                    environment: environment,
+                    directory: folder.path
+                )
+                #expect(outcome.status == 1, "case \(index): \(outcome.output)")
+                #expect(
+                    outcome.stderr.contains("storage.s3") && outcome.stderr.contains(attempt.expected),
+                    "case \(index): \(outcome.stderr)"
+                )
+                #expect(!outcome.output.contains("Ferry listening"), "case \(index) listened: \(outcome.output)")
+            }
+        }
+    }
 }
