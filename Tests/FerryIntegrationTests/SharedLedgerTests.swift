@@ -65,9 +65,44 @@ struct SharedLedgerTests {
                         "\(history.output)"
                     )
                 }
+                // A resumable upload half sent while the database answers: its record and lease live there.
+                func tus(_ arguments: [String], body: String? = nil) async throws -> (status: String, text: String) {
+                    let outcome = try await ExternalTool.run(
+                        curl,
+                        [
+                            "--silent", "--show-error", "--cert", pki.certificate("acme"), "--key", pki.key("acme"),
+                            "--cacert", pki.caFile, "-D", "-", "-H", "Tus-Resumable: 1.0.0",
+                        ] + (body.map { ["--data-binary", $0] } ?? []) + arguments
+                    )
+                    let status = outcome.stdout.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                    return (status, outcome.stdout)
+                }
+                let metadata = "path " + Data("resumed.txt".utf8).base64EncodedString()
+                let created = try await tus([
+                    "-X", "POST", "-H", "Upload-Length: 10", "-H", "Upload-Metadata: \(metadata)",
+                    "https://localhost:\(nodes[0].port)/v1/uploads",
+                ])
+                #expect(created.status == "201", "\(created.text)")
+                let location = try #require(
+                    created.text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }
+                )
+                .dropFirst("location: ".count)
+                let upload = "https://localhost:\(nodes[0].port)" + location
+                let octet = ["-H", "Content-Type: application/offset+octet-stream"]
+                let first = try await tus(["-X", "PATCH", "-H", "Upload-Offset: 0"] + octet + [upload], body: "01234")
+                #expect(first.status == "204", "\(first.text)")
+
                 // The database stops (as a crash would): uploads still answer at once, each row waits in the node's
                 // spool, and reaches the database once it is back.
                 await postgres.halt()
+                // A PATCH needs its lease from the database: 503 storage-unavailable, which a client retries, and
+                // nothing of its body is taken.
+                let refused = try await tus(
+                    ["-X", "PATCH", "-H", "Upload-Offset: 5"] + octet + [upload],
+                    body: "56789"
+                )
+                #expect(refused.status == "503", "\(refused.text)")
+                #expect(refused.text.contains("storage-unavailable"), "\(refused.text)")
                 for index in 2..<4 {
                     let started = Date()
                     let put = try await ExternalTool.run(
@@ -106,6 +141,21 @@ struct SharedLedgerTests {
                         && !FileManager.default.fileExists(atPath: spool + ".sending"),
                     "and left the spool"
                 )
+                // Back: the upload is where the 503 left it, and its last PATCH completes it (the nodes here keep
+                // files in folders of their own, so the file is at node A).
+                let resumed = try await tus(
+                    ["-X", "PATCH", "-H", "Upload-Offset: 5"] + octet + [upload],
+                    body: "56789"
+                )
+                #expect(resumed.status == "204", "\(resumed.text)")
+                let fetched = try await ExternalTool.run(
+                    curl,
+                    [
+                        "--silent", "--show-error", "--cert", pki.certificate("acme"), "--key", pki.key("acme"),
+                        "--cacert", pki.caFile, "https://localhost:\(nodes[0].port)/v1/files/resumed.txt",
+                    ]
+                )
+                #expect(fetched.stdout == "0123456789", "\(fetched.output)")
                 // No SQLite ledger was made beside either node.
                 for name in ["node-a", "node-b"] {
                     #expect(!FileManager.default.fileExists(atPath: folder.path + "/\(name)/root/.ferry/ledger.sqlite"))
