@@ -109,7 +109,7 @@ public struct QueueDaemon: Sendable {
         }
     }
 
-    /// Closes the queue when the daemon does not get to run its services (its loop closes it otherwise).
+    /// Closes the queue and releases the queue's lock, once its services have all stopped (or never ran).
     public func close() async {
         try? await store.close()
         Glibc.close(lock)
@@ -157,7 +157,7 @@ public struct QueueDaemon: Sendable {
         )
         control.logger = logger
         var services: [any Service] = [
-            QueueLoop(runner: runner, store: store, grace: grace, logger: logger, lock: lock)
+            QueueLoop(runner: runner, grace: grace, logger: logger)
         ]
         if !configuration.watches.isEmpty {
             let folders = HotFolders(
@@ -196,10 +196,8 @@ public struct QueueDaemon: Sendable {
 /// flight get the grace period and are then cut at their checkpoint (their entries retry at the next start).
 struct QueueLoop: Service {
     let runner: QueueRunner
-    let store: any QueueStore
     let grace: Duration
     let logger: Logger
-    let lock: Int32
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -212,9 +210,9 @@ struct QueueLoop: Service {
                 await runner.pause(.seconds(1))
             }
         }
+        // The store stays open: the other services (actions, hot folders, the control socket) may still use it
+        // until the whole group has stopped; the daemon's `close()` then closes it.
         try? await runner.stop(grace: grace)
-        try? await store.close()
-        close(lock)
     }
 }
 

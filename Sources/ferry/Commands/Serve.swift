@@ -152,11 +152,17 @@ struct Serve: AsyncParsableCommand {
                 queue.readsServerLedger = true
                 // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
                 // grace period cut them (a resumable upload keeps its last checkpoint).
-                try await Self.runGroup(
-                    [application] + queue.services(logger: logger, grace: grace),
-                    logger: logger,
-                    grace: grace
-                )
+                do {
+                    try await Self.runGroup(
+                        [application] + queue.services(logger: logger, grace: grace),
+                        logger: logger,
+                        grace: grace
+                    )
+                } catch {
+                    await queue.close()
+                    throw error
+                }
+                await queue.close()
             } catch {
                 try? await server.ledger.close()
                 throw error
@@ -182,7 +188,13 @@ struct Serve: AsyncParsableCommand {
         let services = queue.services(logger: logger, grace: grace) {
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
-        try await Self.runGroup(services, logger: logger, grace: grace)
+        do {
+            try await Self.runGroup(services, logger: logger, grace: grace)
+        } catch {
+            await queue.close()
+            throw error
+        }
+        await queue.close()
     }
 
     static func runGroup(_ services: [any Service], logger: Logger, grace: Duration) async throws {
