@@ -87,8 +87,17 @@ public struct TransferClient: Sendable {
     public var rateLimit: Int64?
     /// A connection on which nothing moves for this long is treated as dropped (and retried).
     public var stallTimeout: TimeAmount = ClientConnection.defaultStallTimeout
-    /// Where unfinished resumable uploads are remembered; `nil` keeps no state between runs.
+    /// Where unfinished resumable uploads are remembered (and text mode stages converted files); `nil` keeps no
+    /// state between runs.
     public var resumeDirectory: String?
+    /// Where the records of unfinished transfers are kept instead of `resumeDirectory` (a table several nodes
+    /// share).
+    public var resumeRecords: (any ResumeRecordStore)?
+
+    /// The records of unfinished transfers, if this client keeps any.
+    var resumeStore: ResumeStore? {
+        (resumeRecords ?? resumeDirectory.map { FolderResumeRecords(directory: $0) }).map(ResumeStore.init)
+    }
     /// Messages for the user (e.g. "resuming at 40%"), written to standard error by the CLI.
     public var notify: @Sendable (String) -> Void = { _ in }
     /// Receives each connection's handshake trace (`--trace`, `--pcapng`); `nil`: no traces.

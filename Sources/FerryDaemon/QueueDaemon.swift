@@ -1,3 +1,4 @@
+import FerryClient
 public import FerryConfig
 public import FerryLedger
 public import FerryQueue
@@ -55,6 +56,9 @@ public struct QueueDaemon: Sendable {
             let (store, ledger) = try await openStore(configuration)
             var made = QueueTransfer(configuration: configuration)
             made.ledger = ledger
+            if let shared = store as? PostgresQueueStore {
+                made.resumeRecords = SharedResumeRecords(store: shared, logger: Logger(label: "ferry.queue"))
+            }
             let transfer = made
             let runner = QueueRunner(
                 store: store,
@@ -236,4 +240,36 @@ public enum DaemonLedger: Sendable {
 public struct QueueDaemonError: Error, Sendable, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The records of queued resumable uploads in the shared database. A record that cannot be read or written costs
+/// only the resumption (the upload starts over, checked end to end as always), so a failure is logged, not thrown.
+struct SharedResumeRecords: ResumeRecordStore {
+    let store: PostgresQueueStore
+    let logger: Logger
+
+    func load(_ key: String) async -> Data? {
+        do {
+            return try await store.resumeRecord(key).map { Data($0.utf8) }
+        } catch {
+            logger.warning("cannot read an upload's resume record", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    func save(_ record: Data, key: String) async {
+        do {
+            try await store.setResumeRecord(String(decoding: record, as: UTF8.self), key: key)
+        } catch {
+            logger.warning("cannot keep an upload's resume record", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func remove(_ key: String) async {
+        do {
+            try await store.removeResumeRecord(key)
+        } catch {
+            logger.warning("cannot remove an upload's resume record", metadata: ["error": "\(error)"])
+        }
+    }
 }

@@ -1,4 +1,4 @@
-import FerryClient
+public import FerryClient
 public import FerryConfig
 public import FerryLedger
 public import FerryQueue
@@ -12,8 +12,12 @@ import NIOCore
 /// the daemon's resume folder, so each retry continues where the last attempt stopped.
 public struct QueueTransfer: Sendable {
     public let configuration: FerryConfiguration
-    /// Where the daemon remembers unfinished resumable uploads: `<root>/.ferry/outbound`.
+    /// Where the daemon remembers unfinished resumable uploads: `<root>/.ferry/outbound` (text mode also stages
+    /// converted files beside it).
     public var resumeDirectory: String
+    /// Where the records of unfinished uploads are kept instead, when the nodes share a database: a node that
+    /// takes over another's entry continues the upload the other began.
+    public var resumeRecords: (any ResumeRecordStore)?
     /// The ledger the attempts are recorded in (the server's, so `ferry history --server` shows both directions).
     public var ledger: DaemonLedger?
     /// Seconds with nothing moving before a connection counts as stalled.
@@ -63,6 +67,7 @@ public struct QueueTransfer: Sendable {
         }
         var client = TransferClient(tls: tls, ledger: ledger)
         client.resumeDirectory = resumeDirectory
+        client.resumeRecords = resumeRecords
         client.stallTimeout = .seconds(stallTimeout)
         client.rateLimit = entry.rateLimit
         if let text = entry.text {

@@ -62,7 +62,18 @@ public final class PostgresQueueStore: QueueStore {
                 """,
                 "CREATE TABLE queue_schedules (id TEXT PRIMARY KEY, schedule TEXT NOT NULL)",
             ]
-        )
+        ),
+        (
+            101,
+            [
+                // Where queued resumable uploads stand (the partner's upload URL and the local file's identity), so
+                // the node that takes an entry over continues the upload the first node began.
+                """
+                CREATE TABLE queue_resume (
+                    key TEXT PRIMARY KEY, record TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL)
+                """
+            ]
+        ),
     ]
 
     /// Advisory lock keys ("fq" + a letter): claims, and the order of events against the outbox's reader.
@@ -533,6 +544,34 @@ public final class PostgresQueueStore: QueueStore {
     }
 
     /// A reader's position; several nodes reading the same source keep the furthest one.
+    // MARK: resume records
+
+    /// The record of an unfinished transfer under `key`, as the client wrote it.
+    public func resumeRecord(_ key: String) async throws -> String? {
+        try await transaction { transaction in
+            try await transaction.rows("SELECT record FROM queue_resume WHERE key = $1", Self.bindings([key]))
+                .first?.decode(String.self)
+        }
+    }
+
+    public func setResumeRecord(_ record: String, key: String) async throws {
+        try await transaction { transaction in
+            try await transaction.run(
+                """
+                INSERT INTO queue_resume (key, record, updated) VALUES ($1, $2, $3)
+                ON CONFLICT (key) DO UPDATE SET record = excluded.record, updated = excluded.updated
+                """,
+                Self.bindings([key, record, Date().timeIntervalSince1970])
+            )
+        }
+    }
+
+    public func removeResumeRecord(_ key: String) async throws {
+        try await transaction { transaction in
+            try await transaction.run("DELETE FROM queue_resume WHERE key = $1", Self.bindings([key]))
+        }
+    }
+
     public func position(_ name: String) async throws -> Double? {
         try await transaction { transaction in
             try await transaction.rows(

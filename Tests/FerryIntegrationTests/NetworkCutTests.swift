@@ -29,7 +29,9 @@ struct NetworkCutTests {
             #expect(result.sha256 == digest)
             #expect(result.attempts >= 2, "the first connection was cut")
             #expect(proxy.connectionCount >= 2)
-            #expect(result.attemptOffsets.count == result.attempts)
+            // Each attempt starts at least once; one whose PATCH met the 409 above starts again, in the same
+            // attempt, from the offset the server then gives (a loaded full run saw 3 starts in 2 attempts).
+            #expect(result.attemptOffsets.count >= result.attempts, "\(result.attemptOffsets)")
             // 20 MiB of TLS records reached the server: all but their framing, the handshake and the request head is
             // counted, not only the 16 MiB of the last checkpoint.
             #expect(

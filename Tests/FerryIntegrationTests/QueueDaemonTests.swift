@@ -460,6 +460,10 @@ extension ManagedTransferTests {
                     .map(\.state)
                 #expect(states == [.queued, .active, .retrying, .active, .done], "\(states)")
                 #expect(try TestFiles.sha256(inbound + "/big.bin") == digest)
+                // B continued the upload A began (its place is in the shared database), rather than starting a
+                // second one and leaving A's at the receiver until it expires.
+                let uploads = try FileManager.default.contentsOfDirectory(atPath: folder.path + "/root/.ferry/uploads")
+                #expect(uploads.isEmpty, "an upload left at the receiver: B started over \(uploads)")
                 #expect(
                     try FileManager.default.contentsOfDirectory(atPath: inbound).filter { $0.hasPrefix("big") } == [
                         "big.bin"

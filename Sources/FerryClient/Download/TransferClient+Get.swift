@@ -62,15 +62,17 @@ extension TransferClient {
         }
         let partial = destination + ".part"
         let started = Date()
-        let store = resumeDirectory.map { ResumeStore(directory: $0) }
+        let store = resumeStore
         let key = store?.key(
             authority: remote.authority,
             remotePath: "GET " + remote.path.relative,
             localPath: URL(fileURLWithPath: partial).standardizedFileURL.path
         )
+        var saved: String?
+        if let store, let key { saved = await store.load(key)?.token }
         var machine = DownloadMachine(
             name: "\(remote.path)",
-            etag: key.flatMap { store?.load($0)?.token },
+            etag: saved,
             retry: retry
         )
         if machine.etag == nil { unlink(partial) }
@@ -87,7 +89,7 @@ extension TransferClient {
                     guard let connection = last else {
                         throw TransferError(.network, "the download of \(remote.path) ended without a connection")
                     }
-                    if let key { store?.remove(key) }
+                    if let key { await store?.remove(key) }
                     // Text mode converts after the last byte: the .part holds the wire's bytes (so a resumed
                     // download continues at a wire offset) and only a verified file is converted.
                     var converted: TextFileConversion?
@@ -174,7 +176,7 @@ extension TransferClient {
                                         session: &session
                                     )
                                     if let etag = machine.etag, let store, let key {
-                                        store.save(
+                                        await store.save(
                                             .init(
                                                 token: etag,
                                                 authority: remote.authority,
@@ -211,7 +213,7 @@ extension TransferClient {
             // Refusals and local errors are final: a kept .part would never be resumed. A network failure
             // keeps it for the next run.
             unlink(partial)
-            if let key { store?.remove(key) }
+            if let key { await store?.remove(key) }
             throw error
         }
     }

@@ -1,14 +1,48 @@
 import Crypto
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Where `ferry send` remembers unfinished resumable uploads: one small JSON file per (server, remote path,
-/// local file) under the user's Ferry state folder, so rerunning the same command continues the upload.
+/// Where a resumable upload's place is kept, as opaque records under a key: a folder of small files for
+/// `ferry send` (the default), or a table every node reads for queued transfers on several nodes, so a node that
+/// takes over another's entry continues its upload.
+public protocol ResumeRecordStore: Sendable {
+    func load(_ key: String) async -> Data?
+    func save(_ record: Data, key: String) async
+    func remove(_ key: String) async
+}
+
+/// One small JSON file per record under the user's Ferry state folder, written atomically, 0600.
+public struct FolderResumeRecords: ResumeRecordStore {
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    public func load(_ key: String) async -> Data? {
+        FileManager.default.contents(atPath: directory + "/\(key).json")
+    }
+
+    public func save(_ record: Data, key: String) async {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let temporary = directory + "/\(key).json.tmp"
+        if FileManager.default.createFile(atPath: temporary, contents: record, attributes: [.posixPermissions: 0o600]) {
+            rename(temporary, directory + "/\(key).json")
+        }
+    }
+
+    public func remove(_ key: String) async {
+        try? FileManager.default.removeItem(atPath: directory + "/\(key).json")
+    }
+}
+
+/// Where `ferry send` remembers unfinished resumable uploads (and `ferry get` the ETag of a `.part`): one record
+/// per (server, remote path, local file), so rerunning the same command continues the transfer.
 struct ResumeStore: Sendable {
-    let directory: String
+    let records: any ResumeRecordStore
 
     struct Entry: Codable, Equatable, Sendable {
         /// What lets the transfer continue: for an upload, its path on the server (`/v1/uploads/<id>`); for a
@@ -27,21 +61,17 @@ struct ResumeStore: Sendable {
         }.joined()
     }
 
-    func load(_ key: String) -> Entry? {
-        guard let data = FileManager.default.contents(atPath: directory + "/\(key).json") else { return nil }
+    func load(_ key: String) async -> Entry? {
+        guard let data = await records.load(key) else { return nil }
         return try? JSONDecoder().decode(Entry.self, from: data)
     }
 
-    func save(_ entry: Entry, key: String) {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    func save(_ entry: Entry, key: String) async {
         guard let data = try? JSONEncoder().encode(entry) else { return }
-        let temporary = directory + "/\(key).json.tmp"
-        if FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) {
-            rename(temporary, directory + "/\(key).json")
-        }
+        await records.save(data, key: key)
     }
 
-    func remove(_ key: String) {
-        try? FileManager.default.removeItem(atPath: directory + "/\(key).json")
+    func remove(_ key: String) async {
+        await records.remove(key)
     }
 }

@@ -14,24 +14,24 @@ extension TransferClient {
         let started = Date()
         let localPath = URL(fileURLWithPath: file).standardizedFileURL.path
         let source = try SourceIdentity(path: file)
-        let store = resumeDirectory.map { ResumeStore(directory: $0) }
+        let store = resumeStore
         let key = store?.key(authority: remote.authority, remotePath: remote.path.relative, localPath: localPath)
         var uploadPath: String?
-        if let store, let key, let saved = store.load(key) {
+        if let store, let key, let saved = await store.load(key) {
             if saved.source == source {
                 uploadPath = saved.token
             } else {
                 notify("\(file) changed since its interrupted upload; starting over")
-                store.remove(key)
+                await store.remove(key)
             }
         }
         var machine = TusUploadMachine(size: source.size, file: file, savedPath: uploadPath, retry: retry)
         var run = ResumableRun()
         progress.start(name: URL(fileURLWithPath: file).lastPathComponent, total: source.size)
         defer { progress.finish() }
-        let save: (String) -> Void = { path in
+        let save: (String) async -> Void = { path in
             if let store, let key {
-                store.save(
+                await store.save(
                     .init(
                         token: path,
                         authority: remote.authority,
@@ -52,7 +52,7 @@ extension TransferClient {
                 guard let connection = last else {
                     throw TransferError(.network, "the upload of \(file) ended without a connection")
                 }
-                if let key { store?.remove(key) }
+                if let key { await store?.remove(key) }
                 try? await record(
                     .outbound,
                     .tus,
@@ -127,7 +127,7 @@ extension TransferClient {
         file: String,
         session: inout HTTPSession,
         connection: ClientConnection,
-        save: (String) -> Void
+        save: (String) async -> Void
     ) async throws -> TusUploadMachine.Action {
         let tus = [(FerryHeader.tusResumable, TusProtocol.version)]
         switch action {
@@ -149,7 +149,7 @@ extension TransferClient {
                 location: head.headers.first(name: "Location"),
                 problem: problem
             )
-            if case .send = next, let path = machine.uploadPath { save(path) }
+            if case .send = next, let path = machine.uploadPath { await save(path) }
             return next
         case .askOffset(let path):
             try await session.sendHead(method: .HEAD, uri: path, headers: tus)
