@@ -251,6 +251,16 @@ struct FileStorageTests {
         let whole = try await storage.entries(in: folder, after: nil, limit: 20).entries
         #expect(whole.first { $0.name == "f" }?.item?.isFolder == true)
         #expect(whole.first { $0.name == "f.txt" }?.item?.isFile == true)
+        // More names that go on from `f` with a byte below "/" than one look-up of `f` lists (50): still a folder.
+        for name in (0..<60).map({ "crowd/f-" + String(format: "%02d", $0) }) + ["crowd/f/inner"] {
+            let target = try target(root, "order", name)
+            let place = try await #require(try storage.place(of: target, creating: true))
+            _ = try await storage.commit(try await staged(storage, at: place, [1]), at: place, replace: true)
+        }
+        let crowded = try await #require(try storage.place(of: try target(root, "order", "crowd/f"), creating: false))
+        await #expect(try storage.item(at: crowded)?.isFolder == true)
+        let file = try await #require(try storage.place(of: try target(root, "order", "crowd/f-59"), creating: false))
+        await #expect(try storage.item(at: file)?.isFile == true)
     }
 
     @Test("local storage: a folder's pages are in the byte order of names")

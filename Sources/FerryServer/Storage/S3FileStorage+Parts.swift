@@ -301,10 +301,7 @@ struct S3PartWriter: PartWriter {
     mutating func write(_ chunk: ByteBuffer) async throws {
         var chunk = chunk
         while chunk.readableBytes > 0 {
-            if buffer.capacity < manifest.partSize { buffer.reserveCapacity(manifest.partSize) }
-            var slice = chunk.readSlice(length: min(chunk.readableBytes, manifest.partSize - buffer.readableBytes))!
-            buffer.writeBuffer(&slice)
-            if buffer.readableBytes >= manifest.partSize { try await uploadPart() }
+            if buffer.fillPart(from: &chunk, partSize: manifest.partSize) { try await uploadPart() }
         }
     }
 

@@ -84,10 +84,19 @@ struct S3FileStorage: FileStorage {
 
     func folder(holding place: Place) -> Folder { place.folder }
 
+    /// One listing in nearly every case: the keys that start with the name, rolled up at "/", hold the object
+    /// itself (it sorts first) and the folder `name/` unless more than 50 names that go on from it with a byte
+    /// below "/" (`name-1`, `name.txt`) come between; then a second listing looks for the folder.
     func item(at place: Place) async throws -> StoredItem? {
         guard place.name != nil else { return Self.folderItem }
-        if let object = try await head(place.key) { return Self.item(object) }
-        return try await holdsAnything(place.key + "/") ? Self.folderItem : nil
+        let key = place.key
+        let page = try await guarded("look at \(key)") {
+            try await client.list(prefix: key, delimiter: "/", maximum: 50)
+        }
+        if let object = page.objects.first(where: { $0.key == key }) { return Self.item(object) }
+        if page.folders.contains(key + "/") { return Self.folderItem }
+        guard page.next != nil else { return nil }
+        return try await holdsAnything(key + "/") ? Self.folderItem : nil
     }
 
     func openForReading(_ place: Place) async throws -> S3StoredFile? {
@@ -350,10 +359,7 @@ final class S3StagedFile: StagedFile {
     func write(_ chunk: ByteBuffer) async throws {
         var chunk = chunk
         while chunk.readableBytes > 0 {
-            if buffer.capacity < partSize { buffer.reserveCapacity(partSize) }
-            var slice = chunk.readSlice(length: min(chunk.readableBytes, partSize - buffer.readableBytes))!
-            buffer.writeBuffer(&slice)
-            if buffer.readableBytes >= partSize { try await uploadPart() }
+            if buffer.fillPart(from: &chunk, partSize: partSize) { try await uploadPart() }
         }
     }
 
@@ -397,5 +403,16 @@ final class S3StagedFile: StagedFile {
             let (client, key) = (client, key)
             Task { try? await client.abortMultipartUpload(key, uploadID: uploadID) }
         }
+    }
+}
+
+extension ByteBuffer {
+    /// Moves bytes from `chunk` into this part until it holds `partSize` (reserving that much once); whether it is
+    /// full. A staged file and a resumable upload's part writer gather their parts this way.
+    mutating func fillPart(from chunk: inout ByteBuffer, partSize: Int) -> Bool {
+        if capacity < partSize { reserveCapacity(partSize) }
+        var slice = chunk.readSlice(length: min(chunk.readableBytes, partSize - readableBytes))!
+        writeBuffer(&slice)
+        return readableBytes >= partSize
     }
 }
