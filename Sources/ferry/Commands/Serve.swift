@@ -152,17 +152,12 @@ struct Serve: AsyncParsableCommand {
                 queue.readsServerLedger = true
                 // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
                 // grace period cut them (a resumable upload keeps its last checkpoint).
-                do {
-                    try await Self.runGroup(
-                        [application] + queue.services(logger: logger, grace: grace),
-                        logger: logger,
-                        grace: grace
-                    )
-                } catch {
-                    await queue.close()
-                    throw error
-                }
-                await queue.close()
+                try await Self.runGroup(
+                    [application] + queue.services(logger: logger, grace: grace),
+                    closing: queue,
+                    logger: logger,
+                    grace: grace
+                )
             } catch {
                 try? await server.ledger.close()
                 throw error
@@ -188,16 +183,17 @@ struct Serve: AsyncParsableCommand {
         let services = queue.services(logger: logger, grace: grace) {
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
-        do {
-            try await Self.runGroup(services, logger: logger, grace: grace)
-        } catch {
-            await queue.close()
-            throw error
-        }
-        await queue.close()
+        try await Self.runGroup(services, closing: queue, logger: logger, grace: grace)
     }
 
-    static func runGroup(_ services: [any Service], logger: Logger, grace: Duration) async throws {
+    /// Runs the services until a signal stops them, then closes the queue they share (only then: any of them may
+    /// use it until the whole group has stopped).
+    static func runGroup(
+        _ services: [any Service],
+        closing queue: QueueDaemon,
+        logger: Logger,
+        grace: Duration
+    ) async throws {
         var group = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -205,7 +201,13 @@ struct Serve: AsyncParsableCommand {
         )
         // The queue's own grace comes first; this one cuts whatever is still running a little later.
         group.maximumGracefulShutdownDuration = grace + .seconds(5)
-        try await ServiceGroup(configuration: group).run()
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch {
+            await queue.close()
+            throw error
+        }
+        await queue.close()
     }
 
     static func banner(server: FerryServer, port: Int, pki: DevPKI?) {
