@@ -73,4 +73,17 @@ struct StorageErrorTests {
         }
         #expect(ProblemError(.system(EIO, "sync")).problem.detail == "sync: " + String(cString: strerror(EIO)))
     }
+
+    @Test("an unreachable store's own answer reaches the ledger row, never the partner's problem")
+    func unavailableCause() throws {
+        let error = StorageError.unavailable("store acme/q.bin part 3", "HTTP 503 SlowDown: reduce your request rate")
+        let problem = ProblemError(error)
+        let sent = String(decoding: try JSONEncoder().encode(problem.problem), as: UTF8.self)
+        #expect(!sent.contains("SlowDown") && !sent.contains("acme/q.bin"), "\(sent)")
+        let row = ProblemError.ledgerText(error)
+        #expect(row.hasPrefix(problem.problem.description), "\(row)")
+        #expect(row.contains("store acme/q.bin part 3: HTTP 503 SlowDown"), "\(row)")
+        // A problem with no cause reads in the row as it did.
+        #expect(ProblemError.ledgerText(StorageError.exists) == ProblemError(StorageError.exists).problem.description)
+    }
 }

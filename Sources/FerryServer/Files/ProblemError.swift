@@ -7,6 +7,9 @@ public import Hummingbird
 struct ProblemError: Error, HTTPResponseError {
     private(set) var problem: Problem
     var additionalHeaders: HTTPFields = [:]
+    /// What the storage itself answered (an object store's status and code, a timeout, an errno): for the
+    /// operator's log and ledger row only, never sent to the partner.
+    private(set) var cause: String?
 
     /// Which quota refused the request (see `QuotaBook`).
     var quota: Problem.QuotaState? {
@@ -61,6 +64,7 @@ struct ProblemError: Error, HTTPResponseError {
             self.init(.badPath, detail: "\(error.description); use a shorter path")
         } else if error.isUnavailable {
             self.init(.storageUnavailable, detail: "the server cannot reach its storage; retry later")
+            cause = error.description
         } else if error.isAreaOutsideRoot {
             self.init(
                 .pathOutsideArea,
@@ -75,7 +79,9 @@ struct ProblemError: Error, HTTPResponseError {
     /// How a failed request's error reads in its ledger row: a problem (a storage error as the problem it becomes),
     /// else the error itself (a dropped connection, a cancelled task).
     static func ledgerText(_ error: any Error) -> String {
-        error is ProblemError || error is StorageError ? wrap(error).problem.description : String(describing: error)
+        guard error is ProblemError || error is StorageError else { return String(describing: error) }
+        let problem = wrap(error)
+        return problem.problem.description + (problem.cause.map { " (\($0))" } ?? "")
     }
 
     /// Any error as a problem: a problem as it is, a storage error by its meaning, anything else as a storage
