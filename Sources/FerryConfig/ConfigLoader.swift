@@ -258,7 +258,7 @@ public enum ConfigLoader {
                 "database.url is required for the other database keys (e.g. postgres://ferry@db:5432/ferry)"
             )
         }
-        let storageKeys = ["prefix", "region", "path-style", "credentials-file", "credentials-profile"]
+        let storageKeys = ["prefix", "region", "path-style", "credentials-file", "credentials-profile", "connections"]
         if let endpoint = string("storage.s3.endpoint") {
             guard let bucket = string("storage.s3.bucket"), !bucket.isEmpty else {
                 throw ConfigError(
@@ -282,6 +282,14 @@ public enum ConfigLoader {
             if let value = string("storage.s3.region") { storage.region = value }
             if let value = string("storage.s3.path-style") {
                 storage.pathStyle = try Self.bool(value, key: "storage.s3.path-style")
+            }
+            if let value = try count("storage.s3.connections") {
+                guard (1...512).contains(value) else {
+                    throw ConfigError(
+                        "storage.s3.connections: \(value) is out of range; give 1 to 512 requests to the store at once (default 32)"
+                    )
+                }
+                storage.connections = value
             }
             storage.credentialsFile = path("storage.s3.credentials-file")
             if let value = string("storage.s3.credentials-profile") { storage.credentialsProfile = value }

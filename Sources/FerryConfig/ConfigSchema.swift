@@ -62,6 +62,7 @@ enum ConfigSchema {
         "storage": .map([
             "s3": .map([
                 "endpoint": .leaf, "bucket": .leaf, "prefix": .leaf, "region": .leaf, "path-style": .leaf,
+                "connections": .leaf,
                 "credentials-file": .leaf, "credentials-profile": .leaf,
             ])
         ]),

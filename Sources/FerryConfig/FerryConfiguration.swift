@@ -399,6 +399,8 @@ extension FerryConfiguration {
         public var credentialsFile: String?
         /// Its profile.
         public var credentialsProfile = "default"
+        /// Requests to the store in flight at most; more wait their turn rather than fail.
+        public var connections = 32
 
         public init(endpoint: String, bucket: String) {
             self.endpoint = endpoint

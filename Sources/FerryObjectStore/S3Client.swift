@@ -15,12 +15,21 @@ public struct S3Client: Sendable {
         /// Bucket in the path (`/bucket/key`, what most S3-compatible servers want) or in the host name
         /// (`bucket.s3.amazonaws.com/key`).
         public var pathStyle: Bool
+        /// Requests in flight at most (each holds a connection); more wait their turn (``RequestGate``).
+        public var connections: Int
 
-        public init(endpoint: String, bucket: String, region: String = "us-east-1", pathStyle: Bool = true) {
+        public init(
+            endpoint: String,
+            bucket: String,
+            region: String = "us-east-1",
+            pathStyle: Bool = true,
+            connections: Int = 32
+        ) {
             self.endpoint = endpoint
             self.bucket = bucket
             self.region = region
             self.pathStyle = pathStyle
+            self.connections = connections
         }
     }
 
@@ -86,6 +95,7 @@ public struct S3Client: Sendable {
     private let http: HTTPClient
     private let scheme: String
     private let authority: String
+    private let gate: RequestGate
 
     /// The process's client for object stores (like `HTTPClient.shared`, never shut down): a store that does not
     /// answer fails a request after the connect timeout, instead of being retried until the request's deadline.
@@ -93,8 +103,13 @@ public struct S3Client: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(10)
         configuration.connectionPool.retryConnectionEstablishment = false
+        // Above any client's `connections`: the gate, not the pool, decides how many requests run.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maximumConnections
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
+
+    /// The most `storage.s3.connections` may be.
+    public static let maximumConnections = 512
 
     public init(settings: Settings, credentials: ObjectStoreCredentials, http: HTTPClient = sharedHTTP) throws {
         guard let url = URL(string: settings.endpoint), let scheme = url.scheme?.lowercased(),
@@ -113,6 +128,7 @@ public struct S3Client: Sendable {
         self.settings = settings
         self.signer = SigV4Signer(credentials: credentials, region: settings.region)
         self.http = http
+        self.gate = RequestGate(limit: min(settings.connections, Self.maximumConnections))
         self.scheme = scheme
         var authority = settings.pathStyle ? host : "\(settings.bucket).\(host)"
         if let port = url.port { authority += ":\(port)" }
@@ -139,60 +155,53 @@ public struct S3Client: Sendable {
             headers: onlyIfAbsent ? [("if-none-match", "*")] : [],
             body: body,
             operation: "put"
-        )
+        ) { _ in }
     }
 
-    /// Reads `key`, or the bytes `range` of it; the caller streams the body. Nil when there is no such object.
-    /// With `ifMatch` (an entity tag), an object replaced since is refused (412 `PreconditionFailed`).
-    public func get(
-        _ key: String,
-        range: ClosedRange<Int64>? = nil,
-        ifMatch: String? = nil
-    ) async throws -> (info: ObjectInfo, body: HTTPClientResponse.Body)? {
-        var headers: [(String, String)] = []
-        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
-        if let ifMatch { headers.append(("if-match", ifMatch)) }
-        let response = try await send(.GET, key: key, headers: headers, operation: "get", missingIsNil: true)
-        guard let response else { return nil }
-        let length = response.headers.first(name: "content-length").flatMap { Int64($0) } ?? -1
-        return (ObjectInfo(key: key, size: length, headers: response.headers), response.body)
-    }
-
-    /// Streams `key`, or the bytes `range` of it, to `body`; false when there is no such object. `ifMatch` as for
-    /// `get`. An answer that breaks off is an `ObjectStoreError`; `body`'s own errors pass through as they are.
+    /// Streams `key`, or the bytes `range` of it, to `body`; false when there is no such object. With `ifMatch` (an
+    /// entity tag), an object replaced since is refused (412 `PreconditionFailed`). An answer that breaks off is an
+    /// `ObjectStoreError`; `body`'s own errors pass through as they are.
     public func read(
         _ key: String,
         range: ClosedRange<Int64>? = nil,
         ifMatch: String? = nil,
         _ body: (ByteBuffer) async throws -> Void
     ) async throws -> Bool {
-        guard let (_, stream) = try await get(key, range: range, ifMatch: ifMatch) else { return false }
-        var iterator = stream.makeAsyncIterator()
-        while true {
-            let chunk: ByteBuffer?
-            do {
-                chunk = try await iterator.next()
-            } catch {
-                throw ObjectStoreError("the object store's answer to get \(key) broke off: \(error)")
+        var headers: [(String, String)] = []
+        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        if let ifMatch { headers.append(("if-match", ifMatch)) }
+        return try await send(.GET, key: key, headers: headers, operation: "get", missingIsNil: true) { response in
+            guard let response else { return false }
+            var iterator = response.body.makeAsyncIterator()
+            while true {
+                let chunk: ByteBuffer?
+                do {
+                    chunk = try await iterator.next()
+                } catch {
+                    throw ObjectStoreError("the object store's answer to get \(key) broke off: \(error)")
+                }
+                guard let chunk else { return true }
+                try await body(chunk)
             }
-            guard let chunk else { return true }
-            try await body(chunk)
         }
     }
 
     /// The object's length, entity tag and modification time, nil when there is none.
     public func head(_ key: String) async throws -> ObjectInfo? {
-        guard let response = try await send(.HEAD, key: key, operation: "head", missingIsNil: true) else { return nil }
-        return ObjectInfo(
-            key: key,
-            size: response.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0,
-            headers: response.headers
-        )
+        try await send(.HEAD, key: key, operation: "head", missingIsNil: true) { response in
+            response.map {
+                ObjectInfo(
+                    key: key,
+                    size: $0.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0,
+                    headers: $0.headers
+                )
+            }
+        }
     }
 
     /// Deletes `key` (no error when there is none).
     public func delete(_ key: String) async throws {
-        _ = try await send(.DELETE, key: key, operation: "delete")
+        try await send(.DELETE, key: key, operation: "delete") { _ in }
     }
 
     /// One page of the keys under `prefix`, in the store's order (UTF-8 byte order), from `continuation`, or
@@ -229,7 +238,7 @@ public struct S3Client: Sendable {
     /// Creates the bucket (tests and first setup; an existing bucket of one's own is not an error).
     public func createBucket() async throws {
         do {
-            _ = try await send(.PUT, key: nil, operation: "create bucket")
+            try await send(.PUT, key: nil, operation: "create bucket") { _ in }
         } catch let error as ObjectStoreError where error.code == "BucketAlreadyOwnedByYou" {
             return
         }
@@ -247,14 +256,14 @@ public struct S3Client: Sendable {
 
     /// Uploads part `number` (1 to 10,000); its entity tag, which completing the upload names.
     public func uploadPart(_ key: String, uploadID: String, number: Int, body: ByteBuffer) async throws -> Part {
-        let response = try await send(
+        let etag = try await send(
             .PUT,
             key: key,
             query: [("partNumber", String(number)), ("uploadId", uploadID)],
             body: body,
             operation: "upload part \(number)"
-        )
-        guard let etag = response?.headers.first(name: "etag") else {
+        ) { $0?.headers.first(name: "etag") }
+        guard let etag else {
             throw ObjectStoreError("the object store answered part \(number) of \(key) without an ETag")
         }
         return Part(number: number, etag: etag, size: Int64(body.readableBytes))
@@ -305,7 +314,7 @@ public struct S3Client: Sendable {
     }
 
     public func abortMultipartUpload(_ key: String, uploadID: String) async throws {
-        _ = try await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "abort multipart upload")
+        try await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "abort multipart upload") { _ in }
     }
 
     /// The multipart uploads open under `prefix` (for the expiry sweep).
@@ -355,19 +364,19 @@ public struct S3Client: Sendable {
         body: ByteBuffer? = nil,
         operation: String
     ) async throws -> XMLTree {
-        guard
-            let response = try await send(
-                method,
-                key: key,
-                query: query,
-                headers: headers,
-                body: body,
-                operation: operation
-            )
-        else {
-            throw ObjectStoreError("the object store has no \(key ?? settings.bucket) (\(operation))", status: 404)
+        let data = try await send(
+            method,
+            key: key,
+            query: query,
+            headers: headers,
+            body: body,
+            operation: operation
+        ) { response in
+            guard let response else {
+                throw ObjectStoreError("the object store has no \(key ?? settings.bucket) (\(operation))", status: 404)
+            }
+            return try await Self.collect(response.body, operation: operation)
         }
-        let data = try await Self.collect(response.body, operation: operation)
         let tree = try XMLTree.parse(Data(data.readableBytesView))
         if tree.name == "Error" { throw failure(tree, status: 200, key: key, operation: operation) }
         return tree
@@ -381,17 +390,43 @@ public struct S3Client: Sendable {
         }
     }
 
-    /// Sends a signed request; nil for 404 when `missingIsNil`; an `ObjectStoreError` naming the store's error
-    /// code for any other answer that is not 2xx.
-    @discardableResult
-    private func send(
+    /// Sends a signed request once a place in the gate is free, and `handle` reads its answer while it holds the place
+    /// (nil for 404 when `missingIsNil`).
+    private func send<T>(
         _ method: HTTPMethod,
         key: String?,
         query: [(String, String)] = [],
         headers: [(String, String)] = [],
         body: ByteBuffer? = nil,
         operation: String,
-        missingIsNil: Bool = false
+        missingIsNil: Bool = false,
+        _ handle: (HTTPClientResponse?) async throws -> T
+    ) async throws -> T {
+        try await gate.withPlace {
+            try await handle(
+                try await answer(
+                    method,
+                    key: key,
+                    query: query,
+                    headers: headers,
+                    body: body,
+                    operation: operation,
+                    missingIsNil: missingIsNil
+                )
+            )
+        }
+    }
+
+    /// Sends a signed request; nil for 404 when `missingIsNil`; an `ObjectStoreError` naming the store's error
+    /// code for any other answer that is not 2xx.
+    private func answer(
+        _ method: HTTPMethod,
+        key: String?,
+        query: [(String, String)],
+        headers: [(String, String)],
+        body: ByteBuffer?,
+        operation: String,
+        missingIsNil: Bool
     ) async throws -> HTTPClientResponse? {
         var path = settings.pathStyle ? "/\(settings.bucket)" : ""
         if let key { path += "/" + SigV4Signer.encode(key, keepSlash: true) }

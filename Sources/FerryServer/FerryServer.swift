@@ -185,7 +185,8 @@ public struct FerryServer: Sendable {
                 endpoint: settings.endpoint,
                 bucket: settings.bucket,
                 region: settings.region,
-                pathStyle: settings.pathStyle
+                pathStyle: settings.pathStyle,
+                connections: settings.connections
             ),
             credentials: credentials
         )
