@@ -1,10 +1,11 @@
 public import FerryProtocol
 public import Foundation
+import Logging
 import PostgresNIO
 
 /// The ledger and digest index in PostgreSQL, shared by every node: the same rows, filters and pages as
 /// `SQLiteLedger`, with each row naming the node that wrote it.
-public final class PostgresLedger: Ledger, DigestIndex, UploadLeases {
+public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases {
     let database: PostgresDatabase
     /// The node writing rows (the host name unless configured).
     public let node: String
@@ -36,7 +37,19 @@ public final class PostgresLedger: Ledger, DigestIndex, UploadLeases {
                 "CREATE TABLE upload_leases (id TEXT PRIMARY KEY, holder TEXT NOT NULL, node TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)"
             ]
         ),
+        (
+            // The hash chain (LedgerChain), one per node; rows from before stay unchained.
+            3,
+            [
+                "ALTER TABLE transfers ADD COLUMN chain TEXT, ADD COLUMN seq BIGINT, ADD COLUMN prev_hash TEXT, ADD COLUMN hash TEXT",
+                "CREATE UNIQUE INDEX transfers_chain ON transfers (chain, seq)",
+                "CREATE TABLE ledger_anchors (chain TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+            ]
+        ),
     ]
+
+    /// The first key of the advisory lock a chain's appends take (the second is the hash of the chain's name).
+    static let chainLock = 0x4665_7272
 
     /// Whether `close()` shuts the database's pool down (the ledger opened it).
     private let ownsDatabase: Bool
@@ -80,17 +93,72 @@ public final class PostgresLedger: Ledger, DigestIndex, UploadLeases {
         return PostgresLedger(database: database, node: node, ownsDatabase: false)
     }
 
-    /// Appends transfers with one statement per 3,000 rows; a row whose id is there already is left as it is (a
-    /// spooled row sent again).
+    /// Appends transfers to this node's chain in one transaction that holds the chain's advisory lock (two processes
+    /// with one node name take turns), a statement per 2,700 rows. A row whose id is there already is skipped before
+    /// it is linked (a spooled row sent again after its first attempt did reach the database).
     public func record(_ entries: [LedgerEntry]) async throws {
-        for chunk in SQLiteLedger.chunks(entries, rowsOf: 20, limit: 65_535) {
-            var binds = PostgresBindings(capacity: chunk.count * 20)
+        guard !entries.isEmpty else { return }
+        let database = self.database
+        let chain = node
+        do {
+            try await withDeadline(.seconds(30), "no answer from the database within 30 s") {
+                try await database.client.withTransaction(logger: database.logger) { connection in
+                    try await Self.append(entries, chain: chain, on: connection, logger: database.logger)
+                }
+            }
+        } catch {
+            throw LedgerError("the ledger in \(database.displayURL) failed: \(PostgresDatabase.describe(error))")
+        }
+    }
+
+    private static func append(
+        _ entries: [LedgerEntry],
+        chain: String,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        var binds = PostgresBindings()
+        binds.append(chain)
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(\(chainLock), hashtext($1))", binds: binds),
+            logger: logger
+        ).collect()
+        binds = PostgresBindings()
+        binds.append(entries.map(\.id))
+        var present = Set<String>()
+        for row in try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT id FROM transfers WHERE id = ANY($1)", binds: binds),
+            logger: logger
+        ).collect() {
+            present.insert(try row.decode(String.self))
+        }
+        let fresh = entries.filter { present.insert($0.id).inserted }
+        guard !fresh.isEmpty else { return }
+        binds = PostgresBindings()
+        binds.append(chain)
+        let head =
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT seq, hash FROM transfers WHERE chain = $1 AND seq IS NOT NULL
+                        UNION ALL SELECT seq, hash FROM ledger_anchors WHERE chain = $1 ORDER BY seq DESC LIMIT 1
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            ).collect().first.map { row in
+                let (seq, hash) = try row.decode((Int64, String).self)
+                return ChainStart(chain: chain, seq: seq, hash: hash)
+            } ?? ChainStart(chain: chain)
+        let linked = LedgerChain.link(fresh, chain: chain, after: head)
+        for chunk in SQLiteLedger.chunks(linked.rows, rowsOf: 24, limit: 65_535) {
+            var binds = PostgresBindings(capacity: chunk.count * 24)
             var rows: [String] = []
-            for entry in chunk {
+            for (entry, link) in chunk {
                 let first = binds.count + 1
-                rows.append("(" + (first..<first + 20).map { "$\($0)" }.joined(separator: ", ") + ")")
+                rows.append("(" + (first..<first + 24).map { "$\($0)" }.joined(separator: ", ") + ")")
                 binds.append(entry.id)
-                binds.append(node)
+                binds.append(chain)
                 binds.append(entry.direction.rawValue)
                 binds.append(entry.partner)
                 binds.append(entry.operation.name)
@@ -109,16 +177,23 @@ public final class PostgresLedger: Ledger, DigestIndex, UploadLeases {
                 binds.append(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ","))
                 binds.append(entry.fileSHA256)
                 binds.append(entry.conversion)
+                binds.append(link.chain)
+                binds.append(link.seq)
+                binds.append(link.previous)
+                binds.append(link.hash)
             }
-            try await run(
-                """
-                INSERT INTO transfers (id, node, direction, partner, operation, path, bytes, sha256, started, ended, result,
-                  error, tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings, file_sha256, conversion)
-                VALUES \(rows.joined(separator: ", "))
-                ON CONFLICT (id) DO NOTHING
-                """,
-                binds
-            )
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO transfers (id, node, direction, partner, operation, path, bytes, sha256, started, ended,
+                          result, error, tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings,
+                          file_sha256, conversion, chain, seq, prev_hash, hash)
+                        VALUES \(rows.joined(separator: ", "))
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            ).collect()
         }
     }
 
@@ -188,15 +263,117 @@ public final class PostgresLedger: Ledger, DigestIndex, UploadLeases {
         return entry
     }
 
+    /// Retention as `SQLiteLedger` does it: each chain loses its oldest rows up to the first that ended at or after
+    /// `date`, and keeps the last removed row as its anchor; unchained rows go by date. One transaction, each chain under
+    /// its append lock.
     @discardableResult
     public func removeTransfers(endedBefore date: Date) async throws -> Int {
-        var binds = PostgresBindings()
-        binds.append(date.timeIntervalSince1970)
-        let rows = try await rows(
-            "WITH gone AS (DELETE FROM transfers WHERE ended < $1 RETURNING 1) SELECT count(*) FROM gone",
-            binds
+        let database = self.database
+        let cutoff = date.timeIntervalSince1970
+        do {
+            return try await withDeadline(.seconds(60), "no answer from the database within 60 s") {
+                try await database.client.withTransaction(logger: database.logger) { connection in
+                    try await Self.retain(before: cutoff, on: connection, logger: database.logger)
+                }
+            }
+        } catch {
+            throw LedgerError("the ledger in \(database.displayURL) failed: \(PostgresDatabase.describe(error))")
+        }
+    }
+
+    private static func retain(
+        before cutoff: Double,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws
+        -> Int
+    {
+        func rows(_ sql: String, _ values: [any PostgresDynamicTypeEncodable & Sendable]) async throws -> [PostgresRow]
+        {
+            var binds = PostgresBindings()
+            for value in values { binds.append(value) }
+            return try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
+        }
+        var removed = 0
+        let chains = try await rows(
+            "SELECT DISTINCT chain FROM transfers WHERE chain IS NOT NULL AND seq IS NOT NULL",
+            []
         )
-        return try rows.first.map { try Int($0.decode(Int64.self)) } ?? 0
+        for chain in try chains.map({ try $0.decode(String.self) }) {
+            _ = try await rows("SELECT pg_advisory_xact_lock(\(chainLock), hashtext($1))", [chain])
+            let cut = try await rows(
+                """
+                SELECT seq, hash FROM transfers WHERE chain = $1 AND seq = coalesce(
+                  (SELECT min(seq) - 1 FROM transfers WHERE chain = $1 AND ended >= $2),
+                  (SELECT max(seq) FROM transfers WHERE chain = $1))
+                """,
+                [chain, cutoff]
+            ).first.map { try $0.decode((Int64, String).self) }
+            guard let (seq, hash) = cut else { continue }
+            _ = try await rows(
+                """
+                INSERT INTO ledger_anchors (chain, seq, hash) VALUES ($1, $2, $3)
+                ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+                """,
+                [chain, seq, hash]
+            )
+            removed += try await rows(
+                "DELETE FROM transfers WHERE chain = $1 AND seq <= $2 RETURNING 1",
+                [chain, seq]
+            ).count
+        }
+        removed += try await rows(
+            "DELETE FROM transfers WHERE (chain IS NULL OR seq IS NULL) AND ended < $1 RETURNING 1",
+            [cutoff]
+        ).count
+        return removed
+    }
+
+    public func chainStarts() async throws -> [ChainStart] {
+        try await rows(
+            """
+            SELECT c.chain, a.seq, a.hash FROM
+              (SELECT DISTINCT chain FROM transfers WHERE chain IS NOT NULL UNION SELECT chain FROM ledger_anchors) c
+              LEFT JOIN ledger_anchors a ON a.chain = c.chain
+            """,
+            PostgresBindings()
+        ).map { row in
+            let (chain, seq, hash) = try row.decode((String, Int64?, String?).self)
+            guard let seq, let hash else { return ChainStart(chain: chain) }
+            return ChainStart(chain: chain, seq: seq, hash: hash)
+        }
+    }
+
+    public func chained(_ chain: String, afterSeq: Int64, limit: Int) async throws -> [ChainedEntry] {
+        var binds = PostgresBindings()
+        binds.append(chain)
+        binds.append(afterSeq)
+        binds.append(limit)
+        return try await rows(
+            "SELECT * FROM transfers WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            binds
+        ).map { row in
+            let columns = row.makeRandomAccess()
+            return ChainedEntry(
+                entry: try Self.entry(row),
+                link: ChainLink(
+                    chain: chain,
+                    seq: try columns["seq"].decode(Int64.self),
+                    previous: try columns["prev_hash"].decode(String?.self) ?? "",
+                    hash: try columns["hash"].decode(String?.self) ?? ""
+                )
+            )
+        }
+    }
+
+    public func unchained(afterID: String, limit: Int) async throws -> [LedgerEntry] {
+        var binds = PostgresBindings()
+        binds.append(afterID)
+        binds.append(limit)
+        return try await rows(
+            "SELECT * FROM transfers WHERE (chain IS NULL OR seq IS NULL) AND id > $1 ORDER BY id LIMIT $2",
+            binds
+        ).map(Self.entry)
     }
 
     public func digests(for stamps: [String: FileStamp]) async throws -> [String: String] {

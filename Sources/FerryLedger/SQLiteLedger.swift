@@ -10,10 +10,14 @@ import Glibc
 
 /// The embedded ledger: one SQLite database with one row per transfer and (on a server) the digest index of
 /// committed files.
-public actor SQLiteLedger: Ledger, DigestIndex {
+public actor SQLiteLedger: ChainedLedger, DigestIndex {
     private let connection: SQLiteConnection
     /// Where the database lives.
     public let path: String
+    /// Whether a transaction is open on the connection (an append or a retention pass), and who waits for it: the
+    /// actor runs others' calls at every await, and SQLite has one transaction per connection.
+    private var inTransaction = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     private init(connection: SQLiteConnection, path: String) {
         self.connection = connection
@@ -103,10 +107,17 @@ public actor SQLiteLedger: Ledger, DigestIndex {
             }
             // Ledgers from before these columns: diagnosis finding ids of a failed handshake (comma-separated); with
             // text mode, the digest of the file as kept (when converted) and the conversion's settings.
+            // Then the hash chain (LedgerChain): each row's chain, seq and links, and where retention left each chain.
             let columns = try await connection.query("PRAGMA table_info(transfers)", [])
-            for column in Self.laterColumns
+            for (column, type) in Self.laterColumns
             where !columns.contains(where: { $0.column("name")?.string == column }) {
-                _ = try await connection.query("ALTER TABLE transfers ADD COLUMN \(column) TEXT", [])
+                _ = try await connection.query("ALTER TABLE transfers ADD COLUMN \(column) \(type)", [])
+            }
+            for statement in [
+                "CREATE UNIQUE INDEX IF NOT EXISTS transfers_chain ON transfers(chain, seq)",
+                "CREATE TABLE IF NOT EXISTS ledger_anchors (chain TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+            ] {
+                _ = try await connection.query(statement, [])
             }
             _ = try await connection.query("COMMIT", [])
         } catch {
@@ -115,34 +126,84 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         }
     }
 
-    static let laterColumns = ["findings", "file_sha256", "conversion"]
+    static let laterColumns = [
+        ("findings", "TEXT"), ("file_sha256", "TEXT"), ("conversion", "TEXT"), ("chain", "TEXT"), ("seq", "INTEGER"),
+        ("prev_hash", "TEXT"), ("hash", "TEXT"),
+    ]
 
-    /// Appends transfers with one statement (one trip to SQLite's thread for a whole batch of files).
-    public func record(_ entries: [LedgerEntry]) async throws {
-        for chunk in Self.chunks(entries, rowsOf: 19) {
-            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count)
-                .joined(separator: ", ")
-            _ = try await connection.query(
-                """
-                INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
-                  tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings, file_sha256, conversion)
-                VALUES \(rows)
-                """,
-                chunk.flatMap { entry -> [SQLiteData] in
-                    [
-                        .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner),
-                        .text(entry.operation.name),
-                        .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
-                        .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
-                        .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
-                        Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
-                        Self.text(entry.peerSerial),
-                        Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
-                        Self.text(entry.fileSHA256), Self.text(entry.conversion),
-                    ]
-                }
-            )
+    /// Runs `body` in an immediate transaction: alone on this connection (other calls of this actor wait their
+    /// turn) and against other processes (SQLite's write lock, waited for up to the busy timeout).
+    private func transaction<T>(_ body: () async throws -> T) async throws -> T {
+        while inTransaction { await withCheckedContinuation { waiting.append($0) } }
+        inTransaction = true
+        defer {
+            inTransaction = false
+            if !waiting.isEmpty { waiting.removeFirst().resume() }
         }
+        _ = try await connection.query("BEGIN IMMEDIATE", [])
+        do {
+            let result = try await body()
+            _ = try await connection.query("COMMIT", [])
+            return result
+        } catch {
+            _ = try? await connection.query("ROLLBACK", [])
+            throw error
+        }
+    }
+
+    /// The last row of `chain`, else its anchor, else its genesis.
+    private func head(of chain: String) async throws -> ChainStart {
+        let rows = try await connection.query(
+            """
+            SELECT seq, hash FROM transfers WHERE chain = ?1 AND seq IS NOT NULL
+            UNION ALL SELECT seq, hash FROM ledger_anchors WHERE chain = ?1 ORDER BY seq DESC LIMIT 1
+            """,
+            [.text(chain)]
+        )
+        guard let row = rows.first, let seq = row.column("seq")?.integer, let hash = row.column("hash")?.string else {
+            return ChainStart(chain: chain)
+        }
+        return ChainStart(chain: chain, seq: Int64(seq), hash: hash)
+    }
+
+    /// Appends transfers, linked to the chain's head, in one transaction (a statement per 1,400 rows: one trip to
+    /// SQLite's thread for a whole batch of files).
+    public func record(_ entries: [LedgerEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        let chain = LedgerChain.localChain
+        try await transaction {
+            let linked = LedgerChain.link(entries, chain: chain, after: try await head(of: chain))
+            for chunk in Self.chunks(linked.rows, rowsOf: 23) {
+                try await insert(chunk)
+            }
+        }
+    }
+
+    private func insert(_ chunk: ArraySlice<(LedgerEntry, ChainLink)>) async throws {
+        let marks = "(" + Array(repeating: "?", count: 23).joined(separator: ", ") + ")"
+        let rows = Array(repeating: marks, count: chunk.count).joined(separator: ", ")
+        _ = try await connection.query(
+            """
+            INSERT INTO transfers (id, direction, partner, operation, path, bytes, sha256, started, ended, result, error,
+              tls_version, cipher_suite, peer_subject, peer_issuer, peer_serial, findings, file_sha256, conversion,
+              chain, seq, prev_hash, hash)
+            VALUES \(rows)
+            """,
+            chunk.flatMap { entry, link -> [SQLiteData] in
+                [
+                    .text(entry.id), .text(entry.direction.rawValue), .text(entry.partner),
+                    .text(entry.operation.name),
+                    .text(entry.path), .integer(Int(entry.bytes)), Self.text(entry.sha256),
+                    .float(entry.started.timeIntervalSince1970), .float(entry.ended.timeIntervalSince1970),
+                    .text(entry.result.rawValue), Self.text(entry.error), Self.text(entry.tlsVersion),
+                    Self.text(entry.cipherSuite), Self.text(entry.peerSubject), Self.text(entry.peerIssuer),
+                    Self.text(entry.peerSerial),
+                    Self.text(entry.findings.isEmpty ? nil : entry.findings.joined(separator: ",")),
+                    Self.text(entry.fileSHA256), Self.text(entry.conversion),
+                    .text(link.chain), .integer(Int(link.seq)), .text(link.previous), .text(link.hash),
+                ]
+            }
+        )
     }
 
     /// Splits rows so that no statement binds more than `limit` parameters (SQLite's 32,766 by default).
@@ -211,14 +272,92 @@ public actor SQLiteLedger: Ledger, DigestIndex {
         return entry
     }
 
+    /// Retention, chain by chain: removes the oldest rows of each chain up to the first row that ended at or after
+    /// `date` (a row recorded late, with an older end, waits for the rows before it), and keeps the last removed row's
+    /// seq and hash as the chain's anchor, so the rows that stay still verify. Rows from before the chain go by date.
     @discardableResult
     public func removeTransfers(endedBefore date: Date) async throws -> Int {
-        let before = try await connection.query(
-            "SELECT COUNT(*) AS n FROM transfers WHERE ended < ?",
-            [.float(date.timeIntervalSince1970)]
+        let cutoff = SQLiteData.float(date.timeIntervalSince1970)
+        return try await transaction {
+            var removed = 0
+            let chains = try await connection.query(
+                "SELECT DISTINCT chain FROM transfers WHERE chain IS NOT NULL AND seq IS NOT NULL",
+                []
+            )
+            for chain in chains.compactMap({ $0.column("chain")?.string }) {
+                let bounds = try await connection.query(
+                    """
+                    SELECT (SELECT MIN(seq) FROM transfers WHERE chain = ?1 AND ended >= ?2) AS kept,
+                      (SELECT MAX(seq) FROM transfers WHERE chain = ?1) AS last
+                    """,
+                    [.text(chain), cutoff]
+                )
+                let kept = bounds.first?.column("kept")?.integer
+                guard let last = bounds.first?.column("last")?.integer else { continue }
+                let cut = kept.map { $0 - 1 } ?? last
+                let anchor = try await connection.query(
+                    "SELECT seq, hash FROM transfers WHERE chain = ? AND seq = ?",
+                    [.text(chain), .integer(cut)]
+                )
+                guard let hash = anchor.first?.column("hash")?.string else { continue }
+                _ = try await connection.query(
+                    "INSERT OR REPLACE INTO ledger_anchors (chain, seq, hash) VALUES (?, ?, ?)",
+                    [.text(chain), .integer(cut), .text(hash)]
+                )
+                removed += try await delete("chain = ? AND seq <= ?", [.text(chain), .integer(cut)])
+            }
+            removed += try await delete("(chain IS NULL OR seq IS NULL) AND ended < ?", [cutoff])
+            return removed
+        }
+    }
+
+    private func delete(_ condition: String, _ binds: [SQLiteData]) async throws -> Int {
+        let rows = try await connection.query("DELETE FROM transfers WHERE \(condition) RETURNING id", binds)
+        return rows.count
+    }
+
+    public func chainStarts() async throws -> [ChainStart] {
+        let rows = try await connection.query(
+            """
+            SELECT c.chain AS chain, a.seq AS seq, a.hash AS hash FROM
+              (SELECT DISTINCT chain FROM transfers WHERE chain IS NOT NULL UNION SELECT chain FROM ledger_anchors) c
+              LEFT JOIN ledger_anchors a ON a.chain = c.chain
+            """,
+            []
         )
-        _ = try await connection.query("DELETE FROM transfers WHERE ended < ?", [.float(date.timeIntervalSince1970)])
-        return before.first?.column("n")?.integer ?? 0
+        return rows.compactMap { row in
+            guard let chain = row.column("chain")?.string else { return nil }
+            guard let seq = row.column("seq")?.integer, let hash = row.column("hash")?.string else {
+                return ChainStart(chain: chain)
+            }
+            return ChainStart(chain: chain, seq: Int64(seq), hash: hash)
+        }
+    }
+
+    public func chained(_ chain: String, afterSeq: Int64, limit: Int) async throws -> [ChainedEntry] {
+        let rows = try await connection.query(
+            "SELECT * FROM transfers WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?",
+            [.text(chain), .integer(Int(afterSeq)), .integer(limit)]
+        )
+        return rows.map { row in
+            var link: ChainLink?
+            if let seq = row.column("seq")?.integer {
+                link = ChainLink(
+                    chain: chain,
+                    seq: Int64(seq),
+                    previous: row.column("prev_hash")?.string ?? "",
+                    hash: row.column("hash")?.string ?? ""
+                )
+            }
+            return ChainedEntry(entry: Self.entry(row), link: link)
+        }
+    }
+
+    public func unchained(afterID: String, limit: Int) async throws -> [LedgerEntry] {
+        try await connection.query(
+            "SELECT * FROM transfers WHERE (chain IS NULL OR seq IS NULL) AND id > ? ORDER BY id LIMIT ?",
+            [.text(afterID), .integer(limit)]
+        ).map(Self.entry)
     }
 
     public func digests(for stamps: [String: FileStamp]) async throws -> [String: String] {

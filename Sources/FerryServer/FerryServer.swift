@@ -70,6 +70,20 @@ public struct FerryServer: Sendable {
         try await openState(configuration).ledger
     }
 
+    /// The ledger to read (`ferry history`, `ferry ledger`): the SQLite file, or the shared database itself (no spool:
+    /// nothing is written).
+    public static func openLedgerForReading(_ configuration: FerryConfiguration) async throws -> any ChainedLedger {
+        guard let database = configuration.database else {
+            return try await SQLiteLedger.open(path: configuration.resolvedServerLedger)
+        }
+        return try await PostgresLedger.open(
+            url: database.url,
+            password: try database.filePassword(),
+            maximumConnections: 2,
+            node: database.node
+        )
+    }
+
     /// The ledger, and the upload leases when several nodes share a database.
     static func openState(
         _ configuration: FerryConfiguration

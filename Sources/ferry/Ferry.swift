@@ -26,6 +26,7 @@ struct Ferry: AsyncParsableCommand {
         subcommands: [
             Demo.self, Serve.self, Send.self, Get.self, List.self, Remove.self, History.self, Trace.self, Diagnose.self,
             Explain.self, Config.self, Certs.self, Queue.self, ScheduleCommand.self, ActionsCommand.self, Convert.self,
+            LedgerCommand.self,
         ]
     )
 }

@@ -65,7 +65,7 @@ struct History: AsyncParsableCommand {
             let store: any Ledger
             if server, ledger == nil, configuration.database != nil {
                 // The ledger several nodes share.
-                store = try await FerryServer.openLedger(configuration)
+                store = try await FerryServer.openLedgerForReading(configuration)
             } else {
                 let path = ledger ?? (server ? configuration.resolvedServerLedger : configuration.resolvedClientLedger)
                 guard FileManager.default.fileExists(atPath: path) else {
