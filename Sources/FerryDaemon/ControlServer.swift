@@ -86,10 +86,12 @@ enum ControlRoutes {
         store: any QueueStore,
         runner: QueueRunner,
         configuration: FerryConfiguration,
-        clock: @escaping @Sendable () -> Date
+        clock: @escaping @Sendable () -> Date,
+        admin: AdminPlane? = nil
     ) -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
         router.add(middleware: PeerCheck())
+        if let admin { AdminRoutes.add(admin, to: router) }
         let queue = router.group(RouterPath(ControlAPI.queue))
         queue.get { request, _ -> Response in
             let states = try stateFilter(request, QueueEntry.State.self)

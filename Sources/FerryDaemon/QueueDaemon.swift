@@ -141,13 +141,21 @@ public struct QueueDaemon: Sendable {
         return descriptor
     }
 
-    /// The services to run: the queue loop and the control socket; `onReady` runs once the socket accepts.
+    /// The services to run: the queue loop and the control socket (with `admin`, the server's operator API on it too);
+    /// `onReady` runs once the socket accepts.
     public func services(
         logger: Logger,
         grace: Duration,
+        admin: AdminPlane? = nil,
         onReady: @escaping @Sendable () -> Void = {}
     ) -> [any Service] {
-        let router = ControlRoutes.router(store: store, runner: runner, configuration: configuration, clock: clock)
+        let router = ControlRoutes.router(
+            store: store,
+            runner: runner,
+            configuration: configuration,
+            clock: clock,
+            admin: admin
+        )
         let socketPath = self.socketPath
         var control = Application(
             router: router,

@@ -5,7 +5,7 @@ import FerryProtocol
 public import FerryTLS
 import FerryTrace
 import FerryWire
-import Foundation
+public import Foundation
 import HTTPTypes
 public import Hummingbird
 import HummingbirdCore
@@ -14,7 +14,9 @@ import HummingbirdTLS
 public import Logging
 public import NIOCore
 import NIOSSL
+public import Prometheus
 import ServiceLifecycle
+import X509
 
 /// A Ferry server, ready to run: its TLS context is loaded and checked, its ledger open.
 public struct FerryServer: Sendable {
@@ -24,6 +26,8 @@ public struct FerryServer: Sendable {
     /// The connections' TLS secrets, in memory, for handshake traces.
     let keys: TLSKeyLogStore
     public let ledger: any Ledger
+    /// The operator's metrics (`metricsText()`), counted as the ledger is written (`MeteredLedger`).
+    public let metrics: PrometheusCollectorRegistry
     /// Digests of committed files (the embedded ledger keeps them too).
     public let digests: any DigestIndex
     /// Leases on resumable uploads, with several nodes on one database; nil: one node, its own locks are enough.
@@ -51,12 +55,15 @@ public struct FerryServer: Sendable {
         let state = configuration.root + "/.ferry"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         chmod(state, 0o700)
-        let (ledger, leases) = try await openState(configuration)
+        let (shared, leases) = try await openState(configuration)
+        let metrics = PrometheusCollectorRegistry()
+        let ledger = MeteredLedger(shared, registry: metrics)
         return FerryServer(
             configuration: configuration,
             tls: tls,
             keys: keys,
             ledger: ledger,
+            metrics: metrics,
             digests: ledger,
             leases: leases,
             host: host,
@@ -69,6 +76,27 @@ public struct FerryServer: Sendable {
     public static func openLedger(_ configuration: FerryConfiguration) async throws -> any Ledger & DigestIndex {
         try await openState(configuration).ledger
     }
+
+    /// The Prometheus exposition: the ledger's counters and histograms, and each certificate in use's days to expiry
+    /// (computed now: a reloaded certificate shows at the next scrape).
+    public func metricsText(now: Date = .now) -> String {
+        let current = tls.current
+        var certificates = [("server", current.identity.leaf.subject.description, current.identity.leaf.notValidAfter)]
+        for (_, certificate) in current.trustedCertificates {
+            certificates.append(("ca", certificate.subject.description, certificate.notValidAfter))
+        }
+        for (role, subject, notAfter) in certificates {
+            metrics.makeGauge(
+                name: "ferry_certificate_expiry_days",
+                labels: [("role", role), ("subject", subject)],
+                help: "Days until a certificate in use expires (negative: expired)"
+            ).set(notAfter.timeIntervalSince(now) / 86_400)
+        }
+        return metrics.emitToString()
+    }
+
+    /// When the server's own certificate expires.
+    public var certificateExpires: Date { tls.current.identity.leaf.notValidAfter }
 
     /// The ledger to read (`ferry history`, `ferry ledger`): the SQLite file, or the shared database itself (no spool:
     /// nothing is written).

@@ -153,7 +153,7 @@ struct Serve: AsyncParsableCommand {
                 // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
                 // grace period cut them (a resumable upload keeps its last checkpoint).
                 try await Self.runGroup(
-                    [application] + queue.services(logger: logger, grace: grace),
+                    [application] + queue.services(logger: logger, grace: grace, admin: Self.admin(server)),
                     closing: queue,
                     logger: logger,
                     grace: grace
@@ -167,6 +167,30 @@ struct Serve: AsyncParsableCommand {
             Failure.printError(String(describing: error))
             throw ExitCode(1)
         }
+    }
+
+    /// The operator's API on the control socket: the server's ledger, health and metrics.
+    static func admin(_ server: FerryServer) -> AdminPlane {
+        let started = Date()
+        let configuration = server.configuration
+        return AdminPlane(
+            ledger: server.ledger,
+            metrics: { server.metricsText() },
+            health: {
+                AdminHealth(
+                    version: Ferry.configuration.version,
+                    started: started,
+                    listen: configuration.listen,
+                    root: configuration.root,
+                    storage: configuration.objectStorage.map { "s3 \($0.endpoint) bucket \($0.bucket)/\($0.prefix)" }
+                        ?? "folder \(configuration.root)",
+                    database: configuration.database.map { PostgresDatabase.withoutPassword($0.url) }
+                        ?? "sqlite \(configuration.resolvedServerLedger)",
+                    partners: configuration.partners.keys.sorted(),
+                    certificateExpires: server.certificateExpires
+                )
+            }
+        )
     }
 
     /// Where the queue is, for the banner: the shared database (its password masked) or the SQLite file.
@@ -219,7 +243,7 @@ struct Serve: AsyncParsableCommand {
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
             "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.database.map { PostgresDatabase.withoutPassword($0.url) } ?? server.configuration.resolvedServerLedger)",
-            "  queue \(Self.queueLocation(server.configuration)), control socket \(server.configuration.resolvedControlSocket)",
+            "  queue \(Self.queueLocation(server.configuration)); operators (queue, transfers, health, metrics): unix socket \(server.configuration.resolvedControlSocket)",
         ]
         if let pki, let client = pki.clientNames.first {
             lines += [

@@ -1,0 +1,162 @@
+public import FerryLedger
+import FerryProtocol
+public import Foundation
+import Hummingbird
+import NIOCore
+
+/// What `ferry serve` shows its operators on the control socket, beside the queue: the server's ledger (transfers
+/// and failed handshakes, filtered and paged as `ferry history` does), health, and Prometheus metrics. Partners never
+/// reach it: it is served only on the 0600 Unix socket whose peers are checked (`PeerCheck`).
+public struct AdminPlane: Sendable {
+    /// The server's ledger (read only here).
+    public let ledger: any Ledger
+    /// The Prometheus text exposition of the server's metrics.
+    public let metrics: @Sendable () -> String
+    /// The server's state for `/v1/health`.
+    public let health: @Sendable () -> AdminHealth
+
+    public init(
+        ledger: any Ledger,
+        metrics: @escaping @Sendable () -> String,
+        health: @escaping @Sendable () -> AdminHealth
+    ) {
+        self.ledger = ledger
+        self.metrics = metrics
+        self.health = health
+    }
+}
+
+/// `/v1/health`: whether the server is up and what it serves (no secrets: no keys, no passwords, no URLs with them).
+public struct AdminHealth: Codable, Sendable {
+    public var status: String
+    public var version: String
+    public var started: Date
+    public var listen: String
+    public var root: String
+    public var storage: String
+    public var database: String
+    public var partners: [String]
+    public var certificateExpires: Date?
+
+    public init(
+        status: String = "ok",
+        version: String,
+        started: Date,
+        listen: String,
+        root: String,
+        storage: String,
+        database: String,
+        partners: [String],
+        certificateExpires: Date?
+    ) {
+        self.status = status
+        self.version = version
+        self.started = started
+        self.listen = listen
+        self.root = root
+        self.storage = storage
+        self.database = database
+        self.partners = partners
+        self.certificateExpires = certificateExpires
+    }
+}
+
+/// A page of ledger rows and the cursor of the next.
+struct TransferPage: Encodable {
+    var transfers: [LedgerEntry]
+    var next: String?
+}
+
+extension ControlAPI {
+    public static let transfers = "/v1/transfers"
+    public static let handshakes = "/v1/handshakes"
+    public static let health = "/v1/health"
+    public static let metrics = "/metrics"
+}
+
+enum AdminRoutes {
+    static func add(_ admin: AdminPlane, to router: Router<ControlContext>) {
+        router.get(RouterPath(ControlAPI.transfers)) { request, _ -> Response in
+            try await page(request, admin: admin, operation: nil)
+        }
+        router.get(RouterPath(ControlAPI.handshakes)) { request, _ -> Response in
+            try await page(request, admin: admin, operation: .tls)
+        }
+        router.get(RouterPath(ControlAPI.health)) { _, _ -> Response in
+            try ControlRoutes.reply(admin.health())
+        }
+        router.get(RouterPath(ControlAPI.metrics)) { _, _ -> Response in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: admin.metrics()))
+            )
+        }
+    }
+
+    /// The ledger filtered by the query: partner, direction (in, out), result (ok, failed), operation, path (a prefix),
+    /// since and until (ISO 8601), limit (1 to 10,000, default 100) and after (the cursor of the page before).
+    static func page(
+        _ request: Request,
+        admin: AdminPlane,
+        operation fixed: LedgerEntry.Operation?
+    ) async throws
+        -> Response
+    {
+        let parameters = request.uri.queryParameters
+        func value(_ name: String) -> String? { parameters.get(name).flatMap { $0.isEmpty ? nil : $0 } }
+        func date(_ name: String) throws -> Date? {
+            guard let text = value(name) else { return nil }
+            guard let date = try? Date(text, strategy: .iso8601) else {
+                throw ControlFailure(
+                    .badRequest,
+                    "\(name)='\(text)' is not an ISO 8601 time such as 2026-12-01T00:00:00Z"
+                )
+            }
+            return date
+        }
+        var query = LedgerQuery(
+            partner: value("partner"),
+            pathPrefix: value("path"),
+            since: try date("since"),
+            until: try date("until")
+        )
+        if let text = value("limit") {
+            guard let limit = Int(text), (1...10_000).contains(limit) else {
+                throw ControlFailure(.badRequest, "limit='\(text)' is not a whole number from 1 to 10000")
+            }
+            query.limit = limit
+        }
+        if let text = value("direction") {
+            guard let direction = LedgerEntry.Direction(rawValue: text) else {
+                throw ControlFailure(.badRequest, "direction='\(text)' is not in or out")
+            }
+            query.direction = direction
+        }
+        if let text = value("result") {
+            guard let result = LedgerEntry.Result(rawValue: text) else {
+                throw ControlFailure(.badRequest, "result='\(text)' is not ok or failed")
+            }
+            query.result = result
+        }
+        if let fixed {
+            query.operation = fixed
+        } else if let text = value("operation") {
+            guard let operation = LedgerEntry.Operation.named(text) else {
+                throw ControlFailure(
+                    .badRequest,
+                    "operation='\(text)' is not one of \(LedgerEntry.Operation.all.map(\.name).joined(separator: ", "))"
+                )
+            }
+            query.operation = operation
+        }
+        if let text = value("after") {
+            guard let cursor = LedgerCursor(text) else {
+                throw ControlFailure(.badRequest, "after='\(text)' is not a cursor this API handed out (copy `next`)")
+            }
+            query.after = cursor
+        }
+        let page = try await admin.ledger.transfers(query)
+        return try ControlRoutes.reply(TransferPage(transfers: page.entries, next: page.next?.description))
+    }
+}

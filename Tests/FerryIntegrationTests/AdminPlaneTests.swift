@@ -1,0 +1,138 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// The operator's side of `ferry serve` on its control socket, after real transfers and a real failed handshake:
+/// metrics that count them, the ledger paged and filtered, health; and none of it on the partner port.
+@Suite("Admin plane")
+struct AdminPlaneTests {
+    /// The value of the one sample of `name` whose labels include `labels`.
+    static func sample(_ exposition: String, _ name: String, _ labels: [String: String] = [:]) -> Double? {
+        for line in exposition.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            let head = line.prefix { $0 != " " }
+            guard head.prefix(while: { $0 != "{" }) == name,
+                labels.allSatisfy({ head.contains("\($0.key)=\"\($0.value)\"") })
+            else { continue }
+            return line.split(separator: " ").last.flatMap { Double($0) }
+        }
+        return nil
+    }
+
+    @Test(
+        "metrics count real transfers and a failed handshake; transfers and handshakes page and filter; health has no secrets; the partner port serves none of it"
+    )
+    func operatorView() async throws {
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+        try await TemporaryDirectory.with { folder in
+            let log = folder.path + "/serve.log"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
+            process.arguments = ["serve", "--listen", "127.0.0.1:0"]
+            process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            var banner = ""
+            for _ in 0..<200 where !banner.contains("curl --cert") {
+                try await Task.sleep(for: .milliseconds(50))
+                banner = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            }
+            let url = try #require(banner.split(separator: " ").first { $0.hasPrefix("https://localhost:") })
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            // The banner names the operator's socket beside the partner address.
+            let socket = try #require(
+                banner.firstMatch(of: /unix socket (\S+)/).map { String($0.1) },
+                "no admin socket in the banner: \(banner)"
+            )
+            func admin(_ path: String) async throws -> (status: String, body: String) {
+                let outcome = try await ExternalTool.run(
+                    curl,
+                    ["--silent", "--unix-socket", socket, "-w", "\n%{http_code}", "http://ferry" + path],
+                    directory: folder.path
+                )
+                let lines = outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+                return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+            }
+
+            let cli = CLITests()
+            var sizes = 0
+            for index in 0..<3 {
+                let file = folder.path + "/file-\(index).txt"
+                let size = 1000 * (index + 1)
+                sizes += size
+                try String(repeating: "x", count: size).write(toFile: file, atomically: true, encoding: .utf8)
+                let send = try await cli.run(
+                    ["send", file, url + "/"],
+                    in: folder.path,
+                    environment: ["XDG_STATE_HOME": folder.path + "/state"]
+                )
+                #expect(send.status == 0, "\(send.output)")
+            }
+            // A stranger with no certificate: a failed handshake.
+            let stranger = try await ExternalTool.run(curl, ["--silent", "-k", url + "/v1/files/"])
+            #expect(stranger.status != 0)
+
+            var metrics = ""
+            // The failed handshake's row is written as the connection closes: wait for it to be counted.
+            for _ in 0..<100 {
+                metrics = try await admin("/metrics").body
+                if Self.sample(metrics, "ferry_handshake_failures_total") != nil { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let puts = ["direction": "in", "operation": "PUT", "result": "ok", "partner": "dev"]
+            #expect(Self.sample(metrics, "ferry_transfers_total", puts) == 3, "\(metrics)")
+            #expect(
+                Self.sample(metrics, "ferry_transfer_bytes_total", ["direction": "in", "partner": "dev"])
+                    == Double(sizes)
+            )
+            #expect((Self.sample(metrics, "ferry_handshake_failures_total") ?? 0) >= 1, "\(metrics)")
+            #expect((Self.sample(metrics, "ferry_ledger_write_seconds_count") ?? 0) >= 4, "\(metrics)")
+            #expect(Self.sample(metrics, "ferry_transfer_duration_seconds_count", ["operation": "PUT"]) == 3)
+            let days = try #require(Self.sample(metrics, "ferry_certificate_expiry_days", ["role": "server"]))
+            #expect(days > 1)
+            #expect(!metrics.contains("file-0.txt"), "no paths in labels")
+
+            let first = try await admin("/v1/transfers?operation=PUT&limit=2")
+            #expect(first.status == "200", "\(first)")
+            let page = try #require(try JSONSerialization.jsonObject(with: Data(first.body.utf8)) as? [String: Any])
+            #expect((page["transfers"] as? [[String: Any]])?.count == 2)
+            let next = try #require(page["next"] as? String)
+            let rest = try await admin("/v1/transfers?operation=PUT&limit=2&after=\(next)")
+            let restPage = try JSONSerialization.jsonObject(with: Data(rest.body.utf8)) as? [String: Any]
+            #expect((restPage?["transfers"] as? [[String: Any]])?.count == 1 && restPage?["next"] == nil, "\(rest)")
+            let handshakes = try await admin("/v1/handshakes")
+            let failed = try JSONSerialization.jsonObject(with: Data(handshakes.body.utf8)) as? [String: Any]
+            let rows = failed?["transfers"] as? [[String: Any]] ?? []
+            #expect(!rows.isEmpty && rows.allSatisfy { $0["operation"] as? String == "TLS" }, "\(handshakes)")
+
+            let health = try await admin("/v1/health")
+            #expect(health.status == "200" && health.body.contains("\"status\":\"ok\""), "\(health)")
+            #expect(!health.body.lowercased().contains("key\""), "\(health)")
+
+            for bad in ["limit=0", "direction=sideways", "since=yesterday", "after=nonsense", "operation=COPY"] {
+                let refused = try await admin("/v1/transfers?" + bad)
+                #expect(refused.status == "400", "\(bad): \(refused)")
+            }
+
+            // A partner with a valid certificate reaches none of it on the transfer port (whose /v1/health says only
+            // that the server is alive).
+            let pki = folder.path + "/.ferry/pki"
+            for path in ["/metrics", "/v1/transfers", "/v1/handshakes", "/v1/health", "/v1/queue"] {
+                let outcome = try await ExternalTool.run(
+                    curl,
+                    [
+                        "--silent", "-w", "\n%{http_code}", "--cert", pki + "/clients/dev.pem",
+                        "--key", pki + "/clients/dev-key.pem", "--cacert", pki + "/ca.pem", url + path,
+                    ]
+                )
+                let answer = outcome.stdout
+                #expect(answer.hasSuffix("404") || path == "/v1/health", "\(path): \(outcome.output)")
+                for secret in ["ferry_", "\"transfers\"", "storage", "database", "certificateExpires", "partners"] {
+                    #expect(!answer.contains(secret), "\(path): \(answer)")
+                }
+            }
+        }
+    }
+}
