@@ -101,11 +101,14 @@ public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases {
         let database = self.database
         let chain = node
         do {
-            try await withDeadline(.seconds(30), "no answer from the database within 30 s") {
-                try await database.client.withTransaction(logger: database.logger) { connection in
-                    try await Self.append(entries, chain: chain, on: connection, logger: database.logger)
+            // In a task of its own, as SQLiteLedger does: a request's cancellation never cuts its row's transaction.
+            try await Task {
+                try await withDeadline(.seconds(30), "no answer from the database within 30 s") {
+                    try await database.client.withTransaction(logger: database.logger) { connection in
+                        try await Self.append(entries, chain: chain, on: connection, logger: database.logger)
+                    }
                 }
-            }
+            }.value
         } catch {
             throw LedgerError("the ledger in \(database.displayURL) failed: \(PostgresDatabase.describe(error))")
         }

@@ -170,6 +170,13 @@ public actor SQLiteLedger: ChainedLedger, DigestIndex {
     /// SQLite's thread for a whole batch of files).
     public func record(_ entries: [LedgerEntry]) async throws {
         guard !entries.isEmpty else { return }
+        // In a task of its own, which a request's cancellation (its client went away) does not reach: the row is
+        // still written, and a transaction is never left open half-way (SQLite refuses statements, ROLLBACK too, in a
+        // cancelled task, and every later BEGIN on the connection would then fail).
+        try await Task { try await self.append(entries) }.value
+    }
+
+    private func append(_ entries: [LedgerEntry]) async throws {
         let chain = LedgerChain.localChain
         try await transaction {
             let linked = LedgerChain.link(entries, chain: chain, after: try await head(of: chain))
@@ -277,6 +284,10 @@ public actor SQLiteLedger: ChainedLedger, DigestIndex {
     /// seq and hash as the chain's anchor, so the rows that stay still verify. Rows from before the chain go by date.
     @discardableResult
     public func removeTransfers(endedBefore date: Date) async throws -> Int {
+        try await Task { try await self.retain(before: date) }.value
+    }
+
+    private func retain(before date: Date) async throws -> Int {
         let cutoff = SQLiteData.float(date.timeIntervalSince1970)
         return try await transaction {
             var removed = 0

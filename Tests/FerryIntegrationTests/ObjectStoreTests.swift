@@ -151,10 +151,11 @@ struct ObjectStoreTests {
         let server = try await S3TestServer.shared(kind)
         let bucket = "ferry-" + UUID().uuidString.lowercased().prefix(12)
         try await server.client(bucket: bucket).createBucket()
-        // A pool of two with a 300 ms wait: 16 parts of 6 MiB through it take longer than that.
+        // A pool of four with a 300 ms wait, and a gate of two as in production (the gate below the pool): 16 parts
+        // of 6 MiB through four connections take longer than that wait, so without the gate most fail.
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .milliseconds(300)
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 2
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 4
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             try await crowd(http, server: server, bucket: bucket, kind: kind)

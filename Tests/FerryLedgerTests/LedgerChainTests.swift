@@ -187,6 +187,22 @@ struct LedgerChainTests {
         }
     }
 
+    @Test(
+        "a row recorded by a cancelled task (a client that went away) is still written, and the rows after it link on",
+        arguments: Backend.allCases
+    )
+    func cancelledWriter(backend: Backend) async throws {
+        try await Self.withChain(backend) { ledger, _ in
+            try await Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                try await ledger.record(Self.rows(1, from: 20))
+            }.value
+            try await ledger.record(Self.rows(1, from: 21))
+            let report = try await LedgerChain.verify(ledger)
+            #expect(report.intact && report.chains[0].rows == 7, "\(report)")
+        }
+    }
+
     @Test("the hash covers exactly the documented encoding (docs/ledger.md's worked example)")
     func documentedExample() {
         var entry = LedgerEntry(

@@ -16,7 +16,7 @@ struct RequestGateTests {
     @Test("never more than its limit at once; the others run in the order they came, and all of them run")
     func limitAndOrder() async throws {
         let gate = RequestGate(limit: 3)
-        let running = Shared((now: 0, most: 0, order: [Int](), done: 0))
+        let running = Shared((now: 0, most: 0, order: [Int](), done: 0, allArrived: false))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<20 {
                 group.addTask {
@@ -26,7 +26,8 @@ struct RequestGateTests {
                             $0.most = max($0.most, $0.now)
                             $0.order.append(index)
                         }
-                        try await Task.sleep(for: .milliseconds(20))
+                        // Each holds its place until all twenty have come, however slowly the machine runs them.
+                        while !running.withLock({ $0.allArrived }) { try await Task.sleep(for: .milliseconds(1)) }
                         running.withLock {
                             $0.now -= 1
                             $0.done += 1
@@ -38,6 +39,7 @@ struct RequestGateTests {
                     await Task.yield()
                 }
             }
+            running.withLock { $0.allArrived = true }
             try await group.waitForAll()
         }
         let seen = running.withLock { $0 }
