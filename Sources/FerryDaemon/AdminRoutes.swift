@@ -72,10 +72,17 @@ extension ControlAPI {
     public static let handshakes = "/v1/handshakes"
     public static let health = "/v1/health"
     public static let metrics = "/metrics"
+    public static let openAPI = "/openapi.yaml"
 }
 
 enum AdminRoutes {
+    /// The admin paths, all read with GET.
+    static let paths: Set<String> = [
+        ControlAPI.transfers, ControlAPI.handshakes, ControlAPI.health, ControlAPI.metrics, ControlAPI.openAPI,
+    ]
+
     static func add(_ admin: AdminPlane, to router: Router<ControlContext>) {
+        router.add(middleware: OnlyGet())
         router.get(RouterPath(ControlAPI.transfers)) { request, _ -> Response in
             try await page(request, admin: admin, operation: nil)
         }
@@ -84,6 +91,13 @@ enum AdminRoutes {
         }
         router.get(RouterPath(ControlAPI.health)) { _, _ -> Response in
             try ControlRoutes.reply(admin.health())
+        }
+        router.get(RouterPath(ControlAPI.openAPI)) { _, _ -> Response in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/yaml"],
+                body: .init(byteBuffer: ByteBuffer(string: AdminAPIDocument.yaml))
+            )
         }
         router.get(RouterPath(ControlAPI.metrics)) { _, _ -> Response in
             Response(
@@ -104,13 +118,14 @@ enum AdminRoutes {
         -> Response
     {
         let parameters = request.uri.queryParameters
-        func value(_ name: String) -> String? { parameters.get(name).flatMap { $0.isEmpty ? nil : $0 } }
+        // A parameter given empty is given: `until=` is not a time, and is refused as one.
+        func value(_ name: String) -> String? { parameters.get(name) }
         func date(_ name: String) throws -> Date? {
             guard let text = value(name) else { return nil }
-            guard let date = try? Date(text, strategy: .iso8601) else {
+            guard let date = Self.time(text) else {
                 throw ControlFailure(
                     .badRequest,
-                    "\(name)='\(text)' is not an ISO 8601 time such as 2026-12-01T00:00:00Z"
+                    "\(name)='\(text)' is not an RFC 3339 time, such as 2026-12-01T00:00:00Z or 2026-12-01T09:30:00.5+01:00"
                 )
             }
             return date
@@ -151,12 +166,41 @@ enum AdminRoutes {
             query.operation = operation
         }
         if let text = value("after") {
-            guard let cursor = LedgerCursor(text) else {
+            guard text.wholeMatch(of: Self.cursorPattern) != nil, let cursor = LedgerCursor(text) else {
                 throw ControlFailure(.badRequest, "after='\(text)' is not a cursor this API handed out (copy `next`)")
             }
             query.after = cursor
         }
         let page = try await admin.ledger.transfers(query)
         return try ControlRoutes.reply(TransferPage(transfers: page.entries, next: page.next?.description))
+    }
+}
+
+extension AdminRoutes {
+    /// An RFC 3339 time (ISO 8601 with `Z` or an offset, seconds' fractions optional).
+    /// The cursors this API hands out (`next`), as docs/admin-api.yaml describes them: a positive time's bits in
+    /// hexadecimal, a dot, a row id.
+    nonisolated(unsafe) static let cursorPattern = /(?:[0-6][0-9a-f]{15}|[0-9a-f]{1,15})\.[0-9a-f-]{1,64}/
+
+    static func time(_ text: String) -> Date? {
+        let whole = ISO8601DateFormatter()
+        whole.formatOptions = [.withInternetDateTime]
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return whole.date(from: text) ?? fractional.date(from: text)
+    }
+}
+
+/// The admin paths answer GET (and HEAD) only: any other method is 405 with `Allow`, not 404.
+struct OnlyGet: RouterMiddleware {
+    func handle(
+        _ request: Request,
+        context: ControlContext,
+        next: (Request, ControlContext) async throws -> Response
+    ) async throws -> Response {
+        if AdminRoutes.paths.contains(request.uri.path), request.method != .get, request.method != .head {
+            throw ControlFailure(.methodNotAllowed, "\(request.uri.path) is read with GET", allow: "GET, HEAD")
+        }
+        return try await next(request, context)
     }
 }

@@ -64,17 +64,22 @@ struct PeerCredentials: Sendable {
 struct ControlFailure: Error, HTTPResponseError {
     let status: HTTPResponse.Status
     let message: String
+    /// The methods a path takes, for a 405.
+    let allow: String?
 
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    init(_ status: HTTPResponse.Status, _ message: String, allow: String? = nil) {
         self.status = status
         self.message = message
+        self.allow = allow
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try ControlAPI.encoder().encode(ControlProblem(error: message))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let allow { headers[.allow] = allow }
         return Response(
             status: status,
-            headers: [.contentType: "application/json"],
+            headers: headers,
             body: .init(byteBuffer: ByteBuffer(bytes: body))
         )
     }

@@ -18,10 +18,17 @@ struct AdminPlaneTests {
         return nil
     }
 
-    @Test(
-        "metrics count real transfers and a failed handshake; transfers and handshakes page and filter; health has no secrets; the partner port serves none of it"
-    )
-    func operatorView() async throws {
+    /// A running `ferry serve` (dev PKI) after three sends of 1,000, 2,000 and 3,000 bytes and a stranger's failed
+    /// handshake, with a way to ask its control socket.
+    struct Served {
+        let folder: String
+        let url: String
+        let socket: String
+        let sizes: Int
+        let admin: (String) async throws -> (status: String, body: String)
+    }
+
+    static func withServer(_ body: (Served) async throws -> Void) async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TemporaryDirectory.with { folder in
             let log = folder.path + "/serve.log"
@@ -74,6 +81,17 @@ struct AdminPlaneTests {
             let stranger = try await ExternalTool.run(curl, ["--silent", "-k", url + "/v1/files/"])
             #expect(stranger.status != 0)
 
+            try await body(Served(folder: folder.path, url: url, socket: socket, sizes: sizes, admin: admin))
+        }
+    }
+
+    @Test(
+        "metrics count real transfers and a failed handshake; transfers and handshakes page and filter; health has no secrets; the partner port serves none of it"
+    )
+    func operatorView() async throws {
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+        try await Self.withServer { served in
+            let (folder, url, sizes, admin) = (served.folder, served.url, served.sizes, served.admin)
             var metrics = ""
             // The failed handshake's row is written as the connection closes: wait for it to be counted.
             for _ in 0..<100 {
@@ -118,7 +136,7 @@ struct AdminPlaneTests {
 
             // A partner with a valid certificate reaches none of it on the transfer port (whose /v1/health says only
             // that the server is alive).
-            let pki = folder.path + "/.ferry/pki"
+            let pki = folder + "/.ferry/pki"
             for path in ["/metrics", "/v1/transfers", "/v1/handshakes", "/v1/health", "/v1/queue"] {
                 let outcome = try await ExternalTool.run(
                     curl,
@@ -133,6 +151,70 @@ struct AdminPlaneTests {
                     #expect(!answer.contains(secret), "\(path): \(answer)")
                 }
             }
+        }
+    }
+
+    static let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/admin-api.yaml").path
+
+    /// Schemathesis speaks TCP: a small forwarder to the Unix socket (as this user, so the peer check lets it in).
+    static let forwarder = """
+        import socket, sys, threading
+        server = socket.socket()
+        server.bind(("127.0.0.1", int(sys.argv[2])))
+        server.listen(64)
+        print("forwarding", flush=True)
+        def pipe(a, b):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        while True:
+            client, _ = server.accept()
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(sys.argv[1])
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        """
+
+    @Test(
+        "the served OpenAPI document is docs/admin-api.yaml, and schemathesis finds no answer that breaks it (schemas, statuses, content types, methods), with real rows in the ledger"
+    )
+    func openAPI() async throws {
+        let schemathesis = try ExternalTool.require("st", installHint: "pip install schemathesis")
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        try await Self.withServer { served in
+            let served = served
+            let document = try await served.admin("/openapi.yaml")
+            #expect(document.status == "200")
+            #expect(document.body + "\n" == (try String(contentsOfFile: Self.document, encoding: .utf8)))
+            let script = served.folder + "/forward.py"
+            try Self.forwarder.write(toFile: script, atomically: true, encoding: .utf8)
+            let socket = served.socket.hasPrefix("/") ? served.socket : served.folder + "/" + served.socket
+            let port = freeLoopbackPort()
+            let forward = try BackgroundProcess.tiedToTestProcess(python, ["-u", script, socket, String(port)])
+            #expect(try await forward.waitForOutput("forwarding"), "\(forward.output)")
+            let run = try await ExternalTool.run(
+                schemathesis,
+                [
+                    "run", Self.document, "--url", "http://127.0.0.1:\(port)", "--checks", "all",
+                    "--phases", "examples,coverage,fuzzing", "--max-examples", "60", "--seed", "20261207",
+                ],
+                timeout: 600,
+                environment: ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
+            )
+            #expect(run.status == 0, "\(run.output.suffix(6000))")
+            #expect(run.stdout.contains("passed"), "\(run.output.suffix(2000))")
+            await forward.stop()
         }
     }
 }
