@@ -295,6 +295,8 @@ let package = Package(
                 "FerryServer", "FerryConfig", "FerryProtocol", "FerryTestSupport", "FerryObjectStore",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"), "FerryTrace",
             ],
             swiftSettings: swiftSettings
         ),

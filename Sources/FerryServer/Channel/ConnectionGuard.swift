@@ -122,8 +122,10 @@ final class ConnectionGuard: ChannelDuplexHandler {
 @available(*, unavailable)
 extension ConnectionGuard: Sendable {}
 
-/// Tells the connection's guard when the server owes an answer: from the end of a request until the head of its
-/// final response. It sits in each HTTP/1.1 connection and each HTTP/2 stream (whose guard is the parent's).
+/// Tells the connection's guard when the quiet is the server's: from the end of a request until the head of its
+/// final response (it owes an answer), and while it holds back reading a request body it is in the middle of (it
+/// asked for no more: the storage it writes to makes it wait). A peer is stalled only when the server asked for bytes
+/// and none came. It sits in each HTTP/1.1 connection and each HTTP/2 stream (whose guard is the parent's).
 final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -133,6 +135,10 @@ final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
     private var ended = 0
     private var answered = 0
     private var reported = 0
+    /// A request's head came and its end has not.
+    private var inBody = false
+    /// The server asked for more bytes and has not had them yet.
+    private var readPending = false
     private var connectionGuard: ConnectionGuard?
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -149,11 +155,29 @@ final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .end = Self.unwrapInboundIn(data) {
+        switch Self.unwrapInboundIn(data) {
+        case .head:
+            inBody = true
+        case .end:
+            inBody = false
             ended += 1
-            report()
+        case .body:
+            break
         }
+        report()
         context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readPending = false
+        report()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        readPending = true
+        report()
+        context.read()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -166,7 +190,7 @@ final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// An answer that starts before its request ends (an early refusal) owes nothing.
     private func report() {
-        let owed = max(0, ended - answered)
+        let owed = max(0, ended - answered) + (inBody && !readPending ? 1 : 0)
         connectionGuard?.owe(owed - reported)
         reported = owed
     }
