@@ -21,7 +21,8 @@ struct ConnectionGuardTests {
         try channel.pipeline.syncOperations.addHandler(
             ConnectionGuard(limits: limits, record: TLSConnectionRecord(role: .server))
         )
-        try channel.pipeline.syncOperations.addHandler(ResponseDebt())
+        try channel.pipeline.syncOperations.addHandler(DropWrites())
+        try channel.pipeline.syncOperations.addHandler(ResponseDebt(idleTimeout: .seconds(5)))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -53,6 +54,26 @@ struct ConnectionGuardTests {
         #expect(!channel.isActive, "a peer that sends nothing when asked is cut")
     }
 
+    @Test(
+        "HTTP/1.1 keep-alive: idle-timeout after the last answer closes the connection; a new request stops the clock"
+    )
+    func keepAlive() throws {
+        let channel = try Self.channel()
+        func exchange() throws {
+            try Self.arrive(Self.head, on: channel)
+            try Self.arrive(.end(nil), on: channel)
+            channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+            channel.write(HTTPResponsePart.end(nil), promise: nil)
+        }
+        try exchange()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+        try exchange()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+        #expect(channel.isActive, "each answer starts the idle clock again")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive, "idle for 5 s after the last answer")
+    }
+
     @Test("a peer that sends a head and then nothing while the server asks for its body is cut within two windows")
     func silentPeer() throws {
         let channel = try Self.channel()
@@ -60,5 +81,13 @@ struct ConnectionGuardTests {
         channel.read()
         channel.embeddedEventLoop.advanceTime(by: .seconds(61))
         #expect(!channel.isActive)
+    }
+}
+
+/// Stands for the TLS and socket layers below HTTP in these tests: answers go no further.
+final class DropWrites: ChannelOutboundHandler {
+    typealias OutboundIn = HTTPResponsePart
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        promise?.succeed()
     }
 }

@@ -140,6 +140,14 @@ final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
     /// The server asked for more bytes and has not had them yet.
     private var readPending = false
     private var connectionGuard: ConnectionGuard?
+    /// HTTP/1.1: how long a keep-alive connection may wait between requests (nil on an HTTP/2 stream, whose
+    /// connection closes itself when it has no streams); and the close that is due.
+    private let idleTimeout: TimeAmount?
+    private var idleClose: Scheduled<Void>?
+
+    init(idleTimeout: TimeAmount? = nil) {
+        self.idleTimeout = idleTimeout
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         // An HTTP/1.1 connection holds its guard; an HTTP/2 stream's parent does (on the same event loop).
@@ -152,12 +160,16 @@ final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         connectionGuard?.owe(-reported)
         reported = 0
+        idleClose?.cancel()
+        idleClose = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
         case .head:
             inBody = true
+            idleClose?.cancel()
+            idleClose = nil
         case .end:
             inBody = false
             ended += 1
@@ -181,9 +193,22 @@ final class ResponseDebt: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .head(let response) = Self.unwrapOutboundIn(data), response.status.kind != .informational {
+        switch Self.unwrapOutboundIn(data) {
+        case .head(let response) where response.status.kind != .informational:
             answered += 1
             report()
+        case .end:
+            // Every request answered and none begun: the keep-alive wait starts. (Hummingbird's own idle timer is
+            // off: it also cut a request whose body the server held back reading for longer than the timeout.)
+            if let idleTimeout, !inBody, ended == answered, idleClose == nil {
+                let loop = context.eventLoop.assumeIsolated()
+                idleClose = loop.scheduleTask(in: idleTimeout) { [weak self] in
+                    self?.idleClose = nil
+                    context.close(promise: nil)
+                }
+            }
+        default:
+            break
         }
         context.write(data, promise: promise)
     }

@@ -41,12 +41,21 @@ public struct FerryHTTPChannel: ServerChildChannel {
         mayContinue: @escaping @Sendable (HTTPRequest, any Channel) -> Bool
     ) {
         let idle = TimeAmount.nanoseconds(Int64(counter.limits.idleTimeout * 1e9))
+        // Hummingbird's idle timeout is left off for requests: it closes a connection whose request body has had no
+        // part for that long, even when the server is the one not reading (an upload waiting for its object store).
+        // The stall rule (`ConnectionGuard`) tells the two apart; `ResponseDebt` closes an HTTP/1.1 keep-alive
+        // connection idle between requests, and HTTP/2's connection manager one without streams.
         let http1Configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ExpectContinueHandler(mayContinue: mayContinue), ResponseDebt()],
-            idleTimeout: idle
+            additionalChannelHandlers: [
+                ExpectContinueHandler(mayContinue: mayContinue), ResponseDebt(idleTimeout: idle),
+            ],
+            idleTimeout: nil
         )
         self.http1 = HTTP1Channel(responder: responder, configuration: http1Configuration)
-        let streams = http1Configuration
+        let streams = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ExpectContinueHandler(mayContinue: mayContinue), ResponseDebt()],
+            idleTimeout: nil
+        )
         self.http2 = HTTP2Channel(
             responder: responder,
             configuration: .init(
