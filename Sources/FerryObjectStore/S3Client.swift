@@ -403,18 +403,38 @@ public struct S3Client: Sendable {
         _ handle: (HTTPClientResponse?) async throws -> T
     ) async throws -> T {
         try await gate.withPlace {
-            try await handle(
-                try await answer(
-                    method,
-                    key: key,
-                    query: query,
-                    headers: headers,
-                    body: body,
-                    operation: operation,
-                    missingIsNil: missingIsNil
-                )
-            )
+            var attempt = 1
+            while true {
+                let response: HTTPClientResponse?
+                do {
+                    response = try await answer(
+                        method,
+                        key: key,
+                        query: query,
+                        headers: headers,
+                        body: body,
+                        operation: operation,
+                        missingIsNil: missingIsNil
+                    )
+                } catch let error as ObjectStoreError where Self.isTransient(error) && attempt < Self.attempts {
+                    // 500 InternalError, 503 SlowDown and the like say "try again": after 100 ms, then 400 ms, as
+                    // the stores' own SDKs do. Every request Ferry sends may be repeated (its body is in memory).
+                    try await Task.sleep(for: .milliseconds(100 << (2 * (attempt - 1))))
+                    attempt += 1
+                    continue
+                }
+                return try await handle(response)
+            }
         }
+    }
+
+    /// How many times a request is sent when the store answers that it failed for now.
+    static let attempts = 3
+
+    /// An answer that says to try again: a 5xx status (InternalError, SlowDown, ServiceUnavailable), not a refusal.
+    static func isTransient(_ error: ObjectStoreError) -> Bool {
+        guard let status = error.status else { return false }
+        return [500, 502, 503, 504].contains(status)
     }
 
     /// Sends a signed request; nil for 404 when `missingIsNil`; an `ObjectStoreError` naming the store's error

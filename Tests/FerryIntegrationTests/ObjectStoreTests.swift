@@ -197,6 +197,80 @@ struct ObjectStoreTests {
         try await store.abortMultipartUpload(key, uploadID: id)
     }
 
+    @Test(
+        "a store that answers 503 SlowDown or 500 InternalError is asked again (three times in all); a refusal is not"
+    )
+    func transientAnswers() async throws {
+        let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+        try await TemporaryDirectory.with { folder in
+            // A store that fails the first two tries of each key under flaky/, every try under down/, and refuses
+            // denied/ (403): it counts what it was sent.
+            let script = folder.path + "/store.py"
+            try """
+            import http.server, sys
+            seen = {}
+            class Store(http.server.BaseHTTPRequestHandler):
+                def do_PUT(self):
+                    self.rfile.read(int(self.headers.get("content-length", 0)))
+                    seen[self.path] = seen.get(self.path, 0) + 1
+                    with open(sys.argv[2], "a") as log:
+                        log.write(self.path + "\\n")
+                    if "/denied/" in self.path:
+                        self.reply(403, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>")
+                    elif "/down/" in self.path or seen[self.path] <= 2:
+                        code = b"SlowDown" if seen[self.path] % 2 else b"InternalError"
+                        self.reply(503 if code == b"SlowDown" else 500, b"<Error><Code>" + code + b"</Code></Error>")
+                    else:
+                        self.reply(200, b"", etag='"abc"')
+                def reply(self, status, body, etag=None):
+                    self.send_response(status)
+                    if etag:
+                        self.send_header("ETag", etag)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                def log_message(self, *args):
+                    pass
+            http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Store).serve_forever()
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+            let port = freeLoopbackPort()
+            let log = folder.path + "/requests.log"
+            let store = try BackgroundProcess.tiedToTestProcess(python, ["-u", script, String(port), log])
+            let client = try S3Client(
+                settings: .init(endpoint: "http://127.0.0.1:\(port)", bucket: "bucket"),
+                credentials: S3TestServer.credentials
+            )
+            // Until it listens (a connection refused is not asked again: it fails at once).
+            for _ in 0..<100 {
+                if (try? await client.put("ready/x", body: ByteBuffer(string: "x"))) != nil { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            func sent(_ key: String) throws -> Int {
+                try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter {
+                    $0.hasSuffix("/" + key)
+                }
+                .count
+            }
+            try await client.put("flaky/a", body: ByteBuffer(string: "a"))
+            #expect(try sent("flaky/a") == 3, "two failures, then stored")
+            do {
+                try await client.put("down/b", body: ByteBuffer(string: "b"))
+                Issue.record("a store that always fails was not reported")
+            } catch let error as ObjectStoreError {
+                #expect(error.status == 500 || error.status == 503, "\(error)")
+            }
+            #expect(try sent("down/b") == 3, "asked three times, then the failure is reported")
+            do {
+                try await client.put("denied/c", body: ByteBuffer(string: "c"))
+                Issue.record("a refusal was not reported")
+            } catch let error as ObjectStoreError {
+                #expect(error.status == 403 && error.code == "AccessDenied", "\(error)")
+            }
+            #expect(try sent("denied/c") == 1, "a refusal is not asked again")
+            await store.stop()
+        }
+    }
+
     @Test("a wrong secret, an unknown key and an unreachable store: refused with what to check")
     func refusals() async throws {
         let server = try await S3TestServer.shared(.seaweedfs)
