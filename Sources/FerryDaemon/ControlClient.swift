@@ -113,7 +113,24 @@ public struct ControlClient: Sendable {
                     "no ferry daemon answers on \(socketPath) (\(error)): start one with `ferry serve` (or `ferry serve --no-listen` on a site that only sends), with the same root or queue.control-socket as this command"
             )
         }
-        return try await channel.executeThenClose { inbound, outbound in
+        do {
+            return try await exchange(channel, method, path, body: body)
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            // A daemon killed or restarted mid-answer resets the connection: unreachable for now, like one that
+            // is not running (`queue add --wait` keeps waiting across a restart), not an answer.
+            throw Failure(status: nil, description: "the connection to the daemon broke before it answered (\(error))")
+        }
+    }
+
+    private func exchange(
+        _ channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>,
+        _ method: HTTPMethod,
+        _ path: String,
+        body: Data?
+    ) async throws -> (Int, Data) {
+        try await channel.executeThenClose { inbound, outbound in
             var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
             head.headers.add(name: "Host", value: "ferry")
             head.headers.add(name: "Connection", value: "close")

@@ -71,7 +71,7 @@ public final class S3TestServer: Sendable {
             var arguments = [
                 "server", "-dir=\(directory.path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
                 "-s3.port=\(port)", "-s3.config=\(directory.path)/s3.json", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-master.volumeSizeLimitMB=64", "-volume.max=40", "-master.telemetry=false",
+                "-master.volumeSizeLimitMB=64", "-volume.max=400", "-master.telemetry=false",
             ]
             for flag in [
                 "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",

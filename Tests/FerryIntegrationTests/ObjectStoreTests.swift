@@ -145,7 +145,9 @@ struct ObjectStoreTests {
 
     @Test(
         "more parts at once than the HTTP pool holds: they wait their turn in the gate and all arrive, where the pool alone failed them after its connect timeout",
-        arguments: S3TestServer.Kind.allCases
+        // SeaweedFS only: moto's server closes each connection after its answer, so every request would make a new
+        // one, bounded by the same 300 ms as the pool's wait, which a loaded machine does not always meet.
+        arguments: [S3TestServer.Kind.seaweedfs]
     )
     func crowdedPool(kind: S3TestServer.Kind) async throws {
         let server = try await S3TestServer.shared(kind)
