@@ -210,7 +210,9 @@ struct AdminPlaneTests {
                     "--phases", "examples,coverage,fuzzing", "--max-examples", "60", "--seed", "20261207",
                 ],
                 timeout: 600,
-                environment: ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
+                environment: ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 },
+                // Its cache (.schemathesis/) goes in the test's folder, not the working tree.
+                directory: served.folder
             )
             #expect(run.status == 0, "\(run.output.suffix(6000))")
             #expect(run.stdout.contains("passed"), "\(run.output.suffix(2000))")
