@@ -12,17 +12,8 @@ struct History: AsyncParsableCommand {
             "By default the client ledger; --server reads the server's (<root>/.ferry/ledger.sqlite, or the PostgreSQL database that database.url names, shared by several nodes)."
     )
 
-    @Option(name: .long, help: "Configuration file (YAML).")
-    var config: String?
-
-    @Flag(name: .long, help: "Read the server's ledger instead of the client's.")
-    var server = false
-
-    @Option(name: .long, help: "With --server: the served root. Default from the config, else ./ferry-data.")
-    var root: String?
-
-    @Option(name: .long, help: "Read this ledger file.")
-    var ledger: String?
+    /// Which ledger: the same options and choice as `ferry ledger`.
+    @OptionGroup var source: LedgerCommand.Source
 
     @Option(name: .long, help: "How many transfers to show (at most 10000).")
     var limit = 20
@@ -58,25 +49,8 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            var overrides: [String: String] = [:]
-            if let root { overrides["root"] = root }
-            let configuration = try await ConfigLoader.load(file: config, overrides: overrides)
             let query = try self.query()
-            let store: any Ledger
-            if server, ledger == nil, configuration.database != nil {
-                // The ledger several nodes share.
-                store = try await FerryServer.openLedgerForReading(configuration)
-            } else {
-                let path = ledger ?? (server ? configuration.resolvedServerLedger : configuration.resolvedClientLedger)
-                guard FileManager.default.fileExists(atPath: path) else {
-                    Failure.printError(
-                        "no ledger at \(path) yet: nothing has been transferred"
-                            + (server ? " to this server" : " by this user")
-                    )
-                    throw ExitCode(1)
-                }
-                store = try await SQLiteLedger.open(path: path)
-            }
+            let store = try await source.open()
             let page = try await store.transfers(query)
             try await store.close()
             let entries = page.entries
