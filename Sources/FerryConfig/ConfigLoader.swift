@@ -258,6 +258,17 @@ public enum ConfigLoader {
                 "database.url is required for the other database keys (e.g. postgres://ferry@db:5432/ferry)"
             )
         }
+        if let listen = string("admin.listen"), !listen.isEmpty {
+            configuration.admin = try adminListener(
+                listen: listen,
+                tokenFile: path("admin.token-file"),
+                certificate: path("admin.tls.certificate"),
+                privateKey: path("admin.tls.key")
+            )
+        } else if ["admin.token-file", "admin.tls.certificate", "admin.tls.key"].contains(where: { string($0) != nil })
+        {
+            throw ConfigError("admin.listen is required for the other admin keys (e.g. admin.listen: 127.0.0.1:9443)")
+        }
         let storageKeys = ["prefix", "region", "path-style", "credentials-file", "credentials-profile", "connections"]
         if let endpoint = string("storage.s3.endpoint") {
             guard let bucket = string("storage.s3.bucket"), !bucket.isEmpty else {
@@ -620,5 +631,40 @@ public enum ConfigLoader {
         case "false", "no", "off", "0": return false
         default: throw ConfigError("\(key): '\(value)' is not true or false")
         }
+    }
+}
+
+extension ConfigLoader {
+    /// `admin.*`: the operators' TCP listener. A token is always required; a listener that other machines can reach
+    /// must use TLS, or the token would cross the network in the clear.
+    static func adminListener(
+        listen: String,
+        tokenFile: String?,
+        certificate: String?,
+        privateKey: String?
+    ) throws -> FerryConfiguration.AdminListener {
+        let (host, _) = try ListenAddress.parse(listen)
+        guard let tokenFile else {
+            throw ConfigError(
+                "admin.listen needs admin.token-file: a file (mode 0600) holding the operators' bearer token, e.g. `openssl rand -hex 32 > admin.token; chmod 600 admin.token`"
+            )
+        }
+        switch (certificate, privateKey) {
+        case (nil, nil):
+            guard FerryConfiguration.AdminListener.isLoopback(host) else {
+                throw ConfigError(
+                    "admin.listen \(listen) can be reached from other machines, and without TLS the token would cross the network in the clear: set admin.tls.certificate and admin.tls.key, or listen on 127.0.0.1"
+                )
+            }
+        case (.some, .some): break
+        default:
+            throw ConfigError("admin.tls needs both certificate and key (PEM files)")
+        }
+        return FerryConfiguration.AdminListener(
+            listen: listen,
+            tokenFile: tokenFile,
+            certificate: certificate,
+            privateKey: privateKey
+        )
     }
 }

@@ -77,6 +77,9 @@ enum ConfigSchema {
             ])
         ),
         "quotas": .map(quotaKeys),
+        "admin": .map([
+            "listen": .leaf, "token-file": .leaf, "tls": .map(["certificate": .leaf, "key": .leaf]),
+        ]),
         "queue": .map(
             partnerQueueKeys.merging([
                 "database": .leaf, "control-socket": .leaf, "max-active": .leaf, "keep": .leaf, "lease": .leaf,

@@ -84,6 +84,9 @@ public struct FerryConfiguration: Sendable {
     public var watches: [WatchRule] = []
     /// What the daemon does when something happens (`actions.NAME.*`).
     public var actions: [ActionRule] = []
+    /// The operators' TCP listener (`admin.*`): the admin API, metrics and the web console for other machines and
+    /// browsers; nil: the control socket only.
+    public var admin: AdminListener?
     /// What the XCOM files the configuration points at want the operator to know.
     public var xcomNotes: [XCOMSSLConfig.Note] = []
     /// The file the configuration came from, if any.
@@ -431,6 +434,31 @@ extension FerryConfiguration {
                 )
             }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+}
+
+extension FerryConfiguration {
+    /// `admin.*`: where operators reach the admin plane over TCP, with a bearer token and optionally TLS.
+    public struct AdminListener: Sendable, Equatable {
+        /// `HOST:PORT`.
+        public var listen: String
+        /// The file holding the bearer token (one line, at least 32 characters, not readable by others).
+        public var tokenFile: String
+        /// TLS: the listener's certificate chain and key (PEM); nil: plain HTTP, allowed on loopback only.
+        public var certificate: String?
+        public var privateKey: String?
+
+        public init(listen: String, tokenFile: String, certificate: String? = nil, privateKey: String? = nil) {
+            self.listen = listen
+            self.tokenFile = tokenFile
+            self.certificate = certificate
+            self.privateKey = privateKey
+        }
+
+        /// Whether a listen host is reachable from this machine only.
+        public static func isLoopback(_ host: String) -> Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
         }
     }
 }

@@ -1,3 +1,5 @@
+public import FerryConfig
+import FerryDiagnosis
 public import FerryLedger
 import FerryProtocol
 public import Foundation
@@ -14,16 +16,55 @@ public struct AdminPlane: Sendable {
     public let metrics: @Sendable () -> String
     /// The server's state for `/v1/health`.
     public let health: @Sendable () -> AdminHealth
+    /// The configuration the server runs with (partners, access rules, quotas; never shown whole).
+    public let configuration: FerryConfiguration
+    /// The certificates in use now (a reload shows at once).
+    public let certificates: @Sendable () -> [AdminCertificate]
+    /// What the server still holds of a failed handshake's ledger row: its trace and findings with evidence.
+    public let handshake: @Sendable (String) -> AdminHandshakeRecord?
 
     public init(
         ledger: any Ledger,
+        configuration: FerryConfiguration,
         metrics: @escaping @Sendable () -> String,
-        health: @escaping @Sendable () -> AdminHealth
+        health: @escaping @Sendable () -> AdminHealth,
+        certificates: @escaping @Sendable () -> [AdminCertificate] = { [] },
+        handshake: @escaping @Sendable (String) -> AdminHandshakeRecord? = { _ in nil }
     ) {
         self.ledger = ledger
+        self.configuration = configuration
         self.metrics = metrics
         self.health = health
+        self.certificates = certificates
+        self.handshake = handshake
     }
+
+    /// The configured partners, each with the end of its last transfer (one ledger read per partner).
+    func partners() async throws -> [AdminPartner] {
+        var partners = AdminPartner.all(configuration)
+        for index in partners.indices {
+            partners[index].lastSeen =
+                try await ledger.transfers(LedgerQuery(partner: partners[index].name, limit: 1)).entries.first?.ended
+        }
+        return partners
+    }
+
+    /// A ledger row with what explains it: for a failed handshake its findings (with this case's evidence while the
+    /// server holds its trace, else the catalogue's text) and its trace.
+    func transfer(id: String) async throws -> TransferDetail? {
+        guard let entry = try await ledger.transfers(LedgerQuery(id: id, limit: 1)).entries.first else { return nil }
+        let held = entry.operation == .tls ? handshake(id) : nil
+        let findings = held?.findings ?? entry.findings.map { Finding.catalogued(id: $0) ?? Finding.unknown(id: $0) }
+        return TransferDetail(transfer: entry, findings: findings, trace: held?.trace)
+    }
+}
+
+/// `/v1/transfers/{id}`.
+struct TransferDetail: Encodable {
+    var transfer: LedgerEntry
+    var findings: [Finding]
+    /// The handshake as `ferry trace` shows it, while the server still holds it (its most recent failures).
+    var trace: String?
 }
 
 /// `/v1/health`: whether the server is up and what it serves (no secrets: no keys, no passwords, no URLs with them).
@@ -69,6 +110,8 @@ struct TransferPage: Encodable {
 
 extension ControlAPI {
     public static let transfers = "/v1/transfers"
+    public static let partners = "/v1/partners"
+    public static let certificates = "/v1/certificates"
     public static let handshakes = "/v1/handshakes"
     public static let health = "/v1/health"
     public static let metrics = "/metrics"
@@ -79,12 +122,26 @@ enum AdminRoutes {
     /// The admin paths, all read with GET.
     static let paths: Set<String> = [
         ControlAPI.transfers, ControlAPI.handshakes, ControlAPI.health, ControlAPI.metrics, ControlAPI.openAPI,
+        ControlAPI.partners, ControlAPI.certificates,
     ]
 
     static func add(_ admin: AdminPlane, to router: Router<ControlContext>) {
         router.add(middleware: OnlyGet())
         router.get(RouterPath(ControlAPI.transfers)) { request, _ -> Response in
             try await page(request, admin: admin, operation: nil)
+        }
+        router.get(RouterPath(ControlAPI.transfers + "/:id")) { _, context -> Response in
+            let id = try context.parameters.require("id")
+            guard let detail = try await admin.transfer(id: id) else {
+                throw ControlFailure(.notFound, "no ledger row \(id): list them with GET \(ControlAPI.transfers)")
+            }
+            return try ControlRoutes.reply(detail)
+        }
+        router.get(RouterPath(ControlAPI.partners)) { _, _ -> Response in
+            try ControlRoutes.reply(try await admin.partners())
+        }
+        router.get(RouterPath(ControlAPI.certificates)) { _, _ -> Response in
+            try ControlRoutes.reply(admin.certificates())
         }
         router.get(RouterPath(ControlAPI.handshakes)) { request, _ -> Response in
             try await page(request, admin: admin, operation: .tls)
@@ -198,8 +255,13 @@ struct OnlyGet: RouterMiddleware {
         context: ControlContext,
         next: (Request, ControlContext) async throws -> Response
     ) async throws -> Response {
-        if AdminRoutes.paths.contains(request.uri.path), request.method != .get, request.method != .head {
-            throw ControlFailure(.methodNotAllowed, "\(request.uri.path) is read with GET", allow: "GET, HEAD")
+        let path = request.uri.path
+        let isAdmin =
+            AdminRoutes.paths.contains(path)
+            || (path.hasPrefix(ControlAPI.transfers + "/")
+                && !path.dropFirst(ControlAPI.transfers.count + 1).contains("/"))
+        if isAdmin, request.method != .get, request.method != .head {
+            throw ControlFailure(.methodNotAllowed, "\(path) is read with GET", allow: "GET, HEAD")
         }
         return try await next(request, context)
     }

@@ -66,17 +66,21 @@ struct ControlFailure: Error, HTTPResponseError {
     let message: String
     /// The methods a path takes, for a 405.
     let allow: String?
+    /// The scheme to authenticate with, for a 401.
+    let authenticate: String?
 
-    init(_ status: HTTPResponse.Status, _ message: String, allow: String? = nil) {
+    init(_ status: HTTPResponse.Status, _ message: String, allow: String? = nil, authenticate: String? = nil) {
         self.status = status
         self.message = message
         self.allow = allow
+        self.authenticate = authenticate
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try ControlAPI.encoder().encode(ControlProblem(error: message))
         var headers: HTTPFields = [.contentType: "application/json"]
         if let allow { headers[.allow] = allow }
+        if let authenticate { headers[.wwwAuthenticate] = authenticate }
         return Response(
             status: status,
             headers: headers,
@@ -92,11 +96,19 @@ enum ControlRoutes {
         runner: QueueRunner,
         configuration: FerryConfiguration,
         clock: @escaping @Sendable () -> Date,
-        admin: AdminPlane? = nil
+        admin: AdminPlane? = nil,
+        door: AdminDoor = .socket
     ) -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
-        router.add(middleware: PeerCheck())
-        if let admin { AdminRoutes.add(admin, to: router) }
+        switch door {
+        case .socket: router.add(middleware: PeerCheck())
+        case .network(let token, _): router.add(middleware: TokenCheck(token: token))
+        }
+        router.add(middleware: BrowserCheck(door: door))
+        if let admin {
+            AdminRoutes.add(admin, to: router)
+            Console(admin: admin, store: store, runner: runner, door: door, clock: clock).add(to: router)
+        }
         let queue = router.group(RouterPath(ControlAPI.queue))
         queue.get { request, _ -> Response in
             let states = try stateFilter(request, QueueEntry.State.self)

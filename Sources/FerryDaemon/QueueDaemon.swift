@@ -4,6 +4,7 @@ public import FerryLedger
 public import FerryQueue
 public import Foundation
 import Hummingbird
+import HummingbirdTLS
 public import Logging
 public import ServiceLifecycle
 
@@ -147,8 +148,9 @@ public struct QueueDaemon: Sendable {
         logger: Logger,
         grace: Duration,
         admin: AdminPlane? = nil,
+        network: AdminNetwork? = nil,
         onReady: @escaping @Sendable () -> Void = {}
-    ) -> [any Service] {
+    ) throws -> [any Service] {
         let router = ControlRoutes.router(
             store: store,
             runner: runner,
@@ -200,7 +202,32 @@ public struct QueueDaemon: Sendable {
                 )
             )
         }
-        return services + [control]
+        services.append(control)
+        if let admin, let network {
+            let router = ControlRoutes.router(
+                store: store,
+                runner: runner,
+                configuration: configuration,
+                clock: clock,
+                admin: admin,
+                door: .network(network.token, secure: network.tls != nil)
+            )
+            let address = BindAddress.hostname(network.host, port: network.port)
+            var listener =
+                if let tls = network.tls {
+                    Application(
+                        router: router,
+                        server: try .tls(.http1(), tlsConfiguration: tls),
+                        configuration: .init(address: address, serverName: nil),
+                        logger: logger
+                    )
+                } else {
+                    Application(router: router, configuration: .init(address: address, serverName: nil), logger: logger)
+                }
+            listener.logger = logger
+            services.append(listener)
+        }
+        return services
     }
 }
 

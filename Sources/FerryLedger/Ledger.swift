@@ -66,6 +66,8 @@ public struct KnownDigest: Sendable, Equatable {
 
 /// Which rows to read. Every filter is optional; rows come newest first (by end time, then id).
 public struct LedgerQuery: Sendable, Equatable {
+    /// The row with this id (its detail).
+    public var id: String?
     public var partner: String?
     public var direction: LedgerEntry.Direction?
     public var result: LedgerEntry.Result?
@@ -82,6 +84,7 @@ public struct LedgerQuery: Sendable, Equatable {
     public var after: LedgerCursor?
 
     public init(
+        id: String? = nil,
         partner: String? = nil,
         direction: LedgerEntry.Direction? = nil,
         result: LedgerEntry.Result? = nil,
@@ -92,6 +95,7 @@ public struct LedgerQuery: Sendable, Equatable {
         limit: Int = 100,
         after: LedgerCursor? = nil
     ) {
+        self.id = id
         self.partner = partner
         self.direction = direction
         self.result = result

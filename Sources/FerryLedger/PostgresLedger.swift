@@ -210,6 +210,7 @@ public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases {
             conditions.append(condition(next()))
             binds.append(value)
         }
+        filter({ "id = \($0)" }, query.id)
         filter({ "partner = \($0)" }, query.partner)
         filter({ "direction = \($0)" }, query.direction?.rawValue)
         filter({ "result = \($0)" }, query.result?.rawValue)

@@ -228,6 +228,7 @@ public actor SQLiteLedger: ChainedLedger, DigestIndex {
             conditions.append(condition)
             binds += values
         }
+        filter("id = ?", query.id.map { [.text($0)] })
         filter("partner = ?", query.partner.map { [.text($0)] })
         filter("direction = ?", query.direction.map { [.text($0.rawValue)] })
         filter("result = ?", query.result.map { [.text($0.rawValue)] })

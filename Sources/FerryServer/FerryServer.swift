@@ -30,6 +30,8 @@ public struct FerryServer: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// Digests of committed files (the embedded ledger keeps them too).
     public let digests: any DigestIndex
+    /// The traces and findings of the most recent failed handshakes, for the operator's console.
+    public let handshakeTraces = HandshakeTraceBook()
     /// Leases on resumable uploads, with several nodes on one database; nil: one node, its own locks are enough.
     let leases: (any UploadLeases)?
     public let host: String
@@ -292,7 +294,8 @@ public struct FerryServer: Sendable {
             settings: configuration.serverTrace,
             keys: keys,
             ledger: ledger,
-            logger: logger
+            logger: logger,
+            book: handshakeTraces
         ) { [tls] in
             (try? tls.current.identity.chain.first?.toDERBytes()).flatMap { try? TLSCertificateSummary(der: $0) }
         }

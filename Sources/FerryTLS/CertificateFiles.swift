@@ -286,3 +286,12 @@ public struct TLSIdentity: Sendable {
     public let certificatePath: String
     public let keyPath: String
 }
+
+extension TLSIdentity {
+    /// The certificates after the leaf (its intermediates), parsed.
+    public var intermediates: [Certificate] {
+        chain.dropFirst().compactMap { certificate in
+            (try? certificate.toDERBytes()).flatMap { try? Certificate(derEncoded: $0) }
+        }
+    }
+}

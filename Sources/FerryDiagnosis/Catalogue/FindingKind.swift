@@ -355,3 +355,91 @@ extension Finding {
         }
     }
 }
+
+extension FindingKind {
+    /// Every finding the diagnosis can make, for looking one up by id (a ledger row keeps only ids).
+    static let catalogue: [FindingKind] = [
+        .caNamesEmptyIllegal,
+        .caNamesEmpty,
+        .tls13EmptyCAExtension,
+        .ssl3Negotiated,
+        .tls10Negotiated,
+        .tls11Negotiated,
+        .legacyVersionAccepted,
+        .noCommonVersion,
+        .noCommonCipher,
+        .clientCertNotRequested,
+        .clientIssuerNotInCANames,
+        .clientKeyTypeNotAccepted,
+        .serverSignatureNotOffered,
+        .clientCertMissingClientAuth,
+        .unrecognizedName,
+        .clientCertExpired,
+        .serverCertExpired,
+        .serverCertNotYetValid,
+        .hostnameMismatch,
+        .untrustedIssuer,
+        .incompleteChain,
+        .serverCertKeyUsage,
+        .serverCertMissingServerAuth,
+        .peerAlert,
+        .plaintextOnTLSPort,
+        .tlsOnPlaintextPort,
+        .connectFailed,
+        .handshakeIncomplete,
+        .noResponse,
+        .certificateRevoked,
+        .configInvalid,
+        .xcomDollar,
+        .ssl3Enabled,
+        .sslMethodAll,
+        .zosOnly,
+        .xcomUnknown,
+        .fileUnreadable,
+        .notPEM,
+        .keyMismatch,
+        .keyPassphrase,
+        .certificateExpired,
+        .certificateExpiring,
+        .certificateNotYetValid,
+        .certificateWrongUsage,
+        .caFileNotCA,
+        .chainTooDeep,
+        .legacyVersionEnabled,
+        .verificationOff,
+        .caNamesOff,
+        .cipherSetting,
+        .profileIncomplete,
+        .partnerBindingAmbiguous,
+        .partnerBindingForgeable,
+        .crlInvalid,
+        .crlExpired,
+    ]
+}
+
+extension Finding {
+    /// The catalogue's finding of this id (title, rule, fixes), without the evidence of a case; nil for an id the
+    /// catalogue does not have (a row written by another version).
+    public static func catalogued(id: String) -> Finding? {
+        FindingKind.catalogue.first { $0.id == id }.map { Finding($0, evidence: []) }
+    }
+
+    /// A finding id this version's catalogue does not have (a row written by another version of Ferry).
+    public static func unknown(id: String) -> Finding {
+        Finding(
+            FindingKind(
+                id: id,
+                severity: .note,
+                title: "A finding this version of Ferry does not describe",
+                side: .local,
+                rule:
+                    "The ledger row was written by another version of Ferry; `ferry explain` of that version describes it.",
+                fixes: []
+            ),
+            evidence: []
+        )
+    }
+
+    /// The ids of every finding in the catalogue.
+    public static var catalogueIDs: [String] { FindingKind.catalogue.map(\.id) }
+}

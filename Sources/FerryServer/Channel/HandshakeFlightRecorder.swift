@@ -17,6 +17,8 @@ struct HandshakeFlightRecorder: Sendable {
     let logger: Logger
     let throttle = FailureThrottle()
     let captures: CaptureBudget
+    /// The recent failures' traces and findings, for the console.
+    let book: HandshakeTraceBook
     /// This server's certificate as it is now (reloads replace it), to judge what a failed client offered.
     let ownCertificate: @Sendable () -> TLSCertificateSummary?
 
@@ -25,8 +27,10 @@ struct HandshakeFlightRecorder: Sendable {
         keys: TLSKeyLogStore,
         ledger: any Ledger,
         logger: Logger,
+        book: HandshakeTraceBook = HandshakeTraceBook(),
         ownCertificate: @escaping @Sendable () -> TLSCertificateSummary? = { nil }
     ) throws {
+        self.book = book
         self.settings = settings
         self.ownCertificate = ownCertificate
         self.keys = keys
@@ -70,7 +74,7 @@ struct HandshakeFlightRecorder: Sendable {
             }
         }
         // Decoding, ledger and file writes stay off the event loop.
-        Task.detached { [settings, logger, level, ledger, captures, ownCertificate] in
+        Task.detached { [settings, logger, level, ledger, captures, ownCertificate, book] in
             defer { recorder.forgetKeys() }
             // Decoded and judged once, for the ledger and the log alike.
             let judged = (failed || logs) ? recorder.conversation() : nil
@@ -81,48 +85,51 @@ struct HandshakeFlightRecorder: Sendable {
             if let id = snapshot.policyFinding, let refusal, let finding = Finding.refusal(id: id, reason: refusal) {
                 findings.insert(finding, at: 0)
             }
+            // The trace as `ferry trace` shows it, for the log and the console alike.
+            let trace = judged.map {
+                TerminalText.escaped(
+                    TLSTraceRenderer(localSide: .serverToClient).render($0, format: .summary),
+                    keepingNewlines: true
+                )
+            }
             if failed, let conversation = judged {
                 // A failed handshake is a transfer that never started: the ledger keeps it with its findings. The
                 // client's certificate was not accepted, so it names no partner: its fields are kept, escaped and
                 // marked unverified.
                 let client = conversation.clientCertificates?.entries.first?.summary
                 let alert = conversation.alerts.first { $0.alert.isFatal }
-                try? await ledger.record(
-                    LedgerEntry(
-                        direction: .inbound,
-                        partner: "-",
-                        operation: .tls,
-                        path: "-",
-                        bytes: 0,
-                        sha256: nil,
-                        started: Date(
-                            timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970
-                        ),
-                        result: .failed,
-                        error: "TLS handshake failed from \(peer.address)"
-                            + (alert.map {
-                                ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)"
-                            } ?? "")
-                            + (refusal.map { "; refused: \(TerminalText.escaped($0))" } ?? ""),
-                        tlsVersion: conversation.version?.description,
-                        cipherSuite: conversation.cipherSuite?.description,
-                        peer: client.map {
-                            LedgerEntry.PeerCertificate(
-                                subject: TerminalText.escaped($0.subject),
-                                issuer: TerminalText.escaped($0.issuer),
-                                serial: TerminalText.escaped($0.serial),
-                                verified: false
-                            )
-                        },
-                        findings: findings.map(\.id)
-                    )
+                let entry = LedgerEntry(
+                    direction: .inbound,
+                    partner: "-",
+                    operation: .tls,
+                    path: "-",
+                    bytes: 0,
+                    sha256: nil,
+                    started: Date(
+                        timeIntervalSince1970: recorder.chunks.first?.time ?? Date().timeIntervalSince1970
+                    ),
+                    result: .failed,
+                    error: "TLS handshake failed from \(peer.address)"
+                        + (alert.map {
+                            ": \($0.direction == .serverToClient ? "this server" : "the client") sent \($0.alert)"
+                        } ?? "")
+                        + (refusal.map { "; refused: \(TerminalText.escaped($0))" } ?? ""),
+                    tlsVersion: conversation.version?.description,
+                    cipherSuite: conversation.cipherSuite?.description,
+                    peer: client.map {
+                        LedgerEntry.PeerCertificate(
+                            subject: TerminalText.escaped($0.subject),
+                            issuer: TerminalText.escaped($0.issuer),
+                            serial: TerminalText.escaped($0.serial),
+                            verified: false
+                        )
+                    },
+                    findings: findings.map(\.id)
                 )
+                book.keep(.init(trace: trace ?? "", findings: findings), id: entry.id)
+                try? await ledger.record(entry)
             }
-            if logs, let conversation = judged {
-                let trace = TerminalText.escaped(
-                    TLSTraceRenderer(localSide: .serverToClient).render(conversation, format: .summary),
-                    keepingNewlines: true
-                )
+            if logs, let conversation = judged, let trace {
                 var metadata: Logger.Metadata = ["peer": "\(peer)"]
                 if let version = conversation.version { metadata["tls_version"] = "\(version)" }
                 if let alert = conversation.alerts.last { metadata["alert"] = "\(alert.alert)" }

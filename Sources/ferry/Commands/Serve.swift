@@ -11,6 +11,7 @@ import Logging
 import NIOSSL
 import ServiceLifecycle
 import UnixSignals
+import X509
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -144,16 +145,18 @@ struct Serve: AsyncParsableCommand {
                 )
             }
             let shownPKI = devPKI
+            let network = try configuration.admin.map(AdminNetwork.prepare)
             do {
                 let application = try await server.makeApplication(logger: logger) { port in
-                    Self.banner(server: server, port: port, pki: shownPKI)
+                    Self.banner(server: server, port: port, pki: shownPKI, admin: network)
                 }
                 var queue = try await QueueDaemon.open(configuration: configuration)
                 queue.readsServerLedger = true
                 // SIGTERM/SIGINT: stop accepting, let requests and queued transfers in flight finish, and after the
                 // grace period cut them (a resumable upload keeps its last checkpoint).
                 try await Self.runGroup(
-                    [application] + queue.services(logger: logger, grace: grace, admin: Self.admin(server)),
+                    [application]
+                        + queue.services(logger: logger, grace: grace, admin: Self.admin(server), network: network),
                     closing: queue,
                     logger: logger,
                     grace: grace
@@ -169,12 +172,24 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// The operator's API on the control socket: the server's ledger, health and metrics.
+    /// The operator's API and console: the server's ledger, health, metrics, partners, certificates and the traces
+    /// of recent failed handshakes.
     static func admin(_ server: FerryServer) -> AdminPlane {
         let started = Date()
         let configuration = server.configuration
+        // Partner CA files are read once: a binding's CA changes only with the configuration (a restart).
+        var partnerAuthorities: [(certificate: Certificate, partner: String)] = []
+        for partner in configuration.partners.values.sorted(by: { $0.name < $1.name }) {
+            for file in partner.certificateAuthorities {
+                for certificate in (try? CertificateFiles.loadCertificates(file, what: "CA file")) ?? [] {
+                    partnerAuthorities.append((certificate, partner.name))
+                }
+            }
+        }
+        let shownAuthorities = partnerAuthorities
         return AdminPlane(
             ledger: server.ledger,
+            configuration: configuration,
             metrics: { server.metricsText() },
             health: {
                 AdminHealth(
@@ -189,6 +204,31 @@ struct Serve: AsyncParsableCommand {
                     partners: configuration.partners.keys.sorted(),
                     certificateExpires: server.certificateExpires
                 )
+            },
+            certificates: {
+                let now = Date()
+                let current = server.tls.current
+                var certificates = [AdminCertificate(role: "server", certificate: current.identity.leaf, now: now)]
+                certificates += current.identity.intermediates.map {
+                    AdminCertificate(role: "server-chain", certificate: $0, now: now)
+                }
+                certificates += current.trustedCertificates.map {
+                    AdminCertificate(role: "ca", certificate: $0.certificate, now: now)
+                }
+                return certificates
+                    + shownAuthorities.map {
+                        AdminCertificate(
+                            role: "partner-ca",
+                            certificate: $0.certificate,
+                            partners: [$0.partner],
+                            now: now
+                        )
+                    }
+            },
+            handshake: { id in
+                server.handshakeTraces.record(id: id).map {
+                    AdminHandshakeRecord(trace: $0.trace, findings: $0.findings)
+                }
             }
         )
     }
@@ -204,7 +244,7 @@ struct Serve: AsyncParsableCommand {
         let queue = try await QueueDaemon.open(configuration: configuration)
         let banner =
             "Ferry daemon (no listener; queue only) root \(configuration.root)\n  queue \(Self.queueLocation(configuration)), control socket \(queue.socketPath)\n"
-        let services = queue.services(logger: logger, grace: grace) {
+        let services = try queue.services(logger: logger, grace: grace) {
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
         try await Self.runGroup(services, closing: queue, logger: logger, grace: grace)
@@ -234,7 +274,7 @@ struct Serve: AsyncParsableCommand {
         await queue.close()
     }
 
-    static func banner(server: FerryServer, port: Int, pki: DevPKI?) {
+    static func banner(server: FerryServer, port: Int, pki: DevPKI?, admin: AdminNetwork?) {
         let profile = server.configuration.serverTLS!
         let caNames = server.tls.current.configuration.sendCANameList ? "sent" : "not sent"
         let host = server.host == "0.0.0.0" || server.host == "::" ? "localhost" : server.host
@@ -243,7 +283,8 @@ struct Serve: AsyncParsableCommand {
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
             "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.database.map { PostgresDatabase.withoutPassword($0.url) } ?? server.configuration.resolvedServerLedger)",
-            "  queue \(Self.queueLocation(server.configuration)); operators (queue, transfers, health, metrics): unix socket \(server.configuration.resolvedControlSocket)",
+            "  queue \(Self.queueLocation(server.configuration)); operators (queue, transfers, health, metrics, console): unix socket \(server.configuration.resolvedControlSocket)"
+                + (admin.map { "; \($0.consoleURL) (admin token)" } ?? ""),
         ]
         if let pki, let client = pki.clientNames.first {
             lines += [
