@@ -8,7 +8,8 @@ enum AdminAPIDocument {
           version: "1"
           description: >-
             The operator's API of `ferry serve`, on its control socket (<root>/.ferry/control.sock, 0600, the server's user
-            and root only), never on the partner port. Times are ISO 8601 in UTC with milliseconds and no offset
+            and root only) and, with `admin.listen`, on a TCP address with a bearer token (`Authorization: Bearer TOKEN`);
+            never on the partner port. Times are ISO 8601 in UTC with milliseconds and no offset
             (2026-12-07T14:50:26.385). The queue's own paths (/v1/queue, /v1/schedules, /v1/deliveries) are described in
             docs/queue.md.
         paths:
@@ -39,6 +40,48 @@ enum AdminAPIDocument {
                         $ref: "#/components/schemas/TransferPage"
                 "400":
                   $ref: "#/components/responses/BadRequest"
+          /v1/transfers/{id}:
+            get:
+              summary: One ledger row with what explains it (for a failed handshake, its findings and trace)
+              operationId: getTransfer
+              parameters:
+                - name: id
+                  in: path
+                  required: true
+                  schema: {type: string}
+              responses:
+                "200":
+                  description: The row, its findings (with this case's evidence while the server holds its trace), the trace
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/TransferDetail"
+                "404":
+                  $ref: "#/components/responses/NotFound"
+          /v1/partners:
+            get:
+              summary: The configured partners, how each is recognised, what it may reach, its quota and when it was last seen
+              operationId: listPartners
+              responses:
+                "200":
+                  description: The partners by name
+                  content:
+                    application/json:
+                      schema:
+                        type: array
+                        items: {$ref: "#/components/schemas/Partner"}
+          /v1/certificates:
+            get:
+              summary: The certificates the server uses and trusts, with days to expiry
+              operationId: listCertificates
+              responses:
+                "200":
+                  description: The server's certificate and chain, the CAs it trusts, the partner bindings' CAs
+                  content:
+                    application/json:
+                      schema:
+                        type: array
+                        items: {$ref: "#/components/schemas/Certificate"}
           /v1/handshakes:
             get:
               summary: Failed TLS handshakes (ledger rows with operation TLS), newest first
@@ -142,6 +185,15 @@ enum AdminAPIDocument {
                     required: [error]
                     properties:
                       error: {type: string}
+            NotFound:
+              description: Nothing has this id
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [error]
+                    properties:
+                      error: {type: string}
           schemas:
             Time:
               type: string
@@ -199,5 +251,81 @@ enum AdminAPIDocument {
                   type: array
                   items: {type: string}
                 certificateExpires: {$ref: "#/components/schemas/Time"}
+            TransferDetail:
+              type: object
+              required: [transfer, findings]
+              additionalProperties: false
+              properties:
+                transfer: {$ref: "#/components/schemas/Transfer"}
+                findings:
+                  type: array
+                  items: {$ref: "#/components/schemas/Finding"}
+                trace:
+                  type: string
+                  description: The handshake as `ferry trace` shows it; present while the server holds it (its recent failures)
+            Finding:
+              type: object
+              required: [id, severity, title, evidence, side, rule, fixes]
+              additionalProperties: false
+              properties:
+                id: {type: string}
+                severity: {type: string, enum: [error, warning, note]}
+                title: {type: string}
+                evidence:
+                  type: array
+                  items: {type: string}
+                side: {type: string, enum: [local, peer, configuration, network]}
+                rule: {type: string}
+                fixes:
+                  type: array
+                  items: {type: string}
+            Partner:
+              type: object
+              required: [name, bindings, areas, quota]
+              additionalProperties: false
+              properties:
+                name: {type: string}
+                url: {type: string}
+                bindings:
+                  type: array
+                  description: "`subject DN`, `san dns:NAME`, `ca FILE`, `CN NAME`; empty: named by its certificate's CN"
+                  items: {type: string}
+                areas:
+                  type: array
+                  items:
+                    type: object
+                    required: [area, mount, rights]
+                    additionalProperties: false
+                    properties:
+                      area: {type: string}
+                      mount: {type: string, description: "empty for the partner's own folder"}
+                      rights:
+                        type: array
+                        items: {type: string, enum: [read, write, delete]}
+                      rule: {type: string}
+                quota:
+                  type: object
+                  additionalProperties: false
+                  properties:
+                    bytes: {type: integer, format: int64}
+                    files: {type: integer}
+                    uploads: {type: integer}
+                text: {type: string}
+                lastSeen: {$ref: "#/components/schemas/Time"}
+            Certificate:
+              type: object
+              required: [role, subject, issuer, serial, notBefore, notAfter, daysLeft, partners]
+              additionalProperties: false
+              properties:
+                role: {type: string, enum: [server, server-chain, ca, partner-ca]}
+                subject: {type: string}
+                issuer: {type: string}
+                serial: {type: string, pattern: '^[0-9a-f]*$'}
+                notBefore: {$ref: "#/components/schemas/Time"}
+                notAfter: {$ref: "#/components/schemas/Time"}
+                daysLeft: {type: integer}
+                partners:
+                  type: array
+                  items: {type: string}
         """#
 }

@@ -25,17 +25,30 @@ struct AdminPlaneTests {
         let url: String
         let socket: String
         let sizes: Int
+        /// What `ferry serve` printed at startup.
+        let banner: String
         let admin: (String) async throws -> (status: String, body: String)
     }
 
-    static func withServer(_ body: (Served) async throws -> Void) async throws {
+    /// `config`: a configuration file's text, written to `ferry.yaml` in the server's folder (with `prepare` run on the
+    /// folder first, for files it names).
+    static func withServer(
+        config: String? = nil,
+        prepare: (String) throws -> Void = { _ in },
+        _ body: (Served) async throws -> Void
+    ) async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TemporaryDirectory.with { folder in
             let log = folder.path + "/serve.log"
             FileManager.default.createFile(atPath: log, contents: nil)
+            try prepare(folder.path)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
             process.arguments = ["serve", "--listen", "127.0.0.1:0"]
+            if let config {
+                try config.write(toFile: folder.path + "/ferry.yaml", atomically: true, encoding: .utf8)
+                process.arguments! += ["--config", folder.path + "/ferry.yaml"]
+            }
             process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
             process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardError = FileHandle.nullDevice
@@ -81,7 +94,9 @@ struct AdminPlaneTests {
             let stranger = try await ExternalTool.run(curl, ["--silent", "-k", url + "/v1/files/"])
             #expect(stranger.status != 0)
 
-            try await body(Served(folder: folder.path, url: url, socket: socket, sizes: sizes, admin: admin))
+            try await body(
+                Served(folder: folder.path, url: url, socket: socket, sizes: sizes, banner: banner, admin: admin)
+            )
         }
     }
 

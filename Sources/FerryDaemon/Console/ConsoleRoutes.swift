@@ -429,13 +429,29 @@ struct Console: Sendable {
         context["title"] = title
         context["server"] = admin.configuration.listen
         context["version"] = admin.health().version
-        context["nav"] = Self.pages.map { ["href": $0.href, "label": $0.label, "current": $0.href == current] }
+        // Before signing in there is nowhere to go.
+        context["nav"] =
+            template == "login"
+            ? [] : Self.pages.map { ["href": $0.href, "label": $0.label, "current": $0.href == current] }
         let session = session(request)
         if case .network = door, session != nil {
             context["session"] = ["csrf": forms.value(for: session)]
         }
-        let html = library.render(context, withTemplate: template) ?? ""
+        let html = library.render(Self.present(context) ?? [:], withTemplate: template) ?? ""
         return Response(status: status, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// The values with every absent optional removed (Mustache would print an absent value as `nil`), so that
+    /// `{{#value}}` sections show only what is there.
+    static func present(_ value: Any) -> Any? {
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            guard let wrapped = mirror.children.first?.value else { return nil }
+            return present(wrapped)
+        }
+        if let dictionary = value as? [String: Any] { return dictionary.compactMapValues { present($0) } }
+        if let array = value as? [[String: Any]] { return array.compactMap { present($0) } }
+        return value
     }
 
     static let pageHeaders: HTTPFields = [

@@ -215,7 +215,7 @@ enum ConsoleTemplates {
 
     static let problem = """
         {{> head}}
-        <p class="error" role="alert">{{message}}</p>
+        <p class="problem" role="alert">{{message}}</p>
         <p><a href="/console">Back to the overview</a></p>
         {{> foot}}
         """
@@ -260,7 +260,8 @@ enum ConsoleTemplates {
         .finding.warning { border-color: var(--warn); }
         .meta, .note { color: var(--muted); }
         .notice { background: #e8f3ff; padding: 6px 10px; }
-        .error { color: var(--bad); background: var(--bad-back); padding: 6px 10px; }
+        .problem { color: var(--bad); background: var(--bad-back); padding: 6px 10px; }
+        meter { width: 100%; max-width: 420px; }
         footer { color: var(--muted); padding: 0 20px 20px; }
         """
 }

@@ -128,6 +128,8 @@ struct Serve: AsyncParsableCommand {
                 configuration.serverTLS = .dev(pki)
                 devPKI = pki
             }
+            // Checked before anything is opened: a careless admin listener stops the server at once.
+            let network = try configuration.admin.map(AdminNetwork.prepare)
             let server = try await FerryServer.prepare(configuration: configuration)
             for note in configuration.xcomNotes {
                 logger.warning(
@@ -145,7 +147,6 @@ struct Serve: AsyncParsableCommand {
                 )
             }
             let shownPKI = devPKI
-            let network = try configuration.admin.map(AdminNetwork.prepare)
             do {
                 let application = try await server.makeApplication(logger: logger) { port in
                     Self.banner(server: server, port: port, pki: shownPKI, admin: network)
@@ -283,9 +284,11 @@ struct Serve: AsyncParsableCommand {
         var lines = [
             "Ferry listening on https://\(displayHost):\(port) (root \(server.configuration.root))",
             "  TLS \(TLSVersionSetting.name(profile.minimumVersion))-\(TLSVersionSetting.name(profile.maximumVersion)), client certificates \(profile.clientAuthentication.rawValue), CA names \(caNames); ledger \(server.configuration.database.map { PostgresDatabase.withoutPassword($0.url) } ?? server.configuration.resolvedServerLedger)",
-            "  queue \(Self.queueLocation(server.configuration)); operators (queue, transfers, health, metrics, console): unix socket \(server.configuration.resolvedControlSocket)"
-                + (admin.map { "; \($0.consoleURL) (admin token)" } ?? ""),
+            "  queue \(Self.queueLocation(server.configuration)); operators (queue, transfers, health, metrics, console): unix socket \(server.configuration.resolvedControlSocket)",
         ]
+        if let admin {
+            lines.append("  console and admin API for operators: \(admin.consoleURL) (admin token)")
+        }
         if let pki, let client = pki.clientNames.first {
             lines += [
                 "  dev PKI in \(pki.directory) (client '\(client)'). Try, from this folder:",
