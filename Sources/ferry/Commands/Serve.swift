@@ -43,6 +43,11 @@ struct Serve: AsyncParsableCommand {
             site that only sends and fetches. A daemon killed at any moment resumes its transfers from their \
             checkpoints when it starts again.
 
+            Operators reach the admin API, Prometheus metrics (/metrics) and the web console (/console) on the \
+            same socket (curl --unix-socket SOCKET http://ferry/v1/health), and with admin.listen and \
+            admin.token-file on a TCP address behind a bearer token (admin.tls for any address but loopback); \
+            the banner prints both. None of it is on the partner port.
+
             The ledger is <root>/.ferry/ledger.sqlite, or, with database.url (FERRY_DATABASE_URL), a PostgreSQL \
             database several nodes share: the schema is applied at start (once, whichever node is first), a \
             database that does not answer stops the start after 10 s, and rows it does not take within 5 s wait in \
