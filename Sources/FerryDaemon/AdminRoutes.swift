@@ -2,6 +2,7 @@ public import FerryConfig
 import FerryDiagnosis
 public import FerryLedger
 import FerryProtocol
+import FerryQueue
 public import Foundation
 import Hummingbird
 import NIOCore
@@ -12,8 +13,8 @@ import NIOCore
 public struct AdminPlane: Sendable {
     /// The server's ledger (read only here).
     public let ledger: any Ledger
-    /// The Prometheus text exposition of the server's metrics.
-    public let metrics: @Sendable () -> String
+    /// The Prometheus text exposition of the server's metrics, given the queue's entries by state (not finished).
+    public let metrics: @Sendable (_ queue: [String: Int]) -> String
     /// The server's state for `/v1/health`.
     public let health: @Sendable () -> AdminHealth
     /// The configuration the server runs with (partners, access rules, quotas; never shown whole).
@@ -26,7 +27,7 @@ public struct AdminPlane: Sendable {
     public init(
         ledger: any Ledger,
         configuration: FerryConfiguration,
-        metrics: @escaping @Sendable () -> String,
+        metrics: @escaping @Sendable (_ queue: [String: Int]) -> String,
         health: @escaping @Sendable () -> AdminHealth,
         certificates: @escaping @Sendable () -> [AdminCertificate] = { [] },
         handshake: @escaping @Sendable (String) -> AdminHandshakeRecord? = { _ in nil }
@@ -125,7 +126,7 @@ enum AdminRoutes {
         ControlAPI.partners, ControlAPI.certificates,
     ]
 
-    static func add(_ admin: AdminPlane, to router: Router<ControlContext>) {
+    static func add(_ admin: AdminPlane, store: any QueueStore, to router: Router<ControlContext>) {
         router.add(middleware: OnlyGet())
         router.get(RouterPath(ControlAPI.transfers)) { request, _ -> Response in
             try await page(request, admin: admin, operation: nil)
@@ -160,9 +161,17 @@ enum AdminRoutes {
             Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: admin.metrics()))
+                body: .init(byteBuffer: ByteBuffer(string: admin.metrics(try await queueDepth(store))))
             )
         }
+    }
+
+    /// The queue's entries that are not finished, by state (every such state, zero included).
+    static func queueDepth(_ store: any QueueStore) async throws -> [String: Int] {
+        let waiting: [QueueEntry.State] = QueueEntry.State.allCases.filter { !$0.isFinal }
+        var depth = Dictionary(uniqueKeysWithValues: waiting.map { ($0.rawValue, 0) })
+        for entry in try await store.entries(in: Set(waiting)) { depth[entry.state.rawValue, default: 0] += 1 }
+        return depth
     }
 
     /// The ledger filtered by the query: partner, direction (in, out), result (ok, failed), operation, path (a prefix),

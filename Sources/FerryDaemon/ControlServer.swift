@@ -106,7 +106,7 @@ enum ControlRoutes {
         }
         router.add(middleware: BrowserCheck(door: door))
         if let admin {
-            AdminRoutes.add(admin, to: router)
+            AdminRoutes.add(admin, store: store, to: router)
             Console(admin: admin, store: store, runner: runner, door: door, clock: clock).add(to: router)
         }
         let queue = router.group(RouterPath(ControlAPI.queue))

@@ -28,6 +28,8 @@ public struct FerryServer: Sendable {
     public let ledger: any Ledger
     /// The operator's metrics (`metricsText()`), counted as the ledger is written (`MeteredLedger`).
     public let metrics: PrometheusCollectorRegistry
+    /// Gauges read at each scrape (connections open, uploads in flight), registered by the parts that own them.
+    let liveGauges = LiveGauges()
     /// Digests of committed files (the embedded ledger keeps them too).
     public let digests: any DigestIndex
     /// The traces and findings of the most recent failed handshakes, for the operator's console.
@@ -81,7 +83,11 @@ public struct FerryServer: Sendable {
 
     /// The Prometheus exposition: the ledger's counters and histograms, and each certificate in use's days to expiry
     /// (computed now: a reloaded certificate shows at the next scrape).
-    public func metricsText(now: Date = .now) -> String {
+    /// `extra`: gauges the caller reads (the daemon's queue by state).
+    public func metricsText(
+        now: Date = .now,
+        extra: [(name: String, help: String, labels: [(String, String)], value: Double)] = []
+    ) -> String {
         let current = tls.current
         var certificates = [("server", current.identity.leaf.subject.description, current.identity.leaf.notValidAfter)]
         for (_, certificate) in current.trustedCertificates {
@@ -93,6 +99,12 @@ public struct FerryServer: Sendable {
                 labels: [("role", role), ("subject", subject)],
                 help: "Days until a certificate in use expires (negative: expired)"
             ).set(notAfter.timeIntervalSince(now) / 86_400)
+        }
+        for reading in liveGauges.read() {
+            metrics.makeGauge(name: reading.name, labels: reading.labels, help: reading.help).set(reading.value)
+        }
+        for gauge in extra {
+            metrics.makeGauge(name: gauge.name, labels: gauge.labels, help: gauge.help).set(gauge.value)
         }
         return metrics.emitToString()
     }
@@ -170,6 +182,31 @@ public struct FerryServer: Sendable {
             leases: leases,
             leaseDuration: configuration.uploadLease
         )
+        liveGauges.register {
+            let (receiving, open) = quotas.inFlight
+            return [
+                .init(
+                    name: "ferry_transfers_active",
+                    help:
+                        "Uploads being received now: single requests (put) and resumable requests writing (resumable)",
+                    labels: [("kind", "put")],
+                    value: Double(receiving)
+                ),
+                .init(
+                    name: "ferry_transfers_active",
+                    help:
+                        "Uploads being received now: single requests (put) and resumable requests writing (resumable)",
+                    labels: [("kind", "resumable")],
+                    value: Double(uploads.writing)
+                ),
+                .init(
+                    name: "ferry_resumable_uploads_open",
+                    help: "Resumable uploads created and not yet committed or removed (on this node)",
+                    labels: [],
+                    value: Double(open)
+                ),
+            ]
+        }
         let policy = try AccessPolicy(
             root: root,
             configuration: configuration,
@@ -295,12 +332,23 @@ public struct FerryServer: Sendable {
             keys: keys,
             ledger: ledger,
             logger: logger,
-            book: handshakeTraces
+            book: handshakeTraces,
+            metrics: metrics
         ) { [tls] in
             (try? tls.current.identity.chain.first?.toDERBytes()).flatMap { try? TLSCertificateSummary(der: $0) }
         }
         let tls = self.tls
         let counter = ConnectionCounter(limits: configuration.limits)
+        liveGauges.register {
+            [
+                .init(
+                    name: "ferry_connections_open",
+                    help: "Partner connections open now",
+                    labels: [],
+                    value: Double(counter.open)
+                )
+            ]
+        }
         FileDescriptorLimit.raise(toServe: configuration.limits, logger: logger)
         let server = HTTPServerBuilder { responder in
             FerryHTTPChannel(

@@ -126,6 +126,31 @@ struct AdminPlaneTests {
             let days = try #require(Self.sample(metrics, "ferry_certificate_expiry_days", ["role": "server"]))
             #expect(days > 1)
             #expect(!metrics.contains("file-0.txt"), "no paths in labels")
+            #expect(
+                (Self.sample(metrics, "ferry_handshake_alerts_total", ["sent_by": "server"]) ?? 0) >= 1,
+                "the stranger's handshake, by alert: \(metrics)"
+            )
+            #expect(Self.sample(metrics, "ferry_connections_open") != nil)
+            #expect(Self.sample(metrics, "ferry_transfers_active", ["kind": "put"]) == 0)
+            #expect(Self.sample(metrics, "ferry_resumable_uploads_open") == 0)
+            #expect(Self.sample(metrics, "ferry_queue_entries", ["state": "queued"]) == 0)
+
+            // A resumable upload created and left open, and a queued transfer, show at the next scrape.
+            let pki = folder + "/.ferry/pki"
+            let identity = [
+                "--cert", pki + "/clients/dev.pem", "--key", pki + "/clients/dev-key.pem", "--cacert", pki + "/ca.pem",
+            ]
+            let created = try await ExternalTool.run(
+                curl,
+                identity + [
+                    "--silent", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "Tus-Resumable: 1.0.0",
+                    "-H", "Upload-Length: 5000", "-H",
+                    "Upload-Metadata: path " + Data("open.bin".utf8).base64EncodedString(), url + "/v1/uploads",
+                ]
+            )
+            #expect(created.stdout == "201", "\(created.output)")
+            let later = try await admin("/metrics").body
+            #expect(Self.sample(later, "ferry_resumable_uploads_open") == 1, "\(later)")
 
             let first = try await admin("/v1/transfers?operation=PUT&limit=2")
             #expect(first.status == "200", "\(first)")
@@ -151,7 +176,6 @@ struct AdminPlaneTests {
 
             // A partner with a valid certificate reaches none of it on the transfer port (whose /v1/health says only
             // that the server is alive).
-            let pki = folder + "/.ferry/pki"
             for path in ["/metrics", "/v1/transfers", "/v1/handshakes", "/v1/health", "/v1/queue"] {
                 let outcome = try await ExternalTool.run(
                     curl,

@@ -148,6 +148,8 @@ struct ConsoleTests {
                 directory: served.folder
             )
             #expect(queued.stdout.contains("\"scheduled\""), "\(queued.output)")
+            let metrics = try await served.admin("/metrics").body
+            #expect(AdminPlaneTests.sample(metrics, "ferry_queue_entries", ["state": "scheduled"]) == 1, "\(metrics)")
 
             // The failed handshakes' rows are written as their connections close.
             var handshakes = ""

@@ -117,10 +117,9 @@ struct Console: Sendable {
                 "failed": counts.failed, "total": counts.ok + counts.failed, "busiest": busiest,
             ]
         }
-        let states: [QueueEntry.State] = [.scheduled, .queued, .active, .retrying, .held]
-        let waiting = try await store.entries(in: Set(states))
-        let queue: [[String: Any]] = states.map { state in
-            ["state": state.rawValue, "count": waiting.filter { $0.state == state }.count]
+        let depth = try await AdminRoutes.queueDepth(store)
+        let queue: [[String: Any]] = QueueEntry.State.allCases.filter { !$0.isFinal }.map { state in
+            ["state": state.rawValue, "count": depth[state.rawValue] ?? 0]
         }
         let warning = admin.configuration.expiryWarning
         let expiring = admin.certificates().filter { $0.isDue(within: warning, now: now) }

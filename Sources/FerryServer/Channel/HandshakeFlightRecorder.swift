@@ -7,6 +7,7 @@ import FerryWire
 import Foundation
 import Logging
 import NIOCore
+import Prometheus
 
 /// The server's use of each connection's flight recorder: when a connection closes, its handshake trace is
 /// logged (failed handshakes by default, or all) and, with a pcapng folder, written as a capture with its keys.
@@ -19,6 +20,8 @@ struct HandshakeFlightRecorder: Sendable {
     let captures: CaptureBudget
     /// The recent failures' traces and findings, for the console.
     let book: HandshakeTraceBook
+    /// Where failed handshakes are counted by alert (`ferry_handshake_alerts_total`).
+    let metrics: PrometheusCollectorRegistry?
     /// This server's certificate as it is now (reloads replace it), to judge what a failed client offered.
     let ownCertificate: @Sendable () -> TLSCertificateSummary?
 
@@ -28,9 +31,11 @@ struct HandshakeFlightRecorder: Sendable {
         ledger: any Ledger,
         logger: Logger,
         book: HandshakeTraceBook = HandshakeTraceBook(),
+        metrics: PrometheusCollectorRegistry? = nil,
         ownCertificate: @escaping @Sendable () -> TLSCertificateSummary? = { nil }
     ) throws {
         self.book = book
+        self.metrics = metrics
         self.settings = settings
         self.ownCertificate = ownCertificate
         self.keys = keys
@@ -74,7 +79,7 @@ struct HandshakeFlightRecorder: Sendable {
             }
         }
         // Decoding, ledger and file writes stay off the event loop.
-        Task.detached { [settings, logger, level, ledger, captures, ownCertificate, book] in
+        Task.detached { [settings, logger, level, ledger, captures, ownCertificate, book, metrics] in
             defer { recorder.forgetKeys() }
             // Decoded and judged once, for the ledger and the log alike.
             let judged = (failed || logs) ? recorder.conversation() : nil
@@ -127,6 +132,14 @@ struct HandshakeFlightRecorder: Sendable {
                     findings: findings.map(\.id)
                 )
                 book.keep(.init(trace: trace ?? "", findings: findings), id: entry.id)
+                metrics?.makeCounter(
+                    name: "ferry_handshake_alerts_total",
+                    labels: [
+                        ("alert", alert.map { $0.alert.alertDescription.description.lowercased() } ?? "none"),
+                        ("sent_by", alert.map { $0.direction == .serverToClient ? "server" : "client" } ?? "none"),
+                    ],
+                    help: "Failed handshakes recorded in the ledger, by their first fatal alert and who sent it"
+                ).increment()
                 try? await ledger.record(entry)
             }
             if logs, let conversation = judged, let trace {

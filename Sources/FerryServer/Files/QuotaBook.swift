@@ -26,6 +26,9 @@ final class QuotaBook: Sendable {
     private let configuredPartners: Set<String>
     private let state = NIOLockedValueBox(State())
 
+    /// Single-request uploads being received now, and resumable uploads open.
+    var inFlight: (receiving: Int, open: Int) { state.withLockedValue { ($0.held.count, $0.uploads.count) } }
+
     private struct State {
         /// Counted homes (lower-cased partner name): bytes and files committed there.
         var stored: [String: (bytes: Int64, files: Int)] = [:]

@@ -46,6 +46,9 @@ final class UploadStore<Storage: FileStorage>: Sendable {
         self.leaseDuration = leaseDuration
     }
 
+    /// How many uploads a request is writing to now.
+    var writing: Int { busy.withLockedValue { $0.count } }
+
     /// Every upload on disk (at startup, to restore what they hold of their partners' quotas).
     func records() async -> [UploadRecord] {
         var records: [UploadRecord] = []

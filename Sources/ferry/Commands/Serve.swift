@@ -196,7 +196,18 @@ struct Serve: AsyncParsableCommand {
         return AdminPlane(
             ledger: server.ledger,
             configuration: configuration,
-            metrics: { server.metricsText() },
+            metrics: { queue in
+                server.metricsText(
+                    extra: queue.sorted { $0.key < $1.key }.map {
+                        (
+                            name: "ferry_queue_entries",
+                            help: "Queued transfers not finished, by state",
+                            labels: [("state", $0.key)],
+                            value: Double($0.value)
+                        )
+                    }
+                )
+            },
             health: {
                 AdminHealth(
                     version: Ferry.configuration.version,
