@@ -174,6 +174,27 @@ struct AdminPlaneTests {
                 #expect(refused.status == "400", "\(bad): \(refused)")
             }
 
+            // `ferry history --server` asks the running server: with a configuration whose root holds no ledger at all
+            // but whose control socket is this server's, the rows still come (and the filters pass through).
+            let socketPath = served.socket.hasPrefix("/") ? served.socket : folder + "/" + served.socket
+            let elsewhere = folder + "/elsewhere.yaml"
+            try "root: \(folder)/empty-root\nqueue:\n  control-socket: \(socketPath)\n".write(
+                toFile: elsewhere,
+                atomically: true,
+                encoding: .utf8
+            )
+            let history = try await CLITests().run(
+                ["history", "--server", "--config", elsewhere, "--operation", "PUT", "--limit", "2", "--json"],
+                in: folder
+            )
+            #expect(history.status == 0, "\(history.output)")
+            let listed = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+            #expect(
+                listed?.count == 2 && listed?.allSatisfy { $0["operation"] as? String == "PUT" } == true,
+                "\(history.output)"
+            )
+            #expect(history.stderr.contains("more rows: continue with --after"), "\(history.output)")
+
             // A partner with a valid certificate reaches none of it on the transfer port (whose /v1/health says only
             // that the server is alive).
             for path in ["/metrics", "/v1/transfers", "/v1/handshakes", "/v1/health", "/v1/queue"] {

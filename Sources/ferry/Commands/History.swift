@@ -1,15 +1,17 @@
 import ArgumentParser
 import FerryConfig
+import FerryDaemon
 import FerryLedger
 import FerryProtocol
 import FerryServer
 import Foundation
+import NIOHTTP1
 
 struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the transfer ledger, newest first.",
         discussion:
-            "By default the client ledger; --server reads the server's (<root>/.ferry/ledger.sqlite, or the PostgreSQL database that database.url names, shared by several nodes)."
+            "By default the client ledger; --server reads the server's: through the running server's control socket (<root>/.ferry/control.sock) when it answers, so no database credentials or file access are needed, else from <root>/.ferry/ledger.sqlite or the PostgreSQL database that database.url names. --ledger FILE reads that file."
     )
 
     /// Which ledger: the same options and choice as `ferry ledger`.
@@ -50,9 +52,15 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         do {
             let query = try self.query()
-            let store = try await source.open()
-            let page = try await store.transfers(query)
-            try await store.close()
+            let page: (entries: [LedgerEntry], next: String?)
+            if let answered = try await throughDaemon(query) {
+                page = answered
+            } else {
+                let store = try await source.open()
+                let read = try await store.transfers(query)
+                try await store.close()
+                page = (read.entries, read.next?.description)
+            }
             let entries = page.entries
             if json {
                 JSONOutput.print(entries)
@@ -77,6 +85,42 @@ struct History: AsyncParsableCommand {
             Failure.printError(String(describing: error))
             throw ExitCode(1)
         }
+    }
+
+    /// The server's ledger as its running daemon serves it (`GET /v1/transfers` on the control socket); nil when no
+    /// daemon with the admin plane answers there (none runs, or `--no-listen`), or for the client's ledger or a file.
+    func throughDaemon(_ query: LedgerQuery) async throws -> (entries: [LedgerEntry], next: String?)? {
+        guard source.server, source.ledger == nil else { return nil }
+        var overrides: [String: String] = [:]
+        if let root = source.root { overrides["root"] = root }
+        let socket = try await ConfigLoader.load(file: source.config, overrides: overrides).resolvedControlSocket
+        guard FileManager.default.fileExists(atPath: socket) else { return nil }
+        var items: [URLQueryItem] = [URLQueryItem(name: "limit", value: String(query.limit))]
+        if let partner = query.partner { items.append(URLQueryItem(name: "partner", value: partner)) }
+        if let result = query.result { items.append(URLQueryItem(name: "result", value: result.rawValue)) }
+        if let operation = query.operation { items.append(URLQueryItem(name: "operation", value: operation.name)) }
+        if let path = query.pathPrefix { items.append(URLQueryItem(name: "path", value: path)) }
+        if let since = query.since {
+            items.append(URLQueryItem(name: "since", value: ISO8601DateFormatter().string(from: since)))
+        }
+        if let after = query.after { items.append(URLQueryItem(name: "after", value: after.description)) }
+        var components = URLComponents()
+        components.path = ControlAPI.transfers
+        components.queryItems = items
+        // `+` is a space in a query: a partner or path with one must keep it.
+        let target = (components.string ?? ControlAPI.transfers).replacingOccurrences(of: "+", with: "%2B")
+        do {
+            let page = try await ControlClient(socketPath: socket).call(.GET, target, as: DaemonPage.self)
+            return (page.transfers, page.next)
+        } catch let failure as ControlClient.Failure where failure.status == nil || failure.status == 404 {
+            return nil
+        }
+    }
+
+    /// `GET /v1/transfers`'s answer.
+    struct DaemonPage: Decodable {
+        var transfers: [LedgerEntry]
+        var next: String?
     }
 
     /// The filters as a ledger query; a value that means nothing is refused with what would.
