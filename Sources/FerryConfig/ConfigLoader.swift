@@ -263,9 +263,13 @@ public enum ConfigLoader {
                 listen: listen,
                 tokenFile: path("admin.token-file"),
                 certificate: path("admin.tls.certificate"),
-                privateKey: path("admin.tls.key")
+                privateKey: path("admin.tls.key"),
+                clientCA: path("admin.tls.client-ca")
             )
-        } else if ["admin.token-file", "admin.tls.certificate", "admin.tls.key"].contains(where: { string($0) != nil })
+        } else if ["admin.token-file", "admin.tls.certificate", "admin.tls.key", "admin.tls.client-ca"].contains(
+            where: {
+                string($0) != nil
+            })
         {
             throw ConfigError("admin.listen is required for the other admin keys (e.g. admin.listen: 127.0.0.1:9443)")
         }
@@ -641,12 +645,18 @@ extension ConfigLoader {
         listen: String,
         tokenFile: String?,
         certificate: String?,
-        privateKey: String?
+        privateKey: String?,
+        clientCA: String? = nil
     ) throws -> FerryConfiguration.AdminListener {
         let (host, _) = try ListenAddress.parse(listen)
-        guard let tokenFile else {
+        guard tokenFile != nil || clientCA != nil else {
             throw ConfigError(
-                "admin.listen needs admin.token-file: a file (mode 0600) holding the operators' bearer token, e.g. `openssl rand -hex 32 > admin.token; chmod 600 admin.token`"
+                "admin.listen needs admin.token-file: a file (mode 0600) holding the operators' bearer token, e.g. `openssl rand -hex 32 > admin.token; chmod 600 admin.token` (or admin.tls.client-ca, the operators' own CA)"
+            )
+        }
+        if clientCA != nil, certificate == nil || privateKey == nil {
+            throw ConfigError(
+                "admin.tls.client-ca needs admin.tls.certificate and admin.tls.key: client certificates need TLS"
             )
         }
         switch (certificate, privateKey) {
@@ -664,7 +674,8 @@ extension ConfigLoader {
             listen: listen,
             tokenFile: tokenFile,
             certificate: certificate,
-            privateKey: privateKey
+            privateKey: privateKey,
+            clientCA: clientCA
         )
     }
 }

@@ -78,7 +78,8 @@ enum ConfigSchema {
         ),
         "quotas": .map(quotaKeys),
         "admin": .map([
-            "listen": .leaf, "token-file": .leaf, "tls": .map(["certificate": .leaf, "key": .leaf]),
+            "listen": .leaf, "token-file": .leaf,
+            "tls": .map(["certificate": .leaf, "key": .leaf, "client-ca": .leaf]),
         ]),
         "queue": .map(
             partnerQueueKeys.merging([

@@ -443,17 +443,28 @@ extension FerryConfiguration {
     public struct AdminListener: Sendable, Equatable {
         /// `HOST:PORT`.
         public var listen: String
-        /// The file holding the bearer token (one line, at least 32 characters, not readable by others).
-        public var tokenFile: String
+        /// The file holding the bearer token (one line, at least 32 characters, not readable by others); nil when
+        /// operators present certificates from `clientCA` instead.
+        public var tokenFile: String?
         /// TLS: the listener's certificate chain and key (PEM); nil: plain HTTP, allowed on loopback only.
         public var certificate: String?
         public var privateKey: String?
+        /// The operators' own CA (PEM): with it, the listener requires a client certificate it issued, and that
+        /// certificate is the operator's credential. Never a CA trusted for partners.
+        public var clientCA: String?
 
-        public init(listen: String, tokenFile: String, certificate: String? = nil, privateKey: String? = nil) {
+        public init(
+            listen: String,
+            tokenFile: String?,
+            certificate: String? = nil,
+            privateKey: String? = nil,
+            clientCA: String? = nil
+        ) {
             self.listen = listen
             self.tokenFile = tokenFile
             self.certificate = certificate
             self.privateKey = privateKey
+            self.clientCA = clientCA
         }
 
         /// Whether a listen host is reachable from this machine only.

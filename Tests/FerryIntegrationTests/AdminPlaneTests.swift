@@ -34,14 +34,14 @@ struct AdminPlaneTests {
     /// folder first, for files it names).
     static func withServer(
         config: String? = nil,
-        prepare: (String) throws -> Void = { _ in },
+        prepare: (String) async throws -> Void = { _ in },
         _ body: (Served) async throws -> Void
     ) async throws {
         let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
         try await TemporaryDirectory.with { folder in
             let log = folder.path + "/serve.log"
             FileManager.default.createFile(atPath: log, contents: nil)
-            try prepare(folder.path)
+            try await prepare(folder.path)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
             process.arguments = ["serve", "--listen", "127.0.0.1:0"]

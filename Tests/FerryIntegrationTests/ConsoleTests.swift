@@ -393,6 +393,76 @@ struct ConsoleTests {
         }
     }
 
+    /// The operators' own CA and a certificate it issued for an operator (throwaway, made here with openssl).
+    static func operatorsPKI(in folder: String) async throws {
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
+        let steps: [[String]] = [
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                "-keyout", "ops-ca-key.pem", "-out", "ops-ca.pem", "-subj", "/CN=Operators CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "op-key.pem",
+                "-out", "op.csr", "-subj", "/CN=operator",
+            ],
+            [
+                "x509", "-req", "-in", "op.csr", "-CA", "ops-ca.pem", "-CAkey", "ops-ca-key.pem", "-CAcreateserial",
+                "-out", "op.pem", "-days", "2", "-extfile", "client.ext",
+            ],
+        ]
+        try "extendedKeyUsage=clientAuth\n".write(toFile: folder + "/client.ext", atomically: true, encoding: .utf8)
+        for step in steps {
+            let outcome = try await ExternalTool.run(openssl, step, directory: folder)
+            #expect(outcome.status == 0, "\(step): \(outcome.output)")
+        }
+    }
+
+    @Test(
+        "admin.tls.client-ca: an operator's certificate from the operators' own CA opens the admin plane without a token; no certificate, or a partner's, does not; the partners' CA is refused as the operators'"
+    )
+    func operatorCertificates() async throws {
+        let curl = try ExternalTool.require("curl", installHint: "apt-get install curl")
+        let port = freeLoopbackPort()
+        let config = """
+            admin:
+              listen: 127.0.0.1:\(port)
+              tls:
+                certificate: .ferry/pki/server.pem
+                key: .ferry/pki/server-key.pem
+                client-ca: ops-ca.pem
+            """
+        try await AdminPlaneTests.withServer(config: config, prepare: { try await Self.operatorsPKI(in: $0) }) {
+            served in
+            let pki = served.folder + "/.ferry/pki"
+            let common = ["--silent", "-w", "\n%{http_code}", "--cacert", pki + "/ca.pem"]
+            let url = "https://localhost:\(port)/v1/health"
+            let operatorCall = try await ExternalTool.run(
+                curl,
+                common + ["--cert", "op.pem", "--key", "op-key.pem", url],
+                directory: served.folder
+            )
+            #expect(
+                operatorCall.stdout.hasSuffix("200") && operatorCall.stdout.contains("\"status\":\"ok\""),
+                "\(operatorCall.output)"
+            )
+            let console = try await ExternalTool.run(
+                curl,
+                common + ["--cert", "op.pem", "--key", "op-key.pem", "https://localhost:\(port)/console/queue"],
+                directory: served.folder
+            )
+            #expect(console.stdout.hasSuffix("200") && console.stdout.contains("<h1>Queue</h1>"), "\(console.output)")
+            let stranger = try await ExternalTool.run(curl, common + [url], directory: served.folder)
+            #expect(!stranger.stdout.hasSuffix("200"), "no certificate: \(stranger.output)")
+            let partner = try await ExternalTool.run(
+                curl,
+                common + ["--cert", pki + "/clients/dev.pem", "--key", pki + "/clients/dev-key.pem", url],
+                directory: served.folder
+            )
+            #expect(!partner.stdout.hasSuffix("200"), "a partner's certificate: \(partner.output)")
+        }
+    }
+
     @Test(
         "a careless admin configuration stops the server with the reason: a token file others may read, a short token, a network address without TLS, TLS half configured"
     )
@@ -429,6 +499,11 @@ struct ConsoleTests {
             #expect(half.contains("admin.tls needs both certificate and key"), "\(half)")
             let noToken = try await serve("admin:\n  listen: 127.0.0.1:\(port)\n")
             #expect(noToken.contains("admin.listen needs admin.token-file"), "\(noToken)")
+            // The partners' CA as the operators': every partner would be an operator.
+            let shared = try await serve(
+                "admin:\n  listen: 127.0.0.1:\(port)\n  tls:\n    certificate: .ferry/pki/server.pem\n    key: .ferry/pki/server-key.pem\n    client-ca: .ferry/pki/ca.pem\n"
+            )
+            #expect(shared.contains("is also trusted for partners"), "\(shared)")
         }
     }
 

@@ -106,8 +106,9 @@ struct FormGuard: Sendable {
 enum AdminDoor: Sendable {
     /// The control socket: the kernel checked who connects (SO_PEERCRED).
     case socket
-    /// The TCP listener: the bearer token or a console session; `secure` when it speaks TLS.
-    case network(AdminToken, secure: Bool)
+    /// The TCP listener: the bearer token or a console session (nil: the client certificate TLS required is the
+    /// credential); `secure` when it speaks TLS.
+    case network(AdminToken?, secure: Bool)
 }
 
 extension ControlAPI {
@@ -116,10 +117,11 @@ extension ControlAPI {
 }
 
 /// The TCP listener's check: a bearer token (`Authorization: Bearer ...`), or for the console a session cookie.
+/// Without a token (`admin.tls.client-ca` alone) TLS has already checked the operator's certificate.
 /// A cookie opens the console and reads the API, but changes only through the console's forms (which carry their
 /// anti-forgery value), never through the JSON API.
 struct TokenCheck: RouterMiddleware {
-    let token: AdminToken
+    let token: AdminToken?
 
     static let open: Set<String> = ["/console/login", "/console/style.css"]
 
@@ -129,6 +131,7 @@ struct TokenCheck: RouterMiddleware {
         next: (Request, ControlContext) async throws -> Response
     ) async throws -> Response {
         let path = request.uri.path
+        guard let token else { return try await next(request, context) }
         if Self.open.contains(path) { return try await next(request, context) }
         if let authorization = request.headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1)

@@ -70,7 +70,9 @@ struct Console: Sendable {
             )
         }
         router.get("/console/login") { request, _ in
-            guard case .network = door else { return Response(status: .seeOther, headers: [.location: "/console"]) }
+            guard case .network(.some, _) = door else {
+                return Response(status: .seeOther, headers: [.location: "/console"])
+            }
             return page("login", title: "Sign in", current: nil, request: request, values: [:])
         }
         router.post("/console/login") { request, _ in try await login(request) }
@@ -391,7 +393,7 @@ struct Console: Sendable {
     }
 
     func login(_ request: Request) async throws -> Response {
-        guard case .network(let token, _) = door else {
+        guard case .network(let token?, _) = door else {
             return Response(status: .seeOther, headers: [.location: "/console"])
         }
         let form = try await Self.form(request)

@@ -134,7 +134,9 @@ struct Serve: AsyncParsableCommand {
                 devPKI = pki
             }
             // Checked before anything is opened: a careless admin listener stops the server at once.
-            let network = try configuration.admin.map(AdminNetwork.prepare)
+            let network = try configuration.admin.map {
+                try AdminNetwork.prepare($0, partnerCAs: configuration.serverTLS?.trustedCAs ?? [])
+            }
             let server = try await FerryServer.prepare(configuration: configuration)
             for note in configuration.xcomNotes {
                 logger.warning(
