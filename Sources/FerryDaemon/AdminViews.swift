@@ -93,7 +93,7 @@ public struct AdminCertificate: Codable, Sendable, Equatable {
         self.role = role
         subject = certificate.subject.description
         issuer = certificate.issuer.description
-        serial = certificate.serialNumber.bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        serial = lowercaseHex(certificate.serialNumber.bytes)
         notBefore = certificate.notValidBefore
         notAfter = certificate.notValidAfter
         daysLeft = Int((certificate.notValidAfter.timeIntervalSince(now) / 86_400).rounded(.down))

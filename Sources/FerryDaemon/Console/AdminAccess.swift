@@ -71,10 +71,7 @@ public struct AdminToken: Sendable {
     }
 
     func sign(_ text: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key).map {
-            ($0 < 16 ? "0" : "") + String($0, radix: 16)
-        }
-        .joined()
+        lowercaseHex(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key))
     }
 
     /// Compares two texts of the same kind in time that does not depend on where they differ.
@@ -92,14 +89,18 @@ struct FormGuard: Sendable {
     private let key = SymmetricKey(size: .bits256)
 
     func value(for session: String?) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data("form|\(session ?? "")".utf8), using: key)
-            .map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        lowercaseHex(HMAC<SHA256>.authenticationCode(for: Data("form|\(session ?? "")".utf8), using: key))
     }
 
     func accepts(_ presented: String?, session: String?) -> Bool {
         guard let presented else { return false }
         return AdminToken.equal(value(for: session), presented)
     }
+}
+
+/// Bytes as lowercase hexadecimal, two digits each (MACs, serial numbers).
+func lowercaseHex(_ bytes: some Sequence<UInt8>) -> String {
+    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }
 
 /// The door an operator came through.
