@@ -151,3 +151,14 @@ public protocol UploadLeases: Sendable {
     /// Gives the lease up (only if `holder` has it).
     func releaseLease(_ upload: String, holder: String) async throws
 }
+
+/// Which nodes share the database now (PostgreSQL): each says it is alive every few seconds, and counts as alive
+/// until it has been silent for a window. Nodes use the count to split what the cluster shares, such as the object
+/// store's budget of requests in flight.
+public protocol NodeRoster: Sendable {
+    /// Records that this node is alive, and returns how many nodes (this one included) were seen within `window`
+    /// seconds.
+    func heartbeat(window: TimeInterval) async throws -> Int
+    /// Leaves the roster at a graceful stop, so the others' shares grow at their next heartbeat.
+    func leave() async throws
+}

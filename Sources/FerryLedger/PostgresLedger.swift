@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// The ledger and digest index in PostgreSQL, shared by every node: the same rows, filters and pages as
 /// `SQLiteLedger`, with each row naming the node that wrote it.
-public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases {
+public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases, NodeRoster {
     let database: PostgresDatabase
     /// The node writing rows (the host name unless configured).
     public let node: String
@@ -45,6 +45,11 @@ public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases {
                 "CREATE UNIQUE INDEX transfers_chain ON transfers (chain, seq)",
                 "CREATE TABLE ledger_anchors (chain TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
             ]
+        ),
+        (
+            // The nodes alive now (NodeRoster): each shares the object store's request budget with the others.
+            4,
+            ["CREATE TABLE nodes (name TEXT PRIMARY KEY, seen DOUBLE PRECISION NOT NULL)"]
         ),
     ]
 
@@ -457,6 +462,33 @@ public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases {
         binds.append(upload)
         binds.append(holder)
         try await run("DELETE FROM upload_leases WHERE id = $1 AND holder = $2", binds)
+    }
+
+    public func heartbeat(window: TimeInterval) async throws -> Int {
+        var mine = PostgresBindings()
+        mine.append(node)
+        // The database's clock for every node, so nodes whose clocks differ still agree on who is alive.
+        try await run(
+            """
+            INSERT INTO nodes (name, seen) VALUES ($1, extract(epoch FROM clock_timestamp()))
+            ON CONFLICT (name) DO UPDATE SET seen = excluded.seen
+            """,
+            mine
+        )
+        var recent = PostgresBindings()
+        recent.append(window)
+        let rows = try await rows(
+            "SELECT count(*) AS alive FROM nodes WHERE seen > extract(epoch FROM clock_timestamp()) - $1",
+            recent
+        )
+        let alive = try rows.first?.makeRandomAccess()["alive"].decode(Int64.self) ?? 1
+        return max(1, Int(alive))
+    }
+
+    public func leave() async throws {
+        var mine = PostgresBindings()
+        mine.append(node)
+        try await run("DELETE FROM nodes WHERE name = $1", mine)
     }
 
     /// Ends the pool when the ledger opened it; a database given to `open(_:node:)` stays the caller's.

@@ -7,16 +7,34 @@ import NIOConcurrencyHelpers
 /// still cut a partner that stalls.
 final class RequestGate: Sendable {
     private struct State {
+        var limit: Int
         var inFlight = 0
         var waiting: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
         var nextID = 0
     }
 
-    let limit: Int
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     init(limit: Int) {
-        self.limit = max(1, limit)
+        state = NIOLockedValueBox(State(limit: max(1, limit)))
+    }
+
+    /// The most requests at once now.
+    var limit: Int { state.withLockedValue { $0.limit } }
+
+    /// Changes the limit (a node's share of the cluster's budget as nodes come and go): a larger one lets waiters in
+    /// at once; a smaller one lets requests in flight finish and admits no more until they are under it.
+    func setLimit(_ limit: Int) {
+        let admitted = state.withLockedValue { state in
+            state.limit = max(1, limit)
+            var admitted: [CheckedContinuation<Void, any Error>] = []
+            while state.inFlight < state.limit, !state.waiting.isEmpty {
+                state.inFlight += 1
+                admitted.append(state.waiting.removeFirst().continuation)
+            }
+            return admitted
+        }
+        for continuation in admitted { continuation.resume() }
     }
 
     /// Runs `body` holding one of the `limit` places.
@@ -28,7 +46,7 @@ final class RequestGate: Sendable {
 
     private func enter() async throws {
         let id: Int? = state.withLockedValue { state in
-            if state.inFlight < limit, state.waiting.isEmpty {
+            if state.inFlight < state.limit, state.waiting.isEmpty {
                 state.inFlight += 1
                 return nil
             }
@@ -42,7 +60,7 @@ final class RequestGate: Sendable {
                     // A place may have come free between the first look and now; a task cancelled before it got
                     // here never waits (its cancellation handler found nothing to remove).
                     if Task.isCancelled { return nil }
-                    if state.inFlight < limit, state.waiting.isEmpty {
+                    if state.inFlight < state.limit, state.waiting.isEmpty {
                         state.inFlight += 1
                         return true
                     }
@@ -66,7 +84,8 @@ final class RequestGate: Sendable {
     /// Hands the place to the first waiter, or frees it.
     private func leave() {
         let next = state.withLockedValue { state in
-            if state.waiting.isEmpty {
+            // Over a lowered limit, the place is not handed on.
+            if state.waiting.isEmpty || state.inFlight > state.limit {
                 state.inFlight -= 1
                 return nil as CheckedContinuation<Void, any Error>?
             }

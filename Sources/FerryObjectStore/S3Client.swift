@@ -108,6 +108,14 @@ public struct S3Client: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
+    /// Requests in flight this client allows now (with several nodes, its share of `storage.s3.connections`).
+    public var requestLimit: Int { gate.limit }
+
+    /// Sets how many requests may be in flight (the node's share as nodes come and go).
+    public func setRequestLimit(_ limit: Int) {
+        gate.setLimit(min(limit, Self.maximumConnections))
+    }
+
     /// The most `storage.s3.connections` may be.
     public static let maximumConnections = 512
 

@@ -300,9 +300,32 @@ public struct FerryServer: Sendable {
         let chains = VerifiedChains()
         let local = LocalFileStorage(root: root, fileMode: mode_t(configuration.uploadFileMode))
         let files: ServedFiles
+        var services: [any Service] = []
         if let settings = configuration.objectStorage {
             let client = try Self.objectStore(settings)
             try await Self.checkBucket(client, settings)
+            if let roster = leases as? any NodeRoster {
+                // Shared by the nodes: the first share is taken before the first request (this node counted).
+                let share = StoreShare(client: client, budget: settings.connections, roster: roster, logger: logger)
+                client.setRequestLimit(
+                    StoreShare.share(
+                        of: settings.connections,
+                        among: try await roster.heartbeat(window: StoreShare.window)
+                    )
+                )
+                services.append(share)
+            }
+            liveGauges.register {
+                [
+                    .init(
+                        name: "ferry_store_requests_limit",
+                        help:
+                            "Requests in flight this node allows to the object store (its share of storage.s3.connections)",
+                        labels: [],
+                        value: Double(client.requestLimit)
+                    )
+                ]
+            }
             files = try await serveFiles(
                 S3FileStorage(client: client, prefix: settings.prefix, local: local),
                 root: root,
@@ -366,7 +389,7 @@ public struct FerryServer: Sendable {
             router: router,
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "Ferry"),
-            services: [files.sweeper, lifecycle],
+            services: [files.sweeper, lifecycle] + services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -98,6 +98,25 @@ struct MultiNodeTests {
                 if !ready { try await Task.sleep(for: .milliseconds(100)) }
             }
             try #require(ready, "HAProxy passes connections to the nodes: \(proxy.output.suffix(500))")
+            // The store's budget (storage.s3.connections, 32) is shared: B took half when it started beside A, and A
+            // takes half at its next count of the nodes alive (every 10 s).
+            func storeLimit(_ node: String) async throws -> Double? {
+                let metrics = try await ExternalTool.run(
+                    curl,
+                    [
+                        "--silent", "--unix-socket", folder.path + "/\(node)/root/.ferry/control.sock",
+                        "http://ferry/metrics",
+                    ]
+                )
+                return AdminPlaneTests.sample(metrics.stdout, "ferry_store_requests_limit")
+            }
+            #expect(try await storeLimit("node-b") == 16)
+            var shareOfA = try await storeLimit("node-a")
+            for _ in 0..<150 where shareOfA != 16 {
+                try await Task.sleep(for: .milliseconds(100))
+                shareOfA = try await storeLimit("node-a")
+            }
+            #expect(shareOfA == 16)
 
             // A file put through one node is read through the other.
             try "shared\n".write(toFile: folder.path + "/small.txt", atomically: true, encoding: .utf8)

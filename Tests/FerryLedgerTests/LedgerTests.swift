@@ -44,6 +44,25 @@ struct LedgerTests {
 
     static let patience: Duration = .seconds(120)
 
+    @Test(
+        "the nodes alive: each heartbeat counts the nodes seen within the window, a node that leaves stops counting at once, a silent one after the window"
+    )
+    func nodeRoster() async throws {
+        try await Self.withPostgres { database in
+            let a = try await PostgresLedger.open(database, node: "node-a", within: Self.patience)
+            let b = try await PostgresLedger.open(database, node: "node-b", within: Self.patience)
+            #expect(try await a.heartbeat(window: 30) == 1)
+            #expect(try await b.heartbeat(window: 30) == 2)
+            #expect(try await a.heartbeat(window: 30) == 2)
+            try await b.leave()
+            #expect(try await a.heartbeat(window: 30) == 1)
+            #expect(try await b.heartbeat(window: 30) == 2)
+            // B falls silent: once the window has passed without its heartbeat, A counts only itself.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await a.heartbeat(window: 0.2) == 1)
+        }
+    }
+
     /// A database on a PostgreSQL server started for the test, its pool running.
     static func withPostgres(_ body: (PostgresDatabase) async throws -> Void) async throws {
         let server = try await PostgresTestServer.start(port: freeLoopbackPort())

@@ -67,4 +67,45 @@ struct RequestGateTests {
         #expect(try await gate.withPlace { 7 } == 7)
         #expect(gate.counts == (0, 0))
     }
+
+    @Test(
+        "a larger limit (fewer nodes sharing the store) lets waiters in at once; a smaller one lets requests in flight finish and admits no more until they are under it"
+    )
+    func resized() async throws {
+        let gate = RequestGate(limit: 1)
+        let released = Shared([false, false, false, false])
+        let order = Shared([Int]())
+        func settle(_ expected: (Int, Int)) async throws {
+            for _ in 0..<5_000 where gate.counts != expected { try await Task.sleep(for: .milliseconds(1)) }
+            #expect(gate.counts == expected)
+        }
+        let tasks = (0..<4).map { index in
+            Task {
+                try await gate.withPlace {
+                    order.withLock { $0.append(index) }
+                    while !released.withLock({ $0[index] }) { try await Task.sleep(for: .milliseconds(1)) }
+                }
+            }
+        }
+        try await settle((1, 3))
+        gate.setLimit(3)
+        try await settle((3, 1))
+        gate.setLimit(1)
+        try await settle((3, 1))
+        // Admitted is not yet running: wait until the three are inside.
+        for _ in 0..<5_000 where order.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(1)) }
+        let first = order.withLock { $0 }
+        try #require(first.count == 3)
+        // Two of the three leave: still at the lowered limit or over it, so the waiter stays out.
+        released.withLock { $0[first[0]] = true }
+        try await settle((2, 1))
+        released.withLock { $0[first[1]] = true }
+        try await settle((1, 1))
+        released.withLock { $0[first[2]] = true }
+        try await settle((1, 0))
+        released.withLock { $0 = [true, true, true, true] }
+        for task in tasks { try await task.value }
+        #expect(gate.counts == (0, 0))
+        #expect(gate.limit == 1)
+    }
 }

@@ -351,15 +351,36 @@ struct Console: Sendable {
                 "rows": rows, "states": stateOptions,
                 "caption": entries.count > 500
                     ? "The first 500 of \(entries.count) entries" : "\(entries.count) entries",
-                "notice": (notice ?? request.uri.queryParameters.get("done").map { String($0) }) as Any,
+                "notice": (notice ?? Self.doneNotice(request)) as Any,
             ]
         )
+    }
+
+    /// What the redirect after a change says: composed here from the action and the entry's short id, never text
+    /// from the link (a link anyone can send must not put their words on this page).
+    static func doneNotice(_ request: Request) -> String? {
+        let parameters = request.uri.queryParameters
+        guard let done = parameters.get("done"), ["held", "released", "cancelled"].contains(done),
+            let entry = parameters.get("entry"), (1...36).contains(entry.count),
+            entry.allSatisfy({ $0.isHexDigit || $0 == "-" })
+        else { return nil }
+        return "Entry \(entry) \(done)."
     }
 
     /// Hold, release or cancel from the queue page; then back to it (303), with what was done.
     func change(_ request: Request, id: String, action: String) async throws -> Response {
         let form = try await Self.form(request)
         guard forms.accepts(form["csrf"], session: session(request)) else { throw Self.forged }
+        guard try await store.entry(id: id) != nil else {
+            return page(
+                "problem",
+                title: "Queue",
+                current: "/console/queue",
+                request: request,
+                values: ["message": "No queue entry has the id \(id): it may have been purged."],
+                status: .notFound
+            )
+        }
         let now = clock()
         let done: String
         do {
@@ -388,7 +409,9 @@ struct Console: Sendable {
         }
         runner.wake()
         var components = URLComponents()
-        components.queryItems = [URLQueryItem(name: "done", value: "Entry \(id.prefix(8)) \(done).")]
+        components.queryItems = [
+            URLQueryItem(name: "done", value: done), URLQueryItem(name: "entry", value: String(id.prefix(8))),
+        ]
         return Response(status: .seeOther, headers: [.location: "/console/queue" + (components.string ?? "")])
     }
 
