@@ -209,6 +209,7 @@ let package = Package(
             dependencies: [
                 "FerryQueue", "FerryClient", "FerryConfig", "FerryLedger", "FerryTLS", "FerryText", "FerryDiagnosis",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -4,8 +4,10 @@ public import FerryLedger
 public import FerryQueue
 public import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 public import Logging
+import NIOConcurrencyHelpers
 public import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -213,17 +215,19 @@ public struct QueueDaemon: Sendable {
                 door: .network(network.token, secure: network.tls != nil)
             )
             let address = BindAddress.hostname(network.host, port: network.port)
-            var listener =
-                if let tls = network.tls {
-                    Application(
-                        router: router,
-                        server: try .tls(.http1(), tlsConfiguration: tls),
-                        configuration: .init(address: address, serverName: nil),
-                        logger: logger
-                    )
-                } else {
-                    Application(router: router, configuration: .init(address: address, serverName: nil), logger: logger)
-                }
+            let open = NIOLockedValueBox(0)
+            let http = HTTPServerBuilder.http1(
+                configuration: .init(
+                    additionalChannelHandlers: [AdminConnectionCap(open: open)],
+                    idleTimeout: AdminConnectionCap.idleTimeout
+                )
+            )
+            var listener = Application(
+                router: router,
+                server: try network.tls.map { try .tls(http, tlsConfiguration: $0) } ?? http,
+                configuration: .init(address: address, serverName: nil),
+                logger: logger
+            )
             listener.logger = logger
             services.append(listener)
         }

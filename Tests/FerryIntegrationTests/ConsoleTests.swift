@@ -9,7 +9,7 @@ import Testing
 /// screenshots), the token door played by curl as an operator, a stranger and another site's page would.
 @Suite("Web console")
 struct ConsoleTests {
-    static let token = "c0ffee" + String(repeating: "5a17", count: 10)
+    static let token = "f3a9c0de5b71" + "2468ace013579bdf" + "9e8d7c6b5a4f3e2d1c0b"
 
     /// A partner bound by subject, an access rule for every partner, and the admin listener on `port` with the token.
     static func config(port: Int, tls: Bool = false) -> String {
@@ -253,6 +253,36 @@ struct ConsoleTests {
                 )
             }
             #expect(served.banner.contains("\(base)/console (admin token)"), "\(served.banner)")
+
+            // Strangers holding connections open get at most 64 of them; the others are closed at once.
+            let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
+            let crowd = try await ExternalTool.run(
+                python,
+                [
+                    "-c",
+                    """
+                    import socket, sys, time
+                    held = [socket.create_connection(("127.0.0.1", \(port))) for _ in range(80)]
+                    time.sleep(1.5)
+                    closed = 0
+                    for s in held:
+                        s.setblocking(False)
+                        try:
+                            if s.recv(1) == b"": closed += 1
+                        except BlockingIOError: pass
+                        except ConnectionResetError: closed += 1
+                    print(closed)
+                    """,
+                ]
+            )
+            #expect(Int(crowd.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == 16, "\(crowd.output)")
+            // Once they are gone, their places are free again.
+            var free = ""
+            for _ in 0..<100 where free != "200" {
+                free = try await request(["-H", "Authorization: Bearer \(Self.token)", base + "/v1/health"]).status
+                if free != "200" { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(free == "200")
 
             let stranger = try await request([base + "/v1/transfers"])
             #expect(stranger.status == "401" && stranger.headers.lowercased().contains("www-authenticate: bearer"))
@@ -498,6 +528,17 @@ struct ConsoleTests {
             )
             let short = try await serve(Self.config(port: port))
             #expect(short.contains("at least 32 characters"), "\(short)")
+            try (String(repeating: "ab", count: 20) + "\n").write(
+                toFile: folder.path + "/admin.token",
+                atomically: true,
+                encoding: .utf8
+            )
+            try FileManager.default.setAttributes(
+                [.posixPermissions: 0o600],
+                ofItemAtPath: folder.path + "/admin.token"
+            )
+            let guessable = try await serve(Self.config(port: port))
+            #expect(guessable.contains("at least 10 different ones"), "\(guessable)")
 
             let network = try await serve("admin:\n  listen: 0.0.0.0:\(port)\n  token-file: admin.token\n")
             #expect(network.contains("without TLS the token would cross the network in the clear"), "\(network)")

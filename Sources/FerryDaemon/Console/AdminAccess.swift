@@ -42,9 +42,10 @@ public struct AdminToken: Sendable {
         }
         let token =
             text.split(whereSeparator: \.isNewline).first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
-        guard token.count >= 32, !token.contains(where: \.isWhitespace) else {
+        // A long token of few distinct characters ("aaaa...") is a password an attacker can guess.
+        guard token.count >= 32, !token.contains(where: \.isWhitespace), Set(token).count >= 10 else {
             throw ConfigError(
-                "admin.token-file \(path) must hold one token of at least 32 characters without spaces on its first line, e.g. from `openssl rand -hex 32`"
+                "admin.token-file \(path) must hold one random token of at least 32 characters (and at least 10 different ones) without spaces on its first line, e.g. from `openssl rand -hex 32`"
             )
         }
         return AdminToken(token: token)

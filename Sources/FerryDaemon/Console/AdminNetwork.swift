@@ -1,6 +1,8 @@
 public import FerryConfig
 import FerryTLS
 import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
 public import NIOSSL
 import X509
 
@@ -78,5 +80,40 @@ public struct AdminNetwork: Sendable {
     public var consoleURL: String {
         let shown = host.contains(":") ? "[\(host)]" : host
         return "\(tls == nil ? "http" : "https")://\(shown):\(port)/console"
+    }
+}
+
+/// At most `maximum` connections to the admin TCP listener at once, each closed after 30 s without a request (one
+/// that never finishes its TLS handshake too): strangers who can reach the address cannot take the process's file
+/// descriptors, which the partner port needs.
+final class AdminConnectionCap: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    static let maximum = 64
+    static let idleTimeout: TimeAmount = .seconds(30)
+
+    private let open: NIOLockedValueBox<Int>
+    private let counted = NIOLockedValueBox(false)
+
+    init(open: NIOLockedValueBox<Int>) {
+        self.open = open
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let admitted = open.withLockedValue { count in
+            guard count < Self.maximum else { return false }
+            count += 1
+            return true
+        }
+        counted.withLockedValue { $0 = admitted }
+        if !admitted { context.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        let wasCounted = counted.withLockedValue { value in
+            defer { value = false }
+            return value
+        }
+        if wasCounted { open.withLockedValue { $0 -= 1 } }
     }
 }

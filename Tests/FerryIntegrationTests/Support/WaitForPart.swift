@@ -17,10 +17,12 @@ func waitForPart(
             // Generous: on a loaded machine the upload itself may run far below its paced rate.
             let deadline = Date().addingTimeInterval(150)
             while Date() < deadline {
-                if let name = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.first(where: matches),
-                    let size = try? FileManager.default.attributesOfItem(atPath: folder + "/" + name)[.size] as? Int,
-                    size >= bytes
-                {
+                // The largest matching file: an earlier attempt's part may lie beside the one that grows.
+                let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter(matches)
+                let largest = names.compactMap {
+                    try? FileManager.default.attributesOfItem(atPath: folder + "/" + $0)[.size] as? Int
+                }.max()
+                if let largest, largest >= bytes {
                     if let pid { kill(pid, signal) }
                     continuation.resume(returning: true)
                     return
