@@ -135,16 +135,9 @@ enum ControlRoutes {
             guard try await store.entry(id: id) != nil else { throw missing(id) }
             let now = clock()
             do {
-                let entry: QueueEntry
-                switch action {
-                case "hold": entry = try await store.change(id: id) { try $0.hold(now: now) }
-                case "release": entry = try await store.change(id: id) { try $0.release(now: now) }
-                case "retry": entry = try await store.change(id: id) { try $0.retryNow(now: now) }
-                case "cancel": entry = try await runner.cancel(id: id)
-                default:
+                guard let entry = try await apply(action, id: id, store: store, runner: runner, now: now) else {
                     throw ControlFailure(.notFound, "no action '\(action)': use hold, release, retry or cancel")
                 }
-                runner.wake()
                 return try reply(entry)
             } catch let error as QueueError {
                 throw ControlFailure(.conflict, error.description)
@@ -204,6 +197,27 @@ enum ControlRoutes {
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: try ControlAPI.encoder().encode(value)))
         )
+    }
+
+    /// Carries out a queue action (hold, release, retry, cancel) on an entry and wakes the runner; nil for an action
+    /// there is not. A change the entry's state does not allow throws its `QueueError`. The API and the console share it.
+    static func apply(
+        _ action: String,
+        id: String,
+        store: any QueueStore,
+        runner: QueueRunner,
+        now: Date
+    ) async throws -> QueueEntry? {
+        let entry: QueueEntry
+        switch action {
+        case "hold": entry = try await store.change(id: id) { try $0.hold(now: now) }
+        case "release": entry = try await store.change(id: id) { try $0.release(now: now) }
+        case "retry": entry = try await store.change(id: id) { try $0.retryNow(now: now) }
+        case "cancel": entry = try await runner.cancel(id: id)
+        default: return nil
+        }
+        runner.wake()
+        return entry
     }
 
     static func missing(_ id: String) -> ControlFailure {

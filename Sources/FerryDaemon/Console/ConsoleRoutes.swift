@@ -164,12 +164,11 @@ struct Console: Sendable {
         query.result = handshakes ? .failed : value("result").flatMap(LedgerEntry.Result.init(rawValue:))
         if let after = value("after") {
             guard let cursor = LedgerCursor(after) else {
-                return page(
-                    "problem",
+                return problem(
+                    request,
                     title: "Transfers",
                     current: nil,
-                    request: request,
-                    values: ["message": "The link to older rows is not one this console made; start from the newest."],
+                    "The link to older rows is not one this console made; start from the newest.",
                     status: .badRequest
                 )
             }
@@ -216,12 +215,11 @@ struct Console: Sendable {
 
     func transfer(_ request: Request, id: String) async throws -> Response {
         guard let detail = try await admin.transfer(id: id) else {
-            return page(
-                "problem",
+            return problem(
+                request,
                 title: "Transfer",
                 current: nil,
-                request: request,
-                values: ["message": "No ledger row has the id \(id); it may have passed the ledger's retention."],
+                "No ledger row has the id \(id); it may have passed the ledger's retention.",
                 status: .notFound
             )
         }
@@ -372,42 +370,24 @@ struct Console: Sendable {
         let form = try await Self.form(request)
         guard forms.accepts(form["csrf"], session: session(request)) else { throw Self.forged }
         guard try await store.entry(id: id) != nil else {
-            return page(
-                "problem",
+            return problem(
+                request,
                 title: "Queue",
                 current: "/console/queue",
-                request: request,
-                values: ["message": "No queue entry has the id \(id): it may have been purged."],
+                "No queue entry has the id \(id): it may have been purged.",
                 status: .notFound
             )
         }
-        let now = clock()
-        let done: String
-        do {
-            switch action {
-            case "hold":
-                _ = try await store.change(id: id) { try $0.hold(now: now) }
-                done = "held"
-            case "release":
-                _ = try await store.change(id: id) { try $0.release(now: now) }
-                done = "released"
-            case "cancel":
-                _ = try await runner.cancel(id: id)
-                done = "cancelled"
-            default:
-                throw ControlFailure(.notFound, "no action '\(action)' on the console: hold, release or cancel")
-            }
-        } catch let error as QueueError {
-            return page(
-                "problem",
-                title: "Queue",
-                current: "/console/queue",
-                request: request,
-                values: ["message": error.description],
-                status: .conflict
-            )
+        // The console offers hold, release and cancel (a retry is the API's and `ferry queue retry`'s).
+        let words = ["hold": "held", "release": "released", "cancel": "cancelled"]
+        guard let done = words[action] else {
+            throw ControlFailure(.notFound, "no action '\(action)' on the console: hold, release or cancel")
         }
-        runner.wake()
+        do {
+            _ = try await ControlRoutes.apply(action, id: id, store: store, runner: runner, now: clock())
+        } catch let error as QueueError {
+            return problem(request, title: "Queue", current: "/console/queue", error.description, status: .conflict)
+        }
         var components = URLComponents()
         components.queryItems = [
             URLQueryItem(name: "done", value: done), URLQueryItem(name: "entry", value: String(id.prefix(8))),
@@ -476,6 +456,17 @@ struct Console: Sendable {
         if let dictionary = value as? [String: Any] { return dictionary.compactMapValues { present($0) } }
         if let array = value as? [[String: Any]] { return array.compactMap { present($0) } }
         return value
+    }
+
+    /// A page that says what went wrong, with the status.
+    func problem(
+        _ request: Request,
+        title: String,
+        current: String?,
+        _ message: String,
+        status: HTTPResponse.Status
+    ) -> Response {
+        page("problem", title: title, current: current, request: request, values: ["message": message], status: status)
     }
 
     static let pageHeaders: HTTPFields = [
