@@ -24,6 +24,12 @@ public actor SQLiteLedger: ChainedLedger, DigestIndex {
         self.path = path
     }
 
+    /// A ledger dropped without `close()` (a path that threw between open and close) still closes its database:
+    /// SQLite's connection would otherwise keep the file open and, in a debug build, trap when it goes.
+    deinit {
+        if !connection.isClosed { _ = connection.close() }
+    }
+
     /// Opens (and creates or migrates) the ledger at `path`, creating its folder.
     public static func open(path: String) async throws -> SQLiteLedger {
         let folder = (path as NSString).deletingLastPathComponent

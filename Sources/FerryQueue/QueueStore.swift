@@ -91,6 +91,11 @@ public actor SQLiteQueueStore: QueueStore {
         self.connection = connection
     }
 
+    /// A store dropped without `close()` still closes its database (see `SQLiteLedger`'s deinit).
+    deinit {
+        if !connection.isClosed { _ = connection.close() }
+    }
+
     /// Opens (and creates) the queue tables in the database at `path`.
     public static func open(path: String) async throws -> SQLiteQueueStore {
         let folder = (path as NSString).deletingLastPathComponent

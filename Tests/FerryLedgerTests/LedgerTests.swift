@@ -341,6 +341,36 @@ struct LedgerTests {
         }
     }
 
+    @Test("a ledger dropped without close (a path that threw between open and close) closes its database, no trap")
+    func droppedLedgerCloses() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-ledger-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.path + "/dropped.sqlite"
+        func descriptors() -> Int {
+            let links = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return links.filter {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0)) == path
+            }
+            .count
+        }
+        do {
+            let ledger = try await SQLiteLedger.open(path: path)
+            try await ledger.record([Self.row("acme", .put, "acme/kept", ended: Date())])
+            #expect(descriptors() > 0, "the open ledger holds its file")
+        }
+        // The close runs on SQLite's thread pool after the ledger goes.
+        var waited = 0
+        while descriptors() > 0, waited < 500 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(descriptors() == 0, "the dropped ledger's file is still open")
+        let reopened = try await SQLiteLedger.open(path: path)
+        let rows = try await reopened.recent(limit: 10)
+        try await reopened.close()
+        #expect(rows.map(\.path) == ["acme/kept"])
+    }
+
     @Test("nodes starting together against one new database: the schema is made once, every node writes its rows")
     func postgresConcurrentStart() async throws {
         try await Self.withPostgres { database in
