@@ -608,8 +608,15 @@ public enum ConfigLoader {
         guard let number = Double(text), number > 0 else {
             throw ConfigError("\(key): '\(value)' is not a duration (e.g. 90s, 15m, 24h, 7d)")
         }
+        // `inf` parses as a number, and a wait of a million years lands past the dates anything can write.
+        guard number * factor <= longestDuration else {
+            throw ConfigError("\(key): '\(value)' is longer than 100 years (36500d); give a shorter duration")
+        }
         return number * factor
     }
+
+    /// The longest duration a setting may have: 100 years.
+    public static let longestDuration: Double = 36_500 * 86_400
 
     /// A number of bytes, with an optional binary unit: `1048576`, `512KiB`, `100MiB`, `10GiB`, `2TiB` (K, M, G, T
     /// and KB, MB, GB, TB mean the same powers of 1024).

@@ -120,14 +120,7 @@ extension ControlAPI {
 }
 
 enum AdminRoutes {
-    /// The admin paths, all read with GET.
-    static let paths: Set<String> = [
-        ControlAPI.transfers, ControlAPI.handshakes, ControlAPI.health, ControlAPI.metrics, ControlAPI.openAPI,
-        ControlAPI.partners, ControlAPI.certificates,
-    ]
-
     static func add(_ admin: AdminPlane, store: any QueueStore, to router: Router<ControlContext>) {
-        router.add(middleware: OnlyGet())
         router.get(RouterPath(ControlAPI.transfers)) { request, _ -> Response in
             try await page(request, admin: admin, operation: nil)
         }
@@ -188,7 +181,7 @@ enum AdminRoutes {
         func value(_ name: String) -> String? { parameters.get(name) }
         func date(_ name: String) throws -> Date? {
             guard let text = value(name) else { return nil }
-            guard let date = Self.time(text) else {
+            guard let date = ControlAPI.rfc3339(text) else {
                 throw ControlFailure(
                     .badRequest,
                     "\(name)='\(text)' is not an RFC 3339 time, such as 2026-12-01T00:00:00Z or 2026-12-01T09:30:00.5+01:00"
@@ -243,35 +236,7 @@ enum AdminRoutes {
 }
 
 extension AdminRoutes {
-    /// An RFC 3339 time (ISO 8601 with `Z` or an offset, seconds' fractions optional).
     /// The cursors this API hands out (`next`), as docs/admin-api.yaml describes them: a positive time's bits in
     /// hexadecimal, a dot, a row id.
     nonisolated(unsafe) static let cursorPattern = /(?:[0-6][0-9a-f]{15}|[0-9a-f]{1,15})\.[0-9a-f-]{1,64}/
-
-    static func time(_ text: String) -> Date? {
-        let whole = ISO8601DateFormatter()
-        whole.formatOptions = [.withInternetDateTime]
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return whole.date(from: text) ?? fractional.date(from: text)
-    }
-}
-
-/// The admin paths answer GET (and HEAD) only: any other method is 405 with `Allow`, not 404.
-struct OnlyGet: RouterMiddleware {
-    func handle(
-        _ request: Request,
-        context: ControlContext,
-        next: (Request, ControlContext) async throws -> Response
-    ) async throws -> Response {
-        let path = request.uri.path
-        let isAdmin =
-            AdminRoutes.paths.contains(path)
-            || (path.hasPrefix(ControlAPI.transfers + "/")
-                && !path.dropFirst(ControlAPI.transfers.count + 1).contains("/"))
-        if isAdmin, request.method != .get, request.method != .head {
-            throw ControlFailure(.methodNotAllowed, "\(path) is read with GET", allow: "GET, HEAD")
-        }
-        return try await next(request, context)
-    }
 }

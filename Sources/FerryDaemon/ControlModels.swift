@@ -27,7 +27,7 @@ public enum ControlAPI {
                 text,
                 strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)
             )
-                ?? Date(text, strategy: .iso8601)
+                ?? Date(text, strategy: .iso8601) ?? rfc3339(text)
             {
                 return date
             }
@@ -36,6 +36,16 @@ public enum ControlAPI {
             )
         }
         return decoder
+    }
+
+    /// Any RFC 3339 time (an offset instead of `Z`, a fraction of a second or none, a lowercase `t` or `z`).
+    static func rfc3339(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let upper = text.uppercased()
+        return formatter.date(from: upper) ?? fractional.date(from: upper)
     }
 }
 
@@ -128,6 +138,16 @@ public struct ScheduleRequest: Sendable, Codable, Equatable {
         self.timeZone = timeZone
         self.transfer = transfer
         self.holds = holds
+    }
+
+    /// `holds` may be left out (none).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        every = try container.decodeIfPresent(Double.self, forKey: .every)
+        cron = try container.decodeIfPresent(String.self, forKey: .cron)
+        timeZone = try container.decodeIfPresent(String.self, forKey: .timeZone)
+        transfer = try container.decode(QueueRequest.self, forKey: .transfer)
+        holds = try container.decodeIfPresent([DateInterval].self, forKey: .holds) ?? []
     }
 }
 

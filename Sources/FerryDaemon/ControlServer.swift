@@ -89,6 +89,47 @@ struct ControlFailure: Error, HTTPResponseError {
     }
 }
 
+/// Each path of the control API answers only its methods (HEAD with GET): another method is 405 with `Allow`, not
+/// a 404 that reads as "no such path". Paths not listed (the console's) are left to their routes.
+struct MethodCheck: RouterMiddleware {
+    /// Path patterns (`*`: one segment) and their methods; the first pattern that matches counts.
+    static let table: [(pattern: [Substring], methods: [HTTPRequest.Method])] = [
+        (ControlAPI.transfers, [.get]), (ControlAPI.transfers + "/*", [.get]), (ControlAPI.handshakes, [.get]),
+        (ControlAPI.partners, [.get]), (ControlAPI.certificates, [.get]), (ControlAPI.health, [.get]),
+        (ControlAPI.metrics, [.get]), (ControlAPI.openAPI, [.get]),
+        (ControlAPI.queue, [.get, .post]), (ControlAPI.queue + "/purge", [.post]), (ControlAPI.queue + "/*", [.get]),
+        (ControlAPI.queue + "/*/*", [.post]), (ControlAPI.deliveries, [.get]), (ControlAPI.schedules, [.get, .post]),
+        (ControlAPI.schedules + "/*", [.delete]),
+    ].map { ($0.0.split(separator: "/", omittingEmptySubsequences: false), $0.1) }
+
+    /// The methods `path` answers, or nil for a path not in the table.
+    static func methods(_ path: String) -> [HTTPRequest.Method]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return table.first { row in
+            row.pattern.count == segments.count && zip(row.pattern, segments).allSatisfy { $0 == "*" || $0 == $1 }
+        }?.methods
+    }
+
+    func handle(
+        _ request: Request,
+        context: ControlContext,
+        next: (Request, ControlContext) async throws -> Response
+    ) async throws -> Response {
+        if let methods = Self.methods(request.uri.path) {
+            let allowed = methods.contains(.get) ? methods + [.head] : methods
+            guard allowed.contains(request.method) else {
+                let names = allowed.map(\.rawValue).joined(separator: ", ")
+                throw ControlFailure(
+                    .methodNotAllowed,
+                    "\(request.uri.path) takes \(names), not \(request.method.rawValue)",
+                    allow: names
+                )
+            }
+        }
+        return try await next(request, context)
+    }
+}
+
 /// The control API's routes over the queue, its runner and the configuration (partners and their defaults).
 enum ControlRoutes {
     static func router(
@@ -105,6 +146,7 @@ enum ControlRoutes {
         case .network(let token, _): router.add(middleware: TokenCheck(token: token))
         }
         router.add(middleware: BrowserCheck(door: door))
+        router.add(middleware: MethodCheck())
         if let admin {
             AdminRoutes.add(admin, store: store, to: router)
             Console(admin: admin, store: store, runner: runner, door: door, clock: clock).add(to: router)
@@ -114,8 +156,8 @@ enum ControlRoutes {
             let states = try stateFilter(request, QueueEntry.State.self)
             return try reply(try await store.entries(in: states))
         }
-        queue.post { request, context -> Response in
-            let body = try await request.decode(as: QueueRequest.self, context: context)
+        queue.post { request, _ -> Response in
+            let body = try await decode(QueueRequest.self, from: request)
             let entry = try makeEntry(body, configuration: configuration, now: clock())
             try await store.add(entry)
             runner.wake()
@@ -145,15 +187,19 @@ enum ControlRoutes {
         }
         router.get(RouterPath(ControlAPI.deliveries)) { request, _ -> Response in
             let states = try stateFilter(request, Delivery.State.self)
-            let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
-            return try reply(
-                try await store.deliveries(in: states, limit: min(max(limit, 1), 10_000)).map(DeliveryView.init)
-            )
+            var limit = 100
+            if let text = request.uri.queryParameters.get("limit") {
+                guard let number = Int(text), (1...10_000).contains(number) else {
+                    throw ControlFailure(.badRequest, "limit='\(text)' is not a whole number from 1 to 10000")
+                }
+                limit = number
+            }
+            return try reply(try await store.deliveries(in: states, limit: limit).map(DeliveryView.init))
         }
         let schedules = router.group(RouterPath(ControlAPI.schedules))
         schedules.get { _, _ -> Response in try reply(try await store.schedules()) }
-        schedules.post { request, context -> Response in
-            let body = try await request.decode(as: ScheduleRequest.self, context: context)
+        schedules.post { request, _ -> Response in
+            let body = try await decode(ScheduleRequest.self, from: request)
             let schedule = try makeSchedule(body, configuration: configuration, now: clock())
             try await store.add(schedule)
             runner.wake()
@@ -179,7 +225,8 @@ enum ControlRoutes {
     ) throws -> Set<State>? where State.RawValue == String {
         guard let text = request.uri.queryParameters.get("state") else { return nil }
         var states = Set<State>()
-        for name in text.split(separator: ",") {
+        // An empty name (`state=`, `held,,done`) is a mistake, not "every state".
+        for name in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard let state = State(rawValue: String(name)) else {
                 throw ControlFailure(
                     .badRequest,
@@ -189,6 +236,44 @@ enum ControlRoutes {
             states.insert(state)
         }
         return states
+    }
+
+    /// A request body as JSON of `type`, or 400 naming the field that is missing or wrong (the same `{"error": ...}`
+    /// shape as every other refusal here); a body over 1 MiB is 413.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 1 << 20)
+        } catch {
+            throw ControlFailure(.contentTooLarge, "the request body is over 1 MiB")
+        }
+        do {
+            return try ControlAPI.decoder().decode(T.self, from: Data(body.readableBytesView))
+        } catch let error as DecodingError {
+            throw ControlFailure(.badRequest, describe(error))
+        }
+    }
+
+    /// A decoding error in the words of the request: which field, and what was wrong with it.
+    static func describe(_ error: DecodingError) -> String {
+        func name(_ path: [any CodingKey]) -> String {
+            path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "the request lacks '\(name(context.codingPath + [key]))'"
+        case .typeMismatch(let type, let context):
+            return "'\(name(context.codingPath))' is not \(type == String.self ? "a string" : "a \(type)") here"
+        case .valueNotFound(_, let context):
+            return "'\(name(context.codingPath))' is null; give a value or leave it out"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "the request body is not JSON: \(context.debugDescription)"
+                : "'\(name(context.codingPath))': \(context.debugDescription)"
+        @unknown default:
+            return "the request body cannot be read: \(error)"
+        }
     }
 
     static func reply(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -250,6 +335,9 @@ enum ControlRoutes {
         return entry
     }
 
+    /// The longest wait, deadline or interval a request may give: 100 years, as `ConfigLoader.duration` allows.
+    static let longest = ConfigLoader.longestDuration
+
     static func check(_ request: QueueRequest, configuration: FerryConfiguration) throws {
         guard let partner = configuration.partners.first(where: { $0.key == request.partner })?.value else {
             let known = configuration.partners.filter { $0.value.url != nil }.keys.sorted()
@@ -281,6 +369,22 @@ enum ControlRoutes {
         if let rate = request.rateLimit, rate <= 0 {
             throw ControlFailure(.unprocessableContent, "the rate limit must be a positive number of bytes per second")
         }
+        if let retry = request.retry {
+            if let retries = retry.retries, !(-1...1_000_000).contains(retries) {
+                throw ControlFailure(
+                    .unprocessableContent,
+                    "retries must be from 0 to 1000000, or -1 for no count limit"
+                )
+            }
+            for (name, value) in [("retryWait", retry.retryWait), ("retryMaximumWait", retry.retryMaximumWait)] {
+                if let value, !(value > 0 && value <= longest) {
+                    throw ControlFailure(.unprocessableContent, "\(name) must be more than 0 and at most \(longest) s")
+                }
+            }
+            if let deadline = retry.deadline, !(deadline >= 0 && deadline <= longest) {
+                throw ControlFailure(.unprocessableContent, "deadline must be from 0 (none) to \(longest) s")
+            }
+        }
         if let text = request.text {
             do {
                 _ = try TextConversion.textMode(settings: text)
@@ -298,7 +402,11 @@ enum ControlRoutes {
         try check(request.transfer, configuration: configuration)
         let recurrence: Schedule.Recurrence
         switch (request.every, request.cron) {
-        case (let seconds?, nil): recurrence = .every(seconds: seconds)
+        case (let seconds?, nil):
+            guard seconds <= longest else {
+                throw ControlFailure(.unprocessableContent, "every must be at most \(longest) s (100 years)")
+            }
+            recurrence = .every(seconds: seconds)
         case (nil, let expression?): recurrence = .cron(expression: expression, timeZone: request.timeZone ?? "UTC")
         default: throw ControlFailure(.unprocessableContent, "a schedule has either --every or --cron")
         }

@@ -28,7 +28,25 @@ struct AdminPlaneTests {
         /// What `ferry serve` printed at startup.
         let banner: String
         let admin: (String) async throws -> (status: String, body: String)
+        /// A request on the control socket with a method and an optional JSON body.
+        let call: (String, String, String?) async throws -> (status: String, body: String)
+
+        func call(
+            _ method: String,
+            _ path: String,
+            _ body: String? = nil
+        ) async throws -> (status: String, body: String) {
+            try await call(method, path, body)
+        }
     }
+
+    /// A partner the queue can name (unreachable: nothing queued here runs to completion).
+    static let queueConfig = """
+        partners:
+          acme:
+            url: https://127.0.0.1:9
+            subject: CN=acme,O=Acme
+        """
 
     /// `config`: a configuration file's text, written to `ferry.yaml` in the server's folder (with `prepare` run on the
     /// folder first, for files it names).
@@ -66,14 +84,20 @@ struct AdminPlaneTests {
                 banner.firstMatch(of: /unix socket (\S+)/).map { String($0.1) },
                 "no admin socket in the banner: \(banner)"
             )
-            func admin(_ path: String) async throws -> (status: String, body: String) {
+            func call(_ method: String, _ path: String, _ body: String?) async throws -> (status: String, body: String)
+            {
+                var arguments = ["--silent", "--unix-socket", socket, "-w", "\n%{http_code}", "-X", method]
+                if let body { arguments += ["-H", "content-type: application/json", "--data-binary", body] }
                 let outcome = try await ExternalTool.run(
                     curl,
-                    ["--silent", "--unix-socket", socket, "-w", "\n%{http_code}", "http://ferry" + path],
+                    arguments + ["http://ferry" + path],
                     directory: folder.path
                 )
                 let lines = outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false)
                 return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+            }
+            func admin(_ path: String) async throws -> (status: String, body: String) {
+                try await call("GET", path, nil)
             }
 
             let cli = CLITests()
@@ -95,7 +119,15 @@ struct AdminPlaneTests {
             #expect(stranger.status != 0)
 
             try await body(
-                Served(folder: folder.path, url: url, socket: socket, sizes: sizes, banner: banner, admin: admin)
+                Served(
+                    folder: folder.path,
+                    url: url,
+                    socket: socket,
+                    sizes: sizes,
+                    banner: banner,
+                    admin: admin,
+                    call: call
+                )
             )
         }
     }
@@ -247,13 +279,129 @@ struct AdminPlaneTests {
         """
 
     @Test(
+        "each control path takes only its methods (405 with Allow); a body that is not the JSON asked for names the field; filters and values out of range are refused; nothing is queued by a refused request"
+    )
+    func controlRefusals() async throws {
+        try await Self.withServer(config: Self.queueConfig) { served in
+            let served = served
+            for (method, path, allow) in [
+                ("POST", "/v1/transfers", "GET, HEAD"), ("DELETE", "/v1/transfers/abc", "GET, HEAD"),
+                ("PUT", "/metrics", "GET, HEAD"), ("DELETE", "/v1/queue", "GET, POST, HEAD"),
+                ("GET", "/v1/queue/purge", "POST"), ("DELETE", "/v1/queue/abc", "GET, HEAD"),
+                ("GET", "/v1/queue/abc/hold", "POST"), ("POST", "/v1/deliveries", "GET, HEAD"),
+                ("PATCH", "/v1/schedules", "GET, POST, HEAD"), ("GET", "/v1/schedules/abc", "DELETE"),
+            ] {
+                let answer = try await served.call(method, path)
+                #expect(answer.status == "405", "\(method) \(path): \(answer)")
+                #expect(answer.body.contains("takes \(allow)"), "\(method) \(path): \(answer)")
+            }
+            let local = served.folder + "/in.csv"
+            for (body, status, words) in [
+                ("not json", "400", "not JSON"),
+                (#"{"partner":"acme","local":"/x","remote":"y"}"#, "400", "lacks 'direction'"),
+                (#"{"direction":"sideways","partner":"acme","local":"/x","remote":"y"}"#, "400", "'direction'"),
+                (
+                    #"{"direction":"get","partner":"acme","local":"/x","remote":"y","priority":"high"}"#, "400",
+                    "'priority'"
+                ),
+                (#"{"direction":"get","partner":"acme","local":"/x","remote":"y","at":"tomorrow"}"#, "400", "'at'"),
+                (
+                    #"{"direction":"get","partner":"acme","local":"/x","remote":"y","retry":{"retryWait":"1m"}}"#,
+                    "400",
+                    "'retry.retryWait'"
+                ),
+                (#"{"direction":"get","partner":"nobody","local":"/x","remote":"y"}"#, "422", "no partner 'nobody'"),
+                (#"{"direction":"get","partner":"acme","local":"x","remote":"y"}"#, "422", "must be absolute"),
+                (#"{"direction":"send","partner":"acme","local":"\#(local)","remote":"y"}"#, "422", "does not exist"),
+                (
+                    #"{"direction":"get","partner":"acme","local":"/x","remote":"y","retry":{"retryWait":1e300}}"#,
+                    "422",
+                    "retryWait must be"
+                ),
+                (
+                    #"{"direction":"get","partner":"acme","local":"/x","remote":"y","retry":{"retries":-2}}"#, "422",
+                    "retries"
+                ),
+                (#"{"direction":"get","partner":"acme","local":"/x","remote":"y","priority":1001}"#, "422", "priority"),
+            ] {
+                let answer = try await served.call("POST", "/v1/queue", body)
+                #expect(answer.status == status && answer.body.contains(words), "\(body): \(answer)")
+                #expect(answer.body.hasPrefix(#"{"error":"#), "one shape for every refusal: \(answer)")
+            }
+            let spaces = served.folder + "/large.json"
+            try String(repeating: " ", count: 1 << 21).write(toFile: spaces, atomically: true, encoding: .utf8)
+            let large = try await served.call("POST", "/v1/queue", "@" + spaces)
+            #expect(large.status == "413", "\(large.status)")
+            for (body, status, words) in [
+                (
+                    #"{"every":30,"transfer":{"direction":"get","partner":"acme","local":"/x","remote":"y"}}"#, "422",
+                    "1 minute"
+                ),
+                (
+                    #"{"every":1e300,"transfer":{"direction":"get","partner":"acme","local":"/x","remote":"y"}}"#,
+                    "422", "every"
+                ),
+                (
+                    #"{"cron":"61 * * * *","transfer":{"direction":"get","partner":"acme","local":"/x","remote":"y"}}"#,
+                    "422", "cron"
+                ),
+                (#"{"every":3600}"#, "400", "lacks 'transfer'"),
+                (
+                    #"{"every":3600,"transfer":{"direction":"get","partner":"acme","local":"/x","remote":"y"},"holds":[{"start":"2030-01-01T00:00:00Z","duration":-5}]}"#,
+                    "422", "must end after it starts"
+                ),
+            ] {
+                let answer = try await served.call("POST", "/v1/schedules", body)
+                #expect(answer.status == status && answer.body.contains(words), "\(body): \(answer)")
+            }
+            for query in [
+                "/v1/queue?state=", "/v1/queue?state=held,,done", "/v1/queue?state=stuck", "/v1/deliveries?limit=0",
+                "/v1/deliveries?limit=many", "/v1/deliveries?state=pending,",
+            ] {
+                let answer = try await served.admin(query)
+                #expect(answer.status == "400", "\(query): \(answer)")
+            }
+            let queue = try await served.admin("/v1/queue")
+            #expect(queue.status == "200" && queue.body == "[]", "nothing refused was queued: \(queue)")
+            let schedules = try await served.admin("/v1/schedules")
+            #expect(schedules.body == "[]", "nothing refused was scheduled: \(schedules)")
+            // Holds may be left out, and an offset time is a time.
+            let plain = try await served.call(
+                "POST",
+                "/v1/schedules",
+                #"{"every":3600,"transfer":{"direction":"get","partner":"acme","local":"/x","remote":"y","at":"2030-01-01T09:30:00+01:00"}}"#
+            )
+            #expect(plain.status == "201" && plain.body.contains(#""holds":[]"#), "\(plain)")
+        }
+    }
+
+    @Test(
         "the served OpenAPI document is docs/admin-api.yaml, and schemathesis finds no answer that breaks it (schemas, statuses, content types, methods), with real rows in the ledger"
     )
     func openAPI() async throws {
         let schemathesis = try ExternalTool.require("st", installHint: "pip install schemathesis")
         let python = try ExternalTool.require("python3", installHint: "apt-get install python3")
-        try await Self.withServer { served in
+        try await Self.withServer(config: Self.queueConfig) { served in
             let served = served
+            // Real queue rows for the queue's paths to answer with: an entry due in 2030 and a schedule.
+            let entry = try await served.call(
+                "POST",
+                "/v1/queue",
+                #"{"direction":"get","partner":"acme","local":"\#(served.folder)/in.csv","remote":"out/a.csv","at":"2030-01-01T00:00:00Z"}"#
+            )
+            #expect(entry.status == "201", "\(entry)")
+            let schedule = try await served.call(
+                "POST",
+                "/v1/schedules",
+                #"{"cron":"30 6 * * 1-5","timeZone":"Europe/Berlin","transfer":{"direction":"get","partner":"acme","local":"\#(served.folder)/","remote":"out/daily.csv"}}"#
+            )
+            #expect(schedule.status == "201", "\(schedule)")
+            // Data the schema allows may still be refused by the configuration (a partner it does not define: 422) or
+            // the entry's state (409); everything else the schema allows must be taken.
+            try """
+            [checks.positive_data_acceptance]
+            expected-statuses = ["2xx", "404", "409", "422"]
+            """.write(toFile: served.folder + "/schemathesis.toml", atomically: true, encoding: .utf8)
             let document = try await served.admin("/openapi.yaml")
             #expect(document.status == "200")
             #expect(document.body + "\n" == (try String(contentsOfFile: Self.document, encoding: .utf8)))

@@ -146,6 +146,8 @@ struct ConfigTests {
                 ("queue: {retries: -1}", "queue.retries: '-1' is not a number of retries"),
                 ("queue: {max-active: 0}", "queue.max-active: '0' is not a positive whole number"),
                 ("queue: {retry-wait: soon}", "queue.retry-wait: 'soon' is not a duration"),
+                ("queue: {retry-wait: inf}", "queue.retry-wait: 'inf' is longer than 100 years"),
+                ("queue: {deadline: 36501d}", "queue.deadline: '36501d' is longer than 100 years"),
                 ("queue: {retry-config-errors: maybe}", "queue.retry-config-errors: 'maybe' is not true or false"),
                 ("queue: {sesions: 2}", "sesions"),
                 ("partners: {a: {url: https://a:1, queue: {sessions: x}}}", "partners.a.queue.sessions: 'x'"),
