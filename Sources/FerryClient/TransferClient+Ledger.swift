@@ -45,6 +45,7 @@ extension TransferClient {
         let snapshot = connection.record.snapshot
         let server = connection.serverIdentity
         var entry = LedgerEntry(
+            id: Self.rowID(prefix: ledgerRowPrefix),
             direction: direction,
             partner: remote.partner ?? server?.commonName ?? remote.authority,
             operation: operation,
@@ -63,5 +64,12 @@ extension TransferClient {
             entry.conversion = staged.conversion
         }
         return entry
+    }
+
+    /// A ledger row's id: random, after `prefix` and a dash when there is one.
+    static func rowID(prefix: String?) -> String {
+        let random = UUID().uuidString.lowercased()
+        guard let prefix else { return random }
+        return prefix + "-" + random.prefix(8)
     }
 }

@@ -27,7 +27,8 @@ extension TransferClient {
                         target: target,
                         operation: operation,
                         direction: direction,
-                        started: started
+                        started: started,
+                        rowPrefix: ledgerRowPrefix
                     )
                 )
             }
@@ -43,9 +44,11 @@ extension TransferClient {
         target: RemoteTarget,
         operation: LedgerEntry.Operation,
         direction: LedgerEntry.Direction,
-        started: Date
+        started: Date,
+        rowPrefix: String? = nil
     ) -> LedgerEntry {
         LedgerEntry(
+            id: rowID(prefix: rowPrefix),
             direction: direction,
             partner: target.partner ?? target.authority,
             operation: operation,

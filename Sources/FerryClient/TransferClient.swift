@@ -105,6 +105,9 @@ public struct TransferClient: Sendable {
     /// Text mode (`--text`), in the to-text direction: `send` converts each file from text to the code page
     /// before it goes, `get` converts what arrived to text after its digest matched. `nil`: bytes as they are.
     public var text: TextConversion?
+    /// What the ids of this client's ledger rows start with (then `-` and a random part): the queue entry a queued
+    /// transfer's rows belong to, so the admin API can show a row with its entry's attempts. Nil: random ids.
+    public var ledgerRowPrefix: String?
     /// The files `send` converted for text mode, while it runs.
     var textStaging: TextStaging?
 

@@ -211,15 +211,7 @@ enum AdminAPIDocument {
                   description: The entry and its events
                   content:
                     application/json:
-                      schema:
-                        type: object
-                        required: [entry, events]
-                        additionalProperties: false
-                        properties:
-                          entry: {$ref: "#/components/schemas/QueueEntry"}
-                          events:
-                            type: array
-                            items: {$ref: "#/components/schemas/QueueEvent"}
+                      schema: {$ref: "#/components/schemas/EntryDetail"}
                 "404":
                   $ref: "#/components/responses/NotFound"
           /v1/queue/{id}/{action}:
@@ -460,6 +452,9 @@ enum AdminAPIDocument {
                 trace:
                   type: string
                   description: The handshake as `ferry trace` shows it; present while the server holds it (its recent failures)
+                queued:
+                  $ref: "#/components/schemas/EntryDetail"
+                  description: For a row of a queued transfer, while the queue keeps its entry
             Finding:
               type: object
               required: [id, severity, title, evidence, side, rule, fixes]
@@ -597,6 +592,16 @@ enum AdminAPIDocument {
                 created: {$ref: "#/components/schemas/Time"}
                 updated: {$ref: "#/components/schemas/Time"}
                 heldFrom: {$ref: "#/components/schemas/QueueState"}
+            EntryDetail:
+              type: object
+              description: A queue entry and every change of its state (each attempt, each retry with its error)
+              required: [entry, events]
+              additionalProperties: false
+              properties:
+                entry: {$ref: "#/components/schemas/QueueEntry"}
+                events:
+                  type: array
+                  items: {$ref: "#/components/schemas/QueueEvent"}
             QueueEvent:
               type: object
               required: [entryID, time, state, attempt]

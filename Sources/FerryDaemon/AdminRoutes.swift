@@ -51,12 +51,17 @@ public struct AdminPlane: Sendable {
     }
 
     /// A ledger row with what explains it: for a failed handshake its findings (with this case's evidence while the
-    /// server holds its trace, else the catalogue's text) and its trace.
-    func transfer(id: String) async throws -> TransferDetail? {
+    /// server holds its trace, else the catalogue's text) and its trace; for a queued transfer's row, its queue entry
+    /// and every attempt (while the queue keeps the entry).
+    func transfer(id: String, store: any QueueStore) async throws -> TransferDetail? {
         guard let entry = try await ledger.transfers(LedgerQuery(id: id, limit: 1)).entries.first else { return nil }
         let held = entry.operation == .tls ? handshake(id) : nil
         let findings = held?.findings ?? entry.findings.map { Finding.catalogued(id: $0) ?? Finding.unknown(id: $0) }
-        return TransferDetail(transfer: entry, findings: findings, trace: held?.trace)
+        var queued: EntryDetail?
+        if let queueID = QueueTransfer.queueEntry(ofRow: id), let queueEntry = try await store.entry(id: queueID) {
+            queued = EntryDetail(entry: queueEntry, events: try await store.events(id: queueID))
+        }
+        return TransferDetail(transfer: entry, findings: findings, trace: held?.trace, queued: queued)
     }
 }
 
@@ -66,6 +71,8 @@ struct TransferDetail: Encodable {
     var findings: [Finding]
     /// The handshake as `ferry trace` shows it, while the server still holds it (its most recent failures).
     var trace: String?
+    /// For a row of a queued transfer: the entry, and its events (each attempt, each retry with its error).
+    var queued: EntryDetail?
 }
 
 /// `/v1/health`: whether the server is up and what it serves (no secrets: no keys, no passwords, no URLs with them).
@@ -126,7 +133,7 @@ enum AdminRoutes {
         }
         router.get(RouterPath(ControlAPI.transfers + "/:id")) { _, context -> Response in
             let id = try context.parameters.require("id")
-            guard let detail = try await admin.transfer(id: id) else {
+            guard let detail = try await admin.transfer(id: id, store: store) else {
                 throw ControlFailure(.notFound, "no ledger row \(id): list them with GET \(ControlAPI.transfers)")
             }
             return try ControlRoutes.reply(detail)

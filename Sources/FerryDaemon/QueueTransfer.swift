@@ -29,6 +29,16 @@ public struct QueueTransfer: Sendable {
         self.ledger = .file(configuration.resolvedServerLedger)
     }
 
+    /// The queue entry a ledger row of a queued transfer belongs to: its id starts with the entry's (a lowercase
+    /// UUID) and a dash (`TransferClient.ledgerRowPrefix`). Nil for any other row.
+    public static func queueEntry(ofRow id: String) -> String? {
+        guard id.count > 37 else { return nil }
+        let prefix = String(id.prefix(36))
+        guard id.dropFirst(36).first == "-", let uuid = UUID(uuidString: prefix), uuid.uuidString.lowercased() == prefix
+        else { return nil }
+        return prefix
+    }
+
     /// Runs the entry's transfer once and reports how it ended.
     public func run(_ entry: QueueEntry) async -> QueueEntry.Outcome {
         let ledger = try? await self.ledger?.open()
@@ -66,6 +76,7 @@ public struct QueueTransfer: Sendable {
             throw TransferError(.usage, error.description)
         }
         var client = TransferClient(tls: tls, ledger: ledger)
+        client.ledgerRowPrefix = entry.id
         client.resumeDirectory = resumeDirectory
         client.resumeRecords = resumeRecords
         client.stallTimeout = .seconds(stallTimeout)

@@ -52,6 +52,7 @@ struct AdminPlaneTests {
     /// folder first, for files it names).
     static func withServer(
         config: String? = nil,
+        port: Int = 0,
         prepare: (String) async throws -> Void = { _ in },
         _ body: (Served) async throws -> Void
     ) async throws {
@@ -62,7 +63,7 @@ struct AdminPlaneTests {
             try await prepare(folder.path)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try CLITests.ferry)
-            process.arguments = ["serve", "--listen", "127.0.0.1:0"]
+            process.arguments = ["serve", "--listen", "127.0.0.1:\(port)"]
             if let config {
                 try config.write(toFile: folder.path + "/ferry.yaml", atomically: true, encoding: .utf8)
                 process.arguments! += ["--config", folder.path + "/ferry.yaml"]
@@ -277,6 +278,111 @@ struct AdminPlaneTests {
             threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
         """
+
+    @Test(
+        "a queued transfer's ledger rows lead to its queue entry and every attempt: the API's transfer detail and the console show the retry with its error"
+    )
+    func queuedTransferAttempts() async throws {
+        let port = freeLoopbackPort()
+        // The server queues transfers to itself: `self` with the dev client certificate, `stranger` with a
+        // self-signed one the server does not trust (its handshake fails; told to retry such failures once).
+        let config = """
+            partners:
+              self:
+                url: https://localhost:\(port)
+                tls: {certificate: .ferry/pki/clients/dev.pem, key: .ferry/pki/clients/dev-key.pem, ca: .ferry/pki/ca.pem}
+              stranger:
+                url: https://localhost:\(port)
+                tls: {certificate: stranger.pem, key: stranger-key.pem, ca: .ferry/pki/ca.pem}
+                queue: {retries: 1, retry-wait: 1s, retry-config-errors: true}
+            """
+        let openssl = try ExternalTool.require("openssl", installHint: "apt-get install openssl")
+        let selfSigned: (String) async throws -> Void = { folder in
+            let made = try await ExternalTool.run(
+                openssl,
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                    "stranger-key.pem", "-out", "stranger.pem", "-subj", "/CN=stranger", "-days", "2",
+                ],
+                directory: folder
+            )
+            #expect(made.status == 0, "\(made.output)")
+        }
+        try await Self.withServer(config: config, port: port, prepare: selfSigned) { served in
+            let served = served
+            func queue(_ partner: String) async throws -> String {
+                let added = try await served.call(
+                    "POST",
+                    "/v1/queue",
+                    #"{"direction":"send","partner":"\#(partner)","local":"\#(served.folder)/file-0.txt","remote":"in/"}"#
+                )
+                #expect(added.status == "201", "\(added)")
+                let entry = try JSONSerialization.jsonObject(with: Data(added.body.utf8)) as? [String: Any]
+                return try #require(entry?["id"] as? String, "\(added)")
+            }
+            let sent = try await queue("self")
+            let refused = try await queue("stranger")
+            var states: [String: String] = [:]
+            for _ in 0..<300 {
+                let listed = try await served.admin("/v1/queue")
+                let entries = (try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [[String: Any]]) ?? []
+                states = Dictionary(
+                    uniqueKeysWithValues: entries.map { ($0["id"] as? String ?? "", $0["state"] as? String ?? "") }
+                )
+                if states[sent] == "done", states[refused] == "failed" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(states[sent] == "done" && states[refused] == "failed", "\(states)")
+
+            let page = try await served.admin("/v1/transfers?direction=out&limit=100")
+            let rows =
+                (try JSONSerialization.jsonObject(with: Data(page.body.utf8)) as? [String: Any])?["transfers"]
+                as? [[String: Any]] ?? []
+            let sentRows = rows.filter { ($0["id"] as? String)?.hasPrefix(sent + "-") == true }
+            let refusedRows = rows.filter { ($0["id"] as? String)?.hasPrefix(refused + "-") == true }
+            #expect(sentRows.count == 1 && sentRows.first?["result"] as? String == "ok", "\(page.body)")
+            #expect(refusedRows.count == 2, "one failed row per attempt: \(page.body)")
+
+            func detail(_ row: [String: Any]?) async throws -> [String: Any] {
+                let id = try #require(row?["id"] as? String)
+                let answer = try await served.admin("/v1/transfers/" + id)
+                #expect(answer.status == "200", "\(answer)")
+                return try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])
+            }
+            let done = try await detail(sentRows.first)
+            let doneQueued = done["queued"] as? [String: Any]
+            #expect((doneQueued?["entry"] as? [String: Any])?["id"] as? String == sent, "\(done)")
+            #expect(
+                (doneQueued?["events"] as? [[String: Any]])?.map { $0["state"] as? String ?? "" }
+                    == ["queued", "active", "done"],
+                "\(done)"
+            )
+            let failed = try await detail(refusedRows.first)
+            let events = (failed["queued"] as? [String: Any])?["events"] as? [[String: Any]] ?? []
+            #expect(
+                events.map { $0["state"] as? String ?? "" } == ["queued", "active", "retrying", "active", "failed"]
+                    || events.map { $0["state"] as? String ?? "" } == [
+                        "queued", "active", "retrying", "queued", "active", "failed",
+                    ],
+                "\(failed)"
+            )
+            let retry = events.first { $0["state"] as? String == "retrying" }
+            #expect((retry?["message"] as? String)?.isEmpty == false, "the retry says why: \(events)")
+
+            // The console's page of the failed row shows the attempts, the retry's error among them.
+            let id = try #require(refusedRows.first?["id"] as? String)
+            let console = try await served.admin("/console/transfers/" + id)
+            #expect(console.status == "200", "\(console)")
+            #expect(console.body.contains("Queued transfer and its attempts"), "\(console.body)")
+            #expect(console.body.contains(">retrying</td>"), "\(console.body)")
+            // A row that is not a queued transfer's has no queue part.
+            let inbound = try await served.admin("/v1/transfers?direction=in&limit=1")
+            let row =
+                (try JSONSerialization.jsonObject(with: Data(inbound.body.utf8)) as? [String: Any])?["transfers"]
+                as? [[String: Any]]
+            #expect(try await detail(row?.first)["queued"] == nil)
+        }
+    }
 
     @Test(
         "each control path takes only its methods (405 with Allow); a body that is not the JSON asked for names the field; filters and values out of range are refused; nothing is queued by a refused request"

@@ -214,7 +214,7 @@ struct Console: Sendable {
     }
 
     func transfer(_ request: Request, id: String) async throws -> Response {
-        guard let detail = try await admin.transfer(id: id) else {
+        guard let detail = try await admin.transfer(id: id, store: store) else {
             return problem(
                 request,
                 title: "Transfer",
@@ -259,6 +259,18 @@ struct Console: Sendable {
                 "facts": facts.map { ["name": $0.0, "value": $0.1] },
                 "findings": findings, "hasFindings": !findings.isEmpty,
                 "isHandshake": entry.operation == .tls, "trace": detail.trace as Any,
+                "queued": detail.queued.map { queued -> [String: Any] in
+                    [
+                        "id": queued.entry.id, "state": queued.entry.state.rawValue,
+                        "origin": queued.entry.origin as Any,
+                        "events": queued.events.map { event -> [String: Any] in
+                            [
+                                "time": Self.time(event.time), "state": event.state.rawValue, "attempt": event.attempt,
+                                "message": event.message ?? "",
+                            ]
+                        },
+                    ]
+                } as Any,
             ]
         )
     }

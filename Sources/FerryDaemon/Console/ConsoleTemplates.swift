@@ -136,6 +136,17 @@ enum ConsoleTemplates {
         {{#facts}}<dt>{{name}}</dt><dd>{{value}}</dd>
         {{/facts}}
         </dl>
+        {{#queued}}<h2>Queued transfer and its attempts</h2>
+        <p>Queue entry <code>{{id}}</code>, now {{state}}{{#origin}}, queued by {{origin}}{{/origin}}.</p>
+        <table>
+        <caption>Every change of the entry's state, oldest first</caption>
+        <thead><tr><th scope="col">Time</th><th scope="col">State</th><th scope="col">Attempt</th><th scope="col">Message</th></tr></thead>
+        <tbody>
+        {{#events}}<tr class="{{state}}"><td>{{time}}</td><td>{{state}}</td><td class="number">{{attempt}}</td><td>{{message}}</td></tr>
+        {{/events}}
+        </tbody>
+        </table>
+        {{/queued}}
         {{#hasFindings}}<h2>Diagnosis</h2>{{/hasFindings}}
         {{#findings}}<section class="finding {{severity}}" aria-labelledby="finding-{{id}}">
         <h3 id="finding-{{id}}">{{title}}</h3>
