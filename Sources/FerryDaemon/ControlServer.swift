@@ -264,7 +264,17 @@ enum ControlRoutes {
         case .keyNotFound(let key, let context):
             return "the request lacks '\(name(context.codingPath + [key]))'"
         case .typeMismatch(let type, let context):
-            return "'\(name(context.codingPath))' is not \(type == String.self ? "a string" : "a \(type)") here"
+            let expected: String
+            switch type {
+            case is String.Type: expected = "a string"
+            case is Int.Type, is Int64.Type: expected = "a whole number"
+            case is Double.Type: expected = "a number"
+            case is Bool.Type: expected = "true or false"
+            case is [Any].Type: expected = "a list"
+            default: expected = String(describing: type).hasPrefix("Dictionary") ? "an object" : "a \(type)"
+            }
+            let what = context.codingPath.isEmpty ? "the request body" : "'\(name(context.codingPath))'"
+            return "\(what) is not \(expected)"
         case .valueNotFound(_, let context):
             return "'\(name(context.codingPath))' is null; give a value or leave it out"
         case .dataCorrupted(let context):

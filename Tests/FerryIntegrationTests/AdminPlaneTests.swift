@@ -408,13 +408,18 @@ struct AdminPlaneTests {
                 (#"{"direction":"sideways","partner":"acme","local":"/x","remote":"y"}"#, "400", "'direction'"),
                 (
                     #"{"direction":"get","partner":"acme","local":"/x","remote":"y","priority":"high"}"#, "400",
-                    "'priority'"
+                    "'priority' is not a whole number"
                 ),
                 (#"{"direction":"get","partner":"acme","local":"/x","remote":"y","at":"tomorrow"}"#, "400", "'at'"),
                 (
                     #"{"direction":"get","partner":"acme","local":"/x","remote":"y","retry":{"retryWait":"1m"}}"#,
                     "400",
-                    "'retry.retryWait'"
+                    "'retry.retryWait' is not a number"
+                ),
+                (#"[1, 2]"#, "400", "the request body is not an object"),
+                (
+                    #"{"direction":"get","partner":"acme","local":"/x","remote":"y","text":["a"]}"#, "400",
+                    "'text' is not an object"
                 ),
                 (#"{"direction":"get","partner":"nobody","local":"/x","remote":"y"}"#, "422", "no partner 'nobody'"),
                 (#"{"direction":"get","partner":"acme","local":"x","remote":"y"}"#, "422", "must be absolute"),
