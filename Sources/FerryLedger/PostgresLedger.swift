@@ -51,6 +51,8 @@ public final class PostgresLedger: ChainedLedger, DigestIndex, UploadLeases, Nod
             4,
             ["CREATE TABLE nodes (name TEXT PRIMARY KEY, seen DOUBLE PRECISION NOT NULL)"]
         ),
+        // Quotas counted for every node (PostgresLedger+Quotas).
+        quotaMigration,
     ]
 
     /// The first key of the advisory lock a chain's appends take (the second is the hash of the chain's name).

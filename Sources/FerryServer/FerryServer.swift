@@ -164,7 +164,15 @@ public struct FerryServer: Sendable {
     ) async throws -> ServedFiles {
         let quotas: QuotaBook
         if let objects = storage as? S3FileStorage {
-            quotas = QuotaBook(root: root, configuration: configuration) { try await objects.usage(ofHome: $0) }
+            // Nodes that share a bucket and a database count quotas in the database, so they admit against one count.
+            quotas = QuotaBook(
+                root: root,
+                configuration: configuration,
+                accounts: (leases as? any QuotaAccounts) ?? LocalQuotaAccounts()
+            ) {
+                let usage = try await objects.usage(ofHome: $0)
+                return QuotaUsage(bytes: usage.bytes, files: usage.files)
+            }
         } else {
             quotas = QuotaBook(root: root, configuration: configuration)
         }
@@ -215,9 +223,11 @@ public struct FerryServer: Sendable {
             logger: logger
         )
         // Resumable uploads from before a restart hold their length and count against their partner's limits.
-        for record in await uploads.records() {
+        let records = await uploads.records()
+        try await quotas.startFresh(uploads: Set(records.map(\.id)))
+        for record in records {
             guard let path = try? PartnerPath(plain: record.path) else { continue }
-            quotas.restoreUpload(
+            try await quotas.restoreUpload(
                 record.id,
                 target: policy.resolve(path, partner: record.partner),
                 caller: record.partner,

@@ -31,37 +31,15 @@ struct MultiNodeTests {
         let bucket = try await s3.freshBucket()
         try await TemporaryDirectory.with("ferry-nodes") { folder in
             let pki = try TestPKI(directory: folder.path + "/pki")
-            try """
-            [default]
-            aws_access_key_id = \(S3TestServer.credentials.accessKeyID)
-            aws_secret_access_key = \(S3TestServer.credentials.secretAccessKey)
-            """.write(toFile: folder.path + "/s3-credentials", atomically: true, encoding: .utf8)
             let lease = 20
-            var ports: [String: Int] = [:]
-            var configs: [String: String] = [:]
-            for name in ["node-a", "node-b"] {
-                let node = folder.path + "/" + name
-                try FileManager.default.createDirectory(atPath: node, withIntermediateDirectories: true)
-                ports[name] = freeLoopbackPort()
-                configs[name] = node + "/ferry.yaml"
-                try """
-                listen: 127.0.0.1:\(ports[name]!)
-                root: root
-                server:
-                  tls: {certificate: ../pki/server.pem, key: ../pki/server-key.pem, ca: ../pki/ca.pem}
-                database:
-                  url: "\(database)"
-                  node: \(name)
-                storage:
-                  s3:
-                    endpoint: \(s3.endpoint)
-                    bucket: \(bucket.settings.bucket)
-                    prefix: served/
-                    credentials-file: ../s3-credentials
-                uploads:
-                  lease: \(lease)s
-                """.write(toFile: configs[name]!, atomically: true, encoding: .utf8)
-            }
+            let (ports, configs) = try Self.writeNodes(
+                ["node-a", "node-b"],
+                in: folder.path,
+                database: database,
+                s3: s3,
+                bucket: bucket.settings.bucket,
+                extra: "uploads:\n  lease: \(lease)s\n"
+            )
             var nodeA = try await ServeProcess(config: configs["node-a"]!, directory: folder.path + "/node-a")
             let nodeB = try await ServeProcess(config: configs["node-b"]!, directory: folder.path + "/node-b")
             // `balance first`: every connection to A while it is up, so the upload starts there.
@@ -306,6 +284,48 @@ struct MultiNodeTests {
     }
 
     /// Copies `source` from `offset` to its end into `target`, in pieces.
+    /// Writes `FOLDER/NAME/ferry.yaml` for each node: one port each, the test PKI in `FOLDER/pki`, the shared
+    /// database and bucket (credentials in `FOLDER/s3-credentials`), and `extra` YAML; returns ports and paths.
+    static func writeNodes(
+        _ names: [String],
+        in folder: String,
+        database: String,
+        s3: S3TestServer,
+        bucket: String,
+        extra: String = ""
+    ) throws -> (ports: [String: Int], configs: [String: String]) {
+        try """
+        [default]
+        aws_access_key_id = \(S3TestServer.credentials.accessKeyID)
+        aws_secret_access_key = \(S3TestServer.credentials.secretAccessKey)
+        """.write(toFile: folder + "/s3-credentials", atomically: true, encoding: .utf8)
+        var ports: [String: Int] = [:]
+        var configs: [String: String] = [:]
+        for name in names {
+            let node = folder + "/" + name
+            try FileManager.default.createDirectory(atPath: node, withIntermediateDirectories: true)
+            ports[name] = freeLoopbackPort()
+            configs[name] = node + "/ferry.yaml"
+            try """
+            listen: 127.0.0.1:\(ports[name]!)
+            root: root
+            server:
+              tls: {certificate: ../pki/server.pem, key: ../pki/server-key.pem, ca: ../pki/ca.pem}
+            database:
+              url: "\(database)"
+              node: \(name)
+            storage:
+              s3:
+                endpoint: \(s3.endpoint)
+                bucket: \(bucket)
+                prefix: served/
+                credentials-file: ../s3-credentials
+
+            """.appending(extra).write(toFile: configs[name]!, atomically: true, encoding: .utf8)
+        }
+        return (ports, configs)
+    }
+
     static func copy(_ source: String, from offset: Int, to target: String) throws {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: source))
         defer { try? handle.close() }

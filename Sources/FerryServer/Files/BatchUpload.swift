@@ -102,7 +102,7 @@ struct BatchUpload<Storage: FileStorage> {
             // The body stopped (the client went away): what was committed is kept and recorded.
             if let current {
                 current.file?.discard()
-                store.quotas.settle(current.reservation, committed: nil)
+                await store.quotas.settle(current.reservation, committed: nil)
                 pending.rows.append(failed(current, reason: "the request body ended inside this file: \(error)"))
             }
             try? await flush(&pending)
@@ -110,7 +110,7 @@ struct BatchUpload<Storage: FileStorage> {
         }
         if let current, let problem {
             current.file?.discard()
-            store.quotas.settle(current.reservation, committed: nil)
+            await store.quotas.settle(current.reservation, committed: nil)
             pending.rows.append(failed(current, reason: problem.detail ?? problem.title))
             results.append(Batch.FileResult(path: current.header.path, status: problem.status, problem: problem))
         }
@@ -211,7 +211,7 @@ struct BatchUpload<Storage: FileStorage> {
                 holding: place
             )
             let text = current.pipe?.outcome
-            store.quotas.settle(
+            await store.quotas.settle(
                 current.reservation,
                 committed: ((text?.bytes ?? header.size) - (placed.replacedSize ?? 0), placed.replacedSize == nil)
             )
@@ -235,7 +235,7 @@ struct BatchUpload<Storage: FileStorage> {
             )
         } catch {
             current.file?.discard()
-            store.quotas.settle(current.reservation, committed: nil)
+            await store.quotas.settle(current.reservation, committed: nil)
             current.reservation = nil
             var problem = ProblemError.wrap(error).problem
             problem.detail = problem.detail.map { TerminalText.escaped(String($0.prefix(BatchLimits.maximumDetail))) }

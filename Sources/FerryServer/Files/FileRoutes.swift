@@ -232,7 +232,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
                 text: policy.textMode(for: caller.partner, at: target)
             ) { bytes in
                 guard contentLength == nil, reservation != nil else { return }
-                store.quotas.settle(reservation, committed: nil)
+                await store.quotas.settle(reservation, committed: nil)
                 reservation = nil
                 reservation = try await store.quotas.admit(
                     target,
@@ -241,7 +241,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
                     replacing: replacing
                 )
             }
-            store.quotas.settle(reservation, committed: committed.change)
+            await store.quotas.settle(reservation, committed: committed.change)
             entry.bytes = committed.bytes
             entry.sha256 = committed.digest.hex
             entry.fileSHA256 = committed.text?.sha256
@@ -256,7 +256,7 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
             ]
             return Response(status: committed.replaced ? .noContent : .created, headers: headers, body: .init())
         } catch {
-            store.quotas.settle(reservation, committed: nil)
+            await store.quotas.settle(reservation, committed: nil)
             entry.ended = Date()
             entry.result = .failed
             entry.error = ProblemError.ledgerText(error)
@@ -276,12 +276,16 @@ struct FileRoutes<Storage: FileStorage>: RouterMiddleware {
         else {
             throw ProblemError(.notFound, detail: "nothing at '\(path)'")
         }
+        let storage = store.storage
         do {
-            try await store.storage.remove(place, isFolder: stamp.isFolder)
+            // Holding the home's quota lock: no count of the home is taken between the removal and its record.
+            try await store.quotas.removing(target, caller: caller.partner) {
+                try await storage.remove(place, isFolder: stamp.isFolder)
+                return stamp.isFile ? stamp.size : nil
+            }
         } catch let error as StorageError where error.isFolderNotEmpty {
             throw ProblemError(.folderNotEmpty, detail: "delete the files inside '\(path)' first")
         }
-        if stamp.isFile { store.quotas.removed(target, caller: caller.partner, bytes: stamp.size) }
         if !stamp.isFolder { try await store.digests.forget(path: target.rootRelative) }
         var entry = caller.entry(operation: .delete, path: target.rootRelative, direction: .inbound, started: Date())
         entry.bytes = 0

@@ -15,7 +15,7 @@ struct StoreShare: Service {
     let logger: Logger
 
     static let interval: Duration = .seconds(10)
-    static let window: Double = 30
+    static let window = PostgresLedger.aliveWindow
 
     /// A node's share: the budget split evenly, at least one request.
     static func share(of budget: Int, among nodes: Int) -> Int { max(1, budget / max(1, nodes)) }

@@ -176,7 +176,7 @@ struct UploadRoutes<Storage: FileStorage>: RouterMiddleware {
                     place: storedAsSent ? place : nil
                 )
             } catch {
-                files.quotas.closeUpload(id)
+                await files.quotas.closeUpload(id)
                 throw error
             }
             let location = Self.prefix + "/" + record.id

@@ -144,7 +144,7 @@ final class UploadStore<Storage: FileStorage>: Sendable {
 
     /// Removes an upload's files (and what it held of its partner's quota).
     func remove(_ id: String) async {
-        quotas.closeUpload(id)
+        await quotas.closeUpload(id)
         _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
         await storage.removePart(id: id)
         await storage.removeRecord(id: id)
@@ -152,7 +152,7 @@ final class UploadStore<Storage: FileStorage>: Sendable {
 
     /// Removes the record only (after the part was committed, with what the commit changed in its area).
     func forget(_ id: String, committed: (bytes: Int64, newFile: Bool)) async {
-        quotas.closeUpload(id, committed: committed)
+        await quotas.closeUpload(id, committed: committed)
         _ = runningDigests.withLockedValue { $0.removeValue(forKey: id) }
         await storage.removeRecord(id: id)
     }

@@ -35,7 +35,8 @@ struct Serve: AsyncParsableCommand {
             Connections that hold resources without using them are cut: a TLS handshake must finish within 15 s, \
             a connection that moves less than 1 KiB in 30 s is closed, and at most 512 connections (64 per \
             address) are open at once (server.limits.*). Each partner may have 32 resumable uploads open; \
-            quotas.bytes/files (and partners.NAME.quota) limit what it keeps in its home.
+            quotas.bytes/files (and partners.NAME.quota) limit what it keeps in its home; nodes that \
+            share database.url and storage.s3 count them once, in the database.
 
             The daemon also runs the transfer queue (ferry queue, ferry schedule): sends and gets to configured \
             partners, retried across hours, kept in <root>/.ferry/queue.sqlite and controlled through the socket \
