@@ -1,13 +1,15 @@
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// Quotas counted once for every node (docs/scaling.md): each home's count and every upload's hold are rows, and a
 /// decision on a home runs in one transaction holding that home's advisory lock, so two nodes cannot both admit the
 /// last room. A node that dies drops its lock with its connection; its holds of single requests stop counting once
 /// it has been silent in `nodes` for `aliveWindow`.
-extension PostgresLedger: QuotaAccounts {
-    /// The first key of the advisory lock of a quota decision (the second is the hash of the home or partner).
-    static let quotaLock = 0x4671_7561
+extension PostgresLedger: QuotaAccounts, NamedLocks {
+    /// The first key of the advisory locks of quota decisions and `NamedLocks` (the second is the hash of the name:
+    /// `home:NAME`, `uploads:PARTNER`, `key:OBJECT-KEY`).
+    static let namedLock = 0x4671_7561
     /// How long a node silent in `nodes` still counts as alive (its heartbeat comes every 10 s).
     public static let aliveWindow: Double = 30
 
@@ -30,6 +32,33 @@ extension PostgresLedger: QuotaAccounts {
     ) async throws -> T {
         // A decision may count a home from the bucket's listing while it holds the lock.
         try await transaction(locking: keys, within: .seconds(120)) { try await decide($0) }
+    }
+
+    /// Once `body` has run, its outcome is the answer, whatever the database says after it (the transaction only
+    /// held the locks); a `LedgerError` means that the locks were not taken and `body` did not run, `LocksLost`
+    /// that it was cut while it ran.
+    public func withLocks<T: Sendable>(
+        shared: [String],
+        exclusive: [String],
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let state = NIOLockedValueBox<(running: Bool, outcome: Result<T, any Error>?)>((false, nil))
+        do {
+            return try await transaction(sharing: shared, locking: exclusive, within: .seconds(120)) { _ in
+                state.withLockedValue { $0.running = true }
+                let result: Result<T, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                state.withLockedValue { $0.outcome = result }
+                return try result.get()
+            }
+        } catch {
+            let (running, outcome) = state.withLockedValue { $0 }
+            if let outcome { return try outcome.get() }
+            if running {
+                throw LocksLost(description: "the database stopped answering while the locked work ran: \(error)")
+            }
+            throw error
+        }
     }
 
     @discardableResult
@@ -60,25 +89,61 @@ extension PostgresLedger: QuotaAccounts {
     }
 
     /// Runs `body` in one transaction that first takes the advisory locks of `keys`, in sorted order so that two
-    /// decisions never wait on each other.
+    /// decisions never wait on each other. A database that has not begun the transaction within `connectWithin` is
+    /// not waited for (the pool would wait for ever): `LedgerError`, and `body` never runs.
     private func transaction<T: Sendable>(
+        sharing shared: [String] = [],
         locking keys: [String] = [],
         within deadline: Duration = .seconds(30),
+        connectWithin: Duration = .seconds(5),
         _ body: @escaping @Sendable (Decision) async throws -> T
     ) async throws -> T {
+        let exclusive = Set(keys)
+        let locks = Set(shared).union(exclusive).sorted().map { ($0, exclusive.contains($0)) }
         let database = self.database
         let node = self.node
+        // nil while the transaction is not begun; true once it is, false once it was given up.
+        let begun = NIOLockedValueBox<Bool?>(nil)
+        let late = "no answer from the database \(database.displayURL) within \(connectWithin)"
         do {
             return try await withDeadline(deadline, "no answer from the database within \(deadline)") {
-                try await database.client.withTransaction(logger: database.logger) { connection in
-                    let decision = Decision(connection: connection, logger: database.logger, node: node)
-                    for key in Set(keys).sorted() {
-                        _ = try await decision.rows(
-                            "SELECT pg_advisory_xact_lock(\(Self.quotaLock), hashtext($1))",
-                            [key]
-                        )
+                try await withThrowingTaskGroup(of: T?.self) { group in
+                    group.addTask {
+                        try await database.client.withTransaction(logger: database.logger) { connection in
+                            guard
+                                begun.withLockedValue({
+                                    $0 = $0 ?? true
+                                    return $0!
+                                })
+                            else { throw LedgerError(late) }
+                            let decision = Decision(connection: connection, logger: database.logger, node: node)
+                            for (key, isExclusive) in locks {
+                                let function = isExclusive ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared"
+                                _ = try await decision.rows(
+                                    "SELECT \(function)(\(Self.namedLock), hashtext($1))",
+                                    [key]
+                                )
+                            }
+                            return try await body(decision)
+                        }
                     }
-                    return try await body(decision)
+                    group.addTask {
+                        try await Task.sleep(for: connectWithin)
+                        if !begun.withLockedValue({
+                            $0 = $0 ?? false
+                            return $0!
+                        }) {
+                            throw LedgerError(late)
+                        }
+                        return nil
+                    }
+                    while let next = try await group.next() {
+                        guard let value = next else { continue }
+                        // The watch over the start would otherwise be waited for.
+                        group.cancelAll()
+                        return value
+                    }
+                    throw LedgerError(late)
                 }
             }
         } catch {
@@ -191,4 +256,10 @@ extension PostgresLedger: QuotaAccounts {
             _ = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
         }
     }
+}
+
+/// Work done under `NamedLocks` was cut (the database stopped answering while it ran): it may or may not have had
+/// its effect.
+public struct LocksLost: Error, CustomStringConvertible {
+    public let description: String
 }

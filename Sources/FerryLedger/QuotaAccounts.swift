@@ -80,7 +80,7 @@ public final class LocalQuotaAccounts: QuotaAccounts {
         var holds: [String: QuotaHold] = [:]
     }
     private let state = NIOLockedValueBox(State())
-    private let locks = KeyedAsyncLock()
+    private let locks = LocalNamedLocks()
 
     public init() {}
 
@@ -88,7 +88,8 @@ public final class LocalQuotaAccounts: QuotaAccounts {
         _ keys: [String],
         _ decide: @escaping @Sendable (any QuotaDecision) async throws -> T
     ) async throws -> T {
-        try await locks.withLocks(keys) { try await decide(View(state: state)) }
+        let state = self.state
+        return try await locks.withLocks(exclusive: keys) { try await decide(View(state: state)) }
     }
 
     @discardableResult
@@ -147,45 +148,5 @@ public final class LocalQuotaAccounts: QuotaAccounts {
         func add(_ owner: String, _ change: QuotaUsage) async throws {
             state.withLockedValue { LocalQuotaAccounts.add(change, to: owner, in: &$0) }
         }
-    }
-}
-
-/// Mutual exclusion by name for async work: one holder per key at a time, the others wait in order.
-final class KeyedAsyncLock: Sendable {
-    private let waiting = NIOLockedValueBox([String: [CheckedContinuation<Void, Never>]]())
-
-    /// Runs `body` holding every lock of `keys`, taken in sorted order so that two callers never wait on each other.
-    func withLocks<T: Sendable>(_ keys: [String], _ body: () async throws -> T) async rethrows -> T {
-        let keys = Set(keys).sorted()
-        for key in keys { await acquire(key) }
-        defer { for key in keys.reversed() { release(key) } }
-        return try await body()
-    }
-
-    private func acquire(_ key: String) async {
-        await withCheckedContinuation { continuation in
-            let granted = waiting.withLockedValue { waiting in
-                if waiting[key] == nil {
-                    waiting[key] = []
-                    return true
-                }
-                waiting[key]!.append(continuation)
-                return false
-            }
-            if granted { continuation.resume() }
-        }
-    }
-
-    private func release(_ key: String) {
-        let next = waiting.withLockedValue { waiting -> CheckedContinuation<Void, Never>? in
-            guard var queue = waiting[key], !queue.isEmpty else {
-                waiting[key] = nil
-                return nil
-            }
-            let first = queue.removeFirst()
-            waiting[key] = queue
-            return first
-        }
-        next?.resume()
     }
 }

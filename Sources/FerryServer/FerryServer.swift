@@ -337,7 +337,12 @@ public struct FerryServer: Sendable {
                 ]
             }
             files = try await serveFiles(
-                S3FileStorage(client: client, prefix: settings.prefix, local: local),
+                S3FileStorage(
+                    client: client,
+                    prefix: settings.prefix,
+                    local: local,
+                    locks: (leases as? any NamedLocks) ?? LocalNamedLocks()
+                ),
                 root: root,
                 chains: chains,
                 router: router,

@@ -165,11 +165,13 @@ final class QuotaBook: Sendable {
             _ = try await remove()
             return
         }
-        let removed = try await accounts.deciding([Self.homeKey(owner)]) { decision in
-            guard let bytes = try await remove() else { return nil as QuotaUsage? }
-            let change = QuotaUsage(bytes: -bytes, files: -1)
-            try await decision.add(owner, change)
-            return change
+        let removed = try await unavailableAsProblem {
+            try await self.accounts.deciding([Self.homeKey(owner)]) { decision in
+                guard let bytes = try await remove() else { return nil as QuotaUsage? }
+                let change = QuotaUsage(bytes: -bytes, files: -1)
+                try await decision.add(owner, change)
+                return change
+            }
         }
         if let removed { local.withLockedValue { Self.see(removed, in: owner, &$0) } }
     }
@@ -205,57 +207,59 @@ final class QuotaBook: Sendable {
         if uploadLimit != nil { keys.append(Self.uploadsKey(hold.partner)) }
         guard !keys.isEmpty else {
             local.withLockedValue { $0.holds[hold.id] = hold }
-            try await accounts.deciding([]) { try await $0.hold(hold) }
+            try await unavailableAsProblem { try await self.accounts.deciding([]) { try await $0.hold(hold) } }
             return
         }
-        let outcome = try await accounts.deciding(keys) { decision in
-            if let limit = uploadLimit {
-                let open = try await decision.openUploads(of: hold.partner)
-                if open >= limit {
-                    return Outcome.refused(
-                        Self.problem(
-                            quota: "uploads",
-                            status: .tooManyRequests,
-                            limit: Int64(limit),
-                            used: Int64(open),
-                            needed: 1,
-                            detail:
-                                "\(hold.partner) has \(open) resumable uploads open, its limit; finish or cancel (DELETE) one, or wait for unused ones to expire"
-                        ),
-                        seen: nil
-                    )
+        let outcome = try await unavailableAsProblem {
+            try await self.accounts.deciding(keys) { decision in
+                if let limit = uploadLimit {
+                    let open = try await decision.openUploads(of: hold.partner)
+                    if open >= limit {
+                        return Outcome.refused(
+                            Self.problem(
+                                quota: "uploads",
+                                status: .tooManyRequests,
+                                limit: Int64(limit),
+                                used: Int64(open),
+                                needed: 1,
+                                detail:
+                                    "\(hold.partner) has \(open) resumable uploads open, its limit; finish or cancel (DELETE) one, or wait for unused ones to expire"
+                            ),
+                            seen: nil
+                        )
+                    }
                 }
-            }
-            var used: QuotaUsage?
-            if let owner, let quota {
-                var counted = false
-                let stale = self.local.withLockedValue { $0.stale.remove(owner) != nil }
-                let known = try await decision.stored(owner) != nil
-                if stale || !known {
-                    try await self.recount(owner, in: decision)
-                    counted = true
-                }
-                while true {
-                    let stored = try await decision.stored(owner) ?? .zero
-                    let pending = try await decision.pending(owner)
-                    let now = QuotaUsage(bytes: stored.bytes + pending.bytes, files: stored.files + pending.files)
-                    used = now
-                    guard let breach = Self.breach(of: hold, quota: quota, used: now) else { break }
-                    // Before refusing, count again: files may have been removed by other means since the last count.
-                    guard counted else {
+                var used: QuotaUsage?
+                if let owner, let quota {
+                    var counted = false
+                    let stale = self.local.withLockedValue { $0.stale.remove(owner) != nil }
+                    let known = try await decision.stored(owner) != nil
+                    if stale || !known {
                         try await self.recount(owner, in: decision)
                         counted = true
-                        continue
                     }
-                    return Outcome.refused(breach.problem(owner: owner), seen: now)
+                    while true {
+                        let stored = try await decision.stored(owner) ?? .zero
+                        let pending = try await decision.pending(owner)
+                        let now = QuotaUsage(bytes: stored.bytes + pending.bytes, files: stored.files + pending.files)
+                        used = now
+                        guard let breach = Self.breach(of: hold, quota: quota, used: now) else { break }
+                        // Before refusing, count again: files may have been removed by other means since the last count.
+                        guard counted else {
+                            try await self.recount(owner, in: decision)
+                            counted = true
+                            continue
+                        }
+                        return Outcome.refused(breach.problem(owner: owner), seen: now)
+                    }
                 }
+                try await decision.hold(hold)
+                // Recorded before the lock is let go: a count that comes next knows this hold is live.
+                self.local.withLockedValue { $0.holds[hold.id] = hold }
+                return Outcome.admitted(
+                    seen: used.map { QuotaUsage(bytes: $0.bytes + max(0, hold.bytes), files: $0.files + hold.files) }
+                )
             }
-            try await decision.hold(hold)
-            // Recorded before the lock is let go: a count that comes next knows this hold is live.
-            self.local.withLockedValue { $0.holds[hold.id] = hold }
-            return Outcome.admitted(
-                seen: used.map { QuotaUsage(bytes: $0.bytes + max(0, hold.bytes), files: $0.files + hold.files) }
-            )
         }
         switch outcome {
         case .admitted(let seen):
@@ -263,6 +267,15 @@ final class QuotaBook: Sendable {
         case .refused(let problem, let seen):
             if let owner, let seen { local.withLockedValue { $0.seen[owner] = seen } }
             throw problem
+        }
+    }
+
+    /// The shared database's failure as 503 `storage-unavailable` (a client retries it later).
+    private func unavailableAsProblem<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as LedgerError {
+            throw ProblemError(StorageError.unavailable("count the quota", error.description))
         }
     }
 

@@ -112,26 +112,16 @@ extension S3FileStorage {
     }
 
     func commitPart(id: String, at place: Place, replace: Bool) async throws -> Placed {
-        var manifest = try await existingManifest(id, "commit upload \(id)")
+        let manifest = try await existingManifest(id, "commit upload \(id)")
         guard place.name != nil, manifest.key == place.key else {
             throw StorageError.unavailable("commit upload \(id)", "it was begun for another place; start it again")
         }
-        let before = try await item(at: place)
-        if before?.isFolder == true { throw StorageError.isAFolder }
-        if !replace && before != nil { throw StorageError.exists }
-        do {
+        let placed = try await committing(at: place, replace: replace) {
+            var manifest = manifest
             try await complete(&manifest, id: id, onlyIfAbsent: !replace)
-        } catch let error as ObjectStoreError where error.code == "PreconditionFailed" || error.status == 412 {
-            throw StorageError.exists
-        }
-        guard let object = try await head(place.key) else {
-            throw StorageError.unavailable(
-                "commit \(place.key)",
-                "the object store does not show the object just written"
-            )
         }
         await removePart(id: id, completed: true)
-        return Placed(replacedSize: before.map(\.size), item: Self.item(object))
+        return placed
     }
 
     /// Makes the object at the manifest's key: the tail as the last part and the completion, or (no part yet)

@@ -1,3 +1,4 @@
+import FerryLedger
 import FerryObjectStore
 import FerryProtocol
 import Foundation
@@ -18,8 +19,16 @@ import NIOCore
 /// - Resumable uploads live in the bucket too, so any node can go on with one (`S3FileStorage+Parts.swift`).
 ///
 /// Objects have no links: a key is never followed anywhere, and a partner's path is a key below its area's.
+///
+/// A bucket has no folders, so it cannot refuse a file `a/b` beside a file `a/b/c` as a disk refuses one in the way of
+/// the other. Every commit therefore checks again, holding a shared lock on each folder above its key and an exclusive
+/// lock on its own (`locks`: in the shared database when there are several nodes), that no file is on its way and no
+/// folder has its name: of two commits that would make a file and a folder of one name, the second is refused,
+/// whichever node makes it. Commits in one folder do not wait on each other.
 struct S3FileStorage: FileStorage {
     let client: S3Client
+    /// The locks of commits (`committing`).
+    let locks: any NamedLocks
     /// Every key starts with it: `""`, or a path ending in "/".
     let prefix: String
     /// The node's local root: what area folders are relative to (and its leftovers swept).
@@ -29,8 +38,9 @@ struct S3FileStorage: FileStorage {
     /// Keys asked for per listing request (S3's most is 1,000).
     var listingPage = 1000
 
-    init(client: S3Client, prefix: String, local: LocalFileStorage) {
+    init(client: S3Client, prefix: String, local: LocalFileStorage, locks: any NamedLocks = LocalNamedLocks()) {
         self.client = client
+        self.locks = locks
         self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
         self.local = local
     }
@@ -186,24 +196,59 @@ struct S3FileStorage: FileStorage {
 
     func commit(_ staged: S3StagedFile, at place: Place, replace: Bool) async throws -> Placed {
         guard place.name != nil, place.key == staged.key else { throw StorageError.isAFolder }
-        let before = try await item(at: place)
-        if before?.isFolder == true { throw StorageError.isAFolder }
-        if !replace && before != nil { throw StorageError.exists }
-        do {
+        // The staged file is this request's alone, and the closure runs while the request waits for it.
+        nonisolated(unsafe) let staged = staged
+        return try await committing(at: place, replace: replace) {
             try await staged.complete(onlyIfAbsent: !replace)
-        } catch let error as ObjectStoreError where error.code == "PreconditionFailed" || error.status == 412 {
-            throw StorageError.exists
-        } catch let error as ObjectStoreError {
-            throw StorageError.unavailable("store \(place.key)", error.description)
         }
-        guard let object = try await head(place.key) else {
-            throw StorageError.unavailable(
-                "commit \(place.key)",
-                "the object store does not show the object just written"
-            )
-        }
-        return Placed(replacedSize: before.map(\.size), item: Self.item(object))
     }
+
+    /// Makes the object at `place` with `complete`, holding the locks of its key (shared on each folder above it,
+    /// exclusive on its own) and checking again that no file is on its way and no folder has its name.
+    func committing(
+        at place: Place,
+        replace: Bool,
+        _ complete: @escaping @Sendable () async throws -> Void
+    ) async throws -> Placed {
+        let key = String(place.key.dropFirst(prefix.count))
+        let folders = key.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        let above = folders.indices.map { prefix + folders[...$0].joined(separator: "/") }
+        let commit: @Sendable () async throws -> Placed = {
+            for folder in above where try await head(folder) != nil { throw StorageError.parentNotFolder }
+            let before = try await item(at: place)
+            if before?.isFolder == true { throw StorageError.isAFolder }
+            if !replace && before != nil { throw StorageError.exists }
+            do {
+                try await complete()
+            } catch let error as ObjectStoreError where error.code == "PreconditionFailed" || error.status == 412 {
+                throw StorageError.exists
+            } catch let error as ObjectStoreError {
+                throw StorageError.unavailable("store \(place.key)", error.description)
+            }
+            guard let object = try await head(place.key) else {
+                throw StorageError.unavailable(
+                    "commit \(place.key)",
+                    "the object store does not show the object just written"
+                )
+            }
+            return Placed(replacedSize: before.map(\.size), item: Self.item(object))
+        }
+        let shared = above.map { "key:" + $0 }
+        let exclusive = ["key:" + place.key]
+        do {
+            return try await locks.withLocks(shared: shared, exclusive: exclusive, commit)
+        } catch is LedgerError {
+            // The database that coordinates the nodes does not answer (the locks were not taken, nothing ran): uploads
+            // go on as the ledger's spool lets them, under this node's own locks; during the outage two nodes could
+            // make a file and a folder of one name.
+            return try await Self.outageLocks.withLocks(shared: shared, exclusive: exclusive, commit)
+        } catch let error as LocksLost {
+            throw StorageError.unavailable("commit \(place.key)", error.description)
+        }
+    }
+
+    /// The commit locks of this process while the shared database does not answer.
+    private static let outageLocks = LocalNamedLocks()
 
     func synchronize(_ folder: Folder) {}
 
