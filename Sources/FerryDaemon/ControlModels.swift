@@ -27,7 +27,7 @@ public enum ControlAPI {
                 text,
                 strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)
             )
-                ?? Date(text, strategy: .iso8601) ?? rfc3339(text)
+                ?? rfc3339(text)
             {
                 return date
             }

@@ -244,7 +244,7 @@ enum ControlRoutes {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: 1 << 20)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw ControlFailure(.contentTooLarge, "the request body is over 1 MiB")
         }
         do {
