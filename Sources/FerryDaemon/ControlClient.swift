@@ -140,9 +140,12 @@ public struct ControlClient: Sendable {
             } else if method == .POST {
                 head.headers.add(name: "Content-Length", value: "0")
             }
-            try await outbound.write(.head(head))
-            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
+            // The whole request in one write: the daemon may answer a request without a body as soon as it has its
+            // head, and close (Connection: close) before a separate write of the end, which would then fail.
+            var parts: [HTTPClientRequestPart] = [.head(head)]
+            if let body { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            parts.append(.end(nil))
+            try await outbound.write(contentsOf: parts)
             var status = 0
             var data = Data()
             for try await part in inbound {

@@ -27,7 +27,8 @@ public enum ControlAPI {
                 text,
                 strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)
             )
-                ?? rfc3339(text)
+                // The common form without a fraction, before the slower formatter-based reader.
+                ?? Date(text, strategy: .iso8601) ?? rfc3339(text)
             {
                 return date
             }
