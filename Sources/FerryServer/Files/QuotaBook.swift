@@ -205,11 +205,6 @@ final class QuotaBook: Sendable {
         var keys: [String] = []
         if let owner { keys.append(Self.homeKey(owner)) }
         if uploadLimit != nil { keys.append(Self.uploadsKey(hold.partner)) }
-        guard !keys.isEmpty else {
-            local.withLockedValue { $0.holds[hold.id] = hold }
-            try await unavailableAsProblem { try await self.accounts.deciding([]) { try await $0.hold(hold) } }
-            return
-        }
         let outcome = try await unavailableAsProblem {
             try await self.accounts.deciding(keys) { decision in
                 if let limit = uploadLimit {
